@@ -1,0 +1,38 @@
+import type { NextRequest } from 'next/server';
+
+import { getConfig } from '@/lib/config';
+import { AuthError } from '@/lib/errors';
+import { log } from '@/lib/log';
+import { completeSignIn } from '@/lib/oidc';
+import { destroySession, saveSession, takeTransaction } from '@/lib/session';
+import { fitSessionData } from '@/lib/session-data';
+import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
+
+export const dynamic = 'force-dynamic';
+
+/**
+ * `GET /auth/callback` — the redirect URI. Checks the authorization response against this
+ * browser's transaction, redeems the code with a fresh client assertion, validates the ID token,
+ * and only then creates the session.
+ */
+export async function GET(request: NextRequest) {
+  try {
+    // The transaction is single-use: read and deleted whatever happens next.
+    const transaction = await takeTransaction();
+    // MUST: a callback either ends with the new session or with none. Any earlier session goes
+    // now, so a failed sign-in never leaves one behind.
+    await destroySession();
+    if (!transaction) throw new AuthError('missing_transaction');
+
+    const result = await completeSignIn(request.nextUrl.searchParams, transaction);
+    const settings = getConfig();
+    await saveSession(await fitSessionData(result, settings.sessionSecret));
+    log.info('sign-in completed', {
+      sub: result.claims.sub,
+      back_channel_requests: result.trace.requests.length,
+    });
+    return redirectSeeOther(new URL(transaction.returnTo, settings.appUrl));
+  } catch (err) {
+    return failSignIn(err, 'callback');
+  }
+}

@@ -1,0 +1,24 @@
+import type { NextRequest } from 'next/server';
+
+import { getConfig } from '@/lib/config';
+import { startSignIn } from '@/lib/oidc';
+import { sanitizeReturnTo } from '@/lib/return-to';
+import { storeTransaction } from '@/lib/session';
+import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
+
+export const dynamic = 'force-dynamic';
+
+/**
+ * `GET /auth/login?returnTo=/path` — starts the authorization-code flow with PKCE, state and nonce,
+ * kept in a sealed transaction cookie, and sends the browser to the provider.
+ */
+export async function GET(request: NextRequest) {
+  try {
+    const returnTo = sanitizeReturnTo(request.nextUrl.searchParams.get('returnTo'), getConfig().appUrl);
+    const { url, transaction } = await startSignIn(returnTo);
+    await storeTransaction(transaction);
+    return redirectSeeOther(url);
+  } catch (err) {
+    return failSignIn(err, 'login');
+  }
+}

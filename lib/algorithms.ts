@@ -1,0 +1,17 @@
+/**
+ * JWS algorithm names this app uses, in one place.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7518#section-3.1 (RS*, PS*, ES*)
+ * @see https://www.rfc-editor.org/rfc/rfc8037#section-3.1 (EdDSA)
+ */
+
+/** Algorithms the client signs its assertions with. */
+export const CLIENT_AUTH_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+export type ClientAuthAlg = (typeof CLIENT_AUTH_ALGS)[number];
+
+/** Algorithms an ID token may be signed with here; `none` and HMAC are deliberately absent. */
+export const ID_TOKEN_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+
+export function isClientAuthAlg(value: unknown): value is ClientAuthAlg {
+  return typeof value === 'string' && (CLIENT_AUTH_ALGS as readonly string[]).includes(value);
+}

@@ -1,0 +1,79 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+import { log } from './log';
+
+/**
+ * The one `fetch` every server-to-provider request goes through (discovery, JWKS, token,
+ * UserInfo). It logs method, path, status and duration (never bodies), and records each request
+ * and each `client_assertion` sent into the {@link BackChannelTrace} of the operation that caused
+ * it, so the app can show exactly which assertion redeemed a code and tests can count requests.
+ */
+
+export type BackChannelRequest = {
+  readonly method: string;
+  /** Origin and path only; a query could carry secrets. */
+  readonly url: string;
+  readonly status?: number | undefined;
+  readonly ms: number;
+};
+
+export type BackChannelTrace = {
+  readonly requests: BackChannelRequest[];
+  /** Every `client_assertion` sent, in order (compact JWTs). */
+  readonly clientAssertions: string[];
+};
+
+const traces = new AsyncLocalStorage<BackChannelTrace>();
+
+/** A new, empty trace. */
+export function createTrace(): BackChannelTrace {
+  return { requests: [], clientAssertions: [] };
+}
+
+/** Runs `fn` so that the back-channel requests it causes are recorded into `trace`. */
+export function withTrace<T>(trace: BackChannelTrace, fn: () => Promise<T>): Promise<T> {
+  return traces.run(trace, fn);
+}
+
+function readClientAssertion(body: unknown): string | undefined {
+  if (body instanceof URLSearchParams) return body.get('client_assertion') ?? undefined;
+  if (typeof body === 'string') return new URLSearchParams(body).get('client_assertion') ?? undefined;
+  return undefined;
+}
+
+function stripQuery(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '(unparseable url)';
+  }
+}
+
+type FetchOptions = { method?: string; body?: unknown } & Omit<RequestInit, 'body' | 'method'>;
+
+/**
+ * Fetch API compatible function for openid-client's and jose's `customFetch` hooks.
+ *
+ * @see https://github.com/panva/openid-client/blob/v6.x/docs/variables/customFetch.md
+ */
+export async function backChannelFetch(url: string, options: FetchOptions): Promise<Response> {
+  const trace = traces.getStore();
+  const method = options.method ?? 'GET';
+  const assertion = readClientAssertion(options.body);
+  if (assertion) trace?.clientAssertions.push(assertion);
+  const started = performance.now();
+  const target = stripQuery(url);
+  try {
+    const response = await fetch(url, options as RequestInit);
+    const ms = Math.round(performance.now() - started);
+    trace?.requests.push({ method, url: target, status: response.status, ms });
+    log.info('back-channel', { method, url: target, status: response.status, ms });
+    return response;
+  } catch (err) {
+    const ms = Math.round(performance.now() - started);
+    trace?.requests.push({ method, url: target, ms });
+    log.warn('back-channel failed', { method, url: target, ms, reason: (err as Error).name });
+    throw err;
+  }
+}

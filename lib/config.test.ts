@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+
+import { parseConfig, type Env } from './config';
+import { ConfigError } from './errors';
+
+const root = mkdtempSync(join(tmpdir(), 'rp-config-'));
+const keyFile = join(root, 'client.pem');
+writeFileSync(keyFile, 'placeholder: readability is all parseConfig checks');
+const secret = 'x'.repeat(32);
+const devSecret = () => 'd'.repeat(43);
+
+function parse(env: Env) {
+  return parseConfig(env, { root, devSessionSecret: devSecret });
+}
+
+function problemsOf(env: Env): Map<string, string> {
+  try {
+    parse(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, 'expected a ConfigError');
+    return new Map(err.problems.map((p) => [p.variable, p.message]));
+  }
+  assert.fail('expected parseConfig to throw');
+}
+
+describe('parseConfig', () => {
+  it('needs nothing in development: the bundled provider and generated secrets', () => {
+    const config = parse({ OIDC_CLIENT_KEY_FILE: keyFile });
+    assert.equal(config.issuer, 'http://localhost:4000');
+    assert.equal(config.clientId, 'client_using_jwt');
+    assert.equal(config.appUrl, 'http://localhost:3000');
+    assert.equal(config.redirectUri, 'http://localhost:3000/auth/callback');
+    assert.equal(config.postLogoutRedirectUri, 'http://localhost:3000/');
+    assert.equal(config.scopes, 'openid profile email');
+    assert.equal(config.sessionSecretSource, 'dev-file');
+    assert.equal(config.sessionSecret, devSecret());
+    assert.equal(config.secureCookies, false);
+    assert.equal(config.httpTimeoutMs, 10_000);
+    assert.deepEqual(config.assertion, { alg: undefined, audience: { mode: 'issuer' }, typ: true, lifetimeSeconds: 60 });
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.assertion));
+  });
+
+  it('names every variable at fault in one error, with a fix', () => {
+    const problems = problemsOf({
+      OIDC_ISSUER: 'ftp://idp.example.com',
+      APP_URL: 'not a url',
+      SESSION_SECRET: 'short',
+      OIDC_SCOPES: 'profile email',
+      OIDC_CLIENT_KEY_FILE: join(root, 'missing.pem'),
+      OIDC_HTTP_TIMEOUT_MS: '-5',
+      OIDC_CLIENT_ASSERTION_LIFETIME: '3600',
+      OIDC_CLIENT_ASSERTION_TYP: 'maybe',
+      OIDC_CLIENT_AUTH_ALG: 'HS256',
+    });
+    assert.deepEqual([...problems.keys()].sort(), [
+      'APP_URL',
+      'OIDC_CLIENT_ASSERTION_LIFETIME',
+      'OIDC_CLIENT_ASSERTION_TYP',
+      'OIDC_CLIENT_AUTH_ALG',
+      'OIDC_CLIENT_KEY_FILE',
+      'OIDC_HTTP_TIMEOUT_MS',
+      'OIDC_ISSUER',
+      'OIDC_SCOPES',
+      'SESSION_SECRET',
+    ]);
+    try {
+      parse({ SESSION_SECRET: 'short', OIDC_ISSUER: 'ftp://x', OIDC_CLIENT_KEY_FILE: keyFile });
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /2 problems/);
+      assert.match(err.message, /SESSION_SECRET: must be at least 32 characters \(got 5\)/);
+      assert.match(err.message, /fix: generate one with/);
+      assert.match(err.message, /OIDC_ISSUER/);
+    }
+  });
+
+  it('allows plain http only on loopback hosts', () => {
+    for (const host of ['localhost:4000', '127.0.0.1:4000', '[::1]:4000']) {
+      assert.equal(parse({ OIDC_CLIENT_KEY_FILE: keyFile, OIDC_ISSUER: `http://${host}` }).issuer, `http://${host}`);
+    }
+    assert.match(problemsOf({ OIDC_CLIENT_KEY_FILE: keyFile, OIDC_ISSUER: 'http://idp.example.com' }).get('OIDC_ISSUER') ?? '', /plain http/);
+    assert.match(problemsOf({ OIDC_CLIENT_KEY_FILE: keyFile, APP_URL: 'http://app.example.com' }).get('APP_URL') ?? '', /plain http/);
+    // A host that merely starts with "localhost" is not loopback.
+    assert.ok(problemsOf({ OIDC_CLIENT_KEY_FILE: keyFile, OIDC_ISSUER: 'http://localhost.evil.example' }).has('OIDC_ISSUER'));
+  });
+
+  it('keeps the issuer exactly as given (it is compared and used as aud verbatim)', () => {
+    const config = parse({ OIDC_CLIENT_KEY_FILE: keyFile, OIDC_ISSUER: 'https://idp.example.com/realms/demo/' });
+    assert.equal(config.issuer, 'https://idp.example.com/realms/demo/');
+  });
+
+  it('turns on Secure cookies for an https APP_URL and refuses a path', () => {
+    assert.equal(parse({ OIDC_CLIENT_KEY_FILE: keyFile, APP_URL: 'https://app.example.com/' }).secureCookies, true);
+    assert.match(problemsOf({ OIDC_CLIENT_KEY_FILE: keyFile, APP_URL: 'https://app.example.com/rp' }).get('APP_URL') ?? '', /has a path/);
+  });
+
+  it('refuses development defaults in production', () => {
+    const problems = problemsOf({ NODE_ENV: 'production' });
+    assert.match(problems.get('SESSION_SECRET') ?? '', /required in production/);
+    assert.match(problems.get('OIDC_CLIENT_KEY_FILE') ?? '', /required in production/);
+    const config = parse({ NODE_ENV: 'production', SESSION_SECRET: secret, OIDC_CLIENT_KEY_FILE: keyFile });
+    assert.equal(config.production, true);
+    assert.equal(config.sessionSecretSource, 'env');
+  });
+
+  it('flags a key under keys/ as a development key', () => {
+    assert.equal(parse({ OIDC_CLIENT_KEY_FILE: keyFile }).clientKeyIsDev, false);
+    mkdirSync(join(root, 'keys'), { recursive: true });
+    writeFileSync(join(root, 'keys', 'k.json'), '{}');
+    assert.equal(parse({ OIDC_CLIENT_KEY_FILE: 'keys/k.json' }).clientKeyIsDev, true);
+    assert.match(problemsOf({ OIDC_CLIENT_KEY_FILE: 'keys/missing.json' }).get('OIDC_CLIENT_KEY_FILE') ?? '', /cannot read/);
+  });
+
+  it('parses the assertion settings', () => {
+    const base = { OIDC_CLIENT_KEY_FILE: keyFile };
+    assert.deepEqual(parse({ ...base, OIDC_CLIENT_ASSERTION_AUDIENCE: 'token_endpoint' }).assertion.audience, { mode: 'token_endpoint' });
+    assert.deepEqual(parse({ ...base, OIDC_CLIENT_ASSERTION_AUDIENCE: 'https://idp.example.com/oauth2/token' }).assertion.audience, {
+      mode: 'url',
+      url: 'https://idp.example.com/oauth2/token',
+    });
+    assert.equal(parse({ ...base, OIDC_CLIENT_ASSERTION_TYP: 'false' }).assertion.typ, false);
+    assert.equal(parse({ ...base, OIDC_CLIENT_ASSERTION_LIFETIME: '300' }).assertion.lifetimeSeconds, 300);
+    assert.ok(problemsOf({ ...base, OIDC_CLIENT_ASSERTION_LIFETIME: '301' }).has('OIDC_CLIENT_ASSERTION_LIFETIME'));
+    assert.ok(problemsOf({ ...base, OIDC_CLIENT_ASSERTION_AUDIENCE: 'somewhere' }).has('OIDC_CLIENT_ASSERTION_AUDIENCE'));
+    assert.equal(parse({ ...base, OIDC_CLIENT_AUTH_ALG: 'PS256' }).assertion.alg, 'PS256');
+  });
+});

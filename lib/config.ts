@@ -1,0 +1,325 @@
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+
+import { ConfigError, type ConfigProblem } from './errors';
+import { CLIENT_AUTH_ALGS, ID_TOKEN_ALGS, type ClientAuthAlg } from './algorithms';
+import { warnLoudly } from './log';
+import { processSlot } from './process-slot';
+
+/**
+ * The app's settings, parsed once from the environment into a frozen, typed object.
+ *
+ * Every variable here is part of the public interface (README, `.env.example`). A bad or missing
+ * setting never surfaces later as a confusing protocol error: {@link parseConfig} collects every
+ * problem and throws one {@link ConfigError} naming each variable and how to fix it.
+ */
+
+/** Where `aud` of the client assertion points. `issuer` is RFC 10070's rule. */
+export type AssertionAudience =
+  | { readonly mode: 'issuer' }
+  | { readonly mode: 'token_endpoint' }
+  | { readonly mode: 'url'; readonly url: string };
+
+export type AppConfig = {
+  readonly production: boolean;
+  /** The app's origin, e.g. `http://localhost:3000` (no trailing slash). */
+  readonly appUrl: string;
+  /** `APP_URL + /auth/callback`, registered at the provider. */
+  readonly redirectUri: string;
+  /** `APP_URL + /`, where the provider sends the browser after logout. */
+  readonly postLogoutRedirectUri: string;
+  /** Whether cookies get `Secure` (and the `__Host-` prefix): APP_URL is https. */
+  readonly secureCookies: boolean;
+  /** The provider's issuer identifier, exactly as configured. */
+  readonly issuer: string;
+  readonly clientId: string;
+  /** Absolute path of the client's private key file. */
+  readonly clientKeyFile: string;
+  /** True when the key file lies in the repository's `keys/` folder (a development key). */
+  readonly clientKeyIsDev: boolean;
+  readonly scopes: string;
+  readonly sessionSecret: string;
+  /** Where the session secret came from; `dev-file` means generated for development. */
+  readonly sessionSecretSource: 'env' | 'dev-file';
+  /** Bound on every back-channel request to the provider. */
+  readonly httpTimeoutMs: number;
+  /** The only algorithm accepted on ID tokens (OIDC Registration's default: RS256). */
+  readonly idTokenSignedResponseAlg: string;
+  readonly assertion: {
+    /** Forces the signing algorithm; by default it follows the key (RSA → RS256). */
+    readonly alg: ClientAuthAlg | undefined;
+    readonly audience: AssertionAudience;
+    /** Send `typ: client-authentication+jwt` (RFC 10070). */
+    readonly typ: boolean;
+    /** `exp - iat`, seconds. */
+    readonly lifetimeSeconds: number;
+  };
+};
+
+/** Defaults for the bundled provider, so `npm run demo` needs no configuration at all. */
+export const DEFAULTS = Object.freeze({
+  issuer: 'http://localhost:4000',
+  clientId: 'client_using_jwt',
+  appUrl: 'http://localhost:3000',
+  scopes: 'openid profile email',
+  httpTimeoutMs: 10_000,
+  assertionLifetimeSeconds: 60,
+  /** Relative to the project root. */
+  devKeyFile: 'keys/dev-client.private.jwks.json',
+  devSessionSecretFile: 'keys/dev-session-secret',
+});
+
+export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export type ParseOptions = {
+  /** Project root; relative paths are resolved against it. */
+  readonly root?: string;
+  /**
+   * Supplies the development session secret when SESSION_SECRET is unset outside production.
+   * Defaults to reading (or creating) `keys/dev-session-secret`.
+   */
+  readonly devSessionSecret?: (file: string) => string;
+};
+
+function value(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined) return undefined;
+  const trimmed = raw.trim();
+  return trimmed === '' ? undefined : trimmed;
+}
+
+/** True for http(s) URLs on localhost, 127.0.0.1 or ::1, where plain http is tolerable. */
+export function isLoopbackUrl(url: URL): boolean {
+  return LOOPBACK_HOSTS.has(url.hostname);
+}
+
+function parseHttpUrl(
+  problems: ConfigProblem[],
+  variable: string,
+  raw: string,
+  example: string,
+): URL | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push({ variable, message: `"${raw}" is not a URL`, fix: `set it to a URL such as ${example}` });
+    return undefined;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    problems.push({ variable, message: `"${raw}" is not an http(s) URL`, fix: `use ${example}` });
+    return undefined;
+  }
+  // MUST: plain http exposes codes and tokens on the wire; it is tolerated on loopback only.
+  if (url.protocol === 'http:' && !isLoopbackUrl(url)) {
+    problems.push({
+      variable,
+      message: `"${raw}" uses plain http on a non-loopback host`,
+      fix: 'use https (http is allowed only for localhost, 127.0.0.1 and ::1)',
+    });
+    return undefined;
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    problems.push({ variable, message: `"${raw}" must not contain credentials, a query or a fragment` });
+    return undefined;
+  }
+  return url;
+}
+
+function parseAudience(problems: ConfigProblem[], raw: string | undefined): AssertionAudience {
+  if (raw === undefined || raw === 'issuer') return { mode: 'issuer' };
+  if (raw === 'token_endpoint') return { mode: 'token_endpoint' };
+  const url = parseHttpUrl(problems, 'OIDC_CLIENT_ASSERTION_AUDIENCE', raw, 'issuer');
+  return url ? { mode: 'url', url: raw } : { mode: 'issuer' };
+}
+
+function parseChoice<T extends string>(
+  problems: ConfigProblem[],
+  variable: string,
+  raw: string | undefined,
+  choices: readonly T[],
+): T | undefined {
+  if (raw === undefined) return undefined;
+  if ((choices as readonly string[]).includes(raw)) return raw as T;
+  problems.push({ variable, message: `"${raw}" is not supported`, fix: `use one of ${choices.join(', ')}` });
+  return undefined;
+}
+
+function parseBoolean(problems: ConfigProblem[], variable: string, raw: string | undefined, fallback: boolean): boolean {
+  if (raw === undefined) return fallback;
+  const lowered = raw.toLowerCase();
+  if (['1', 'true', 'on', 'yes'].includes(lowered)) return true;
+  if (['0', 'false', 'off', 'no'].includes(lowered)) return false;
+  problems.push({ variable, message: `"${raw}" is not a boolean`, fix: 'use true or false' });
+  return fallback;
+}
+
+function parseInteger(
+  problems: ConfigProblem[],
+  variable: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.push({ variable, message: `"${raw}" is not a whole number from ${min} to ${max}` });
+    return fallback;
+  }
+  return n;
+}
+
+/** Reads the development session secret, creating it (owner-only) on first use. */
+export function readOrCreateDevSessionSecret(file: string): string {
+  try {
+    const existing = readFileSync(file, 'utf8').trim();
+    if (existing.length >= 32) return existing;
+  } catch {
+    // not there yet: create it below
+  }
+  const secret = randomBytes(32).toString('base64url');
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
+}
+
+/**
+ * Parses and validates every setting.
+ *
+ * @throws {ConfigError} naming every variable at fault.
+ */
+export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
+  const root = options.root ?? process.cwd();
+  const problems: ConfigProblem[] = [];
+  const production = env.NODE_ENV === 'production';
+
+  const issuerRaw = value(env, 'OIDC_ISSUER') ?? DEFAULTS.issuer;
+  const issuerUrl = parseHttpUrl(problems, 'OIDC_ISSUER', issuerRaw, 'https://login.example.com/realms/demo');
+
+  const appUrlRaw = value(env, 'APP_URL') ?? DEFAULTS.appUrl;
+  const appUrl = parseHttpUrl(problems, 'APP_URL', appUrlRaw, 'https://app.example.com');
+  if (appUrl && appUrl.pathname !== '/') {
+    problems.push({
+      variable: 'APP_URL',
+      message: `"${appUrlRaw}" has a path; the app must be served at the root of its origin`,
+      fix: `use ${appUrl.origin}`,
+    });
+  }
+
+  const clientId = value(env, 'OIDC_CLIENT_ID') ?? DEFAULTS.clientId;
+
+  const keyFileRaw = value(env, 'OIDC_CLIENT_KEY_FILE');
+  if (keyFileRaw === undefined && production) {
+    problems.push({
+      variable: 'OIDC_CLIENT_KEY_FILE',
+      message: 'is required in production (the generated development key is used only when named explicitly)',
+      fix: 'point it at the private key registered with your provider (PEM or JWK/JWKS JSON)',
+    });
+  }
+  const clientKeyFile = resolve(root, keyFileRaw ?? DEFAULTS.devKeyFile);
+  try {
+    if (keyFileRaw !== undefined || !production) accessSync(clientKeyFile, constants.R_OK);
+  } catch {
+    problems.push({
+      variable: 'OIDC_CLIENT_KEY_FILE',
+      message: `cannot read "${clientKeyFile}"`,
+      fix: keyFileRaw === undefined ? 'run `npm run keys` to generate a development key' : 'check the path and its permissions',
+    });
+  }
+  const keysDir = resolve(root, 'keys');
+  const fromKeysDir = relative(keysDir, clientKeyFile);
+  const clientKeyIsDev = !fromKeysDir.startsWith('..') && !isAbsolute(fromKeysDir);
+
+  const scopes = (value(env, 'OIDC_SCOPES') ?? DEFAULTS.scopes).split(/\s+/).join(' ');
+  if (!scopes.split(' ').includes('openid')) {
+    problems.push({ variable: 'OIDC_SCOPES', message: `"${scopes}" lacks "openid"`, fix: 'include openid, e.g. "openid profile email"' });
+  }
+
+  let sessionSecret = value(env, 'SESSION_SECRET');
+  let sessionSecretSource: AppConfig['sessionSecretSource'] = 'env';
+  if (sessionSecret === undefined) {
+    if (production) {
+      problems.push({
+        variable: 'SESSION_SECRET',
+        message: 'is required in production',
+        fix: 'set it to at least 32 random characters, e.g. `openssl rand -base64 32`',
+      });
+    } else {
+      const file = resolve(root, DEFAULTS.devSessionSecretFile);
+      sessionSecret = (options.devSessionSecret ?? readOrCreateDevSessionSecret)(file);
+      sessionSecretSource = 'dev-file';
+    }
+  } else if (sessionSecret.length < 32) {
+    problems.push({
+      variable: 'SESSION_SECRET',
+      message: `must be at least 32 characters (got ${sessionSecret.length})`,
+      fix: 'generate one with `openssl rand -base64 32`',
+    });
+  }
+
+  const httpTimeoutMs = parseInteger(problems, 'OIDC_HTTP_TIMEOUT_MS', value(env, 'OIDC_HTTP_TIMEOUT_MS'), DEFAULTS.httpTimeoutMs, 100, 120_000);
+  const idTokenSignedResponseAlg =
+    parseChoice(problems, 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG', value(env, 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG'), ID_TOKEN_ALGS) ?? 'RS256';
+  const alg = parseChoice(problems, 'OIDC_CLIENT_AUTH_ALG', value(env, 'OIDC_CLIENT_AUTH_ALG'), CLIENT_AUTH_ALGS);
+  const audience = parseAudience(problems, value(env, 'OIDC_CLIENT_ASSERTION_AUDIENCE'));
+  const typ = parseBoolean(problems, 'OIDC_CLIENT_ASSERTION_TYP', value(env, 'OIDC_CLIENT_ASSERTION_TYP'), true);
+  const lifetimeSeconds = parseInteger(
+    problems,
+    'OIDC_CLIENT_ASSERTION_LIFETIME',
+    value(env, 'OIDC_CLIENT_ASSERTION_LIFETIME'),
+    DEFAULTS.assertionLifetimeSeconds,
+    5,
+    MAX_ASSERTION_LIFETIME_SECONDS,
+  );
+
+  if (problems.length > 0 || !issuerUrl || !appUrl || sessionSecret === undefined) {
+    throw new ConfigError(problems);
+  }
+
+  return Object.freeze({
+    production,
+    appUrl: appUrl.origin,
+    redirectUri: `${appUrl.origin}/auth/callback`,
+    postLogoutRedirectUri: `${appUrl.origin}/`,
+    secureCookies: appUrl.protocol === 'https:',
+    issuer: issuerRaw,
+    clientId,
+    clientKeyFile,
+    clientKeyIsDev,
+    scopes,
+    sessionSecret,
+    sessionSecretSource,
+    httpTimeoutMs,
+    idTokenSignedResponseAlg,
+    assertion: Object.freeze({ alg, audience: Object.freeze(audience), typ, lifetimeSeconds }),
+  });
+}
+
+const cached = processSlot<AppConfig>('config');
+
+/**
+ * The process-wide configuration, parsed on first use and then reused. Warns loudly when
+ * development defaults are in use.
+ *
+ * @throws {ConfigError} on bad or missing settings.
+ */
+export function getConfig(): AppConfig {
+  const existing = cached.get();
+  if (existing) return existing;
+  const config = parseConfig(process.env);
+  if (config.clientKeyIsDev) {
+    warnLoudly(`DEVELOPMENT KEY IN USE: the client signs with ${config.clientKeyFile}. Register your own key for anything but a demo.`);
+  }
+  if (config.sessionSecretSource === 'dev-file') {
+    warnLoudly(`GENERATED SESSION SECRET IN USE (${DEFAULTS.devSessionSecretFile}). Set SESSION_SECRET outside development.`);
+  }
+  cached.set(config);
+  return config;
+}

@@ -1,0 +1,138 @@
+/**
+ * The two kinds of failure this app knows.
+ *
+ * - {@link ConfigError}: a setting is missing or wrong. Thrown once, at start, naming every
+ *   variable at fault. Nothing a user does in the browser can cause it.
+ * - {@link AuthError}: a protocol step failed. It carries a stable `code` (what the error page,
+ *   the logs and the tests key on), the OAuth `error` / `error_description` when the provider sent
+ *   them, and the underlying `cause`. Never shown to users as a stack trace.
+ */
+
+/** One thing wrong with the configuration: which variable, what is wrong, how to fix it. */
+export type ConfigProblem = {
+  readonly variable: string;
+  readonly message: string;
+  readonly fix?: string;
+};
+
+/** Configuration or programmer error: the app refuses to start. */
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[]) {
+    const lines = problems.map(
+      (p) => `  - ${p.variable}: ${p.message}${p.fix ? `\n      fix: ${p.fix}` : ''}`,
+    );
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}`,
+    );
+    this.name = 'ConfigError';
+    this.problems = Object.freeze([...problems]);
+  }
+}
+
+/**
+ * Every protocol failure the user can meet, with a title and a hint for the error page.
+ * The keys are the stable codes: they appear on the error page and in logs. Add, never rename.
+ */
+export const AUTH_ERROR_CATALOG = {
+  missing_transaction: {
+    title: 'This sign-in response does not match a sign-in started in this browser',
+    hint: 'The sign-in transaction cookie is missing or has expired (it lives 10 minutes). This happens when a callback link is opened twice, in another browser, or on another host name. Start the sign-in again.',
+  },
+  state_mismatch: {
+    title: 'The sign-in response belongs to a different sign-in',
+    hint: 'The `state` returned by the provider does not match the one this browser sent. The link may be stale or forged; the authorization code was not used. Start the sign-in again.',
+  },
+  issuer_mismatch: {
+    title: 'The sign-in response came from an unexpected issuer',
+    hint: 'The `iss` parameter of the authorization response (RFC 9207) is missing or names another provider. This protects against mix-up attacks; the code was not used. Check OIDC_ISSUER.',
+  },
+  authorization_error: {
+    title: 'The provider did not sign you in',
+    hint: 'The provider answered the sign-in request with an error (for example you declined consent). Nothing was stored. You can try again.',
+  },
+  invalid_authorization_response: {
+    title: 'The sign-in response is malformed',
+    hint: 'The callback URL lacks a code or carries unexpected or repeated parameters. Start the sign-in again.',
+  },
+  client_authentication_failed: {
+    title: 'The provider rejected this app’s client assertion',
+    hint: 'The token endpoint answered invalid_client: the provider does not accept the signed JWT this app authenticates with. Usually: the provider does not have the public key (check the registered JWKS or jwks_uri and the kid), the client_id differs, the audience is not what the provider expects (OIDC_CLIENT_ASSERTION_AUDIENCE), or the clocks differ.',
+  },
+  code_rejected: {
+    title: 'The authorization code was rejected',
+    hint: 'The token endpoint answered invalid_grant: the code was already used (a replayed callback), has expired, or the PKCE verifier does not match. Start the sign-in again.',
+  },
+  token_request_failed: {
+    title: 'The token request failed',
+    hint: 'The token endpoint answered with an error. The OAuth error below says which.',
+  },
+  invalid_token_response: {
+    title: 'The provider sent an invalid token response',
+    hint: 'The token endpoint answered with something other than a valid JSON token response (an HTML error page, malformed JSON, or missing access_token / id_token).',
+  },
+  id_token_invalid: {
+    title: 'The ID token failed validation',
+    hint: 'The provider’s ID token has a bad signature, an unexpected algorithm, or wrong iss / aud / azp / exp / iat / nonce / sub. No session was created.',
+  },
+  userinfo_invalid: {
+    title: 'The UserInfo response failed validation',
+    hint: 'The UserInfo endpoint answered with an error or with a `sub` that differs from the ID token’s. No session was created.',
+  },
+  provider_unreachable: {
+    title: 'The provider could not be reached',
+    hint: 'A request to the OpenID Provider failed or timed out (OIDC_HTTP_TIMEOUT_MS). Check that the provider is up and reachable from this server, then try again.',
+  },
+  discovery_failed: {
+    title: 'The provider’s configuration could not be loaded',
+    hint: 'Fetching or validating /.well-known/openid-configuration failed: the provider is down, or its metadata is invalid, or its issuer differs from OIDC_ISSUER.',
+  },
+  app_misconfigured: {
+    title: 'This app’s configuration does not fit the provider',
+    hint: 'A setting of this app contradicts what the provider publishes (its issuer, or the signing algorithms it accepts). The server log names the setting to change.',
+  },
+  signin_failed: {
+    title: 'Sign-in failed',
+    hint: 'An unexpected error interrupted the sign-in. No session was created. Try again; the server log has the details.',
+  },
+} as const satisfies Record<string, { title: string; hint: string }>;
+
+/** Stable code of a protocol failure. */
+export type AuthErrorCode = keyof typeof AUTH_ERROR_CATALOG;
+
+/** Narrow an untrusted string (a query parameter, a cookie) to a known code. */
+export function isAuthErrorCode(value: unknown): value is AuthErrorCode {
+  return typeof value === 'string' && Object.hasOwn(AUTH_ERROR_CATALOG, value);
+}
+
+export type AuthErrorOptions = {
+  /** OAuth 2.0 `error` value, when the provider sent one (RFC 6749 §4.1.2.1, §5.2). */
+  readonly error?: string | undefined;
+  /** OAuth 2.0 `error_description`, when the provider sent one. Untrusted text: escape it. */
+  readonly error_description?: string | undefined;
+  /** A short, log-safe explanation for operators (never a token or a code). */
+  readonly detail?: string | undefined;
+  readonly cause?: unknown;
+};
+
+/** A protocol failure with a stable code; see {@link AUTH_ERROR_CATALOG}. */
+export class AuthError extends Error {
+  readonly code: AuthErrorCode;
+  readonly error: string | undefined;
+  readonly error_description: string | undefined;
+  readonly detail: string | undefined;
+
+  constructor(code: AuthErrorCode, options: AuthErrorOptions = {}) {
+    super(
+      [code, options.error, options.detail].filter(Boolean).join(': '),
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.name = 'AuthError';
+    this.code = code;
+    this.error = options.error;
+    this.error_description = options.error_description;
+    this.detail = options.detail;
+  }
+}

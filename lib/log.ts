@@ -1,0 +1,60 @@
+/**
+ * Minimal structured logging to stdout/stderr.
+ *
+ * MUST: logs never carry a private key, the session secret, a whole token or an authorization
+ * code. Callers pass explicit, safe fields; {@link redact} is a second line of defence that
+ * shortens anything shaped like a JWT or a long opaque secret.
+ */
+
+type Fields = Readonly<Record<string, string | number | boolean | undefined>>;
+
+const JWT_LIKE = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*/g;
+const PEM_LIKE = /-----BEGIN [A-Z ]+-----[\s\S]*?(-----END [A-Z ]+-----|$)/g;
+const LONG_OPAQUE = /\b[A-Za-z0-9_-]{40,}\b/g;
+
+/** Removes token-, key- and secret-shaped substrings from a log line. */
+export function redact(text: string): string {
+  return text
+    .replace(PEM_LIKE, '[redacted PEM]')
+    .replace(JWT_LIKE, (jwt) => `${jwt.slice(0, 10)}…[redacted JWT]`)
+    .replace(LONG_OPAQUE, (s) => `${s.slice(0, 4)}…[redacted]`);
+}
+
+function format(event: string, fields: Fields = {}): string {
+  const parts = Object.entries(fields)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : String(v)}`);
+  return redact(`[rp] ${event}${parts.length ? ` ${parts.join(' ')}` : ''}`);
+}
+
+/** One-line, log-safe description of an error and its causes (messages and codes only). */
+export function describeError(err: unknown): string {
+  const seen = new Set<unknown>();
+  const out: string[] = [];
+  let current: unknown = err;
+  while (current instanceof Error && !seen.has(current) && out.length < 5) {
+    seen.add(current);
+    const code = (current as { code?: unknown }).code;
+    out.push(`${current.name}${typeof code === 'string' ? `[${code}]` : ''}: ${current.message}`);
+    current = current.cause;
+  }
+  return redact(out.join(' <- ') || String(err));
+}
+
+export const log = {
+  info(event: string, fields?: Fields): void {
+    console.log(format(event, fields));
+  },
+  warn(event: string, fields?: Fields): void {
+    console.warn(format(event, fields));
+  },
+  error(event: string, fields?: Fields): void {
+    console.error(format(event, fields));
+  },
+};
+
+/** A banner for development defaults that must not go unnoticed. */
+export function warnLoudly(message: string): void {
+  const bar = '!'.repeat(Math.min(100, message.length + 8));
+  console.warn(`\n${bar}\n!!! ${message}\n${bar}\n`);
+}

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { decodeProtectedHeader, decodeJwt } from 'jose';
+
+import { driveSignIn } from '../provider/drive-sign-in';
+import { settingsFromEnv, startProvider } from '../provider/index';
+import { AuthError } from './errors';
+import { loadClientKeySet } from './keys';
+import { completeSignIn, startSignIn } from './oidc';
+
+/**
+ * The sign-in protocol end to end, without a browser: the real bundled provider in this process,
+ * the app's lib driving it, the user's login and consent done over HTTP.
+ */
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const address = server.address();
+  await new Promise((done) => server.close(done));
+  assert.ok(address && typeof address === 'object');
+  return address.port;
+}
+
+const appUrl = 'http://localhost:3999';
+const redirectUri = `${appUrl}/auth/callback`;
+let issuer: string;
+let server: Server;
+
+before(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rp-oidc-'));
+  const keyFile = join(dir, 'client.pem');
+  writeFileSync(keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  const jwksFile = join(dir, 'client.public.jwks.json');
+  writeFileSync(jwksFile, JSON.stringify({ keys: (await loadClientKeySet(keyFile)).published }));
+  issuer = `http://localhost:${await freePort()}`;
+  Object.assign(process.env, {
+    OIDC_ISSUER: issuer,
+    APP_URL: appUrl,
+    OIDC_CLIENT_KEY_FILE: keyFile,
+    SESSION_SECRET: 's'.repeat(32),
+  });
+  const settings = await settingsFromEnv({
+    PROVIDER_ISSUER: issuer,
+    APP_URL: appUrl,
+    PROVIDER_CLIENT_REGISTRATION: 'jwks',
+    PROVIDER_CLIENT_JWKS_FILE: jwksFile,
+  });
+  ({ server } = await startProvider(settings));
+});
+
+after(() => {
+  server.close();
+  server.closeAllConnections();
+});
+
+async function authorize(consent: 'allow' | 'deny' = 'allow') {
+  const { url, transaction } = await startSignIn('/profile');
+  const callback = await driveSignIn(url, { login: 'alice', password: 'alice-password', redirectUri, consent });
+  return { transaction, params: callback.searchParams, url };
+}
+
+describe('sign-in against the bundled provider', () => {
+  it('sends a PKCE S256 authorization request with state and nonce', async () => {
+    const { url, transaction } = await startSignIn('/profile');
+    assert.equal(url.origin, issuer);
+    assert.equal(url.searchParams.get('response_type'), 'code');
+    assert.equal(url.searchParams.get('code_challenge_method'), 'S256');
+    assert.equal(url.searchParams.get('state'), transaction.state);
+    assert.equal(url.searchParams.get('nonce'), transaction.nonce);
+    assert.equal(url.searchParams.get('redirect_uri'), redirectUri);
+    assert.equal(url.searchParams.get('client_id'), 'client_using_jwt');
+  });
+
+  it('redeems the code with a fresh client assertion and validates the ID token and UserInfo', async () => {
+    const { transaction, params } = await authorize();
+    assert.equal(params.get('iss'), issuer, 'RFC 9207 iss in the authorization response');
+    const result = await completeSignIn(params, transaction);
+    assert.equal(result.claims.sub, 'alice');
+    assert.equal(result.claims.nonce, transaction.nonce);
+    assert.equal(result.userinfo?.email, 'alice@example.com');
+    assert.ok(result.clientAssertion);
+    const header = decodeProtectedHeader(result.clientAssertion);
+    const claims = decodeJwt(result.clientAssertion);
+    assert.equal(header.typ, 'client-authentication+jwt');
+    assert.equal(claims.aud, issuer);
+    assert.equal(claims.iss, 'client_using_jwt');
+  });
+
+  it('costs exactly the token request and UserInfo on a warm app', async () => {
+    const { transaction, params } = await authorize();
+    const result = await completeSignIn(params, transaction);
+    assert.deepEqual(
+      result.trace.requests.map((r) => `${r.method} ${new URL(r.url).pathname} ${r.status}`),
+      ['POST /token 200', 'GET /me 200'],
+    );
+    assert.equal(result.trace.clientAssertions.length, 1);
+  });
+
+  it('refuses a wrong state before redeeming the code: the code stays unused', async () => {
+    const { transaction, params } = await authorize();
+    const forged = new URLSearchParams(params);
+    forged.set('state', 'not-the-state');
+    await assert.rejects(completeSignIn(forged, transaction), (err: unknown) => err instanceof AuthError && err.code === 'state_mismatch');
+    const repeated = new URLSearchParams(params);
+    repeated.append('state', transaction.state);
+    await assert.rejects(completeSignIn(repeated, transaction), (err: unknown) => err instanceof AuthError && err.code === 'state_mismatch');
+    // The untouched response still works: nothing was sent to the token endpoint before.
+    assert.equal((await completeSignIn(params, transaction)).claims.sub, 'alice');
+  });
+
+  it('refuses a replayed code with invalid_grant', async () => {
+    const { transaction, params } = await authorize();
+    await completeSignIn(params, transaction);
+    await assert.rejects(completeSignIn(params, transaction), (err: unknown) => {
+      assert.ok(err instanceof AuthError);
+      assert.equal(err.code, 'code_rejected');
+      assert.equal(err.error, 'invalid_grant');
+      return true;
+    });
+  });
+
+  it('refuses a wrong or missing iss (RFC 9207) without redeeming the code', async () => {
+    const { transaction, params } = await authorize();
+    for (const iss of ['https://evil.example', undefined]) {
+      const changed = new URLSearchParams(params);
+      if (iss) changed.set('iss', iss);
+      else changed.delete('iss');
+      await assert.rejects(completeSignIn(changed, transaction), (err: unknown) => err instanceof AuthError && err.code === 'issuer_mismatch');
+    }
+    assert.equal((await completeSignIn(params, transaction)).claims.sub, 'alice');
+  });
+
+  it('reports a denied consent as access_denied', async () => {
+    const { transaction, params } = await authorize('deny');
+    assert.equal(params.get('error'), 'access_denied');
+    await assert.rejects(completeSignIn(params, transaction), (err: unknown) => {
+      assert.ok(err instanceof AuthError);
+      assert.equal(err.code, 'authorization_error');
+      assert.equal(err.error, 'access_denied');
+      return true;
+    });
+  });
+
+  it('refuses a nonce that is not this transaction’s', async () => {
+    const { transaction, params } = await authorize();
+    await assert.rejects(completeSignIn(params, { ...transaction, nonce: 'another-nonce' }), (err: unknown) => err instanceof AuthError && err.code === 'id_token_invalid');
+  });
+});

@@ -1,0 +1,292 @@
+import * as client from 'openid-client';
+import type { IDToken, UserInfoResponse } from 'openid-client';
+
+import { backChannelFetch, createTrace, withTrace, type BackChannelTrace } from './back-channel';
+import { createClientAuthentication } from './client-assertion';
+import { getConfig, type AppConfig } from './config';
+import { AuthError, ConfigError, type AuthErrorCode, type ConfigProblem } from './errors';
+import { getClientKeySet, type ClientKeySet } from './keys';
+import { describeError, log } from './log';
+import { processSlot } from './process-slot';
+import { createProviderJwks, type ProviderJwks } from './provider-jwks';
+import type { Transaction } from './transaction';
+
+/**
+ * Everything this app says to the OpenID Provider, through openid-client: discovery, the
+ * authorization request, the code exchange with a client assertion, ID token and UserInfo
+ * validation, and the logout URL.
+ *
+ * Discovery metadata, the provider's JWKS and the imported signing key are loaded once per process
+ * and reused, so a sign-in on a warm app costs one back-channel request (the token request) plus
+ * UserInfo.
+ */
+
+export type ProviderContext = {
+  readonly config: client.Configuration;
+  readonly metadata: Readonly<client.ServerMetadata>;
+  readonly jwks: ProviderJwks;
+  readonly keys: ClientKeySet;
+};
+
+const pending = processSlot<Promise<ProviderContext>>('provider');
+
+/**
+ * Checks, before any request is sent, that the provider supports how this client authenticates.
+ *
+ * @returns the setting at fault, or undefined.
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2 (token_endpoint_auth_* metadata)
+ */
+export function findIncompatibility(metadata: client.ServerMetadata, keys: ClientKeySet): ConfigProblem | undefined {
+  const methods = metadata.token_endpoint_auth_methods_supported;
+  if (Array.isArray(methods) && !methods.includes('private_key_jwt')) {
+    return {
+      variable: 'OIDC_ISSUER',
+      message: `the provider does not support private_key_jwt (token_endpoint_auth_methods_supported: ${methods.join(', ')})`,
+      fix: 'enable private_key_jwt client authentication at the provider',
+    };
+  }
+  const algs = metadata.token_endpoint_auth_signing_alg_values_supported;
+  const alg = keys.signing.alg;
+  if (Array.isArray(algs) && !algs.includes(alg)) {
+    return {
+      variable: 'OIDC_CLIENT_AUTH_ALG',
+      message: `the client would sign with ${alg}, but the provider accepts only ${algs.join(', ')} (token_endpoint_auth_signing_alg_values_supported)`,
+      fix: 'set OIDC_CLIENT_AUTH_ALG to one the provider accepts, or use a key of another type (OIDC_CLIENT_KEY_FILE)',
+    };
+  }
+  return undefined;
+}
+
+/** The issuer a provider declared when openid-client refused it for not matching OIDC_ISSUER. */
+function discoveredIssuerMismatch(err: unknown): string | undefined {
+  if (!(err instanceof client.ClientError) || err.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED') return undefined;
+  const cause = err.cause as { attribute?: unknown; body?: { issuer?: unknown } } | undefined;
+  return cause?.attribute === 'issuer' && typeof cause.body?.issuer === 'string' ? cause.body.issuer : undefined;
+}
+
+async function discover(settings: AppConfig): Promise<ProviderContext> {
+  const keys = await getClientKeySet();
+  const execute = settings.issuer.startsWith('http:') ? [client.allowInsecureRequests] : [];
+  let config: client.Configuration;
+  try {
+    config = await client.discovery(
+      new URL(settings.issuer),
+      settings.clientId,
+      {
+        redirect_uris: [settings.redirectUri],
+        token_endpoint_auth_method: 'private_key_jwt',
+        id_token_signed_response_alg: settings.idTokenSignedResponseAlg,
+      },
+      createClientAuthentication(keys.signing, settings.assertion),
+      { execute, timeout: settings.httpTimeoutMs / 1000, [client.customFetch]: backChannelFetch },
+    );
+  } catch (err) {
+    const declared = discoveredIssuerMismatch(err);
+    if (declared !== undefined) {
+      throw new ConfigError([
+        {
+          variable: 'OIDC_ISSUER',
+          message: `the provider at ${settings.issuer} declares its issuer as "${declared}"`,
+          fix: 'set OIDC_ISSUER to exactly the issuer the provider declares (scheme, host, path and trailing slash included)',
+        },
+      ]);
+    }
+    throw new AuthError(isNetworkError(err) ? 'provider_unreachable' : 'discovery_failed', {
+      detail: `discovery of ${settings.issuer} failed: ${describeError(err)}`,
+      cause: err,
+    });
+  }
+  const metadata = config.serverMetadata();
+  const incompatible = findIncompatibility(metadata, keys);
+  if (incompatible) throw new ConfigError([incompatible]);
+  if (!metadata.jwks_uri) throw new AuthError('discovery_failed', { detail: 'the provider metadata has no jwks_uri' });
+  log.info('provider discovered', { issuer: metadata.issuer, token_endpoint: metadata.token_endpoint });
+  return { config, metadata, keys, jwks: createProviderJwks(metadata.jwks_uri, settings.httpTimeoutMs) };
+}
+
+/**
+ * The provider's configuration, discovered on first use and cached. A failed discovery is not
+ * cached: the next request tries again (the provider may simply have started later than the app).
+ *
+ * @throws {AuthError} `discovery_failed` or `provider_unreachable` (worth retrying).
+ * @throws {ConfigError} when the provider contradicts the configuration (issuer, algorithms).
+ * @see https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig
+ */
+export function getProvider(): Promise<ProviderContext> {
+  const existing = pending.get();
+  if (existing) return existing;
+  const attempt = discover(getConfig());
+  pending.set(attempt);
+  attempt.catch(() => {
+    if (pending.get() === attempt) pending.set(undefined);
+  });
+  return attempt;
+}
+
+/**
+ * Starts the authorization-code flow: a fresh `state`, `nonce` and PKCE verifier, and the URL of
+ * the provider's authorization endpoint with the S256 challenge.
+ *
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.2 (S256)
+ */
+export async function startSignIn(returnTo: string): Promise<{ url: URL; transaction: Transaction }> {
+  const settings = getConfig();
+  const { config } = await getProvider();
+  const code_verifier = client.randomPKCECodeVerifier();
+  const transaction: Transaction = {
+    state: client.randomState(),
+    nonce: client.randomNonce(),
+    code_verifier,
+    returnTo,
+    created_at: Math.floor(Date.now() / 1000),
+  };
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: settings.redirectUri,
+    scope: settings.scopes,
+    response_type: 'code',
+    code_challenge: await client.calculatePKCECodeChallenge(code_verifier),
+    code_challenge_method: 'S256',
+    state: transaction.state,
+    nonce: transaction.nonce,
+  });
+  return { url, transaction };
+}
+
+export type SignInResult = {
+  readonly id_token: string;
+  readonly claims: IDToken;
+  readonly userinfo: UserInfoResponse | undefined;
+  /** The compact client assertion that redeemed the code. */
+  readonly clientAssertion: string | undefined;
+  readonly trace: BackChannelTrace;
+};
+
+function isNetworkError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return (
+    (err instanceof TypeError && /fetch failed|terminated|network/i.test(err.message)) ||
+    code === 'OAUTH_TIMEOUT' ||
+    code === 'OAUTH_ABORT' ||
+    (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))
+  );
+}
+
+/** Maps a failure of the code exchange onto a stable {@link AuthError}. */
+function classifyCodeExchangeError(err: unknown, tokenRequestSent: boolean): AuthError {
+  const detail = describeError(err);
+  if (err instanceof client.AuthorizationResponseError) {
+    return new AuthError('authorization_error', { error: err.error, error_description: err.error_description, detail, cause: err });
+  }
+  if (err instanceof client.ResponseBodyError) {
+    const code: AuthErrorCode =
+      err.error === 'invalid_client' ? 'client_authentication_failed' : err.error === 'invalid_grant' ? 'code_rejected' : 'token_request_failed';
+    return new AuthError(code, { error: err.error, error_description: err.error_description, detail, cause: err });
+  }
+  if (isNetworkError(err)) return new AuthError('provider_unreachable', { detail, cause: err });
+  if (!tokenRequestSent) {
+    // openid-client refused the authorization response itself (RFC 9207 `iss`, repeated or
+    // missing parameters, no code) before sending anything.
+    const code: AuthErrorCode = /"iss"/.test(detail) ? 'issuer_mismatch' : 'invalid_authorization_response';
+    return new AuthError(code, { detail, cause: err });
+  }
+  // Past the token request: either the response as a whole or the ID token inside it is bad.
+  return new AuthError(/\bJWT\b|ID Token/.test(detail) ? 'id_token_invalid' : 'invalid_token_response', { detail, cause: err });
+}
+
+/**
+ * Completes the sign-in: checks the authorization response, redeems the code with a freshly signed
+ * client assertion, validates the ID token (claims by openid-client, signature against the
+ * provider's JWKS here) and, when the provider has one, reads UserInfo for the same subject.
+ *
+ * @throws {AuthError} for every failure; nothing is stored by this function.
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#CodeFlowAuth
+ * @see https://www.rfc-editor.org/rfc/rfc9207 (authorization response `iss`)
+ */
+export async function completeSignIn(callbackParams: URLSearchParams, tx: Transaction): Promise<SignInResult> {
+  // MUST: a response that does not carry this browser's `state` is refused before anything else,
+  // so a code injected into someone else's browser is never redeemed (RFC 9700 §4.7.1). openid-client
+  // checks it again; this check is first so that it is explicit.
+  const states = callbackParams.getAll('state');
+  if (states.length !== 1 || states[0] !== tx.state) {
+    throw new AuthError('state_mismatch', { detail: states.length > 1 ? 'state is repeated' : 'state differs from the transaction' });
+  }
+
+  const settings = getConfig();
+  const provider = await getProvider();
+  const trace = createTrace();
+  // Build the callback URL from APP_URL, not from the request: behind proxies and with Next's bind
+  // address the request URL differs from the registered redirect_uri.
+  const currentUrl = new URL(settings.redirectUri);
+  currentUrl.search = callbackParams.toString();
+
+  let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+  try {
+    // This is the app's OnAuthorizationCodeReceived (ASP.NET Core): the code is redeemed at the
+    // token endpoint, and the client authenticates with a client assertion signed just now with
+    // its private key (private_key_jwt) instead of a client secret.
+    tokens = await withTrace(trace, () =>
+      client.authorizationCodeGrant(provider.config, currentUrl, {
+        pkceCodeVerifier: tx.code_verifier,
+        expectedState: tx.state,
+        expectedNonce: tx.nonce,
+        idTokenExpected: true,
+      }),
+    );
+  } catch (err) {
+    throw classifyCodeExchangeError(err, trace.clientAssertions.length > 0);
+  }
+
+  const claims = tokens.claims();
+  const id_token = tokens.id_token;
+  if (!claims || !id_token) throw new AuthError('invalid_token_response', { detail: 'no id_token in the token response' });
+
+  // MUST: verify the ID token's signature. openid-client validates its claims but, for ID tokens
+  // received from the token endpoint, not its signature unless asked; this app does it with its
+  // own JWKS cache so that a provider key rotated moments ago is picked up at once.
+  try {
+    await provider.jwks.verify(
+      id_token,
+      { algorithms: [settings.idTokenSignedResponseAlg], clockTolerance: 30 },
+      true,
+    );
+  } catch (err) {
+    throw isNetworkError(err)
+      ? new AuthError('provider_unreachable', { detail: `fetching the provider JWKS failed: ${describeError(err)}`, cause: err })
+      : new AuthError('id_token_invalid', { detail: `ID token signature: ${describeError(err)}`, cause: err });
+  }
+
+  let userinfo: UserInfoResponse | undefined;
+  if (provider.metadata.userinfo_endpoint) {
+    try {
+      // MUST: UserInfo's `sub` must equal the ID token's (OIDC Core §5.3.2); openid-client checks.
+      userinfo = await withTrace(trace, () => client.fetchUserInfo(provider.config, tokens.access_token, claims.sub));
+    } catch (err) {
+      if (isNetworkError(err)) throw new AuthError('provider_unreachable', { detail: describeError(err), cause: err });
+      const oauth = err instanceof client.ResponseBodyError || err instanceof client.WWWAuthenticateChallengeError;
+      throw new AuthError('userinfo_invalid', {
+        error: err instanceof client.ResponseBodyError ? err.error : undefined,
+        error_description: err instanceof client.ResponseBodyError ? err.error_description : undefined,
+        detail: `${oauth ? 'UserInfo error response' : 'UserInfo response rejected'}: ${describeError(err)}`,
+        cause: err,
+      });
+    }
+  }
+
+  return { id_token, claims, userinfo, clientAssertion: trace.clientAssertions.at(-1), trace };
+}
+
+/**
+ * The provider's RP-initiated logout URL, or undefined when it has no end_session_endpoint.
+ *
+ * @see https://openid.net/specs/openid-connect-rpinitiated-1_0.html#RPLogout
+ */
+export async function buildLogoutUrl(idTokenHint: string | undefined): Promise<URL | undefined> {
+  const settings = getConfig();
+  const { config, metadata } = await getProvider();
+  if (!metadata.end_session_endpoint) return undefined;
+  return client.buildEndSessionUrl(config, {
+    post_logout_redirect_uri: settings.postLogoutRedirectUri,
+    ...(idTokenHint ? { id_token_hint: idTokenHint } : {}),
+  });
+}

@@ -1,0 +1,69 @@
+import { sealData } from 'iron-session';
+import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
+
+import { AuthError } from './errors';
+import { log } from './log';
+import type { SignInResult } from './oidc';
+
+/**
+ * What a session holds, and how a completed sign-in becomes one that fits in a cookie.
+ * Kept free of Next.js so that it can be tested on its own.
+ */
+
+export type ClientAssertionView = { readonly header: Record<string, unknown>; readonly payload: JWTPayload };
+
+export type SessionData = {
+  readonly sub: string;
+  /** Kept for `id_token_hint` at logout; its claims are shown on /profile. */
+  readonly id_token?: string | undefined;
+  /** Stored only when the ID token itself had to be dropped to fit the cookie. */
+  readonly claims?: JWTPayload | undefined;
+  readonly userinfo?: Record<string, unknown> | undefined;
+  /** Decoded header and payload of the client assertion that redeemed the code. */
+  readonly client_assertion?: ClientAssertionView | undefined;
+  /** Seconds since the epoch. */
+  readonly signed_in_at: number;
+};
+
+/** A session lives this long (seconds), then the user signs in again. */
+export const SESSION_TTL_SECONDS = 8 * 60 * 60;
+/** Browsers drop cookies over 4096 bytes (name, value and attributes); keep a margin. */
+export const MAX_SEALED_LENGTH = 3800;
+
+/** Decodes (does not verify) a compact JWT for display; the assertion was built by this app. */
+export function viewClientAssertion(jwt: string | undefined): ClientAssertionView | undefined {
+  if (!jwt) return undefined;
+  try {
+    return { header: decodeProtectedHeader(jwt) as Record<string, unknown>, payload: decodeJwt(jwt) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What to store for a completed sign-in, trimmed to fit a cookie: large ID tokens or UserInfo
+ * responses (group claims, say) are dropped in favour of a claims subset rather than failing.
+ */
+export async function fitSessionData(result: SignInResult, password: string): Promise<SessionData> {
+  const base = {
+    sub: result.claims.sub,
+    signed_in_at: Math.floor(Date.now() / 1000),
+    client_assertion: viewClientAssertion(result.clientAssertion),
+  };
+  const { iss, aud, exp, iat, auth_time, name, email, preferred_username } = result.claims as JWTPayload & Record<string, unknown>;
+  const candidates: SessionData[] = [
+    { ...base, id_token: result.id_token, userinfo: result.userinfo },
+    { ...base, id_token: result.id_token },
+    { ...base, claims: { sub: base.sub, iss, aud, exp, iat, auth_time, name, email, preferred_username } as JWTPayload },
+    { sub: base.sub, signed_in_at: base.signed_in_at },
+  ];
+  for (const candidate of candidates) {
+    const sealed = await sealData(candidate, { password, ttl: SESSION_TTL_SECONDS });
+    if (sealed.length <= MAX_SEALED_LENGTH) {
+      if (candidate !== candidates[0]) log.warn('session trimmed to fit its cookie', { sealed: sealed.length });
+      return candidate;
+    }
+  }
+  throw new AuthError('signin_failed', { detail: 'even a minimal session does not fit a cookie' });
+}
+

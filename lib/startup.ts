@@ -1,0 +1,38 @@
+import { getConfig } from './config';
+import { AuthError, ConfigError } from './errors';
+import { getClientKeySet } from './keys';
+import { describeError, log } from './log';
+import { getProvider } from './oidc';
+
+/**
+ * Runs once when the server starts (from `instrumentation.ts`): parses the configuration, imports
+ * the signing key and discovers the provider, so that a wrong setting stops the app with one clear
+ * message instead of surfacing as a failed sign-in later.
+ *
+ * A provider that cannot be reached yet is not fatal (it may start after the app): discovery is
+ * retried on the first sign-in. A provider that contradicts the configuration is.
+ */
+export async function checkAtStartup(): Promise<void> {
+  try {
+    const config = getConfig();
+    const keys = await getClientKeySet();
+    log.info('client keys loaded', {
+      file: config.clientKeyFile,
+      signing_kid: keys.signing.kid.slice(0, 12),
+      alg: keys.signing.alg,
+      published: keys.published.length,
+    });
+    await getProvider();
+  } catch (err) {
+    if (err instanceof AuthError) {
+      log.warn('provider not available at start; will retry on first use', { code: err.code, detail: err.detail });
+      return;
+    }
+    if (err instanceof ConfigError) {
+      console.error(`\n${err.message}\n`);
+    } else {
+      console.error(`Startup check failed: ${describeError(err)}`);
+    }
+    process.exit(1);
+  }
+}

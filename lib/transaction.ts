@@ -1,0 +1,56 @@
+import { sealData, unsealData } from 'iron-session';
+
+/**
+ * The sign-in transaction: what `/auth/login` must remember for `/auth/callback` to check the
+ * authorization response (`state`, `nonce`) and redeem the code (`code_verifier`).
+ *
+ * It travels in a sealed (encrypted and authenticated, iron-session), HttpOnly, short-lived cookie
+ * bound to this browser: a callback opened in another browser, or opened twice, finds none.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4 (PKCE)
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.7 (CSRF protection with state / PKCE)
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#NonceNotes (nonce)
+ */
+
+export type Transaction = {
+  readonly state: string;
+  readonly nonce: string;
+  readonly code_verifier: string;
+  readonly returnTo: string;
+  /** Seconds since the epoch. */
+  readonly created_at: number;
+};
+
+/** A sign-in must complete within this many seconds. */
+export const TRANSACTION_TTL_SECONDS = 600;
+
+function isTransaction(value: unknown): value is Transaction {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.state === 'string' && v.state.length > 0 &&
+    typeof v.nonce === 'string' && v.nonce.length > 0 &&
+    typeof v.code_verifier === 'string' && v.code_verifier.length >= 43 &&
+    typeof v.returnTo === 'string' && v.returnTo.startsWith('/') &&
+    typeof v.created_at === 'number'
+  );
+}
+
+/** Seals a transaction for its cookie. */
+export function sealTransaction(tx: Transaction, password: string): Promise<string> {
+  return sealData(tx, { password, ttl: TRANSACTION_TTL_SECONDS });
+}
+
+/**
+ * Opens a transaction cookie. Tampered, truncated, expired, foreign or malformed values all yield
+ * `undefined`: an unreadable transaction is no transaction. Never throws.
+ */
+export async function unsealTransaction(sealed: string | undefined, password: string): Promise<Transaction | undefined> {
+  if (!sealed) return undefined;
+  try {
+    const value = await unsealData<unknown>(sealed, { password, ttl: TRANSACTION_TTL_SECONDS });
+    return isTransaction(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,107 @@
+import type { ClientMetadata, Configuration, JWK } from 'oidc-provider';
+
+import { findAccount } from './accounts';
+import { errorPage, loggedOutPage, logoutPage } from './views';
+
+/**
+ * Configuration of the bundled OpenID Provider: one confidential client that authenticates with
+ * private_key_jwt, demo accounts, PKCE required, the provider's own login and consent pages.
+ */
+
+export type ClientRegistration =
+  /** The provider reads the client's public keys from the app's jwks_uri (the default). */
+  | { readonly mode: 'jwks_uri'; readonly jwksUri: string }
+  /** The client's public keys are registered inline. */
+  | { readonly mode: 'jwks'; readonly jwks: { keys: JWK[] } };
+
+export type ProviderSettings = {
+  readonly issuer: string;
+  /** The relying party's base URL (redirect URIs derive from it). */
+  readonly appUrl: string;
+  readonly clientId: string;
+  readonly registration: ClientRegistration;
+  /** The provider's own private signing keys (JWKS). */
+  readonly signingKeys: { keys: JWK[] };
+  /** Keys for the provider's cookies. */
+  readonly cookieKeys: string[];
+  /**
+   * Lets the provider fetch a client's jwks_uri on a loopback host, which oidc-provider's SSRF
+   * guard refuses. Development only: the demo app serves its JWKS on localhost.
+   */
+  readonly allowLoopbackFetch: boolean;
+};
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+function requestUrl(input: string | URL | Request): URL {
+  return new URL(input instanceof Request ? input.url : input);
+}
+
+/** The demo client, as registered at the provider. */
+export function demoClient(settings: ProviderSettings): ClientMetadata {
+  const keys =
+    settings.registration.mode === 'jwks_uri'
+      ? { jwks_uri: settings.registration.jwksUri }
+      : { jwks: settings.registration.jwks };
+  return {
+    client_id: settings.clientId,
+    client_name: 'private_key_jwt demo app',
+    token_endpoint_auth_method: 'private_key_jwt',
+    redirect_uris: [`${settings.appUrl}/auth/callback`],
+    post_logout_redirect_uris: [`${settings.appUrl}/`],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    scope: 'openid profile email offline_access',
+    ...keys,
+  };
+}
+
+export function buildConfiguration(settings: ProviderSettings): Configuration {
+  return {
+    clients: [demoClient(settings)],
+    findAccount,
+    jwks: settings.signingKeys,
+    cookies: { keys: settings.cookieKeys },
+    // Only what the demo client uses: a confidential client proving itself with a signed JWT.
+    clientAuthMethods: ['private_key_jwt'],
+    enabledJWA: {
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'],
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'given_name', 'family_name', 'preferred_username', 'locale'],
+      email: ['email', 'email_verified'],
+    },
+    // MUST: PKCE for every authorization request, confidential clients included (RFC 9700 §2.1.1).
+    pkce: { required: () => true },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx, form) => {
+          ctx.body = logoutPage(form, ctx.host);
+        },
+        postLogoutSuccessSource: (ctx) => {
+          ctx.body = loggedOutPage(ctx.oidc.client?.clientName);
+        },
+      },
+    },
+    renderError: (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = errorPage(String(out.error), out.error_description === undefined ? undefined : String(out.error_description));
+    },
+    fetch: (input, init) => {
+      if (settings.allowLoopbackFetch && LOOPBACK.has(requestUrl(input).hostname)) {
+        // Deliberate, development-only exception to oidc-provider's SSRF guard: drop its
+        // special-use-address dispatcher for loopback targets (the demo app's jwks_uri).
+        const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+        return fetch(input, rest);
+      }
+      return fetch(input, init);
+    },
+  };
+}

@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { resolve } from 'node:path';
+
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider, { type JWK } from 'oidc-provider';
+
+import { buildConfiguration, type ClientRegistration, type ProviderSettings } from './configuration';
+import { interactions } from './interactions';
+
+/**
+ * Boot script of the bundled OpenID Provider: `tsx provider/index.ts`.
+ *
+ * Settings (all optional):
+ *   PROVIDER_ISSUER               issuer and listen address   (http://localhost:4000)
+ *   APP_URL                       the relying party's origin   (http://localhost:3000)
+ *   PROVIDER_CLIENT_ID            the demo client's id         (client_using_jwt)
+ *   PROVIDER_CLIENT_REGISTRATION  jwks_uri | jwks              (jwks_uri)
+ *   PROVIDER_CLIENT_JWKS_URI      the client's jwks_uri        (APP_URL/.well-known/jwks.json)
+ *   PROVIDER_CLIENT_JWKS_FILE     public JWKS file, for jwks   (keys/dev-client.public.jwks.json)
+ */
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+async function generateSigningKeys(): Promise<{ keys: JWK[] }> {
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  return { keys: [{ ...(await exportJWK(privateKey)), alg: 'RS256', use: 'sig' } as JWK] };
+}
+
+function registrationFrom(env: NodeJS.ProcessEnv, appUrl: string): ClientRegistration {
+  const mode = env.PROVIDER_CLIENT_REGISTRATION ?? 'jwks_uri';
+  if (mode === 'jwks_uri') {
+    return { mode, jwksUri: env.PROVIDER_CLIENT_JWKS_URI ?? `${appUrl}/.well-known/jwks.json` };
+  }
+  if (mode === 'jwks') {
+    const file = resolve(env.PROVIDER_CLIENT_JWKS_FILE ?? 'keys/dev-client.public.jwks.json');
+    return { mode, jwks: JSON.parse(readFileSync(file, 'utf8')) as { keys: JWK[] } };
+  }
+  throw new Error(`PROVIDER_CLIENT_REGISTRATION: unknown mode "${mode}" (use jwks_uri or jwks)`);
+}
+
+/** Settings from the environment. */
+export async function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<ProviderSettings> {
+  const issuer = env.PROVIDER_ISSUER ?? 'http://localhost:4000';
+  const appUrl = (env.APP_URL ?? 'http://localhost:3000').replace(/\/$/, '');
+  const issuerHost = new URL(issuer).hostname;
+  return {
+    issuer,
+    appUrl,
+    clientId: env.PROVIDER_CLIENT_ID ?? 'client_using_jwt',
+    registration: registrationFrom(env, appUrl),
+    signingKeys: await generateSigningKeys(),
+    cookieKeys: [randomBytes(32).toString('base64url')],
+    // Only a provider that itself lives on loopback may fetch from loopback.
+    allowLoopbackFetch: LOOPBACK.has(issuerHost) && env.NODE_ENV !== 'production',
+  };
+}
+
+type ErrorDetails = Error & { error_detail?: string; error_description?: string };
+type EventContext = { oidc?: { client?: { clientId: string } | undefined } } | undefined;
+
+function logEvents(provider: Provider): void {
+  // Every client-authentication failure answers the same `invalid_client`; the reason is only in
+  // error_detail, on these events. Log it for the developers of the client.
+  const report = (event: string) => (ctx: EventContext, err: ErrorDetails) => {
+    const detail = err.error_detail ?? err.error_description ?? '';
+    const client = ctx?.oidc?.client ? ` client=${ctx.oidc.client.clientId}` : '';
+    console.warn(`[op] ${event}: ${err.message}${detail ? ` (${detail})` : ''}${client}`);
+  };
+  provider.on('grant.error', report('grant.error'));
+  provider.on('authorization.error', report('authorization.error'));
+  provider.on('userinfo.error', report('userinfo.error'));
+  provider.on('end_session.error', report('end_session.error'));
+  provider.on('jwks.error', report('jwks.error'));
+  provider.on('server_error', report('server_error'));
+  provider.on('grant.success', (ctx) => {
+    console.log(`[op] grant.success grant_type=${String(ctx.oidc.params?.grant_type)} client=${ctx.oidc.client?.clientId}`);
+  });
+}
+
+/** Creates and starts the provider; resolves once it listens. */
+export async function startProvider(settings: ProviderSettings): Promise<{ provider: Provider; server: Server }> {
+  const provider = new Provider(settings.issuer, buildConfiguration(settings));
+  const url = new URL(settings.issuer);
+  if (url.protocol === 'https:') provider.proxy = true;
+  provider.use(interactions(provider));
+  logEvents(provider);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  const server = await new Promise<Server>((done, fail) => {
+    const s = provider.listen(port, host, () => done(s));
+    s.once('error', fail);
+  });
+  return { provider, server };
+}
+
+const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname);
+if (isMain) {
+  try {
+    const settings = await settingsFromEnv();
+    await startProvider(settings);
+    console.log(`[op] Bundled OpenID Provider ready at ${settings.issuer} (client ${settings.clientId}, keys via ${settings.registration.mode})`);
+    const stop = () => process.exit(0);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  } catch (err) {
+    console.error(`[op] failed to start: ${(err as Error).message}`);
+    process.exit(1);
+  }
+}

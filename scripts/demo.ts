@@ -1,0 +1,115 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import nextEnv from '@next/env';
+
+import { DEFAULTS, readOrCreateDevSessionSecret } from '../lib/config';
+import { warnLoudly } from '../lib/log';
+import { ensureDevKey, PRIVATE_FILE } from '../keys/cli';
+import { DEMO_ACCOUNTS } from '../provider/accounts';
+import { nextCli, startChild, stopChild, tsxNode, waitForHttp, type Child } from './processes';
+
+/**
+ * `npm run demo` — the bundled provider and the app together, ready to sign in.
+ *
+ * Production build + `next start` (built once, rebuilt only when sources change): pages are fast
+ * and the app behaves as it will in production, including NODE_ENV=production's refusal of
+ * implicit development keys and secrets — which is why this launcher names them explicitly.
+ * `npm run dev` runs `next dev` instead, for working on the code.
+ */
+
+const dev = process.argv.includes('--dev');
+const started = performance.now();
+nextEnv.loadEnvConfig(process.cwd(), dev);
+
+const appUrl = (process.env.APP_URL ?? DEFAULTS.appUrl).replace(/\/$/, '');
+const issuer = process.env.OIDC_ISSUER ?? process.env.PROVIDER_ISSUER ?? DEFAULTS.issuer;
+const app = new URL(appUrl);
+
+const SOURCES = ['app', 'lib', 'public', 'instrumentation.ts', 'next.config.js', 'package.json', 'tsconfig.json'];
+
+function newestMtime(path: string): number {
+  if (!existsSync(path)) return 0;
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(stat.mtimeMs, ...readdirSync(path).map((entry) => newestMtime(join(path, entry))));
+}
+
+function buildIfStale(): void {
+  const buildId = resolve('.next/BUILD_ID');
+  const builtAt = existsSync(buildId) ? statSync(buildId).mtimeMs : 0;
+  if (builtAt > Math.max(...SOURCES.map(newestMtime))) return;
+  console.log(builtAt ? 'Sources changed since the last build: rebuilding…' : 'First run: building the app (about 20 s)…');
+  execFileSync(process.execPath, ['node_modules/next/dist/bin/next', 'build'], {
+    stdio: 'inherit',
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
+  });
+}
+
+async function main(): Promise<void> {
+  if (await ensureDevKey()) console.log(`Generated a development key pair in ${PRIVATE_FILE}.`);
+  const sessionSecret = process.env.SESSION_SECRET ?? readOrCreateDevSessionSecret(resolve(DEFAULTS.devSessionSecretFile));
+  if (!process.env.OIDC_CLIENT_KEY_FILE) {
+    warnLoudly(`DEMO: the app signs with the development key ${DEFAULTS.devKeyFile} and a generated session secret. Never use them outside a demo.`);
+  }
+  if (!dev) buildIfStale();
+  const buildDone = performance.now();
+
+  const children: Child[] = [];
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    await Promise.all(children.map((c) => stopChild(c)));
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  const bundled = issuer === (process.env.PROVIDER_ISSUER ?? DEFAULTS.issuer);
+  if (bundled) {
+    const provider = startChild({
+      name: 'op',
+      ...tsxNode('provider/index.ts'),
+      env: { ...process.env, PROVIDER_ISSUER: issuer, APP_URL: appUrl },
+      echo: true,
+    });
+    children.push(provider);
+    provider.process.once('exit', (code) => void (stopping || (console.error(`provider exited (${code})`), stopAll(1))));
+    await waitForHttp(`${issuer}/.well-known/openid-configuration`, provider);
+  }
+
+  const appChild = startChild({
+    name: 'app',
+    ...nextCli([dev ? 'dev' : 'start', '-H', app.hostname.replace(/^\[|\]$/g, ''), '-p', app.port || '80']),
+    env: {
+      ...process.env,
+      NEXT_TELEMETRY_DISABLED: '1',
+      APP_URL: appUrl,
+      OIDC_ISSUER: issuer,
+      SESSION_SECRET: sessionSecret,
+      OIDC_CLIENT_KEY_FILE: process.env.OIDC_CLIENT_KEY_FILE ?? DEFAULTS.devKeyFile,
+    },
+    echo: true,
+  });
+  children.push(appChild);
+  appChild.process.once('exit', (code) => void (stopping || (console.error(`app exited (${code})`), stopAll(1))));
+  await waitForHttp(`${appUrl}/.well-known/jwks.json`, appChild);
+
+  const seconds = (ms: number) => (ms / 1000).toFixed(1);
+  console.log(`
+  Ready in ${seconds(performance.now() - buildDone)} s (${seconds(performance.now() - started)} s including the build check).
+
+  Open ${appUrl} and sign in.
+  Provider: ${issuer}${bundled ? ' (bundled)' : ''}
+${bundled ? DEMO_ACCOUNTS.map((a) => `  Account:  ${a.login} / ${a.password}`).join('\n') : ''}
+
+  Ctrl-C stops both.
+`);
+}
+
+main().catch((err: Error) => {
+  console.error(`demo: ${err.message}`);
+  process.exit(1);
+});

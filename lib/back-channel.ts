@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { log } from './log';
+import { processSingleton } from './process-slot';
 
 /**
  * The one `fetch` every server-to-provider request goes through (discovery, JWKS, token,
@@ -23,7 +24,9 @@ export type BackChannelTrace = {
   readonly clientAssertions: string[];
 };
 
-const traces = new AsyncLocalStorage<BackChannelTrace>();
+// One store per process, not per bundle: the fetch function may come from the bundle that ran the
+// start-up discovery while the trace is opened by a route handler's bundle.
+const traces = processSingleton('back-channel-traces', () => new AsyncLocalStorage<BackChannelTrace>());
 
 /** A new, empty trace. */
 export function createTrace(): BackChannelTrace {

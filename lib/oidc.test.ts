@@ -48,6 +48,7 @@ before(async () => {
     SESSION_SECRET: 's'.repeat(32),
   });
   const settings = await settingsFromEnv({
+    NODE_ENV: 'test',
     PROVIDER_ISSUER: issuer,
     APP_URL: appUrl,
     PROVIDER_CLIENT_REGISTRATION: 'jwks',

@@ -25,3 +25,13 @@ export function processSlot<T>(name: string): ProcessSlot<T> {
     },
   };
 }
+
+/** The value in slot `name`, created on first use. */
+export function processSingleton<T>(name: string, create: () => T): T {
+  const slot = processSlot<T>(name);
+  const existing = slot.get();
+  if (existing !== undefined) return existing;
+  const value = create();
+  slot.set(value);
+  return value;
+}

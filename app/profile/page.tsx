@@ -1,6 +1,6 @@
 import type { Metadata } from 'next';
 
-import { idTokenClaims, requireSession } from '@/lib/dal';
+import { idTokenClaims, requireSession, userClaims } from '@/lib/dal';
 
 import { ASSERTION_CLAIM_NOTES, ASSERTION_HEADER_NOTES, ID_TOKEN_CLAIM_NOTES } from './claim-notes';
 
@@ -35,6 +35,7 @@ function ClaimsTable({ claims, notes, testId }: { claims: Record<string, unknown
 export default async function ProfilePage() {
   const session = await requireSession('/profile');
   const claims = idTokenClaims(session);
+  const { name } = userClaims(session);
   const assertion = session.client_assertion;
   const lifetime =
     assertion && typeof assertion.payload.exp === 'number' && typeof assertion.payload.iat === 'number'
@@ -43,7 +44,7 @@ export default async function ProfilePage() {
   return (
     <>
       <h1>
-        Signed in as <span data-testid="profile-sub">{typeof claims.name === 'string' ? claims.name : session.sub}</span>
+        Signed in as <span data-testid="profile-sub">{typeof name === 'string' ? name : session.sub}</span>
       </h1>
 
       <h2>The client assertion that redeemed your authorization code</h2>

@@ -39,7 +39,8 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
  * @throws {Error} naming the variable at fault.
  */
 export function apiResourceSettingsFromEnv(env: Readonly<Record<string, string | undefined>>, appUrl: string): ApiResourceSettings {
-  const resource = env.API_RESOURCE?.trim() || `${appUrl}/api`;
+  // The app derives its default from APP_URL's origin; so does this (same string, same aud).
+  const resource = env.API_RESOURCE?.trim() || `${new URL(appUrl).origin}/api`;
   const parsed = URL.parse(resource);
   // RFC 8707 §2: an absolute URI, no fragment.
   if (!parsed || parsed.hash || resource.includes('#')) {

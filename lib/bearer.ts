@@ -63,6 +63,9 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
  *   provided is ... malformed").
  *
  * The scheme is matched case-insensitively (RFC 9110 §11.1).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  */
 export function readBearerCredentials(authorization: string | null | undefined, url: URL): BearerCredentials {
   const inQuery = url.searchParams.has('access_token');
@@ -93,8 +96,10 @@ export function readBearerCredentials(authorization: string | null | undefined, 
  * %x20-21 / %x23-5B / %x5D-7E in `error_description` and `scope` (no `"`, no `\`, nothing outside
  * printable ASCII); the same restriction on `realm` is stricter than RFC 9110 requires and spares
  * us escaping. Whatever else a value holds is replaced, so a header can never be split or broken.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
  */
-export function toQuotableAscii(value: string, maxLength = 300): string {
+export function sanitizeQuotedValue(value: string, maxLength = 300): string {
   return value.slice(0, maxLength).replace(/"/g, "'").replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '?');
 }
 
@@ -110,11 +115,15 @@ export function formatBearerChallenge(challenge: BearerChallenge): string {
   if (challenge.error) params.push(['error', challenge.error]);
   if (challenge.error_description) params.push(['error_description', challenge.error_description]);
   if (challenge.scope) params.push(['scope', challenge.scope]);
-  return `Bearer ${params.map(([name, value]) => `${name}="${toQuotableAscii(value)}"`).join(', ')}`;
+  return `Bearer ${params.map(([name, value]) => `${name}="${sanitizeQuotedValue(value)}"`).join(', ')}`;
 }
 
-/** The status RFC 6750 §3.1 gives each error code; 401 when there is none. */
-export function statusOf(error: BearerErrorCode | undefined): 400 | 401 | 403 {
+/**
+ * The status RFC 6750 §3.1 gives each error code; 401 when there is none.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export function getChallengeStatus(error: BearerErrorCode | undefined): 400 | 401 | 403 {
   switch (error) {
     case 'invalid_request':
       return 400;
@@ -129,18 +138,20 @@ export function statusOf(error: BearerErrorCode | undefined): 400 | 401 | 403 {
  * The answer to a request refused for its credentials: status per RFC 6750 §3.1, the challenge,
  * `Cache-Control: no-store`, and the error as JSON for people reading it with curl (no body when
  * there is no error: §3.1 asks for no error information then).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
  */
 export function bearerErrorResponse(challenge: BearerChallenge): Response {
   const headers = {
     'www-authenticate': formatBearerChallenge(challenge),
     'cache-control': 'no-store',
   };
-  const status = statusOf(challenge.error);
+  const status = getChallengeStatus(challenge.error);
   if (!challenge.error) return new Response(null, { status, headers });
   return Response.json(
     {
       error: challenge.error,
-      ...(challenge.error_description ? { error_description: toQuotableAscii(challenge.error_description) } : {}),
+      ...(challenge.error_description ? { error_description: sanitizeQuotedValue(challenge.error_description) } : {}),
       ...(challenge.scope ? { scope: challenge.scope } : {}),
     },
     { status, headers },

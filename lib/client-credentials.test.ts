@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { createApiTokenCache, getApiAccessToken, requestClientCredentialsToken }
 import { getConfig } from './config';
 import { AuthError } from './errors';
 import { loadClientKeySet } from './keys';
+import { callApiWithClientCredentials } from './machine-call';
 import { answerMessagesRequest } from './messages-api';
 import { completeSignIn, getProvider, startSignIn } from './oidc';
 import { authorizeApiRequest } from './resource-server';
@@ -25,7 +26,8 @@ import { authorizeApiRequest } from './resource-server';
 /**
  * Machine to machine against the real bundled provider, in this process: the client-credentials
  * grant with a client assertion, the token cache counted at the provider, and the protected API
- * judging real tokens (the access token it should accept, and the sign-in tokens it must not).
+ * judging real tokens (the access token it should accept, and the sign-in tokens it must not),
+ * served over HTTP at APP_URL by the same code as the route handler.
  */
 
 async function freePort(): Promise<number> {
@@ -37,10 +39,31 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-const appUrl = 'http://localhost:3998';
-const apiResource = `${appUrl}/api`;
+let appUrl: string;
+let apiResource: string;
 let issuer: string;
 let server: Server;
+let apiServer: Server;
+/** How the API at APP_URL treats the next requests: as the route does, or refusing the token. */
+let apiMode: 'normal' | 'refuse-next' | 'refuse-all' = 'normal';
+
+/** The app's GET /api/messages over HTTP: lib/messages-api.ts, as the route handler runs it. */
+async function serveApi(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, item);
+  }
+  let response: Response;
+  if (apiMode !== 'normal' && req.url?.startsWith('/api/messages')) {
+    if (apiMode === 'refuse-next') apiMode = 'normal';
+    // What the API answers for a revoked token, or after the provider's keys changed.
+    response = new Response(null, { status: 401, headers: { 'www-authenticate': 'Bearer realm="api", error="invalid_token", error_description="revoked"' } });
+  } else {
+    response = await answerMessagesRequest(new Request(`${appUrl}${req.url ?? '/'}`, { headers }), authorizeApiRequest);
+  }
+  res.writeHead(response.status, Object.fromEntries(response.headers));
+  res.end(Buffer.from(await response.arrayBuffer()));
+}
 let provider: Provider;
 /** client_credentials token requests the provider answered, successfully or not. */
 const grants = { success: 0, error: 0 };
@@ -54,6 +77,12 @@ before(async () => {
   const jwksFile = join(dir, 'client.public.jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: (await loadClientKeySet(keyFile)).published }));
   issuer = `http://localhost:${await freePort()}`;
+  apiServer = createHttpServer((req, res) => void serveApi(req, res));
+  await new Promise<void>((done) => apiServer.listen(0, 'localhost', done));
+  const apiAddress = apiServer.address();
+  assert.ok(apiAddress && typeof apiAddress === 'object');
+  appUrl = `http://localhost:${apiAddress.port}`;
+  apiResource = `${appUrl}/api`;
   Object.assign(process.env, { OIDC_ISSUER: issuer, APP_URL: appUrl, OIDC_CLIENT_KEY_FILE: keyFile, SESSION_SECRET: 's'.repeat(32) });
   const settings = await settingsFromEnv({
     NODE_ENV: 'test',
@@ -75,8 +104,10 @@ before(async () => {
 });
 
 after(() => {
-  server.close();
-  server.closeAllConnections();
+  for (const s of [server, apiServer]) {
+    s.close();
+    s.closeAllConnections();
+  }
 });
 
 function apiRequest(authorization?: string): Request {
@@ -217,5 +248,43 @@ describe('the protected API judging real tokens of the bundled provider', () => 
     assert.equal(idTokenResponse.status, 401);
     assert.match(idTokenResponse.headers.get('www-authenticate') ?? '', /error="invalid_token", error_description="Not an access token/);
     assert.equal(signIn.claims.aud, 'client_using_jwt');
+  });
+});
+
+describe('token and API call together (what /machine and the command run)', () => {
+  it('calls the API over HTTP with the cached token; the result holds no compact token', async () => {
+    const outcome = await callApiWithClientCredentials();
+    assert.ok(outcome.ok);
+    assert.equal(outcome.api.status, 200);
+    assert.equal(outcome.token.source, 'cache', 'filled by the tests above');
+    assert.equal(outcome.token.accessToken?.header.typ, 'at+jwt');
+    assert.equal(outcome.token.assertion?.header.typ, 'client-authentication+jwt');
+    const { token } = await getApiAccessToken();
+    const shown = JSON.stringify(outcome);
+    assert.ok(!shown.includes(token.access_token) && !shown.includes(token.access_token.split('.')[2] ?? '-'), 'the access token is shown decoded only');
+    assert.ok(token.clientAssertion && !shown.includes(token.clientAssertion));
+  });
+
+  it('replaces a cached token the API refuses as invalid_token, once', async () => {
+    apiMode = 'refuse-next';
+    const before = tokenPosts;
+    const outcome = await callApiWithClientCredentials();
+    assert.ok(outcome.ok);
+    assert.equal(outcome.retriedWithNewToken, true);
+    assert.equal(outcome.api.status, 200);
+    assert.equal(outcome.token.source, 'token_endpoint');
+    assert.equal(tokenPosts - before, 1);
+
+    // A new token refused as well is not retried again: the refusal is the answer.
+    apiMode = 'refuse-all';
+    try {
+      const refused = await callApiWithClientCredentials();
+      assert.ok(refused.ok);
+      assert.equal(refused.api.status, 401);
+      assert.equal(refused.retriedWithNewToken, true);
+      assert.equal(tokenPosts - before, 2);
+    } finally {
+      apiMode = 'normal';
+    }
   });
 });

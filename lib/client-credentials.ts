@@ -43,7 +43,12 @@ export type ClientCredentialsRequest = {
   readonly scope: string;
 };
 
-/** Maps a failed client-credentials request onto a stable {@link AuthError}. */
+/**
+ * Maps a failed client-credentials request onto a stable {@link AuthError}.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2 (token error response)
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2 (invalid_target)
+ */
 export function classifyClientCredentialsError(err: unknown): AuthError {
   const detail = describeError(err);
   if (err instanceof AuthError) return err;
@@ -92,7 +97,11 @@ export async function requestClientCredentialsToken(config: client.Configuration
   };
 }
 
-/** A token cache for the API, requesting through `config`. */
+/**
+ * A token cache for the API, requesting through `config`.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
+ */
 export function createApiTokenCache(config: client.Configuration, request: ClientCredentialsRequest): TokenCache<ApiAccessToken> {
   return createTokenCache(async () => {
     const token = await requestClientCredentialsToken(config, request);
@@ -130,12 +139,17 @@ function getApiTokenCache(): Promise<TokenCache<ApiAccessToken>> {
  *
  * @throws {AuthError} when the token request fails (nothing is cached then).
  * @throws {ConfigError} when the provider contradicts the configuration.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
  */
 export async function getApiAccessToken(): Promise<TokenLease<ApiAccessToken>> {
   return (await getApiTokenCache()).get();
 }
 
-/** Drops `token` from the cache, if it is still there (the API refused it). */
+/**
+ * Drops `token` from the cache, if it is still there (the API refused it as invalid_token).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
 export async function forgetApiAccessToken(token: ApiAccessToken): Promise<void> {
   (await getApiTokenCache()).forget(token);
 }

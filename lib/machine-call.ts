@@ -55,7 +55,11 @@ export type MachineCallOutcome =
   /** A token, but the API could not be reached. */
   | { readonly ok: false; readonly stage: 'api'; readonly token: TokenView; readonly url: string; readonly message: string };
 
-/** Decodes a compact JWS for display, or undefined when it is not one. */
+/**
+ * Decodes a compact JWS for display (no verification), or undefined when it is not one.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7515#section-7.1 (compact serialization)
+ */
 export function viewJwt(jwt: string | undefined): JwtView | undefined {
   if (!jwt) return undefined;
   try {
@@ -65,7 +69,11 @@ export function viewJwt(jwt: string | undefined): JwtView | undefined {
   }
 }
 
-/** The display form of a token lease. */
+/**
+ * The display form of a token lease.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-2 (the access token's header and claims)
+ */
 export function viewLease(lease: TokenLease<ApiAccessToken>): TokenView {
   return {
     source: lease.source,
@@ -84,6 +92,8 @@ const MAX_BODY_CHARS = 4000;
 /**
  * `GET url` with the access token as a bearer token (RFC 6750 §2.1). Redirects are not followed:
  * a bearer token goes to the API's own URL and nowhere else.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
  */
 export async function callApi(url: string, accessToken: string, timeoutMs: number): Promise<ApiAnswer> {
   const started = performance.now();
@@ -130,6 +140,9 @@ function tokenFailure(err: unknown): MachineCallOutcome {
  * A cached token the API refuses as `invalid_token` is dropped and the call made once more with a
  * new one: what a client does when a token is revoked or the provider's keys changed before the
  * token's expiry. A fresh token is never retried (the same refusal would follow).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  */
 export async function callApiWithClientCredentials(): Promise<MachineCallOutcome> {
   const { api, httpTimeoutMs } = getConfig();

@@ -17,6 +17,8 @@ export const MESSAGES = Object.freeze([
  * Answers a request to the API: 200 with the messages and who called, or the refusal
  * (400/401/403 with a `WWW-Authenticate: Bearer` challenge, RFC 6750 §3), or 503 when the
  * provider's keys cannot be fetched to verify the token. Every answer is `Cache-Control: no-store`.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
  */
 export async function answerMessagesRequest(
   request: Pick<Request, 'headers' | 'url'>,

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { base64url, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 
-import { formatBearerChallenge, readBearerCredentials, toQuotableAscii } from './bearer';
+import { formatBearerChallenge, readBearerCredentials, sanitizeQuotedValue } from './bearer';
 import { answerMessagesRequest } from './messages-api';
 import { createProviderJwks, type ProviderJwks } from './provider-jwks';
 import { authorizeRequest, type ResourceServerPolicy } from './resource-server';
@@ -378,6 +378,6 @@ describe('bearer header syntax', () => {
       formatBearerChallenge({ realm: 'r', error: 'insufficient_scope', error_description: 'needs "api1" \\ now\r\nSet-Cookie: x', scope: 'api1' }),
       `Bearer realm="r", error="insufficient_scope", error_description="needs 'api1' ? now??Set-Cookie: x", scope="api1"`,
     );
-    assert.equal(toQuotableAscii('é"\\'), "?'?");
+    assert.equal(sanitizeQuotedValue('é"\\'), "?'?");
   });
 });

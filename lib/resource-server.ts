@@ -82,7 +82,11 @@ const TOKEN_FAULTS = new Set([
   errors.JWKSMultipleMatchingKeys.code,
 ]);
 
-/** RFC 9068 §4: `typ` is `at+jwt` or `application/at+jwt`; media types compare case-insensitively. */
+/**
+ * RFC 9068 §4: `typ` is `at+jwt` or `application/at+jwt`; media types compare case-insensitively.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
+ */
 export function isAccessTokenTyp(typ: unknown): boolean {
   return typeof typ === 'string' && typ.toLowerCase().replace(/^application\//, '') === 'at+jwt';
 }
@@ -202,6 +206,9 @@ export async function verifyAccessToken(token: string, policy: ResourceServerPol
 /**
  * Decides a request to the protected API: its credentials (RFC 6750 §2.1), then its token.
  * Never throws for anything the request carries.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
 export async function authorizeRequest(
   request: Pick<Request, 'headers' | 'url'>,
@@ -232,18 +239,30 @@ export async function authorizeRequest(
   }
 }
 
-/** This app's API policy: the configured issuer, API resource indicator and scope. */
-export function apiPolicy(): ResourceServerPolicy {
+/**
+ * This app's API policy: the configured issuer, API resource indicator and scope.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2 (resource indicator as audience)
+ */
+export function getApiPolicy(): ResourceServerPolicy {
   const { issuer, api } = getConfig();
   return { issuer, audience: api.resource, requiredScope: api.scope, realm: api.resource };
 }
 
-/** The provider's keys as this app discovered them (one cache with ID-token verification). */
-export async function providerJwks(): Promise<ProviderJwks> {
+/**
+ * The provider's keys as this app discovered them (one cache with ID-token verification).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2 (jwks_uri)
+ */
+export async function getProviderJwks(): Promise<ProviderJwks> {
   return (await getProvider()).jwks;
 }
 
-/** Decides a request to this app's protected API. */
+/**
+ * Decides a request to this app's protected API.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
+ */
 export function authorizeApiRequest(request: Pick<Request, 'headers' | 'url'>): Promise<Authorization> {
-  return authorizeRequest(request, apiPolicy(), providerJwks);
+  return authorizeRequest(request, getApiPolicy(), getProviderJwks);
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { createTokenCache, REFRESH_MARGIN_SECONDS, refreshAfterSeconds, type Clock, type FetchedToken } from './token-cache';
+import { createTokenCache, REFRESH_MARGIN_SECONDS, computeRefreshDelay, type Clock, type FetchedToken } from './token-cache';
 
 /**
  * The cache's timing and single-flight rules, with a fake clock and a token endpoint that counts
@@ -114,11 +114,11 @@ describe('token cache', () => {
   });
 
   it('refreshes 30 s before expiry, short-lived tokens at half their lifetime', () => {
-    assert.equal(refreshAfterSeconds(3600), 3570);
-    assert.equal(refreshAfterSeconds(300), 270);
-    assert.equal(refreshAfterSeconds(60), 30);
-    assert.equal(refreshAfterSeconds(40), 20);
-    assert.equal(refreshAfterSeconds(1), 0.5);
+    assert.equal(computeRefreshDelay(3600), 3570);
+    assert.equal(computeRefreshDelay(300), 270);
+    assert.equal(computeRefreshDelay(60), 30);
+    assert.equal(computeRefreshDelay(40), 20);
+    assert.equal(computeRefreshDelay(1), 0.5);
   });
 
   it('does not cache a failed request: every waiting caller gets the error, the next call tries again', async () => {

@@ -67,12 +67,20 @@ const systemClock: Clock = { monotonic: () => performance.now(), wall: () => Dat
 
 type Entry<T> = Omit<TokenLease<T>, 'source'> & { readonly refreshAtMonotonic: number };
 
-/** Seconds after the request at which a token of this lifetime is replaced. */
-export function refreshAfterSeconds(expiresIn: number): number {
+/**
+ * Seconds after the request at which a token of this lifetime (`expires_in`) is replaced.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 (expires_in)
+ */
+export function computeRefreshDelay(expiresIn: number): number {
   return Math.max(expiresIn - REFRESH_MARGIN_SECONDS, expiresIn / 2);
 }
 
-/** A single-flight cache around `request`, one token request per refresh. */
+/**
+ * A single-flight cache around `request`, one token request per refresh.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 (expires_in)
+ */
 export function createTokenCache<T>(request: () => Promise<FetchedToken<T>>, clock: Clock = systemClock): TokenCache<T> {
   let cached: Entry<T> | undefined;
   let inFlight: Promise<Entry<T>> | undefined;
@@ -90,7 +98,7 @@ export function createTokenCache<T>(request: () => Promise<FetchedToken<T>>, clo
     const sentWall = clock.wall();
     const attempt = request().then(({ token, expiresIn }) => {
       const lifetime = typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : undefined;
-      const refreshIn = lifetime === undefined ? 0 : refreshAfterSeconds(lifetime) * 1000;
+      const refreshIn = lifetime === undefined ? 0 : computeRefreshDelay(lifetime) * 1000;
       const entry: Entry<T> = {
         token,
         requestedAt: sentWall,

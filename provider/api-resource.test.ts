@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { apiResourceServer, apiResourceSettingsFromEnv } from './api-resource';
+import { describeApiResourceServer, apiResourceSettingsFromEnv } from './api-resource';
 
 describe('bundled provider API settings', () => {
   it('defaults to APP_URL/api, scope api1, 300 s JWT access tokens (as the app does)', () => {
     const api = apiResourceSettingsFromEnv({}, 'http://localhost:3000');
     assert.deepEqual(api, { resource: 'http://localhost:3000/api', scope: 'api1', accessTokenTtlSeconds: 300 });
-    assert.deepEqual(apiResourceServer(api), {
+    assert.deepEqual(describeApiResourceServer(api), {
       scope: 'api1',
       audience: 'http://localhost:3000/api',
       accessTokenTTL: 300,

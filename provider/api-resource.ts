@@ -57,7 +57,7 @@ export function apiResourceSettingsFromEnv(env: Readonly<Record<string, string |
 }
 
 /** How the API's access tokens are issued. */
-export function apiResourceServer(api: ApiResourceSettings): ResourceServer {
+export function describeApiResourceServer(api: ApiResourceSettings): ResourceServer {
   return {
     scope: api.scope,
     audience: api.resource,
@@ -80,7 +80,7 @@ function isClientCredentialsRequest(ctx: KoaContextWithOIDC): boolean {
  * resource, so a plain `grant_type=client_credentials&scope=api1` also yields an API token. Other
  * requests get no default: sign-in keeps its opaque UserInfo access token.
  */
-export function apiResourceFeatures(api: ApiResourceSettings, clientId: string): NonNullable<Configuration['features']> {
+export function buildApiResourceFeatures(api: ApiResourceSettings, clientId: string): NonNullable<Configuration['features']> {
   return {
     clientCredentials: { enabled: true },
     resourceIndicators: {
@@ -92,7 +92,7 @@ export function apiResourceFeatures(api: ApiResourceSettings, clientId: string):
         if (resourceIndicator !== api.resource || client.clientId !== clientId) {
           throw new errors.InvalidTarget('unknown resource indicator or not allowed for this client');
         }
-        return apiResourceServer(api);
+        return describeApiResourceServer(api);
       },
       useGrantedResource: () => false,
     },

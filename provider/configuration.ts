@@ -1,7 +1,7 @@
 import type { ClientMetadata, Configuration, JWK } from 'oidc-provider';
 
 import { findAccount } from './accounts';
-import { apiResourceFeatures, type ApiResourceSettings } from './api-resource';
+import { buildApiResourceFeatures, type ApiResourceSettings } from './api-resource';
 import { errorPage, loggedOutPage, logoutPage } from './views';
 
 /**
@@ -85,7 +85,7 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
     },
     features: {
       devInteractions: { enabled: false },
-      ...apiResourceFeatures(settings.api, settings.clientId),
+      ...buildApiResourceFeatures(settings.api, settings.clientId),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => {

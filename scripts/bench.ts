@@ -8,7 +8,7 @@ import { generatePrivateJwk, writeKeySet } from '../keys/cli';
 import { createApiTokenCache, getApiAccessToken } from '../lib/client-credentials';
 import { getConfig } from '../lib/config';
 import { getProvider } from '../lib/oidc';
-import { apiPolicy, authorizeRequest, providerJwks } from '../lib/resource-server';
+import { authorizeRequest, getApiPolicy, getProviderJwks } from '../lib/resource-server';
 import { nextCli, startChild, stopChild, tsxNode, waitForHttp, type Child } from './processes';
 
 /**
@@ -34,7 +34,7 @@ const portBase = Number(process.env.E2E_PORT_BASE ?? 3100) + 50;
 const appUrl = `http://localhost:${portBase}`;
 const issuer = `http://localhost:${portBase + 1000}`;
 
-function percentile(sorted: readonly number[], p: number): number {
+function pickPercentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
 }
@@ -43,7 +43,7 @@ function summarize(samplesMs: number[]): string {
   const sorted = [...samplesMs].sort((a, b) => a - b);
   const mean = sorted.reduce((sum, v) => sum + v, 0) / sorted.length;
   const f = (v: number) => (v < 1 ? `${(v * 1000).toFixed(0)} µs` : `${v.toFixed(2)} ms`);
-  return `median ${f(percentile(sorted, 50))}  p95 ${f(percentile(sorted, 95))}  p99 ${f(percentile(sorted, 99))}  mean ${f(mean)}  min ${f(sorted[0] ?? NaN)}  max ${f(sorted.at(-1) ?? NaN)}  (n=${sorted.length})`;
+  return `median ${f(pickPercentile(sorted, 50))}  p95 ${f(pickPercentile(sorted, 95))}  p99 ${f(pickPercentile(sorted, 99))}  mean ${f(mean)}  min ${f(sorted[0] ?? NaN)}  max ${f(sorted.at(-1) ?? NaN)}  (n=${sorted.length})`;
 }
 
 function ensureBuild(): void {
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
     say('\n3. In-process, no HTTP');
     const request = new Request(api.messagesUrl, { headers: { authorization } });
     const checks = await measure(REQUESTS * 2, 1, async () => {
-      const decision = await authorizeRequest(request, apiPolicy(), providerJwks);
+      const decision = await authorizeRequest(request, getApiPolicy(), getProviderJwks);
       if (!decision.ok) throw new Error(`refused: ${decision.reason}`);
     });
     say(`   resource-server checks (signature included): ${summarize(checks.samples)}`);

@@ -9,7 +9,7 @@ import { getClientKeySet } from '../lib/keys';
 import { describeError } from '../lib/log';
 import { callApi, viewJwt, type ApiAnswer, type JwtView } from '../lib/machine-call';
 import { getProvider, isNetworkError } from '../lib/oidc';
-import { apiPolicy, authorizeRequest, providerJwks } from '../lib/resource-server';
+import { authorizeRequest, getApiPolicy, getProviderJwks } from '../lib/resource-server';
 
 /**
  * `npm run client-credentials [-- --local]` — machine to machine from the command line, against
@@ -34,7 +34,7 @@ process.env.SESSION_SECRET ||= randomBytes(32).toString('base64url');
 const local = process.argv.includes('--local');
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
-function time(seconds: unknown): string {
+function formatTime(seconds: unknown): string {
   return typeof seconds === 'number' ? `${seconds} (${new Date(seconds * 1000).toISOString()})` : JSON.stringify(seconds);
 }
 
@@ -45,7 +45,7 @@ function printJwt(jwt: JwtView | undefined): void {
   }
   console.log(`   header     ${JSON.stringify(jwt.header)}`);
   for (const [name, value] of Object.entries(jwt.payload)) {
-    const shown = ['exp', 'iat', 'nbf'].includes(name) ? time(value) : typeof value === 'string' ? value : JSON.stringify(value);
+    const shown = ['exp', 'iat', 'nbf'].includes(name) ? formatTime(value) : typeof value === 'string' ? value : JSON.stringify(value);
     console.log(`   ${name.padEnd(10)} ${shown}`);
   }
 }
@@ -58,7 +58,7 @@ function printAnswer(answer: ApiAnswer): void {
 }
 
 /** Whether something answers at `url` (used to explain invalid_client). */
-async function reachable(url: string): Promise<boolean> {
+async function isReachable(url: string): Promise<boolean> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
     await response.body?.cancel();
@@ -85,7 +85,7 @@ The provider answered invalid_client: it does not accept the client assertion. W
   - The clocks differ: the assertion is valid for ${settings.assertion.lifetimeSeconds} s from the moment it was signed.
 The provider's own log names the reason (the bundled provider prints "[op] grant.error ... (reason)").`);
   if (err.error_description) console.error(`The provider said: ${err.error_description}`);
-  if (!(await reachable(jwksUrl))) {
+  if (!(await isReachable(jwksUrl))) {
     console.error(`
 Note: ${jwksUrl} does not answer. The bundled provider reads this client's keys from there: start the
 app first (npm run demo), or run the provider with PROVIDER_CLIENT_REGISTRATION=jwks.`);
@@ -94,7 +94,7 @@ app first (npm run demo), or run the provider with PROVIDER_CLIENT_REGISTRATION=
 
 async function judgeLocally(accessToken: string): Promise<boolean> {
   const { api } = getConfig();
-  const decision = await authorizeRequest(new Request(api.messagesUrl, { headers: { authorization: `Bearer ${accessToken}` } }), apiPolicy(), providerJwks);
+  const decision = await authorizeRequest(new Request(api.messagesUrl, { headers: { authorization: `Bearer ${accessToken}` } }), getApiPolicy(), getProviderJwks);
   if (decision.ok) {
     console.log(`   → accepted: client_id ${decision.claims.client_id}, scope "${decision.claims.scope}"`);
     return true;

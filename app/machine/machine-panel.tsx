@@ -10,12 +10,12 @@ import { ACCESS_TOKEN_CLAIM_NOTES, ACCESS_TOKEN_HEADER_NOTES } from './claim-not
 
 const TIME_CLAIMS = new Set(['exp', 'iat', 'nbf']);
 
-function time(ms: number): string {
+function formatTime(ms: number): string {
   return new Date(ms).toISOString();
 }
 
 function display(name: string, value: unknown): string {
-  if (TIME_CLAIMS.has(name) && typeof value === 'number') return `${value} (${time(value * 1000)})`;
+  if (TIME_CLAIMS.has(name) && typeof value === 'number') return `${value} (${formatTime(value * 1000)})`;
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
@@ -53,7 +53,7 @@ function describeSource(token: TokenView): string {
     case 'in_flight':
       return 'Shared: another request was already fetching a token, and this one waited for it.';
     case 'cache':
-      return `From the cache: no request to the provider. Requested at ${time(token.requestedAt)}; replaced after ${time(token.refreshAt)}.`;
+      return `From the cache: no request to the provider. Requested at ${formatTime(token.requestedAt)}; replaced after ${formatTime(token.refreshAt)}.`;
   }
 }
 
@@ -72,7 +72,7 @@ function AssertionSection({ token }: { token: TokenView }) {
       <p className="muted">
         {token.source === 'token_endpoint'
           ? 'Signed moments before the token request, with the app’s private key; it replaced the client secret.'
-          : `The one that authenticated the token request of ${time(token.requestedAt)}, which got the token in use.`}
+          : `The one that authenticated the token request of ${formatTime(token.requestedAt)}, which got the token in use.`}
       </p>
       {token.assertion ? (
         <JwtCard jwt={token.assertion} headerNotes={ASSERTION_HEADER_NOTES} claimNotes={ASSERTION_CLAIM_NOTES} prefix="assertion" />
@@ -89,7 +89,7 @@ function AccessTokenSection({ token }: { token: TokenView }) {
       <h2>2. The access token received</h2>
       <p className="muted">
         Granted scope <code>{token.scope ?? '(not stated)'}</code>, expires_in {token.expires_in ?? '(not stated)'} s
-        {token.expiresAt ? `, expires at ${time(token.expiresAt)}` : ''}. Shown decoded: the token itself never leaves the
+        {token.expiresAt ? `, expires at ${formatTime(token.expiresAt)}` : ''}. Shown decoded: the token itself never leaves the
         server.
       </p>
       {token.accessToken ? (
@@ -170,7 +170,7 @@ export function MachinePanel() {
         </button>{' '}
         {run ? (
           <span className="muted" data-testid="machine-ran-at">
-            Last run at {time(run.at)}
+            Last run at {formatTime(run.at)}
           </span>
         ) : null}
       </form>

@@ -18,7 +18,10 @@ test('/machine, reached from /, gets a JWT access token with a client assertion 
 
   const tokenRequests = () => stack.providerLog().filter((line) => line.includes('grant.success grant_type=client_credentials')).length;
   const before = tokenRequests();
+  const actionResponse = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().startsWith(`${stack.appUrl}/machine`));
   await page.getByTestId('machine-run').click();
+  // The server action's answer carries the decoded tokens: never stored by a cache either.
+  expect((await actionResponse).headers()['cache-control']).toContain('no-store');
   await expect(page.getByTestId('api-status')).toHaveText('200');
   // A new token (one token request) unless an earlier test of this stack left one in the cache.
   const fresh = (await page.getByTestId('token-source').getAttribute('data-from-cache')) === 'no';

@@ -57,8 +57,9 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
  *   NOT use more than one method"; §3.1: "uses more than one method for including an access
  *   token");
  * - a comma in Bearer credentials: `invalid_request`. Authorization holds one credential (RFC 9110
- *   §11.6.2) and a b64token has no comma; a comma is how a repeated header arrives merged (§3.1:
- *   "repeats the same parameter");
+ *   §11.6.2) and a b64token has no comma; a comma is how a repeated header arrives merged by an
+ *   intermediary (§3.1: "repeats the same parameter"). Two separate Authorization lines never get
+ *   here: Node's HTTP parser keeps the first and discards the rest;
  * - `Bearer` with no token, or one that is not a b64token: `invalid_token` (§3.1: "The access token
  *   provided is ... malformed").
  *

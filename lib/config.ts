@@ -159,8 +159,7 @@ function parseAudience(problems: ConfigProblem[], raw: string | undefined): Asse
  * `api:`), and plain http is harmless.
  */
 function parseResourceIndicator(problems: ConfigProblem[], raw: string): string {
-  const url = URL.parse(raw);
-  if (!url || url.hash || raw.includes('#')) {
+  if (!URL.canParse(raw) || raw.includes('#')) {
     problems.push({
       variable: 'API_RESOURCE',
       message: `"${raw}" is not an absolute URI without a fragment (RFC 8707)`,

@@ -41,9 +41,8 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 export function apiResourceSettingsFromEnv(env: Readonly<Record<string, string | undefined>>, appUrl: string): ApiResourceSettings {
   // The app derives its default from APP_URL's origin; so does this (same string, same aud).
   const resource = env.API_RESOURCE?.trim() || `${new URL(appUrl).origin}/api`;
-  const parsed = URL.parse(resource);
   // RFC 8707 §2: an absolute URI, no fragment.
-  if (!parsed || parsed.hash || resource.includes('#')) {
+  if (!URL.canParse(resource) || resource.includes('#')) {
     throw new Error(`API_RESOURCE: "${resource}" must be an absolute URI without a fragment`);
   }
   const scope = env.API_SCOPE?.trim() || DEFAULT_API_SCOPE;

@@ -82,6 +82,8 @@ The provider answered invalid_client: it does not accept the client assertion. W
     registered for private_key_jwt.
   - The audience: the assertion says aud = ${settings.assertion.audience.mode === 'issuer' ? `${settings.issuer} (the issuer, RFC 10070)` : settings.assertion.audience.mode}.
     A provider that still wants its token endpoint needs OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint.
+  - The typed assertion (typ client-authentication+jwt, RFC 10070) is refused by an older provider:
+    OIDC_CLIENT_ASSERTION_TYP=false.
   - The clocks differ: the assertion is valid for ${settings.assertion.lifetimeSeconds} s from the moment it was signed.
 The provider's own log names the reason (the bundled provider prints "[op] grant.error ... (reason)").`);
   if (err.error_description) console.error(`The provider said: ${err.error_description}`);

@@ -19,6 +19,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
           <nav>
             <a className="brand" href="/">private_key_jwt RP</a>
             <a href="/profile">Profile</a>
+            <a href="/machine">Machine to machine</a>
             {session ? (
               <form className="inline" method="post" action="/auth/logout">
                 <button className="secondary" type="submit">Sign out</button>

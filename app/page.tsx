@@ -39,6 +39,13 @@ export default async function HomePage() {
           </>
         )}
       </div>
+      <div className="card">
+        <p>
+          <strong>Machine to machine:</strong> the same client assertion also gets the app an access
+          token for an API with the client-credentials grant, no user involved.{' '}
+          <a href="/machine" data-testid="machine-link">Try it on /machine</a> (no sign-in needed).
+        </p>
+      </div>
       <h2>What happens when you sign in</h2>
       <ol>
         <li>

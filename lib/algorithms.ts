@@ -15,3 +15,10 @@ export const ID_TOKEN_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS51
 export function isClientAuthAlg(value: unknown): value is ClientAuthAlg {
   return typeof value === 'string' && (CLIENT_AUTH_ALGS as readonly string[]).includes(value);
 }
+
+/**
+ * Algorithms a JWT access token may be signed with (RFC 9068 §4: the resource server MUST reject
+ * `none`). Asymmetric only: the provider's published keys verify them, and an HMAC `alg` could
+ * turn a public key into a "shared secret" (RFC 8725 §2.1, §3.1).
+ */
+export const ACCESS_TOKEN_ALGS: readonly string[] = ID_TOKEN_ALGS;

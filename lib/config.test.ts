@@ -41,7 +41,8 @@ describe('parseConfig', () => {
     assert.equal(config.secureCookies, false);
     assert.equal(config.httpTimeoutMs, 10_000);
     assert.deepEqual(config.assertion, { alg: undefined, audience: { mode: 'issuer' }, typ: true, lifetimeSeconds: 60 });
-    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.assertion));
+    assert.deepEqual(config.api, { resource: 'http://localhost:3000/api', scope: 'api1', messagesUrl: 'http://localhost:3000/api/messages' });
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.assertion) && Object.isFrozen(config.api));
   });
 
   it('names every variable at fault in one error, with a fix', () => {
@@ -127,5 +128,24 @@ describe('parseConfig', () => {
     assert.ok(problemsOf({ ...base, OIDC_CLIENT_ASSERTION_LIFETIME: '301' }).has('OIDC_CLIENT_ASSERTION_LIFETIME'));
     assert.ok(problemsOf({ ...base, OIDC_CLIENT_ASSERTION_AUDIENCE: 'somewhere' }).has('OIDC_CLIENT_ASSERTION_AUDIENCE'));
     assert.equal(parse({ ...base, OIDC_CLIENT_AUTH_ALG: 'PS256' }).assertion.alg, 'PS256');
+  });
+
+  it('parses the API settings: a resource indicator (RFC 8707) and one scope token', () => {
+    const base = { OIDC_CLIENT_KEY_FILE: keyFile };
+    // The default follows APP_URL, as the bundled provider's does.
+    assert.equal(parse({ ...base, APP_URL: 'https://app.example.com' }).api.resource, 'https://app.example.com/api');
+    assert.equal(parse({ ...base, APP_URL: 'https://app.example.com' }).api.messagesUrl, 'https://app.example.com/api/messages');
+    // Any absolute URI, kept verbatim (it is compared with aud as a string).
+    for (const resource of ['https://api.example.com', 'https://api.example.com/', 'urn:example:api', 'api://4f1c-demo', 'http://api.example.com/v1?tenant=a']) {
+      assert.equal(parse({ ...base, API_RESOURCE: resource }).api.resource, resource);
+    }
+    for (const resource of ['/api', 'api.example.com', 'https://api.example.com/#x', 'https://api.example.com#']) {
+      assert.match(problemsOf({ ...base, API_RESOURCE: resource }).get('API_RESOURCE') ?? '', /absolute URI without a fragment/, resource);
+    }
+    assert.equal(parse({ ...base, API_SCOPE: 'orders:read' }).api.scope, 'orders:read');
+    // One token, and nothing that could break out of scope="…" in a WWW-Authenticate header.
+    for (const scope of ['api1 api2', 'api"1', 'api\\1', 'äpi', 'api\u0000']) {
+      assert.ok(problemsOf({ ...base, API_SCOPE: scope }).has('API_SCOPE'), scope);
+    }
   });
 });

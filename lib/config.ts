@@ -46,6 +46,18 @@ export type AppConfig = {
   readonly httpTimeoutMs: number;
   /** The only algorithm accepted on ID tokens (OIDC Registration's default: RS256). */
   readonly idTokenSignedResponseAlg: string;
+  /** The protected API (machine to machine): the resource server in this app and its tokens. */
+  readonly api: {
+    /**
+     * The API's resource indicator (RFC 8707): sent as `resource` in the client-credentials
+     * request, and the `aud` its access tokens must carry.
+     */
+    readonly resource: string;
+    /** The scope requested with the client-credentials grant and required by the API. */
+    readonly scope: string;
+    /** Where the app's protected API answers: `APP_URL/api/messages`. */
+    readonly messagesUrl: string;
+  };
   readonly assertion: {
     /** Forces the signing algorithm; by default it follows the key (RSA → RS256). */
     readonly alg: ClientAuthAlg | undefined;
@@ -65,6 +77,9 @@ export const DEFAULTS = Object.freeze({
   scopes: 'openid profile email',
   httpTimeoutMs: 10_000,
   assertionLifetimeSeconds: 60,
+  /** Appended to APP_URL for the default API resource indicator. */
+  apiResourcePath: '/api',
+  apiScope: 'api1',
   /** Relative to the project root. */
   devKeyFile: 'keys/dev-client.private.jwks.json',
   devSessionSecretFile: 'keys/dev-session-secret',
@@ -136,6 +151,32 @@ function parseAudience(problems: ConfigProblem[], raw: string | undefined): Asse
   if (raw === 'token_endpoint') return { mode: 'token_endpoint' };
   const url = parseHttpUrl(problems, 'OIDC_CLIENT_ASSERTION_AUDIENCE', raw, 'issuer');
   return url ? { mode: 'url', url: raw } : { mode: 'issuer' };
+}
+
+/**
+ * The API's resource indicator: RFC 8707 §2 asks for an absolute URI without a fragment. It is an
+ * identifier, compared verbatim with `aud`, never fetched: any scheme will do (`https:`, `urn:`,
+ * `api:`), and plain http is harmless.
+ */
+function parseResourceIndicator(problems: ConfigProblem[], raw: string): string {
+  if (!URL.canParse(raw) || raw.includes('#')) {
+    problems.push({
+      variable: 'API_RESOURCE',
+      message: `"${raw}" is not an absolute URI without a fragment (RFC 8707)`,
+      fix: 'use the identifier the provider knows the API by, such as https://api.example.com',
+    });
+  }
+  return raw;
+}
+
+/** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. Safe in a quoted header value. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+function parseScopeToken(problems: ConfigProblem[], variable: string, raw: string): string {
+  if (!SCOPE_TOKEN.test(raw)) {
+    problems.push({ variable, message: `"${raw}" is not one scope token (RFC 6749 §3.3)`, fix: 'use a single scope name such as api1' });
+  }
+  return raw;
 }
 
 function parseChoice<T extends string>(
@@ -279,6 +320,9 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     MAX_ASSERTION_LIFETIME_SECONDS,
   );
 
+  const apiResource = parseResourceIndicator(problems, value(env, 'API_RESOURCE') ?? `${appUrl?.origin ?? DEFAULTS.appUrl}${DEFAULTS.apiResourcePath}`);
+  const apiScope = parseScopeToken(problems, 'API_SCOPE', value(env, 'API_SCOPE') ?? DEFAULTS.apiScope);
+
   if (problems.length > 0 || !issuerUrl || !appUrl || sessionSecret === undefined) {
     throw new ConfigError(problems);
   }
@@ -298,6 +342,7 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     sessionSecretSource,
     httpTimeoutMs,
     idTokenSignedResponseAlg,
+    api: Object.freeze({ resource: apiResource, scope: apiScope, messagesUrl: `${appUrl.origin}/api/messages` }),
     assertion: Object.freeze({ alg, audience: Object.freeze(audience), typ, lifetimeSeconds }),
   });
 }

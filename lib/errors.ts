@@ -97,6 +97,14 @@ export const AUTH_ERROR_CATALOG = {
     title: 'Sign-in failed',
     hint: 'An unexpected error interrupted the sign-in. No session was created. Try again; the server log has the details.',
   },
+  grant_not_allowed: {
+    title: 'The provider does not allow this client the client-credentials grant',
+    hint: 'The token endpoint answered unauthorized_client or unsupported_grant_type: register the client_credentials grant for this client at the provider (its grant_types), or enable the grant there.',
+  },
+  api_target_rejected: {
+    title: 'The provider refused the API or the scope requested',
+    hint: 'The token endpoint answered invalid_target or invalid_scope: the provider does not know the API by API_RESOURCE (its resource indicator, RFC 8707), or does not let this client have API_SCOPE. Register the API and its scope at the provider and allow this client to use them.',
+  },
 } as const satisfies Record<string, { title: string; hint: string }>;
 
 /** Stable code of a protocol failure. */

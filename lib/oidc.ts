@@ -162,7 +162,8 @@ export type SignInResult = {
   readonly trace: BackChannelTrace;
 };
 
-function isNetworkError(err: unknown): boolean {
+/** True for failures of the connection itself (refused, reset, timed out), not of the protocol. */
+export function isNetworkError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   return (
     (err instanceof TypeError && /fetch failed|terminated|network/i.test(err.message)) ||

@@ -42,11 +42,16 @@ export const JWKS_COOLDOWN_MS = 30_000;
 /** Cached keys are refreshed at least this often. */
 export const JWKS_MAX_AGE_MS = 10 * 60_000;
 
+export type ProviderJwksOptions = {
+  /** Overrides {@link JWKS_COOLDOWN_MS} (tests of the refetch, which cannot wait 30 s). */
+  readonly cooldownMs?: number;
+};
+
 /** A cached, self-refreshing view of the provider's JWKS. */
-export function createProviderJwks(jwksUri: string, timeoutMs: number): ProviderJwks {
+export function createProviderJwks(jwksUri: string, timeoutMs: number, options: ProviderJwksOptions = {}): ProviderJwks {
   const remote: RemoteJWKSet = createRemoteJWKSet(new URL(jwksUri), {
     timeoutDuration: timeoutMs,
-    cooldownDuration: JWKS_COOLDOWN_MS,
+    cooldownDuration: options.cooldownMs ?? JWKS_COOLDOWN_MS,
     cacheMaxAge: JWKS_MAX_AGE_MS,
     [customFetch]: backChannelFetch,
   });

@@ -1,11 +1,13 @@
 import type { ClientMetadata, Configuration, JWK } from 'oidc-provider';
 
 import { findAccount } from './accounts';
+import { buildApiResourceFeatures, type ApiResourceSettings } from './api-resource';
 import { errorPage, loggedOutPage, logoutPage } from './views';
 
 /**
  * Configuration of the bundled OpenID Provider: one confidential client that authenticates with
- * private_key_jwt, demo accounts, PKCE required, the provider's own login and consent pages.
+ * private_key_jwt, demo accounts, PKCE required, the provider's own login and consent pages, and
+ * one API the client reaches with the client-credentials grant (./api-resource.ts).
  */
 
 export type ClientRegistration =
@@ -29,6 +31,8 @@ export type ProviderSettings = {
    * guard refuses. Development only: the demo app serves its JWKS on localhost.
    */
   readonly allowLoopbackFetch: boolean;
+  /** The API whose JWT access tokens the client gets with the client-credentials grant. */
+  readonly api: ApiResourceSettings;
 };
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -49,7 +53,8 @@ export function demoClient(settings: ProviderSettings): ClientMetadata {
     token_endpoint_auth_method: 'private_key_jwt',
     redirect_uris: [`${settings.appUrl}/auth/callback`],
     post_logout_redirect_uris: [`${settings.appUrl}/`],
-    grant_types: ['authorization_code', 'refresh_token'],
+    // client_credentials: the same client, authenticated by the same assertion, calls the API as itself.
+    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
     response_types: ['code'],
     scope: 'openid profile email offline_access',
     ...keys,
@@ -80,6 +85,7 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
     },
     features: {
       devInteractions: { enabled: false },
+      ...buildApiResourceFeatures(settings.api, settings.clientId),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => {

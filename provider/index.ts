@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { type JWK } from 'oidc-provider';
 
+import { apiResourceSettingsFromEnv } from './api-resource';
 import { buildConfiguration, type ClientRegistration, type ProviderSettings } from './configuration';
 import { interactions } from './interactions';
 
@@ -19,6 +20,9 @@ import { interactions } from './interactions';
  *   PROVIDER_CLIENT_REGISTRATION  jwks_uri | jwks              (jwks_uri)
  *   PROVIDER_CLIENT_JWKS_URI      the client's jwks_uri        (APP_URL/.well-known/jwks.json)
  *   PROVIDER_CLIENT_JWKS_FILE     public JWKS file, for jwks   (keys/dev-client.public.jwks.json)
+ *   API_RESOURCE                  the API's resource indicator (APP_URL/api), shared with the app
+ *   API_SCOPE                     the API's scope              (api1), shared with the app
+ *   PROVIDER_API_TOKEN_TTL        API access token lifetime, s (300)
  */
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -54,6 +58,7 @@ export async function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Pro
     cookieKeys: [randomBytes(32).toString('base64url')],
     // Only a provider that itself lives on loopback may fetch from loopback.
     allowLoopbackFetch: LOOPBACK.has(issuerHost) && env.NODE_ENV !== 'production',
+    api: apiResourceSettingsFromEnv(env, appUrl),
   };
 }
 
@@ -100,7 +105,7 @@ if (isMain) {
   try {
     const settings = await settingsFromEnv();
     await startProvider(settings);
-    console.log(`[op] Bundled OpenID Provider ready at ${settings.issuer} (client ${settings.clientId}, keys via ${settings.registration.mode})`);
+    console.log(`[op] Bundled OpenID Provider ready at ${settings.issuer} (client ${settings.clientId}, keys via ${settings.registration.mode}; API ${settings.api.resource}, scope ${settings.api.scope})`);
     const stop = () => process.exit(0);
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

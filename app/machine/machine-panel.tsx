@@ -1,0 +1,180 @@
+'use client';
+
+import { useActionState } from 'react';
+
+import type { JwtView, MachineCallOutcome, TokenView } from '@/lib/machine-call';
+
+import { ASSERTION_CLAIM_NOTES, ASSERTION_HEADER_NOTES } from '../profile/claim-notes';
+import { runMachineCall, type MachineRun } from './actions';
+import { ACCESS_TOKEN_CLAIM_NOTES, ACCESS_TOKEN_HEADER_NOTES } from './claim-notes';
+
+const TIME_CLAIMS = new Set(['exp', 'iat', 'nbf']);
+
+function formatTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function display(name: string, value: unknown): string {
+  if (TIME_CLAIMS.has(name) && typeof value === 'number') return `${value} (${formatTime(value * 1000)})`;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+function JwtTable({ values, notes, testId }: { values: Record<string, unknown>; notes: Record<string, string>; testId: string }) {
+  return (
+    <table className="claims" data-testid={testId}>
+      <tbody>
+        {Object.entries(values).map(([name, value]) => (
+          <tr key={name} data-claim={name}>
+            <th>{name}</th>
+            <td className="value">{display(name, value)}</td>
+            <td className="muted">{notes[name] ?? ''}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function JwtCard({ jwt, headerNotes, claimNotes, prefix }: { jwt: JwtView; headerNotes: Record<string, string>; claimNotes: Record<string, string>; prefix: string }) {
+  return (
+    <div className="card">
+      <h3>Header</h3>
+      <JwtTable values={jwt.header} notes={headerNotes} testId={`${prefix}-header`} />
+      <h3>Payload</h3>
+      <JwtTable values={jwt.payload} notes={claimNotes} testId={`${prefix}-payload`} />
+    </div>
+  );
+}
+
+function describeSource(token: TokenView): string {
+  switch (token.source) {
+    case 'token_endpoint':
+      return 'Requested from the token endpoint just now, with a newly signed client assertion.';
+    case 'in_flight':
+      return 'Shared: another request was already fetching a token, and this one waited for it.';
+    case 'cache':
+      return `From the cache: no request to the provider. Requested at ${formatTime(token.requestedAt)}; replaced after ${formatTime(token.refreshAt)}.`;
+  }
+}
+
+function TokenSource({ token }: { token: TokenView }) {
+  return (
+    <p className="card" data-testid="token-source" data-source={token.source} data-from-cache={token.source === 'cache' ? 'yes' : 'no'}>
+      <strong>{token.source === 'cache' ? 'Token from the cache' : 'New token'}</strong> — {describeSource(token)}
+    </p>
+  );
+}
+
+function AssertionSection({ token }: { token: TokenView }) {
+  return (
+    <>
+      <h2>1. The client assertion sent</h2>
+      <p className="muted">
+        {token.source === 'token_endpoint'
+          ? 'Signed moments before the token request, with the app’s private key; it replaced the client secret.'
+          : `The one that authenticated the token request of ${formatTime(token.requestedAt)}, which got the token in use.`}
+      </p>
+      {token.assertion ? (
+        <JwtCard jwt={token.assertion} headerNotes={ASSERTION_HEADER_NOTES} claimNotes={ASSERTION_CLAIM_NOTES} prefix="assertion" />
+      ) : (
+        <p className="card muted">Not captured.</p>
+      )}
+    </>
+  );
+}
+
+function AccessTokenSection({ token }: { token: TokenView }) {
+  return (
+    <>
+      <h2>2. The access token received</h2>
+      <p className="muted">
+        Granted scope <code>{token.scope ?? '(not stated)'}</code>, expires_in {token.expires_in ?? '(not stated)'} s
+        {token.expiresAt ? `, expires at ${formatTime(token.expiresAt)}` : ''}. Shown decoded: the token itself never leaves the
+        server.
+      </p>
+      {token.accessToken ? (
+        <JwtCard jwt={token.accessToken} headerNotes={ACCESS_TOKEN_HEADER_NOTES} claimNotes={ACCESS_TOKEN_CLAIM_NOTES} prefix="access-token" />
+      ) : (
+        <p className="card muted">An opaque token (not a JWT): only the provider can read it.</p>
+      )}
+    </>
+  );
+}
+
+function ApiSection({ outcome }: { outcome: Exclude<MachineCallOutcome, { stage: 'token' }> }) {
+  return (
+    <>
+      <h2>3. The API’s answer</h2>
+      {outcome.ok ? (
+        <div className="card">
+          <p>
+            <code>GET {outcome.api.url}</code> →{' '}
+            <strong data-testid="api-status" className={outcome.api.status === 200 ? 'ok' : 'error-code'}>
+              {outcome.api.status}
+            </strong>{' '}
+            <span className="muted">({outcome.api.ms} ms)</span>
+          </p>
+          {outcome.api.wwwAuthenticate ? (
+            <p>
+              WWW-Authenticate: <code data-testid="api-www-authenticate">{outcome.api.wwwAuthenticate}</code>
+            </p>
+          ) : null}
+          {outcome.retriedWithNewToken ? <p className="muted">The API refused the cached token; the app dropped it and retried once with a new one.</p> : null}
+          <pre data-testid="api-body">{typeof outcome.api.body === 'string' ? outcome.api.body : JSON.stringify(outcome.api.body, null, 2)}</pre>
+        </div>
+      ) : (
+        <p className="card" data-testid="api-unreachable">
+          The API at <code>{outcome.url}</code> could not be reached: {outcome.message}
+        </p>
+      )}
+    </>
+  );
+}
+
+function Outcome({ outcome }: { outcome: MachineCallOutcome }) {
+  if (!outcome.ok && outcome.stage === 'token') {
+    return (
+      <div className="card" data-testid="machine-error">
+        <h2>No token: {outcome.title}</h2>
+        <p>
+          Error code: <span className="error-code" data-testid="machine-error-code">{outcome.code}</span>
+        </p>
+        {outcome.error ? (
+          <p>
+            The provider said: <code data-testid="machine-oauth-error">{outcome.error}</code>
+            {outcome.error_description ? ` — ${outcome.error_description}` : ''}
+          </p>
+        ) : null}
+        <p>{outcome.hint}</p>
+      </div>
+    );
+  }
+  return (
+    <>
+      <TokenSource token={outcome.token} />
+      <AssertionSection token={outcome.token} />
+      <AccessTokenSection token={outcome.token} />
+      <ApiSection outcome={outcome} />
+    </>
+  );
+}
+
+/** The button and what the last press of it did. */
+export function MachinePanel() {
+  const [run, action, pending] = useActionState<MachineRun | undefined>(runMachineCall, undefined);
+  return (
+    <>
+      <form action={action} className="card">
+        <button type="submit" disabled={pending} data-testid="machine-run">
+          {pending ? 'Working…' : 'Get a token and call the API'}
+        </button>{' '}
+        {run ? (
+          <span className="muted" data-testid="machine-ran-at">
+            Last run at {formatTime(run.at)}
+          </span>
+        ) : null}
+      </form>
+      {run ? <Outcome outcome={run.outcome} /> : null}
+    </>
+  );
+}

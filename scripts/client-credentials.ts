@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+
+import nextEnv from '@next/env';
+
+import { getApiAccessToken } from '../lib/client-credentials';
+import { getConfig } from '../lib/config';
+import { AUTH_ERROR_CATALOG, AuthError, ConfigError } from '../lib/errors';
+import { getClientKeySet } from '../lib/keys';
+import { describeError } from '../lib/log';
+import { callApi, viewJwt, type ApiAnswer, type JwtView } from '../lib/machine-call';
+import { getProvider, isNetworkError } from '../lib/oidc';
+import { authorizeRequest, getApiPolicy, getProviderJwks } from '../lib/resource-server';
+
+/**
+ * `npm run client-credentials [-- --local]` — machine to machine from the command line, against
+ * the configured provider (OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_KEY_FILE, API_RESOURCE,
+ * API_SCOPE; `.env.local` is read as by the app):
+ *
+ * 1. a client-credentials token request authenticated by a freshly signed client assertion,
+ * 2. the access token's claims,
+ * 3. `GET APP_URL/api/messages` with it: the running app's resource server judges the token over
+ *    HTTP, exactly as any caller would meet it. When the app is not running (or with `--local`)
+ *    the token is judged here instead, by the same code (lib/resource-server.ts) with the same
+ *    settings, and the output says so.
+ *
+ * Exit code 0 when the API accepted the token, 1 otherwise.
+ */
+
+nextEnv.loadEnvConfig(process.cwd(), process.env.NODE_ENV !== 'production');
+// This command seals no cookies: a throwaway secret satisfies the configuration check, instead
+// of creating (or requiring) the app's session secret.
+process.env.SESSION_SECRET ||= randomBytes(32).toString('base64url');
+
+const local = process.argv.includes('--local');
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+
+function formatTime(seconds: unknown): string {
+  return typeof seconds === 'number' ? `${seconds} (${new Date(seconds * 1000).toISOString()})` : JSON.stringify(seconds);
+}
+
+function printJwt(jwt: JwtView | undefined): void {
+  if (!jwt) {
+    console.log('   (not a JWT: an opaque token)');
+    return;
+  }
+  console.log(`   header     ${JSON.stringify(jwt.header)}`);
+  for (const [name, value] of Object.entries(jwt.payload)) {
+    const shown = ['exp', 'iat', 'nbf'].includes(name) ? formatTime(value) : typeof value === 'string' ? value : JSON.stringify(value);
+    console.log(`   ${name.padEnd(10)} ${shown}`);
+  }
+}
+
+function printAnswer(answer: ApiAnswer): void {
+  console.log(`   → ${answer.status} (${answer.ms} ms)`);
+  if (answer.wwwAuthenticate) console.log(`   WWW-Authenticate: ${answer.wwwAuthenticate}`);
+  const body = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body, null, 2);
+  if (body) console.log(body.replace(/^/gm, '   '));
+}
+
+/** Whether something answers at `url` (used to explain invalid_client). */
+async function isReachable(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function explainInvalidClient(err: AuthError): Promise<void> {
+  const settings = getConfig();
+  const keys = await getClientKeySet();
+  const jwksUrl = `${settings.appUrl}/.well-known/jwks.json`;
+  console.error(`
+The provider answered invalid_client: it does not accept the client assertion. What usually causes it:
+  - The provider does not have this client's public key (kid ${keys.signing.kid}). Register the JWKS that
+    \`npm run keys -- show\` prints, or the jwks_uri ${jwksUrl}, which must then be reachable from the provider.
+  - The kid is not among the registered keys: the key file changed (OIDC_CLIENT_KEY_FILE) or the provider
+    still caches the old JWKS.
+  - OIDC_CLIENT_ID (${settings.clientId}) is not the client registered there, or that client is not
+    registered for private_key_jwt.
+  - The audience: the assertion says aud = ${settings.assertion.audience.mode === 'issuer' ? `${settings.issuer} (the issuer, RFC 10070)` : settings.assertion.audience.mode}.
+    A provider that still wants its token endpoint needs OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint.
+  - The typed assertion (typ client-authentication+jwt, RFC 10070) is refused by an older provider:
+    OIDC_CLIENT_ASSERTION_TYP=false.
+  - The clocks differ: the assertion is valid for ${settings.assertion.lifetimeSeconds} s from the moment it was signed.
+The provider's own log names the reason (the bundled provider prints "[op] grant.error ... (reason)").`);
+  if (err.error_description) console.error(`The provider said: ${err.error_description}`);
+  if (!(await isReachable(jwksUrl))) {
+    console.error(`
+Note: ${jwksUrl} does not answer. The bundled provider reads this client's keys from there: start the
+app first (npm run demo), or run the provider with PROVIDER_CLIENT_REGISTRATION=jwks.`);
+  }
+}
+
+async function judgeLocally(accessToken: string): Promise<boolean> {
+  const { api } = getConfig();
+  const decision = await authorizeRequest(new Request(api.messagesUrl, { headers: { authorization: `Bearer ${accessToken}` } }), getApiPolicy(), getProviderJwks);
+  if (decision.ok) {
+    console.log(`   → accepted: client_id ${decision.claims.client_id}, scope "${decision.claims.scope}"`);
+    return true;
+  }
+  console.log(`   → refused: ${decision.status}${decision.status === 503 ? '' : ` ${decision.challenge.error ?? ''}`} — ${decision.reason}`);
+  return false;
+}
+
+async function main(): Promise<number> {
+  const settings = getConfig();
+  const keys = await getClientKeySet();
+  const { metadata } = await getProvider();
+  console.log(`
+${bold('Machine to machine: the client-credentials grant with private_key_jwt')}
+Provider   ${metadata.issuer} (token endpoint ${metadata.token_endpoint})
+Client     ${settings.clientId}, signing key kid ${keys.signing.kid} (${keys.signing.alg})
+API        ${settings.api.resource}, scope ${settings.api.scope}
+`);
+
+  let lease;
+  try {
+    lease = await getApiAccessToken();
+  } catch (err) {
+    if (!(err instanceof AuthError)) throw err;
+    console.error(`✗ No token: ${AUTH_ERROR_CATALOG[err.code].title} (${err.code}${err.error ? `, ${err.error}` : ''}).`);
+    if (err.code === 'client_authentication_failed') await explainInvalidClient(err);
+    else {
+      if (err.error_description) console.error(`The provider said: ${err.error_description}`);
+      console.error(AUTH_ERROR_CATALOG[err.code].hint);
+      if (err.detail) console.error(`Detail: ${err.detail}`);
+    }
+    return 1;
+  }
+  const { token } = lease;
+
+  console.log(bold(`1. Token request: grant_type=client_credentials, resource=${settings.api.resource}, scope=${settings.api.scope},`));
+  console.log(bold('   authenticated by this client assertion (client_assertion, signed just now):'));
+  printJwt(viewJwt(token.clientAssertion));
+  console.log();
+  console.log(bold(`2. Access token: token_type ${token.token_type}, expires_in ${token.expires_in ?? '?'} s, scope ${token.scope ?? '(not stated)'}`));
+  printJwt(viewJwt(token.access_token));
+  console.log();
+
+  if (!local) {
+    console.log(bold(`3. GET ${settings.api.messagesUrl} with Authorization: Bearer <the access token>`));
+    try {
+      const answer = await callApi(settings.api.messagesUrl, token.access_token, settings.httpTimeoutMs);
+      printAnswer(answer);
+      return answer.status === 200 ? 0 : 1;
+    } catch (err) {
+      if (!isNetworkError(err)) throw err;
+      console.log(`   The app does not answer at ${settings.appUrl} (${describeError(err)}).`);
+      console.log('   Judging the token here instead, with the API’s own checks (lib/resource-server.ts):');
+      return (await judgeLocally(token.access_token)) ? 0 : 1;
+    }
+  }
+  console.log(bold('3. The API’s checks (lib/resource-server.ts), run here (--local):'));
+  return (await judgeLocally(token.access_token)) ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError) console.error(`\n${err.message}\n`);
+    else if (err instanceof AuthError) console.error(`\n✗ ${AUTH_ERROR_CATALOG[err.code].title} (${err.code}).\n${AUTH_ERROR_CATALOG[err.code].hint}\n${err.detail ?? ''}`);
+    else console.error(`client-credentials: ${describeError(err)}`);
+    process.exit(1);
+  },
+);

@@ -10,6 +10,7 @@ import { describeError } from '../lib/log';
 import { callApi, viewJwt, type ApiAnswer, type JwtView } from '../lib/machine-call';
 import { getProvider, isNetworkError } from '../lib/oidc';
 import { authorizeRequest, getApiPolicy, getProviderJwks } from '../lib/resource-server';
+import { explainInvalidClient } from './explain-invalid-client';
 
 /**
  * `npm run client-credentials [-- --local]` — machine to machine from the command line, against
@@ -57,43 +58,6 @@ function printAnswer(answer: ApiAnswer): void {
   if (body) console.log(body.replace(/^/gm, '   '));
 }
 
-/** Whether something answers at `url` (used to explain invalid_client). */
-async function isReachable(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
-    await response.body?.cancel();
-    return response.ok;
-  } catch {
-    return false;
-  }
-}
-
-async function explainInvalidClient(err: AuthError): Promise<void> {
-  const settings = getConfig();
-  const keys = await getClientKeySet();
-  const jwksUrl = `${settings.appUrl}/.well-known/jwks.json`;
-  console.error(`
-The provider answered invalid_client: it does not accept the client assertion. What usually causes it:
-  - The provider does not have this client's public key (kid ${keys.signing.kid}). Register the JWKS that
-    \`npm run keys -- show\` prints, or the jwks_uri ${jwksUrl}, which must then be reachable from the provider.
-  - The kid is not among the registered keys: the key file changed (OIDC_CLIENT_KEY_FILE) or the provider
-    still caches the old JWKS.
-  - OIDC_CLIENT_ID (${settings.clientId}) is not the client registered there, or that client is not
-    registered for private_key_jwt.
-  - The audience: the assertion says aud = ${settings.assertion.audience.mode === 'issuer' ? `${settings.issuer} (the issuer, RFC 10070)` : settings.assertion.audience.mode}.
-    A provider that still wants its token endpoint needs OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint.
-  - The typed assertion (typ client-authentication+jwt, RFC 10070) is refused by an older provider:
-    OIDC_CLIENT_ASSERTION_TYP=false.
-  - The clocks differ: the assertion is valid for ${settings.assertion.lifetimeSeconds} s from the moment it was signed.
-The provider's own log names the reason (the bundled provider prints "[op] grant.error ... (reason)").`);
-  if (err.error_description) console.error(`The provider said: ${err.error_description}`);
-  if (!(await isReachable(jwksUrl))) {
-    console.error(`
-Note: ${jwksUrl} does not answer. The bundled provider reads this client's keys from there: start the
-app first (npm run demo), or run the provider with PROVIDER_CLIENT_REGISTRATION=jwks.`);
-  }
-}
-
 async function judgeLocally(accessToken: string): Promise<boolean> {
   const { api } = getConfig();
   const decision = await authorizeRequest(new Request(api.messagesUrl, { headers: { authorization: `Bearer ${accessToken}` } }), getApiPolicy(), getProviderJwks);
@@ -122,7 +86,7 @@ API        ${settings.api.resource}, scope ${settings.api.scope}
   } catch (err) {
     if (!(err instanceof AuthError)) throw err;
     console.error(`✗ No token: ${AUTH_ERROR_CATALOG[err.code].title} (${err.code}${err.error ? `, ${err.error}` : ''}).`);
-    if (err.code === 'client_authentication_failed') await explainInvalidClient(err);
+    if (err.code === 'client_authentication_failed') console.error(`\n${(await explainInvalidClient(err.error_description)).join('\n')}`);
     else {
       if (err.error_description) console.error(`The provider said: ${err.error_description}`);
       console.error(AUTH_ERROR_CATALOG[err.code].hint);

@@ -8,6 +8,7 @@ import { AuthError, ConfigError } from '../lib/errors';
 import { getClientKeySet } from '../lib/keys';
 import { describeError } from '../lib/log';
 import { getProvider } from '../lib/oidc';
+import { explainInvalidClient } from './explain-invalid-client';
 
 /**
  * `npm run doctor` — checks this app's set-up against the configured provider without a user:
@@ -51,13 +52,11 @@ async function main(): Promise<void> {
   if (!metadata.end_session_endpoint) warn('no end_session_endpoint: sign-out will be local only');
 
   console.log('Client JWKS');
-  let jwksServed = false;
   const jwksUrl = `${config.appUrl}/.well-known/jwks.json`;
   try {
     const response = await fetch(jwksUrl, { signal: AbortSignal.timeout(config.httpTimeoutMs) });
     const body = (await response.json()) as { keys?: Array<{ kid?: string }> };
-    jwksServed = body.keys?.some((k) => k.kid === keys.signing.kid) ?? false;
-    if (jwksServed) ok(`${jwksUrl} serves the signing key`);
+    if (body.keys?.some((k) => k.kid === keys.signing.kid)) ok(`${jwksUrl} serves the signing key`);
     else fail(`${jwksUrl} does not serve kid ${keys.signing.kid}`);
   } catch {
     warn(`${jwksUrl} is not reachable from here (is the app running?); needed only if the provider uses jwks_uri`);
@@ -84,11 +83,8 @@ async function main(): Promise<void> {
     if (err instanceof client.ResponseBodyError && err.error === 'invalid_grant') {
       ok('the provider accepted the client assertion (it then refused the made-up code: invalid_grant)');
     } else if (err instanceof client.ResponseBodyError && err.error === 'invalid_client') {
-      fail(`the provider rejected the client assertion: invalid_client${err.error_description ? ` (${err.error_description})` : ''}`);
-      if (!jwksServed) console.log(`        first suspect: the provider reads keys from ${jwksUrl}, which is not being served`);
-      console.log('        usual causes: the provider lacks this public key (register the JWKS or jwks_uri; check the kid),');
-      console.log('        a different client_id, an audience it does not expect (OIDC_CLIENT_ASSERTION_AUDIENCE),');
-      console.log('        a typed assertion it rejects (OIDC_CLIENT_ASSERTION_TYP=false), or a skewed clock.');
+      fail('the provider rejected the client assertion (invalid_client)');
+      for (const line of await explainInvalidClient(err.error_description)) console.log(`        ${line}`);
     } else {
       warn(`inconclusive: ${describeError(err)}`);
     }

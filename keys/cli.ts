@@ -220,7 +220,8 @@ function rotationAdvice(next: PrivateJwk): string {
   ].join('\n');
 }
 
-async function main(args: string[]): Promise<void> {
+/** Runs one command of the key tool (what `npm run keys -- <args>` does). */
+export async function runKeyTool(args: readonly string[]): Promise<void> {
   const [command = 'default', ...rest] = args;
   const flags = parseFlags(rest);
   const file = resolve(flags.values.get('--file') ?? (process.env.OIDC_CLIENT_KEY_FILE || PRIVATE_FILE));
@@ -309,7 +310,7 @@ async function main(args: string[]): Promise<void> {
 
 const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname);
 if (isMain) {
-  main(process.argv.slice(2)).catch((err: Error) => {
+  runKeyTool(process.argv.slice(2)).catch((err: Error) => {
     console.error(`keys: ${err.message}`);
     process.exit(1);
   });

@@ -245,7 +245,7 @@ export function createKeySetLoader(source: KeySource, now: () => number = Date.n
         (set) => {
           for (const warning of set.warnings) log.warn('client key certificate', { detail: warning });
           if (previous) {
-            log.info('client keys reloaded', { signing_kid: set.signing.kid, alg: set.signing.alg, published: set.published.length });
+            log.info('client keys reloaded', { signing_kid: set.signing.kid.slice(0, 12), alg: set.signing.alg, published: set.published.length });
           }
           return set;
         },

@@ -105,6 +105,8 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
       ctx.body = errorPage(String(out.error), out.error_description === undefined ? undefined : String(out.error_description));
     },
     fetch: (input, init) => {
+      // Logged so that developers see when the provider (re)fetches the client's jwks_uri.
+      console.log(`[op] outbound ${init?.method ?? 'GET'} ${requestUrl(input).href}`);
       if (settings.allowLoopbackFetch && LOOPBACK.has(requestUrl(input).hostname)) {
         // Deliberate, development-only exception to oidc-provider's SSRF guard: drop its
         // special-use-address dispatcher for loopback targets (the demo app's jwks_uri).

@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 
-import { ED25519_ALG_NAMES, isEd25519Alg } from './algorithms';
+import { ED25519_ALG_NAMES, isClientAuthAlg, isEd25519Alg } from './algorithms';
 import type { AppConfig, AssertionAudience } from './config';
 import { ConfigError, type ConfigProblem } from './errors';
 import type { ClientKey, ClientKeySet } from './keys';
@@ -87,7 +87,7 @@ export function describeAlgIncompatibility(key: Pick<ClientKey, 'alg' | 'algDecl
     ? `set OIDC_CLIENT_AUTH_ALG=${sameKey[0]} (the same Ed25519 signature under the name the provider lists; the published JWK follows)`
     : rsaAlternative
       ? `set OIDC_CLIENT_AUTH_ALG=${key.alg === 'RS256' ? 'PS256' : 'RS256'} (this RSA key can sign it; the published JWK follows)`
-      : `use a key of a type the provider accepts (npm run keys -- rotate --alg ${(supported ?? []).find((a) => ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'].includes(a)) ?? 'ES256'})`;
+      : `use a key of a type the provider accepts (npm run keys -- rotate --alg ${(supported ?? []).find(isClientAuthAlg) ?? 'ES256'})`;
   return {
     variable: 'OIDC_CLIENT_AUTH_ALG',
     message: `the client would sign with ${key.alg} (key ${key.kid}), but the provider accepts only ${accepted} (token_endpoint_auth_signing_alg_values_supported)`,

@@ -38,7 +38,8 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE
 
 /**
  * Reads certificates as an admin console accepts them: PEM (one or more), DER, or the base64 of
- * the DER (IdentityServer's `X509CertificateBase64`).
+ * the DER (IdentityServer's `X509CertificateBase64`). Deliberately not the app's reader
+ * (lib/certificates.ts): the provider stands for a third party, and must not share the app's bugs.
  */
 export function readCertificates(content: Buffer): X509Certificate[] {
   const text = content.toString('utf8').trim();

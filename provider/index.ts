@@ -7,7 +7,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { type JWK } from 'oidc-provider';
 
 import { exposeClientAuthFailures } from './client-auth-errors';
-import { readCertificates, registerCertificate, type ClientRegistration } from './client-registration';
+import { readCertificates, registerCertificate, type ClientRegistration, type RegisteredCertificate } from './client-registration';
 import { buildConfiguration, type ProviderSettings } from './configuration';
 import { interactions } from './interactions';
 
@@ -45,7 +45,7 @@ async function registrationFrom(env: NodeJS.ProcessEnv, appUrl: string): Promise
   }
   if (mode === 'certificate') {
     const file = resolve(env.PROVIDER_CLIENT_CERT_FILE ?? 'keys/dev-client.cert.pem');
-    let certificates: Awaited<ReturnType<typeof registerCertificate>>[];
+    let certificates: RegisteredCertificate[];
     try {
       certificates = await Promise.all(readCertificates(readFileSync(file)).map(registerCertificate));
     } catch (err) {

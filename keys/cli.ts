@@ -1,25 +1,53 @@
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate, type JsonWebKey } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 
-import type { ClientAuthAlg } from '../lib/algorithms';
+import { CLIENT_AUTH_ALGS, isClientAuthAlg, isEd25519Alg, type ClientAuthAlg } from '../lib/algorithms';
 import { DEFAULTS } from '../lib/config';
-import { loadClientKeySet } from '../lib/keys';
+import { parseKeyFile } from '../lib/key-file';
+import { JWKS_MAX_AGE_SECONDS, loadClientKeySet, type ClientKeySet } from '../lib/keys';
+import { createSelfSignedCertificate } from './certificate';
+import { earliestPromotion, promote, retire, rotateIn, RotationError, type PrivateJwk, type PrivateKeySet } from './rotation';
 
 /**
  * `npm run keys` — the client's key tool.
  *
- *   npm run keys                       generate the development key if missing, then show it
- *   npm run keys -- generate [--force] a new development key pair (RS256, RSA 2048)
- *   npm run keys -- show               kids, algorithms, the JWKS to register at a provider
+ *   npm run keys                                  generate the development key if missing, then show it
+ *   npm run keys -- generate [--alg A] [--cert]   a new key set with one key (replaces with --force)
+ *   npm run keys -- rotate [--alg A] [--cert]     add the next key: published now, not signing yet
+ *   npm run keys -- promote [--force]             the next key signs; the old one stays published
+ *   npm run keys -- retire                        remove the old key(s)
+ *   npm run keys -- show                          kids, algorithms, thumbprints, JWKS and certificate
+ *   npm run keys -- import <file>                 a PEM, PKCS#12, DER or JWK key as a private JWKS file
  *
- * The private key goes to keys/dev-client.private.jwks.json (owner-only, git-ignored), the public
- * JWKS to keys/dev-client.public.jwks.json (what a provider registers inline).
+ * Options: --file <private JWKS> (default OIDC_CLIENT_KEY_FILE, else keys/dev-client.private.jwks.json),
+ * --alg RS256|PS256|ES256|EdDSA|Ed25519 (default RS256), --cert (a self-signed certificate,
+ * for providers that register certificates), --days <n> (certificate validity, default 365),
+ * --kid <kid> (promote that key). `show` also reads OIDC_CLIENT_KEY_PASSPHRASE and
+ * OIDC_CLIENT_CERT_FILE (or --cert-file) for PEM and PKCS#12 files.
+ *
+ * Beside a private JWKS file `<name>.private.jwks.json` the tool keeps `<name>.public.jwks.json`
+ * (what a provider registers inline) and, when keys have certificates, `<name>.cert.pem`.
  */
 
 export const PRIVATE_FILE = resolve(DEFAULTS.devKeyFile);
-export const PUBLIC_FILE = resolve('keys/dev-client.public.jwks.json');
+
+/** `<name>` of `<name>.private.jwks.json` (or of any other file name, minus `.json`). */
+function baseOf(privateFile: string): string {
+  return privateFile.replace(/(\.private)?(\.jwks)?\.json$/, '');
+}
+
+export function publicFileFor(privateFile: string): string {
+  return `${baseOf(privateFile)}.public.jwks.json`;
+}
+
+export function certificateFileFor(privateFile: string): string {
+  return `${baseOf(privateFile)}.cert.pem`;
+}
+
+export const PUBLIC_FILE = publicFileFor(PRIVATE_FILE);
 
 function writeAtomically(file: string, content: string, mode: number): void {
   mkdirSync(dirname(file), { recursive: true });
@@ -28,19 +56,41 @@ function writeAtomically(file: string, content: string, mode: number): void {
   renameSync(temp, file);
 }
 
-/** A new private JWK with `kid` (RFC 7638 thumbprint), `alg` and `use`. */
-export async function generatePrivateJwk(alg: ClientAuthAlg = 'RS256'): Promise<JWK> {
-  const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg.startsWith('RS') || alg.startsWith('PS') ? { modulusLength: 2048 } : {}) });
+export type GenerateOptions = {
+  /** Adds a self-signed certificate (`x5c`). */
+  readonly certificate?: boolean;
+  readonly days?: number;
+  readonly commonName?: string;
+};
+
+/** A new private JWK with `kid` (RFC 7638 thumbprint), `alg`, `use` and, on request, `x5c`. */
+export async function generatePrivateJwk(alg: ClientAuthAlg = 'RS256', options: GenerateOptions = {}): Promise<PrivateJwk> {
+  const generationAlg = isEd25519Alg(alg) ? 'Ed25519' : alg;
+  const { privateKey } = await generateKeyPair(generationAlg, { extractable: true, ...(alg === 'RS256' || alg === 'PS256' ? { modulusLength: 2048 } : {}) });
   const jwk = await exportJWK(privateKey);
-  return { ...jwk, kid: await calculateJwkThumbprint(jwk, 'sha256'), alg, use: 'sig' };
+  const kid = await calculateJwkThumbprint(jwk, 'sha256');
+  const base: PrivateJwk = { ...jwk, kid, alg, use: 'sig' };
+  if (!options.certificate) return base;
+  const certificate = await createSelfSignedCertificate(createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' }), {
+    commonName: options.commonName ?? `private_key_jwt client ${kid.slice(0, 8)}`,
+    days: options.days,
+  });
+  return { ...base, x5c: [certificate.raw.toString('base64')] };
 }
 
-/** Writes the private key set and its public counterpart. */
-export async function writeKeySet(keys: JWK[], privateFile = PRIVATE_FILE, publicFile = PUBLIC_FILE): Promise<void> {
+function pemOf(der: string): string {
+  return new X509Certificate(Buffer.from(der, 'base64')).toString().trim();
+}
+
+/** Writes the private key set and its public counterparts (JWKS, certificates). */
+export async function writeKeySet(keys: readonly JWK[], privateFile = PRIVATE_FILE, publicFile = publicFileFor(privateFile)): Promise<ClientKeySet> {
   // MUST: the private key is readable by its owner only.
   writeAtomically(privateFile, `${JSON.stringify({ keys }, null, 2)}\n`, 0o600);
-  const { published } = await loadClientKeySet(privateFile);
-  writeAtomically(publicFile, `${JSON.stringify({ keys: published }, null, 2)}\n`, 0o644);
+  const set = await loadClientKeySet(privateFile);
+  writeAtomically(publicFile, `${JSON.stringify({ keys: set.published }, null, 2)}\n`, 0o644);
+  const certificates = keys.flatMap((k) => (k.x5c?.[0] ? [pemOf(k.x5c[0])] : []));
+  if (certificates.length > 0) writeAtomically(certificateFileFor(privateFile), `${certificates.join('\n')}\n`, 0o644);
+  return set;
 }
 
 /** Generates the development key when there is none. Returns true when it did. */
@@ -50,42 +100,217 @@ export async function ensureDevKey(): Promise<boolean> {
   return true;
 }
 
-async function show(file = PRIVATE_FILE): Promise<void> {
-  const set = await loadClientKeySet(file);
-  console.log(`Key file: ${relative(process.cwd(), file)}`);
-  for (const jwk of set.published) {
-    console.log(`  ${jwk.kid === set.signing.kid ? 'signs    ' : 'published'}  kid=${jwk.kid}  alg=${jwk.alg}  kty=${jwk.kty}`);
+/** Reads a private JWKS file for rotation. */
+export function readPrivateKeySet(file: string): PrivateKeySet {
+  const text = readFileSync(file, 'utf8');
+  let json: { keys?: unknown } | undefined;
+  try {
+    json = JSON.parse(text) as { keys?: unknown };
+  } catch {
+    json = undefined;
   }
-  console.log('\nPublic JWKS to register at a provider (or point it at APP_URL/.well-known/jwks.json):');
-  console.log(JSON.stringify({ keys: set.published }, null, 2));
+  if (!json || !Array.isArray(json.keys)) {
+    throw new RotationError(
+      `${relative(process.cwd(), file)} is not a private JWK Set. Rotation keeps several keys in one file, which only a JWKS file can: ` +
+        `convert it with \`npm run keys -- import ${relative(process.cwd(), file)} --file <new>.private.jwks.json\` and point OIDC_CLIENT_KEY_FILE at the new file.`,
+    );
+  }
+  return { keys: json.keys as PrivateJwk[] };
 }
 
-async function main(args: string[]): Promise<void> {
+function describeKeyType(jwk: JWK): string {
+  if (jwk.kty === 'RSA' && jwk.n) return `RSA ${Buffer.from(jwk.n, 'base64url').length * 8}`;
+  return `${jwk.kty} ${jwk.crv ?? ''}`.trim();
+}
+
+function roleOf(set: ClientKeySet, index: number): string {
+  if (index === 0) return 'SIGNS';
+  return set.keys[index]?.status ?? 'published';
+}
+
+/** The state of a key set: what signs, what is published, thumbprints, certificates. */
+export function describeKeySet(set: ClientKeySet, file: string): string {
+  const lines = [`Key file: ${relative(process.cwd(), file) || file} (${set.format})`];
+  set.keys.forEach((key, index) => {
+    const parts = [`  ${roleOf(set, index).padEnd(9)}`, `kid=${key.kid}`, `alg=${key.publicJwk.alg ?? `${key.alg} (or Ed25519)`}`, describeKeyType(key.publicJwk)];
+    lines.push(parts.join('  '));
+    const thumbprint = `      JWK thumbprint (RFC 7638): ${key.kid}`;
+    lines.push(thumbprint);
+    if (key.certificate) {
+      const sha1Hex = Buffer.from(key.certificate.x5t, 'base64url').toString('hex').toUpperCase();
+      lines.push(`      certificate: ${key.certificate.subject.replace(/\n/g, ', ')}, valid ${key.certificate.notBefore.toISOString()} – ${key.certificate.notAfter.toISOString()}`);
+      lines.push(`      x5t#S256: ${key.certificate.x5tS256}   x5t: ${key.certificate.x5t}   SHA-1 (hex, as Windows and Entra ID show it): ${sha1Hex}`);
+    }
+  });
+  for (const warning of set.warnings) lines.push(`  WARNING: ${warning}`);
+  lines.push('');
+  lines.push(`Published at APP_URL/.well-known/jwks.json: ${set.published.map((k) => k.kid).join(', ')}`);
+  lines.push(`Signs client assertions:                   ${set.signing.kid}`);
+  return lines.join('\n');
+}
+
+function describeRegistration(set: ClientKeySet): string {
+  const lines = ['', 'Public JWKS to register at a provider (or point it at APP_URL/.well-known/jwks.json):', JSON.stringify({ keys: set.published }, null, 2)];
+  for (const key of set.keys) {
+    const [leaf] = key.certificate?.x5c ?? [];
+    if (!leaf) continue;
+    lines.push('', `Certificate of key ${key.kid} (upload to Entra ID; IdentityServer's X509CertificateBase64 is the base64 line):`, pemOf(leaf), '', leaf);
+  }
+  return lines.join('\n');
+}
+
+async function show(file: string, certFile?: string): Promise<void> {
+  const set = await loadClientKeySet(file, {
+    passphrase: process.env.OIDC_CLIENT_KEY_PASSPHRASE || undefined,
+    certFile: certFile ?? (process.env.OIDC_CLIENT_CERT_FILE || undefined),
+  });
+  console.log(describeKeySet(set, file));
+  console.log(describeRegistration(set));
+}
+
+type Flags = { positional: string[]; values: Map<string, string>; switches: Set<string> };
+
+const VALUE_FLAGS = new Set(['--alg', '--file', '--days', '--kid', '--cert-file']);
+
+function parseFlags(args: readonly string[]): Flags {
+  const flags: Flags = { positional: [], values: new Map(), switches: new Set() };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (VALUE_FLAGS.has(arg)) {
+      const value = args[++i];
+      if (value === undefined) throw new Error(`${arg} needs a value`);
+      flags.values.set(arg, value);
+    } else if (arg.startsWith('--')) {
+      flags.switches.add(arg);
+    } else {
+      flags.positional.push(arg);
+    }
+  }
+  return flags;
+}
+
+function algFrom(flags: Flags, fallback: ClientAuthAlg): ClientAuthAlg {
+  const alg = flags.values.get('--alg') ?? fallback;
+  if (!isClientAuthAlg(alg)) throw new Error(`--alg ${alg} is not supported (use ${CLIENT_AUTH_ALGS.join(', ')})`);
+  return alg;
+}
+
+function daysFrom(flags: Flags): number | undefined {
+  const raw = flags.values.get('--days');
+  if (raw === undefined) return undefined;
+  const days = Number(raw);
+  if (!Number.isInteger(days) || days < 1 || days > 3650) throw new Error('--days must be a whole number from 1 to 3650');
+  return days;
+}
+
+async function commit(set: PrivateKeySet, file: string): Promise<ClientKeySet> {
+  return writeKeySet(set.keys, file);
+}
+
+function rotationAdvice(next: PrivateJwk): string {
+  const earliest = earliestPromotion(next);
+  return [
+    '',
+    'Next:',
+    `  1. The app serves both keys at APP_URL/.well-known/jwks.json within a second (it watches the key file; no restart).`,
+    `     Providers that read the jwks_uri see the new key once their cached copy expires: the app sends`,
+    `     max-age=${JWKS_MAX_AGE_SECONDS}, and the bundled provider (oidc-provider) keeps a copy for max(60 s, max-age) even`,
+    `     when a kid is unknown. Providers with a registered JWKS or certificate: register the new key now (below).`,
+    `  2. From ${earliest?.toISOString() ?? 'now'} on: npm run keys -- promote`,
+  ].join('\n');
+}
+
+/** Runs one command of the key tool (what `npm run keys -- <args>` does). */
+export async function runKeyTool(args: readonly string[]): Promise<void> {
   const [command = 'default', ...rest] = args;
+  const flags = parseFlags(rest);
+  const file = resolve(flags.values.get('--file') ?? (process.env.OIDC_CLIENT_KEY_FILE || PRIVATE_FILE));
   switch (command) {
     case 'default':
       if (await ensureDevKey()) console.log(`Generated a development key pair in ${relative(process.cwd(), PRIVATE_FILE)}.\n`);
-      await show();
+      await show(PRIVATE_FILE);
       return;
-    case 'generate':
-      if (existsSync(PRIVATE_FILE) && !rest.includes('--force')) {
-        throw new Error(`${relative(process.cwd(), PRIVATE_FILE)} exists; pass --force to replace it (providers that cached the old key will reject the new one until they refetch)`);
+    case 'generate': {
+      if (existsSync(file) && !flags.switches.has('--force')) {
+        throw new Error(`${relative(process.cwd(), file)} exists; use \`rotate\` to replace a key without downtime, or pass --force to overwrite it (providers that know only the old key will reject the new one)`);
       }
-      await writeKeySet([await generatePrivateJwk('RS256')]);
-      console.log('Generated a new development key pair.\n');
-      await show();
+      const key = await generatePrivateJwk(algFrom(flags, 'RS256'), { certificate: flags.switches.has('--cert'), days: daysFrom(flags) });
+      const set = await writeKeySet([key], file);
+      console.log(`Generated key ${key.kid} (${key.alg}${key.x5c ? ', with a self-signed certificate' : ''}).\n`);
+      console.log(describeKeySet(set, file));
+      console.log(describeRegistration(set));
       return;
+    }
+    case 'rotate': {
+      const current = readPrivateKeySet(file);
+      const signing = current.keys[0];
+      const fallbackAlg = signing && isClientAuthAlg(signing.alg) ? signing.alg : 'RS256';
+      const next = await generatePrivateJwk(algFrom(flags, fallbackAlg), {
+        certificate: flags.switches.has('--cert') || Boolean(signing?.x5c),
+        days: daysFrom(flags),
+      });
+      const set = await commit(rotateIn(current, next), file);
+      console.log(`Rotated in key ${next.kid} (${next.alg}): published now, not signing yet.\n`);
+      console.log(describeKeySet(set, file));
+      console.log(rotationAdvice(readPrivateKeySet(file).keys.find((k) => k.kid === next.kid) ?? next));
+      console.log(describeRegistration(set));
+      return;
+    }
+    case 'promote': {
+      const { set: promotedSet, promoted, demoted } = promote(readPrivateKeySet(file), {
+        kid: flags.values.get('--kid'),
+        force: flags.switches.has('--force'),
+      });
+      const set = await commit(promotedSet, file);
+      console.log(`Key ${promoted.kid} signs from the app's next request on (within a second). Key ${demoted.kid} stays published until \`retire\`.\n`);
+      console.log(describeKeySet(set, file));
+      console.log(`\nNext: once no assertion signed by ${demoted.kid} can still be in flight (the assertion lifetime, 60 s by default): npm run keys -- retire`);
+      return;
+    }
+    case 'retire': {
+      const { set: retiredSet, retired } = retire(readPrivateKeySet(file));
+      const set = await commit(retiredSet, file);
+      console.log(`Retired ${retired.map((k) => k.kid).join(', ')}: no longer published. Remove it from any provider where it was registered.\n`);
+      console.log(describeKeySet(set, file));
+      return;
+    }
     case 'show':
-      await show();
+      await show(file, flags.values.get('--cert-file'));
       return;
+    case 'import': {
+      const [source] = flags.positional;
+      if (!source) throw new Error('usage: npm run keys -- import <key file> --file <new>.private.jwks.json');
+      if (!flags.values.has('--file')) throw new Error('import needs --file <new>.private.jwks.json (the converted key set)');
+      if (existsSync(file) && !flags.switches.has('--force')) throw new Error(`${relative(process.cwd(), file)} exists; pass --force to overwrite it`);
+      const imported = await loadClientKeySet(resolve(source), {
+        passphrase: process.env.OIDC_CLIENT_KEY_PASSPHRASE || undefined,
+        certFile: flags.values.get('--cert-file') ?? (process.env.OIDC_CLIENT_CERT_FILE || undefined),
+      });
+      const { entries } = parseKeyFile(readFileSync(resolve(source)), source, process.env.OIDC_CLIENT_KEY_PASSPHRASE || undefined);
+      const keys = entries.map((entry, i): PrivateJwk => {
+        const key = imported.keys[i];
+        if (!key) throw new Error(`key #${i + 1} of ${source} did not load`);
+        return {
+          ...(entry.key.export({ format: 'jwk' }) as JWK),
+          kid: key.kid,
+          alg: key.alg,
+          use: 'sig',
+          ...(key.certificate ? { x5c: [...key.certificate.x5c] } : {}),
+        };
+      });
+      const set = await writeKeySet(keys, file);
+      console.log(`Imported ${keys.length} key(s) from ${source}. Point OIDC_CLIENT_KEY_FILE at ${relative(process.cwd(), file)}.\n`);
+      console.log(describeKeySet(set, file));
+      return;
+    }
     default:
-      throw new Error(`unknown command "${command}" (use generate or show)`);
+      throw new Error(`unknown command "${command}" (use generate, rotate, promote, retire, show or import)`);
   }
 }
 
 const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname);
 if (isMain) {
-  main(process.argv.slice(2)).catch((err: Error) => {
+  runKeyTool(process.argv.slice(2)).catch((err: Error) => {
     console.error(`keys: ${err.message}`);
     process.exit(1);
   });

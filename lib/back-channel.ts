@@ -1,11 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
+import { observeProviderClock } from './clock-skew';
 import { log } from './log';
 import { processSingleton } from './process-slot';
 
 /**
  * The one `fetch` every server-to-provider request goes through (discovery, JWKS, token,
- * UserInfo). It logs method, path, status and duration (never bodies), and records each request
+ * UserInfo). It logs method, path, status and duration (never bodies), learns the provider's clock
+ * from each response's `Date` header (lib/clock-skew.ts), and records each request
  * and each `client_assertion` sent into the {@link BackChannelTrace} of the operation that caused
  * it, so the app can show exactly which assertion redeemed a code and tests can count requests.
  */
@@ -69,6 +71,7 @@ export async function backChannelFetch(url: string, options: FetchOptions): Prom
   const target = stripQuery(url);
   try {
     const response = await fetch(url, options as RequestInit);
+    observeProviderClock(response.headers);
     const ms = Math.round(performance.now() - started);
     trace?.requests.push({ method, url: target, status: response.status, ms });
     log.info('back-channel', { method, url: target, status: response.status, ms });

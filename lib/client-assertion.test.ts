@@ -1,93 +1,218 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { afterEach, before, describe, it } from 'node:test';
 
-import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
+import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, jwtVerify, type JWTPayload } from 'jose';
 import type { ClientAuth } from 'openid-client';
 
-import type { AppConfig } from './config';
-import { CLIENT_ASSERTION_TYP, createClientAuthentication, JWT_BEARER_ASSERTION_TYPE, resolveAudience } from './client-assertion';
+import { createSelfSignedCertificate } from '../keys/certificate';
+import type { AppConfig, AssertionAudience } from './config';
+import {
+  CLIENT_ASSERTION_TYP,
+  createClientAuthentication,
+  JWT_BEARER_ASSERTION_TYPE,
+  resolveAudience,
+  selectAssertionAlg,
+} from './client-assertion';
+import { getClockSkew, observeProviderClock, resetClockSkew } from './clock-skew';
+import { ConfigError } from './errors';
 import { loadClientKeySet, type ClientKeySet } from './keys';
 
-const as = { issuer: 'https://idp.example.com/realms/demo', token_endpoint: 'https://idp.example.com/realms/demo/protocol/openid-connect/token' };
+const as = {
+  issuer: 'https://idp.example.com/realms/demo',
+  token_endpoint: 'https://idp.example.com/realms/demo/protocol/openid-connect/token',
+};
 const clientMetadata = { client_id: 'client_using_jwt' };
 const defaults: AppConfig['assertion'] = { alg: undefined, audience: { mode: 'issuer' }, typ: true, lifetimeSeconds: 60 };
 
-let keys: ClientKeySet;
+const dir = mkdtempSync(join(tmpdir(), 'rp-assertion-'));
+let n = 0;
+function file(content: string | Buffer): string {
+  const path = join(dir, `key-${n++}`);
+  writeFileSync(path, content);
+  return path;
+}
+
+let rsaKey: KeyObject;
+let rsa: ClientKeySet;
+let ed: ClientKeySet;
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rp-assertion-'));
-  const file = join(dir, 'key.pem');
-  writeFileSync(file, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  keys = await loadClientKeySet(file);
+  rsaKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  rsa = await loadClientKeySet(file(rsaKey.export({ type: 'pkcs8', format: 'pem' }) as string));
+  ed = await loadClientKeySet(file(generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string));
 });
 
+afterEach(() => resetClockSkew());
+
+function authFor(keys: ClientKeySet, settings: Partial<AppConfig['assertion']> = {}, skew = 0): ClientAuth {
+  return createClientAuthentication({ ...defaults, ...settings }, { keys: async () => keys, clockSkew: () => skew });
+}
+
 /** Runs the client authentication exactly as openid-client does for a token request. */
-async function sign(auth: ClientAuth): Promise<{ body: URLSearchParams; jwt: string }> {
+async function sign(auth: ClientAuth, metadata: Record<string, unknown> = as): Promise<{ body: URLSearchParams; jwt: string }> {
   const body = new URLSearchParams({ grant_type: 'authorization_code' });
-  await auth(as as never, clientMetadata as never, body, new Headers());
+  await auth(metadata as never, clientMetadata as never, body, new Headers());
   const jwt = body.get('client_assertion');
   assert.ok(jwt, 'a client_assertion was added');
   return { body, jwt };
 }
 
-async function verify(jwt: string) {
-  const publicKey = await importJWK(keys.signing.publicJwk, keys.signing.alg);
-  return jwtVerify(jwt, publicKey, { algorithms: [keys.signing.alg] });
+async function verify(jwt: string, keys: ClientKeySet): Promise<JWTPayload> {
+  const { alg } = decodeProtectedHeader(jwt);
+  assert.ok(alg);
+  const publicKey = await importJWK(keys.signing.publicJwk, alg);
+  return (await jwtVerify(jwt, publicKey, { algorithms: [alg] })).payload;
 }
 
 describe('client assertion (private_key_jwt)', () => {
-  it('sends the jwt-bearer assertion type and the client_id alongside', async () => {
-    const { body } = await sign(createClientAuthentication(keys.signing, defaults));
+  it('sends the jwt-bearer assertion type and the client_id alongside, and no secret', async () => {
+    const { body } = await sign(authFor(rsa));
     assert.equal(body.get('client_assertion_type'), JWT_BEARER_ASSERTION_TYPE);
     assert.equal(body.get('client_id'), 'client_using_jwt');
     assert.equal(body.get('client_secret'), null);
   });
 
-  it('has the RFC 10070 header: alg, kid, typ', async () => {
-    const { jwt } = await sign(createClientAuthentication(keys.signing, defaults));
-    const header = decodeProtectedHeader(jwt);
-    assert.deepEqual(header, { alg: 'RS256', kid: keys.signing.kid, typ: CLIENT_ASSERTION_TYP });
-  });
+  const ALGS = [
+    { alg: 'RS256', type: 'rsa' },
+    { alg: 'PS256', type: 'rsa' },
+    { alg: 'ES256', type: 'ec' },
+    { alg: 'EdDSA', type: 'ed25519' },
+    { alg: 'Ed25519', type: 'ed25519' },
+  ] as const;
+  const AUDIENCES: ReadonlyArray<{ audience: AssertionAudience; expected: string }> = [
+    { audience: { mode: 'issuer' }, expected: as.issuer },
+    { audience: { mode: 'token_endpoint' }, expected: as.token_endpoint },
+    { audience: { mode: 'url', url: 'https://login.example.com/tenant/oauth2/v2.0/token' }, expected: 'https://login.example.com/tenant/oauth2/v2.0/token' },
+  ];
 
-  it('is signed by the client key and carries iss = sub = client_id, aud = issuer, a short exp', async () => {
-    const before = Math.floor(Date.now() / 1000);
-    const { jwt } = await sign(createClientAuthentication(keys.signing, defaults));
-    const { payload } = await verify(jwt);
-    assert.equal(payload.iss, 'client_using_jwt');
-    assert.equal(payload.sub, 'client_using_jwt');
-    // One string, the issuer identifier: not an array, not the token endpoint.
-    assert.equal(payload.aud, as.issuer);
-    assert.equal(typeof payload.iat, 'number');
-    assert.ok(Math.abs((payload.iat as number) - before) <= 2);
-    assert.equal(payload.nbf, payload.iat);
-    assert.equal((payload.exp as number) - (payload.iat as number), 60);
-    assert.match(String(payload.jti), /^[A-Za-z0-9_-]{22,}$/, 'jti carries at least 128 bits');
-  });
+  for (const { alg, type } of ALGS) {
+    it(`${alg}: the header is alg, kid, typ (+ x5t#S256, x5t with a certificate) and the claims are iss, sub, aud, iat, nbf, exp, jti, for every aud mode`, async () => {
+      const key =
+        type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey : type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey : generateKeyPairSync('ed25519').privateKey;
+      const certificate = await createSelfSignedCertificate(key);
+      const plain = await loadClientKeySet(file(key.export({ type: 'pkcs8', format: 'pem' }) as string), { alg });
+      const certified = await loadClientKeySet(file(`${key.export({ type: 'pkcs8', format: 'pem' }) as string}${certificate.toString()}`), { alg });
+      for (const keys of [plain, certified]) {
+        for (const { audience, expected } of AUDIENCES) {
+          const before = Math.floor(Date.now() / 1000);
+          const { jwt } = await sign(authFor(keys, { audience }));
+          const header = decodeProtectedHeader(jwt);
+          const thumbprints = keys.signing.certificate ? { 'x5t#S256': keys.signing.certificate.x5tS256, x5t: keys.signing.certificate.x5t } : {};
+          assert.deepEqual(header, { alg, kid: keys.signing.kid, typ: CLIENT_ASSERTION_TYP, ...thumbprints });
+          const payload = await verify(jwt, keys);
+          assert.deepEqual(Object.keys(payload).sort(), ['aud', 'exp', 'iat', 'iss', 'jti', 'nbf', 'sub']);
+          assert.equal(payload.iss, 'client_using_jwt');
+          assert.equal(payload.sub, 'client_using_jwt');
+          // One string, never an array: Entra ID refuses two audience values, RFC 10070 wants one.
+          assert.equal(payload.aud, expected);
+          assert.ok(Math.abs((payload.iat as number) - before) <= 2);
+          assert.equal(payload.nbf, payload.iat);
+          assert.equal((payload.exp as number) - (payload.iat as number), 60);
+          assert.ok(Buffer.from(String(payload.jti), 'base64url').length >= 16, 'jti carries at least 128 bits');
+        }
+      }
+      if (certified.signing.certificate) {
+        assert.match(certified.signing.certificate.x5tS256, /^[A-Za-z0-9_-]{43}$/);
+        assert.match(certified.signing.certificate.x5t, /^[A-Za-z0-9_-]{27}$/);
+      }
+    });
+  }
 
-  it('signs a fresh assertion, with a new jti, for every request', async () => {
-    const auth = createClientAuthentication(keys.signing, defaults);
-    const first = await verify((await sign(auth)).jwt);
-    const second = await verify((await sign(auth)).jwt);
-    assert.notEqual(first.payload.jti, second.payload.jti);
-  });
-
-  it('uses the token endpoint or an explicit URL as aud only when configured', async () => {
-    const legacy = await verify((await sign(createClientAuthentication(keys.signing, { ...defaults, audience: { mode: 'token_endpoint' } }))).jwt);
-    assert.equal(legacy.payload.aud, as.token_endpoint);
-    const url = 'https://login.example.com/oauth2/v2.0/token';
-    const explicit = await verify((await sign(createClientAuthentication(keys.signing, { ...defaults, audience: { mode: 'url', url } }))).jwt);
-    assert.equal(explicit.payload.aud, url);
+  it('fails on a missing token_endpoint only when that audience is configured', () => {
     assert.throws(() => resolveAudience({ mode: 'token_endpoint' }, { issuer: as.issuer }), /no token_endpoint/);
+    assert.equal(resolveAudience({ mode: 'issuer' }, { issuer: as.issuer }), as.issuer);
   });
 
   it('omits typ when switched off and applies the configured lifetime', async () => {
-    const { jwt } = await sign(createClientAuthentication(keys.signing, { ...defaults, typ: false, lifetimeSeconds: 300 }));
+    const { jwt } = await sign(authFor(rsa, { typ: false, lifetimeSeconds: 300 }));
     assert.equal(decodeProtectedHeader(jwt).typ, undefined);
-    const { payload } = await verify(jwt);
+    const payload = await verify(jwt, rsa);
     assert.equal((payload.exp as number) - (payload.iat as number), 300);
   });
+
+  it('signs every request with a new jti: 10,000 assertions, 10,000 distinct values of at least 128 bits', async () => {
+    const auth = authFor(ed);
+    const seen = new Set<string>();
+    for (let i = 0; i < 10_000; i++) {
+      const body = new URLSearchParams();
+      await auth(as as never, clientMetadata as never, body, new Headers());
+      const [, payload = ''] = (body.get('client_assertion') ?? '').split('.');
+      const { jti } = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { jti: string };
+      assert.ok(Buffer.from(jti, 'base64url').length >= 16);
+      seen.add(jti);
+    }
+    assert.equal(seen.size, 10_000);
+  });
+
+  it('signs with the key set current at each request, so a promoted key signs at once', async () => {
+    let current = rsa;
+    const auth = createClientAuthentication(defaults, { keys: async () => current, clockSkew: () => 0 });
+    assert.equal(decodeProtectedHeader((await sign(auth)).jwt).kid, rsa.signing.kid);
+    current = ed;
+    assert.equal(decodeProtectedHeader((await sign(auth)).jwt).kid, ed.signing.kid);
+  });
 });
+
+describe('clock-skew correction', () => {
+  it('shifts iat, nbf and exp by the skew it is given', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const { jwt } = await sign(authFor(rsa, {}, 120));
+    await compactVerify(jwt, await importJWK(rsa.signing.publicJwk, 'RS256'));
+    const claims = decodeJwt(jwt);
+    assert.ok(Math.abs((claims.iat as number) - (now + 120)) <= 2);
+    assert.equal(claims.nbf, claims.iat);
+    assert.equal(claims.exp, (claims.iat as number) + 60);
+  });
+
+  it('applies the offset learned from a provider Date header to the next assertion', async () => {
+    const ahead = new Headers({ date: new Date(Date.now() + 300_000).toUTCString() });
+    observeProviderClock(ahead);
+    assert.ok(getClockSkew() >= 298 && getClockSkew() <= 300, `skew ${getClockSkew()}`);
+    const auth = createClientAuthentication(defaults, { keys: async () => rsa, clockSkew: getClockSkew });
+    const { jwt } = await sign(auth);
+    const claims = decodeJwt(jwt);
+    const providerNow = Math.floor(Date.now() / 1000) + 300;
+    assert.ok((claims.iat as number) <= providerNow, 'never in the provider’s future');
+    assert.ok((claims.iat as number) >= providerNow - 3, 'and close to the provider’s now');
+  });
+});
+
+describe('algorithm negotiation with the provider metadata', () => {
+  it('sends an unnamed Ed25519 key as EdDSA, or as Ed25519 when the provider lists only that', async () => {
+    assert.equal(decodeProtectedHeader((await sign(authFor(ed), { ...as, token_endpoint_auth_signing_alg_values_supported: ['EdDSA', 'Ed25519'] })).jwt).alg, 'EdDSA');
+    const { jwt } = await sign(authFor(ed), { ...as, token_endpoint_auth_signing_alg_values_supported: ['ES256', 'Ed25519'] });
+    assert.equal(decodeProtectedHeader(jwt).alg, 'Ed25519');
+    assert.equal((await verify(jwt, ed)).iss, 'client_using_jwt');
+    assert.equal(decodeProtectedHeader((await sign(authFor(ed))).jwt).alg, 'EdDSA', 'no list: the RFC 8037 name');
+  });
+
+  it('refuses, before sending anything, an algorithm the provider does not list, and names the fix', async () => {
+    const cases: Array<{ keys: () => Promise<ClientKeySet>; supported: string[]; fix: RegExp }> = [
+      { keys: async () => rsa, supported: ['PS256', 'ES256'], fix: /OIDC_CLIENT_AUTH_ALG=PS256/ },
+      { keys: async () => rsa, supported: ['ES256'], fix: /rotate --alg ES256/ },
+      { keys: async () => loadClientKeySet(file(JSON.stringify(privateEdDSA()))), supported: ['Ed25519'], fix: /OIDC_CLIENT_AUTH_ALG=Ed25519/ },
+    ];
+    for (const c of cases) {
+      const body = new URLSearchParams();
+      const auth = createClientAuthentication(defaults, { keys: c.keys, clockSkew: () => 0 });
+      await assert.rejects(async () => auth({ ...as, token_endpoint_auth_signing_alg_values_supported: c.supported } as never, clientMetadata as never, body, new Headers()), (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.problems[0]?.variable, 'OIDC_CLIENT_AUTH_ALG');
+        assert.match(err.message, /provider accepts only/);
+        assert.match(err.problems[0]?.fix ?? '', c.fix);
+        return true;
+      });
+      assert.equal(body.get('client_assertion'), null, 'nothing signed');
+    }
+    assert.equal(selectAssertionAlg({ alg: 'RS256', algDeclared: false }, undefined), 'RS256');
+  });
+});
+
+/** An Ed25519 private JWK that declares alg EdDSA. */
+function privateEdDSA(): Record<string, unknown> {
+  return { ...generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }), alg: 'EdDSA' };
+}

@@ -1,17 +1,25 @@
 import * as client from 'openid-client';
 
+import { ED25519_ALG_NAMES, isClientAuthAlg, isEd25519Alg } from './algorithms';
 import type { AppConfig, AssertionAudience } from './config';
-import type { ClientKey } from './keys';
+import { ConfigError, type ConfigProblem } from './errors';
+import type { ClientKey, ClientKeySet } from './keys';
 
 /**
  * The client assertion: the signed JWT this app authenticates with instead of a client secret.
  *
  * openid-client builds and signs it (`PrivateKeyJwt`): `iss` = `sub` = client_id, a random `jti`
  * of 256 bits, `iat`, `nbf`, and `aud` = the issuer identifier. Its `modifyAssertion` hook adds
- * what RFC 10070 asks for on top (the explicit `typ`), applies the configured lifetime, and, only
- * when explicitly configured for a legacy provider, another audience. A fresh assertion is signed
- * for every request, retries included, because openid-client calls the client authentication
- * function once per request.
+ * what RFC 10070 asks for on top (the explicit `typ`), the certificate thumbprints when the key has
+ * a certificate, applies the configured lifetime, and, only when explicitly configured for a
+ * legacy provider, another audience.
+ *
+ * The client authentication function is installed once in the openid-client Configuration
+ * (lib/oidc.ts), so every request that authenticates the client — code exchange, refresh, client
+ * credentials, revocation, introspection, PAR — goes through it. openid-client calls it once per
+ * HTTP request, retries included, and each call reads the current key set (so a promoted key
+ * signs from the next request on), the current clock offset, and signs a new assertion with a new
+ * `jti`.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-3 (JWT format and processing)
  * @see https://www.rfc-editor.org/rfc/rfc10070 (audience = issuer identifier, explicit typing)
@@ -49,26 +57,88 @@ export function resolveAudience(audience: AssertionAudience, metadata: AudienceM
 }
 
 /**
- * openid-client client authentication that signs a fresh assertion with `key` for every request.
+ * The JWS `alg` to send for a key, given the provider's
+ * `token_endpoint_auth_signing_alg_values_supported` (undefined: the provider does not say).
  *
+ * A declared algorithm is sent as declared, because the published JWK carries the same name and
+ * verifiers match the two exactly. An Ed25519 key nobody named may go by either name: `EdDSA`
+ * (RFC 8037, what most providers list) unless the provider lists only `Ed25519` (RFC 9864).
+ *
+ * @returns undefined when the provider accepts no name this key can sign with.
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
+ */
+export function selectAssertionAlg(key: Pick<ClientKey, 'alg' | 'algDeclared'>, supported: readonly string[] | undefined): string | undefined {
+  const candidates: readonly string[] = isEd25519Alg(key.alg) && !key.algDeclared ? ED25519_ALG_NAMES : [key.alg];
+  if (!Array.isArray(supported)) return candidates[0];
+  return candidates.find((alg) => supported.includes(alg));
+}
+
+/**
+ * What to tell the operator when the provider does not accept how this client would sign.
+ *
+ * @returns undefined when the provider accepts the signing key's algorithm.
+ */
+export function describeAlgIncompatibility(key: Pick<ClientKey, 'alg' | 'algDeclared' | 'kid'>, supported: readonly string[] | undefined): ConfigProblem | undefined {
+  if (selectAssertionAlg(key, supported) !== undefined) return undefined;
+  const accepted = (supported ?? []).join(', ');
+  const sameKey = isEd25519Alg(key.alg) ? ED25519_ALG_NAMES.filter((name) => supported?.includes(name)) : [];
+  const rsaAlternative = (key.alg === 'RS256' || key.alg === 'PS256') && supported?.includes(key.alg === 'RS256' ? 'PS256' : 'RS256');
+  const fix = sameKey.length
+    ? `set OIDC_CLIENT_AUTH_ALG=${sameKey[0]} (the same Ed25519 signature under the name the provider lists; the published JWK follows)`
+    : rsaAlternative
+      ? `set OIDC_CLIENT_AUTH_ALG=${key.alg === 'RS256' ? 'PS256' : 'RS256'} (this RSA key can sign it; the published JWK follows)`
+      : `use a key of a type the provider accepts (npm run keys -- rotate --alg ${(supported ?? []).find(isClientAuthAlg) ?? 'ES256'})`;
+  return {
+    variable: 'OIDC_CLIENT_AUTH_ALG',
+    message: `the client would sign with ${key.alg} (key ${key.kid}), but the provider accepts only ${accepted} (token_endpoint_auth_signing_alg_values_supported)`,
+    fix,
+  };
+}
+
+export type ClientAuthenticationSources = {
+  /** The current key set; read for every request, so that a reloaded key file takes effect. */
+  readonly keys: () => Promise<ClientKeySet>;
+  /** Seconds to add to this machine's clock (lib/clock-skew.ts). */
+  readonly clockSkew: () => number;
+};
+
+/**
+ * openid-client client authentication that signs a fresh assertion with the current signing key
+ * for every request.
+ *
+ * @throws {ConfigError} (wrapped by openid-client into a ClientError's `cause`) before anything is
+ *   sent, when the provider does not accept the signing key's algorithm.
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2 (using JWTs for client authentication)
  */
-export function createClientAuthentication(key: ClientKey, settings: AppConfig['assertion']): client.ClientAuth {
-  return (as, clientMetadata, body, headers) => {
+export function createClientAuthentication(settings: AppConfig['assertion'], sources: ClientAuthenticationSources): client.ClientAuth {
+  return async (as, clientMetadata, body, headers) => {
+    const { signing } = await sources.keys();
+    const supported = as.token_endpoint_auth_signing_alg_values_supported;
+    const alg = selectAssertionAlg(signing, supported);
+    if (alg === undefined) {
+      // MUST: stop before sending; an assertion the provider cannot verify only yields invalid_client.
+      throw new ConfigError([describeAlgIncompatibility(signing, supported) as ConfigProblem]);
+    }
     const sign = client.PrivateKeyJwt(
-      { key: key.privateKey, kid: key.kid },
+      { key: signing.privateKey, kid: signing.kid },
       {
         [client.modifyAssertion]: (header, payload) => {
+          header.alg = alg;
           if (settings.typ) header.typ = CLIENT_ASSERTION_TYP;
-          // openid-client names Ed25519 signatures "Ed25519" (RFC 9864); the JWK and most
-          // providers' metadata still say "EdDSA" (RFC 8037), which the key file declares.
-          header.alg = key.alg;
+          if (signing.certificate) {
+            // RFC 7515 §4.1.8 / §4.1.7: identifies the certificate (and so the key) to providers
+            // that register certificates; Entra ID still reads the SHA-1 `x5t`.
+            header['x5t#S256'] = signing.certificate.x5tS256;
+            header.x5t = signing.certificate.x5t;
+          }
           payload.aud = resolveAudience(settings.audience, as);
-          // MUST: short-lived. openid-client sets iat = nbf = now (corrected by clockSkew).
+          // MUST: short-lived. openid-client sets iat = nbf = now, corrected by the clock skew.
           payload.exp = Number(payload.iat) + settings.lifetimeSeconds;
         },
       },
     );
-    return sign(as, clientMetadata, body, headers);
+    // openid-client freezes the client metadata at discovery; the clock offset is learned later
+    // and changes, so it travels with each call instead.
+    return sign(as, { ...clientMetadata, [client.clockSkew]: sources.clockSkew() }, body, headers);
   };
 }

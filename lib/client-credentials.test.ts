@@ -120,7 +120,7 @@ async function configWithUnknownKey(): Promise<client.Configuration> {
   const file = join(dir, 'stranger.pem');
   writeFileSync(file, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
   const keys = await loadClientKeySet(file);
-  return client.discovery(new URL(issuer), 'client_using_jwt', { token_endpoint_auth_method: 'private_key_jwt' }, createClientAuthentication(keys.signing, getConfig().assertion), {
+  return client.discovery(new URL(issuer), 'client_using_jwt', { token_endpoint_auth_method: 'private_key_jwt' }, createClientAuthentication(getConfig().assertion, { keys: async () => keys, clockSkew: () => 0 }), {
     execute: [client.allowInsecureRequests],
   });
 }

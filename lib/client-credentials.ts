@@ -4,7 +4,7 @@ import { createTrace, withTrace, type BackChannelTrace } from './back-channel';
 import { getConfig } from './config';
 import { AuthError, type AuthErrorCode } from './errors';
 import { describeError } from './log';
-import { getProvider, isNetworkError } from './oidc';
+import { findConfigError, getProvider, isNetworkError } from './oidc';
 import { processSlot } from './process-slot';
 import { createTokenCache, type TokenCache, type TokenLease } from './token-cache';
 
@@ -52,6 +52,9 @@ export type ClientCredentialsRequest = {
 export function classifyClientCredentialsError(err: unknown): AuthError {
   const detail = describeError(err);
   if (err instanceof AuthError) return err;
+  // The client authentication refused to sign what the provider would reject (its algorithm).
+  const misconfigured = findConfigError(err);
+  if (misconfigured) return new AuthError('app_misconfigured', { detail: misconfigured.message, cause: err });
   if (err instanceof client.ResponseBodyError) {
     const byError: Record<string, AuthErrorCode> = {
       invalid_client: 'client_authentication_failed',

@@ -128,6 +128,19 @@ describe('parseConfig', () => {
     assert.ok(problemsOf({ ...base, OIDC_CLIENT_ASSERTION_LIFETIME: '301' }).has('OIDC_CLIENT_ASSERTION_LIFETIME'));
     assert.ok(problemsOf({ ...base, OIDC_CLIENT_ASSERTION_AUDIENCE: 'somewhere' }).has('OIDC_CLIENT_ASSERTION_AUDIENCE'));
     assert.equal(parse({ ...base, OIDC_CLIENT_AUTH_ALG: 'PS256' }).assertion.alg, 'PS256');
+    assert.equal(parse({ ...base, OIDC_CLIENT_AUTH_ALG: 'Ed25519' }).assertion.alg, 'Ed25519');
+    assert.ok(problemsOf({ ...base, OIDC_CLIENT_AUTH_ALG: 'ES384' }).has('OIDC_CLIENT_AUTH_ALG'));
+  });
+
+  it('parses the key passphrase (verbatim) and the certificate file', () => {
+    const base = { OIDC_CLIENT_KEY_FILE: keyFile };
+    assert.equal(parse(base).clientKeyPassphrase, undefined);
+    assert.equal(parse({ ...base, OIDC_CLIENT_KEY_PASSPHRASE: '' }).clientKeyPassphrase, undefined);
+    assert.equal(parse({ ...base, OIDC_CLIENT_KEY_PASSPHRASE: ' spaced secret ' }).clientKeyPassphrase, ' spaced secret ');
+    assert.equal(parse(base).clientCertFile, undefined);
+    writeFileSync(join(root, 'client.crt'), 'readable');
+    assert.equal(parse({ ...base, OIDC_CLIENT_CERT_FILE: 'client.crt' }).clientCertFile, join(root, 'client.crt'));
+    assert.match(problemsOf({ ...base, OIDC_CLIENT_CERT_FILE: 'missing.crt' }).get('OIDC_CLIENT_CERT_FILE') ?? '', /cannot read/);
   });
 
   it('parses the API settings: a resource indicator (RFC 8707) and one scope token', () => {

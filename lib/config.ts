@@ -38,6 +38,10 @@ export type AppConfig = {
   readonly clientKeyFile: string;
   /** True when the key file lies in the repository's `keys/` folder (a development key). */
   readonly clientKeyIsDev: boolean;
+  /** Opens a PKCS#12 bundle or an encrypted PEM key. Never logged. */
+  readonly clientKeyPassphrase: string | undefined;
+  /** Absolute path of the client's X.509 certificate (PEM or DER), when it is not in the key file. */
+  readonly clientCertFile: string | undefined;
   readonly scopes: string;
   readonly sessionSecret: string;
   /** Where the session secret came from; `dev-file` means generated for development. */
@@ -261,7 +265,7 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     problems.push({
       variable: 'OIDC_CLIENT_KEY_FILE',
       message: 'is required in production (the generated development key is used only when named explicitly)',
-      fix: 'point it at the private key registered with your provider (PEM or JWK/JWKS JSON)',
+      fix: 'point it at the private key registered with your provider (PEM, JWK/JWKS JSON or PKCS#12)',
     });
   }
   const clientKeyFile = resolve(root, keyFileRaw ?? DEFAULTS.devKeyFile);
@@ -273,6 +277,18 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
       message: `cannot read "${clientKeyFile}"`,
       fix: keyFileRaw === undefined ? 'run `npm run keys` to generate a development key' : 'check the path and its permissions',
     });
+  }
+  // Not trimmed: a passphrase may begin or end with a space.
+  const rawPassphrase = env.OIDC_CLIENT_KEY_PASSPHRASE;
+  const clientKeyPassphrase = rawPassphrase === undefined || rawPassphrase === '' ? undefined : rawPassphrase;
+  const certFileRaw = value(env, 'OIDC_CLIENT_CERT_FILE');
+  const clientCertFile = certFileRaw === undefined ? undefined : resolve(root, certFileRaw);
+  if (clientCertFile !== undefined) {
+    try {
+      accessSync(clientCertFile, constants.R_OK);
+    } catch {
+      problems.push({ variable: 'OIDC_CLIENT_CERT_FILE', message: `cannot read "${clientCertFile}"`, fix: 'check the path and its permissions' });
+    }
   }
   const keysDir = resolve(root, 'keys');
   const fromKeysDir = relative(keysDir, clientKeyFile);
@@ -337,6 +353,8 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     clientId,
     clientKeyFile,
     clientKeyIsDev,
+    clientKeyPassphrase,
+    clientCertFile,
     scopes,
     sessionSecret,
     sessionSecretSource,

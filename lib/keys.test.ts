@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, type X509Certificate } from 'node:crypto';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 
+import { calculateJwkThumbprint, type JWK } from 'jose';
+
+import { createSelfSignedCertificate } from '../keys/certificate';
+import { exportPkcs12 } from '../test-support/pkcs12';
 import { ConfigError } from './errors';
-import { loadClientKeySet, toPublicJwk } from './keys';
+import { createKeySetLoader, KEY_FILE_CHECK_INTERVAL_MS, loadClientKeySet, toPublicJwk, type ClientKeySet } from './keys';
 
 const dir = mkdtempSync(join(tmpdir(), 'rp-keys-'));
 let n = 0;
@@ -16,25 +21,89 @@ function file(content: string | Buffer): string {
   return path;
 }
 
-function formats(key: KeyObject, pemTypes: ReadonlyArray<'pkcs8' | 'pkcs1' | 'sec1'>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const type of pemTypes) out[type] = file(key.export({ type, format: 'pem' }) as string);
-  const jwk = key.export({ format: 'jwk' });
-  out.jwk = file(JSON.stringify(jwk));
-  out.jwks = file(JSON.stringify({ keys: [jwk] }));
+const PASSPHRASE = 'correct horse battery staple';
+
+/** openssl, when installed, makes PKCS#12 files the way integrators do; the tests use it if present. */
+const openssl = (() => {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+function opensslPkcs12(key: KeyObject, certificate: X509Certificate, legacy: boolean): string {
+  const keyFile = file(key.export({ type: 'pkcs8', format: 'pem' }) as string);
+  const certFile = file(certificate.toString());
+  const out = join(dir, `openssl-${n++}.pfx`);
+  execFileSync('openssl', ['pkcs12', '-export', ...(legacy ? ['-legacy'] : []), '-inkey', keyFile, '-in', certFile, '-passout', `pass:${PASSPHRASE}`, '-out', out], { stdio: 'pipe' });
   return out;
 }
 
-async function rejects(path: string, pattern: RegExp) {
-  await assert.rejects(loadClientKeySet(path), (err: unknown) => {
-    assert.ok(err instanceof ConfigError);
-    assert.equal(err.problems[0]?.variable, 'OIDC_CLIENT_KEY_FILE');
+type KeyCase = { name: string; key: KeyObject; pem: ReadonlyArray<'pkcs8' | 'pkcs1' | 'sec1'>; certificate: X509Certificate; expectedAlg: string };
+let cases: KeyCase[];
+
+before(async () => {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const ed = generateKeyPairSync('ed25519').privateKey;
+  cases = [
+    { name: 'RSA', key: rsa, pem: ['pkcs8', 'pkcs1'], certificate: await createSelfSignedCertificate(rsa), expectedAlg: 'RS256' },
+    { name: 'EC P-256', key: ec, pem: ['pkcs8', 'sec1'], certificate: await createSelfSignedCertificate(ec), expectedAlg: 'ES256' },
+    { name: 'Ed25519', key: ed, pem: ['pkcs8'], certificate: await createSelfSignedCertificate(ed), expectedAlg: 'EdDSA' },
+  ];
+});
+
+/** Every format a key can come in, as files; `true` when the format carries the certificate. */
+async function formatsOf(c: KeyCase): Promise<Array<{ format: string; path: string; withCertificate: boolean; passphrase?: string }>> {
+  const out: Array<{ format: string; path: string; withCertificate: boolean; passphrase?: string }> = [];
+  for (const type of c.pem) out.push({ format: `PEM ${type}`, path: file(c.key.export({ type, format: 'pem' }) as string), withCertificate: false });
+  out.push({
+    format: 'PEM encrypted PKCS#8',
+    path: file(c.key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: PASSPHRASE }) as string),
+    withCertificate: false,
+    passphrase: PASSPHRASE,
+  });
+  out.push({ format: 'PEM key + certificate', path: file(`${c.key.export({ type: 'pkcs8', format: 'pem' }) as string}${c.certificate.toString()}`), withCertificate: true });
+  out.push({ format: 'PEM with escaped newlines', path: file((c.key.export({ type: 'pkcs8', format: 'pem' }) as string).replace(/\n/g, '\\n')), withCertificate: false });
+  out.push({ format: 'DER PKCS#8', path: file(c.key.export({ type: 'pkcs8', format: 'der' })), withCertificate: false });
+  const jwk = c.key.export({ format: 'jwk' });
+  out.push({ format: 'JWK', path: file(JSON.stringify(jwk)), withCertificate: false });
+  out.push({ format: 'JWKS', path: file(JSON.stringify({ keys: [jwk] })), withCertificate: false });
+  out.push({ format: 'JWK with x5c', path: file(JSON.stringify({ ...jwk, x5c: [c.certificate.raw.toString('base64')] })), withCertificate: true });
+  const modern = await exportPkcs12(c.key, [c.certificate], PASSPHRASE, 'modern');
+  out.push({ format: 'PKCS#12 AES-256/PBKDF2, SHA-256 MAC', path: file(modern), withCertificate: true, passphrase: PASSPHRASE });
+  out.push({ format: 'PKCS#12 as one base64 line', path: file(modern.toString('base64')), withCertificate: true, passphrase: PASSPHRASE });
+  if (c.key.asymmetricKeyType === 'rsa') {
+    out.push({ format: 'PKCS#12 3DES, SHA-1 MAC', path: file(await exportPkcs12(c.key, [c.certificate], PASSPHRASE, 'legacy')), withCertificate: true, passphrase: PASSPHRASE });
+  }
+  if (openssl && c.key.asymmetricKeyType !== 'ed25519') {
+    out.push({ format: 'PKCS#12 by openssl (defaults)', path: opensslPkcs12(c.key, c.certificate, false), withCertificate: true, passphrase: PASSPHRASE });
+    out.push({ format: 'PKCS#12 by openssl -legacy (RC2/3DES)', path: opensslPkcs12(c.key, c.certificate, true), withCertificate: true, passphrase: PASSPHRASE });
+  }
+  return out;
+}
+
+function keyMembers(jwk: JWK): JWK {
+  const { x5c: _x5c, 'x5t#S256': _x5t, ...rest } = jwk as JWK & { 'x5t#S256'?: string };
+  return rest;
+}
+
+function b64url(hexFingerprint: string): string {
+  return Buffer.from(hexFingerprint.replace(/:/g, ''), 'hex').toString('base64url');
+}
+
+async function rejects(promise: Promise<unknown>, variable: string, pattern: RegExp) {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.equal(err.problems[0]?.variable, variable);
     assert.match(err.message, pattern);
     return true;
   });
 }
 
-describe('client keys', () => {
+describe('client keys: formats', () => {
   it('computes kid as the RFC 7638 thumbprint (RFC 7638 §3.1 example)', async () => {
     const rfcKey = createPublicKey({
       format: 'jwk',
@@ -48,59 +117,156 @@ describe('client keys', () => {
     assert.equal(jwk.kid, 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs');
   });
 
-  it('loads an RSA key from PKCS#8 PEM, PKCS#1 PEM, a JWK and a JWKS to the same public JWK', async () => {
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const loaded = await Promise.all(Object.values(formats(privateKey, ['pkcs8', 'pkcs1'])).map((f) => loadClientKeySet(f)));
-    const [first] = loaded;
-    assert.ok(first);
-    for (const set of loaded) {
-      assert.deepEqual(set.published, first.published);
-      assert.equal(set.signing.alg, 'RS256');
-    }
-    const jwk = first.signing.publicJwk;
-    assert.deepEqual(Object.keys(jwk).sort(), ['alg', 'e', 'kid', 'kty', 'n', 'use']);
-    assert.equal(jwk.use, 'sig');
-    assert.equal(first.signing.privateKey.extractable, false);
-  });
+  for (const name of ['RSA', 'EC P-256', 'Ed25519']) {
+    it(`loads an ${name} key from every format to the same public JWK and kid`, async () => {
+      const c = cases.find((k) => k.name === name);
+      assert.ok(c);
+      const expectedKid = await calculateJwkThumbprint(createPublicKey(c.key).export({ format: 'jwk' }) as JWK, 'sha256');
+      const formats = await formatsOf(c);
+      for (const f of formats) {
+        const set = await loadClientKeySet(f.path, { passphrase: f.passphrase });
+        const jwk = set.signing.publicJwk;
+        assert.equal(jwk.kid, expectedKid, f.format);
+        assert.equal(set.signing.alg, c.expectedAlg, f.format);
+        assert.equal(jwk.use, 'sig', f.format);
+        assert.equal(jwk.d, undefined, `${f.format}: no private member is published`);
+        assert.equal(set.signing.privateKey.extractable, false, f.format);
+        assert.deepEqual(keyMembers(jwk), keyMembers((await loadClientKeySet(formats[0]?.path ?? '')).signing.publicJwk), f.format);
+        if (f.withCertificate) {
+          assert.deepEqual(jwk.x5c, [c.certificate.raw.toString('base64')], `${f.format}: x5c is the certificate`);
+          assert.equal(set.signing.certificate?.x5tS256, b64url(c.certificate.fingerprint256), `${f.format}: x5t#S256`);
+          assert.equal(set.signing.certificate?.x5t, b64url(c.certificate.fingerprint), `${f.format}: x5t`);
+          assert.equal((jwk as JWK & { 'x5t#S256'?: string })['x5t#S256'], b64url(c.certificate.fingerprint256));
+        } else {
+          assert.equal(jwk.x5c, undefined, f.format);
+          assert.equal(set.signing.certificate, undefined, f.format);
+        }
+      }
+      assert.ok(formats.length >= 9, `${formats.length} formats checked`);
+    });
+  }
 
-  it('loads EC P-256 keys from SEC1 and PKCS#8 PEM and JWK, signing ES256', async () => {
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const loaded = await Promise.all(Object.values(formats(privateKey, ['pkcs8', 'sec1'])).map((f) => loadClientKeySet(f)));
-    for (const set of loaded) {
-      assert.deepEqual(set.published, loaded[0]?.published);
-      assert.equal(set.signing.alg, 'ES256');
-      assert.equal(set.signing.publicJwk.d, undefined);
-    }
-  });
-
-  it('loads Ed25519 keys, signing EdDSA', async () => {
-    const { privateKey } = generateKeyPairSync('ed25519');
-    const set = await loadClientKeySet(file(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string));
-    assert.equal(set.signing.alg, 'EdDSA');
-    assert.equal(set.signing.publicJwk.crv, 'Ed25519');
+  it('publishes an RSA key with alg RS256 and an Ed25519 key without alg unless one is declared', async () => {
+    const [rsa, , ed] = cases;
+    assert.ok(rsa && ed);
+    assert.equal((await loadClientKeySet(file(rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string))).signing.publicJwk.alg, 'RS256');
+    const undeclared = await loadClientKeySet(file(ed.key.export({ type: 'pkcs8', format: 'pem' }) as string));
+    assert.equal(undeclared.signing.publicJwk.alg, undefined);
+    assert.equal(undeclared.signing.algDeclared, false);
+    const declared = await loadClientKeySet(file(JSON.stringify({ ...ed.key.export({ format: 'jwk' }), alg: 'Ed25519' })));
+    assert.equal(declared.signing.publicJwk.alg, 'Ed25519');
+    assert.equal(declared.signing.algDeclared, true);
+    const forced = await loadClientKeySet(file(rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string), { alg: 'PS256' });
+    assert.equal(forced.signing.publicJwk.alg, 'PS256');
   });
 
   it('keeps a kid and alg given in a JWK, and publishes every key of a JWKS with the first signing', async () => {
     const a = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
     const b = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
-    const set = await loadClientKeySet(file(JSON.stringify({ keys: [{ ...a, kid: 'key-a', alg: 'PS256' }, { ...b, kid: 'key-b' }] })));
+    const set = await loadClientKeySet(file(JSON.stringify({ keys: [{ ...a, kid: 'key-a', alg: 'PS256' }, { ...b, kid: 'key-b', rotation: { state: 'next', since: new Date().toISOString() } }] })));
     assert.equal(set.signing.kid, 'key-a');
     assert.equal(set.signing.alg, 'PS256');
     assert.deepEqual(set.published.map((k) => k.kid), ['key-a', 'key-b']);
     assert.deepEqual(set.published.map((k) => k.alg), ['PS256', 'ES256']);
+    assert.equal(set.keys[1]?.status, 'next');
+    assert.equal(JSON.stringify(set.published).includes('rotation'), false, 'the rotation state is never published');
+  });
+
+  it('adds the certificate of OIDC_CLIENT_CERT_FILE (PEM or DER) to the key it certifies', async () => {
+    const [rsa] = cases;
+    assert.ok(rsa);
+    const keyFile = file(rsa.key.export({ type: 'pkcs1', format: 'pem' }) as string);
+    for (const cert of [rsa.certificate.toString(), rsa.certificate.raw]) {
+      const set = await loadClientKeySet(keyFile, { certFile: file(cert) });
+      assert.equal(set.signing.certificate?.x5tS256, createHash('sha256').update(rsa.certificate.raw).digest('base64url'));
+      assert.deepEqual(set.signing.publicJwk.x5c, [rsa.certificate.raw.toString('base64')]);
+    }
+  });
+});
+
+describe('client keys: refusals', () => {
+  it('refuses a certificate of another key', async () => {
+    const [rsa, ec] = cases;
+    assert.ok(rsa && ec);
+    const keyFile = file(rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string);
+    await rejects(loadClientKeySet(keyFile, { certFile: file(ec.certificate.toString()) }), 'OIDC_CLIENT_CERT_FILE', /not for any key/);
+    await rejects(loadClientKeySet(file(`${rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string}${ec.certificate.toString()}`)), 'OIDC_CLIENT_KEY_FILE', /certificate whose public key is not this key's/);
+    await rejects(loadClientKeySet(keyFile, { certFile: file('not a certificate') }), 'OIDC_CLIENT_CERT_FILE', /is not a certificate/);
+  });
+
+  it('names OIDC_CLIENT_KEY_PASSPHRASE when a PKCS#12 passphrase is wrong or missing', async () => {
+    const [rsa, ec] = cases;
+    assert.ok(rsa && ec);
+    for (const pfx of [await exportPkcs12(rsa.key, [rsa.certificate], PASSPHRASE, 'legacy'), await exportPkcs12(ec.key, [ec.certificate], PASSPHRASE, 'modern')]) {
+      const path = file(pfx);
+      await rejects(loadClientKeySet(path, { passphrase: 'wrong passphrase' }), 'OIDC_CLIENT_KEY_PASSPHRASE', /does not open .* \(wrong passphrase\)/);
+      await rejects(loadClientKeySet(path), 'OIDC_CLIENT_KEY_PASSPHRASE', /is required: .* is passphrase-protected/);
+    }
+  });
+
+  it('names OIDC_CLIENT_KEY_PASSPHRASE for an encrypted PEM key', async () => {
+    const [, ec] = cases;
+    assert.ok(ec);
+    const path = file(ec.key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: PASSPHRASE }) as string);
+    await rejects(loadClientKeySet(path), 'OIDC_CLIENT_KEY_PASSPHRASE', /is required/);
+    await rejects(loadClientKeySet(path, { passphrase: 'nope' }), 'OIDC_CLIENT_KEY_PASSPHRASE', /wrong passphrase/);
   });
 
   it('refuses weak, public, unknown and malformed keys with a message naming the file', async () => {
-    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    await rejects(file(weak), /1024-bit RSA key; at least 2048/);
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
+    await rejects(loadClientKeySet(file(weak.export({ type: 'pkcs8', format: 'pem' }) as string)), 'OIDC_CLIENT_KEY_FILE', /1024-bit RSA key; at least 2048/);
+    await rejects(loadClientKeySet(file(await exportPkcs12(weak, [], PASSPHRASE, 'modern')), { passphrase: PASSPHRASE }), 'OIDC_CLIENT_KEY_FILE', /1024-bit RSA key/);
     const pub = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
-    await rejects(file(pub.export({ type: 'spki', format: 'pem' }) as string), /public key or certificate/);
-    await rejects(file(JSON.stringify(pub.export({ format: 'jwk' }))), /not a private JWK/);
+    await rejects(loadClientKeySet(file(pub.export({ type: 'spki', format: 'pem' }) as string)), 'OIDC_CLIENT_KEY_FILE', /public key or certificate/);
+    await rejects(loadClientKeySet(file(JSON.stringify(pub.export({ format: 'jwk' })))), 'OIDC_CLIENT_KEY_FILE', /not a private JWK/);
     const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    await rejects(file(p384), /supported are RSA/);
-    await rejects(file('{not json'), /not valid JSON/);
-    await rejects(file('hello'), /neither PEM nor JWK/);
-    await rejects(join(dir, 'does-not-exist'), /cannot be read/);
-    await rejects(file(JSON.stringify({ keys: [] })), /empty JWKS/);
+    await rejects(loadClientKeySet(file(p384)), 'OIDC_CLIENT_KEY_FILE', /supported are RSA/);
+    const [rsa] = cases;
+    assert.ok(rsa);
+    const two = `${rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string}${p384}`;
+    await rejects(loadClientKeySet(file(two)), 'OIDC_CLIENT_KEY_FILE', /holds 2 private keys/);
+    await rejects(loadClientKeySet(file(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]))), 'OIDC_CLIENT_KEY_FILE', /neither PKCS#12 nor a DER private key/);
+    await rejects(loadClientKeySet(file('{not json')), 'OIDC_CLIENT_KEY_FILE', /not valid JSON/);
+    await rejects(loadClientKeySet(file('hello')), 'OIDC_CLIENT_KEY_FILE', /neither PEM, JWK\/JWKS JSON, PKCS#12 nor DER/);
+    await rejects(loadClientKeySet(join(dir, 'does-not-exist')), 'OIDC_CLIENT_KEY_FILE', /cannot be read/);
+    await rejects(loadClientKeySet(file(JSON.stringify({ keys: [] }))), 'OIDC_CLIENT_KEY_FILE', /empty JWKS/);
+    const jwk = rsa.key.export({ format: 'jwk' });
+    await rejects(loadClientKeySet(file(JSON.stringify({ keys: [{ ...jwk, kid: 'same' }, { ...jwk, kid: 'same' }] }))), 'OIDC_CLIENT_KEY_FILE', /same kid/);
+  });
+});
+
+describe('client keys: reloading', () => {
+  it('reloads a changed key file after the check interval, and keeps the old keys when the new file is broken', async () => {
+    const [rsa, ec] = cases;
+    assert.ok(rsa && ec);
+    const path = join(dir, 'rotating.jwks.json');
+    const write = (content: string) => {
+      writeFileSync(`${path}.tmp`, content);
+      renameSync(`${path}.tmp`, path);
+    };
+    const a = { ...rsa.key.export({ format: 'jwk' }), kid: 'a' };
+    const b = { ...ec.key.export({ format: 'jwk' }), kid: 'b' };
+    write(JSON.stringify({ keys: [a] }));
+    let now = 1_000_000;
+    const loader = createKeySetLoader({ file: path }, () => now);
+    const kids = async () => {
+      const set: ClientKeySet = await loader.get();
+      return `${set.signing.kid}:${set.published.map((k) => k.kid).join(',')}`;
+    };
+    assert.equal(await kids(), 'a:a');
+    write(JSON.stringify({ keys: [a, b] }));
+    now += KEY_FILE_CHECK_INTERVAL_MS - 1;
+    assert.equal(await kids(), 'a:a', 'not checked again within the interval');
+    now += 2;
+    assert.equal(await kids(), 'a:a,b', 'the rotated-in key is published');
+    write(JSON.stringify({ keys: [b, a] }));
+    now += KEY_FILE_CHECK_INTERVAL_MS;
+    assert.equal(await kids(), 'b:b,a', 'the promoted key signs');
+    write('{ half-written');
+    now += KEY_FILE_CHECK_INTERVAL_MS;
+    assert.equal(await kids(), 'b:b,a', 'a broken file keeps the previous keys');
+    write(JSON.stringify({ keys: [b] }));
+    now += KEY_FILE_CHECK_INTERVAL_MS;
+    assert.equal(await kids(), 'b:b', 'the fixed file is picked up');
   });
 });

@@ -8,12 +8,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { decodeProtectedHeader, decodeJwt } from 'jose';
+import * as client from 'openid-client';
 
 import { driveSignIn } from '../provider/drive-sign-in';
 import { settingsFromEnv, startProvider } from '../provider/index';
+import { createTrace, withTrace } from './back-channel';
 import { AuthError } from './errors';
 import { loadClientKeySet } from './keys';
-import { completeSignIn, startSignIn } from './oidc';
+import { completeSignIn, getProvider, startSignIn } from './oidc';
 
 /**
  * The sign-in protocol end to end, without a browser: the real bundled provider in this process,
@@ -148,6 +150,23 @@ describe('sign-in against the bundled provider', () => {
       assert.equal(err.error, 'access_denied');
       return true;
     });
+  });
+
+  it('authenticates every other token request made with the provider configuration the same way, with a fresh assertion', async () => {
+    const { transaction, params } = await authorize();
+    const signIn = await completeSignIn(params, transaction);
+    const { config } = await getProvider();
+    const trace = createTrace();
+    // A refresh with a made-up token: the client authenticates, then the grant is refused.
+    await assert.rejects(withTrace(trace, () => client.refreshTokenGrant(config, 'not-a-refresh-token')), (err: unknown) => {
+      assert.ok(err instanceof client.ResponseBodyError);
+      assert.equal(err.error, 'invalid_grant', 'client authentication passed');
+      return true;
+    });
+    const [refreshAssertion] = trace.clientAssertions;
+    assert.ok(refreshAssertion && signIn.clientAssertion);
+    assert.deepEqual(decodeProtectedHeader(refreshAssertion), decodeProtectedHeader(signIn.clientAssertion));
+    assert.notEqual(decodeJwt(refreshAssertion).jti, decodeJwt(signIn.clientAssertion).jti);
   });
 
   it('refuses a nonce that is not this transaction’s', async () => {

@@ -2,10 +2,11 @@ import * as client from 'openid-client';
 import type { IDToken, UserInfoResponse } from 'openid-client';
 
 import { backChannelFetch, createTrace, withTrace, type BackChannelTrace } from './back-channel';
-import { createClientAuthentication } from './client-assertion';
+import { createClientAuthentication, describeAlgIncompatibility } from './client-assertion';
+import { getClockSkew } from './clock-skew';
 import { getConfig, type AppConfig } from './config';
 import { AuthError, ConfigError, type AuthErrorCode, type ConfigProblem } from './errors';
-import { getClientKeySet, type ClientKeySet } from './keys';
+import { getClientKeySet, type ClientKey } from './keys';
 import { describeError, log } from './log';
 import { processSlot } from './process-slot';
 import { createProviderJwks, type ProviderJwks } from './provider-jwks';
@@ -22,10 +23,14 @@ import type { Transaction } from './transaction';
  */
 
 export type ProviderContext = {
+  /**
+   * openid-client's Configuration, with this app's client authentication installed: every grant
+   * or request made with it (code, refresh, client credentials, revocation, PAR) sends a freshly
+   * signed client assertion from the current key set.
+   */
   readonly config: client.Configuration;
   readonly metadata: Readonly<client.ServerMetadata>;
   readonly jwks: ProviderJwks;
-  readonly keys: ClientKeySet;
 };
 
 const pending = processSlot<Promise<ProviderContext>>('provider');
@@ -36,7 +41,7 @@ const pending = processSlot<Promise<ProviderContext>>('provider');
  * @returns the setting at fault, or undefined.
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-2 (token_endpoint_auth_* metadata)
  */
-export function findIncompatibility(metadata: client.ServerMetadata, keys: ClientKeySet): ConfigProblem | undefined {
+export function findIncompatibility(metadata: client.ServerMetadata, signing: ClientKey): ConfigProblem | undefined {
   const methods = metadata.token_endpoint_auth_methods_supported;
   if (Array.isArray(methods) && !methods.includes('private_key_jwt')) {
     return {
@@ -45,16 +50,7 @@ export function findIncompatibility(metadata: client.ServerMetadata, keys: Clien
       fix: 'enable private_key_jwt client authentication at the provider',
     };
   }
-  const algs = metadata.token_endpoint_auth_signing_alg_values_supported;
-  const alg = keys.signing.alg;
-  if (Array.isArray(algs) && !algs.includes(alg)) {
-    return {
-      variable: 'OIDC_CLIENT_AUTH_ALG',
-      message: `the client would sign with ${alg}, but the provider accepts only ${algs.join(', ')} (token_endpoint_auth_signing_alg_values_supported)`,
-      fix: 'set OIDC_CLIENT_AUTH_ALG to one the provider accepts, or use a key of another type (OIDC_CLIENT_KEY_FILE)',
-    };
-  }
-  return undefined;
+  return describeAlgIncompatibility(signing, metadata.token_endpoint_auth_signing_alg_values_supported);
 }
 
 /** The issuer a provider declared when openid-client refused it for not matching OIDC_ISSUER. */
@@ -77,7 +73,7 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
         token_endpoint_auth_method: 'private_key_jwt',
         id_token_signed_response_alg: settings.idTokenSignedResponseAlg,
       },
-      createClientAuthentication(keys.signing, settings.assertion),
+      createClientAuthentication(settings.assertion, { keys: getClientKeySet, clockSkew: getClockSkew }),
       { execute, timeout: settings.httpTimeoutMs / 1000, [client.customFetch]: backChannelFetch },
     );
   } catch (err) {
@@ -97,11 +93,11 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
     });
   }
   const metadata = config.serverMetadata();
-  const incompatible = findIncompatibility(metadata, keys);
+  const incompatible = findIncompatibility(metadata, keys.signing);
   if (incompatible) throw new ConfigError([incompatible]);
   if (!metadata.jwks_uri) throw new AuthError('discovery_failed', { detail: 'the provider metadata has no jwks_uri' });
   log.info('provider discovered', { issuer: metadata.issuer, token_endpoint: metadata.token_endpoint });
-  return { config, metadata, keys, jwks: createProviderJwks(metadata.jwks_uri, settings.httpTimeoutMs) };
+  return { config, metadata, jwks: createProviderJwks(metadata.jwks_uri, settings.httpTimeoutMs) };
 }
 
 /**
@@ -173,9 +169,24 @@ export function isNetworkError(err: unknown): boolean {
   );
 }
 
+/**
+ * The configuration problem behind a failed request, if any: the client authentication refuses
+ * to sign what the provider would reject (openid-client wraps the error as a ClientError's cause).
+ */
+export function findConfigError(err: unknown): ConfigError | undefined {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (current instanceof ConfigError) return current;
+    current = current.cause;
+  }
+  return undefined;
+}
+
 /** Maps a failure of the code exchange onto a stable {@link AuthError}. */
 function classifyCodeExchangeError(err: unknown, tokenRequestSent: boolean): AuthError {
   const detail = describeError(err);
+  const misconfigured = findConfigError(err);
+  if (misconfigured) return new AuthError('app_misconfigured', { detail: misconfigured.message, cause: err });
   if (err instanceof client.AuthorizationResponseError) {
     return new AuthError('authorization_error', { error: err.error, error_description: err.error_description, detail, cause: err });
   }

@@ -18,8 +18,10 @@ export async function checkAtStartup(): Promise<void> {
     const keys = await getClientKeySet();
     log.info('client keys loaded', {
       file: config.clientKeyFile,
+      format: keys.format,
       signing_kid: keys.signing.kid.slice(0, 12),
       alg: keys.signing.alg,
+      certificate_x5t_s256: keys.signing.certificate?.x5tS256.slice(0, 12),
       published: keys.published.length,
     });
     await getProvider();

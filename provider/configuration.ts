@@ -2,19 +2,18 @@ import type { ClientMetadata, Configuration, JWK } from 'oidc-provider';
 
 import { findAccount } from './accounts';
 import { buildApiResourceFeatures, type ApiResourceSettings } from './api-resource';
+import { ASSERTION_CLOCK_TOLERANCE_SECONDS, strictClientAssertionCheck, type AssertionPolicy } from './client-assertion-policy';
+import { clientKeyMetadata, type ClientRegistration } from './client-registration';
 import { errorPage, loggedOutPage, logoutPage } from './views';
 
 /**
  * Configuration of the bundled OpenID Provider: one confidential client that authenticates with
  * private_key_jwt, demo accounts, PKCE required, the provider's own login and consent pages, and
- * one API the client reaches with the client-credentials grant (./api-resource.ts).
+ * one API the client reaches with the client-credentials grant (./api-resource.ts), and
+ * strict RFC 10070 validation of client assertions (provider/client-assertion-policy.ts).
  */
 
-export type ClientRegistration =
-  /** The provider reads the client's public keys from the app's jwks_uri (the default). */
-  | { readonly mode: 'jwks_uri'; readonly jwksUri: string }
-  /** The client's public keys are registered inline. */
-  | { readonly mode: 'jwks'; readonly jwks: { keys: JWK[] } };
+export type { ClientRegistration } from './client-registration';
 
 export type ProviderSettings = {
   readonly issuer: string;
@@ -22,6 +21,8 @@ export type ProviderSettings = {
   readonly appUrl: string;
   readonly clientId: string;
   readonly registration: ClientRegistration;
+  /** Which `aud` values a client assertion may carry (RFC 10070: the issuer only). */
+  readonly assertionAudience: AssertionPolicy['audience'];
   /** The provider's own private signing keys (JWKS). */
   readonly signingKeys: { keys: JWK[] };
   /** Keys for the provider's cookies. */
@@ -43,10 +44,6 @@ function requestUrl(input: string | URL | Request): URL {
 
 /** The demo client, as registered at the provider. */
 export function demoClient(settings: ProviderSettings): ClientMetadata {
-  const keys =
-    settings.registration.mode === 'jwks_uri'
-      ? { jwks_uri: settings.registration.jwksUri }
-      : { jwks: settings.registration.jwks };
   return {
     client_id: settings.clientId,
     client_name: 'private_key_jwt demo app',
@@ -57,7 +54,19 @@ export function demoClient(settings: ProviderSettings): ClientMetadata {
     grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
     response_types: ['code'],
     scope: 'openid profile email offline_access',
-    ...keys,
+    ...clientKeyMetadata(settings.registration),
+  };
+}
+
+/** How client assertions are validated: strictly, per RFC 10070 and the registration mode. */
+export function clientAssertionValidation(settings: ProviderSettings): Pick<Configuration, 'assertJwtClientAuthClaimsAndHeader' | 'clockTolerance'> {
+  const { registration } = settings;
+  return {
+    clockTolerance: ASSERTION_CLOCK_TOLERANCE_SECONDS,
+    assertJwtClientAuthClaimsAndHeader: strictClientAssertionCheck({
+      audience: settings.assertionAudience,
+      certificates: registration.mode === 'certificate' ? registration.certificates : undefined,
+    }),
   };
 }
 
@@ -72,6 +81,7 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
     enabledJWA: {
       clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'],
     },
+    ...clientAssertionValidation(settings),
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     claims: {
       openid: ['sub'],
@@ -101,6 +111,8 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
       ctx.body = errorPage(String(out.error), out.error_description === undefined ? undefined : String(out.error_description));
     },
     fetch: (input, init) => {
+      // Logged so that developers see when the provider (re)fetches the client's jwks_uri.
+      console.log(`[op] outbound ${init?.method ?? 'GET'} ${requestUrl(input).href}`);
       if (settings.allowLoopbackFetch && LOOPBACK.has(requestUrl(input).hostname)) {
         // Deliberate, development-only exception to oidc-provider's SSRF guard: drop its
         // special-use-address dispatcher for loopback targets (the demo app's jwks_uri).

@@ -7,7 +7,9 @@ import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { type JWK } from 'oidc-provider';
 
 import { apiResourceSettingsFromEnv } from './api-resource';
-import { buildConfiguration, type ClientRegistration, type ProviderSettings } from './configuration';
+import { exposeClientAuthFailures } from './client-auth-errors';
+import { readCertificates, registerCertificate, type ClientRegistration, type RegisteredCertificate } from './client-registration';
+import { buildConfiguration, type ProviderSettings } from './configuration';
 import { interactions } from './interactions';
 
 /**
@@ -17,9 +19,13 @@ import { interactions } from './interactions';
  *   PROVIDER_ISSUER               issuer and listen address   (http://localhost:4000)
  *   APP_URL                       the relying party's origin   (http://localhost:3000)
  *   PROVIDER_CLIENT_ID            the demo client's id         (client_using_jwt)
- *   PROVIDER_CLIENT_REGISTRATION  jwks_uri | jwks              (jwks_uri)
+ *   PROVIDER_CLIENT_REGISTRATION  jwks_uri | jwks | certificate (jwks_uri)
  *   PROVIDER_CLIENT_JWKS_URI      the client's jwks_uri        (APP_URL/.well-known/jwks.json)
  *   PROVIDER_CLIENT_JWKS_FILE     public JWKS file, for jwks   (keys/dev-client.public.jwks.json)
+ *   PROVIDER_CLIENT_CERT_FILE     certificate(s), PEM, DER or base64, for certificate
+ *                                                              (keys/dev-client.cert.pem)
+ *   PROVIDER_ASSERTION_AUDIENCE   issuer | legacy: aud the client assertion may carry; legacy also
+ *                                 accepts the token endpoint URL                       (issuer)
  *   API_RESOURCE                  the API's resource indicator (APP_URL/api), shared with the app
  *   API_SCOPE                     the API's scope              (api1), shared with the app
  *   PROVIDER_API_TOKEN_TTL        API access token lifetime, s (300)
@@ -32,7 +38,7 @@ async function generateSigningKeys(): Promise<{ keys: JWK[] }> {
   return { keys: [{ ...(await exportJWK(privateKey)), alg: 'RS256', use: 'sig' } as JWK] };
 }
 
-function registrationFrom(env: NodeJS.ProcessEnv, appUrl: string): ClientRegistration {
+async function registrationFrom(env: NodeJS.ProcessEnv, appUrl: string): Promise<ClientRegistration> {
   const mode = env.PROVIDER_CLIENT_REGISTRATION ?? 'jwks_uri';
   if (mode === 'jwks_uri') {
     return { mode, jwksUri: env.PROVIDER_CLIENT_JWKS_URI ?? `${appUrl}/.well-known/jwks.json` };
@@ -41,7 +47,23 @@ function registrationFrom(env: NodeJS.ProcessEnv, appUrl: string): ClientRegistr
     const file = resolve(env.PROVIDER_CLIENT_JWKS_FILE ?? 'keys/dev-client.public.jwks.json');
     return { mode, jwks: JSON.parse(readFileSync(file, 'utf8')) as { keys: JWK[] } };
   }
-  throw new Error(`PROVIDER_CLIENT_REGISTRATION: unknown mode "${mode}" (use jwks_uri or jwks)`);
+  if (mode === 'certificate') {
+    const file = resolve(env.PROVIDER_CLIENT_CERT_FILE ?? 'keys/dev-client.cert.pem');
+    let certificates: RegisteredCertificate[];
+    try {
+      certificates = await Promise.all(readCertificates(readFileSync(file)).map(registerCertificate));
+    } catch (err) {
+      throw new Error(`PROVIDER_CLIENT_CERT_FILE: cannot read a certificate from ${file} (${(err as Error).message}); \`npm run keys -- generate --cert\` makes one`);
+    }
+    return { mode, certificates };
+  }
+  throw new Error(`PROVIDER_CLIENT_REGISTRATION: unknown mode "${mode}" (use jwks_uri, jwks or certificate)`);
+}
+
+function assertionAudienceFrom(env: NodeJS.ProcessEnv): ProviderSettings['assertionAudience'] {
+  const value = env.PROVIDER_ASSERTION_AUDIENCE ?? 'issuer';
+  if (value === 'issuer' || value === 'legacy') return value;
+  throw new Error(`PROVIDER_ASSERTION_AUDIENCE: unknown value "${value}" (use issuer or legacy)`);
 }
 
 /** Settings from the environment. */
@@ -53,7 +75,8 @@ export async function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Pro
     issuer,
     appUrl,
     clientId: env.PROVIDER_CLIENT_ID ?? 'client_using_jwt',
-    registration: registrationFrom(env, appUrl),
+    registration: await registrationFrom(env, appUrl),
+    assertionAudience: assertionAudienceFrom(env),
     signingKeys: await generateSigningKeys(),
     cookieKeys: [randomBytes(32).toString('base64url')],
     // Only a provider that itself lives on loopback may fetch from loopback.
@@ -90,6 +113,7 @@ export async function startProvider(settings: ProviderSettings): Promise<{ provi
   const url = new URL(settings.issuer);
   if (url.protocol === 'https:') provider.proxy = true;
   provider.use(interactions(provider));
+  exposeClientAuthFailures(provider);
   logEvents(provider);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
@@ -105,7 +129,9 @@ if (isMain) {
   try {
     const settings = await settingsFromEnv();
     await startProvider(settings);
-    console.log(`[op] Bundled OpenID Provider ready at ${settings.issuer} (client ${settings.clientId}, keys via ${settings.registration.mode}; API ${settings.api.resource}, scope ${settings.api.scope})`);
+    console.log(
+      `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ${settings.clientId}, keys via ${settings.registration.mode}, assertion aud: ${settings.assertionAudience}; API ${settings.api.resource}, scope ${settings.api.scope})`,
+    );
     const stop = () => process.exit(0);
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

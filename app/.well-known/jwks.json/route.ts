@@ -1,12 +1,15 @@
 import { describeError, log } from '@/lib/log';
-import { getClientKeySet } from '@/lib/keys';
+import { getClientKeySet, JWKS_MAX_AGE_SECONDS } from '@/lib/keys';
 
 // MUST be rendered per request: a static route would bake today's keys into the build.
 export const dynamic = 'force-dynamic';
 
 /**
  * `GET /.well-known/jwks.json` — the client's public keys (the provider's view of this client's
- * `jwks_uri`). Public members only, each with `kid`, `alg` and `use: sig`.
+ * `jwks_uri`). Public members only, each with `kid`, `use: sig`, `alg` (unless an Ed25519 key
+ * leaves the name open) and, for a key with a certificate, `x5c` and `x5t#S256`. Every key of the
+ * key file, so keys being rotated in or out are published; a changed key file is served within a
+ * second (lib/keys.ts).
  *
  * @see https://www.rfc-editor.org/rfc/rfc7591#section-2 (jwks_uri client metadata)
  */
@@ -16,7 +19,7 @@ export async function GET() {
     return Response.json(
       { keys: published },
       // Short: providers cache a client's JWKS for max(their floor, max-age).
-      { headers: { 'cache-control': 'public, max-age=60' } },
+      { headers: { 'cache-control': `public, max-age=${JWKS_MAX_AGE_SECONDS}` } },
     );
   } catch (err) {
     log.error('client keys unavailable', { reason: describeError(err) });

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+
+import { loadClientKeySet } from '../lib/keys';
+import { generatePrivateJwk, runKeyTool, writeKeySet } from './cli';
+import { earliestPromotion, promote, PUBLISH_BEFORE_SIGNING_SECONDS, retire, rotateIn, RotationError, type PrivateJwk } from './rotation';
+
+function kids(keys: readonly PrivateJwk[]): string {
+  return keys.map((k) => `${k.kid}${k.rotation ? `(${k.rotation.state})` : ''}`).join(' ');
+}
+
+const key = (kid: string): PrivateJwk => ({ kty: 'OKP', crv: 'Ed25519', x: kid, d: kid, kid, alg: 'EdDSA', use: 'sig' });
+
+describe('key rotation steps', () => {
+  it('rotate → promote → retire moves a key from published to signing and the old one out', () => {
+    const t0 = new Date('2026-11-28T10:00:00Z');
+    const rotated = rotateIn({ keys: [key('A')] }, key('B'), t0);
+    assert.equal(kids(rotated.keys), 'A B(next)');
+    const earliest = earliestPromotion(rotated.keys[1] as PrivateJwk);
+    assert.equal(earliest?.toISOString(), new Date(t0.getTime() + PUBLISH_BEFORE_SIGNING_SECONDS * 1000).toISOString());
+
+    assert.throws(() => promote(rotated, { now: new Date(t0.getTime() + 10_000) }), (err: unknown) => err instanceof RotationError && /Promote at 2026-11-28T10:01:05.000Z \(in 55 s\)/.test(err.message));
+    const { set: promoted, promoted: b, demoted: a } = promote(rotated, { now: earliest });
+    assert.equal(kids(promoted.keys), 'B A(previous)');
+    assert.equal(b.kid, 'B');
+    assert.equal(a.kid, 'A');
+
+    const { set: retired, retired: gone } = retire(promoted);
+    assert.equal(kids(retired.keys), 'B');
+    assert.deepEqual(gone.map((k) => k.kid), ['A']);
+  });
+
+  it('refuses steps out of order, with what to do instead', () => {
+    const rotated = rotateIn({ keys: [key('A')] }, key('B'));
+    assert.throws(() => rotateIn(rotated, key('C')), /B is already waiting to be promoted/);
+    assert.throws(() => promote({ keys: [key('A')] }), /no key is waiting to be promoted: run `rotate` first/);
+    assert.throws(() => retire({ keys: [key('A')] }), /no previous key to retire/);
+    assert.throws(() => retire(rotated), /no previous key to retire/, 'the next key is not retired');
+    assert.throws(() => rotateIn({ keys: [key('A')] }, key('A')), /already holds kid A/);
+    assert.equal(kids(promote(rotated, { force: true }).set.keys), 'B A(previous)', '--force skips the wait');
+  });
+});
+
+describe('npm run keys', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rp-keytool-'));
+
+  /** Runs the tool in this process and returns what it printed. */
+  async function run(...args: string[]): Promise<string> {
+    const printed: string[] = [];
+    const original = console.log;
+    console.log = (...parts: unknown[]) => printed.push(parts.join(' '));
+    try {
+      await runKeyTool(args);
+    } finally {
+      console.log = original;
+    }
+    return printed.join('\n');
+  }
+
+  it('runs as a command and exits non-zero with the reason on a refusal', () => {
+    const file = join(dir, 'missing.private.jwks.json');
+    assert.throws(
+      () => execFileSync(process.execPath, ['--import', 'tsx', 'keys/cli.ts', 'promote', '--file', file], { encoding: 'utf8', stdio: 'pipe' }),
+      (err: unknown) => (err as { status?: number }).status === 1 && /keys: .*ENOENT/.test(String((err as { stderr?: unknown }).stderr)),
+    );
+  });
+
+  it('generates keys with certificates that the app loads, and prints what signs and what is published', async () => {
+    const file = join(dir, 'client.private.jwks.json');
+    const out = await run('generate', '--alg', 'ES256', '--cert', '--file', file);
+    const set = await loadClientKeySet(file);
+    assert.equal(set.signing.alg, 'ES256');
+    assert.ok(set.signing.certificate, 'the key carries its certificate');
+    assert.match(out, new RegExp(`SIGNS\\s+kid=${set.signing.kid}\\s+alg=ES256`));
+    assert.match(out, new RegExp(`x5t#S256: ${set.signing.certificate.x5tS256}`));
+    assert.match(out, /-----BEGIN CERTIFICATE-----/);
+    assert.match(readFileSync(join(dir, 'client.cert.pem'), 'utf8'), /-----BEGIN CERTIFICATE-----/);
+    const published = JSON.parse(readFileSync(join(dir, 'client.public.jwks.json'), 'utf8')) as { keys: Array<{ kid: string; d?: string }> };
+    assert.deepEqual(published.keys.map((k) => k.kid), [set.signing.kid]);
+    assert.equal(published.keys[0]?.d, undefined);
+    await assert.rejects(run('generate', '--file', file), /exists; use `rotate`/);
+  });
+
+  it('rotates, refuses an early promote, promotes with --force and retires, reporting each state', async () => {
+    const file = join(dir, 'rotating.private.jwks.json');
+    await writeKeySet([await generatePrivateJwk('RS256')], file);
+    const a = (await loadClientKeySet(file)).signing.kid;
+    const rotated = await run('rotate', '--file', file);
+    const b = (await loadClientKeySet(file)).keys[1]?.kid;
+    assert.ok(b);
+    assert.match(rotated, new RegExp(`Published at APP_URL/.well-known/jwks.json: ${a}, ${b}`));
+    assert.match(rotated, new RegExp(`Signs client assertions:\\s+${a}`));
+    assert.match(rotated, /From .* on: npm run keys -- promote/);
+    await assert.rejects(run('promote', '--file', file), /has been published for less than 65 s/);
+    const promoted = await run('promote', '--force', '--file', file);
+    assert.match(promoted, new RegExp(`Signs client assertions:\\s+${b}`));
+    assert.equal((await loadClientKeySet(file)).signing.kid, b);
+    const retired = await run('retire', '--file', file);
+    assert.match(retired, new RegExp(`Retired ${a}`));
+    assert.deepEqual((await loadClientKeySet(file)).published.map((k) => k.kid), [b]);
+  });
+});

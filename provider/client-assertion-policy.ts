@@ -1,0 +1,120 @@
+import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+
+import type { RegisteredCertificate } from './client-registration';
+
+/**
+ * The bundled provider's strict validation of client assertions (private_key_jwt), through
+ * oidc-provider's `assertJwtClientAuthClaimsAndHeader` hook.
+ *
+ * oidc-provider itself already refuses a wrong or unknown key, `alg: none` and HMAC algorithms for
+ * private_key_jwt, a missing `exp` or `jti`, `iss` ≠ client_id, an expired or not-yet-valid
+ * assertion and a replayed `jti`; it finds the client by the assertion's `sub`, so a `sub` that is
+ * not the client_id fails too (provider/client-auth-errors.ts reports it as invalid_client). Out of
+ * the box it also accepts what RFC 10070 forbids, and this hook, which runs after the signature
+ * has been verified, refuses that too:
+ *
+ * - `aud` other than the issuer identifier alone (a string, or an array holding only it); the
+ *   token endpoint URL only when the legacy setting allows it;
+ * - `exp` further ahead than {@link MAX_ASSERTION_LIFETIME_SECONDS}, `iat` in the future;
+ * - a `typ` naming another kind of JWT (RFC 8725 §3.11); an untyped assertion is accepted, as
+ *   RFC 10070 advises;
+ * - a `client_secret` sent alongside (one client authentication method per request);
+ * - with a registered certificate: no, or another, certificate thumbprint in the header.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7523#section-3
+ * @see https://www.rfc-editor.org/rfc/rfc10070
+ */
+
+/** Longest accepted `exp - now`: the client's own maximum lifetime. */
+export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+/** Clock difference tolerated on `iat`, `nbf` and `exp` (also the provider's `clockTolerance`). */
+export const ASSERTION_CLOCK_TOLERANCE_SECONDS = 5;
+
+/** `typ` values a client assertion may carry (case-insensitive, RFC 7515 §4.1.9). */
+const ACCEPTED_TYPES = new Set(['jwt', 'client-authentication+jwt', 'application/client-authentication+jwt']);
+
+export type AssertionPolicy = {
+  /**
+   * `issuer`: RFC 10070, the issuer identifier only. `legacy`: also the token endpoint URL, as
+   * RFC 7523 allowed and IdentityServer4 or Entra ID expect, to demonstrate the app's legacy mode.
+   */
+  readonly audience: 'issuer' | 'legacy';
+  /** Set in certificate registration mode: the assertion must name one of these. */
+  readonly certificates?: readonly RegisteredCertificate[] | undefined;
+};
+
+type Claims = Record<string, unknown>;
+
+function reject(detail: string): never {
+  throw new errors.InvalidClientAuth(detail);
+}
+
+function describe(value: unknown): string {
+  return JSON.stringify(value);
+}
+
+function checkAudience(ctx: KoaContextWithOIDC, aud: unknown, policy: AssertionPolicy): void {
+  const issuer = ctx.oidc.issuer;
+  const tokenEndpoint = ctx.oidc.urlFor('token');
+  const accepted = policy.audience === 'legacy' ? [issuer, tokenEndpoint] : [issuer];
+  const values = Array.isArray(aud) ? aud : [aud];
+  if (values.length !== 1) {
+    reject(`aud must be the issuer identifier as its sole value; ${describe(aud)} has ${values.length} values (RFC 10070)`);
+  }
+  const [value] = values;
+  if (typeof value === 'string' && accepted.includes(value)) return;
+  if (value === tokenEndpoint) {
+    reject(`aud is the token endpoint URL; RFC 10070 requires the issuer identifier "${issuer}" (PROVIDER_ASSERTION_AUDIENCE=legacy accepts the token endpoint)`);
+  }
+  reject(`aud must be the issuer identifier "${issuer}"${policy.audience === 'legacy' ? ` or the token endpoint "${tokenEndpoint}"` : ''}; got ${describe(aud)}`);
+}
+
+function checkTimes(claims: Claims): void {
+  const now = Math.floor(Date.now() / 1000);
+  const { iat, exp } = claims;
+  if (iat !== undefined) {
+    if (typeof iat !== 'number') reject('iat must be a number');
+    if (iat > now + ASSERTION_CLOCK_TOLERANCE_SECONDS) {
+      reject(`iat is ${iat - now} s in the future (tolerance ${ASSERTION_CLOCK_TOLERANCE_SECONDS} s); check the client's clock`);
+    }
+  }
+  if (typeof exp === 'number' && exp - now > MAX_ASSERTION_LIFETIME_SECONDS + ASSERTION_CLOCK_TOLERANCE_SECONDS) {
+    reject(`exp is ${exp - now} s ahead; a client assertion may live at most ${MAX_ASSERTION_LIFETIME_SECONDS} s`);
+  }
+}
+
+function checkCertificate(header: Claims, kid: unknown, certificates: readonly RegisteredCertificate[]): void {
+  const s256 = header['x5t#S256'];
+  const sha1 = header.x5t;
+  if (typeof s256 !== 'string' && typeof sha1 !== 'string') {
+    reject('the client is registered with a certificate: the header must name it by x5t#S256 (or x5t)');
+  }
+  const named = certificates.find((c) => (typeof s256 === 'string' ? c.x5tS256 === s256 : c.x5t === sha1));
+  if (!named) reject(`the certificate thumbprint ${describe(s256 ?? sha1)} is not registered for this client`);
+  if (typeof sha1 === 'string' && named.x5t !== sha1) reject('x5t and x5t#S256 name different certificates');
+  if (kid !== undefined && kid !== named.kid) reject(`the assertion is signed with key ${describe(kid)}, not with the key of the certificate it names`);
+  const now = new Date();
+  if (now > new Date(named.certificate.validTo) || now < new Date(named.certificate.validFrom)) {
+    reject(`the registered certificate ${named.x5tS256} is not valid now (${named.certificate.validFrom} – ${named.certificate.validTo})`);
+  }
+}
+
+/**
+ * The `assertJwtClientAuthClaimsAndHeader` hook enforcing {@link AssertionPolicy}.
+ *
+ * @see https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#assertjwtclientauthclaimsandheader
+ */
+export function strictClientAssertionCheck(policy: AssertionPolicy): NonNullable<Configuration['assertJwtClientAuthClaimsAndHeader']> {
+  return (ctx, claims, header) => {
+    const body = ctx.oidc.body as Record<string, unknown> | undefined;
+    if (body?.client_secret !== undefined) {
+      reject('a client_secret must not be sent with a client assertion: use one client authentication method per request');
+    }
+    if (header.typ !== undefined && (typeof header.typ !== 'string' || !ACCEPTED_TYPES.has(header.typ.toLowerCase()))) {
+      reject(`typ ${describe(header.typ)} names another kind of JWT; a client assertion is typed client-authentication+jwt (RFC 10070) or untyped`);
+    }
+    checkAudience(ctx, claims.aud, policy);
+    checkTimes(claims);
+    if (policy.certificates) checkCertificate(header, header.kid, policy.certificates);
+  };
+}

@@ -30,6 +30,7 @@ export type ProviderContext = {
 };
 
 const pending = processSlot<Promise<ProviderContext>>('provider');
+const discovered = processSlot<Readonly<client.ServerMetadata>>('provider-metadata');
 
 /**
  * Checks, before any request is sent, that the provider supports how this client authenticates.
@@ -102,6 +103,7 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
   if (incompatible) throw new ConfigError([incompatible]);
   if (!metadata.jwks_uri) throw new AuthError('discovery_failed', { detail: 'the provider metadata has no jwks_uri' });
   log.info('provider discovered', { issuer: metadata.issuer, token_endpoint: metadata.token_endpoint });
+  discovered.set(metadata);
   return { config, metadata, keys, jwks: createProviderJwks(metadata.jwks_uri, settings.httpTimeoutMs) };
 }
 
@@ -122,6 +124,11 @@ export function getProvider(): Promise<ProviderContext> {
     if (pending.get() === attempt) pending.set(undefined);
   });
   return attempt;
+}
+
+/** The provider's metadata once discovery has succeeded in this process; never fetches. */
+export function getDiscoveredMetadata(): Readonly<client.ServerMetadata> | undefined {
+  return discovered.get();
 }
 
 /**

@@ -305,6 +305,11 @@ export class MisbehavingProvider {
         return this.userinfo(req, res);
       case '/end_session':
         return this.endSession(url.searchParams, res);
+      case '/':
+        // A plain, frameable page (tests use it as the control when checking framing).
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end('<!doctype html><title>Misbehaving provider</title><h1>Misbehaving provider</h1>');
+        return;
       default:
         return this.json(res, 404, { error: 'not_found' });
     }

@@ -723,7 +723,7 @@ export function secondaryCases(timeoutMs: number): readonly FaultCase[] {
     },
     {
       name: 'token endpoint never answers',
-      ref: 'OIDC_HTTP_TIMEOUT_MS (RFC 9700 §4.16 resource exhaustion)',
+      ref: 'OIDC_HTTP_TIMEOUT_MS (bounded wait on every provider call)',
       fault: { tokenResponse: () => NEVER },
       expected: rejected('provider_unreachable', true),
       check: bounded,

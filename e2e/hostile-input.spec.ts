@@ -4,9 +4,9 @@ import { expect, test } from '@playwright/test';
 import { sealData, unsealData } from 'iron-session';
 
 import { isAuthErrorCode } from '../lib/errors';
-import { BAD_ESCAPES, hostileReturnTos, junk, mutateReturnTo, seededRandom, tamperCookie, wireValue, type Random } from './support/fuzz';
+import { BAD_ESCAPES, createSeededRandom, encodeForWire, listHostileReturnTos, mutateReturnTo, randomJunk, tamperCookie, type Random } from './support/fuzz';
 import { HttpAgent, type HttpResponse, type RequestOptions } from './support/http-agent';
-import { findLeaks, privateKeySecrets } from './support/log-scan';
+import { findLeaks, readPrivateKeySecrets } from './support/log-scan';
 import { RS256_KEY } from './support/material';
 import { MisbehavingProvider } from './support/misbehaving-provider';
 import { authorize, readErrorCode, settleCallback, signIn } from './support/sign-in-driver';
@@ -50,7 +50,7 @@ test.afterAll(async () => {
 });
 
 /** Problems every response must be free of. */
-function commonProblems(r: HttpResponse, options: { sessionExpected?: boolean } = {}): string[] {
+function findCommonProblems(r: HttpResponse, options: { sessionExpected?: boolean } = {}): string[] {
   const problems: string[] = [];
   if (r.status >= 500) problems.push(`HTTP ${r.status}`);
   for (const pattern of INTERNAL_DETAIL) {
@@ -83,40 +83,40 @@ async function mintTransaction(state: string): Promise<string> {
   );
 }
 
-function query(pairs: ReadonlyArray<readonly [string, string]>): string {
+function buildQuery(pairs: ReadonlyArray<readonly [string, string]>): string {
   return pairs.map(([k, v]) => `${k}=${v}`).join('&');
 }
 
-function hostileHeaders(random: Random): Record<string, string> {
+function pickHostileHeaders(random: Random): Record<string, string> {
   return random.chance(0.2)
     ? { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': random.pick(['https', 'gopher']), 'x-forwarded-for': '203.0.113.9' }
     : {};
 }
 
-function junkParams(random: Random): Array<[string, string]> {
-  const names = ['returnTo', 'code', 'state', 'iss', 'error', 'error_description', 'session_state', 'x', '__proto__', 'constructor', 'a[b]', 'returnTo[]', junk(random, 5)];
+function pickJunkParams(random: Random): Array<[string, string]> {
+  const names = ['returnTo', 'code', 'state', 'iss', 'error', 'error_description', 'session_state', 'x', '__proto__', 'constructor', 'a[b]', 'returnTo[]', randomJunk(random, 5)];
   const out: Array<[string, string]> = [];
-  for (let i = random.int(4); i > 0; i--) out.push([encodeURIComponent(random.pick(names)), wireValue(random, junk(random, 1 + random.int(40)))]);
+  for (let i = random.int(4); i > 0; i--) out.push([encodeURIComponent(random.pick(names)), encodeForWire(random, randomJunk(random, 1 + random.int(40)))]);
   return out;
 }
 
-function loginCases(random: Random): FuzzCase[] {
-  const bases = hostileReturnTos(stack.appUrl);
+function buildLoginCases(random: Random): FuzzCase[] {
+  const bases = listHostileReturnTos(stack.appUrl);
   const cases: FuzzCase[] = [];
   for (let i = 0; i < 700; i++) {
     const decoded = random.chance(0.5) ? random.pick(bases) : mutateReturnTo(random, random.pick(bases));
-    const params: Array<[string, string]> = [['returnTo', random.chance(0.6) ? encodeURIComponent(decoded) : wireValue(random, decoded)]];
+    const params: Array<[string, string]> = [['returnTo', random.chance(0.6) ? encodeURIComponent(decoded) : encodeForWire(random, decoded)]];
     if (random.chance(0.2)) params.push(['returnTo', encodeURIComponent(random.pick(bases))]);
     if (random.chance(0.2)) params.unshift(['returnTo', '%2Fprofile']);
-    params.push(...junkParams(random));
-    const headers = hostileHeaders(random);
+    params.push(...pickJunkParams(random));
+    const headers = pickHostileHeaders(random);
     cases.push({
       category: '/auth/login',
-      label: query(params).slice(0, 100),
+      label: buildQuery(params).slice(0, 100),
       run: async () => {
         const agent = new HttpAgent();
-        const r = await agent.request(`${stack.appUrl}/auth/login?${query(params)}`, { headers });
-        const problems = commonProblems(r);
+        const r = await agent.request(`${stack.appUrl}/auth/login?${buildQuery(params)}`, { headers });
+        const problems = findCommonProblems(r);
         if (r.status === 303 && r.location?.startsWith(op.issuer)) {
           const sealed = agent.cookie('rp_tx');
           const tx = sealed ? await unsealData<{ returnTo?: unknown }>(sealed, { password: stack.sessionSecret, ttl: TX_TTL_SECONDS }) : undefined;
@@ -132,8 +132,8 @@ function loginCases(random: Random): FuzzCase[] {
   return cases;
 }
 
-function returnToEndToEndCases(random: Random): FuzzCase[] {
-  const bases = hostileReturnTos(stack.appUrl);
+function buildReturnToCases(random: Random): FuzzCase[] {
+  const bases = listHostileReturnTos(stack.appUrl);
   return Array.from({ length: 60 }, (_, i): FuzzCase => {
     const decoded = i < bases.length ? (bases[i] ?? '/') : mutateReturnTo(random, random.pick(bases));
     return {
@@ -155,21 +155,21 @@ function returnToEndToEndCases(random: Random): FuzzCase[] {
 /** Codes sent in callbacks that carried no transaction: none may ever be redeemed. */
 const noTransactionCodes = new Set<string>();
 
-function callbackParams(random: Random, state: string, codes: Set<string> | undefined): Array<[string, string]> {
+function pickCallbackParams(random: Random, state: string, codes: Set<string> | undefined): Array<[string, string]> {
   const params: Array<[string, string]> = [];
   const stateChoice = random.int(8);
   if (stateChoice < 3) params.push(['state', encodeURIComponent(state)]);
   else if (stateChoice === 3) params.push(['state', 'not-the-state']);
   else if (stateChoice === 4) params.push(['state', encodeURIComponent(state)], ['state', encodeURIComponent(state)]);
   else if (stateChoice === 5) params.push(['state', `${encodeURIComponent(state)}${random.pick(BAD_ESCAPES)}`]);
-  else if (stateChoice === 6) params.push(['state', wireValue(random, state)]);
+  else if (stateChoice === 6) params.push(['state', encodeForWire(random, state)]);
   const issChoice = random.int(6);
   if (issChoice < 3) params.push(['iss', encodeURIComponent(op.issuer)]);
   else if (issChoice === 3) params.push(['iss', encodeURIComponent(`${op.issuer}/`)]);
-  else if (issChoice === 4) params.push(['iss', wireValue(random, 'https://evil.example')]);
+  else if (issChoice === 4) params.push(['iss', encodeForWire(random, 'https://evil.example')]);
   if (random.chance(0.15)) {
-    params.push(['error', wireValue(random, random.pick(['access_denied', 'server_error', junk(random, 12)]))]);
-    params.push(['error_description', encodeURIComponent(random.pick(['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', junk(random, 60)]))]);
+    params.push(['error', encodeForWire(random, random.pick(['access_denied', 'server_error', randomJunk(random, 12)]))]);
+    params.push(['error_description', encodeURIComponent(random.pick(['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', randomJunk(random, 60)]))]);
   } else {
     const codeChoice = random.int(6);
     if (codeChoice < 3) {
@@ -178,9 +178,9 @@ function callbackParams(random: Random, state: string, codes: Set<string> | unde
       params.push(['code', code]);
     }
     else if (codeChoice === 3) params.push(['code', 'a'], ['code', 'b']);
-    else if (codeChoice === 4) params.push(['code', wireValue(random, junk(random, 50))]);
+    else if (codeChoice === 4) params.push(['code', encodeForWire(random, randomJunk(random, 50))]);
   }
-  params.push(...junkParams(random));
+  params.push(...pickJunkParams(random));
   // Shuffle: parameter order must not matter.
   for (let i = params.length - 1; i > 0; i--) {
     const j = random.int(i + 1);
@@ -189,22 +189,22 @@ function callbackParams(random: Random, state: string, codes: Set<string> | unde
   return params;
 }
 
-function callbackCases(random: Random): FuzzCase[] {
+function buildCallbackCases(random: Random): FuzzCase[] {
   const cases: FuzzCase[] = [];
   for (let i = 0; i < 1100; i++) {
     const withTransaction = i % 3 !== 0;
     const state = randomBytes(16).toString('base64url');
-    const params = callbackParams(random, state, withTransaction ? undefined : noTransactionCodes);
-    const headers = hostileHeaders(random);
+    const params = pickCallbackParams(random, state, withTransaction ? undefined : noTransactionCodes);
+    const headers = pickHostileHeaders(random);
     const readPage = random.chance(0.1);
     cases.push({
       category: withTransaction ? '/auth/callback (with a transaction)' : '/auth/callback (no transaction)',
-      label: query(params).slice(0, 100),
+      label: buildQuery(params).slice(0, 100),
       run: async () => {
         const agent = new HttpAgent();
         if (withTransaction) agent.setCookie('rp_tx', await mintTransaction(state));
-        const r = await agent.request(`${stack.appUrl}/auth/callback?${query(params)}`, { headers });
-        const problems = commonProblems(r);
+        const r = await agent.request(`${stack.appUrl}/auth/callback?${buildQuery(params)}`, { headers });
+        const problems = findCommonProblems(r);
         if (r.status < 400) {
           const landing = r.location ? new URL(r.location) : undefined;
           const code = landing?.searchParams.get('code');
@@ -212,7 +212,7 @@ function callbackCases(random: Random): FuzzCase[] {
           else if (!withTransaction && code !== 'missing_transaction') problems.push(`without a transaction the error is ${code}`);
           if (readPage && landing) {
             const page = await agent.request(landing.href);
-            problems.push(...commonProblems(page));
+            problems.push(...findCommonProblems(page));
             if (page.status !== 200 || readErrorCode(page.body) !== code) problems.push(`error page ${page.status} shows ${readErrorCode(page.body) ?? 'no code'}`);
             if (/<script>alert|<img src=x/i.test(page.body)) problems.push('provider text rendered as markup');
           }
@@ -225,7 +225,7 @@ function callbackCases(random: Random): FuzzCase[] {
   return cases;
 }
 
-function cookieCases(random: Random, session: string): FuzzCase[] {
+function buildCookieCases(random: Random, session: string): FuzzCase[] {
   const targets = ['/api/me', '/', '/profile', '/auth/callback?code=x&state=y', '/auth/error?code=state_mismatch', '/auth/login?returnTo=/profile'];
   const cases: FuzzCase[] = [];
   for (let i = 0; i < 600; i++) {
@@ -235,7 +235,7 @@ function cookieCases(random: Random, session: string): FuzzCase[] {
     const pieces = sessions.map((value) => `rp_session=${value}`);
     if (random.chance(0.3)) pieces.push(`rp_tx=${tamperCookie(random, session)}`);
     if (random.chance(0.2)) pieces.push(`rp_error=${tamperCookie(random, session)}`);
-    if (random.chance(0.1)) pieces.push(`${junk(random, 6).replace(/[=;,\s]/g, 'x')}=${junk(random, 30).replace(/[;,\s]/g, 'x')}`);
+    if (random.chance(0.1)) pieces.push(`${randomJunk(random, 6).replace(/[=;,\s]/g, 'x')}=${randomJunk(random, 30).replace(/[;,\s]/g, 'x')}`);
     const cookieHeader = pieces.join('; ');
     cases.push({
       category: 'tampered cookies',
@@ -243,7 +243,7 @@ function cookieCases(random: Random, session: string): FuzzCase[] {
       run: async () => {
         const agent = new HttpAgent();
         const r = await agent.request(`${stack.appUrl}${target}`, { cookieHeader });
-        const problems = commonProblems(r);
+        const problems = findCommonProblems(r);
         // A changed but equivalent encoding (base64 padding bits, or no change at all) still
         // opens: that is the same session, not a new one.
         const opens = await Promise.all(
@@ -261,26 +261,26 @@ function cookieCases(random: Random, session: string): FuzzCase[] {
   return cases;
 }
 
-function logoutCases(random: Random, session: string): FuzzCase[] {
-  const origins = [undefined, stack.appUrl, 'null', 'https://evil.example', `${stack.appUrl}.evil.example`, 'http://localhost', stack.appUrl.replace(/:\d+$/, ':1'), junk(random, 20), ''];
+function buildLogoutCases(random: Random, session: string): FuzzCase[] {
+  const origins = [undefined, stack.appUrl, 'null', 'https://evil.example', `${stack.appUrl}.evil.example`, 'http://localhost', stack.appUrl.replace(/:\d+$/, ':1'), randomJunk(random, 20), ''];
   const cases: FuzzCase[] = [];
   for (let i = 0; i < 300; i++) {
     const origin = random.pick(origins);
     const method = random.chance(0.8) ? 'POST' : random.pick(['GET', 'PUT', 'DELETE', 'PATCH']);
     const cookie = random.pick(['none', 'valid', 'tampered'] as const);
-    const params = junkParams(random);
+    const params = pickJunkParams(random);
     const options: RequestOptions = {
       method,
       headers: { ...(origin !== undefined ? { origin } : {}), 'content-type': random.pick(['application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x']) },
-      ...(method !== 'GET' ? { body: query(junkParams(random)) } : {}),
+      ...(method !== 'GET' ? { body: buildQuery(pickJunkParams(random)) } : {}),
       cookieHeader: cookie === 'none' ? '' : `rp_session=${cookie === 'valid' ? session : tamperCookie(random, session)}`,
     };
     cases.push({
       category: '/auth/logout',
-      label: `${method} origin=${String(origin)} cookie=${cookie} ${query(params).slice(0, 60)}`,
+      label: `${method} origin=${String(origin)} cookie=${cookie} ${buildQuery(params).slice(0, 60)}`,
       run: async () => {
-        const r = await new HttpAgent().request(`${stack.appUrl}/auth/logout${params.length ? `?${query(params)}` : ''}`, options);
-        const problems = commonProblems(r);
+        const r = await new HttpAgent().request(`${stack.appUrl}/auth/logout${params.length ? `?${buildQuery(params)}` : ''}`, options);
+        const problems = findCommonProblems(r);
         const crossOrigin = origin !== undefined && origin !== stack.appUrl;
         if (method === 'POST' && crossOrigin && r.status !== 403) problems.push(`cross-origin logout (Origin ${origin}) answered ${r.status}`);
         if (method === 'POST' && !crossOrigin && r.status !== 303) problems.push(`same-origin logout answered ${r.status}`);
@@ -292,17 +292,17 @@ function logoutCases(random: Random, session: string): FuzzCase[] {
   return cases;
 }
 
-function meCases(random: Random): FuzzCase[] {
+function buildMeCases(random: Random): FuzzCase[] {
   return Array.from({ length: 300 }, (): FuzzCase => {
     const method = random.chance(0.7) ? 'GET' : random.pick(['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
-    const params = junkParams(random);
-    const headers = { ...hostileHeaders(random), accept: random.pick(['application/json', 'text/html', '*/*', junk(random, 20)]), authorization: random.pick(['', `Bearer ${junk(random, 40)}`, 'Basic Og==']) };
+    const params = pickJunkParams(random);
+    const headers = { ...pickHostileHeaders(random), accept: random.pick(['application/json', 'text/html', '*/*', randomJunk(random, 20)]), authorization: random.pick(['', `Bearer ${randomJunk(random, 40)}`, 'Basic Og==']) };
     return {
       category: '/api/me',
-      label: `${method} ${query(params).slice(0, 80)}`,
+      label: `${method} ${buildQuery(params).slice(0, 80)}`,
       run: async () => {
-        const r = await new HttpAgent().request(`${stack.appUrl}/api/me${params.length ? `?${query(params)}` : ''}`, { method, headers, ...(method === 'GET' || method === 'OPTIONS' ? {} : { body: junk(random, 30) }) });
-        const problems = commonProblems(r);
+        const r = await new HttpAgent().request(`${stack.appUrl}/api/me${params.length ? `?${buildQuery(params)}` : ''}`, { method, headers, ...(method === 'GET' || method === 'OPTIONS' ? {} : { body: randomJunk(random, 30) }) });
+        const problems = findCommonProblems(r);
         if (method === 'GET' && r.status !== 401 && r.status !== 431 && r.status !== 414) problems.push(`GET answered ${r.status} without a session`);
         return problems;
       },
@@ -343,14 +343,14 @@ test(`hostile input (seed ${SEED}): no 5xx, no internal detail, no session, no f
   const session = owner.cookie('rp_session') ?? '';
   expect(session).not.toBe('');
 
-  const random = seededRandom(SEED);
+  const random = createSeededRandom(SEED);
   const cases = [
-    ...loginCases(random),
-    ...callbackCases(random),
-    ...cookieCases(random, session),
-    ...logoutCases(random, session),
-    ...meCases(random),
-    ...returnToEndToEndCases(random),
+    ...buildLoginCases(random),
+    ...buildCallbackCases(random),
+    ...buildCookieCases(random, session),
+    ...buildLogoutCases(random, session),
+    ...buildMeCases(random),
+    ...buildReturnToCases(random),
   ];
   const started = performance.now();
   const { failures, perCategory } = await runAll(cases);
@@ -362,5 +362,5 @@ test(`hostile input (seed ${SEED}): no 5xx, no internal detail, no session, no f
   // A callback without this browser's transaction never reaches the token endpoint.
   expect(noTransactionCodes.size).toBeGreaterThan(100);
   expect(op.tokenRequests.filter((r) => r.code !== undefined && noTransactionCodes.has(r.code)).map((r) => r.code)).toEqual([]);
-  expect(findLeaks(stack.appLog(), [...op.issuedSecrets().map((value) => ({ label: 'token or code', value })), ...privateKeySecrets(RS256_KEY), { label: 'session secret', value: stack.sessionSecret }])).toEqual([]);
+  expect(findLeaks(stack.appLog(), [...op.issuedSecrets().map((value) => ({ label: 'token or code', value })), ...readPrivateKeySecrets(RS256_KEY), { label: 'session secret', value: stack.sessionSecret }])).toEqual([]);
 });

@@ -1,7 +1,7 @@
 import { expect, test } from '@playwright/test';
 
 import { PRIMARY_CASES, secondaryCases, type CaseContext, type Expected, type FaultCase } from './support/fault-cases';
-import { findLeaks, privateKeySecrets } from './support/log-scan';
+import { findLeaks, readPrivateKeySecrets } from './support/log-scan';
 import { RS256_KEY } from './support/material';
 import { MisbehavingProvider } from './support/misbehaving-provider';
 import { formatTable, type Row } from './support/report';
@@ -75,7 +75,7 @@ async function runCase(c: FaultCase, ctx: CaseContext): Promise<void> {
 function expectCleanLog(stack: Stack, op: MisbehavingProvider): void {
   const secrets = [
     ...op.issuedSecrets().map((value) => ({ label: 'token, code or assertion', value })),
-    ...privateKeySecrets(RS256_KEY),
+    ...readPrivateKeySecrets(RS256_KEY),
     { label: 'session secret', value: stack.sessionSecret },
   ];
   expect(op.issuedSecrets().length).toBeGreaterThan(10);

@@ -1,7 +1,7 @@
 import { expect, test, type Page } from '@playwright/test';
 
 import { HttpAgent } from './support/http-agent';
-import { findLeaks, privateKeySecrets } from './support/log-scan';
+import { findLeaks, readPrivateKeySecrets } from './support/log-scan';
 import { RS256_KEY } from './support/material';
 import { MisbehavingProvider } from './support/misbehaving-provider';
 import { signIn } from './support/sign-in-driver';
@@ -29,7 +29,7 @@ test.afterAll(async () => {
   await op?.stop();
 });
 
-function directives(csp: string | null): Map<string, string[]> {
+function parseDirectives(csp: string | null): Map<string, string[]> {
   const map = new Map<string, string[]>();
   for (const part of (csp ?? '').split(';')) {
     const [name, ...values] = part.trim().split(/\s+/);
@@ -49,7 +49,7 @@ test('every response carries the security headers; the CSP nonce is fresh per re
     expect(r.headers.get('x-content-type-options'), path).toBe('nosniff');
     expect(r.headers.get('x-frame-options'), path).toBe('DENY');
     expect(r.headers.get('referrer-policy'), path).toBe(path.startsWith('/auth/callback') ? 'no-referrer' : 'same-origin');
-    const csp = directives(r.headers.get('content-security-policy'));
+    const csp = parseDirectives(r.headers.get('content-security-policy'));
     expect(csp.get('frame-ancestors'), path).toEqual(["'none'"]);
     expect(csp.get('object-src'), path).toEqual(["'none'"]);
     expect(csp.get('base-uri'), path).toEqual(["'none'"]);
@@ -195,7 +195,7 @@ test('in a browser, the provider’s error_description is shown as text, never a
 test('the app log holds no token, code, assertion, private key or session secret', () => {
   const secrets = [
     ...op.issuedSecrets().map((value) => ({ label: 'token, code or assertion', value })),
-    ...privateKeySecrets(RS256_KEY),
+    ...readPrivateKeySecrets(RS256_KEY),
     { label: 'session secret', value: stack.sessionSecret },
   ];
   expect(op.issuedSecrets().length).toBeGreaterThan(10);

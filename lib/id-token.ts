@@ -12,7 +12,7 @@
 
 export type AudienceClaims = { readonly aud?: unknown; readonly azp?: unknown };
 
-function show(value: unknown): string {
+function describeValue(value: unknown): string {
   return JSON.stringify(value)?.slice(0, 100) ?? String(value);
 }
 
@@ -27,9 +27,9 @@ function show(value: unknown): string {
  */
 export function findAudienceProblem(claims: AudienceClaims, clientId: string): string | undefined {
   const audiences: unknown[] = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-  if (!audiences.includes(clientId)) return `aud ${show(claims.aud)} does not list this client`;
+  if (!audiences.includes(clientId)) return `aud ${describeValue(claims.aud)} does not list this client`;
   const untrusted = audiences.filter((audience) => audience !== clientId);
-  if (untrusted.length > 0) return `aud also lists audiences this client does not trust: ${show(untrusted)}`;
-  if (claims.azp !== undefined && claims.azp !== clientId) return `azp ${show(claims.azp)} is not this client`;
+  if (untrusted.length > 0) return `aud also lists audiences this client does not trust: ${describeValue(untrusted)}`;
+  if (claims.azp !== undefined && claims.azp !== clientId) return `azp ${describeValue(claims.azp)} is not this client`;
   return undefined;
 }

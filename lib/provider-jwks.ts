@@ -63,7 +63,7 @@ export const JWKS_MAX_AGE_MS = 10 * 60_000;
 // (the generic JOSEError is thrown only there), a malformed key set; and fetch's network errors.
 const FETCH_FAILURE_CODES = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC', 'ERR_JWKS_INVALID']);
 
-function asUnavailable(err: unknown): unknown {
+function classifyFetchFailure(err: unknown): unknown {
   const code = (err as { code?: unknown }).code;
   const failedFetch = (typeof code === 'string' && FETCH_FAILURE_CODES.has(code)) || err instanceof TypeError;
   return failedFetch ? new JwksUnavailableError(`the provider's JWKS could not be obtained: ${(err as Error).message}`, { cause: err }) : err;
@@ -97,13 +97,13 @@ export function createProviderJwks(jwksUri: string, timeoutMs: number): Provider
       try {
         return requireKidAmongSeveralKeys(await jwtVerify(jwt, remote, options), remote);
       } catch (err) {
-        if (!trustedChannel || joseRefetches || !(err instanceof errors.JWKSNoMatchingKey)) throw asUnavailable(err);
+        if (!trustedChannel || joseRefetches || !(err instanceof errors.JWKSNoMatchingKey)) throw classifyFetchFailure(err);
       }
       try {
         await remote.reload();
         return requireKidAmongSeveralKeys(await jwtVerify(jwt, remote, options), remote);
       } catch (err) {
-        throw asUnavailable(err);
+        throw classifyFetchFailure(err);
       }
     },
   };

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 
 import { buildContentSecurityPolicy, createNonce } from './security-headers';
 
-function parse(csp: string): Map<string, string[]> {
+function parseDirectives(csp: string): Map<string, string[]> {
   return new Map(csp.split(';').map((d) => {
     const [name = '', ...values] = d.trim().split(/\s+/);
     return [name, values] as const;
@@ -14,7 +14,7 @@ const PRODUCTION = { formActions: ['http://localhost:4000'], https: false, devel
 
 describe('buildContentSecurityPolicy', () => {
   it('allows scripts and styles only by nonce (strict-dynamic), never inline or eval, in production', () => {
-    const csp = parse(buildContentSecurityPolicy('abc123==', PRODUCTION));
+    const csp = parseDirectives(buildContentSecurityPolicy('abc123==', PRODUCTION));
     assert.deepEqual(csp.get('script-src'), ["'self'", "'nonce-abc123=='", "'strict-dynamic'"]);
     assert.deepEqual(csp.get('style-src'), ["'self'", "'nonce-abc123=='"]);
     assert.deepEqual(csp.get('object-src'), ["'none'"]);
@@ -24,13 +24,13 @@ describe('buildContentSecurityPolicy', () => {
   });
 
   it('lets forms reach this app and the given provider origins, once each', () => {
-    const csp = parse(buildContentSecurityPolicy('n', { ...PRODUCTION, formActions: ['https://op.example', 'https://op.example', 'https://logout.example'] }));
+    const csp = parseDirectives(buildContentSecurityPolicy('n', { ...PRODUCTION, formActions: ['https://op.example', 'https://op.example', 'https://logout.example'] }));
     assert.deepEqual(csp.get('form-action'), ["'self'", 'https://op.example', 'https://logout.example']);
   });
 
   it('upgrades subresources on https, and relaxes only for next dev', () => {
-    assert.equal(parse(buildContentSecurityPolicy('n', { ...PRODUCTION, https: true })).has('upgrade-insecure-requests'), true);
-    const dev = parse(buildContentSecurityPolicy('n', { ...PRODUCTION, development: true }));
+    assert.equal(parseDirectives(buildContentSecurityPolicy('n', { ...PRODUCTION, https: true })).has('upgrade-insecure-requests'), true);
+    const dev = parseDirectives(buildContentSecurityPolicy('n', { ...PRODUCTION, development: true }));
     assert.ok(dev.get('script-src')?.includes("'unsafe-eval'"));
     assert.ok(dev.get('style-src')?.includes("'unsafe-inline'"));
   });

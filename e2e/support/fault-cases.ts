@@ -7,7 +7,7 @@ import {
   RawResponse,
   signJwt,
   STALL_BODY,
-  unsecuredJwt,
+  createUnsecuredJwt,
   type Fault,
   type IdTokenDraft,
   type MisbehavingProvider,
@@ -60,7 +60,7 @@ export type Snapshot = { readonly jwksFetches: number; readonly tokenRequests: n
 
 const UNTRUSTED_CLIENT = 'another-client-of-this-provider';
 
-function claims(edit: (c: IdTokenDraft['claims'], ctx: { nonce: string | undefined }) => void): Fault {
+function editClaims(edit: (c: IdTokenDraft['claims'], ctx: { nonce: string | undefined }) => void): Fault {
   return {
     idToken: (draft) => {
       edit(draft.claims, { nonce: typeof draft.claims.nonce === 'string' ? draft.claims.nonce : undefined });
@@ -68,11 +68,11 @@ function claims(edit: (c: IdTokenDraft['claims'], ctx: { nonce: string | undefin
   };
 }
 
-function header(edit: (h: IdTokenDraft['header']) => void): Fault {
+function editHeader(edit: (h: IdTokenDraft['header']) => void): Fault {
   return { idToken: (draft) => edit(draft.header) };
 }
 
-function tokenBody(edit: (body: Record<string, unknown>) => void): Fault {
+function editTokenResponse(edit: (body: Record<string, unknown>) => void): Fault {
   return {
     tokenResponse: (body) => {
       edit(body);
@@ -96,8 +96,8 @@ export async function publishAndSync(ctx: CaseContext, extra: readonly ProviderK
   expectTrue(warmUp.kind === 'session', `warm-up sign-in after a key change failed: ${warmUp.code ?? warmUp.kind}`);
 }
 
-const rejected = (error: AuthErrorCode, redeemed: boolean, userinfo = false): Expected => ({ error, redeemed, userinfo });
-const ID_TOKEN_REJECTED = rejected('id_token_invalid', true);
+const expectError = (error: AuthErrorCode, redeemed: boolean, userinfo = false): Expected => ({ error, redeemed, userinfo });
+const ID_TOKEN_REJECTED = expectError('id_token_invalid', true);
 const NOT_REDEEMED = false;
 
 /** Cases for a provider that signs with RS256 and advertises RFC 9207 `iss`. */
@@ -124,7 +124,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token aud is an array holding only the client_id',
     ref: 'OIDC Core §3.1.3.7 (3); fapi2-…-client-test-valid-aud-as-array',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       c.aud = [String(c.aud)];
     }),
     expected: { session: true },
@@ -132,7 +132,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token azp equals the client_id',
     ref: 'OIDC Core §3.1.3.7 (5)',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       c.azp = c.aud;
     }),
     expected: { session: true },
@@ -140,7 +140,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'token_type in inverted case ("bEARER")',
     ref: 'RFC 6749 §5.1 (case-insensitive); fapi2-…-client-test-token-type-case-insensitivity',
-    fault: tokenBody((b) => {
+    fault: editTokenResponse((b) => {
       b.token_type = 'bEARER';
     }),
     expected: { session: true },
@@ -148,7 +148,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'token response without expires_in',
     ref: 'RFC 6749 §5.1 (RECOMMENDED only); fapi2-…-client-test-token-endpoint-response-without-expires_in',
-    fault: tokenBody((b) => {
+    fault: editTokenResponse((b) => {
       delete b.expires_in;
     }),
     expected: { session: true },
@@ -164,13 +164,13 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token with alg: none (unsigned)',
     ref: 'OIDC Core §3.1.3.7 (7); oidcc-client-test-idtoken-sig-none; fapi2-…-invalid-null-alg',
-    fault: { signedIdToken: (_jwt, draft) => unsecuredJwt(draft.claims) },
+    fault: { signedIdToken: (_jwt, draft) => createUnsecuredJwt(draft.claims) },
     expected: ID_TOKEN_REJECTED,
   },
   {
     name: 'ID token signed with PS256, registered alg is RS256 (valid signature)',
     ref: 'OIDC Core §3.1.3.7 (7), OIDC Registration id_token_signed_response_alg; fapi2-…-invalid-alternate-alg',
-    fault: header((h) => {
+    fault: editHeader((h) => {
       h.alg = 'PS256';
     }),
     expected: ID_TOKEN_REJECTED,
@@ -214,7 +214,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token iss is another issuer',
     ref: 'OIDC Core §3.1.3.7 (2); oidcc-client-test-invalid-iss; fapi2-…-invalid-iss',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       c.iss = 'https://attacker.example';
     }),
     expected: ID_TOKEN_REJECTED,
@@ -222,7 +222,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token without iss',
     ref: 'OIDC Core §2, §3.1.3.7 (2); fapi2-…-invalid-missing-iss',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       delete c.iss;
     }),
     expected: ID_TOKEN_REJECTED,
@@ -230,7 +230,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token aud is another client',
     ref: 'OIDC Core §3.1.3.7 (3); oidcc-client-test-invalid-aud; fapi2-…-invalid-aud',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       c.aud = UNTRUSTED_CLIENT;
     }),
     expected: ID_TOKEN_REJECTED,
@@ -238,7 +238,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token without aud',
     ref: 'OIDC Core §2; oidcc-client-test-missing-aud; fapi2-…-invalid-missing-aud',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       delete c.aud;
     }),
     expected: ID_TOKEN_REJECTED,
@@ -246,7 +246,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token aud has an extra, untrusted value and no azp',
     ref: 'OIDC Core §3.1.3.7 (3), (4); fapi2-…-invalid-secondary-aud',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       c.aud = [String(c.aud), UNTRUSTED_CLIENT];
     }),
     expected: ID_TOKEN_REJECTED,
@@ -254,7 +254,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token aud has an extra, untrusted value, azp = client_id',
     ref: 'OIDC Core §3.1.3.7 (3) (additional audiences not trusted by the client)',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       c.azp = c.aud;
       c.aud = [String(c.aud), UNTRUSTED_CLIENT];
     }),
@@ -263,7 +263,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token azp is another client',
     ref: 'OIDC Core §3.1.3.7 (5)',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       c.azp = UNTRUSTED_CLIENT;
     }),
     expected: ID_TOKEN_REJECTED,
@@ -271,7 +271,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token without sub',
     ref: 'OIDC Core §2; oidcc-client-test-missing-sub',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       delete c.sub;
     }),
     expected: ID_TOKEN_REJECTED,
@@ -279,7 +279,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token without iat',
     ref: 'OIDC Core §2; oidcc-client-test-missing-iat',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       delete c.iat;
     }),
     expected: ID_TOKEN_REJECTED,
@@ -287,7 +287,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token without exp',
     ref: 'OIDC Core §2; fapi2-…-invalid-missing-exp',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       delete c.exp;
     }),
     expected: ID_TOKEN_REJECTED,
@@ -295,7 +295,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token expired (exp 10 minutes ago)',
     ref: 'OIDC Core §3.1.3.7 (9); fapi2-…-invalid-expired-exp',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       c.exp = Math.floor(Date.now() / 1000) - 600;
       c.iat = Math.floor(Date.now() / 1000) - 900;
     }),
@@ -304,7 +304,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token not valid before an hour from now (nbf)',
     ref: 'RFC 7519 §4.1.5',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       c.nbf = Math.floor(Date.now() / 1000) + 3600;
     }),
     expected: ID_TOKEN_REJECTED,
@@ -312,7 +312,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token nonce is not the one sent',
     ref: 'OIDC Core §3.1.3.7 (11); oidcc-client-test-nonce-invalid; fapi2-…-invalid-nonce',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       c.nonce = 'a-nonce-from-another-sign-in';
     }),
     expected: ID_TOKEN_REJECTED,
@@ -320,7 +320,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token without nonce',
     ref: 'OIDC Core §3.1.3.7 (11); fapi2-…-invalid-missing-nonce',
-    fault: claims((c) => {
+    fault: editClaims((c) => {
       delete c.nonce;
     }),
     expected: ID_TOKEN_REJECTED,
@@ -331,7 +331,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     name: 'ID token without kid, the JWKS holds one key',
     ref: 'OIDC Core §10.1; oidcc-client-test-kid-absent-single-jwks',
     setup: (ctx) => publishAndSync(ctx),
-    fault: header((h) => {
+    fault: editHeader((h) => {
       delete h.kid;
     }),
     expected: { session: true },
@@ -340,7 +340,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     name: 'ID token without kid, the JWKS holds two RSA keys',
     ref: 'OIDC Core §10.1 (kid MUST with several keys); oidcc-client-test-kid-absent-multiple-jwks',
     setup: async (ctx) => publishAndSync(ctx, [await generateProviderKey('RS256')]),
-    fault: header((h) => {
+    fault: editHeader((h) => {
       delete h.kid;
     }),
     expected: ID_TOKEN_REJECTED,
@@ -349,7 +349,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     name: 'ID token without kid, the JWKS holds an RSA and an EC key',
     ref: 'OIDC Core §10.1 (kid MUST with several keys, whatever their type)',
     setup: async (ctx) => publishAndSync(ctx, [await generateProviderKey('ES256')]),
-    fault: header((h) => {
+    fault: editHeader((h) => {
       delete h.kid;
     }),
     expected: ID_TOKEN_REJECTED,
@@ -358,7 +358,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token kid is not in the JWKS',
     ref: 'OIDC Core §10.1.1 (refetch once, then reject)',
-    fault: header((h) => {
+    fault: editHeader((h) => {
       h.kid = 'kid-the-provider-never-published';
     }),
     expected: ID_TOKEN_REJECTED,
@@ -403,7 +403,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
         p.set('state', 'state-of-another-sign-in');
       },
     },
-    expected: rejected('state_mismatch', NOT_REDEEMED),
+    expected: expectError('state_mismatch', NOT_REDEEMED),
   },
   {
     name: 'authorization response without state',
@@ -413,7 +413,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
         p.delete('state');
       },
     },
-    expected: rejected('state_mismatch', NOT_REDEEMED),
+    expected: expectError('state_mismatch', NOT_REDEEMED),
   },
   {
     name: 'authorization response with state repeated',
@@ -423,7 +423,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
         p.append('state', p.get('state') ?? '');
       },
     },
-    expected: rejected('state_mismatch', NOT_REDEEMED),
+    expected: expectError('state_mismatch', NOT_REDEEMED),
   },
   {
     name: 'authorization response iss names another issuer',
@@ -433,7 +433,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
         p.set('iss', 'https://attacker.example');
       },
     },
-    expected: rejected('issuer_mismatch', NOT_REDEEMED),
+    expected: expectError('issuer_mismatch', NOT_REDEEMED),
   },
   {
     name: 'authorization response without iss, the provider advertises it',
@@ -443,7 +443,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
         p.delete('iss');
       },
     },
-    expected: rejected('issuer_mismatch', NOT_REDEEMED),
+    expected: expectError('issuer_mismatch', NOT_REDEEMED),
   },
   {
     name: 'authorization response with code repeated',
@@ -453,7 +453,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
         p.append('code', 'a-second-code');
       },
     },
-    expected: rejected('invalid_authorization_response', NOT_REDEEMED),
+    expected: expectError('invalid_authorization_response', NOT_REDEEMED),
   },
   {
     name: 'authorization response without code or error',
@@ -463,7 +463,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
         p.delete('code');
       },
     },
-    expected: rejected('invalid_authorization_response', NOT_REDEEMED),
+    expected: expectError('invalid_authorization_response', NOT_REDEEMED),
   },
   ...['access_denied', 'login_required', 'interaction_required', 'server_error', 'temporarily_unavailable', 'invalid_scope'].map(
     (error): FaultCase => ({
@@ -476,7 +476,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
           p.set('error_description', `<script>alert("${error}")</script> & <b>bold</b>`);
         },
       },
-      expected: rejected('authorization_error', NOT_REDEEMED),
+      expected: expectError('authorization_error', NOT_REDEEMED),
       check: (outcome) => {
         const html = outcome.errorPage?.body ?? '';
         expectTrue(html.includes(`>${error}<`), 'the OAuth error is shown');
@@ -495,7 +495,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
         p.set('error', 'access_denied');
       },
     },
-    expected: rejected('state_mismatch', NOT_REDEEMED),
+    expected: expectError('state_mismatch', NOT_REDEEMED),
   },
   {
     name: 'callback replayed in a browser without the transaction cookie',
@@ -550,7 +550,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     name: 'UserInfo sub differs from the ID token’s',
     ref: 'OIDC Core §5.3.2; oidcc-client-test-userinfo-invalid-sub',
     fault: { userinfo: (c) => ({ ...c, sub: 'someone-else' }) },
-    expected: rejected('userinfo_invalid', true, true),
+    expected: expectError('userinfo_invalid', true, true),
   },
   {
     name: 'UserInfo without sub',
@@ -561,19 +561,19 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
         return rest;
       },
     },
-    expected: rejected('userinfo_invalid', true, true),
+    expected: expectError('userinfo_invalid', true, true),
   },
   {
     name: 'UserInfo answers HTTP 500 with an HTML page',
     ref: 'OIDC Core §5.3.3',
     fault: { userinfo: () => new RawResponse(500, 'text/html', '<html><body><h1>Internal Server Error</h1></body></html>') },
-    expected: rejected('userinfo_invalid', true, true),
+    expected: expectError('userinfo_invalid', true, true),
   },
   {
     name: 'UserInfo answers 401 invalid_token',
     ref: 'OIDC Core §5.3.3; RFC 6750 §3.1',
     fault: { userinfo: () => new RawResponse(401, 'application/json', '{}', { 'www-authenticate': 'Bearer error="invalid_token"' }) },
-    expected: rejected('userinfo_invalid', true, true),
+    expected: expectError('userinfo_invalid', true, true),
   },
 
   // --- token response
@@ -581,40 +581,40 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     name: 'token endpoint answers HTTP 500 with an HTML page',
     ref: 'RFC 6749 §5.1, §5.2',
     fault: { tokenResponse: () => new RawResponse(500, 'text/html', '<!doctype html><title>Oops</title><p>Internal Server Error</p>') },
-    expected: rejected('invalid_token_response', true),
+    expected: expectError('invalid_token_response', true),
   },
   {
     name: 'token endpoint answers 200 with malformed JSON',
     ref: 'RFC 6749 §5.1 (application/json)',
     fault: { tokenResponse: () => new RawResponse(200, 'application/json', '{"access_token":"abc","token_type":"Bearer",') },
-    expected: rejected('invalid_token_response', true),
+    expected: expectError('invalid_token_response', true),
   },
   {
     name: 'token endpoint answers 200 with an HTML page',
     ref: 'RFC 6749 §5.1 (application/json)',
     fault: { tokenResponse: () => new RawResponse(200, 'text/html', '<html><body>Welcome!</body></html>') },
-    expected: rejected('invalid_token_response', true),
+    expected: expectError('invalid_token_response', true),
   },
   {
     name: 'token response without access_token',
     ref: 'RFC 6749 §5.1 (access_token REQUIRED)',
-    fault: tokenBody((b) => {
+    fault: editTokenResponse((b) => {
       delete b.access_token;
     }),
-    expected: rejected('invalid_token_response', true),
+    expected: expectError('invalid_token_response', true),
   },
   {
     name: 'token response without id_token',
     ref: 'OIDC Core §3.1.3.3 (id_token in the token response)',
-    fault: tokenBody((b) => {
+    fault: editTokenResponse((b) => {
       delete b.id_token;
     }),
-    expected: rejected('invalid_token_response', true),
+    expected: expectError('invalid_token_response', true),
   },
   {
     name: 'token response id_token is not a JWT',
     ref: 'OIDC Core §2 (ID token is a JWT)',
-    fault: tokenBody((b) => {
+    fault: editTokenResponse((b) => {
       b.id_token = 'not-a-jwt';
     }),
     expected: ID_TOKEN_REJECTED,
@@ -622,30 +622,30 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'token response without token_type',
     ref: 'RFC 6749 §5.1 (token_type REQUIRED)',
-    fault: tokenBody((b) => {
+    fault: editTokenResponse((b) => {
       delete b.token_type;
     }),
-    expected: rejected('invalid_token_response', true),
+    expected: expectError('invalid_token_response', true),
   },
   {
     name: 'token response token_type is unknown ("mac")',
     ref: 'RFC 6749 §7.1 (a client MUST NOT use a token whose type it does not understand)',
-    fault: tokenBody((b) => {
+    fault: editTokenResponse((b) => {
       b.token_type = 'mac';
     }),
-    expected: rejected('invalid_token_response', true),
+    expected: expectError('invalid_token_response', true),
   },
   {
     name: 'token endpoint answers 400 invalid_grant',
     ref: 'RFC 6749 §5.2',
     fault: { tokenResponse: () => new RawResponse(400, 'application/json', JSON.stringify({ error: 'invalid_grant', error_description: 'code expired' })) },
-    expected: rejected('code_rejected', true),
+    expected: expectError('code_rejected', true),
   },
   {
     name: 'token endpoint answers 401 invalid_client',
     ref: 'RFC 6749 §5.2; RFC 7523 §3.1',
     fault: { tokenResponse: () => new RawResponse(401, 'application/json', JSON.stringify({ error: 'invalid_client' }), { 'www-authenticate': 'Bearer' }) },
-    expected: rejected('client_authentication_failed', true),
+    expected: expectError('client_authentication_failed', true),
   },
   {
     name: 'token endpoint error_description carries HTML',
@@ -654,7 +654,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
       tokenResponse: () =>
         new RawResponse(400, 'application/json', JSON.stringify({ error: 'invalid_request', error_description: '<img src=x onerror=alert(1)><script>alert(2)</script>' })),
     },
-    expected: rejected('token_request_failed', true),
+    expected: expectError('token_request_failed', true),
     check: (outcome) => {
       const html = outcome.errorPage?.body ?? '';
       expectTrue(html.includes('&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;alert(2)&lt;/script&gt;'), 'error_description shown as escaped text');
@@ -719,27 +719,27 @@ export function secondaryCases(timeoutMs: number): readonly FaultCase[] {
           p.set('iss', 'https://attacker.example');
         },
       },
-      expected: rejected('issuer_mismatch', NOT_REDEEMED),
+      expected: expectError('issuer_mismatch', NOT_REDEEMED),
     },
     {
       name: 'token endpoint never answers',
       ref: 'OIDC_HTTP_TIMEOUT_MS (bounded wait on every provider call)',
       fault: { tokenResponse: () => NEVER },
-      expected: rejected('provider_unreachable', true),
+      expected: expectError('provider_unreachable', true),
       check: bounded,
     },
     {
       name: 'token endpoint sends headers, then stalls mid-body',
       ref: 'OIDC_HTTP_TIMEOUT_MS',
       fault: { tokenResponse: () => STALL_BODY },
-      expected: rejected('provider_unreachable', true),
+      expected: expectError('provider_unreachable', true),
       check: bounded,
     },
     {
       name: 'UserInfo never answers',
       ref: 'OIDC_HTTP_TIMEOUT_MS',
       fault: { userinfo: () => NEVER },
-      expected: rejected('provider_unreachable', true, true),
+      expected: expectError('provider_unreachable', true, true),
       check: bounded,
     },
     {
@@ -754,7 +754,7 @@ export function secondaryCases(timeoutMs: number): readonly FaultCase[] {
       cleanup: (ctx) => {
         ctx.op.jwksOverride = undefined;
       },
-      expected: rejected('provider_unreachable', true),
+      expected: expectError('provider_unreachable', true),
       check: bounded,
     },
   ];

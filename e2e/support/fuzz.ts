@@ -13,7 +13,7 @@ export type Random = {
 };
 
 /** mulberry32: tiny, fast and good enough to spread test inputs. */
-export function seededRandom(seed: number): Random {
+export function createSeededRandom(seed: number): Random {
   let a = seed >>> 0;
   const next = () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -34,7 +34,7 @@ export function seededRandom(seed: number): Random {
 export const BAD_ESCAPES = ['%FF', '%C3%28', '%E0%80%AF', '%C0%AF', '%ED%A0%80', '%F8%88%80%80%80', '%80', '%', '%G1', '%%', '%2', '%u002F', '%00', '%FE%FF'] as const;
 
 /** Redirect targets that must never lead off the app's origin (decoded values). */
-export function hostileReturnTos(appOrigin: string): string[] {
+export function listHostileReturnTos(appOrigin: string): string[] {
   const host = 'evil.example';
   const appHost = new URL(appOrigin).host;
   return [
@@ -114,7 +114,7 @@ export function mutateReturnTo(random: Random, base: string): string {
 }
 
 /** Printable junk of `length`, sometimes with Latin-1 bytes. */
-export function junk(random: Random, length: number): string {
+export function randomJunk(random: Random, length: number): string {
   let out = '';
   for (let i = 0; i < length; i++) {
     out += String.fromCharCode(random.chance(0.05) ? 0xa0 + random.int(0x5f) : 0x21 + random.int(0x5e));
@@ -123,7 +123,7 @@ export function junk(random: Random, length: number): string {
 }
 
 /** A query-string value as sent on the wire: encoded, raw, bad escapes or huge. */
-export function wireValue(random: Random, decoded: string): string {
+export function encodeForWire(random: Random, decoded: string): string {
   switch (random.int(6)) {
     case 0:
       return encodeURIComponent(decoded);
@@ -152,11 +152,11 @@ export function tamperCookie(random: Random, value: string): string {
     case 1:
       return value.slice(0, random.int(value.length));
     case 2:
-      return `${value}${junk(random, 1 + random.int(20))}`.replace(/[;,\s]/g, 'x');
+      return `${value}${randomJunk(random, 1 + random.int(20))}`.replace(/[;,\s]/g, 'x');
     case 3:
       return value.replace(/\*/g, () => random.pick(['*', '**', '', '~']));
     case 4:
-      return 'Fe26.2**' + junk(random, 40 + random.int(200)).replace(/[;,\s]/g, '*');
+      return 'Fe26.2**' + randomJunk(random, 40 + random.int(200)).replace(/[;,\s]/g, '*');
     case 5:
       return 'A'.repeat(random.pick([100, 3000, 8000]));
     case 6:

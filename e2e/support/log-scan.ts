@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 export type Secret = { readonly label: string; readonly value: string };
 
 /** Parts of a secret that must not appear either: a JWT's payload and signature; a PEM's body lines. */
-function fragments(secret: Secret): Secret[] {
+function splitIntoFragments(secret: Secret): Secret[] {
   const parts: Secret[] = [secret];
   const segments = secret.value.split('.');
   if (segments.length === 3) {
@@ -21,7 +21,7 @@ function fragments(secret: Secret): Secret[] {
 }
 
 /** The client's private key file as secrets: each private JWK member and each PKCS#8 PEM body line. */
-export function privateKeySecrets(keyFile: string): Secret[] {
+export function readPrivateKeySecrets(keyFile: string): Secret[] {
   const { keys } = JSON.parse(readFileSync(keyFile, 'utf8')) as { keys: Array<JsonWebKey & { kid?: string }> };
   const secrets: Secret[] = [];
   for (const jwk of keys) {
@@ -41,7 +41,7 @@ export function privateKeySecrets(keyFile: string): Secret[] {
 export function findLeaks(lines: readonly string[], secrets: readonly Secret[]): string[] {
   const text = lines.join('\n');
   const leaks: string[] = [];
-  for (const secret of secrets.flatMap(fragments)) {
+  for (const secret of secrets.flatMap(splitIntoFragments)) {
     if (secret.value.length < 12) continue;
     const at = text.indexOf(secret.value);
     if (at >= 0) {

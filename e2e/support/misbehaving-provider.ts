@@ -111,7 +111,7 @@ const DEFAULT_USER = {
   preferred_username: 'mallory',
 } as const;
 
-function randomToken(bytes = 32): string {
+function generateToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
@@ -130,7 +130,7 @@ export function signJwt(header: JWTHeaderParameters & Record<string, unknown>, c
 }
 
 /** An unsecured JWT (`alg: none`, RFC 7519 §6): header and claims, empty signature. */
-export function unsecuredJwt(claims: JWTPayload): string {
+export function createUnsecuredJwt(claims: JWTPayload): string {
   const encode = (value: unknown) => base64url.encode(JSON.stringify(value));
   return `${encode({ alg: 'none', typ: 'JWT' })}.${encode(claims)}.`;
 }
@@ -182,7 +182,7 @@ export class MisbehavingProvider {
     this.issuer = `${this.origin}${options.issuerPath ?? ''}`;
     // Not the usual path: the relying party must take jwks_uri from discovery (Config RP
     // oidcc-client-test-discovery-jwks-uri-keys).
-    this.jwksPath = `${options.issuerPath ?? ''}/keys-${randomToken(6)}`;
+    this.jwksPath = `${options.issuerPath ?? ''}/keys-${generateToken(6)}`;
     this.signingAlg = options.signingAlg ?? 'RS256';
     this.user = options.user ?? DEFAULT_USER;
     this.published = [key];
@@ -325,7 +325,7 @@ export class MisbehavingProvider {
     const fault = this.armed;
     this.armed = {};
     const redirectUri = params.get('redirect_uri') ?? '';
-    const code = randomToken();
+    const code = generateToken();
     this.keep(code);
     this.grants.set(code, { fault, params, sub: this.user.sub, userClaims: this.user, redeemed: false });
     const response = new URLSearchParams({ code });
@@ -371,7 +371,7 @@ export class MisbehavingProvider {
     await fault.idToken?.(draft, this);
     let idToken = await signJwt(draft.header, draft.claims, draft.key);
     if (fault.signedIdToken) idToken = await fault.signedIdToken(idToken, draft, this);
-    const accessToken = randomToken();
+    const accessToken = generateToken();
     this.keep(accessToken);
     this.keep(idToken);
     this.accessTokens.set(accessToken, grant);

@@ -36,7 +36,7 @@ export function readErrorCode(html: string): string | undefined {
 }
 
 /** Asks `/api/me` who is signed in for `agent`. */
-export async function whoIsSignedIn(agent: HttpAgent, appUrl: string): Promise<{ status: number; sub: string | undefined }> {
+export async function askWhoIsSignedIn(agent: HttpAgent, appUrl: string): Promise<{ status: number; sub: string | undefined }> {
   const me = await agent.request(`${appUrl}/api/me`);
   if (me.status !== 200) return { status: me.status, sub: undefined };
   const claims = JSON.parse(me.body) as { sub?: unknown };
@@ -62,7 +62,7 @@ export async function settleCallback(
     errorPage = await agent.request(landing);
     code = readErrorCode(errorPage.body);
   }
-  const me = await whoIsSignedIn(agent, appUrl);
+  const me = await askWhoIsSignedIn(agent, appUrl);
   const kind = me.status === 200 ? 'session' : errorPage?.status === 200 && code ? 'error' : 'unexpected';
   return {
     kind,

@@ -50,7 +50,7 @@ export type ProviderJwks = {
 export const JWKS_UNAVAILABLE = 'JWKS_UNAVAILABLE';
 
 /** The provider's keys could not be obtained (as opposed to a token that does not verify). */
-export class JwksUnavailableError extends Error {
+class JwksUnavailableError extends Error {
   readonly code = JWKS_UNAVAILABLE;
 }
 

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type { AuthErrorCode } from '../../lib/errors';
 import { HttpAgent } from './http-agent';
 import {
@@ -60,12 +62,8 @@ export type Snapshot = { readonly jwksFetches: number; readonly tokenRequests: n
 
 const UNTRUSTED_CLIENT = 'another-client-of-this-provider';
 
-function editClaims(edit: (c: IdTokenDraft['claims'], ctx: { nonce: string | undefined }) => void): Fault {
-  return {
-    idToken: (draft) => {
-      edit(draft.claims, { nonce: typeof draft.claims.nonce === 'string' ? draft.claims.nonce : undefined });
-    },
-  };
+function editClaims(edit: (c: IdTokenDraft['claims']) => void): Fault {
+  return { idToken: (draft) => edit(draft.claims) };
 }
 
 function editHeader(edit: (h: IdTokenDraft['header']) => void): Fault {
@@ -116,8 +114,12 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
       expectTrue(token?.get('client_assertion_type') === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', 'client_assertion_type');
       expectTrue(!token?.has('client_secret'), 'no client secret');
       const assertion = token?.get('client_assertion')?.split('.')[1];
-      const payload = assertion ? (JSON.parse(Buffer.from(assertion, 'base64url').toString()) as { aud?: unknown }) : {};
+      const payload = assertion ? (JSON.parse(Buffer.from(assertion, 'base64url').toString()) as { aud?: unknown; iss?: unknown; sub?: unknown }) : {};
       expectTrue(payload.aud === ctx.op.issuer, `client assertion aud = issuer (got ${String(payload.aud)})`);
+      expectTrue(payload.iss === ctx.clientId && payload.sub === ctx.clientId, 'client assertion iss = sub = client_id');
+      expectTrue(request?.get('client_id') === ctx.clientId, 'client_id in the authorization request');
+      const verifier = token?.get('code_verifier') ?? '';
+      expectTrue(createHash('sha256').update(verifier).digest('base64url') === request?.get('code_challenge'), 'the code_verifier matches the S256 challenge');
       expectTrue(outcome.userinfoCalls === 1, 'UserInfo read once');
     },
   },

@@ -8,6 +8,29 @@ const nextConfig = {
   // openid-client's `instanceof Configuration` checks fail. oidc-provider is the separate
   // provider process and never belongs in the app's bundle.
   serverExternalPackages: ['openid-client', 'oauth4webapi', 'jose', 'iron-session', 'oidc-provider'],
+  // Security headers of every response; the per-request Content-Security-Policy is set in
+  // proxy.ts (lib/security-headers.ts).
+  async headers() {
+    return [
+      {
+        source: '/:path*',
+        headers: [
+          { key: 'X-Content-Type-Options', value: 'nosniff' },
+          // Full URLs only within the app; never to another origin. (Not `no-referrer`: browsers
+          // then send `Origin: null` on the sign-out POST, which the app must refuse.)
+          { key: 'Referrer-Policy', value: 'same-origin' },
+          // For browsers without CSP frame-ancestors.
+          { key: 'X-Frame-Options', value: 'DENY' },
+          { key: 'Cross-Origin-Opener-Policy', value: 'same-origin' },
+        ],
+      },
+      {
+        // The callback URL carries the authorization code: no Referer from it, ever.
+        source: '/auth/callback',
+        headers: [{ key: 'Referrer-Policy', value: 'no-referrer' }],
+      },
+    ];
+  },
 };
 
 export default nextConfig;

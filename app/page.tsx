@@ -23,12 +23,14 @@ export default async function HomePage() {
             <p>
               Signed in as <strong data-testid="signed-in-user">{name}</strong>.
             </p>
-            <p>
+            {/* A div, not a p: a form inside a paragraph is invalid HTML, which the browser
+                repairs into another tree than React rendered (a hydration error). */}
+            <div className="actions">
               <a className="button" href="/profile">See your claims and the client assertion</a>{' '}
               <form className="inline" method="post" action="/auth/logout">
                 <button className="secondary" type="submit">Sign out</button>
               </form>
-            </p>
+            </div>
           </>
         ) : (
           <>

@@ -6,10 +6,11 @@ import { createClientAuthentication, describeAlgIncompatibility } from './client
 import { getClockSkew } from './clock-skew';
 import { getConfig, type AppConfig } from './config';
 import { AuthError, ConfigError, type AuthErrorCode, type ConfigProblem } from './errors';
+import { findAudienceProblem } from './id-token';
 import { getClientKeySet, type ClientKey } from './keys';
 import { describeError, log } from './log';
 import { processSlot } from './process-slot';
-import { createProviderJwks, type ProviderJwks } from './provider-jwks';
+import { createProviderJwks, JWKS_UNAVAILABLE, type ProviderJwks } from './provider-jwks';
 import type { Transaction } from './transaction';
 
 /**
@@ -34,6 +35,7 @@ export type ProviderContext = {
 };
 
 const pending = processSlot<Promise<ProviderContext>>('provider');
+const discovered = processSlot<Readonly<client.ServerMetadata>>('provider-metadata');
 
 /**
  * Checks, before any request is sent, that the provider supports how this client authenticates.
@@ -97,6 +99,7 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
   if (incompatible) throw new ConfigError([incompatible]);
   if (!metadata.jwks_uri) throw new AuthError('discovery_failed', { detail: 'the provider metadata has no jwks_uri' });
   log.info('provider discovered', { issuer: metadata.issuer, token_endpoint: metadata.token_endpoint });
+  discovered.set(metadata);
   return { config, metadata, jwks: createProviderJwks(metadata.jwks_uri, settings.httpTimeoutMs) };
 }
 
@@ -117,6 +120,11 @@ export function getProvider(): Promise<ProviderContext> {
     if (pending.get() === attempt) pending.set(undefined);
   });
   return attempt;
+}
+
+/** The provider's metadata once discovery has succeeded in this process; never fetches. */
+export function getDiscoveredMetadata(): Readonly<client.ServerMetadata> | undefined {
+  return discovered.get();
 }
 
 /**
@@ -158,15 +166,28 @@ export type SignInResult = {
   readonly trace: BackChannelTrace;
 };
 
-/** True for failures of the connection itself (refused, reset, timed out), not of the protocol. */
-export function isNetworkError(err: unknown): boolean {
+function isNetworkFailure(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   return (
     (err instanceof TypeError && /fetch failed|terminated|network/i.test(err.message)) ||
     code === 'OAUTH_TIMEOUT' ||
     code === 'OAUTH_ABORT' ||
+    code === JWKS_UNAVAILABLE ||
     (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))
   );
+}
+
+/**
+ * The provider could not be reached or did not answer in time: the error or one of its causes
+ * (a timeout while reading a body surfaces as a parse error caused by the abort).
+ */
+export function isNetworkError(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
+    if (isNetworkFailure(current)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /**
@@ -194,6 +215,12 @@ function classifyCodeExchangeError(err: unknown, tokenRequestSent: boolean): Aut
     const code: AuthErrorCode =
       err.error === 'invalid_client' ? 'client_authentication_failed' : err.error === 'invalid_grant' ? 'code_rejected' : 'token_request_failed';
     return new AuthError(code, { error: err.error, error_description: err.error_description, detail, cause: err });
+  }
+  if (err instanceof client.WWWAuthenticateChallengeError) {
+    // A 401 from the token endpoint is invalid_client (RFC 6749 §5.2), sent with a challenge.
+    const error = err.cause[0]?.parameters.error;
+    const code: AuthErrorCode = err.status === 401 || error === 'invalid_client' ? 'client_authentication_failed' : 'token_request_failed';
+    return new AuthError(code, { error: error ?? (err.status === 401 ? 'invalid_client' : undefined), detail, cause: err });
   }
   if (isNetworkError(err)) return new AuthError('provider_unreachable', { detail, cause: err });
   if (!tokenRequestSent) {
@@ -252,6 +279,8 @@ export async function completeSignIn(callbackParams: URLSearchParams, tx: Transa
   const claims = tokens.claims();
   const id_token = tokens.id_token;
   if (!claims || !id_token) throw new AuthError('invalid_token_response', { detail: 'no id_token in the token response' });
+  const audienceProblem = findAudienceProblem(claims, settings.clientId);
+  if (audienceProblem) throw new AuthError('id_token_invalid', { detail: `ID token: ${audienceProblem}` });
 
   // MUST: verify the ID token's signature. openid-client validates its claims but, for ID tokens
   // received from the token endpoint, not its signature unless asked; this app does it with its
@@ -264,7 +293,7 @@ export async function completeSignIn(callbackParams: URLSearchParams, tx: Transa
     );
   } catch (err) {
     throw isNetworkError(err)
-      ? new AuthError('provider_unreachable', { detail: `fetching the provider JWKS failed: ${describeError(err)}`, cause: err })
+      ? new AuthError('provider_unreachable', { detail: `fetching the provider's JWKS failed: ${describeError(err)}`, cause: err })
       : new AuthError('id_token_invalid', { detail: `ID token signature: ${describeError(err)}`, cause: err });
   }
 

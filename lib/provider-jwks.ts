@@ -22,7 +22,16 @@ import { backChannelFetch } from './back-channel';
  * refetch for them. Bearer tokens sent by anyone (a resource server's input) keep the cooldown, so
  * garbage `kid`s cannot make the app hammer the provider.
  *
+ * A JWT without `kid` is accepted only when the provider publishes a single signing key: OpenID
+ * Connect Core §10.1 requires a `kid` as soon as the JWK Set holds several keys, and guessing
+ * among them would accept a token the provider may have meant for another purpose. Keys marked
+ * `use: enc` do not count (§10.1 makes `use` required when both kinds are published).
+ *
+ * Failing to obtain the keys (timeout, an error status, a malformed JWKS) is reported with the
+ * code {@link JWKS_UNAVAILABLE}, apart from a token that does not verify.
+ *
  * @see https://openid.net/specs/openid-connect-core-1_0.html#RotateSigKeys
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#Signing (§10.1, kid)
  */
 
 export type VerifiedJwt = { readonly payload: JWTPayload; readonly protectedHeader: ProtectedHeaderParameters };
@@ -37,6 +46,14 @@ export type ProviderJwks = {
   verify(jwt: string, options: JWTVerifyOptions, trustedChannel: boolean): Promise<VerifiedJwt>;
 };
 
+/** `code` of the error thrown when the provider's JWKS cannot be fetched or read. */
+export const JWKS_UNAVAILABLE = 'JWKS_UNAVAILABLE';
+
+/** The provider's keys could not be obtained (as opposed to a token that does not verify). */
+class JwksUnavailableError extends Error {
+  readonly code = JWKS_UNAVAILABLE;
+}
+
 /** Minimum time between refetches caused by an unknown `kid` on untrusted input. */
 export const JWKS_COOLDOWN_MS = 30_000;
 /** Cached keys are refreshed at least this often. */
@@ -46,6 +63,28 @@ export type ProviderJwksOptions = {
   /** Overrides {@link JWKS_COOLDOWN_MS} (tests of the refetch, which cannot wait 30 s). */
   readonly cooldownMs?: number;
 };
+
+// jose's own failures to fetch or read a JWKS: a timeout, a non-200 answer or unparsable JSON
+// (the generic JOSEError is thrown only there), a malformed key set; and fetch's network errors.
+const FETCH_FAILURE_CODES = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC', 'ERR_JWKS_INVALID']);
+
+function classifyFetchFailure(err: unknown): unknown {
+  const code = (err as { code?: unknown }).code;
+  const failedFetch = (typeof code === 'string' && FETCH_FAILURE_CODES.has(code)) || err instanceof TypeError;
+  return failedFetch ? new JwksUnavailableError(`the provider's JWKS could not be obtained: ${(err as Error).message}`, { cause: err }) : err;
+}
+
+/** MUST (OIDC Core §10.1): without a `kid`, a JWT is accepted only when one signing key is published. */
+function requireKidAmongSeveralKeys(verified: VerifiedJwt, remote: RemoteJWKSet): VerifiedJwt {
+  if (verified.protectedHeader.kid !== undefined) return verified;
+  const signingKeys = (remote.jwks()?.keys ?? []).filter((key) => key.use === undefined || key.use === 'sig');
+  if (signingKeys.length > 1) {
+    throw new errors.JWKSMultipleMatchingKeys(
+      `the JWT has no kid but the provider publishes ${signingKeys.length} signing keys (OpenID Connect Core §10.1 requires a kid then)`,
+    );
+  }
+  return verified;
+}
 
 /** A cached, self-refreshing view of the provider's JWKS. */
 export function createProviderJwks(jwksUri: string, timeoutMs: number, options: ProviderJwksOptions = {}): ProviderJwks {
@@ -57,12 +96,19 @@ export function createProviderJwks(jwksUri: string, timeoutMs: number, options: 
   });
   return {
     async verify(jwt, options, trustedChannel) {
+      // Outside its cooldown jose refetches by itself on an unknown kid; a second forced refetch
+      // would only ask the provider the same question twice.
+      const joseRefetches = !remote.coolingDown;
       try {
-        return await jwtVerify(jwt, remote, options);
+        return requireKidAmongSeveralKeys(await jwtVerify(jwt, remote, options), remote);
       } catch (err) {
-        if (!trustedChannel || !(err instanceof errors.JWKSNoMatchingKey)) throw err;
+        if (!trustedChannel || joseRefetches || !(err instanceof errors.JWKSNoMatchingKey)) throw classifyFetchFailure(err);
+      }
+      try {
         await remote.reload();
-        return jwtVerify(jwt, remote, options);
+        return requireKidAmongSeveralKeys(await jwtVerify(jwt, remote, options), remote);
+      } catch (err) {
+        throw classifyFetchFailure(err);
       }
     },
   };

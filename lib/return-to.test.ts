@@ -30,6 +30,15 @@ describe('sanitizeReturnTo', () => {
     }
   });
 
+  it('rejects what normalising dot segments turns into another host', () => {
+    for (const value of ['/.//evil.example', '/..//evil.example', '/%2e%2e//evil.example', '/%2E//evil.example', '/./\\evil.example', '/a/..//evil.example', '/.//evil.example/profile?x=1']) {
+      const safe = sanitizeReturnTo(value, origin);
+      assert.equal(safe, '/', value);
+      assert.equal(new URL(safe, origin).origin, origin, value);
+    }
+    assert.equal(sanitizeReturnTo('/a/./b/../profile', origin), '/a/profile');
+  });
+
   it('does not decode its way to another host', () => {
     assert.equal(sanitizeReturnTo('/%2F%2Fevil.example', origin), '/%2F%2Fevil.example');
     assert.equal(sanitizeReturnTo('/%5Cevil.example', origin), '/%5Cevil.example');

@@ -23,17 +23,25 @@ export const MAX_RETURN_TO_LENGTH = 512;
  */
 export function sanitizeReturnTo(raw: string | null | undefined, appOrigin: string): string {
   if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_RETURN_TO_LENGTH) return DEFAULT_RETURN_TO;
+  const origin = new URL(appOrigin).origin;
   // Only a path that is absolute on this origin: no scheme, no `//host`, no `\host`.
-  if (!raw.startsWith('/') || raw.startsWith('//') || raw.startsWith('/\\')) return DEFAULT_RETURN_TO;
-  let url: URL;
-  try {
-    url = new URL(raw, appOrigin);
-  } catch {
-    return DEFAULT_RETURN_TO;
-  }
-  if (url.origin !== new URL(appOrigin).origin) return DEFAULT_RETURN_TO;
+  if (!isSameOriginPath(raw, origin)) return DEFAULT_RETURN_TO;
+  const url = new URL(raw, origin);
   // The sign-in routes themselves are never a destination (loops, or a GET to a POST route).
   if (url.pathname === '/auth' || url.pathname.startsWith('/auth/')) return DEFAULT_RETURN_TO;
   const normalised = `${url.pathname}${url.search}${url.hash}`;
-  return normalised.length > MAX_RETURN_TO_LENGTH ? DEFAULT_RETURN_TO : normalised;
+  // MUST: normalising can itself produce another host: dot segments collapse `/.//evil.example`,
+  // `/..//evil.example` and `/%2e%2e//evil.example` into `//evil.example`, which a browser (and
+  // `new URL`) reads as protocol-relative. The result is held to the same rule as the input.
+  return normalised.length <= MAX_RETURN_TO_LENGTH && isSameOriginPath(normalised, origin) ? normalised : DEFAULT_RETURN_TO;
+}
+
+/** `path` starts with one `/` and, resolved against `origin`, stays on it. */
+function isSameOriginPath(path: string, origin: string): boolean {
+  if (!path.startsWith('/') || path.startsWith('//') || path.startsWith('/\\')) return false;
+  try {
+    return new URL(path, origin).origin === origin;
+  } catch {
+    return false;
+  }
 }

@@ -12,9 +12,9 @@ export type StackOptions = {
   readonly appPort: number;
   readonly providerPort: number;
   /** Extra environment for the app (OIDC_* settings). */
-  readonly appEnv?: Readonly<Record<string, string>>;
+  readonly appEnv?: Readonly<Record<string, string | undefined>>;
   /** Extra environment for the provider (PROVIDER_* settings). */
-  readonly providerEnv?: Readonly<Record<string, string>>;
+  readonly providerEnv?: Readonly<Record<string, string | undefined>>;
   /** Start no bundled provider (the app is pointed elsewhere through appEnv). */
   readonly withoutProvider?: boolean;
 };

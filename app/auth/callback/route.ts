@@ -4,6 +4,7 @@ import { getConfig } from '@/lib/config';
 import { AuthError } from '@/lib/errors';
 import { log } from '@/lib/log';
 import { completeSignIn } from '@/lib/oidc';
+import { sanitizeReturnTo } from '@/lib/return-to';
 import { destroySession, saveSession, takeTransaction } from '@/lib/session';
 import { fitSessionData } from '@/lib/session-data';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
@@ -31,7 +32,8 @@ export async function GET(request: NextRequest) {
       sub: result.claims.sub,
       back_channel_requests: result.trace.requests.length,
     });
-    return redirectSeeOther(new URL(transaction.returnTo, settings.appUrl));
+    // The stored returnTo was sanitised at /auth/login; checked again here, where it is used.
+    return redirectSeeOther(new URL(sanitizeReturnTo(transaction.returnTo, settings.appUrl), settings.appUrl));
   } catch (err) {
     return failSignIn(err, 'callback');
   }

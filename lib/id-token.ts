@@ -1,0 +1,35 @@
+/**
+ * ID token checks this app adds to openid-client's.
+ *
+ * openid-client (oauth4webapi) validates `iss`, `exp`, `iat`, `nbf`, `nonce`, the presence of
+ * `sub`, that `aud` contains the client_id, and that a multi-valued `aud` comes with an `azp` equal
+ * to the client_id. It accepts an `aud` array with other values as long as `azp` names this client.
+ * OpenID Connect Core is stricter about audiences the client does not trust, and this client
+ * trusts no audience but itself.
+ *
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation
+ */
+
+export type AudienceClaims = { readonly aud?: unknown; readonly azp?: unknown };
+
+function describeValue(value: unknown): string {
+  return JSON.stringify(value)?.slice(0, 100) ?? String(value);
+}
+
+/**
+ * What is wrong with the ID token's audience for this client, or undefined.
+ *
+ * MUST: reject an ID token that lists audiences the client does not trust (§3.1.3.7 rule 3): such
+ * a token was also issued for someone else, who could replay it here. When `azp` is present it
+ * must be this client (rule 5), whatever `aud` holds.
+ *
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation (rules 3 to 5)
+ */
+export function findAudienceProblem(claims: AudienceClaims, clientId: string): string | undefined {
+  const audiences: unknown[] = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!audiences.includes(clientId)) return `aud ${describeValue(claims.aud)} does not list this client`;
+  const untrusted = audiences.filter((audience) => audience !== clientId);
+  if (untrusted.length > 0) return `aud also lists audiences this client does not trust: ${describeValue(untrusted)}`;
+  if (claims.azp !== undefined && claims.azp !== clientId) return `azp ${describeValue(claims.azp)} is not this client`;
+  return undefined;
+}

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, beforeEach, describe, it } from 'node:test';
+
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+
+import { createProviderJwks, JWKS_UNAVAILABLE } from './provider-jwks';
+
+/**
+ * The provider's key cache against a JWKS served from this process: refetch on an unknown kid
+ * (once, at once, for back-channel tokens only), the OIDC Core §10.1 kid rule, and failures to
+ * obtain the keys told apart from tokens that do not verify.
+ */
+
+type Key = { kid: string; privateKey: CryptoKey; publicJwk: JWK };
+
+async function newKey(alg: 'RS256' | 'ES256' = 'RS256'): Promise<Key> {
+  const { privateKey, publicKey } = await generateKeyPair(alg);
+  const publicJwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(publicJwk);
+  return { kid, privateKey, publicJwk: { ...publicJwk, kid, use: 'sig' } };
+}
+
+function sign(key: Key, { withKid = true, alg = 'RS256' } = {}): Promise<string> {
+  return new SignJWT({ sub: 'alice' })
+    .setProtectedHeader({ alg, ...(withKid ? { kid: key.kid } : {}) })
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(key.privateKey);
+}
+
+let server: Server;
+let jwksUri: string;
+let published: JWK[] = [];
+let status = 200;
+let fetches = 0;
+
+before(async () => {
+  server = createServer((_req, res) => {
+    fetches += 1;
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: published }));
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
+});
+
+after(() => {
+  server.close();
+  server.closeAllConnections();
+});
+
+beforeEach(() => {
+  status = 200;
+  fetches = 0;
+});
+
+const OPTIONS = { algorithms: ['RS256', 'ES256'] };
+
+describe('createProviderJwks', () => {
+  it('verifies with the published key and caches the key set', async () => {
+    const key = await newKey();
+    published = [key.publicJwk];
+    const jwks = createProviderJwks(jwksUri, 5000);
+    assert.equal((await jwks.verify(await sign(key), OPTIONS, true)).payload.sub, 'alice');
+    await jwks.verify(await sign(key), OPTIONS, true);
+    assert.equal(fetches, 1);
+  });
+
+  it('refetches at once for a back-channel token signed by a key rotated in moments ago', async () => {
+    const old = await newKey();
+    published = [old.publicJwk];
+    const jwks = createProviderJwks(jwksUri, 5000);
+    await jwks.verify(await sign(old), OPTIONS, true);
+    const rotated = await newKey();
+    published = [rotated.publicJwk];
+    assert.equal((await jwks.verify(await sign(rotated), OPTIONS, true)).payload.sub, 'alice');
+    assert.equal(fetches, 2, 'one refetch, inside the cooldown');
+  });
+
+  it('does not refetch within the cooldown for a token anyone could have sent', async () => {
+    const old = await newKey();
+    published = [old.publicJwk];
+    const jwks = createProviderJwks(jwksUri, 5000);
+    await jwks.verify(await sign(old), OPTIONS, false);
+    const rotated = await newKey();
+    published = [rotated.publicJwk];
+    await assert.rejects(jwks.verify(await sign(rotated), OPTIONS, false), { code: 'ERR_JWKS_NO_MATCHING_KEY' });
+    assert.equal(fetches, 1);
+  });
+
+  it('asks once, not twice, when the kid is unknown on the first use', async () => {
+    published = [(await newKey()).publicJwk];
+    const jwks = createProviderJwks(jwksUri, 5000);
+    await assert.rejects(jwks.verify(await sign(await newKey()), OPTIONS, true), { code: 'ERR_JWKS_NO_MATCHING_KEY' });
+    assert.equal(fetches, 1);
+  });
+
+  it('accepts a JWT without kid when one signing key is published (OIDC Core §10.1)', async () => {
+    const key = await newKey();
+    published = [key.publicJwk, { ...(await newKey()).publicJwk, use: 'enc' }];
+    const jwks = createProviderJwks(jwksUri, 5000);
+    assert.equal((await jwks.verify(await sign(key, { withKid: false }), OPTIONS, true)).payload.sub, 'alice');
+  });
+
+  it('refuses a JWT without kid when several signing keys are published, of one type or several', async () => {
+    const key = await newKey();
+    for (const other of [await newKey('RS256'), await newKey('ES256')]) {
+      published = [key.publicJwk, other.publicJwk];
+      const jwks = createProviderJwks(jwksUri, 5000);
+      await assert.rejects(jwks.verify(await sign(key, { withKid: false }), OPTIONS, true), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'ERR_JWKS_MULTIPLE_MATCHING_KEYS');
+        return true;
+      });
+    }
+  });
+
+  it('reports a JWKS that cannot be obtained apart from a token that does not verify', async () => {
+    const key = await newKey();
+    published = [key.publicJwk];
+    status = 503;
+    await assert.rejects(createProviderJwks(jwksUri, 5000).verify(await sign(key), OPTIONS, true), { code: JWKS_UNAVAILABLE });
+    status = 200;
+    const jwks = createProviderJwks(jwksUri, 5000);
+    const forged = `${(await sign(key)).slice(0, -4)}AAAA`;
+    await assert.rejects(jwks.verify(forged, OPTIONS, true), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+  });
+});

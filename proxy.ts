@@ -1,0 +1,39 @@
+import { NextResponse, type NextRequest } from 'next/server';
+
+import { getConfig } from './lib/config';
+import { getDiscoveredMetadata } from './lib/oidc';
+import { buildContentSecurityPolicy, createNonce } from './lib/security-headers';
+
+/**
+ * Runs before every page and route: a nonce-based Content-Security-Policy, fresh per request.
+ * Next.js takes the nonce from the request's CSP header and applies it to the scripts it renders.
+ */
+export function proxy(request: NextRequest): NextResponse {
+  const settings = getConfig();
+  const endSession = getDiscoveredMetadata()?.end_session_endpoint;
+  const csp = buildContentSecurityPolicy(createNonce(), {
+    formActions: [new URL(settings.issuer).origin, ...(endSession ? [new URL(endSession).origin] : [])],
+    https: settings.secureCookies,
+    development: process.env.NODE_ENV === 'development',
+  });
+  const requestHeaders = new Headers(request.headers);
+  requestHeaders.set('content-security-policy', csp);
+  const response = NextResponse.next({ request: { headers: requestHeaders } });
+  response.headers.set('content-security-policy', csp);
+  // MUST (https only): browsers remember to never try plain http here again.
+  if (settings.secureCookies) response.headers.set('strict-transport-security', 'max-age=31536000');
+  return response;
+}
+
+export const config = {
+  // Static assets need no CSP; prefetches are not rendered documents.
+  matcher: [
+    {
+      source: '/((?!_next/static|_next/image|favicon.ico).*)',
+      missing: [
+        { type: 'header', key: 'next-router-prefetch' },
+        { type: 'header', key: 'purpose', value: 'prefetch' },
+      ],
+    },
+  ],
+};

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +11,7 @@ import * as client from 'openid-client';
 import type Provider from 'oidc-provider';
 
 import { driveSignIn } from '../provider/drive-sign-in';
-import { settingsFromEnv, startProvider } from '../provider/index';
+import { startInProcessProvider } from '../provider/in-process';
 import { createClientAuthentication } from './client-assertion';
 import { createApiTokenCache, getApiAccessToken, requestClientCredentialsToken } from './client-credentials';
 import { getConfig } from './config';
@@ -29,15 +28,6 @@ import { authorizeApiRequest } from './resource-server';
  * judging real tokens (the access token it should accept, and the sign-in tokens it must not),
  * served over HTTP at APP_URL by the same code as the route handler.
  */
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const address = server.address();
-  await new Promise((done) => server.close(done));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
-}
 
 let appUrl: string;
 let apiResource: string;
@@ -71,27 +61,13 @@ const grants = { success: 0, error: 0 };
 let tokenPosts = 0;
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rp-cc-'));
-  const keyFile = join(dir, 'client.pem');
-  writeFileSync(keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  const jwksFile = join(dir, 'client.public.jwks.json');
-  writeFileSync(jwksFile, JSON.stringify({ keys: (await loadClientKeySet(keyFile)).published }));
-  issuer = `http://localhost:${await freePort()}`;
   apiServer = createHttpServer((req, res) => void serveApi(req, res));
   await new Promise<void>((done) => apiServer.listen(0, 'localhost', done));
   const apiAddress = apiServer.address();
   assert.ok(apiAddress && typeof apiAddress === 'object');
   appUrl = `http://localhost:${apiAddress.port}`;
   apiResource = `${appUrl}/api`;
-  Object.assign(process.env, { OIDC_ISSUER: issuer, APP_URL: appUrl, OIDC_CLIENT_KEY_FILE: keyFile, SESSION_SECRET: 's'.repeat(32) });
-  const settings = await settingsFromEnv({
-    NODE_ENV: 'test',
-    PROVIDER_ISSUER: issuer,
-    APP_URL: appUrl,
-    PROVIDER_CLIENT_REGISTRATION: 'jwks',
-    PROVIDER_CLIENT_JWKS_FILE: jwksFile,
-  });
-  ({ server, provider } = await startProvider(settings));
+  ({ issuer, server, provider } = await startInProcessProvider(appUrl));
   server.on('request', (req) => {
     if (req.method === 'POST' && req.url?.startsWith('/token')) tokenPosts++;
   });

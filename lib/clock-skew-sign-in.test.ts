@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,7 +9,7 @@ import { decodeJwt } from 'jose';
 import * as client from 'openid-client';
 
 import { driveSignIn } from '../provider/drive-sign-in';
-import { startChild, stopChild, tsxNode, waitForHttp, type Child } from '../scripts/processes';
+import { findFreePort, startChild, stopChild, tsxNode, waitForHttp, type Child } from '../scripts/processes';
 import { getClockSkew } from './clock-skew';
 import { loadClientKeySet } from './keys';
 import { completeSignIn, startSignIn } from './oidc';
@@ -27,15 +26,6 @@ const appUrl = 'http://localhost:3998';
 const redirectUri = `${appUrl}/auth/callback`;
 const realNow = Date.now.bind(Date);
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const address = server.address();
-  await new Promise((done) => server.close(done));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
-}
-
 let provider: Child;
 let issuer: string;
 let keyFile: string;
@@ -46,7 +36,7 @@ before(async () => {
   writeFileSync(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }));
   const jwksFile = join(dir, 'client.public.jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: (await loadClientKeySet(keyFile)).published }));
-  issuer = `http://localhost:${await freePort()}`;
+  issuer = `http://localhost:${await findFreePort()}`;
   provider = startChild({
     name: 'op',
     ...tsxNode('provider/index.ts'),

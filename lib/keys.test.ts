@@ -9,7 +9,7 @@ import { before, describe, it } from 'node:test';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 
 import { createSelfSignedCertificate } from '../keys/certificate';
-import { exportPkcs12 } from '../test-support/pkcs12';
+import { exportPkcs12 } from '../e2e/support/pkcs12';
 import { ConfigError } from './errors';
 import { createKeySetLoader, KEY_FILE_CHECK_INTERVAL_MS, loadClientKeySet, toPublicJwk, type ClientKeySet } from './keys';
 

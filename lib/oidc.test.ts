@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { decodeProtectedHeader, decodeJwt } from 'jose';
 import * as client from 'openid-client';
 
 import { driveSignIn } from '../provider/drive-sign-in';
-import { settingsFromEnv, startProvider } from '../provider/index';
+import { startInProcessProvider, type InProcessProvider } from '../provider/in-process';
 import { createTrace, withTrace } from './back-channel';
 import { AuthError } from './errors';
-import { loadClientKeySet } from './keys';
 import { completeSignIn, getProvider, startSignIn } from './oidc';
 
 /**
@@ -22,47 +15,17 @@ import { completeSignIn, getProvider, startSignIn } from './oidc';
  * the app's lib driving it, the user's login and consent done over HTTP.
  */
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const address = server.address();
-  await new Promise((done) => server.close(done));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
-}
-
 const appUrl = 'http://localhost:3999';
 const redirectUri = `${appUrl}/auth/callback`;
 let issuer: string;
-let server: Server;
+let op: InProcessProvider;
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rp-oidc-'));
-  const keyFile = join(dir, 'client.pem');
-  writeFileSync(keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  const jwksFile = join(dir, 'client.public.jwks.json');
-  writeFileSync(jwksFile, JSON.stringify({ keys: (await loadClientKeySet(keyFile)).published }));
-  issuer = `http://localhost:${await freePort()}`;
-  Object.assign(process.env, {
-    OIDC_ISSUER: issuer,
-    APP_URL: appUrl,
-    OIDC_CLIENT_KEY_FILE: keyFile,
-    SESSION_SECRET: 's'.repeat(32),
-  });
-  const settings = await settingsFromEnv({
-    NODE_ENV: 'test',
-    PROVIDER_ISSUER: issuer,
-    APP_URL: appUrl,
-    PROVIDER_CLIENT_REGISTRATION: 'jwks',
-    PROVIDER_CLIENT_JWKS_FILE: jwksFile,
-  });
-  ({ server } = await startProvider(settings));
+  op = await startInProcessProvider(appUrl);
+  issuer = op.issuer;
 });
 
-after(() => {
-  server.close();
-  server.closeAllConnections();
-});
+after(() => op.stop());
 
 async function authorize(consent: 'allow' | 'deny' = 'allow') {
   const { url, transaction } = await startSignIn('/profile');

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
 import type { Server } from 'node:http';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import { calculateJwkThumbprint, SignJWT, UnsecuredJWT, type JWK, type JWTPayload } from 'jose';
 
 import { createSelfSignedCertificate } from '../keys/certificate';
+import { findFreePort } from '../scripts/processes';
 import { registerCertificate, type ClientRegistration } from './client-registration';
 import { driveSignIn } from './drive-sign-in';
 import { settingsFromEnv, startProvider } from './index';
@@ -25,19 +25,10 @@ const CLIENT_ID = 'client_using_jwt';
 const APP_URL = 'http://localhost:3999';
 const REDIRECT_URI = `${APP_URL}/auth/callback`;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const address = server.address();
-  await new Promise((done) => server.close(done));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
-}
-
 type Running = { issuer: string; tokenEndpoint: string; server: Server };
 
 async function start(registration: ClientRegistration, audience: 'issuer' | 'legacy' = 'issuer'): Promise<Running> {
-  const issuer = `http://localhost:${await freePort()}`;
+  const issuer = `http://localhost:${await findFreePort()}`;
   const settings = { ...(await settingsFromEnv({ NODE_ENV: 'test', PROVIDER_ISSUER: issuer, APP_URL, PROVIDER_CLIENT_JWKS_URI: 'http://unused.invalid/' })), registration, assertionAudience: audience };
   const { server } = await startProvider(settings);
   return { issuer, tokenEndpoint: `${issuer}/token`, server };

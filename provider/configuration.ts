@@ -90,6 +90,18 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
     },
     // MUST: PKCE for every authorization request, confidential clients included (RFC 9700 §2.1.1).
     pkce: { required: () => true },
+    // Lifetimes, stated rather than left to oidc-provider's defaults: short-lived tokens, a
+    // working day of provider session.
+    ttl: {
+      AuthorizationCode: 60,
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 10 * 60,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 5 * 60,
+      IdToken: 10 * 60,
+      RefreshToken: 24 * 60 * 60,
+      Interaction: 10 * 60,
+      Session: 8 * 60 * 60,
+      Grant: 8 * 60 * 60,
+    },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },

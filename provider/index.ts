@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 
-import { exportJWK, generateKeyPair } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import Provider, { type JWK } from 'oidc-provider';
 
 import { apiResourceSettingsFromEnv } from './api-resource';
@@ -26,6 +26,7 @@ import { interactions } from './interactions';
  *                                                              (keys/dev-client.cert.pem)
  *   PROVIDER_ASSERTION_AUDIENCE   issuer | legacy: aud the client assertion may carry; legacy also
  *                                 accepts the token endpoint URL                       (issuer)
+ *   PROVIDER_SIGNING_KEYS_FILE    keeps the provider's signing keys across restarts (new per process)
  *   API_RESOURCE                  the API's resource indicator (APP_URL/api), shared with the app
  *   API_SCOPE                     the API's scope              (api1), shared with the app
  *   PROVIDER_API_TOKEN_TTL        API access token lifetime, s (300)
@@ -35,7 +36,25 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 async function generateSigningKeys(): Promise<{ keys: JWK[] }> {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-  return { keys: [{ ...(await exportJWK(privateKey)), alg: 'RS256', use: 'sig' } as JWK] };
+  const jwk = await exportJWK(privateKey);
+  return { keys: [{ ...jwk, kid: await calculateJwkThumbprint(jwk, 'sha256'), alg: 'RS256', use: 'sig' } as JWK] };
+}
+
+/**
+ * The provider's signing keys: kept in `file` when one is named (so that a restarted demo
+ * provider still verifies the ID tokens it issued, e.g. as id_token_hint at logout), else new ones
+ * for this process.
+ */
+async function loadSigningKeys(file: string | undefined): Promise<{ keys: JWK[] }> {
+  if (!file) return generateSigningKeys();
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as { keys: JWK[] };
+  } catch {
+    const keys = await generateSigningKeys();
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
+    return keys;
+  }
 }
 
 async function registrationFrom(env: NodeJS.ProcessEnv, appUrl: string): Promise<ClientRegistration> {
@@ -77,7 +96,7 @@ export async function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Pro
     clientId: env.PROVIDER_CLIENT_ID ?? 'client_using_jwt',
     registration: await registrationFrom(env, appUrl),
     assertionAudience: assertionAudienceFrom(env),
-    signingKeys: await generateSigningKeys(),
+    signingKeys: await loadSigningKeys(env.PROVIDER_SIGNING_KEYS_FILE),
     cookieKeys: [randomBytes(32).toString('base64url')],
     // Only a provider that itself lives on loopback may fetch from loopback.
     allowLoopbackFetch: LOOPBACK.has(issuerHost) && env.NODE_ENV !== 'production',

@@ -72,7 +72,13 @@ async function main(): Promise<void> {
     const provider = startChild({
       name: 'op',
       ...tsxNode('provider/index.ts'),
-      env: { ...process.env, PROVIDER_ISSUER: issuer, APP_URL: appUrl },
+      env: {
+        ...process.env,
+        PROVIDER_ISSUER: issuer,
+        APP_URL: appUrl,
+        // The demo provider keeps its signing keys across restarts (sessions' ID tokens stay valid).
+        PROVIDER_SIGNING_KEYS_FILE: process.env.PROVIDER_SIGNING_KEYS_FILE ?? 'keys/dev-provider.private.jwks.json',
+      },
       echo: true,
     });
     children.push(provider);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
 /**
@@ -87,4 +88,14 @@ export function tsxNode(entry: string, extra: readonly string[] = []): { command
 /** The Next.js CLI, run directly (not through npx, which would leave next-server behind). */
 export function nextCli(args: readonly string[]): { command: string; args: string[] } {
   return { command: process.execPath, args: ['node_modules/next/dist/bin/next', ...args] };
+}
+
+/** A TCP port free on loopback right now (for servers started by tests). */
+export async function findFreePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const address = server.address();
+  await new Promise((done) => server.close(done));
+  if (!address || typeof address !== 'object') throw new Error('no port was assigned');
+  return address.port;
 }

@@ -2,48 +2,15 @@
 
 import { useActionState } from 'react';
 
-import type { JwtView, MachineCallOutcome, TokenView } from '@/lib/machine-call';
+import type { MachineCallOutcome, TokenView } from '@/lib/machine-call';
 
-import { ASSERTION_CLAIM_NOTES, ASSERTION_HEADER_NOTES } from '../profile/claim-notes';
+import { ASSERTION_CLAIM_NOTES, ASSERTION_HEADER_NOTES } from '../_components/claim-notes';
+import { JwtCard } from '../_components/claims-table';
 import { runMachineCall, type MachineRun } from './actions';
 import { ACCESS_TOKEN_CLAIM_NOTES, ACCESS_TOKEN_HEADER_NOTES } from './claim-notes';
 
-const TIME_CLAIMS = new Set(['exp', 'iat', 'nbf']);
-
 function formatTime(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-function display(name: string, value: unknown): string {
-  if (TIME_CLAIMS.has(name) && typeof value === 'number') return `${value} (${formatTime(value * 1000)})`;
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-function JwtTable({ values, notes, testId }: { values: Record<string, unknown>; notes: Record<string, string>; testId: string }) {
-  return (
-    <table className="claims" data-testid={testId}>
-      <tbody>
-        {Object.entries(values).map(([name, value]) => (
-          <tr key={name} data-claim={name}>
-            <th>{name}</th>
-            <td className="value">{display(name, value)}</td>
-            <td className="muted">{notes[name] ?? ''}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  );
-}
-
-function JwtCard({ jwt, headerNotes, claimNotes, prefix }: { jwt: JwtView; headerNotes: Record<string, string>; claimNotes: Record<string, string>; prefix: string }) {
-  return (
-    <div className="card">
-      <h3>Header</h3>
-      <JwtTable values={jwt.header} notes={headerNotes} testId={`${prefix}-header`} />
-      <h3>Payload</h3>
-      <JwtTable values={jwt.payload} notes={claimNotes} testId={`${prefix}-payload`} />
-    </div>
-  );
 }
 
 function describeSource(token: TokenView): string {

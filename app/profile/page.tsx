@@ -2,35 +2,11 @@ import type { Metadata } from 'next';
 
 import { idTokenClaims, requireSession, userClaims } from '@/lib/dal';
 
-import { ASSERTION_CLAIM_NOTES, ASSERTION_HEADER_NOTES, ID_TOKEN_CLAIM_NOTES } from './claim-notes';
+import { ASSERTION_CLAIM_NOTES, ASSERTION_HEADER_NOTES, ID_TOKEN_CLAIM_NOTES } from '../_components/claim-notes';
+import { ClaimsTable, JwtCard } from '../_components/claims-table';
 
 export const dynamic = 'force-dynamic';
 export const metadata: Metadata = { title: 'Profile · private_key_jwt RP' };
-
-const TIME_CLAIMS = new Set(['exp', 'iat', 'nbf', 'auth_time', 'updated_at']);
-
-function display(name: string, value: unknown): string {
-  if (TIME_CLAIMS.has(name) && typeof value === 'number') {
-    return `${value} (${new Date(value * 1000).toISOString()})`;
-  }
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-function ClaimsTable({ claims, notes, testId }: { claims: Record<string, unknown>; notes?: Record<string, string>; testId: string }) {
-  return (
-    <table className="claims" data-testid={testId}>
-      <tbody>
-        {Object.entries(claims).map(([name, value]) => (
-          <tr key={name} data-claim={name}>
-            <th>{name}</th>
-            <td className="value">{display(name, value)}</td>
-            {notes ? <td className="muted">{notes[name] ?? ''}</td> : null}
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  );
-}
 
 export default async function ProfilePage() {
   const session = await requireSession('/profile');
@@ -53,12 +29,7 @@ export default async function ProfilePage() {
         This JWT replaced the client secret.
       </p>
       {assertion ? (
-        <div className="card">
-          <h3>Header</h3>
-          <ClaimsTable claims={assertion.header} notes={ASSERTION_HEADER_NOTES} testId="assertion-header" />
-          <h3>Payload</h3>
-          <ClaimsTable claims={assertion.payload} notes={ASSERTION_CLAIM_NOTES} testId="assertion-payload" />
-        </div>
+        <JwtCard jwt={assertion} headerNotes={ASSERTION_HEADER_NOTES} claimNotes={ASSERTION_CLAIM_NOTES} prefix="assertion" />
       ) : (
         <p className="card muted">Not kept for this session (it did not fit in the session cookie).</p>
       )}

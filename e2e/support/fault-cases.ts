@@ -70,6 +70,27 @@ function editHeader(edit: (h: IdTokenDraft['header']) => void): Fault {
   return { idToken: (draft) => edit(draft.header) };
 }
 
+/**
+ * The ID token signed, validly, by a key of another algorithm that the provider has just
+ * published: only the registered algorithm may be accepted.
+ */
+function signWithPublishedKeyOf(alg: 'RS256' | 'ES256'): Pick<FaultCase, 'fault' | 'cleanup'> {
+  return {
+    fault: {
+      idToken: async (draft, op) => {
+        const key = await generateProviderKey(alg);
+        op.published = [...op.published, key];
+        draft.key = key;
+        draft.header.alg = alg;
+        draft.header.kid = key.kid;
+      },
+    },
+    cleanup: (ctx) => {
+      ctx.op.published = [ctx.op.signing];
+    },
+  };
+}
+
 function editTokenResponse(edit: (body: Record<string, unknown>) => void): Fault {
   return {
     tokenResponse: (body) => {
@@ -180,18 +201,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token signed with ES256 by a published key, registered alg is RS256',
     ref: 'OIDC Core §3.1.3.7 (7); oidcc-client-test-invalid-sig-es256',
-    fault: {
-      idToken: async (draft, op) => {
-        const ec = await generateProviderKey('ES256');
-        op.published = [...op.published, ec];
-        draft.key = ec;
-        draft.header.alg = 'ES256';
-        draft.header.kid = ec.kid;
-      },
-    },
-    cleanup: (ctx) => {
-      ctx.op.published = [ctx.op.signing];
-    },
+    ...signWithPublishedKeyOf('ES256'),
     expected: ID_TOKEN_REJECTED,
   },
   {
@@ -689,18 +699,7 @@ export function secondaryCases(timeoutMs: number): readonly FaultCase[] {
     {
       name: 'ES256 provider: ID token signed with RS256 by a published key',
       ref: 'OIDC Core §3.1.3.7 (7); fapi2-…-invalid-alternate-alg',
-      fault: {
-        idToken: async (draft, op) => {
-          const rsa = await generateProviderKey('RS256');
-          op.published = [...op.published, rsa];
-          draft.key = rsa;
-          draft.header.alg = 'RS256';
-          draft.header.kid = rsa.kid;
-        },
-      },
-      cleanup: (ctx) => {
-        ctx.op.published = [ctx.op.signing];
-      },
+      ...signWithPublishedKeyOf('RS256'),
       expected: ID_TOKEN_REJECTED,
     },
     {

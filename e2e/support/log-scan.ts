@@ -1,6 +1,8 @@
 import { createPrivateKey, type JsonWebKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
+import { RS256_KEY } from './material';
+
 /**
  * Proof that the app's logs hold no secret: every secret a suite knows of (tokens, codes and
  * client assertions the provider issued or received, the client's private key, the session
@@ -50,4 +52,16 @@ export function findLeaks(lines: readonly string[], secrets: readonly Secret[]):
     }
   }
   return leaks;
+}
+
+/**
+ * Everything a test run must never find in the app's log: what the provider issued or received
+ * (`issued`), the run's client private key and the session secret.
+ */
+export function listRunSecrets(issued: readonly string[], sessionSecret: string): Secret[] {
+  return [
+    ...issued.map((value) => ({ label: 'token, code or assertion', value })),
+    ...readPrivateKeySecrets(RS256_KEY),
+    { label: 'session secret', value: sessionSecret },
+  ];
 }

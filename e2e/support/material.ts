@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 
 import { createSelfSignedCertificate } from '../../keys/certificate';
 import { generatePrivateJwk, writeKeySet } from '../../keys/cli';
-import { exportPkcs12 } from '../../test-support/pkcs12';
+import { exportPkcs12 } from './pkcs12';
 
 /** Key material for one test run, under .e2e/ (git-ignored), never the developer's own keys. */
 

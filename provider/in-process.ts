@@ -1,0 +1,54 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type Provider from 'oidc-provider';
+
+import { loadClientKeySet } from '../lib/keys';
+import { findFreePort } from '../scripts/processes';
+import { settingsFromEnv, startProvider } from './index';
+
+/**
+ * The bundled provider inside the calling process, for protocol-level tests: a free loopback
+ * port, a fresh client key (RSA, PKCS#8 PEM) registered inline, and the app's settings pointed at
+ * it through `process.env` (lib/config.ts reads them on first use).
+ */
+
+export type InProcessProvider = {
+  readonly issuer: string;
+  /** The client's private key file, as OIDC_CLIENT_KEY_FILE names it. */
+  readonly keyFile: string;
+  readonly provider: Provider;
+  readonly server: Server;
+  stop(): void;
+};
+
+export async function startInProcessProvider(appUrl: string): Promise<InProcessProvider> {
+  const dir = mkdtempSync(join(tmpdir(), 'rp-op-'));
+  const keyFile = join(dir, 'client.pem');
+  writeFileSync(keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  const jwksFile = join(dir, 'client.public.jwks.json');
+  writeFileSync(jwksFile, JSON.stringify({ keys: (await loadClientKeySet(keyFile)).published }));
+  const issuer = `http://localhost:${await findFreePort()}`;
+  Object.assign(process.env, { OIDC_ISSUER: issuer, APP_URL: appUrl, OIDC_CLIENT_KEY_FILE: keyFile, SESSION_SECRET: 's'.repeat(32) });
+  const settings = await settingsFromEnv({
+    NODE_ENV: 'test',
+    PROVIDER_ISSUER: issuer,
+    APP_URL: appUrl,
+    PROVIDER_CLIENT_REGISTRATION: 'jwks',
+    PROVIDER_CLIENT_JWKS_FILE: jwksFile,
+  });
+  const { provider, server } = await startProvider(settings);
+  return {
+    issuer,
+    keyFile,
+    provider,
+    server,
+    stop() {
+      server.close();
+      server.closeAllConnections();
+    },
+  };
+}

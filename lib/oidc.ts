@@ -43,13 +43,22 @@ const discovered = processSlot<Readonly<client.ServerMetadata>>('provider-metada
  * @returns the setting at fault, or undefined.
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-2 (token_endpoint_auth_* metadata)
  */
-export function findIncompatibility(metadata: client.ServerMetadata, signing: ClientKey): ConfigProblem | undefined {
+export function findIncompatibility(metadata: client.ServerMetadata, signing: ClientKey, idTokenAlg: string): ConfigProblem | undefined {
   const methods = metadata.token_endpoint_auth_methods_supported;
   if (Array.isArray(methods) && !methods.includes('private_key_jwt')) {
     return {
       variable: 'OIDC_ISSUER',
       message: `the provider does not support private_key_jwt (token_endpoint_auth_methods_supported: ${methods.join(', ')})`,
       fix: 'enable private_key_jwt client authentication at the provider',
+    };
+  }
+  // Every ID token would be refused: better to say so now than on each sign-in.
+  const idTokenAlgs = metadata.id_token_signing_alg_values_supported;
+  if (Array.isArray(idTokenAlgs) && !idTokenAlgs.includes(idTokenAlg)) {
+    return {
+      variable: 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG',
+      message: `ID tokens are accepted only when signed with ${idTokenAlg}, but the provider signs with ${idTokenAlgs.join(', ')} (id_token_signing_alg_values_supported)`,
+      fix: 'set OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG to the algorithm registered for this client at the provider',
     };
   }
   return describeAlgIncompatibility(signing, metadata.token_endpoint_auth_signing_alg_values_supported);
@@ -95,7 +104,7 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
     });
   }
   const metadata = config.serverMetadata();
-  const incompatible = findIncompatibility(metadata, keys.signing);
+  const incompatible = findIncompatibility(metadata, keys.signing, settings.idTokenSignedResponseAlg);
   if (incompatible) throw new ConfigError([incompatible]);
   if (!metadata.jwks_uri) throw new AuthError('discovery_failed', { detail: 'the provider metadata has no jwks_uri' });
   log.info('provider discovered', { issuer: metadata.issuer, token_endpoint: metadata.token_endpoint });

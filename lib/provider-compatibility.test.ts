@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { AuthError, ConfigError } from './errors';
-import { KEY_FILE_CHECK_INTERVAL_MS } from './keys';
-import { completeSignIn, getProvider } from './oidc';
+import { KEY_FILE_CHECK_INTERVAL_MS, loadClientKeySet } from './keys';
+import { completeSignIn, findIncompatibility, getProvider } from './oidc';
 
 /**
  * The app stops, before sending anything to the token endpoint, when the provider does not accept
@@ -84,5 +84,29 @@ describe('a provider that does not accept the client’s signing algorithm', () 
       return true;
     });
     assert.deepEqual(requests, [], 'no token request was sent');
+  });
+});
+
+describe('findIncompatibility', () => {
+  const metadata = {
+    issuer: 'https://idp.example.com',
+    token_endpoint_auth_methods_supported: ['private_key_jwt', 'client_secret_basic'],
+    token_endpoint_auth_signing_alg_values_supported: ['RS256', 'ES256'],
+    id_token_signing_alg_values_supported: ['RS256', 'ES256'],
+  };
+
+  it('accepts a provider that supports the method, the assertion alg and the ID token alg', async () => {
+    const { signing } = await loadClientKeySet(keyFile);
+    assert.equal(findIncompatibility(metadata, signing, 'RS256'), undefined);
+    assert.equal(findIncompatibility({ issuer: metadata.issuer }, signing, 'RS256'), undefined, 'unpublished lists restrict nothing');
+  });
+
+  it('names the setting at fault', async () => {
+    const { signing } = await loadClientKeySet(keyFile);
+    assert.equal(findIncompatibility({ ...metadata, token_endpoint_auth_methods_supported: ['client_secret_basic'] }, signing, 'RS256')?.variable, 'OIDC_ISSUER');
+    const idToken = findIncompatibility({ ...metadata, id_token_signing_alg_values_supported: ['ES256'] }, signing, 'RS256');
+    assert.equal(idToken?.variable, 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG');
+    assert.match(idToken?.message ?? '', /signs with ES256/);
+    assert.equal(findIncompatibility({ ...metadata, id_token_signing_alg_values_supported: ['ES256'] }, signing, 'ES256'), undefined);
   });
 });

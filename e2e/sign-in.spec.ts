@@ -27,8 +27,14 @@ test('alice signs in; /profile shows her and an assertion whose aud is the issue
   await expect(payload.locator('tr[data-claim="jti"] td.value')).not.toBeEmpty();
   const header = page.getByTestId('assertion-header');
   await expect(header.locator('tr[data-claim="typ"] td.value')).toHaveText('client-authentication+jwt');
-  const jwks = (await (await page.request.get(`${stack.appUrl}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
-  await expect(header.locator('tr[data-claim="kid"] td.value')).toHaveText(jwks.keys[0]?.kid ?? 'missing');
+  const jwks = (await (await page.request.get(`${stack.appUrl}/.well-known/jwks.json`)).json()) as { keys: Array<Record<string, unknown>> };
+  expect(jwks.keys.length).toBeGreaterThan(0);
+  for (const jwk of jwks.keys) {
+    expect(jwk).toMatchObject({ kid: expect.any(String), alg: 'RS256', use: 'sig', kty: 'RSA' });
+    // Never a private member (RFC 7518 §6.3.2: d, p, q, dp, dq, qi; §6.4: k).
+    for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']) expect(jwk).not.toHaveProperty(member);
+  }
+  await expect(header.locator('tr[data-claim="kid"] td.value')).toHaveText(String(jwks.keys[0]?.kid));
   await expect(page.getByTestId('userinfo').locator('tr[data-claim="email"] td.value')).toHaveText('alice@example.com');
 
   const me = await page.request.get(`${stack.appUrl}/api/me`);

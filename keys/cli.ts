@@ -2,6 +2,7 @@ import { createPrivateKey, X509Certificate, type JsonWebKey } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 
+import nextEnv from '@next/env';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 
 import { CLIENT_AUTH_ALGS, isClientAuthAlg, isEd25519Alg, type ClientAuthAlg } from '../lib/algorithms';
@@ -310,6 +311,8 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
 
 const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname);
 if (isMain) {
+  // The same settings as the app (OIDC_CLIENT_KEY_FILE, OIDC_CLIENT_KEY_PASSPHRASE from .env.local).
+  nextEnv.loadEnvConfig(process.cwd(), process.env.NODE_ENV !== 'production');
   runKeyTool(process.argv.slice(2)).catch((err: Error) => {
     console.error(`keys: ${err.message}`);
     process.exit(1);

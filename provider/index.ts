@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { dirname, resolve } from 'node:path';
 
+import nextEnv from '@next/env';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import Provider, { type JWK } from 'oidc-provider';
 
@@ -146,6 +147,8 @@ export async function startProvider(settings: ProviderSettings): Promise<{ provi
 const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname);
 if (isMain) {
   try {
+    // Shared settings (APP_URL, API_RESOURCE, API_SCOPE) come from the app's .env.local too.
+    nextEnv.loadEnvConfig(process.cwd(), process.env.NODE_ENV !== 'production');
     const settings = await settingsFromEnv();
     await startProvider(settings);
     console.log(

@@ -19,10 +19,16 @@ export const ED25519_ALG_NAMES = ['EdDSA', 'Ed25519'] as const satisfies readonl
 /** Algorithms an ID token may be signed with here; `none` and HMAC are deliberately absent. */
 export const ID_TOKEN_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
 
+/** Narrows a setting or a JWK's `alg` to an algorithm this client signs with. */
 export function isClientAuthAlg(value: unknown): value is ClientAuthAlg {
   return typeof value === 'string' && (CLIENT_AUTH_ALGS as readonly string[]).includes(value);
 }
 
+/**
+ * Whether `alg` names an Ed25519 signature, under either name.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9864 (Ed25519 as a fully-specified algorithm)
+ */
 export function isEd25519Alg(alg: string): alg is (typeof ED25519_ALG_NAMES)[number] {
   return (ED25519_ALG_NAMES as readonly string[]).includes(alg);
 }

@@ -8,7 +8,6 @@ import { PORT_BASE, startStack, type Stack } from './support/stack';
  */
 export const test = base.extend<object, { stack: Stack }>({
   stack: [
-    // eslint-disable-next-line no-empty-pattern
     async ({}, use) => {
       const stack = await startStack({ appPort: PORT_BASE, providerPort: PORT_BASE + 1000 });
       await use(stack);

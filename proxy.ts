@@ -4,15 +4,21 @@ import { getConfig } from './lib/config';
 import { getDiscoveredMetadata } from './lib/oidc';
 import { buildContentSecurityPolicy, createNonce } from './lib/security-headers';
 
+/** The origin of the provider's end_session_endpoint, if it is an http(s) URL at all. */
+function endSessionOrigin(endpoint: string | undefined): string[] {
+  if (!endpoint || !URL.canParse(endpoint)) return [];
+  const url = new URL(endpoint);
+  return url.protocol === 'https:' || url.protocol === 'http:' ? [url.origin] : [];
+}
+
 /**
  * Runs before every page and route: a nonce-based Content-Security-Policy, fresh per request.
  * Next.js takes the nonce from the request's CSP header and applies it to the scripts it renders.
  */
 export function proxy(request: NextRequest): NextResponse {
   const settings = getConfig();
-  const endSession = getDiscoveredMetadata()?.end_session_endpoint;
   const csp = buildContentSecurityPolicy(createNonce(), {
-    formActions: [new URL(settings.issuer).origin, ...(endSession ? [new URL(endSession).origin] : [])],
+    formActions: [new URL(settings.issuer).origin, ...endSessionOrigin(getDiscoveredMetadata()?.end_session_endpoint)],
     https: settings.secureCookies,
     development: process.env.NODE_ENV === 'development',
   });

@@ -26,8 +26,6 @@ function signingAlgorithm(key: KeyObject): RsaHashedImportParams | EcKeyImportPa
   switch (key.asymmetricKeyType) {
     case 'rsa':
       return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-    case 'rsa-pss':
-      return { name: 'RSA-PSS', hash: 'SHA-256' };
     case 'ec':
       return { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as EcKeyImportParams;
     case 'ed25519':

@@ -174,7 +174,7 @@ function parseResourceIndicator(problems: ConfigProblem[], raw: string): string 
 }
 
 /** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. Safe in a quoted header value. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
 function parseScopeToken(problems: ConfigProblem[], variable: string, raw: string): string {
   if (!SCOPE_TOKEN.test(raw)) {
@@ -382,6 +382,11 @@ export function getConfig(): AppConfig {
   }
   if (config.sessionSecretSource === 'dev-file') {
     warnLoudly(`GENERATED SESSION SECRET IN USE (${DEFAULTS.devSessionSecretFile}). Set SESSION_SECRET outside development.`);
+  }
+  if (config.assertion.audience.mode !== 'issuer') {
+    warnLoudly(
+      `LEGACY CLIENT ASSERTION AUDIENCE (OIDC_CLIENT_ASSERTION_AUDIENCE=${config.assertion.audience.mode === 'url' ? config.assertion.audience.url : 'token_endpoint'}): RFC 10070 requires the issuer; use this only for a provider that refuses it.`,
+    );
   }
   cached.set(config);
   return config;

@@ -212,6 +212,23 @@ describe('client keys: refusals', () => {
     await rejects(loadClientKeySet(path, { passphrase: 'nope' }), 'OIDC_CLIENT_KEY_PASSPHRASE', /wrong passphrase/);
   });
 
+  it('applies a forced algorithm to every key that can sign it, so a promoted key keeps its published alg', async () => {
+    const a = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+    const b = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+    const c = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+    const before = await loadClientKeySet(file(JSON.stringify({ keys: [{ ...a, alg: 'RS256' }, { ...b, alg: 'RS256' }, c] })), { alg: 'PS256' });
+    assert.deepEqual(before.published.map((k) => k.alg), ['PS256', 'PS256', 'ES256']);
+    const promoted = await loadClientKeySet(file(JSON.stringify({ keys: [{ ...b, alg: 'RS256' }, { ...a, alg: 'RS256' }, c] })), { alg: 'PS256' });
+    assert.equal(promoted.signing.alg, 'PS256');
+    assert.equal(promoted.published.find((k) => k.kid === before.published[1]?.kid)?.alg, 'PS256');
+    await assert.rejects(loadClientKeySet(file(JSON.stringify({ keys: [c, a] })), { alg: 'PS256' }), /cannot sign PS256/);
+  });
+
+  it('refuses an RSA-PSS (id-RSASSA-PSS) key with a fix instead of a crash', async () => {
+    const pss = generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    await rejects(loadClientKeySet(file(pss)), 'OIDC_CLIENT_KEY_FILE', /RSA-PSS \(id-RSASSA-PSS\) key/);
+  });
+
   it('refuses weak, public, unknown and malformed keys with a message naming the file', async () => {
     const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
     await rejects(loadClientKeySet(file(weak.export({ type: 'pkcs8', format: 'pem' }) as string)), 'OIDC_CLIENT_KEY_FILE', /1024-bit RSA key; at least 2048/);

@@ -64,7 +64,7 @@ export type KeySource = {
   readonly passphrase?: string | undefined;
   /** The certificate of one of the keys (PEM or DER), when the key file carries none. */
   readonly certFile?: string | undefined;
-  /** Forces the signing algorithm of the first key (e.g. PS256 with an RSA key). */
+  /** Forces the signing algorithm (e.g. PS256 with an RSA key) of the first key and of every key that can sign it. */
   readonly alg?: ClientAuthAlg | undefined;
 };
 
@@ -84,8 +84,6 @@ export function defaultAlgFor(key: KeyObject): ClientAuthAlg | undefined {
   switch (key.asymmetricKeyType) {
     case 'rsa':
       return 'RS256';
-    case 'rsa-pss':
-      return 'PS256';
     case 'ec':
       return key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'ES256' : undefined;
     case 'ed25519':
@@ -99,7 +97,7 @@ function isCompatible(key: KeyObject, alg: ClientAuthAlg): boolean {
   switch (alg) {
     case 'RS256':
     case 'PS256':
-      return key.asymmetricKeyType === 'rsa' || (alg === 'PS256' && key.asymmetricKeyType === 'rsa-pss');
+      return key.asymmetricKeyType === 'rsa';
     case 'ES256':
       return key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
     case 'EdDSA':
@@ -126,7 +124,11 @@ export async function toPublicJwk(key: KeyObject, alg: ClientAuthAlg | undefined
 async function toClientKey(entry: KeyFileEntry, candidates: readonly X509Certificate[], file: string, index: number, forcedAlg?: ClientAuthAlg): Promise<ClientKey> {
   const { key } = entry;
   const where = `key #${index + 1}`;
-  if (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') {
+  if (key.asymmetricKeyType === 'rsa-pss') {
+    // Neither JWK nor WebCrypto can carry an id-RSASSA-PSS key; PS256 needs no such key anyway.
+    throw keyFileError(file, `${where} is an RSA-PSS (id-RSASSA-PSS) key, which JWK and WebCrypto cannot use`, 'export it as an ordinary RSA key (PKCS#8, rsaEncryption); it signs PS256 all the same (OIDC_CLIENT_AUTH_ALG=PS256)');
+  }
+  if (key.asymmetricKeyType === 'rsa') {
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
     // MUST: short RSA keys are forgeable; RFC 7518 §3.3 sets 2048 bits as the floor.
     if (bits < MIN_RSA_BITS) throw keyFileError(file, `${where} is a ${bits}-bit RSA key; at least ${MIN_RSA_BITS} bits are required`, 'generate a new key with `npm run keys -- generate`');
@@ -135,14 +137,18 @@ async function toClientKey(entry: KeyFileEntry, candidates: readonly X509Certifi
   if (declared !== undefined && !isClientAuthAlg(declared)) {
     throw keyFileError(file, `${where} declares alg "${declared}", which this client does not sign with`, `use one of ${CLIENT_AUTH_ALGS.join(', ')}`);
   }
-  const alg = forcedAlg ?? declared ?? defaultAlgFor(key);
+  // A forced algorithm applies to every key that can sign it, not only the signing key: a key
+  // published now under one `alg` must not change its `alg` when it is promoted (providers that
+  // cached it would no longer match it). The signing key must be able to sign it.
+  const forced = forcedAlg !== undefined && (index === 0 || isCompatible(key, forcedAlg)) ? forcedAlg : undefined;
+  const alg = forced ?? declared ?? defaultAlgFor(key);
   if (alg === undefined) {
     throw keyFileError(file, `${where} is a ${key.asymmetricKeyType} key; supported are RSA (≥ 2048 bits), EC P-256 and Ed25519`);
   }
   if (!isCompatible(key, alg)) {
     throw keyFileError(file, `${where} (${key.asymmetricKeyType}) cannot sign ${alg}`);
   }
-  const algDeclared = forcedAlg !== undefined || declared !== undefined;
+  const algDeclared = forced !== undefined || declared !== undefined;
   const certificate = bindCertificate(key, [...entry.certificates, ...candidates]);
   if (entry.certificates.length > 0 && certificate === undefined) {
     throw keyFileError(file, `${where} comes with a certificate whose public key is not this key's`, 'export the certificate that belongs to this key');
@@ -187,7 +193,7 @@ export async function loadClientKeySet(file: string, options: Omit<KeySource, 'f
   }
   const { format, entries } = parseKeyFile(content, file, options.passphrase);
   const extra = options.certFile ? readCertificateFile(options.certFile) : [];
-  const keys = await Promise.all(entries.map((entry, i) => toClientKey(entry, extra, file, i, i === 0 ? options.alg : undefined)));
+  const keys = await Promise.all(entries.map((entry, i) => toClientKey(entry, extra, file, i, options.alg)));
   if (options.certFile && !keys.some((k) => k.certificate)) {
     throw new ConfigError([
       {

@@ -36,6 +36,11 @@ export type ProviderContext = {
 
 const pending = processSlot<Promise<ProviderContext>>('provider');
 const discovered = processSlot<Readonly<client.ServerMetadata>>('provider-metadata');
+/** The last failed discovery (kept as data: the error's class belongs to the bundle that threw it). */
+const lastFailure = processSlot<{ at: number; code: AuthErrorCode; detail: string }>('provider-failure');
+
+/** After a failed discovery, how long requests get that failure before discovery is tried again. */
+export const DISCOVERY_RETRY_MS = 2000;
 
 /**
  * Checks, before any request is sent, that the provider supports how this client authenticates.
@@ -73,7 +78,9 @@ function discoveredIssuerMismatch(err: unknown): string | undefined {
 
 async function discover(settings: AppConfig): Promise<ProviderContext> {
   const keys = await getClientKeySet();
-  const execute = settings.issuer.startsWith('http:') ? [client.allowInsecureRequests] : [];
+  // Plain http only for a loopback issuer (lib/config.ts refuses it elsewhere).
+  const insecure = settings.issuer.startsWith('http:');
+  const execute = insecure ? [client.allowInsecureRequests] : [];
   let config: client.Configuration;
   try {
     config = await client.discovery(
@@ -107,6 +114,11 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
   const incompatible = findIncompatibility(metadata, keys.signing, settings.idTokenSignedResponseAlg);
   if (incompatible) throw new ConfigError([incompatible]);
   if (!metadata.jwks_uri) throw new AuthError('discovery_failed', { detail: 'the provider metadata has no jwks_uri' });
+  // MUST: the keys that vouch for ID tokens and access tokens travel over TLS like everything
+  // else; jose would fetch a plain-http jwks_uri that openid-client's own checks never see.
+  if (!URL.canParse(metadata.jwks_uri) || (new URL(metadata.jwks_uri).protocol !== 'https:' && !insecure)) {
+    throw new AuthError('discovery_failed', { detail: `the provider's jwks_uri is not an https URL: ${metadata.jwks_uri.slice(0, 200)}` });
+  }
   log.info('provider discovered', { issuer: metadata.issuer, token_endpoint: metadata.token_endpoint });
   discovered.set(metadata);
   return { config, metadata, jwks: createProviderJwks(metadata.jwks_uri, settings.httpTimeoutMs) };
@@ -114,7 +126,8 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
 
 /**
  * The provider's configuration, discovered on first use and cached. A failed discovery is not
- * cached: the next request tries again (the provider may simply have started later than the app).
+ * kept: after {@link DISCOVERY_RETRY_MS} the next request tries again (the provider may simply
+ * have started later than the app).
  *
  * @throws {AuthError} `discovery_failed` or `provider_unreachable` (worth retrying).
  * @throws {ConfigError} when the provider contradicts the configuration (issuer, algorithms).
@@ -123,11 +136,22 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
 export function getProvider(): Promise<ProviderContext> {
   const existing = pending.get();
   if (existing) return existing;
+  // While the provider is failing, ask again at most every DISCOVERY_RETRY_MS: otherwise every
+  // request (a junk bearer token included) would cost a discovery request and its timeout.
+  const failure = lastFailure.get();
+  if (failure && Date.now() - failure.at < DISCOVERY_RETRY_MS) {
+    return Promise.reject(new AuthError(failure.code, { detail: `${failure.detail} (not retried for ${DISCOVERY_RETRY_MS} ms)` }));
+  }
   const attempt = discover(getConfig());
   pending.set(attempt);
-  attempt.catch(() => {
-    if (pending.get() === attempt) pending.set(undefined);
-  });
+  attempt.then(
+    () => lastFailure.set(undefined),
+    (err: unknown) => {
+      if (pending.get() === attempt) pending.set(undefined);
+      // Only what is worth retrying; a ConfigError is the configuration's to fix.
+      if (err instanceof AuthError) lastFailure.set({ at: Date.now(), code: err.code, detail: err.detail ?? err.message });
+    },
+  );
   return attempt;
 }
 

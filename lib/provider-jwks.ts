@@ -74,7 +74,11 @@ function classifyFetchFailure(err: unknown): unknown {
   return failedFetch ? new JwksUnavailableError(`the provider's JWKS could not be obtained: ${(err as Error).message}`, { cause: err }) : err;
 }
 
-/** MUST (OIDC Core §10.1): without a `kid`, a JWT is accepted only when one signing key is published. */
+/**
+ * MUST (OIDC Core §10.1): without a `kid`, a JWT is accepted only when one signing key is
+ * published. jose alone refuses a kid-less JWT only when several keys fit its `alg`; this is
+ * stricter on purpose: it also refuses one when keys of other types are published beside it.
+ */
 function requireKidAmongSeveralKeys(verified: VerifiedJwt, remote: RemoteJWKSet): VerifiedJwt {
   if (verified.protectedHeader.kid !== undefined) return verified;
   const signingKeys = (remote.jwks()?.keys ?? []).filter((key) => key.use === undefined || key.use === 'sig');

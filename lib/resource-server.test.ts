@@ -222,6 +222,12 @@ describe('GET /api/messages: bad input, one by one', () => {
     }
   });
 
+  it('a sender-constrained (DPoP or mTLS) token presented as Bearer → 401 invalid_token', async () => {
+    for (const cnf of [{ jkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' }, { 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2' }]) {
+      await expectRefusal(request(`Bearer ${await mint({ payload: { cnf } })}`), { status: 401, error: 'invalid_token', description: /sender-constrained/ });
+    }
+  });
+
   it('an ID token instead of an access token → 401 invalid_token, even when signed by the provider', async () => {
     // What the provider signs at sign-in: no typ, aud = the client, a user's sub.
     const idToken = await new SignJWT({ iss: ISSUER, sub: 'alice', aud: CLIENT_ID, nonce: 'n', auth_time: now(), iat: now(), exp: now() + 300 })

@@ -177,6 +177,12 @@ export async function verifyAccessToken(token: string, policy: ResourceServerPol
     return { ok: false, status: 503, reason: `cannot verify access tokens now: ${describeError(err)}` };
   }
 
+  // MUST: a sender-constrained token (DPoP, RFC 9449 §6; mTLS, RFC 8705 §3) carries `cnf` and is
+  // good only with proof of its key, which a Bearer request does not give: accepting it would let
+  // a stolen token work without its key.
+  if (payload.cnf !== undefined) {
+    return invalidToken(realm, 'A sender-constrained access token cannot be used as a bearer token', 'cnf present on a Bearer request');
+  }
   const { client_id, scope } = payload;
   if (typeof client_id !== 'string' || typeof payload.sub !== 'string') {
     return invalidToken(realm, 'The access token lacks a valid client_id or sub claim');

@@ -1,5 +1,7 @@
 import { errors, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 
+import { SCOPE_TOKEN } from '../lib/config';
+
 /**
  * The bundled provider's one API (resource server) and the client-credentials grant that gets
  * tokens for it: machine-to-machine access, where the client authenticates with its signed
@@ -28,8 +30,6 @@ export type ApiResourceSettings = {
 export const DEFAULT_API_TOKEN_TTL_SECONDS = 300;
 export const DEFAULT_API_SCOPE = 'api1';
 
-/** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
 /**
  * The API settings from the environment. `API_RESOURCE` and `API_SCOPE` are the same variables

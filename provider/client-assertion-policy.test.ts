@@ -252,4 +252,17 @@ describe('a client registered with an X.509 certificate', () => {
     await assertRejected(certified, await sign(claims(certified), { 'x5t#S256': thumbprint('sha256', other) }), /is not registered for this client/);
     await assertRejected(certified, await sign(claims(certified), { 'x5t#S256': thumbprint('sha256', other) }, otherKey), /no applicable key|signature verification failed|not registered/);
   });
+
+  it('with several certificates registered, ties the signature to the named certificate by kid', async () => {
+    const other = await createSelfSignedCertificate(otherKey);
+    const both = await start({ mode: 'certificate', certificates: [await registerCertificate(certificate), await registerCertificate(other)] });
+    try {
+      // Signed by the first certificate's key while naming the second: refused, with or without kid.
+      await assertRejected(both, await sign(claims(both), { kid: undefined, 'x5t#S256': thumbprint('sha256', other) }), /must name the key by kid/);
+      await assertRejected(both, await sign(claims(both), { 'x5t#S256': thumbprint('sha256', other) }), /not with the key of the certificate it names/);
+      await assertAuthenticated(both, await sign(claims(both), { 'x5t#S256': thumbprint('sha256', certificate) }));
+    } finally {
+      stop(both);
+    }
+  });
 });

@@ -92,6 +92,9 @@ function checkCertificate(header: Claims, kid: unknown, certificates: readonly R
   const named = certificates.find((c) => (typeof s256 === 'string' ? c.x5tS256 === s256 : c.x5t === sha1));
   if (!named) reject(`the certificate thumbprint ${describe(s256 ?? sha1)} is not registered for this client`);
   if (typeof sha1 === 'string' && named.x5t !== sha1) reject('x5t and x5t#S256 name different certificates');
+  // The hook cannot see which registered key verified the signature: with several certificates
+  // only a kid ties the signature to the certificate the header names.
+  if (kid === undefined && certificates.length > 1) reject('several certificates are registered for this client: the header must name the key by kid too');
   if (kid !== undefined && kid !== named.kid) reject(`the assertion is signed with key ${describe(kid)}, not with the key of the certificate it names`);
   const now = new Date();
   if (now > new Date(named.certificate.validTo) || now < new Date(named.certificate.validFrom)) {

@@ -32,8 +32,6 @@ export type ClientRegistration =
   /** The client's X.509 certificate(s) are registered. */
   | { readonly mode: 'certificate'; readonly certificates: readonly RegisteredCertificate[] };
 
-export const CLIENT_REGISTRATION_MODES = ['jwks_uri', 'jwks', 'certificate'] as const;
-
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /**

@@ -1,5 +1,6 @@
 import type { ClientMetadata, Configuration, JWK } from 'oidc-provider';
 
+import { isLoopbackUrl } from '../lib/config';
 import { findAccount } from './accounts';
 import { buildApiResourceFeatures, type ApiResourceSettings } from './api-resource';
 import { ASSERTION_CLOCK_TOLERANCE_SECONDS, strictClientAssertionCheck, type AssertionPolicy } from './client-assertion-policy';
@@ -36,7 +37,6 @@ export type ProviderSettings = {
   readonly api: ApiResourceSettings;
 };
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 function requestUrl(input: string | URL | Request): URL {
   return new URL(input instanceof Request ? input.url : input);
@@ -125,7 +125,7 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
     fetch: (input, init) => {
       // Logged so that developers see when the provider (re)fetches the client's jwks_uri.
       console.log(`[op] outbound ${init?.method ?? 'GET'} ${requestUrl(input).href}`);
-      if (settings.allowLoopbackFetch && LOOPBACK.has(requestUrl(input).hostname)) {
+      if (settings.allowLoopbackFetch && isLoopbackUrl(requestUrl(input))) {
         // Deliberate, development-only exception to oidc-provider's SSRF guard: drop its
         // special-use-address dispatcher for loopback targets (the demo app's jwks_uri).
         const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown };

@@ -7,6 +7,7 @@ import nextEnv from '@next/env';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import Provider, { type JWK } from 'oidc-provider';
 
+import { isLoopbackUrl } from '../lib/config';
 import { apiResourceSettingsFromEnv } from './api-resource';
 import { exposeClientAuthFailures } from './client-auth-errors';
 import { readCertificates, registerCertificate, type ClientRegistration, type RegisteredCertificate } from './client-registration';
@@ -33,7 +34,6 @@ import { interactions } from './interactions';
  *   PROVIDER_API_TOKEN_TTL        API access token lifetime, s (300)
  */
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 async function generateSigningKeys(): Promise<{ keys: JWK[] }> {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -90,7 +90,6 @@ function assertionAudienceFrom(env: NodeJS.ProcessEnv): ProviderSettings['assert
 export async function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<ProviderSettings> {
   const issuer = env.PROVIDER_ISSUER ?? 'http://localhost:4000';
   const appUrl = (env.APP_URL ?? 'http://localhost:3000').replace(/\/$/, '');
-  const issuerHost = new URL(issuer).hostname;
   return {
     issuer,
     appUrl,
@@ -100,7 +99,7 @@ export async function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Pro
     signingKeys: await loadSigningKeys(env.PROVIDER_SIGNING_KEYS_FILE),
     cookieKeys: [randomBytes(32).toString('base64url')],
     // Only a provider that itself lives on loopback may fetch from loopback.
-    allowLoopbackFetch: LOOPBACK.has(issuerHost) && env.NODE_ENV !== 'production',
+    allowLoopbackFetch: isLoopbackUrl(new URL(issuer)) && env.NODE_ENV !== 'production',
     api: apiResourceSettingsFromEnv(env, appUrl),
   };
 }

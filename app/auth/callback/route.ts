@@ -21,7 +21,10 @@ export async function GET(request: NextRequest) {
     // The transaction is single-use: read and deleted whatever happens next.
     const transaction = await takeTransaction();
     // MUST: a callback either ends with the new session or with none. Any earlier session goes
-    // now, so a failed sign-in never leaves one behind.
+    // now, so a failed sign-in never leaves one behind. The price: a link to this route can end a
+    // local session (not the provider's). That is accepted: a sign-in response this browser did
+    // not ask for means an attack may be under way (code injection, mix-up), and ending the
+    // session then fails safe.
     await destroySession();
     if (!transaction) throw new AuthError('missing_transaction');
 

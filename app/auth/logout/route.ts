@@ -11,12 +11,14 @@ export const dynamic = 'force-dynamic';
 /**
  * `POST /auth/logout` — ends the session here, then at the provider (RP-initiated logout with
  * `id_token_hint` and `post_logout_redirect_uri`) when it has an end_session_endpoint.
- * A POST, not a GET: a link or an image elsewhere must not sign people out.
+ * A POST, not a GET: a link or an image elsewhere must not end sessions here and at the provider.
  */
 export async function POST(request: NextRequest) {
   const settings = getConfig();
   const origin = request.headers.get('origin');
-  // MUST: only this app's own pages may sign users out.
+  // MUST: only this app's own pages may sign users out. Browsers send Origin with every POST, so
+  // a form on another site (or a sandboxed one: "null") is refused; a request without Origin comes
+  // from no browser, and no other page can make it on a user's behalf.
   if (origin !== null && origin !== settings.appUrl) {
     return Response.json({ error: 'forbidden', error_description: 'cross-origin logout refused' }, { status: 403 });
   }

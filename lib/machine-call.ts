@@ -1,7 +1,6 @@
-import { decodeJwt, decodeProtectedHeader } from 'jose';
-
 import { forgetApiAccessToken, getApiAccessToken, type ApiAccessToken } from './client-credentials';
 import { getConfig } from './config';
+import { viewJwt, type JwtView } from './jwt-view';
 import { AUTH_ERROR_CATALOG, AuthError, ConfigError, type AuthErrorCode } from './errors';
 import { describeError, log } from './log';
 import type { TokenLease, TokenSource } from './token-cache';
@@ -14,9 +13,6 @@ import type { TokenLease, TokenSource } from './token-cache';
  * What is displayed is decoded, never the compact tokens: the access token is a bearer credential
  * for the API, and the page needs no sign-in. The signature part never leaves the server.
  */
-
-/** A JWT's header and payload, decoded without verification, for display. */
-export type JwtView = { readonly header: Record<string, unknown>; readonly payload: Record<string, unknown> };
 
 export type TokenView = {
   readonly source: TokenSource;
@@ -54,20 +50,6 @@ export type MachineCallOutcome =
     }
   /** A token, but the API could not be reached. */
   | { readonly ok: false; readonly stage: 'api'; readonly token: TokenView; readonly url: string; readonly message: string };
-
-/**
- * Decodes a compact JWS for display (no verification), or undefined when it is not one.
- *
- * @see https://www.rfc-editor.org/rfc/rfc7515#section-7.1 (compact serialization)
- */
-export function viewJwt(jwt: string | undefined): JwtView | undefined {
-  if (!jwt) return undefined;
-  try {
-    return { header: decodeProtectedHeader(jwt) as Record<string, unknown>, payload: decodeJwt(jwt) as Record<string, unknown> };
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The display form of a token lease.

@@ -7,7 +7,8 @@ import type { IDToken } from 'openid-client';
 
 import { createTrace } from './back-channel';
 import type { SignInResult } from './oidc';
-import { fitSessionData, MAX_SEALED_LENGTH, SESSION_TTL_SECONDS, viewClientAssertion, type SessionData } from './session-data';
+import { viewJwt } from './jwt-view';
+import { fitSessionData, MAX_SEALED_LENGTH, SESSION_TTL_SECONDS, type SessionData } from './session-data';
 
 const password = 'p'.repeat(32);
 const key = new TextEncoder().encode('k'.repeat(32));
@@ -78,12 +79,12 @@ describe('fitSessionData', () => {
   });
 });
 
-describe('viewClientAssertion', () => {
+describe('viewJwt', () => {
   it('decodes a compact JWT and gives up quietly on anything else', async () => {
-    const view = viewClientAssertion((await result()).clientAssertion);
+    const view = viewJwt((await result()).clientAssertion);
     assert.equal(view?.header.kid, 'client-key');
     assert.equal(view?.payload.jti, 'j'.repeat(43));
-    assert.equal(viewClientAssertion(undefined), undefined);
-    assert.equal(viewClientAssertion('not.a.jwt'), undefined);
+    assert.equal(viewJwt(undefined), undefined);
+    assert.equal(viewJwt('not.a.jwt'), undefined);
   });
 });

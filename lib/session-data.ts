@@ -1,7 +1,8 @@
 import { sealData } from 'iron-session';
-import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 
 import { AuthError } from './errors';
+import { viewJwt, type JwtView } from './jwt-view';
 import { log } from './log';
 import type { SignInResult } from './oidc';
 
@@ -10,7 +11,6 @@ import type { SignInResult } from './oidc';
  * Kept free of Next.js so that it can be tested on its own.
  */
 
-export type ClientAssertionView = { readonly header: Record<string, unknown>; readonly payload: JWTPayload };
 
 export type SessionData = {
   readonly sub: string;
@@ -20,7 +20,7 @@ export type SessionData = {
   readonly claims?: JWTPayload | undefined;
   readonly userinfo?: Record<string, unknown> | undefined;
   /** Decoded header and payload of the client assertion that redeemed the code. */
-  readonly client_assertion?: ClientAssertionView | undefined;
+  readonly client_assertion?: JwtView | undefined;
   /** Seconds since the epoch. */
   readonly signed_in_at: number;
 };
@@ -30,16 +30,6 @@ export const SESSION_TTL_SECONDS = 8 * 60 * 60;
 /** Browsers drop cookies over 4096 bytes (name, value and attributes); keep a margin. */
 export const MAX_SEALED_LENGTH = 3800;
 
-/** Decodes (does not verify) a compact JWT for display; the assertion was built by this app. */
-export function viewClientAssertion(jwt: string | undefined): ClientAssertionView | undefined {
-  if (!jwt) return undefined;
-  try {
-    return { header: decodeProtectedHeader(jwt) as Record<string, unknown>, payload: decodeJwt(jwt) };
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * What to store for a completed sign-in, trimmed to fit a cookie: large ID tokens or UserInfo
  * responses (group claims, say) are dropped in favour of a claims subset rather than failing.
@@ -48,7 +38,7 @@ export async function fitSessionData(result: SignInResult, password: string): Pr
   const base = {
     sub: result.claims.sub,
     signed_in_at: Math.floor(Date.now() / 1000),
-    client_assertion: viewClientAssertion(result.clientAssertion),
+    client_assertion: viewJwt(result.clientAssertion),
   };
   const { iss, aud, exp, iat, auth_time, name, email, preferred_username } = result.claims as JWTPayload & Record<string, unknown>;
   const candidates: SessionData[] = [

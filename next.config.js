@@ -7,7 +7,13 @@ const nextConfig = {
   // openid-client Configuration, jose key sets) must come from one copy of each library, or
   // openid-client's `instanceof Configuration` checks fail. oidc-provider is the separate
   // provider process and never belongs in the app's bundle.
-  serverExternalPackages: ['openid-client', 'oauth4webapi', 'jose', 'iron-session', 'oidc-provider'],
+  serverExternalPackages: [
+    'openid-client',
+    'oauth4webapi',
+    'jose',
+    'iron-session',
+    'oidc-provider',
+  ],
   // Security headers of every response; the per-request Content-Security-Policy is set in
   // proxy.ts (lib/security-headers.ts).
   async headers() {

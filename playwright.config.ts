@@ -8,9 +8,12 @@ import { defineConfig } from '@playwright/test';
  *
  * Chromium: PLAYWRIGHT_CHROMIUM_EXECUTABLE, else Debian's chromium, else Playwright's own.
  */
-const chromium = [process.env.PLAYWRIGHT_CHROMIUM_EXECUTABLE, '/usr/lib/chromium/chromium', '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
-  (path): path is string => typeof path === 'string' && path.length > 0 && existsSync(path),
-);
+const chromium = [
+  process.env.PLAYWRIGHT_CHROMIUM_EXECUTABLE,
+  '/usr/lib/chromium/chromium',
+  '/usr/bin/chromium',
+  '/usr/bin/chromium-browser',
+].find((path): path is string => typeof path === 'string' && path.length > 0 && existsSync(path));
 
 export default defineConfig({
   testDir: 'e2e',

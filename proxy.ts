@@ -1,7 +1,7 @@
 import { NextResponse, type NextRequest } from 'next/server';
 
 import { getConfig } from './lib/config';
-import { getDiscoveredMetadata } from './lib/oidc';
+import { getDiscoveredMetadata } from './lib/discovery';
 import { buildContentSecurityPolicy, createNonce } from './lib/security-headers';
 
 /** The origin of the provider's end_session_endpoint, if it is an http(s) URL at all. */
@@ -18,7 +18,10 @@ function endSessionOrigin(endpoint: string | undefined): string[] {
 export function proxy(request: NextRequest): NextResponse {
   const settings = getConfig();
   const csp = buildContentSecurityPolicy(createNonce(), {
-    formActions: [new URL(settings.issuer).origin, ...endSessionOrigin(getDiscoveredMetadata()?.end_session_endpoint)],
+    formActions: [
+      new URL(settings.issuer).origin,
+      ...endSessionOrigin(getDiscoveredMetadata()?.end_session_endpoint),
+    ],
     https: settings.secureCookies,
     development: process.env.NODE_ENV === 'development',
   });

@@ -1,3 +1,4 @@
+import Link from 'next/link';
 import type { Metadata } from 'next';
 import type { ReactNode } from 'react';
 
@@ -7,7 +8,8 @@ import './globals.css';
 
 export const metadata: Metadata = {
   title: 'private_key_jwt relying party',
-  description: 'OpenID Connect sign-in where the app authenticates with a signed JWT instead of a client secret',
+  description:
+    'OpenID Connect sign-in where the app authenticates with a signed JWT instead of a client secret',
 };
 
 export default async function RootLayout({ children }: { children: ReactNode }) {
@@ -17,16 +19,22 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
       <body>
         <header className="site">
           <nav>
-            <a className="brand" href="/">private_key_jwt RP</a>
+            <Link className="brand" href="/">
+              private_key_jwt RP
+            </Link>
             <a href="/profile">Profile</a>
             <a href="/machine">Machine to machine</a>
             {session ? (
               <form className="inline" method="post" action="/auth/logout">
-                <button className="secondary" type="submit">Sign out</button>
+                <button className="secondary" type="submit">
+                  Sign out
+                </button>
               </form>
             ) : (
               // A plain anchor: a prefetching <Link> could prefetch the redirecting route.
-              <a className="button" href="/auth/login?returnTo=/profile">Sign in</a>
+              <a className="button" href="/auth/login?returnTo=/profile">
+                Sign in
+              </a>
             )}
           </nav>
         </header>

@@ -1,3 +1,4 @@
+import Link from 'next/link';
 import type { Metadata } from 'next';
 
 export const metadata: Metadata = { title: 'Not found · private_key_jwt RP' };
@@ -11,7 +12,7 @@ export default function NotFound() {
     <>
       <h1>Page not found</h1>
       <p className="card" data-testid="not-found">
-        There is nothing at this address. <a href="/">Home</a>
+        There is nothing at this address. <Link href="/">Home</Link>
       </p>
     </>
   );

@@ -12,8 +12,8 @@ export default async function HomePage() {
       <p>
         This app signs people in with OpenID Connect (authorization code flow with PKCE, state and
         nonce). When it redeems the authorization code at the provider’s token endpoint it does not
-        send a client secret: it proves who it is with a short-lived JWT signed by its private key
-        (<code>private_key_jwt</code>, RFC 7523, with the RFC 10070 rules). The provider checks the
+        send a client secret: it proves who it is with a short-lived JWT signed by its private key (
+        <code>private_key_jwt</code>, RFC 7523, with the RFC 10070 rules). The provider checks the
         signature with the app’s public key, which it reads from{' '}
         <a href="/.well-known/jwks.json">/.well-known/jwks.json</a>.
       </p>
@@ -26,9 +26,13 @@ export default async function HomePage() {
             {/* A div, not a p: a form inside a paragraph is invalid HTML, which the browser
                 repairs into another tree than React rendered (a hydration error). */}
             <div className="actions">
-              <a className="button" href="/profile">See your claims and the client assertion</a>{' '}
+              <a className="button" href="/profile">
+                See your claims and the client assertion
+              </a>{' '}
               <form className="inline" method="post" action="/auth/logout">
-                <button className="secondary" type="submit">Sign out</button>
+                <button className="secondary" type="submit">
+                  Sign out
+                </button>
               </form>
             </div>
           </>
@@ -36,7 +40,9 @@ export default async function HomePage() {
           <>
             <p data-testid="signed-out">You are not signed in.</p>
             <p>
-              <a className="button" href="/auth/login?returnTo=/profile">Sign in</a>
+              <a className="button" href="/auth/login?returnTo=/profile">
+                Sign in
+              </a>
             </p>
           </>
         )}
@@ -45,7 +51,10 @@ export default async function HomePage() {
         <p>
           <strong>Machine to machine:</strong> the same client assertion also gets the app an access
           token for an API with the client-credentials grant, no user involved.{' '}
-          <a href="/machine" data-testid="machine-link">Try it on /machine</a> (no sign-in needed).
+          <a href="/machine" data-testid="machine-link">
+            Try it on /machine
+          </a>{' '}
+          (no sign-in needed).
         </p>
       </div>
       <h2>What happens when you sign in</h2>

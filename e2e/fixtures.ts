@@ -23,7 +23,10 @@ export const ALICE = { login: 'alice', password: 'alice-password', name: 'Alice 
 export const BOB = { login: 'bob', password: 'bob-password', name: 'Bob Builder' } as const;
 
 /** Fills in the bundled provider's login form. */
-export async function submitLogin(page: Page, user: { login: string; password: string }): Promise<void> {
+export async function submitLogin(
+  page: Page,
+  user: { login: string; password: string },
+): Promise<void> {
   await page.getByLabel('Username').fill(user.login);
   await page.getByLabel('Password').fill(user.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -33,19 +36,33 @@ export async function submitLogin(page: Page, user: { login: string; password: s
  * The user's part at the provider, starting on its login page: log in, then allow when the
  * consent page comes. Leaves the browser on its way back to the app.
  */
-export async function authorizeAtProvider(page: Page, stack: Stack, user: { login: string; password: string }): Promise<void> {
+export async function authorizeAtProvider(
+  page: Page,
+  stack: Stack,
+  user: { login: string; password: string },
+): Promise<void> {
   await expect(page).toHaveURL(new RegExp(`^${stack.issuer}/interaction/`));
   const loginUrl = page.url();
   await submitLogin(page, user);
-  await page.waitForURL((url) => url.href !== loginUrl && (url.href.startsWith(stack.appUrl) || url.pathname.startsWith('/interaction/')));
-  if (page.url().startsWith(stack.issuer)) await page.getByRole('button', { name: 'Allow' }).click();
+  await page.waitForURL(
+    (url) =>
+      url.href !== loginUrl &&
+      (url.href.startsWith(stack.appUrl) || url.pathname.startsWith('/interaction/')),
+  );
+  if (page.url().startsWith(stack.issuer))
+    await page.getByRole('button', { name: 'Allow' }).click();
 }
 
 /**
  * Signs in through the browser: the app's sign-in route, the provider's login page, consent when
  * asked, back to `returnTo` on the app.
  */
-export async function signIn(page: Page, stack: Stack, user: { login: string; password: string }, returnTo = '/profile'): Promise<void> {
+export async function signIn(
+  page: Page,
+  stack: Stack,
+  user: { login: string; password: string },
+  returnTo = '/profile',
+): Promise<void> {
   await page.goto(`${stack.appUrl}/auth/login?returnTo=${encodeURIComponent(returnTo)}`);
   await authorizeAtProvider(page, stack, user);
   await page.waitForURL(`${stack.appUrl}${returnTo}`);
@@ -55,7 +72,11 @@ export async function signIn(page: Page, stack: Stack, user: { login: string; pa
  * Runs the sign-in up to the provider's redirect back, and returns that callback URL without
  * letting the browser visit it (the browser's cookies, the transaction included, are kept).
  */
-export async function captureCallback(page: Page, stack: Stack, user: { login: string; password: string }): Promise<URL> {
+export async function captureCallback(
+  page: Page,
+  stack: Stack,
+  user: { login: string; password: string },
+): Promise<URL> {
   await page.goto(`${stack.appUrl}/auth/login?returnTo=/profile`);
   const loginUrl = page.url();
   await submitLogin(page, user);

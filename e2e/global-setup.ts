@@ -10,10 +10,17 @@ import { prepareKeyMaterial } from './support/material';
  * browser. Fails with one line saying what to install when there is no Chromium at all.
  */
 export default async function globalSetup(): Promise<void> {
-  const configured = [process.env.PLAYWRIGHT_CHROMIUM_EXECUTABLE, '/usr/lib/chromium/chromium', '/usr/bin/chromium', '/usr/bin/chromium-browser'];
+  const configured = [
+    process.env.PLAYWRIGHT_CHROMIUM_EXECUTABLE,
+    '/usr/lib/chromium/chromium',
+    '/usr/bin/chromium',
+    '/usr/bin/chromium-browser',
+  ];
   const found = configured.some((p) => p && existsSync(p)) || existsSync(chromium.executablePath());
   if (!found) {
-    throw new Error('No Chromium found: install Debian\'s chromium (apt-get install -y chromium) or set PLAYWRIGHT_CHROMIUM_EXECUTABLE.');
+    throw new Error(
+      "No Chromium found: install Debian's chromium (apt-get install -y chromium) or set PLAYWRIGHT_CHROMIUM_EXECUTABLE.",
+    );
   }
   if (!existsSync('.next/BUILD_ID')) {
     execFileSync(process.execPath, ['node_modules/next/dist/bin/next', 'build'], {

@@ -4,7 +4,16 @@ import { expect, test } from '@playwright/test';
 import { sealData, unsealData } from 'iron-session';
 
 import { isAuthErrorCode } from '../lib/errors';
-import { BAD_ESCAPES, createSeededRandom, encodeForWire, listHostileReturnTos, mutateReturnTo, randomJunk, tamperCookie, type Random } from './support/fuzz';
+import {
+  BAD_ESCAPES,
+  createSeededRandom,
+  encodeForWire,
+  listHostileReturnTos,
+  mutateReturnTo,
+  randomJunk,
+  tamperCookie,
+  type Random,
+} from './support/fuzz';
 import { HttpAgent, type HttpResponse, type RequestOptions } from './support/http-agent';
 import { findLeaks, listRunSecrets } from './support/log-scan';
 import { MisbehavingProvider } from './support/misbehaving-provider';
@@ -24,7 +33,11 @@ const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 const CONCURRENCY = 6;
 const TX_TTL_SECONDS = 600;
 
-type FuzzCase = { readonly category: string; readonly label: string; readonly run: () => Promise<string[]> };
+type FuzzCase = {
+  readonly category: string;
+  readonly label: string;
+  readonly run: () => Promise<string[]>;
+};
 
 const INTERNAL_DETAIL: readonly RegExp[] = [
   /\n\s*at [^\n]*:\d+:\d+/, // a stack frame
@@ -40,7 +53,12 @@ let stack: Stack;
 
 test.beforeAll(async () => {
   op = await MisbehavingProvider.start({ port: PORT_BASE + 1004, issuerPath: '/op' });
-  stack = await startStack({ appPort: PORT_BASE + 4, providerPort: op.port, withoutProvider: true, appEnv: { OIDC_ISSUER: op.issuer } });
+  stack = await startStack({
+    appPort: PORT_BASE + 4,
+    providerPort: op.port,
+    withoutProvider: true,
+    appEnv: { OIDC_ISSUER: op.issuer },
+  });
 });
 
 test.afterAll(async () => {
@@ -49,21 +67,34 @@ test.afterAll(async () => {
 });
 
 /** Problems every response must be free of. */
-function findCommonProblems(r: HttpResponse, options: { sessionExpected?: boolean } = {}): string[] {
+function findCommonProblems(
+  r: HttpResponse,
+  options: { sessionExpected?: boolean } = {},
+): string[] {
   const problems: string[] = [];
   if (r.status >= 500) problems.push(`HTTP ${r.status}`);
   for (const pattern of INTERNAL_DETAIL) {
     const match = pattern.exec(r.body);
-    if (match) problems.push(`internal detail in the body: ${JSON.stringify(match[0].slice(0, 80))}`);
+    if (match)
+      problems.push(`internal detail in the body: ${JSON.stringify(match[0].slice(0, 80))}`);
   }
-  if (!options.sessionExpected && r.cookiesSet.includes('rp_session')) problems.push('a session cookie was set');
+  if (!options.sessionExpected && r.cookiesSet.includes('rp_session'))
+    problems.push('a session cookie was set');
   if (r.location !== undefined) {
     const target = new URL(r.location);
     const toApp = target.origin === stack.appUrl;
-    const toProvider = target.origin === op.origin && [`${new URL(op.issuer).pathname}/authorize`, `${new URL(op.issuer).pathname}/end_session`].includes(target.pathname);
-    if (!toApp && !toProvider) problems.push(`redirect off the app's origin: ${r.location.slice(0, 120)}`);
+    const toProvider =
+      target.origin === op.origin &&
+      [
+        `${new URL(op.issuer).pathname}/authorize`,
+        `${new URL(op.issuer).pathname}/end_session`,
+      ].includes(target.pathname);
+    if (!toApp && !toProvider)
+      problems.push(`redirect off the app's origin: ${r.location.slice(0, 120)}`);
   }
-  return problems.map((p) => `${r.url.slice(stack.appUrl.length, stack.appUrl.length + 100)} → ${p}`);
+  return problems.map(
+    (p) => `${r.url.slice(stack.appUrl.length, stack.appUrl.length + 100)} → ${p}`,
+  );
 }
 
 /** A same-origin path as the browser would resolve it. */
@@ -77,7 +108,13 @@ function isSameOriginPath(value: string): boolean {
 
 async function mintTransaction(state: string): Promise<string> {
   return sealData(
-    { state, nonce: randomBytes(16).toString('base64url'), code_verifier: randomBytes(32).toString('base64url'), returnTo: '/profile', created_at: Math.floor(Date.now() / 1000) },
+    {
+      state,
+      nonce: randomBytes(16).toString('base64url'),
+      code_verifier: randomBytes(32).toString('base64url'),
+      returnTo: '/profile',
+      created_at: Math.floor(Date.now() / 1000),
+    },
     { password: stack.sessionSecret, ttl: TX_TTL_SECONDS },
   );
 }
@@ -88,14 +125,36 @@ function buildQuery(pairs: ReadonlyArray<readonly [string, string]>): string {
 
 function pickHostileHeaders(random: Random): Record<string, string> {
   return random.chance(0.2)
-    ? { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': random.pick(['https', 'gopher']), 'x-forwarded-for': '203.0.113.9' }
+    ? {
+        'x-forwarded-host': 'evil.example',
+        'x-forwarded-proto': random.pick(['https', 'gopher']),
+        'x-forwarded-for': '203.0.113.9',
+      }
     : {};
 }
 
 function pickJunkParams(random: Random): Array<[string, string]> {
-  const names = ['returnTo', 'code', 'state', 'iss', 'error', 'error_description', 'session_state', 'x', '__proto__', 'constructor', 'a[b]', 'returnTo[]', randomJunk(random, 5)];
+  const names = [
+    'returnTo',
+    'code',
+    'state',
+    'iss',
+    'error',
+    'error_description',
+    'session_state',
+    'x',
+    '__proto__',
+    'constructor',
+    'a[b]',
+    'returnTo[]',
+    randomJunk(random, 5),
+  ];
   const out: Array<[string, string]> = [];
-  for (let i = random.int(4); i > 0; i--) out.push([encodeURIComponent(random.pick(names)), encodeForWire(random, randomJunk(random, 1 + random.int(40)))]);
+  for (let i = random.int(4); i > 0; i--)
+    out.push([
+      encodeURIComponent(random.pick(names)),
+      encodeForWire(random, randomJunk(random, 1 + random.int(40))),
+    ]);
   return out;
 }
 
@@ -103,8 +162,15 @@ function buildLoginCases(random: Random): FuzzCase[] {
   const bases = listHostileReturnTos(stack.appUrl);
   const cases: FuzzCase[] = [];
   for (let i = 0; i < 700; i++) {
-    const decoded = random.chance(0.5) ? random.pick(bases) : mutateReturnTo(random, random.pick(bases));
-    const params: Array<[string, string]> = [['returnTo', random.chance(0.6) ? encodeURIComponent(decoded) : encodeForWire(random, decoded)]];
+    const decoded = random.chance(0.5)
+      ? random.pick(bases)
+      : mutateReturnTo(random, random.pick(bases));
+    const params: Array<[string, string]> = [
+      [
+        'returnTo',
+        random.chance(0.6) ? encodeURIComponent(decoded) : encodeForWire(random, decoded),
+      ],
+    ];
     if (random.chance(0.2)) params.push(['returnTo', encodeURIComponent(random.pick(bases))]);
     if (random.chance(0.2)) params.unshift(['returnTo', '%2Fprofile']);
     params.push(...pickJunkParams(random));
@@ -114,13 +180,21 @@ function buildLoginCases(random: Random): FuzzCase[] {
       label: buildQuery(params).slice(0, 100),
       run: async () => {
         const agent = new HttpAgent();
-        const r = await agent.request(`${stack.appUrl}/auth/login?${buildQuery(params)}`, { headers });
+        const r = await agent.request(`${stack.appUrl}/auth/login?${buildQuery(params)}`, {
+          headers,
+        });
         const problems = findCommonProblems(r);
         if (r.status === 303 && r.location?.startsWith(op.issuer)) {
           const sealed = agent.cookie('rp_tx');
-          const tx = sealed ? await unsealData<{ returnTo?: unknown }>(sealed, { password: stack.sessionSecret, ttl: TX_TTL_SECONDS }) : undefined;
+          const tx = sealed
+            ? await unsealData<{ returnTo?: unknown }>(sealed, {
+                password: stack.sessionSecret,
+                ttl: TX_TTL_SECONDS,
+              })
+            : undefined;
           const returnTo = typeof tx?.returnTo === 'string' ? tx.returnTo : undefined;
-          if (returnTo === undefined || !isSameOriginPath(returnTo)) problems.push(`stored returnTo ${JSON.stringify(returnTo)} leaves the origin`);
+          if (returnTo === undefined || !isSameOriginPath(returnTo))
+            problems.push(`stored returnTo ${JSON.stringify(returnTo)} leaves the origin`);
         } else if (r.status < 400) {
           problems.push(`unexpected answer ${r.status} ${r.location ?? ''}`);
         }
@@ -134,17 +208,27 @@ function buildLoginCases(random: Random): FuzzCase[] {
 function buildReturnToCases(random: Random): FuzzCase[] {
   const bases = listHostileReturnTos(stack.appUrl);
   return Array.from({ length: 60 }, (_, i): FuzzCase => {
-    const decoded = i < bases.length ? (bases[i] ?? '/') : mutateReturnTo(random, random.pick(bases));
+    const decoded =
+      i < bases.length ? (bases[i] ?? '/') : mutateReturnTo(random, random.pick(bases));
     return {
       category: 'returnTo, whole sign-in',
       label: JSON.stringify(decoded).slice(0, 100),
       run: async () => {
         const agent = new HttpAgent();
         const { callback, authorization } = await authorize(agent, stack.appUrl, op, {}, decoded);
-        const outcome = await settleCallback(agent, stack.appUrl, op, callback, authorization, op.userinfoRequests.length);
+        const outcome = await settleCallback(
+          agent,
+          stack.appUrl,
+          op,
+          callback,
+          authorization,
+          op.userinfoRequests.length,
+        );
         const problems: string[] = [];
-        if (outcome.kind !== 'session') problems.push(`sign-in did not complete: ${outcome.code ?? outcome.kind}`);
-        if (!outcome.landing || new URL(outcome.landing).origin !== stack.appUrl) problems.push(`landed on ${outcome.landing ?? 'nothing'}`);
+        if (outcome.kind !== 'session')
+          problems.push(`sign-in did not complete: ${outcome.code ?? outcome.kind}`);
+        if (!outcome.landing || new URL(outcome.landing).origin !== stack.appUrl)
+          problems.push(`landed on ${outcome.landing ?? 'nothing'}`);
         return problems.map((p) => `returnTo ${JSON.stringify(decoded).slice(0, 60)} → ${p}`);
       },
     };
@@ -154,29 +238,46 @@ function buildReturnToCases(random: Random): FuzzCase[] {
 /** Codes sent in callbacks that carried no transaction: none may ever be redeemed. */
 const noTransactionCodes = new Set<string>();
 
-function pickCallbackParams(random: Random, state: string, codes: Set<string> | undefined): Array<[string, string]> {
+function pickCallbackParams(
+  random: Random,
+  state: string,
+  codes: Set<string> | undefined,
+): Array<[string, string]> {
   const params: Array<[string, string]> = [];
   const stateChoice = random.int(8);
   if (stateChoice < 3) params.push(['state', encodeURIComponent(state)]);
   else if (stateChoice === 3) params.push(['state', 'not-the-state']);
-  else if (stateChoice === 4) params.push(['state', encodeURIComponent(state)], ['state', encodeURIComponent(state)]);
-  else if (stateChoice === 5) params.push(['state', `${encodeURIComponent(state)}${random.pick(BAD_ESCAPES)}`]);
+  else if (stateChoice === 4)
+    params.push(['state', encodeURIComponent(state)], ['state', encodeURIComponent(state)]);
+  else if (stateChoice === 5)
+    params.push(['state', `${encodeURIComponent(state)}${random.pick(BAD_ESCAPES)}`]);
   else if (stateChoice === 6) params.push(['state', encodeForWire(random, state)]);
   const issChoice = random.int(6);
   if (issChoice < 3) params.push(['iss', encodeURIComponent(op.issuer)]);
   else if (issChoice === 3) params.push(['iss', encodeURIComponent(`${op.issuer}/`)]);
   else if (issChoice === 4) params.push(['iss', encodeForWire(random, 'https://evil.example')]);
   if (random.chance(0.15)) {
-    params.push(['error', encodeForWire(random, random.pick(['access_denied', 'server_error', randomJunk(random, 12)]))]);
-    params.push(['error_description', encodeURIComponent(random.pick(['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', randomJunk(random, 60)]))]);
+    params.push([
+      'error',
+      encodeForWire(random, random.pick(['access_denied', 'server_error', randomJunk(random, 12)])),
+    ]);
+    params.push([
+      'error_description',
+      encodeURIComponent(
+        random.pick([
+          '<script>alert(1)</script>',
+          '"><img src=x onerror=alert(1)>',
+          randomJunk(random, 60),
+        ]),
+      ),
+    ]);
   } else {
     const codeChoice = random.int(6);
     if (codeChoice < 3) {
       const code = randomBytes(32).toString('base64url');
       codes?.add(code);
       params.push(['code', code]);
-    }
-    else if (codeChoice === 3) params.push(['code', 'a'], ['code', 'b']);
+    } else if (codeChoice === 3) params.push(['code', 'a'], ['code', 'b']);
     else if (codeChoice === 4) params.push(['code', encodeForWire(random, randomJunk(random, 50))]);
   }
   params.push(...pickJunkParams(random));
@@ -193,30 +294,45 @@ function buildCallbackCases(random: Random): FuzzCase[] {
   for (let i = 0; i < 1100; i++) {
     const withTransaction = i % 3 !== 0;
     const state = randomBytes(16).toString('base64url');
-    const params = pickCallbackParams(random, state, withTransaction ? undefined : noTransactionCodes);
+    const params = pickCallbackParams(
+      random,
+      state,
+      withTransaction ? undefined : noTransactionCodes,
+    );
     const headers = pickHostileHeaders(random);
     const readPage = random.chance(0.1);
     cases.push({
-      category: withTransaction ? '/auth/callback (with a transaction)' : '/auth/callback (no transaction)',
+      category: withTransaction
+        ? '/auth/callback (with a transaction)'
+        : '/auth/callback (no transaction)',
       label: buildQuery(params).slice(0, 100),
       run: async () => {
         const agent = new HttpAgent();
         if (withTransaction) agent.setCookie('rp_tx', await mintTransaction(state));
-        const r = await agent.request(`${stack.appUrl}/auth/callback?${buildQuery(params)}`, { headers });
+        const r = await agent.request(`${stack.appUrl}/auth/callback?${buildQuery(params)}`, {
+          headers,
+        });
         const problems = findCommonProblems(r);
         if (r.status < 400) {
           const landing = r.location ? new URL(r.location) : undefined;
           const code = landing?.searchParams.get('code');
-          if (r.status !== 303 || landing?.pathname !== '/auth/error' || !isAuthErrorCode(code)) problems.push(`answered ${r.status} ${r.location ?? ''}`);
-          else if (!withTransaction && code !== 'missing_transaction') problems.push(`without a transaction the error is ${code}`);
+          if (r.status !== 303 || landing?.pathname !== '/auth/error' || !isAuthErrorCode(code))
+            problems.push(`answered ${r.status} ${r.location ?? ''}`);
+          else if (!withTransaction && code !== 'missing_transaction')
+            problems.push(`without a transaction the error is ${code}`);
           if (readPage && landing) {
             const page = await agent.request(landing.href);
             problems.push(...findCommonProblems(page));
-            if (page.status !== 200 || readErrorCode(page.body) !== code) problems.push(`error page ${page.status} shows ${readErrorCode(page.body) ?? 'no code'}`);
-            if (/<script>alert|<img src=x/i.test(page.body)) problems.push('provider text rendered as markup');
+            if (page.status !== 200 || readErrorCode(page.body) !== code)
+              problems.push(
+                `error page ${page.status} shows ${readErrorCode(page.body) ?? 'no code'}`,
+              );
+            if (/<script>alert|<img src=x/i.test(page.body))
+              problems.push('provider text rendered as markup');
           }
         }
-        if (agent.cookie('rp_session') !== undefined) problems.push('the browser holds a session after the callback');
+        if (agent.cookie('rp_session') !== undefined)
+          problems.push('the browser holds a session after the callback');
         return problems;
       },
     });
@@ -225,7 +341,14 @@ function buildCallbackCases(random: Random): FuzzCase[] {
 }
 
 function buildCookieCases(random: Random, session: string): FuzzCase[] {
-  const targets = ['/api/me', '/', '/profile', '/auth/callback?code=x&state=y', '/auth/error?code=state_mismatch', '/auth/login?returnTo=/profile'];
+  const targets = [
+    '/api/me',
+    '/',
+    '/profile',
+    '/auth/callback?code=x&state=y',
+    '/auth/error?code=state_mismatch',
+    '/auth/login?returnTo=/profile',
+  ];
   const cases: FuzzCase[] = [];
   for (let i = 0; i < 600; i++) {
     const target = random.pick(targets);
@@ -234,7 +357,10 @@ function buildCookieCases(random: Random, session: string): FuzzCase[] {
     const pieces = sessions.map((value) => `rp_session=${value}`);
     if (random.chance(0.3)) pieces.push(`rp_tx=${tamperCookie(random, session)}`);
     if (random.chance(0.2)) pieces.push(`rp_error=${tamperCookie(random, session)}`);
-    if (random.chance(0.1)) pieces.push(`${randomJunk(random, 6).replace(/[=;,\s]/g, 'x')}=${randomJunk(random, 30).replace(/[;,\s]/g, 'x')}`);
+    if (random.chance(0.1))
+      pieces.push(
+        `${randomJunk(random, 6).replace(/[=;,\s]/g, 'x')}=${randomJunk(random, 30).replace(/[;,\s]/g, 'x')}`,
+      );
     const cookieHeader = pieces.join('; ');
     cases.push({
       category: 'tampered cookies',
@@ -246,12 +372,23 @@ function buildCookieCases(random: Random, session: string): FuzzCase[] {
         // A changed but equivalent encoding (base64 padding bits, or no change at all) still
         // opens: that is the same session, not a new one.
         const opens = await Promise.all(
-          sessions.map((value) => unsealData<{ sub?: unknown }>(value, { password: stack.sessionSecret }).then((data) => typeof data.sub === 'string', () => false)),
+          sessions.map((value) =>
+            unsealData<{ sub?: unknown }>(value, { password: stack.sessionSecret }).then(
+              (data) => typeof data.sub === 'string',
+              () => false,
+            ),
+          ),
         );
         if (!opens.includes(true)) {
-          if (target === '/api/me' && r.status !== 401) problems.push(`/api/me answered ${r.status} to a tampered session`);
-          if (target === '/' && !r.body.includes('data-testid="signed-out"')) problems.push('the home page shows someone signed in');
-          if (target === '/profile' && !(r.status === 307 && r.location?.startsWith(`${stack.appUrl}/auth/login`))) problems.push(`/profile answered ${r.status}`);
+          if (target === '/api/me' && r.status !== 401)
+            problems.push(`/api/me answered ${r.status} to a tampered session`);
+          if (target === '/' && !r.body.includes('data-testid="signed-out"'))
+            problems.push('the home page shows someone signed in');
+          if (
+            target === '/profile' &&
+            !(r.status === 307 && r.location?.startsWith(`${stack.appUrl}/auth/login`))
+          )
+            problems.push(`/profile answered ${r.status}`);
         }
         return problems;
       },
@@ -261,7 +398,17 @@ function buildCookieCases(random: Random, session: string): FuzzCase[] {
 }
 
 function buildLogoutCases(random: Random, session: string): FuzzCase[] {
-  const origins = [undefined, stack.appUrl, 'null', 'https://evil.example', `${stack.appUrl}.evil.example`, 'http://localhost', stack.appUrl.replace(/:\d+$/, ':1'), randomJunk(random, 20), ''];
+  const origins = [
+    undefined,
+    stack.appUrl,
+    'null',
+    'https://evil.example',
+    `${stack.appUrl}.evil.example`,
+    'http://localhost',
+    stack.appUrl.replace(/:\d+$/, ':1'),
+    randomJunk(random, 20),
+    '',
+  ];
   const cases: FuzzCase[] = [];
   for (let i = 0; i < 300; i++) {
     const origin = random.pick(origins);
@@ -270,19 +417,34 @@ function buildLogoutCases(random: Random, session: string): FuzzCase[] {
     const params = pickJunkParams(random);
     const options: RequestOptions = {
       method,
-      headers: { ...(origin !== undefined ? { origin } : {}), 'content-type': random.pick(['application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x']) },
+      headers: {
+        ...(origin !== undefined ? { origin } : {}),
+        'content-type': random.pick([
+          'application/x-www-form-urlencoded',
+          'text/plain',
+          'multipart/form-data; boundary=x',
+        ]),
+      },
       ...(method !== 'GET' ? { body: buildQuery(pickJunkParams(random)) } : {}),
-      cookieHeader: cookie === 'none' ? '' : `rp_session=${cookie === 'valid' ? session : tamperCookie(random, session)}`,
+      cookieHeader:
+        cookie === 'none'
+          ? ''
+          : `rp_session=${cookie === 'valid' ? session : tamperCookie(random, session)}`,
     };
     cases.push({
       category: '/auth/logout',
       label: `${method} origin=${String(origin)} cookie=${cookie} ${buildQuery(params).slice(0, 60)}`,
       run: async () => {
-        const r = await new HttpAgent().request(`${stack.appUrl}/auth/logout${params.length ? `?${buildQuery(params)}` : ''}`, options);
+        const r = await new HttpAgent().request(
+          `${stack.appUrl}/auth/logout${params.length ? `?${buildQuery(params)}` : ''}`,
+          options,
+        );
         const problems = findCommonProblems(r);
         const crossOrigin = origin !== undefined && origin !== stack.appUrl;
-        if (method === 'POST' && crossOrigin && r.status !== 403) problems.push(`cross-origin logout (Origin ${origin}) answered ${r.status}`);
-        if (method === 'POST' && !crossOrigin && r.status !== 303) problems.push(`same-origin logout answered ${r.status}`);
+        if (method === 'POST' && crossOrigin && r.status !== 403)
+          problems.push(`cross-origin logout (Origin ${origin}) answered ${r.status}`);
+        if (method === 'POST' && !crossOrigin && r.status !== 303)
+          problems.push(`same-origin logout answered ${r.status}`);
         if (method !== 'POST' && r.status < 400) problems.push(`${method} answered ${r.status}`);
         return problems;
       },
@@ -293,16 +455,30 @@ function buildLogoutCases(random: Random, session: string): FuzzCase[] {
 
 function buildMeCases(random: Random): FuzzCase[] {
   return Array.from({ length: 300 }, (): FuzzCase => {
-    const method = random.chance(0.7) ? 'GET' : random.pick(['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
+    const method = random.chance(0.7)
+      ? 'GET'
+      : random.pick(['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
     const params = pickJunkParams(random);
-    const headers = { ...pickHostileHeaders(random), accept: random.pick(['application/json', 'text/html', '*/*', randomJunk(random, 20)]), authorization: random.pick(['', `Bearer ${randomJunk(random, 40)}`, 'Basic Og==']) };
+    const headers = {
+      ...pickHostileHeaders(random),
+      accept: random.pick(['application/json', 'text/html', '*/*', randomJunk(random, 20)]),
+      authorization: random.pick(['', `Bearer ${randomJunk(random, 40)}`, 'Basic Og==']),
+    };
     return {
       category: '/api/me',
       label: `${method} ${buildQuery(params).slice(0, 80)}`,
       run: async () => {
-        const r = await new HttpAgent().request(`${stack.appUrl}/api/me${params.length ? `?${buildQuery(params)}` : ''}`, { method, headers, ...(method === 'GET' || method === 'OPTIONS' ? {} : { body: randomJunk(random, 30) }) });
+        const r = await new HttpAgent().request(
+          `${stack.appUrl}/api/me${params.length ? `?${buildQuery(params)}` : ''}`,
+          {
+            method,
+            headers,
+            ...(method === 'GET' || method === 'OPTIONS' ? {} : { body: randomJunk(random, 30) }),
+          },
+        );
         const problems = findCommonProblems(r);
-        if (method === 'GET' && r.status !== 401 && r.status !== 431 && r.status !== 414) problems.push(`GET answered ${r.status} without a session`);
+        if (method === 'GET' && r.status !== 401 && r.status !== 431 && r.status !== 414)
+          problems.push(`GET answered ${r.status} without a session`);
         return problems;
       },
     };
@@ -311,7 +487,9 @@ function buildMeCases(random: Random): FuzzCase[] {
 
 type Tally = { cases: number; ms: number };
 
-async function runAll(cases: readonly FuzzCase[]): Promise<{ failures: string[]; perCategory: Map<string, Tally> }> {
+async function runAll(
+  cases: readonly FuzzCase[],
+): Promise<{ failures: string[]; perCategory: Map<string, Tally> }> {
   const failures: string[] = [];
   const perCategory = new Map<string, Tally>();
   let next = 0;
@@ -354,12 +532,25 @@ test(`hostile input (seed ${SEED}): no 5xx, no internal detail, no session, no f
   const started = performance.now();
   const { failures, perCategory } = await runAll(cases);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  const breakdown = [...perCategory].map(([category, t]) => `  ${String(t.cases).padStart(5)}  ${category.padEnd(36)} ${(t.ms / t.cases).toFixed(1)} ms/case`).join('\n');
-  console.log(`\nHostile input: ${cases.length} cases in ${seconds} s (seed ${SEED}, ${CONCURRENCY} in flight)\n${breakdown}\n  failures: ${failures.length}\n`);
+  const breakdown = [...perCategory]
+    .map(
+      ([category, t]) =>
+        `  ${String(t.cases).padStart(5)}  ${category.padEnd(36)} ${(t.ms / t.cases).toFixed(1)} ms/case`,
+    )
+    .join('\n');
+  console.log(
+    `\nHostile input: ${cases.length} cases in ${seconds} s (seed ${SEED}, ${CONCURRENCY} in flight)\n${breakdown}\n  failures: ${failures.length}\n`,
+  );
 
   expect(failures.slice(0, 25)).toEqual([]);
   // A callback without this browser's transaction never reaches the token endpoint.
   expect(noTransactionCodes.size).toBeGreaterThan(100);
-  expect(op.tokenRequests.filter((r) => r.code !== undefined && noTransactionCodes.has(r.code)).map((r) => r.code)).toEqual([]);
-  expect(findLeaks(stack.appLog(), listRunSecrets(op.issuedSecrets(), stack.sessionSecret))).toEqual([]);
+  expect(
+    op.tokenRequests
+      .filter((r) => r.code !== undefined && noTransactionCodes.has(r.code))
+      .map((r) => r.code),
+  ).toEqual([]);
+  expect(
+    findLeaks(stack.appLog(), listRunSecrets(op.issuedSecrets(), stack.sessionSecret)),
+  ).toEqual([]);
 });

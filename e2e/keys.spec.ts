@@ -6,7 +6,13 @@ import type { Browser } from '@playwright/test';
 
 import { earliestPromotion, type PrivateJwk } from '../keys/rotation';
 import { ALICE, expect, signIn, test } from './fixtures';
-import { CERTIFIED_CERT, CERTIFIED_PFX, CERTIFIED_PFX_PASSPHRASE, ES256_KEY, ROTATION_KEY } from './support/material';
+import {
+  CERTIFIED_CERT,
+  CERTIFIED_PFX,
+  CERTIFIED_PFX_PASSPHRASE,
+  ES256_KEY,
+  ROTATION_KEY,
+} from './support/material';
 import { PORT_BASE, startStack, type Stack } from './support/stack';
 
 /**
@@ -17,7 +23,13 @@ import { PORT_BASE, startStack, type Stack } from './support/stack';
 
 test.describe.configure({ mode: 'serial' });
 
-type SignedWith = { alg: string; kid: string; x5tS256: string | null; x5t: string | null; aud: string };
+type SignedWith = {
+  alg: string;
+  kid: string;
+  x5tS256: string | null;
+  x5t: string | null;
+  aud: string;
+};
 
 /** Signs Alice in, in a fresh browser (so the provider asks for her password), and reads /profile. */
 async function signInAndReadAssertion(browser: Browser, stack: Stack): Promise<SignedWith> {
@@ -49,7 +61,11 @@ async function publishedKids(stack: Stack): Promise<string[]> {
 }
 
 function keyTool(...args: string[]): string {
-  return execFileSync(process.execPath, ['--import', 'tsx', 'keys/cli.ts', ...args, '--file', ROTATION_KEY], { encoding: 'utf8', stdio: 'pipe' });
+  return execFileSync(
+    process.execPath,
+    ['--import', 'tsx', 'keys/cli.ts', ...args, '--file', ROTATION_KEY],
+    { encoding: 'utf8', stdio: 'pipe' },
+  );
 }
 
 function fileKeys(): PrivateJwk[] {
@@ -58,12 +74,20 @@ function fileKeys(): PrivateJwk[] {
 
 /** How often the provider fetched the app's jwks_uri so far. */
 function jwksFetches(stack: Stack): number {
-  return stack.providerLog().filter((line) => line.includes(`outbound GET ${stack.appUrl}/.well-known/jwks.json`)).length;
+  return stack
+    .providerLog()
+    .filter((line) => line.includes(`outbound GET ${stack.appUrl}/.well-known/jwks.json`)).length;
 }
 
-test('a key rotation with the key tool while the app runs: no sign-in fails, and the provider refetches the JWKS', async ({ browser }) => {
+test('a key rotation with the key tool while the app runs: no sign-in fails, and the provider refetches the JWKS', async ({
+  browser,
+}) => {
   test.setTimeout(240_000);
-  const stack = await startStack({ appPort: PORT_BASE + 1, providerPort: PORT_BASE + 1001, appEnv: { OIDC_CLIENT_KEY_FILE: ROTATION_KEY } });
+  const stack = await startStack({
+    appPort: PORT_BASE + 1,
+    providerPort: PORT_BASE + 1001,
+    appEnv: { OIDC_CLIENT_KEY_FILE: ROTATION_KEY },
+  });
   try {
     const [a] = await publishedKids(stack);
     expect(a).toBeTruthy();
@@ -81,12 +105,16 @@ test('a key rotation with the key tool while the app runs: no sign-in fails, and
     expect(() => keyTool('promote')).toThrow(/has been published for less than/);
     const earliest = earliestPromotion(fileKeys()[1] as PrivateJwk);
     expect(earliest).toBeDefined();
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, (earliest?.getTime() ?? 0) - Date.now() + 500)));
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, (earliest?.getTime() ?? 0) - Date.now() + 500)),
+    );
     expect(keyTool('promote')).toContain(`Key ${b} signs`);
     await expect.poll(() => publishedKids(stack), { timeout: 10_000 }).toEqual([b, a]);
     const fetchesBefore = jwksFetches(stack);
     expect((await signInAndReadAssertion(browser, stack)).kid).toBe(b);
-    expect(jwksFetches(stack), 'the provider fetched the JWKS again to verify B').toBeGreaterThan(fetchesBefore);
+    expect(jwksFetches(stack), 'the provider fetched the JWKS again to verify B').toBeGreaterThan(
+      fetchesBefore,
+    );
 
     // retire: A is no longer published; B signs on.
     expect(keyTool('retire')).toContain(`Retired ${a}`);
@@ -95,16 +123,24 @@ test('a key rotation with the key tool while the app runs: no sign-in fails, and
 
     expect(stack.providerLog().filter((line) => line.includes('invalid_client'))).toEqual([]);
     expect(stack.appLog().filter((line) => line.includes('sign-in failed'))).toEqual([]);
-    expect(stack.appLog().filter((line) => line.includes('client keys reloaded')).length).toBeGreaterThanOrEqual(3);
+    expect(
+      stack.appLog().filter((line) => line.includes('client keys reloaded')).length,
+    ).toBeGreaterThanOrEqual(3);
   } finally {
     await stack.stop();
   }
 });
 
 test('signs in with an EC P-256 key (SEC1 PEM): ES256', async ({ browser }) => {
-  const stack = await startStack({ appPort: PORT_BASE + 2, providerPort: PORT_BASE + 1002, appEnv: { OIDC_CLIENT_KEY_FILE: ES256_KEY } });
+  const stack = await startStack({
+    appPort: PORT_BASE + 2,
+    providerPort: PORT_BASE + 1002,
+    appEnv: { OIDC_CLIENT_KEY_FILE: ES256_KEY },
+  });
   try {
-    const jwks = (await (await fetch(`${stack.appUrl}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string; alg: string; kty: string; crv: string }> };
+    const jwks = (await (await fetch(`${stack.appUrl}/.well-known/jwks.json`)).json()) as {
+      keys: Array<{ kid: string; alg: string; kty: string; crv: string }>;
+    };
     expect(jwks.keys).toHaveLength(1);
     expect(jwks.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256' });
     const signed = await signInAndReadAssertion(browser, stack);
@@ -115,7 +151,9 @@ test('signs in with an EC P-256 key (SEC1 PEM): ES256', async ({ browser }) => {
   }
 });
 
-test('signs in as a client registered by its certificate, with the key from a legacy PKCS#12 file and the legacy audience', async ({ browser }) => {
+test('signs in as a client registered by its certificate, with the key from a legacy PKCS#12 file and the legacy audience', async ({
+  browser,
+}) => {
   const certificate = new X509Certificate(readFileSync(CERTIFIED_CERT));
   const stack = await startStack({
     appPort: PORT_BASE + 3,
@@ -126,7 +164,11 @@ test('signs in as a client registered by its certificate, with the key from a le
       // The article's IdentityServer4 expects the token endpoint as audience.
       OIDC_CLIENT_ASSERTION_AUDIENCE: 'token_endpoint',
     },
-    providerEnv: { PROVIDER_CLIENT_REGISTRATION: 'certificate', PROVIDER_CLIENT_CERT_FILE: CERTIFIED_CERT, PROVIDER_ASSERTION_AUDIENCE: 'legacy' },
+    providerEnv: {
+      PROVIDER_CLIENT_REGISTRATION: 'certificate',
+      PROVIDER_CLIENT_CERT_FILE: CERTIFIED_CERT,
+      PROVIDER_ASSERTION_AUDIENCE: 'legacy',
+    },
   });
   try {
     const signed = await signInAndReadAssertion(browser, stack);

@@ -1,6 +1,12 @@
 import { expect, test } from '@playwright/test';
 
-import { PRIMARY_CASES, secondaryCases, type CaseContext, type Expected, type FaultCase } from './support/fault-cases';
+import {
+  PRIMARY_CASES,
+  secondaryCases,
+  type CaseContext,
+  type Expected,
+  type FaultCase,
+} from './support/fault-cases';
 import { findLeaks, listRunSecrets } from './support/log-scan';
 import { MisbehavingProvider } from './support/misbehaving-provider';
 import { formatTable, type Row } from './support/report';
@@ -27,7 +33,8 @@ function describeExpected(expected: Expected): string {
 
 function describeOutcome(outcome: Outcome): string {
   if (outcome.kind === 'session') return `session (sub ${outcome.sub ?? '?'})`;
-  if (outcome.kind === 'error') return `error page: ${outcome.code ?? '?'}, no session, code redeemed ${outcome.redemptions}×`;
+  if (outcome.kind === 'error')
+    return `error page: ${outcome.code ?? '?'}, no session, code redeemed ${outcome.redemptions}×`;
   return `unexpected: callback → ${outcome.landing ?? 'nothing'}, /api/me ${outcome.meStatus}`;
 }
 
@@ -45,7 +52,8 @@ function assertOutcome(c: FaultCase, outcome: Outcome, ctx: CaseContext): void {
   expect(outcome.errorPage?.body).toContain('data-testid="error-hint"');
   expect(outcome.errorPage?.body).not.toMatch(/\n\s+at \S+ \(|node_modules|\.tsx?:\d+/);
   expect(outcome.meStatus).toBe(401);
-  if (c.expected.redeemed !== undefined) expect(outcome.redemptions > 0, 'code redeemed').toBe(c.expected.redeemed);
+  if (c.expected.redeemed !== undefined)
+    expect(outcome.redemptions > 0, 'code redeemed').toBe(c.expected.redeemed);
   if (!c.expected.userinfo) expect(outcome.userinfoCalls, 'UserInfo called').toBe(0);
 }
 
@@ -58,14 +66,23 @@ async function runCase(c: FaultCase, ctx: CaseContext): Promise<void> {
   } finally {
     await c.cleanup?.(ctx);
   }
-  const row = { case: c.name, ref: c.ref, expected: describeExpected(c.expected), got: describeOutcome(outcome), pass: false };
+  const row = {
+    case: c.name,
+    ref: c.ref,
+    expected: describeExpected(c.expected),
+    got: describeOutcome(outcome),
+    pass: false,
+  };
   rows.push(row);
   try {
     assertOutcome(c, outcome, ctx);
     c.check?.(outcome, ctx, before);
   } catch (err) {
     // What the app said about it: its last sign-in failure line.
-    const said = ctx.appLog().filter((l) => l.includes('sign-in failed')).at(-1);
+    const said = ctx
+      .appLog()
+      .filter((l) => l.includes('sign-in failed'))
+      .at(-1);
     throw new Error(`${(err as Error).message}\napp log: ${said ?? '(nothing)'}`, { cause: err });
   }
   row.pass = true;
@@ -73,7 +90,9 @@ async function runCase(c: FaultCase, ctx: CaseContext): Promise<void> {
 
 function expectCleanLog(stack: Stack, op: MisbehavingProvider): void {
   expect(op.issuedSecrets().length).toBeGreaterThan(10);
-  expect(findLeaks(stack.appLog(), listRunSecrets(op.issuedSecrets(), stack.sessionSecret))).toEqual([]);
+  expect(
+    findLeaks(stack.appLog(), listRunSecrets(op.issuedSecrets(), stack.sessionSecret)),
+  ).toEqual([]);
 }
 
 test.afterAll(() => {
@@ -87,7 +106,12 @@ test.describe('a provider that signs RS256 and advertises RFC 9207 iss', () => {
 
   test.beforeAll(async () => {
     op = await MisbehavingProvider.start({ port: PORT_BASE + 1001, issuerPath: '/op' });
-    stack = await startStack({ appPort: PORT_BASE + 1, providerPort: op.port, withoutProvider: true, appEnv: { OIDC_ISSUER: op.issuer } });
+    stack = await startStack({
+      appPort: PORT_BASE + 1,
+      providerPort: op.port,
+      withoutProvider: true,
+      appEnv: { OIDC_ISSUER: op.issuer },
+    });
     ctx = { appUrl: stack.appUrl, op, clientId: CLIENT_ID, appLog: () => stack.appLog() };
   });
 
@@ -113,12 +137,20 @@ test.describe(`an ES256 provider without RFC 9207, the app timing out after ${SH
   let ctx: CaseContext;
 
   test.beforeAll(async () => {
-    op = await MisbehavingProvider.start({ port: PORT_BASE + 1002, signingAlg: 'ES256', advertiseIssParameter: false });
+    op = await MisbehavingProvider.start({
+      port: PORT_BASE + 1002,
+      signingAlg: 'ES256',
+      advertiseIssParameter: false,
+    });
     stack = await startStack({
       appPort: PORT_BASE + 2,
       providerPort: op.port,
       withoutProvider: true,
-      appEnv: { OIDC_ISSUER: op.issuer, OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG: 'ES256', OIDC_HTTP_TIMEOUT_MS: String(SHORT_TIMEOUT_MS) },
+      appEnv: {
+        OIDC_ISSUER: op.issuer,
+        OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG: 'ES256',
+        OIDC_HTTP_TIMEOUT_MS: String(SHORT_TIMEOUT_MS),
+      },
     });
     ctx = { appUrl: stack.appUrl, op, clientId: CLIENT_ID, appLog: () => stack.appLog() };
   });
@@ -140,18 +172,34 @@ test.describe(`an ES256 provider without RFC 9207, the app timing out after ${SH
 });
 
 test('discovery: a provider declaring another issuer stops the app at start with a clear message', async () => {
-  const op = await MisbehavingProvider.start({ port: PORT_BASE + 1003, declaredIssuer: 'https://op.attacker.example' });
-  const row = { case: 'discovered issuer differs from OIDC_ISSUER', ref: 'OIDC Discovery §4.3; oidcc-client-test-discovery-issuer-mismatch; fapi2-…-discovery-issuer-mismatch', expected: 'app refuses to start, names OIDC_ISSUER', got: '', pass: false };
+  const op = await MisbehavingProvider.start({
+    port: PORT_BASE + 1003,
+    declaredIssuer: 'https://op.attacker.example',
+  });
+  const row = {
+    case: 'discovered issuer differs from OIDC_ISSUER',
+    ref: 'OIDC Discovery §4.3; oidcc-client-test-discovery-issuer-mismatch; fapi2-…-discovery-issuer-mismatch',
+    expected: 'app refuses to start, names OIDC_ISSUER',
+    got: '',
+    pass: false,
+  };
   rows.push(row);
   try {
     let failure = '';
     try {
-      const stack = await startStack({ appPort: PORT_BASE + 3, providerPort: op.port, withoutProvider: true, appEnv: { OIDC_ISSUER: op.issuer } });
+      const stack = await startStack({
+        appPort: PORT_BASE + 3,
+        providerPort: op.port,
+        withoutProvider: true,
+        appEnv: { OIDC_ISSUER: op.issuer },
+      });
       await stack.stop();
       row.got = 'app started';
     } catch (err) {
       failure = (err as Error).message;
-      row.got = /exited before it was ready/.test(failure) ? 'app exited at start' : `start failed otherwise: ${failure.slice(0, 60)}`;
+      row.got = /exited before it was ready/.test(failure)
+        ? 'app exited at start'
+        : `start failed otherwise: ${failure.slice(0, 60)}`;
     }
     expect(failure).toContain('app exited before it was ready');
     expect(failure).toContain('OIDC_ISSUER');

@@ -20,7 +20,12 @@ test.describe.configure({ mode: 'serial' });
 
 test.beforeAll(async () => {
   op = await MisbehavingProvider.start({ port: PORT_BASE + 1005, issuerPath: '/op' });
-  stack = await startStack({ appPort: PORT_BASE + 5, providerPort: op.port, withoutProvider: true, appEnv: { OIDC_ISSUER: op.issuer } });
+  stack = await startStack({
+    appPort: PORT_BASE + 5,
+    providerPort: op.port,
+    withoutProvider: true,
+    appEnv: { OIDC_ISSUER: op.issuer },
+  });
 });
 
 test.afterAll(async () => {
@@ -40,14 +45,25 @@ function parseDirectives(csp: string | null): Map<string, string[]> {
 test('every response carries the security headers; the CSP nonce is fresh per response', async () => {
   const agent = new HttpAgent();
   expect((await signIn(stack.appUrl, op, {}, agent)).kind).toBe('session');
-  const paths = ['/', '/profile', '/auth/error?code=state_mismatch', '/api/me', '/auth/login?returnTo=/profile', '/auth/callback?code=x&state=y', '/.well-known/jwks.json', '/no-such-page'];
+  const paths = [
+    '/',
+    '/profile',
+    '/auth/error?code=state_mismatch',
+    '/api/me',
+    '/auth/login?returnTo=/profile',
+    '/auth/callback?code=x&state=y',
+    '/.well-known/jwks.json',
+    '/no-such-page',
+  ];
   const nonces = new Set<string>();
   for (const path of paths) {
     const r = await agent.request(`${stack.appUrl}${path}`);
     expect(r.status, path).toBeLessThan(500);
     expect(r.headers.get('x-content-type-options'), path).toBe('nosniff');
     expect(r.headers.get('x-frame-options'), path).toBe('DENY');
-    expect(r.headers.get('referrer-policy'), path).toBe(path.startsWith('/auth/callback') ? 'no-referrer' : 'same-origin');
+    expect(r.headers.get('referrer-policy'), path).toBe(
+      path.startsWith('/auth/callback') ? 'no-referrer' : 'same-origin',
+    );
     const csp = parseDirectives(r.headers.get('content-security-policy'));
     expect(csp.get('frame-ancestors'), path).toEqual(["'none'"]);
     expect(csp.get('object-src'), path).toEqual(["'none'"]);
@@ -92,7 +108,8 @@ async function watchPage(page: Page): Promise<{ problems: string[]; violations: 
     const text = message.text();
     // The browser's own note about the deliberate 404 below is not a problem of the page.
     if (/Failed to load resource: .* 404/.test(text)) return;
-    if (message.type() === 'error' || /Content Security Policy/i.test(text)) problems.push(`${page.url()}: console ${message.type()}: ${text}`);
+    if (message.type() === 'error' || /Content Security Policy/i.test(text))
+      problems.push(`${page.url()}: console ${message.type()}: ${text}`);
   });
   page.on('pageerror', (error) => problems.push(`${page.url()}: page error: ${error.message}`));
   await page.exposeFunction('__reportCspViolation', (violation: string) => {
@@ -100,8 +117,11 @@ async function watchPage(page: Page): Promise<{ problems: string[]; violations: 
   });
   await page.addInitScript(() => {
     document.addEventListener('securitypolicyviolation', (event) => {
-      const report = (window as unknown as { __reportCspViolation: (v: string) => void }).__reportCspViolation;
-      report(`${location.pathname}: ${event.violatedDirective} blocked ${event.blockedURI || 'inline'} (${event.sourceFile}:${event.lineNumber})`);
+      const report = (window as unknown as { __reportCspViolation: (v: string) => void })
+        .__reportCspViolation;
+      report(
+        `${location.pathname}: ${event.violatedDirective} blocked ${event.blockedURI || 'inline'} (${event.sourceFile}:${event.lineNumber})`,
+      );
     });
   });
   return { problems, violations };
@@ -109,15 +129,26 @@ async function watchPage(page: Page): Promise<{ problems: string[]; violations: 
 
 /** The page ran Next's scripts (all carrying the nonce) and React hydrated it. */
 async function expectHydrated(page: Page): Promise<void> {
-  await page.waitForFunction(() => [document.body, ...document.body.querySelectorAll('*')].some((el) => Object.keys(el).some((k) => k.startsWith('__reactFiber'))), undefined, {
-    timeout: 15_000,
-  });
-  const scripts = await page.evaluate(() => [...document.scripts].map((s) => ({ src: s.src, nonce: s.nonce })));
+  await page.waitForFunction(
+    () =>
+      [document.body, ...document.body.querySelectorAll('*')].some((el) =>
+        Object.keys(el).some((k) => k.startsWith('__reactFiber')),
+      ),
+    undefined,
+    {
+      timeout: 15_000,
+    },
+  );
+  const scripts = await page.evaluate(() =>
+    [...document.scripts].map((s) => ({ src: s.src, nonce: s.nonce })),
+  );
   expect(scripts.length).toBeGreaterThan(0);
   expect(scripts.filter((s) => !s.nonce && !s.src)).toEqual([]);
 }
 
-test('in a browser, every page renders and hydrates under the CSP with no violation', async ({ page }) => {
+test('in a browser, every page renders and hydrates under the CSP with no violation', async ({
+  page,
+}) => {
   const watch = await watchPage(page);
   await page.goto(`${stack.appUrl}/`);
   await expect(page.getByTestId('signed-out')).toBeVisible();
@@ -150,14 +181,23 @@ test('in a browser, every page renders and hydrates under the CSP with no violat
   expect(watch.problems).toEqual([]);
 });
 
-test('in a browser, the CSP blocks injected markup and the app cannot be framed', async ({ page }) => {
+test('in a browser, the CSP blocks injected markup and the app cannot be framed', async ({
+  page,
+}) => {
   const watch = await watchPage(page);
   await page.goto(`${stack.appUrl}/`);
   await expectHydrated(page);
   // An inline event handler, the usual shape of injected markup, does not run.
-  await page.evaluate(() => document.body.insertAdjacentHTML('beforeend', '<img src="data:," onload="window.__injected = true">'));
+  await page.evaluate(() =>
+    document.body.insertAdjacentHTML(
+      'beforeend',
+      '<img src="data:," onload="window.__injected = true">',
+    ),
+  );
   await expect.poll(() => watch.violations.length).toBeGreaterThan(0);
-  expect(await page.evaluate(() => (window as unknown as { __injected?: boolean }).__injected)).toBeUndefined();
+  expect(
+    await page.evaluate(() => (window as unknown as { __injected?: boolean }).__injected),
+  ).toBeUndefined();
   expect(watch.violations.join('\n')).toMatch(/script-src/);
 
   // frame-ancestors 'none' (and X-Frame-Options: DENY): the app refuses to render in a frame of
@@ -165,17 +205,26 @@ test('in a browser, the CSP blocks injected markup and the app cannot be framed'
   const framed = await page.context().newPage();
   const control = `${op.issuer}/`;
   await framed.goto(control);
-  await framed.setContent(`<iframe name="control" src="${control}"></iframe><iframe name="app" src="${stack.appUrl}/"></iframe>`);
-  const text = async (name: string) => (await framed.frame({ name })?.evaluate(() => document.body?.innerText ?? '').catch(() => '')) ?? '';
+  await framed.setContent(
+    `<iframe name="control" src="${control}"></iframe><iframe name="app" src="${stack.appUrl}/"></iframe>`,
+  );
+  const text = async (name: string) =>
+    (await framed
+      .frame({ name })
+      ?.evaluate(() => document.body?.innerText ?? '')
+      .catch(() => '')) ?? '';
   expect(await text('control')).toContain('Misbehaving provider');
   expect(await text('app')).not.toContain('Sign in without a client secret');
   expect(framed.frame({ name: 'app' })?.url()).not.toBe(`${stack.appUrl}/`);
   await framed.close();
 });
 
-test('in a browser, the provider’s error_description is shown as text, never as markup', async ({ page }) => {
+test('in a browser, the provider’s error_description is shown as text, never as markup', async ({
+  page,
+}) => {
   const watch = await watchPage(page);
-  const description = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> & <b>bold</b>';
+  const description =
+    '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> & <b>bold</b>';
   op.arm({
     authorizationResponse: (p) => {
       p.delete('code');
@@ -187,11 +236,15 @@ test('in a browser, the provider’s error_description is shown as text, never a
   await page.waitForURL(`${stack.appUrl}/auth/error?code=authorization_error`);
   await expect(page.getByTestId('oauth-error-description')).toHaveText(description);
   await expect(page.locator('main b')).toHaveCount(0);
-  expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+  expect(
+    await page.evaluate(() => (window as unknown as { __xss?: number }).__xss),
+  ).toBeUndefined();
   expect(watch.violations).toEqual([]);
 });
 
 test('the app log holds no token, code, assertion, private key or session secret', () => {
   expect(op.issuedSecrets().length).toBeGreaterThan(10);
-  expect(findLeaks(stack.appLog(), listRunSecrets(op.issuedSecrets(), stack.sessionSecret))).toEqual([]);
+  expect(
+    findLeaks(stack.appLog(), listRunSecrets(op.issuedSecrets(), stack.sessionSecret)),
+  ).toEqual([]);
 });

@@ -7,7 +7,10 @@ import { ALICE, captureCallback, expect, signIn, submitLogin, test } from './fix
 
 test.describe.configure({ mode: 'serial' });
 
-test('alice signs in; /profile shows her and an assertion whose aud is the issuer', async ({ page, stack }) => {
+test('alice signs in; /profile shows her and an assertion whose aud is the issuer', async ({
+  page,
+  stack,
+}) => {
   await page.goto(stack.appUrl);
   await expect(page.getByTestId('signed-out')).toBeVisible();
   await page.getByRole('link', { name: 'Sign in' }).first().click();
@@ -26,16 +29,25 @@ test('alice signs in; /profile shows her and an assertion whose aud is the issue
   await expect(payload.locator('tr[data-claim="sub"] td.value')).toHaveText('client_using_jwt');
   await expect(payload.locator('tr[data-claim="jti"] td.value')).not.toBeEmpty();
   const header = page.getByTestId('assertion-header');
-  await expect(header.locator('tr[data-claim="typ"] td.value')).toHaveText('client-authentication+jwt');
-  const jwks = (await (await page.request.get(`${stack.appUrl}/.well-known/jwks.json`)).json()) as { keys: Array<Record<string, unknown>> };
+  await expect(header.locator('tr[data-claim="typ"] td.value')).toHaveText(
+    'client-authentication+jwt',
+  );
+  const jwks = (await (await page.request.get(`${stack.appUrl}/.well-known/jwks.json`)).json()) as {
+    keys: Array<Record<string, unknown>>;
+  };
   expect(jwks.keys.length).toBeGreaterThan(0);
   for (const jwk of jwks.keys) {
     expect(jwk).toMatchObject({ kid: expect.any(String), alg: 'RS256', use: 'sig', kty: 'RSA' });
     // Never a private member (RFC 7518 §6.3.2: d, p, q, dp, dq, qi; §6.4: k).
-    for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']) expect(jwk).not.toHaveProperty(member);
+    for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'])
+      expect(jwk).not.toHaveProperty(member);
   }
-  await expect(header.locator('tr[data-claim="kid"] td.value')).toHaveText(String(jwks.keys[0]?.kid));
-  await expect(page.getByTestId('userinfo').locator('tr[data-claim="email"] td.value')).toHaveText('alice@example.com');
+  await expect(header.locator('tr[data-claim="kid"] td.value')).toHaveText(
+    String(jwks.keys[0]?.kid),
+  );
+  await expect(page.getByTestId('userinfo').locator('tr[data-claim="email"] td.value')).toHaveText(
+    'alice@example.com',
+  );
 
   const me = await page.request.get(`${stack.appUrl}/api/me`);
   expect(me.status()).toBe(200);
@@ -72,7 +84,10 @@ test('a denied consent ends on the error page without a session', async ({ page,
   expect((await page.request.get(`${stack.appUrl}/api/me`)).status()).toBe(401);
 });
 
-test('a replayed callback URL ends on the error page without a session', async ({ page, stack }) => {
+test('a replayed callback URL ends on the error page without a session', async ({
+  page,
+  stack,
+}) => {
   let callback: string | undefined;
   page.on('request', (request) => {
     if (request.url().startsWith(`${stack.appUrl}/auth/callback?`)) callback ??= request.url();
@@ -87,7 +102,11 @@ test('a replayed callback URL ends on the error page without a session', async (
   expect((await page.request.get(`${stack.appUrl}/api/me`)).status()).toBe(401);
 });
 
-test('a callback with a wrong state ends on the error page, without a session, and the code is never redeemed', async ({ page, context, stack }) => {
+test('a callback with a wrong state ends on the error page, without a session, and the code is never redeemed', async ({
+  page,
+  context,
+  stack,
+}) => {
   const real = await captureCallback(page, stack, ALICE);
   const transaction = (await context.cookies(stack.appUrl)).find((c) => c.name === 'rp_tx');
   expect(transaction).toBeDefined();

@@ -1,7 +1,13 @@
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
 import 'reflect-metadata';
 
-import { createPublicKey, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
+import {
+  createPublicKey,
+  randomBytes,
+  webcrypto,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
 
 import * as x509 from '@peculiar/x509';
 
@@ -39,11 +45,26 @@ function signingAlgorithm(key: KeyObject): RsaHashedImportParams | EcKeyImportPa
  * A self-signed certificate for a private key: digital-signature key usage, not a CA, a random
  * serial number, valid from now (a minute back, for clock differences) for `days` days.
  */
-export async function createSelfSignedCertificate(privateKey: KeyObject, options: CertificateOptions = {}): Promise<X509Certificate> {
+export async function createSelfSignedCertificate(
+  privateKey: KeyObject,
+  options: CertificateOptions = {},
+): Promise<X509Certificate> {
   const algorithm = signingAlgorithm(privateKey);
   const keys = {
-    privateKey: await webcrypto.subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), algorithm, false, ['sign']),
-    publicKey: await webcrypto.subtle.importKey('spki', createPublicKey(privateKey).export({ type: 'spki', format: 'der' }), algorithm, true, ['verify']),
+    privateKey: await webcrypto.subtle.importKey(
+      'pkcs8',
+      privateKey.export({ type: 'pkcs8', format: 'der' }),
+      algorithm,
+      false,
+      ['sign'],
+    ),
+    publicKey: await webcrypto.subtle.importKey(
+      'spki',
+      createPublicKey(privateKey).export({ type: 'spki', format: 'der' }),
+      algorithm,
+      true,
+      ['verify'],
+    ),
   };
   const notBefore = options.notBefore ?? new Date(Date.now() - 60_000);
   const serial = randomBytes(16);
@@ -58,7 +79,7 @@ export async function createSelfSignedCertificate(privateKey: KeyObject, options
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create((keys as CryptoKeyPair).publicKey),
     ],
   });
   return new X509Certificate(Buffer.from(certificate.rawData));

@@ -5,12 +5,25 @@ import { dirname, relative, resolve } from 'node:path';
 import nextEnv from '@next/env';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 
-import { CLIENT_AUTH_ALGS, isClientAuthAlg, isEd25519Alg, type ClientAuthAlg } from '../lib/algorithms';
+import {
+  CLIENT_AUTH_ALGS,
+  isClientAuthAlg,
+  isEd25519Alg,
+  type ClientAuthAlg,
+} from '../lib/algorithms';
 import { DEFAULTS } from '../lib/config';
 import { parseKeyFile } from '../lib/key-file';
 import { JWKS_MAX_AGE_SECONDS, loadClientKeySet, type ClientKeySet } from '../lib/keys';
 import { createSelfSignedCertificate } from './certificate';
-import { earliestPromotion, promote, retire, rotateIn, RotationError, type PrivateJwk, type PrivateKeySet } from './rotation';
+import {
+  earliestPromotion,
+  promote,
+  retire,
+  rotateIn,
+  RotationError,
+  type PrivateJwk,
+  type PrivateKeySet,
+} from './rotation';
 
 /**
  * `npm run keys` — the client's key tool.
@@ -65,17 +78,26 @@ export type GenerateOptions = {
 };
 
 /** A new private JWK with `kid` (RFC 7638 thumbprint), `alg`, `use` and, on request, `x5c`. */
-export async function generatePrivateJwk(alg: ClientAuthAlg = 'RS256', options: GenerateOptions = {}): Promise<PrivateJwk> {
+export async function generatePrivateJwk(
+  alg: ClientAuthAlg = 'RS256',
+  options: GenerateOptions = {},
+): Promise<PrivateJwk> {
   const generationAlg = isEd25519Alg(alg) ? 'Ed25519' : alg;
-  const { privateKey } = await generateKeyPair(generationAlg, { extractable: true, ...(alg === 'RS256' || alg === 'PS256' ? { modulusLength: 2048 } : {}) });
+  const { privateKey } = await generateKeyPair(generationAlg, {
+    extractable: true,
+    ...(alg === 'RS256' || alg === 'PS256' ? { modulusLength: 2048 } : {}),
+  });
   const jwk = await exportJWK(privateKey);
   const kid = await calculateJwkThumbprint(jwk, 'sha256');
   const base: PrivateJwk = { ...jwk, kid, alg, use: 'sig' };
   if (!options.certificate) return base;
-  const certificate = await createSelfSignedCertificate(createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' }), {
-    commonName: options.commonName ?? `private_key_jwt client ${kid.slice(0, 8)}`,
-    days: options.days,
-  });
+  const certificate = await createSelfSignedCertificate(
+    createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' }),
+    {
+      commonName: options.commonName ?? `private_key_jwt client ${kid.slice(0, 8)}`,
+      days: options.days,
+    },
+  );
   return { ...base, x5c: [certificate.raw.toString('base64')] };
 }
 
@@ -84,13 +106,18 @@ function pemOf(der: string): string {
 }
 
 /** Writes the private key set and its public counterparts (JWKS, certificates). */
-export async function writeKeySet(keys: readonly JWK[], privateFile = PRIVATE_FILE, publicFile = publicFileFor(privateFile)): Promise<ClientKeySet> {
+export async function writeKeySet(
+  keys: readonly JWK[],
+  privateFile = PRIVATE_FILE,
+  publicFile = publicFileFor(privateFile),
+): Promise<ClientKeySet> {
   // MUST: the private key is readable by its owner only.
   writeAtomically(privateFile, `${JSON.stringify({ keys }, null, 2)}\n`, 0o600);
   const set = await loadClientKeySet(privateFile);
   writeAtomically(publicFile, `${JSON.stringify({ keys: set.published }, null, 2)}\n`, 0o644);
   const certificates = keys.flatMap((k) => (k.x5c?.[0] ? [pemOf(k.x5c[0])] : []));
-  if (certificates.length > 0) writeAtomically(certificateFileFor(privateFile), `${certificates.join('\n')}\n`, 0o644);
+  if (certificates.length > 0)
+    writeAtomically(certificateFileFor(privateFile), `${certificates.join('\n')}\n`, 0o644);
   return set;
 }
 
@@ -133,29 +160,50 @@ function roleOf(set: ClientKeySet, index: number): string {
 export function describeKeySet(set: ClientKeySet, file: string): string {
   const lines = [`Key file: ${relative(process.cwd(), file) || file} (${set.format})`];
   set.keys.forEach((key, index) => {
-    const parts = [`  ${roleOf(set, index).padEnd(9)}`, `kid=${key.kid}`, `alg=${key.publicJwk.alg ?? `${key.alg} (or Ed25519)`}`, describeKeyType(key.publicJwk)];
+    const parts = [
+      `  ${roleOf(set, index).padEnd(9)}`,
+      `kid=${key.kid}`,
+      `alg=${key.publicJwk.alg ?? `${key.alg} (or Ed25519)`}`,
+      describeKeyType(key.publicJwk),
+    ];
     lines.push(parts.join('  '));
     const thumbprint = `      JWK thumbprint (RFC 7638): ${key.kid}`;
     lines.push(thumbprint);
     if (key.certificate) {
       const sha1Hex = Buffer.from(key.certificate.x5t, 'base64url').toString('hex').toUpperCase();
-      lines.push(`      certificate: ${key.certificate.subject.replace(/\n/g, ', ')}, valid ${key.certificate.notBefore.toISOString()} – ${key.certificate.notAfter.toISOString()}`);
-      lines.push(`      x5t#S256: ${key.certificate.x5tS256}   x5t: ${key.certificate.x5t}   SHA-1 (hex, as Windows and Entra ID show it): ${sha1Hex}`);
+      lines.push(
+        `      certificate: ${key.certificate.subject.replace(/\n/g, ', ')}, valid ${key.certificate.notBefore.toISOString()} – ${key.certificate.notAfter.toISOString()}`,
+      );
+      lines.push(
+        `      x5t#S256: ${key.certificate.x5tS256}   x5t: ${key.certificate.x5t}   SHA-1 (hex, as Windows and Entra ID show it): ${sha1Hex}`,
+      );
     }
   });
   for (const warning of set.warnings) lines.push(`  WARNING: ${warning}`);
   lines.push('');
-  lines.push(`Published at APP_URL/.well-known/jwks.json: ${set.published.map((k) => k.kid).join(', ')}`);
+  lines.push(
+    `Published at APP_URL/.well-known/jwks.json: ${set.published.map((k) => k.kid).join(', ')}`,
+  );
   lines.push(`Signs client assertions:                   ${set.signing.kid}`);
   return lines.join('\n');
 }
 
 function describeRegistration(set: ClientKeySet): string {
-  const lines = ['', 'Public JWKS to register at a provider (or point it at APP_URL/.well-known/jwks.json):', JSON.stringify({ keys: set.published }, null, 2)];
+  const lines = [
+    '',
+    'Public JWKS to register at a provider (or point it at APP_URL/.well-known/jwks.json):',
+    JSON.stringify({ keys: set.published }, null, 2),
+  ];
   for (const key of set.keys) {
     const [leaf] = key.certificate?.x5c ?? [];
     if (!leaf) continue;
-    lines.push('', `Certificate of key ${key.kid} (upload to Entra ID; IdentityServer's X509CertificateBase64 is the base64 line):`, pemOf(leaf), '', leaf);
+    lines.push(
+      '',
+      `Certificate of key ${key.kid} (upload to Entra ID; IdentityServer's X509CertificateBase64 is the base64 line):`,
+      pemOf(leaf),
+      '',
+      leaf,
+    );
   }
   return lines.join('\n');
 }
@@ -192,7 +240,8 @@ function parseFlags(args: readonly string[]): Flags {
 
 function algFrom(flags: Flags, fallback: ClientAuthAlg): ClientAuthAlg {
   const alg = flags.values.get('--alg') ?? fallback;
-  if (!isClientAuthAlg(alg)) throw new Error(`--alg ${alg} is not supported (use ${CLIENT_AUTH_ALGS.join(', ')})`);
+  if (!isClientAuthAlg(alg))
+    throw new Error(`--alg ${alg} is not supported (use ${CLIENT_AUTH_ALGS.join(', ')})`);
   return alg;
 }
 
@@ -200,7 +249,8 @@ function daysFrom(flags: Flags): number | undefined {
   const raw = flags.values.get('--days');
   if (raw === undefined) return undefined;
   const days = Number(raw);
-  if (!Number.isInteger(days) || days < 1 || days > 3650) throw new Error('--days must be a whole number from 1 to 3650');
+  if (!Number.isInteger(days) || days < 1 || days > 3650)
+    throw new Error('--days must be a whole number from 1 to 3650');
   return days;
 }
 
@@ -225,19 +275,31 @@ function rotationAdvice(next: PrivateJwk): string {
 export async function runKeyTool(args: readonly string[]): Promise<void> {
   const [command = 'default', ...rest] = args;
   const flags = parseFlags(rest);
-  const file = resolve(flags.values.get('--file') ?? (process.env.OIDC_CLIENT_KEY_FILE || PRIVATE_FILE));
+  const file = resolve(
+    flags.values.get('--file') ?? (process.env.OIDC_CLIENT_KEY_FILE || PRIVATE_FILE),
+  );
   switch (command) {
     case 'default':
-      if (await ensureDevKey()) console.log(`Generated a development key pair in ${relative(process.cwd(), PRIVATE_FILE)}.\n`);
+      if (await ensureDevKey())
+        console.log(
+          `Generated a development key pair in ${relative(process.cwd(), PRIVATE_FILE)}.\n`,
+        );
       await show(PRIVATE_FILE);
       return;
     case 'generate': {
       if (existsSync(file) && !flags.switches.has('--force')) {
-        throw new Error(`${relative(process.cwd(), file)} exists; use \`rotate\` to replace a key without downtime, or pass --force to overwrite it (providers that know only the old key will reject the new one)`);
+        throw new Error(
+          `${relative(process.cwd(), file)} exists; use \`rotate\` to replace a key without downtime, or pass --force to overwrite it (providers that know only the old key will reject the new one)`,
+        );
       }
-      const key = await generatePrivateJwk(algFrom(flags, 'RS256'), { certificate: flags.switches.has('--cert'), days: daysFrom(flags) });
+      const key = await generatePrivateJwk(algFrom(flags, 'RS256'), {
+        certificate: flags.switches.has('--cert'),
+        days: daysFrom(flags),
+      });
       const set = await writeKeySet([key], file);
-      console.log(`Generated key ${key.kid} (${key.alg}${key.x5c ? ', with a self-signed certificate' : ''}).\n`);
+      console.log(
+        `Generated key ${key.kid} (${key.alg}${key.x5c ? ', with a self-signed certificate' : ''}).\n`,
+      );
       console.log(describeKeySet(set, file));
       console.log(describeRegistration(set));
       return;
@@ -253,25 +315,37 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
       const set = await commit(rotateIn(current, next), file);
       console.log(`Rotated in key ${next.kid} (${next.alg}): published now, not signing yet.\n`);
       console.log(describeKeySet(set, file));
-      console.log(rotationAdvice(readPrivateKeySet(file).keys.find((k) => k.kid === next.kid) ?? next));
+      console.log(
+        rotationAdvice(readPrivateKeySet(file).keys.find((k) => k.kid === next.kid) ?? next),
+      );
       console.log(describeRegistration(set));
       return;
     }
     case 'promote': {
-      const { set: promotedSet, promoted, demoted } = promote(readPrivateKeySet(file), {
+      const {
+        set: promotedSet,
+        promoted,
+        demoted,
+      } = promote(readPrivateKeySet(file), {
         kid: flags.values.get('--kid'),
         force: flags.switches.has('--force'),
       });
       const set = await commit(promotedSet, file);
-      console.log(`Key ${promoted.kid} signs from the app's next request on (within a second). Key ${demoted.kid} stays published until \`retire\`.\n`);
+      console.log(
+        `Key ${promoted.kid} signs from the app's next request on (within a second). Key ${demoted.kid} stays published until \`retire\`.\n`,
+      );
       console.log(describeKeySet(set, file));
-      console.log(`\nNext: once no assertion signed by ${demoted.kid} can still be in flight (the assertion lifetime, 60 s by default): npm run keys -- retire`);
+      console.log(
+        `\nNext: once no assertion signed by ${demoted.kid} can still be in flight (the assertion lifetime, 60 s by default): npm run keys -- retire`,
+      );
       return;
     }
     case 'retire': {
       const { set: retiredSet, retired } = retire(readPrivateKeySet(file));
       const set = await commit(retiredSet, file);
-      console.log(`Retired ${retired.map((k) => k.kid).join(', ')}: no longer published. Remove it from any provider where it was registered.\n`);
+      console.log(
+        `Retired ${retired.map((k) => k.kid).join(', ')}: no longer published. Remove it from any provider where it was registered.\n`,
+      );
       console.log(describeKeySet(set, file));
       return;
     }
@@ -280,14 +354,22 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
       return;
     case 'import': {
       const [source] = flags.positional;
-      if (!source) throw new Error('usage: npm run keys -- import <key file> --file <new>.private.jwks.json');
-      if (!flags.values.has('--file')) throw new Error('import needs --file <new>.private.jwks.json (the converted key set)');
-      if (existsSync(file) && !flags.switches.has('--force')) throw new Error(`${relative(process.cwd(), file)} exists; pass --force to overwrite it`);
+      if (!source)
+        throw new Error('usage: npm run keys -- import <key file> --file <new>.private.jwks.json');
+      if (!flags.values.has('--file'))
+        throw new Error('import needs --file <new>.private.jwks.json (the converted key set)');
+      if (existsSync(file) && !flags.switches.has('--force'))
+        throw new Error(`${relative(process.cwd(), file)} exists; pass --force to overwrite it`);
       const imported = await loadClientKeySet(resolve(source), {
         passphrase: process.env.OIDC_CLIENT_KEY_PASSPHRASE || undefined,
-        certFile: flags.values.get('--cert-file') ?? (process.env.OIDC_CLIENT_CERT_FILE || undefined),
+        certFile:
+          flags.values.get('--cert-file') ?? (process.env.OIDC_CLIENT_CERT_FILE || undefined),
       });
-      const { entries } = parseKeyFile(readFileSync(resolve(source)), source, process.env.OIDC_CLIENT_KEY_PASSPHRASE || undefined);
+      const { entries } = parseKeyFile(
+        readFileSync(resolve(source)),
+        source,
+        process.env.OIDC_CLIENT_KEY_PASSPHRASE || undefined,
+      );
       const keys = entries.map((entry, i): PrivateJwk => {
         const key = imported.keys[i];
         if (!key) throw new Error(`key #${i + 1} of ${source} did not load`);
@@ -300,16 +382,22 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
         };
       });
       const set = await writeKeySet(keys, file);
-      console.log(`Imported ${keys.length} key(s) from ${source}. Point OIDC_CLIENT_KEY_FILE at ${relative(process.cwd(), file)}.\n`);
+      console.log(
+        `Imported ${keys.length} key(s) from ${source}. Point OIDC_CLIENT_KEY_FILE at ${relative(process.cwd(), file)}.\n`,
+      );
       console.log(describeKeySet(set, file));
       return;
     }
     default:
-      throw new Error(`unknown command "${command}" (use generate, rotate, promote, retire, show or import)`);
+      throw new Error(
+        `unknown command "${command}" (use generate, rotate, promote, retire, show or import)`,
+      );
   }
 }
 
-const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname);
+const isMain =
+  process.argv[1] !== undefined &&
+  resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname);
 if (isMain) {
   // The same settings as the app (OIDC_CLIENT_KEY_FILE, OIDC_CLIENT_KEY_PASSPHRASE from .env.local).
   nextEnv.loadEnvConfig(process.cwd(), process.env.NODE_ENV !== 'production');

@@ -7,13 +7,29 @@ import { describe, it } from 'node:test';
 
 import { loadClientKeySet } from '../lib/keys';
 import { generatePrivateJwk, runKeyTool, writeKeySet } from './cli';
-import { earliestPromotion, promote, PUBLISH_BEFORE_SIGNING_SECONDS, retire, rotateIn, RotationError, type PrivateJwk } from './rotation';
+import {
+  earliestPromotion,
+  promote,
+  PUBLISH_BEFORE_SIGNING_SECONDS,
+  retire,
+  rotateIn,
+  RotationError,
+  type PrivateJwk,
+} from './rotation';
 
 function kids(keys: readonly PrivateJwk[]): string {
   return keys.map((k) => `${k.kid}${k.rotation ? `(${k.rotation.state})` : ''}`).join(' ');
 }
 
-const key = (kid: string): PrivateJwk => ({ kty: 'OKP', crv: 'Ed25519', x: kid, d: kid, kid, alg: 'EdDSA', use: 'sig' });
+const key = (kid: string): PrivateJwk => ({
+  kty: 'OKP',
+  crv: 'Ed25519',
+  x: kid,
+  d: kid,
+  kid,
+  alg: 'EdDSA',
+  use: 'sig',
+});
 
 describe('key rotation steps', () => {
   it('rotate → promote → retire moves a key from published to signing and the old one out', () => {
@@ -21,9 +37,17 @@ describe('key rotation steps', () => {
     const rotated = rotateIn({ keys: [key('A')] }, key('B'), t0);
     assert.equal(kids(rotated.keys), 'A B(next)');
     const earliest = earliestPromotion(rotated.keys[1] as PrivateJwk);
-    assert.equal(earliest?.toISOString(), new Date(t0.getTime() + PUBLISH_BEFORE_SIGNING_SECONDS * 1000).toISOString());
+    assert.equal(
+      earliest?.toISOString(),
+      new Date(t0.getTime() + PUBLISH_BEFORE_SIGNING_SECONDS * 1000).toISOString(),
+    );
 
-    assert.throws(() => promote(rotated, { now: new Date(t0.getTime() + 10_000) }), (err: unknown) => err instanceof RotationError && /Promote at 2026-11-28T10:01:05.000Z \(in 55 s\)/.test(err.message));
+    assert.throws(
+      () => promote(rotated, { now: new Date(t0.getTime() + 10_000) }),
+      (err: unknown) =>
+        err instanceof RotationError &&
+        /Promote at 2026-11-28T10:01:05.000Z \(in 55 s\)/.test(err.message),
+    );
     const { set: promoted, promoted: b, demoted: a } = promote(rotated, { now: earliest });
     assert.equal(kids(promoted.keys), 'B A(previous)');
     assert.equal(b.kid, 'B');
@@ -31,17 +55,31 @@ describe('key rotation steps', () => {
 
     const { set: retired, retired: gone } = retire(promoted);
     assert.equal(kids(retired.keys), 'B');
-    assert.deepEqual(gone.map((k) => k.kid), ['A']);
+    assert.deepEqual(
+      gone.map((k) => k.kid),
+      ['A'],
+    );
   });
 
   it('refuses steps out of order, with what to do instead', () => {
     const rotated = rotateIn({ keys: [key('A')] }, key('B'));
     assert.throws(() => rotateIn(rotated, key('C')), /B is already waiting to be promoted/);
-    assert.throws(() => promote({ keys: [key('A')] }), /no key is waiting to be promoted: run `rotate` first/);
+    assert.throws(
+      () => promote({ keys: [key('A')] }),
+      /no key is waiting to be promoted: run `rotate` first/,
+    );
     assert.throws(() => retire({ keys: [key('A')] }), /no previous key to retire/);
-    assert.throws(() => retire(rotated), /no previous key to retire/, 'the next key is not retired');
+    assert.throws(
+      () => retire(rotated),
+      /no previous key to retire/,
+      'the next key is not retired',
+    );
     assert.throws(() => rotateIn({ keys: [key('A')] }, key('A')), /already holds kid A/);
-    assert.equal(kids(promote(rotated, { force: true }).set.keys), 'B A(previous)', '--force skips the wait');
+    assert.equal(
+      kids(promote(rotated, { force: true }).set.keys),
+      'B A(previous)',
+      '--force skips the wait',
+    );
   });
 });
 
@@ -64,8 +102,15 @@ describe('npm run keys', () => {
   it('runs as a command and exits non-zero with the reason on a refusal', () => {
     const file = join(dir, 'missing.private.jwks.json');
     assert.throws(
-      () => execFileSync(process.execPath, ['--import', 'tsx', 'keys/cli.ts', 'promote', '--file', file], { encoding: 'utf8', stdio: 'pipe' }),
-      (err: unknown) => (err as { status?: number }).status === 1 && /keys: .*ENOENT/.test(String((err as { stderr?: unknown }).stderr)),
+      () =>
+        execFileSync(
+          process.execPath,
+          ['--import', 'tsx', 'keys/cli.ts', 'promote', '--file', file],
+          { encoding: 'utf8', stdio: 'pipe' },
+        ),
+      (err: unknown) =>
+        (err as { status?: number }).status === 1 &&
+        /keys: .*ENOENT/.test(String((err as { stderr?: unknown }).stderr)),
     );
   });
 
@@ -79,8 +124,13 @@ describe('npm run keys', () => {
     assert.match(out, new RegExp(`x5t#S256: ${set.signing.certificate.x5tS256}`));
     assert.match(out, /-----BEGIN CERTIFICATE-----/);
     assert.match(readFileSync(join(dir, 'client.cert.pem'), 'utf8'), /-----BEGIN CERTIFICATE-----/);
-    const published = JSON.parse(readFileSync(join(dir, 'client.public.jwks.json'), 'utf8')) as { keys: Array<{ kid: string; d?: string }> };
-    assert.deepEqual(published.keys.map((k) => k.kid), [set.signing.kid]);
+    const published = JSON.parse(readFileSync(join(dir, 'client.public.jwks.json'), 'utf8')) as {
+      keys: Array<{ kid: string; d?: string }>;
+    };
+    assert.deepEqual(
+      published.keys.map((k) => k.kid),
+      [set.signing.kid],
+    );
     assert.equal(published.keys[0]?.d, undefined);
     await assert.rejects(run('generate', '--file', file), /exists; use `rotate`/);
   });
@@ -101,6 +151,9 @@ describe('npm run keys', () => {
     assert.equal((await loadClientKeySet(file)).signing.kid, b);
     const retired = await run('retire', '--file', file);
     assert.match(retired, new RegExp(`Retired ${a}`));
-    assert.deepEqual((await loadClientKeySet(file)).published.map((k) => k.kid), [b]);
+    assert.deepEqual(
+      (await loadClientKeySet(file)).published.map((k) => k.kid),
+      [b],
+    );
   });
 });

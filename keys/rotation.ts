@@ -19,7 +19,11 @@ import { JWKS_MAX_AGE_SECONDS } from '../lib/keys';
 export type RotationState = 'next' | 'previous';
 
 /** A private JWK as the key tool writes it. */
-export type PrivateJwk = JWK & { kid: string; alg: string; rotation?: { state: RotationState; since: string } };
+export type PrivateJwk = JWK & {
+  kid: string;
+  alg: string;
+  rotation?: { state: RotationState; since: string };
+};
 
 export type PrivateKeySet = { readonly keys: readonly PrivateJwk[] };
 
@@ -60,9 +64,15 @@ export function earliestPromotion(key: PrivateJwk): Date | undefined {
 /** Adds `next` to the set: published from now on, not signing. */
 export function rotateIn(set: PrivateKeySet, next: PrivateJwk, now = new Date()): PrivateKeySet {
   const pending = set.keys.find((k) => stateOf(k) === 'next');
-  if (pending) throw new RotationError(`key ${pending.kid} is already waiting to be promoted; promote it first`);
-  if (set.keys.some((k) => k.kid === next.kid)) throw new RotationError(`the key set already holds kid ${next.kid}`);
-  return { keys: [...set.keys, { ...next, rotation: { state: 'next', since: now.toISOString() } }] };
+  if (pending)
+    throw new RotationError(
+      `key ${pending.kid} is already waiting to be promoted; promote it first`,
+    );
+  if (set.keys.some((k) => k.kid === next.kid))
+    throw new RotationError(`the key set already holds kid ${next.kid}`);
+  return {
+    keys: [...set.keys, { ...next, rotation: { state: 'next', since: now.toISOString() } }],
+  };
 }
 
 /**
@@ -71,12 +81,21 @@ export function rotateIn(set: PrivateKeySet, next: PrivateJwk, now = new Date())
  *
  * @param force promote even if the key has not been published long enough.
  */
-export function promote(set: PrivateKeySet, options: { kid?: string; force?: boolean; now?: Date } = {}): { set: PrivateKeySet; promoted: PrivateJwk; demoted: PrivateJwk } {
+export function promote(
+  set: PrivateKeySet,
+  options: { kid?: string; force?: boolean; now?: Date } = {},
+): { set: PrivateKeySet; promoted: PrivateJwk; demoted: PrivateJwk } {
   const now = options.now ?? new Date();
   const current = signingKey(set);
-  const candidate = options.kid ? set.keys.find((k) => k.kid === options.kid) : set.keys.find((k) => stateOf(k) === 'next');
+  const candidate = options.kid
+    ? set.keys.find((k) => k.kid === options.kid)
+    : set.keys.find((k) => stateOf(k) === 'next');
   if (!candidate) {
-    throw new RotationError(options.kid ? `no key with kid ${options.kid}` : 'no key is waiting to be promoted: run `rotate` first (or pass --kid)');
+    throw new RotationError(
+      options.kid
+        ? `no key with kid ${options.kid}`
+        : 'no key is waiting to be promoted: run `rotate` first (or pass --kid)',
+    );
   }
   if (candidate === current) throw new RotationError(`key ${candidate.kid} already signs`);
   const earliest = earliestPromotion(candidate);
@@ -88,7 +107,10 @@ export function promote(set: PrivateKeySet, options: { kid?: string; force?: boo
     );
   }
   const promoted = withoutRotation(candidate);
-  const demoted: PrivateJwk = { ...withoutRotation(current), rotation: { state: 'previous', since: now.toISOString() } };
+  const demoted: PrivateJwk = {
+    ...withoutRotation(current),
+    rotation: { state: 'previous', since: now.toISOString() },
+  };
   const rest = set.keys.filter((k) => k !== candidate && k !== current);
   return { set: { keys: [promoted, demoted, ...rest] }, promoted, demoted };
 }

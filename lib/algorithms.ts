@@ -17,7 +17,19 @@ export type ClientAuthAlg = (typeof CLIENT_AUTH_ALGS)[number];
 export const ED25519_ALG_NAMES = ['EdDSA', 'Ed25519'] as const satisfies readonly ClientAuthAlg[];
 
 /** Algorithms an ID token may be signed with here; `none` and HMAC are deliberately absent. */
-export const ID_TOKEN_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+export const ID_TOKEN_ALGS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
 
 /** Narrows a setting or a JWK's `alg` to an algorithm this client signs with. */
 export function isClientAuthAlg(value: unknown): value is ClientAuthAlg {

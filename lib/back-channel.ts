@@ -28,7 +28,10 @@ export type BackChannelTrace = {
 
 // One store per process, not per bundle: the fetch function may come from the bundle that ran the
 // start-up discovery while the trace is opened by a route handler's bundle.
-const traces = processSingleton('back-channel-traces', () => new AsyncLocalStorage<BackChannelTrace>());
+const traces = processSingleton(
+  'back-channel-traces',
+  () => new AsyncLocalStorage<BackChannelTrace>(),
+);
 
 /** A new, empty trace. */
 export function createTrace(): BackChannelTrace {
@@ -42,7 +45,8 @@ export function withTrace<T>(trace: BackChannelTrace, fn: () => Promise<T>): Pro
 
 function readClientAssertion(body: unknown): string | undefined {
   if (body instanceof URLSearchParams) return body.get('client_assertion') ?? undefined;
-  if (typeof body === 'string') return new URLSearchParams(body).get('client_assertion') ?? undefined;
+  if (typeof body === 'string')
+    return new URLSearchParams(body).get('client_assertion') ?? undefined;
   return undefined;
 }
 

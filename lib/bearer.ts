@@ -68,11 +68,19 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  */
-export function readBearerCredentials(authorization: string | null | undefined, url: URL): BearerCredentials {
+export function readBearerCredentials(
+  authorization: string | null | undefined,
+  url: URL,
+): BearerCredentials {
   const inQuery = url.searchParams.has('access_token');
   const header = authorization?.trim() ?? '';
   if (header === '') {
-    return { kind: 'none', reason: inQuery ? 'access_token in the query string is not supported' : 'no Authorization header' };
+    return {
+      kind: 'none',
+      reason: inQuery
+        ? 'access_token in the query string is not supported'
+        : 'no Authorization header',
+    };
   }
   const space = header.indexOf(' ');
   const scheme = space === -1 ? header : header.slice(0, space);
@@ -80,15 +88,20 @@ export function readBearerCredentials(authorization: string | null | undefined, 
     return { kind: 'none', reason: `unsupported authentication scheme ${scheme.slice(0, 20)}` };
   }
   if (inQuery) {
-    return { kind: 'invalid_request', description: 'The access token must be sent in one way only: the Authorization header' };
+    return {
+      kind: 'invalid_request',
+      description: 'The access token must be sent in one way only: the Authorization header',
+    };
   }
   const token = space === -1 ? '' : header.slice(space + 1).replace(/^ +/, '');
   if (token.includes(',')) {
     return { kind: 'invalid_request', description: 'More than one Authorization credential' };
   }
   if (token === '') return { kind: 'invalid_token', description: 'The bearer token is empty' };
-  if (token.length > MAX_BEARER_TOKEN_LENGTH) return { kind: 'invalid_token', description: 'The bearer token is too long' };
-  if (!B64TOKEN.test(token)) return { kind: 'invalid_token', description: 'The bearer token is malformed' };
+  if (token.length > MAX_BEARER_TOKEN_LENGTH)
+    return { kind: 'invalid_token', description: 'The bearer token is too long' };
+  if (!B64TOKEN.test(token))
+    return { kind: 'invalid_token', description: 'The bearer token is malformed' };
   return { kind: 'token', token };
 }
 
@@ -101,7 +114,10 @@ export function readBearerCredentials(authorization: string | null | undefined, 
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
  */
 export function sanitizeQuotedValue(value: string, maxLength = 300): string {
-  return value.slice(0, maxLength).replace(/"/g, "'").replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '?');
+  return value
+    .slice(0, maxLength)
+    .replace(/"/g, "'")
+    .replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '?');
 }
 
 /**
@@ -152,7 +168,9 @@ export function bearerErrorResponse(challenge: BearerChallenge): Response {
   return Response.json(
     {
       error: challenge.error,
-      ...(challenge.error_description ? { error_description: sanitizeQuotedValue(challenge.error_description) } : {}),
+      ...(challenge.error_description
+        ? { error_description: sanitizeQuotedValue(challenge.error_description) }
+        : {}),
       ...(challenge.scope ? { scope: challenge.scope } : {}),
     },
     { status, headers },

@@ -47,7 +47,10 @@ export function parseCertificates(content: Buffer): X509Certificate[] {
     return certificates;
   }
   const trimmed = text.trim();
-  const der = BASE64_TEXT.test(trimmed) && trimmed.length > 0 ? Buffer.from(trimmed.replace(/\s+/g, ''), 'base64') : content;
+  const der =
+    BASE64_TEXT.test(trimmed) && trimmed.length > 0
+      ? Buffer.from(trimmed.replace(/\s+/g, ''), 'base64')
+      : content;
   try {
     return [new X509Certificate(der)];
   } catch {
@@ -56,7 +59,10 @@ export function parseCertificates(content: Buffer): X509Certificate[] {
 }
 
 /** base64url SHA-1 and SHA-256 digests of the certificate's DER encoding. */
-export function certificateThumbprints(certificate: X509Certificate): { x5t: string; x5tS256: string } {
+export function certificateThumbprints(certificate: X509Certificate): {
+  x5t: string;
+  x5tS256: string;
+} {
   return {
     x5t: createHash('sha1').update(certificate.raw).digest('base64url'),
     x5tS256: createHash('sha256').update(certificate.raw).digest('base64url'),
@@ -64,7 +70,10 @@ export function certificateThumbprints(certificate: X509Certificate): { x5t: str
 }
 
 /** The certificate for `privateKey` followed by its issuers found among `candidates`. */
-function chainFor(leaf: X509Certificate, candidates: readonly X509Certificate[]): X509Certificate[] {
+function chainFor(
+  leaf: X509Certificate,
+  candidates: readonly X509Certificate[],
+): X509Certificate[] {
   const chain = [leaf];
   let current = leaf;
   while (current.issuer !== current.subject || !current.checkIssued(current)) {
@@ -86,7 +95,10 @@ function chainFor(leaf: X509Certificate, candidates: readonly X509Certificate[])
  * @returns undefined when no candidate certifies this key.
  * @see https://www.rfc-editor.org/rfc/rfc7517#section-4.7 (x5c: the key's certificate first)
  */
-export function bindCertificate(privateKey: KeyObject, candidates: readonly X509Certificate[]): CertificateBinding | undefined {
+export function bindCertificate(
+  privateKey: KeyObject,
+  candidates: readonly X509Certificate[],
+): CertificateBinding | undefined {
   const leaf = candidates.find((c) => c.checkPrivateKey(privateKey));
   if (!leaf) return undefined;
   return {
@@ -108,10 +120,16 @@ export const CERTIFICATE_EXPIRY_WARNING_DAYS = 30;
  * not refused: the key still signs, and a provider that registered keys rather than certificates
  * keeps accepting it; providers that check certificates (Entra ID) reject the assertion.
  */
-export function describeCertificateValidity(binding: CertificateBinding, now = new Date()): string | undefined {
-  if (now < binding.notBefore) return `the certificate (${binding.subject}) is not valid before ${binding.notBefore.toISOString()}`;
-  if (now > binding.notAfter) return `the certificate (${binding.subject}) expired on ${binding.notAfter.toISOString()}`;
+export function describeCertificateValidity(
+  binding: CertificateBinding,
+  now = new Date(),
+): string | undefined {
+  if (now < binding.notBefore)
+    return `the certificate (${binding.subject}) is not valid before ${binding.notBefore.toISOString()}`;
+  if (now > binding.notAfter)
+    return `the certificate (${binding.subject}) expired on ${binding.notAfter.toISOString()}`;
   const days = Math.floor((binding.notAfter.getTime() - now.getTime()) / 86_400_000);
-  if (days < CERTIFICATE_EXPIRY_WARNING_DAYS) return `the certificate (${binding.subject}) expires in ${days} days (${binding.notAfter.toISOString()})`;
+  if (days < CERTIFICATE_EXPIRY_WARNING_DAYS)
+    return `the certificate (${binding.subject}) expires in ${days} days (${binding.notAfter.toISOString()})`;
   return undefined;
 }

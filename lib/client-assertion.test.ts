@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, before, describe, it } from 'node:test';
 
-import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, jwtVerify, type JWTPayload } from 'jose';
+import {
+  compactVerify,
+  decodeJwt,
+  decodeProtectedHeader,
+  importJWK,
+  jwtVerify,
+  type JWTPayload,
+} from 'jose';
 import type { ClientAuth } from 'openid-client';
 
 import { createSelfSignedCertificate } from '../keys/certificate';
@@ -26,7 +33,12 @@ const as = {
   token_endpoint: 'https://idp.example.com/realms/demo/protocol/openid-connect/token',
 };
 const clientMetadata = { client_id: 'client_using_jwt' };
-const defaults: AppConfig['assertion'] = { alg: undefined, audience: { mode: 'issuer' }, typ: true, lifetimeSeconds: 60 };
+const defaults: AppConfig['assertion'] = {
+  alg: undefined,
+  audience: { mode: 'issuer' },
+  typ: true,
+  lifetimeSeconds: 60,
+};
 
 const dir = mkdtempSync(join(tmpdir(), 'rp-assertion-'));
 let n = 0;
@@ -43,17 +55,31 @@ let ed: ClientKeySet;
 before(async () => {
   rsaKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
   rsa = await loadClientKeySet(file(rsaKey.export({ type: 'pkcs8', format: 'pem' }) as string));
-  ed = await loadClientKeySet(file(generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string));
+  ed = await loadClientKeySet(
+    file(
+      generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    ),
+  );
 });
 
 afterEach(() => resetClockSkew());
 
-function authFor(keys: ClientKeySet, settings: Partial<AppConfig['assertion']> = {}, skew = 0): ClientAuth {
-  return createClientAuthentication({ ...defaults, ...settings }, { keys: async () => keys, clockSkew: () => skew });
+function authFor(
+  keys: ClientKeySet,
+  settings: Partial<AppConfig['assertion']> = {},
+  skew = 0,
+): ClientAuth {
+  return createClientAuthentication(
+    { ...defaults, ...settings },
+    { keys: async () => keys, clockSkew: () => skew },
+  );
 }
 
 /** Runs the client authentication exactly as openid-client does for a token request. */
-async function sign(auth: ClientAuth, metadata: Record<string, unknown> = as): Promise<{ body: URLSearchParams; jwt: string }> {
+async function sign(
+  auth: ClientAuth,
+  metadata: Record<string, unknown> = as,
+): Promise<{ body: URLSearchParams; jwt: string }> {
   const body = new URLSearchParams({ grant_type: 'authorization_code' });
   await auth(metadata as never, clientMetadata as never, body, new Headers());
   const jwt = body.get('client_assertion');
@@ -86,25 +112,53 @@ describe('client assertion (private_key_jwt)', () => {
   const AUDIENCES: ReadonlyArray<{ audience: AssertionAudience; expected: string }> = [
     { audience: { mode: 'issuer' }, expected: as.issuer },
     { audience: { mode: 'token_endpoint' }, expected: as.token_endpoint },
-    { audience: { mode: 'url', url: 'https://login.example.com/tenant/oauth2/v2.0/token' }, expected: 'https://login.example.com/tenant/oauth2/v2.0/token' },
+    {
+      audience: { mode: 'url', url: 'https://login.example.com/tenant/oauth2/v2.0/token' },
+      expected: 'https://login.example.com/tenant/oauth2/v2.0/token',
+    },
   ];
 
   for (const { alg, type } of ALGS) {
     it(`${alg}: the header is alg, kid, typ (+ x5t#S256, x5t with a certificate) and the claims are iss, sub, aud, iat, nbf, exp, jti, for every aud mode`, async () => {
       const key =
-        type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey : type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey : generateKeyPairSync('ed25519').privateKey;
+        type === 'rsa'
+          ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+          : type === 'ec'
+            ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+            : generateKeyPairSync('ed25519').privateKey;
       const certificate = await createSelfSignedCertificate(key);
-      const plain = await loadClientKeySet(file(key.export({ type: 'pkcs8', format: 'pem' }) as string), { alg });
-      const certified = await loadClientKeySet(file(`${key.export({ type: 'pkcs8', format: 'pem' }) as string}${certificate.toString()}`), { alg });
+      const plain = await loadClientKeySet(
+        file(key.export({ type: 'pkcs8', format: 'pem' }) as string),
+        { alg },
+      );
+      const certified = await loadClientKeySet(
+        file(`${key.export({ type: 'pkcs8', format: 'pem' }) as string}${certificate.toString()}`),
+        { alg },
+      );
       for (const keys of [plain, certified]) {
         for (const { audience, expected } of AUDIENCES) {
           const before = Math.floor(Date.now() / 1000);
           const { jwt } = await sign(authFor(keys, { audience }));
           const header = decodeProtectedHeader(jwt);
-          const thumbprints = keys.signing.certificate ? { 'x5t#S256': keys.signing.certificate.x5tS256, x5t: keys.signing.certificate.x5t } : {};
-          assert.deepEqual(header, { alg, kid: keys.signing.kid, typ: CLIENT_ASSERTION_TYP, ...thumbprints });
+          const thumbprints = keys.signing.certificate
+            ? { 'x5t#S256': keys.signing.certificate.x5tS256, x5t: keys.signing.certificate.x5t }
+            : {};
+          assert.deepEqual(header, {
+            alg,
+            kid: keys.signing.kid,
+            typ: CLIENT_ASSERTION_TYP,
+            ...thumbprints,
+          });
           const payload = await verify(jwt, keys);
-          assert.deepEqual(Object.keys(payload).sort(), ['aud', 'exp', 'iat', 'iss', 'jti', 'nbf', 'sub']);
+          assert.deepEqual(Object.keys(payload).sort(), [
+            'aud',
+            'exp',
+            'iat',
+            'iss',
+            'jti',
+            'nbf',
+            'sub',
+          ]);
           assert.equal(payload.iss, 'client_using_jwt');
           assert.equal(payload.sub, 'client_using_jwt');
           // One string, never an array: Entra ID refuses two audience values, RFC 10070 wants one.
@@ -112,7 +166,10 @@ describe('client assertion (private_key_jwt)', () => {
           assert.ok(Math.abs((payload.iat as number) - before) <= 2);
           assert.equal(payload.nbf, payload.iat);
           assert.equal((payload.exp as number) - (payload.iat as number), 60);
-          assert.ok(Buffer.from(String(payload.jti), 'base64url').length >= 16, 'jti carries at least 128 bits');
+          assert.ok(
+            Buffer.from(String(payload.jti), 'base64url').length >= 16,
+            'jti carries at least 128 bits',
+          );
         }
       }
       if (certified.signing.certificate) {
@@ -123,7 +180,10 @@ describe('client assertion (private_key_jwt)', () => {
   }
 
   it('fails on a missing token_endpoint only when that audience is configured', () => {
-    assert.throws(() => resolveAudience({ mode: 'token_endpoint' }, { issuer: as.issuer }), /no token_endpoint/);
+    assert.throws(
+      () => resolveAudience({ mode: 'token_endpoint' }, { issuer: as.issuer }),
+      /no token_endpoint/,
+    );
     assert.equal(resolveAudience({ mode: 'issuer' }, { issuer: as.issuer }), as.issuer);
   });
 
@@ -150,7 +210,10 @@ describe('client assertion (private_key_jwt)', () => {
 
   it('signs with the key set current at each request, so a promoted key signs at once', async () => {
     let current = rsa;
-    const auth = createClientAuthentication(defaults, { keys: async () => current, clockSkew: () => 0 });
+    const auth = createClientAuthentication(defaults, {
+      keys: async () => current,
+      clockSkew: () => 0,
+    });
     assert.equal(decodeProtectedHeader((await sign(auth)).jwt).kid, rsa.signing.kid);
     current = ed;
     assert.equal(decodeProtectedHeader((await sign(auth)).jwt).kid, ed.signing.kid);
@@ -172,7 +235,10 @@ describe('clock-skew correction', () => {
     const ahead = new Headers({ date: new Date(Date.now() + 300_000).toUTCString() });
     observeProviderClock(ahead);
     assert.ok(getClockSkew() >= 298 && getClockSkew() <= 300, `skew ${getClockSkew()}`);
-    const auth = createClientAuthentication(defaults, { keys: async () => rsa, clockSkew: getClockSkew });
+    const auth = createClientAuthentication(defaults, {
+      keys: async () => rsa,
+      clockSkew: getClockSkew,
+    });
     const { jwt } = await sign(auth);
     const claims = decodeJwt(jwt);
     const providerNow = Math.floor(Date.now() / 1000) + 300;
@@ -183,29 +249,59 @@ describe('clock-skew correction', () => {
 
 describe('algorithm negotiation with the provider metadata', () => {
   it('sends an unnamed Ed25519 key as EdDSA, or as Ed25519 when the provider lists only that', async () => {
-    assert.equal(decodeProtectedHeader((await sign(authFor(ed), { ...as, token_endpoint_auth_signing_alg_values_supported: ['EdDSA', 'Ed25519'] })).jwt).alg, 'EdDSA');
-    const { jwt } = await sign(authFor(ed), { ...as, token_endpoint_auth_signing_alg_values_supported: ['ES256', 'Ed25519'] });
+    assert.equal(
+      decodeProtectedHeader(
+        (
+          await sign(authFor(ed), {
+            ...as,
+            token_endpoint_auth_signing_alg_values_supported: ['EdDSA', 'Ed25519'],
+          })
+        ).jwt,
+      ).alg,
+      'EdDSA',
+    );
+    const { jwt } = await sign(authFor(ed), {
+      ...as,
+      token_endpoint_auth_signing_alg_values_supported: ['ES256', 'Ed25519'],
+    });
     assert.equal(decodeProtectedHeader(jwt).alg, 'Ed25519');
     assert.equal((await verify(jwt, ed)).iss, 'client_using_jwt');
-    assert.equal(decodeProtectedHeader((await sign(authFor(ed))).jwt).alg, 'EdDSA', 'no list: the RFC 8037 name');
+    assert.equal(
+      decodeProtectedHeader((await sign(authFor(ed))).jwt).alg,
+      'EdDSA',
+      'no list: the RFC 8037 name',
+    );
   });
 
   it('refuses, before sending anything, an algorithm the provider does not list, and names the fix', async () => {
     const cases: Array<{ keys: () => Promise<ClientKeySet>; supported: string[]; fix: RegExp }> = [
       { keys: async () => rsa, supported: ['PS256', 'ES256'], fix: /OIDC_CLIENT_AUTH_ALG=PS256/ },
       { keys: async () => rsa, supported: ['ES256'], fix: /rotate --alg ES256/ },
-      { keys: async () => loadClientKeySet(file(JSON.stringify(privateEdDSA()))), supported: ['Ed25519'], fix: /OIDC_CLIENT_AUTH_ALG=Ed25519/ },
+      {
+        keys: async () => loadClientKeySet(file(JSON.stringify(privateEdDSA()))),
+        supported: ['Ed25519'],
+        fix: /OIDC_CLIENT_AUTH_ALG=Ed25519/,
+      },
     ];
     for (const c of cases) {
       const body = new URLSearchParams();
       const auth = createClientAuthentication(defaults, { keys: c.keys, clockSkew: () => 0 });
-      await assert.rejects(async () => auth({ ...as, token_endpoint_auth_signing_alg_values_supported: c.supported } as never, clientMetadata as never, body, new Headers()), (err: unknown) => {
-        assert.ok(err instanceof ConfigError);
-        assert.equal(err.problems[0]?.variable, 'OIDC_CLIENT_AUTH_ALG');
-        assert.match(err.message, /provider accepts only/);
-        assert.match(err.problems[0]?.fix ?? '', c.fix);
-        return true;
-      });
+      await assert.rejects(
+        async () =>
+          auth(
+            { ...as, token_endpoint_auth_signing_alg_values_supported: c.supported } as never,
+            clientMetadata as never,
+            body,
+            new Headers(),
+          ),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.equal(err.problems[0]?.variable, 'OIDC_CLIENT_AUTH_ALG');
+          assert.match(err.message, /provider accepts only/);
+          assert.match(err.problems[0]?.fix ?? '', c.fix);
+          return true;
+        },
+      );
       assert.equal(body.get('client_assertion'), null, 'nothing signed');
     }
     assert.equal(selectAssertionAlg({ alg: 'RS256', algDeclared: false }, undefined), 'RS256');

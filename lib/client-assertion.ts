@@ -15,7 +15,7 @@ import type { ClientKey, ClientKeySet } from './keys';
  * legacy provider, another audience.
  *
  * The client authentication function is installed once in the openid-client Configuration
- * (lib/oidc.ts), so every request that authenticates the client — code exchange, refresh, client
+ * (lib/discovery.ts), so every request that authenticates the client — code exchange, refresh, client
  * credentials, revocation, introspection, PAR — goes through it. openid-client calls it once per
  * HTTP request, retries included, and each call reads the current key set (so a promoted key
  * signs from the next request on), the current clock offset, and signs a new assertion with a new
@@ -33,7 +33,10 @@ export const CLIENT_ASSERTION_TYP = 'client-authentication+jwt';
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 /** The provider metadata the audience depends on. */
-export type AudienceMetadata = { readonly issuer: string; readonly token_endpoint?: string | undefined };
+export type AudienceMetadata = {
+  readonly issuer: string;
+  readonly token_endpoint?: string | undefined;
+};
 
 /**
  * The `aud` value for the assertion.
@@ -49,7 +52,8 @@ export function resolveAudience(audience: AssertionAudience, metadata: AudienceM
     case 'issuer':
       return metadata.issuer;
     case 'token_endpoint':
-      if (!metadata.token_endpoint) throw new TypeError('the provider metadata has no token_endpoint');
+      if (!metadata.token_endpoint)
+        throw new TypeError('the provider metadata has no token_endpoint');
       return metadata.token_endpoint;
     case 'url':
       return audience.url;
@@ -67,8 +71,12 @@ export function resolveAudience(audience: AssertionAudience, metadata: AudienceM
  * @returns undefined when the provider accepts no name this key can sign with.
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
  */
-export function selectAssertionAlg(key: Pick<ClientKey, 'alg' | 'algDeclared'>, supported: readonly string[] | undefined): string | undefined {
-  const candidates: readonly string[] = isEd25519Alg(key.alg) && !key.algDeclared ? ED25519_ALG_NAMES : [key.alg];
+export function selectAssertionAlg(
+  key: Pick<ClientKey, 'alg' | 'algDeclared'>,
+  supported: readonly string[] | undefined,
+): string | undefined {
+  const candidates: readonly string[] =
+    isEd25519Alg(key.alg) && !key.algDeclared ? ED25519_ALG_NAMES : [key.alg];
   if (!Array.isArray(supported)) return candidates[0];
   return candidates.find((alg) => supported.includes(alg));
 }
@@ -78,11 +86,18 @@ export function selectAssertionAlg(key: Pick<ClientKey, 'alg' | 'algDeclared'>, 
  *
  * @returns undefined when the provider accepts the signing key's algorithm.
  */
-export function describeAlgIncompatibility(key: Pick<ClientKey, 'alg' | 'algDeclared' | 'kid'>, supported: readonly string[] | undefined): ConfigProblem | undefined {
+export function describeAlgIncompatibility(
+  key: Pick<ClientKey, 'alg' | 'algDeclared' | 'kid'>,
+  supported: readonly string[] | undefined,
+): ConfigProblem | undefined {
   if (selectAssertionAlg(key, supported) !== undefined) return undefined;
   const accepted = (supported ?? []).join(', ');
-  const sameKey = isEd25519Alg(key.alg) ? ED25519_ALG_NAMES.filter((name) => supported?.includes(name)) : [];
-  const rsaAlternative = (key.alg === 'RS256' || key.alg === 'PS256') && supported?.includes(key.alg === 'RS256' ? 'PS256' : 'RS256');
+  const sameKey = isEd25519Alg(key.alg)
+    ? ED25519_ALG_NAMES.filter((name) => supported?.includes(name))
+    : [];
+  const rsaAlternative =
+    (key.alg === 'RS256' || key.alg === 'PS256') &&
+    supported?.includes(key.alg === 'RS256' ? 'PS256' : 'RS256');
   const fix = sameKey.length
     ? `set OIDC_CLIENT_AUTH_ALG=${sameKey[0]} (the same Ed25519 signature under the name the provider lists; the published JWK follows)`
     : rsaAlternative
@@ -110,7 +125,10 @@ export type ClientAuthenticationSources = {
  *   sent, when the provider does not accept the signing key's algorithm.
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2 (using JWTs for client authentication)
  */
-export function createClientAuthentication(settings: AppConfig['assertion'], sources: ClientAuthenticationSources): client.ClientAuth {
+export function createClientAuthentication(
+  settings: AppConfig['assertion'],
+  sources: ClientAuthenticationSources,
+): client.ClientAuth {
   return async (as, clientMetadata, body, headers) => {
     const { signing } = await sources.keys();
     const supported = as.token_endpoint_auth_signing_alg_values_supported;

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,15 +16,20 @@ import * as client from 'openid-client';
 import type Provider from 'oidc-provider';
 
 import { driveSignIn } from '../provider/drive-sign-in';
-import { startInProcessProvider } from '../provider/in-process';
+import { startInProcessProvider } from '../e2e/support/in-process-provider';
 import { createClientAuthentication } from './client-assertion';
-import { createApiTokenCache, getApiAccessToken, requestClientCredentialsToken } from './client-credentials';
+import {
+  createApiTokenCache,
+  getApiAccessToken,
+  requestClientCredentialsToken,
+} from './client-credentials';
 import { getConfig } from './config';
 import { AuthError } from './errors';
 import { loadClientKeySet } from './keys';
 import { callApiWithClientCredentials } from './machine-call';
 import { answerMessagesRequest } from './messages-api';
-import { completeSignIn, getProvider, startSignIn } from './oidc';
+import { getProvider } from './discovery';
+import { completeSignIn, startSignIn } from './sign-in';
 import { authorizeApiRequest } from './resource-server';
 
 /**
@@ -41,15 +51,25 @@ let apiMode: 'normal' | 'refuse-next' | 'refuse-all' = 'normal';
 async function serveApi(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
-    for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, item);
+    for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value])
+      headers.append(name, item);
   }
   let response: Response;
   if (apiMode !== 'normal' && req.url?.startsWith('/api/messages')) {
     if (apiMode === 'refuse-next') apiMode = 'normal';
     // What the API answers for a revoked token, or after the provider's keys changed.
-    response = new Response(null, { status: 401, headers: { 'www-authenticate': 'Bearer realm="api", error="invalid_token", error_description="revoked"' } });
+    response = new Response(null, {
+      status: 401,
+      headers: {
+        'www-authenticate':
+          'Bearer realm="api", error="invalid_token", error_description="revoked"',
+      },
+    });
   } else {
-    response = await answerMessagesRequest(new Request(`${appUrl}${req.url ?? '/'}`, { headers }), authorizeApiRequest);
+    response = await answerMessagesRequest(
+      new Request(`${appUrl}${req.url ?? '/'}`, { headers }),
+      authorizeApiRequest,
+    );
   }
   res.writeHead(response.status, Object.fromEntries(response.headers));
   res.end(Buffer.from(await response.arrayBuffer()));
@@ -94,11 +114,26 @@ function apiRequest(authorization?: string): Request {
 async function configWithUnknownKey(): Promise<client.Configuration> {
   const dir = mkdtempSync(join(tmpdir(), 'rp-cc-stranger-'));
   const file = join(dir, 'stranger.pem');
-  writeFileSync(file, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  writeFileSync(
+    file,
+    generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+    }),
+  );
   const keys = await loadClientKeySet(file);
-  return client.discovery(new URL(issuer), 'client_using_jwt', { token_endpoint_auth_method: 'private_key_jwt' }, createClientAuthentication(getConfig().assertion, { keys: async () => keys, clockSkew: () => 0 }), {
-    execute: [client.allowInsecureRequests],
-  });
+  return client.discovery(
+    new URL(issuer),
+    'client_using_jwt',
+    { token_endpoint_auth_method: 'private_key_jwt' },
+    createClientAuthentication(getConfig().assertion, {
+      keys: async () => keys,
+      clockSkew: () => 0,
+    }),
+    {
+      execute: [client.allowInsecureRequests],
+    },
+  );
 }
 
 describe('client-credentials grant against the bundled provider', () => {
@@ -157,8 +192,14 @@ describe('client-credentials grant against the bundled provider', () => {
   it('signs a new assertion for every token request', async () => {
     const { config } = await getProvider();
     const { api } = getConfig();
-    const first = await requestClientCredentialsToken(config, { resource: api.resource, scope: api.scope });
-    const second = await requestClientCredentialsToken(config, { resource: api.resource, scope: api.scope });
+    const first = await requestClientCredentialsToken(config, {
+      resource: api.resource,
+      scope: api.scope,
+    });
+    const second = await requestClientCredentialsToken(config, {
+      resource: api.resource,
+      scope: api.scope,
+    });
     assert.ok(first.clientAssertion && second.clientAssertion);
     assert.notEqual(first.clientAssertion, second.clientAssertion);
     assert.notEqual(decodeJwt(first.clientAssertion).jti, decodeJwt(second.clientAssertion).jti);
@@ -167,7 +208,10 @@ describe('client-credentials grant against the bundled provider', () => {
 
   it('reports invalid_client as client_authentication_failed, and caches nothing', async () => {
     const { api } = getConfig();
-    const cache = createApiTokenCache(await configWithUnknownKey(), { resource: api.resource, scope: api.scope });
+    const cache = createApiTokenCache(await configWithUnknownKey(), {
+      resource: api.resource,
+      scope: api.scope,
+    });
     const before = grants.error;
     for (let attempt = 0; attempt < 2; attempt++) {
       await assert.rejects(cache.get(), (err: unknown) => {
@@ -189,40 +233,69 @@ describe('client-credentials grant against the bundled provider', () => {
 
   it('reports an API the provider does not know as api_target_rejected', async () => {
     const { config } = await getProvider();
-    await assert.rejects(requestClientCredentialsToken(config, { resource: 'https://unknown.example/api', scope: 'api1' }), (err: unknown) => {
-      assert.ok(err instanceof AuthError);
-      assert.equal(err.code, 'api_target_rejected');
-      assert.equal(err.error, 'invalid_target');
-      return true;
-    });
+    await assert.rejects(
+      requestClientCredentialsToken(config, {
+        resource: 'https://unknown.example/api',
+        scope: 'api1',
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof AuthError);
+        assert.equal(err.code, 'api_target_rejected');
+        assert.equal(err.error, 'invalid_target');
+        return true;
+      },
+    );
   });
 });
 
 describe('the protected API judging real tokens of the bundled provider', () => {
   it('accepts the client-credentials access token', async () => {
     const { token } = await getApiAccessToken();
-    const res = await answerMessagesRequest(apiRequest(`Bearer ${token.access_token}`), authorizeApiRequest);
+    const res = await answerMessagesRequest(
+      apiRequest(`Bearer ${token.access_token}`),
+      authorizeApiRequest,
+    );
     assert.equal(res.status, 200);
     const body = (await res.json()) as { caller: { client_id: string; scope: string } };
-    assert.deepEqual(body.caller, { client_id: 'client_using_jwt', sub: 'client_using_jwt', scope: 'api1' });
+    assert.deepEqual(body.caller, {
+      client_id: 'client_using_jwt',
+      sub: 'client_using_jwt',
+      scope: 'api1',
+    });
   });
 
   it('answers 403 insufficient_scope for an API token without the api1 scope', async () => {
     const { config } = await getProvider();
     const token = await requestClientCredentialsToken(config, { resource: apiResource, scope: '' });
     assert.equal(decodeJwt(token.access_token).scope, undefined);
-    const res = await answerMessagesRequest(apiRequest(`Bearer ${token.access_token}`), authorizeApiRequest);
+    const res = await answerMessagesRequest(
+      apiRequest(`Bearer ${token.access_token}`),
+      authorizeApiRequest,
+    );
     assert.equal(res.status, 403);
-    assert.match(res.headers.get('www-authenticate') ?? '', /error="insufficient_scope".*scope="api1"/);
+    assert.match(
+      res.headers.get('www-authenticate') ?? '',
+      /error="insufficient_scope".*scope="api1"/,
+    );
   });
 
   it('refuses the ID token of a real sign-in (401 invalid_token)', async () => {
     const { url, transaction } = await startSignIn('/profile');
-    const callback = await driveSignIn(url, { login: 'alice', password: 'alice-password', redirectUri: `${appUrl}/auth/callback` });
+    const callback = await driveSignIn(url, {
+      login: 'alice',
+      password: 'alice-password',
+      redirectUri: `${appUrl}/auth/callback`,
+    });
     const signIn = await completeSignIn(callback.searchParams, transaction);
-    const idTokenResponse = await answerMessagesRequest(apiRequest(`Bearer ${signIn.id_token}`), authorizeApiRequest);
+    const idTokenResponse = await answerMessagesRequest(
+      apiRequest(`Bearer ${signIn.id_token}`),
+      authorizeApiRequest,
+    );
     assert.equal(idTokenResponse.status, 401);
-    assert.match(idTokenResponse.headers.get('www-authenticate') ?? '', /error="invalid_token", error_description="Not an access token/);
+    assert.match(
+      idTokenResponse.headers.get('www-authenticate') ?? '',
+      /error="invalid_token", error_description="Not an access token/,
+    );
     assert.equal(signIn.claims.aud, 'client_using_jwt');
   });
 });
@@ -237,7 +310,11 @@ describe('token and API call together (what /machine and the command run)', () =
     assert.equal(outcome.token.assertion?.header.typ, 'client-authentication+jwt');
     const { token } = await getApiAccessToken();
     const shown = JSON.stringify(outcome);
-    assert.ok(!shown.includes(token.access_token) && !shown.includes(token.access_token.split('.')[2] ?? '-'), 'the access token is shown decoded only');
+    assert.ok(
+      !shown.includes(token.access_token) &&
+        !shown.includes(token.access_token.split('.')[2] ?? '-'),
+      'the access token is shown decoded only',
+    );
     assert.ok(token.clientAssertion && !shown.includes(token.clientAssertion));
   });
 

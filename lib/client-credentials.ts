@@ -4,7 +4,7 @@ import { createTrace, withTrace, type BackChannelTrace } from './back-channel';
 import { getConfig } from './config';
 import { AuthError, type AuthErrorCode } from './errors';
 import { describeError } from './log';
-import { findConfigError, getProvider, isNetworkError } from './oidc';
+import { findConfigError, getProvider, isNetworkError } from './discovery';
 import { processSlot } from './process-slot';
 import { createTokenCache, type TokenCache, type TokenLease } from './token-cache';
 
@@ -12,7 +12,7 @@ import { createTokenCache, type TokenCache, type TokenLease } from './token-cach
  * The client-credentials grant: the app gets an access token for the API as itself, no user
  * involved, authenticating at the token endpoint exactly as it does when it redeems a sign-in
  * code: with a client assertion signed just now by its private key (private_key_jwt), through the
- * same openid-client Configuration (./oidc.ts) and client authentication (./client-assertion.ts).
+ * same openid-client Configuration (./discovery.ts) and client authentication (./client-assertion.ts).
  * It is IdentityModel's `RequestClientCredentialsTokenAsync` with a `ClientAssertion`.
  *
  * openid-client signs a new assertion for every token request; the token itself is cached and
@@ -54,7 +54,8 @@ export function classifyClientCredentialsError(err: unknown): AuthError {
   if (err instanceof AuthError) return err;
   // The client authentication refused to sign what the provider would reject (its algorithm).
   const misconfigured = findConfigError(err);
-  if (misconfigured) return new AuthError('app_misconfigured', { detail: misconfigured.message, cause: err });
+  if (misconfigured)
+    return new AuthError('app_misconfigured', { detail: misconfigured.message, cause: err });
   if (err instanceof client.ResponseBodyError) {
     const byError: Record<string, AuthErrorCode> = {
       invalid_client: 'client_authentication_failed',
@@ -63,8 +64,15 @@ export function classifyClientCredentialsError(err: unknown): AuthError {
       invalid_scope: 'api_target_rejected',
       invalid_target: 'api_target_rejected',
     };
-    const code = Object.hasOwn(byError, err.error) ? (byError[err.error] as AuthErrorCode) : 'token_request_failed';
-    return new AuthError(code, { error: err.error, error_description: err.error_description, detail, cause: err });
+    const code = Object.hasOwn(byError, err.error)
+      ? (byError[err.error] as AuthErrorCode)
+      : 'token_request_failed';
+    return new AuthError(code, {
+      error: err.error,
+      error_description: err.error_description,
+      detail,
+      cause: err,
+    });
   }
   if (isNetworkError(err)) return new AuthError('provider_unreachable', { detail, cause: err });
   return new AuthError('invalid_token_response', { detail, cause: err });
@@ -77,18 +85,25 @@ export function classifyClientCredentialsError(err: unknown): AuthError {
  *   `api_target_rejected`, `token_request_failed`, `provider_unreachable`, `invalid_token_response`.
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4.2
  */
-export async function requestClientCredentialsToken(config: client.Configuration, request: ClientCredentialsRequest): Promise<ApiAccessToken> {
+export async function requestClientCredentialsToken(
+  config: client.Configuration,
+  request: ClientCredentialsRequest,
+): Promise<ApiAccessToken> {
   const trace = createTrace();
   let response: Awaited<ReturnType<typeof client.clientCredentialsGrant>>;
   try {
-    response = await withTrace(trace, () => client.clientCredentialsGrant(config, { scope: request.scope, resource: request.resource }));
+    response = await withTrace(trace, () =>
+      client.clientCredentialsGrant(config, { scope: request.scope, resource: request.resource }),
+    );
   } catch (err) {
     throw classifyClientCredentialsError(err);
   }
   // MUST: this client sends the token as a bearer token (RFC 6750); a token of another type
   // (DPoP-bound, say) would be refused by the API or, worse, misused.
   if (response.token_type !== 'bearer') {
-    throw new AuthError('invalid_token_response', { detail: `token_type "${String(response.token_type).slice(0, 20)}" instead of bearer` });
+    throw new AuthError('invalid_token_response', {
+      detail: `token_type "${String(response.token_type).slice(0, 20)}" instead of bearer`,
+    });
   }
   return {
     access_token: response.access_token,
@@ -105,7 +120,10 @@ export async function requestClientCredentialsToken(config: client.Configuration
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
  */
-export function createApiTokenCache(config: client.Configuration, request: ClientCredentialsRequest): TokenCache<ApiAccessToken> {
+export function createApiTokenCache(
+  config: client.Configuration,
+  request: ClientCredentialsRequest,
+): TokenCache<ApiAccessToken> {
   return createTokenCache(async () => {
     const token = await requestClientCredentialsToken(config, request);
     return { token, expiresIn: token.expires_in };
@@ -127,7 +145,9 @@ function getApiTokenCache(): Promise<TokenCache<ApiAccessToken>> {
   const current = slot.get();
   if (current?.key === key) return current.cache;
   const { api } = getConfig();
-  const cache = getProvider().then(({ config }) => createApiTokenCache(config, { resource: api.resource, scope: api.scope }));
+  const cache = getProvider().then(({ config }) =>
+    createApiTokenCache(config, { resource: api.resource, scope: api.scope }),
+  );
   slot.set({ key, cache });
   // A failed discovery is not kept: the next call discovers again.
   cache.catch(() => {

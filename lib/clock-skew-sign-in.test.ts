@@ -9,10 +9,17 @@ import { decodeJwt } from 'jose';
 import * as client from 'openid-client';
 
 import { driveSignIn } from '../provider/drive-sign-in';
-import { findFreePort, startChild, stopChild, tsxNode, waitForHttp, type Child } from '../scripts/processes';
+import {
+  findFreePort,
+  startChild,
+  stopChild,
+  tsxNode,
+  waitForHttp,
+  type Child,
+} from '../scripts/processes';
 import { getClockSkew } from './clock-skew';
 import { loadClientKeySet } from './keys';
-import { completeSignIn, startSignIn } from './oidc';
+import { completeSignIn, startSignIn } from './sign-in';
 
 /**
  * A sign-in from a machine whose clock runs two minutes fast. The bundled provider runs in its own
@@ -33,17 +40,34 @@ let keyFile: string;
 before(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rp-skew-'));
   keyFile = join(dir, 'client.pem');
-  writeFileSync(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }));
+  writeFileSync(
+    keyFile,
+    generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      type: 'sec1',
+      format: 'pem',
+    }),
+  );
   const jwksFile = join(dir, 'client.public.jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: (await loadClientKeySet(keyFile)).published }));
   issuer = `http://localhost:${await findFreePort()}`;
   provider = startChild({
     name: 'op',
     ...tsxNode('provider/index.ts'),
-    env: { ...process.env, PROVIDER_ISSUER: issuer, APP_URL: appUrl, PROVIDER_CLIENT_REGISTRATION: 'jwks', PROVIDER_CLIENT_JWKS_FILE: jwksFile },
+    env: {
+      ...process.env,
+      PROVIDER_ISSUER: issuer,
+      APP_URL: appUrl,
+      PROVIDER_CLIENT_REGISTRATION: 'jwks',
+      PROVIDER_CLIENT_JWKS_FILE: jwksFile,
+    },
   });
   await waitForHttp(`${issuer}/.well-known/openid-configuration`, provider, 30_000);
-  Object.assign(process.env, { OIDC_ISSUER: issuer, APP_URL: appUrl, OIDC_CLIENT_KEY_FILE: keyFile, SESSION_SECRET: 's'.repeat(32) });
+  Object.assign(process.env, {
+    OIDC_ISSUER: issuer,
+    APP_URL: appUrl,
+    OIDC_CLIENT_KEY_FILE: keyFile,
+    SESSION_SECRET: 's'.repeat(32),
+  });
   // From here on, this machine's clock runs two minutes fast.
   Date.now = () => realNow() + SKEW_MS;
 });
@@ -56,10 +80,23 @@ after(async () => {
 describe('a machine clock two minutes fast', () => {
   it('control: an uncorrected assertion is refused by the provider', async () => {
     const keys = await loadClientKeySet(keyFile);
-    const body = new URLSearchParams({ grant_type: 'authorization_code', code: 'made-up', redirect_uri: redirectUri });
+    const body = new URLSearchParams({
+      grant_type: 'authorization_code',
+      code: 'made-up',
+      redirect_uri: redirectUri,
+    });
     const as = { issuer, token_endpoint: `${issuer}/token` };
-    await client.PrivateKeyJwt({ key: keys.signing.privateKey, kid: keys.signing.kid })(as as never, { client_id: 'client_using_jwt' } as never, body, new Headers());
-    const response = await fetch(as.token_endpoint, { method: 'POST', body, headers: { accept: 'application/json' } });
+    await client.PrivateKeyJwt({ key: keys.signing.privateKey, kid: keys.signing.kid })(
+      as as never,
+      { client_id: 'client_using_jwt' } as never,
+      body,
+      new Headers(),
+    );
+    const response = await fetch(as.token_endpoint, {
+      method: 'POST',
+      body,
+      headers: { accept: 'application/json' },
+    });
     const error = (await response.json()) as { error: string; error_description: string };
     assert.equal(response.status, 401);
     assert.equal(error.error, 'invalid_client');
@@ -68,14 +105,24 @@ describe('a machine clock two minutes fast', () => {
 
   it('signs in: the assertion carries the provider’s time, learned from its Date header', async () => {
     const { url, transaction } = await startSignIn('/profile');
-    assert.ok(getClockSkew() <= -SKEW_MS / 1000 + 1 && getClockSkew() >= -SKEW_MS / 1000 - 2, `measured ${getClockSkew()} s`);
-    const callback = await driveSignIn(url, { login: 'alice', password: 'alice-password', redirectUri });
+    assert.ok(
+      getClockSkew() <= -SKEW_MS / 1000 + 1 && getClockSkew() >= -SKEW_MS / 1000 - 2,
+      `measured ${getClockSkew()} s`,
+    );
+    const callback = await driveSignIn(url, {
+      login: 'alice',
+      password: 'alice-password',
+      redirectUri,
+    });
     const result = await completeSignIn(callback.searchParams, transaction);
     assert.equal(result.claims.sub, 'alice');
     assert.ok(result.clientAssertion);
     const { iat, exp } = decodeJwt(result.clientAssertion);
     const providerNow = Math.floor(realNow() / 1000);
-    assert.ok(typeof iat === 'number' && iat <= providerNow && iat >= providerNow - 5, `iat ${iat}, provider now ${providerNow}`);
+    assert.ok(
+      typeof iat === 'number' && iat <= providerNow && iat >= providerNow - 5,
+      `iat ${iat}, provider now ${providerNow}`,
+    );
     assert.equal(exp, (iat as number) + 60);
   });
 });

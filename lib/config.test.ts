@@ -40,9 +40,20 @@ describe('parseConfig', () => {
     assert.equal(config.sessionSecret, devSecret());
     assert.equal(config.secureCookies, false);
     assert.equal(config.httpTimeoutMs, 10_000);
-    assert.deepEqual(config.assertion, { alg: undefined, audience: { mode: 'issuer' }, typ: true, lifetimeSeconds: 60 });
-    assert.deepEqual(config.api, { resource: 'http://localhost:3000/api', scope: 'api1', messagesUrl: 'http://localhost:3000/api/messages' });
-    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.assertion) && Object.isFrozen(config.api));
+    assert.deepEqual(config.assertion, {
+      alg: undefined,
+      audience: { mode: 'issuer' },
+      typ: true,
+      lifetimeSeconds: 60,
+    });
+    assert.deepEqual(config.api, {
+      resource: 'http://localhost:3000/api',
+      scope: 'api1',
+      messagesUrl: 'http://localhost:3000/api/messages',
+    });
+    assert.ok(
+      Object.isFrozen(config) && Object.isFrozen(config.assertion) && Object.isFrozen(config.api),
+    );
   });
 
   it('names every variable at fault in one error, with a fix', () => {
@@ -81,29 +92,62 @@ describe('parseConfig', () => {
 
   it('allows plain http only on loopback hosts', () => {
     for (const host of ['localhost:4000', '127.0.0.1:4000', '[::1]:4000']) {
-      assert.equal(parse({ OIDC_CLIENT_KEY_FILE: keyFile, OIDC_ISSUER: `http://${host}` }).issuer, `http://${host}`);
+      assert.equal(
+        parse({ OIDC_CLIENT_KEY_FILE: keyFile, OIDC_ISSUER: `http://${host}` }).issuer,
+        `http://${host}`,
+      );
     }
-    assert.match(problemsOf({ OIDC_CLIENT_KEY_FILE: keyFile, OIDC_ISSUER: 'http://idp.example.com' }).get('OIDC_ISSUER') ?? '', /plain http/);
-    assert.match(problemsOf({ OIDC_CLIENT_KEY_FILE: keyFile, APP_URL: 'http://app.example.com' }).get('APP_URL') ?? '', /plain http/);
+    assert.match(
+      problemsOf({ OIDC_CLIENT_KEY_FILE: keyFile, OIDC_ISSUER: 'http://idp.example.com' }).get(
+        'OIDC_ISSUER',
+      ) ?? '',
+      /plain http/,
+    );
+    assert.match(
+      problemsOf({ OIDC_CLIENT_KEY_FILE: keyFile, APP_URL: 'http://app.example.com' }).get(
+        'APP_URL',
+      ) ?? '',
+      /plain http/,
+    );
     // A host that merely starts with "localhost" is not loopback.
-    assert.ok(problemsOf({ OIDC_CLIENT_KEY_FILE: keyFile, OIDC_ISSUER: 'http://localhost.evil.example' }).has('OIDC_ISSUER'));
+    assert.ok(
+      problemsOf({
+        OIDC_CLIENT_KEY_FILE: keyFile,
+        OIDC_ISSUER: 'http://localhost.evil.example',
+      }).has('OIDC_ISSUER'),
+    );
   });
 
   it('keeps the issuer exactly as given (it is compared and used as aud verbatim)', () => {
-    const config = parse({ OIDC_CLIENT_KEY_FILE: keyFile, OIDC_ISSUER: 'https://idp.example.com/realms/demo/' });
+    const config = parse({
+      OIDC_CLIENT_KEY_FILE: keyFile,
+      OIDC_ISSUER: 'https://idp.example.com/realms/demo/',
+    });
     assert.equal(config.issuer, 'https://idp.example.com/realms/demo/');
   });
 
   it('turns on Secure cookies for an https APP_URL and refuses a path', () => {
-    assert.equal(parse({ OIDC_CLIENT_KEY_FILE: keyFile, APP_URL: 'https://app.example.com/' }).secureCookies, true);
-    assert.match(problemsOf({ OIDC_CLIENT_KEY_FILE: keyFile, APP_URL: 'https://app.example.com/rp' }).get('APP_URL') ?? '', /has a path/);
+    assert.equal(
+      parse({ OIDC_CLIENT_KEY_FILE: keyFile, APP_URL: 'https://app.example.com/' }).secureCookies,
+      true,
+    );
+    assert.match(
+      problemsOf({ OIDC_CLIENT_KEY_FILE: keyFile, APP_URL: 'https://app.example.com/rp' }).get(
+        'APP_URL',
+      ) ?? '',
+      /has a path/,
+    );
   });
 
   it('refuses development defaults in production', () => {
     const problems = problemsOf({ NODE_ENV: 'production' });
     assert.match(problems.get('SESSION_SECRET') ?? '', /required in production/);
     assert.match(problems.get('OIDC_CLIENT_KEY_FILE') ?? '', /required in production/);
-    const config = parse({ NODE_ENV: 'production', SESSION_SECRET: secret, OIDC_CLIENT_KEY_FILE: keyFile });
+    const config = parse({
+      NODE_ENV: 'production',
+      SESSION_SECRET: secret,
+      OIDC_CLIENT_KEY_FILE: keyFile,
+    });
     assert.equal(config.production, true);
     assert.equal(config.sessionSecretSource, 'env');
   });
@@ -113,20 +157,41 @@ describe('parseConfig', () => {
     mkdirSync(join(root, 'keys'), { recursive: true });
     writeFileSync(join(root, 'keys', 'k.json'), '{}');
     assert.equal(parse({ OIDC_CLIENT_KEY_FILE: 'keys/k.json' }).clientKeyIsDev, true);
-    assert.match(problemsOf({ OIDC_CLIENT_KEY_FILE: 'keys/missing.json' }).get('OIDC_CLIENT_KEY_FILE') ?? '', /cannot read/);
+    assert.match(
+      problemsOf({ OIDC_CLIENT_KEY_FILE: 'keys/missing.json' }).get('OIDC_CLIENT_KEY_FILE') ?? '',
+      /cannot read/,
+    );
   });
 
   it('parses the assertion settings', () => {
     const base = { OIDC_CLIENT_KEY_FILE: keyFile };
-    assert.deepEqual(parse({ ...base, OIDC_CLIENT_ASSERTION_AUDIENCE: 'token_endpoint' }).assertion.audience, { mode: 'token_endpoint' });
-    assert.deepEqual(parse({ ...base, OIDC_CLIENT_ASSERTION_AUDIENCE: 'https://idp.example.com/oauth2/token' }).assertion.audience, {
-      mode: 'url',
-      url: 'https://idp.example.com/oauth2/token',
-    });
+    assert.deepEqual(
+      parse({ ...base, OIDC_CLIENT_ASSERTION_AUDIENCE: 'token_endpoint' }).assertion.audience,
+      { mode: 'token_endpoint' },
+    );
+    assert.deepEqual(
+      parse({ ...base, OIDC_CLIENT_ASSERTION_AUDIENCE: 'https://idp.example.com/oauth2/token' })
+        .assertion.audience,
+      {
+        mode: 'url',
+        url: 'https://idp.example.com/oauth2/token',
+      },
+    );
     assert.equal(parse({ ...base, OIDC_CLIENT_ASSERTION_TYP: 'false' }).assertion.typ, false);
-    assert.equal(parse({ ...base, OIDC_CLIENT_ASSERTION_LIFETIME: '300' }).assertion.lifetimeSeconds, 300);
-    assert.ok(problemsOf({ ...base, OIDC_CLIENT_ASSERTION_LIFETIME: '301' }).has('OIDC_CLIENT_ASSERTION_LIFETIME'));
-    assert.ok(problemsOf({ ...base, OIDC_CLIENT_ASSERTION_AUDIENCE: 'somewhere' }).has('OIDC_CLIENT_ASSERTION_AUDIENCE'));
+    assert.equal(
+      parse({ ...base, OIDC_CLIENT_ASSERTION_LIFETIME: '300' }).assertion.lifetimeSeconds,
+      300,
+    );
+    assert.ok(
+      problemsOf({ ...base, OIDC_CLIENT_ASSERTION_LIFETIME: '301' }).has(
+        'OIDC_CLIENT_ASSERTION_LIFETIME',
+      ),
+    );
+    assert.ok(
+      problemsOf({ ...base, OIDC_CLIENT_ASSERTION_AUDIENCE: 'somewhere' }).has(
+        'OIDC_CLIENT_ASSERTION_AUDIENCE',
+      ),
+    );
     assert.equal(parse({ ...base, OIDC_CLIENT_AUTH_ALG: 'PS256' }).assertion.alg, 'PS256');
     assert.equal(parse({ ...base, OIDC_CLIENT_AUTH_ALG: 'Ed25519' }).assertion.alg, 'Ed25519');
     assert.ok(problemsOf({ ...base, OIDC_CLIENT_AUTH_ALG: 'ES384' }).has('OIDC_CLIENT_AUTH_ALG'));
@@ -136,24 +201,55 @@ describe('parseConfig', () => {
     const base = { OIDC_CLIENT_KEY_FILE: keyFile };
     assert.equal(parse(base).clientKeyPassphrase, undefined);
     assert.equal(parse({ ...base, OIDC_CLIENT_KEY_PASSPHRASE: '' }).clientKeyPassphrase, undefined);
-    assert.equal(parse({ ...base, OIDC_CLIENT_KEY_PASSPHRASE: ' spaced secret ' }).clientKeyPassphrase, ' spaced secret ');
+    assert.equal(
+      parse({ ...base, OIDC_CLIENT_KEY_PASSPHRASE: ' spaced secret ' }).clientKeyPassphrase,
+      ' spaced secret ',
+    );
     assert.equal(parse(base).clientCertFile, undefined);
     writeFileSync(join(root, 'client.crt'), 'readable');
-    assert.equal(parse({ ...base, OIDC_CLIENT_CERT_FILE: 'client.crt' }).clientCertFile, join(root, 'client.crt'));
-    assert.match(problemsOf({ ...base, OIDC_CLIENT_CERT_FILE: 'missing.crt' }).get('OIDC_CLIENT_CERT_FILE') ?? '', /cannot read/);
+    assert.equal(
+      parse({ ...base, OIDC_CLIENT_CERT_FILE: 'client.crt' }).clientCertFile,
+      join(root, 'client.crt'),
+    );
+    assert.match(
+      problemsOf({ ...base, OIDC_CLIENT_CERT_FILE: 'missing.crt' }).get('OIDC_CLIENT_CERT_FILE') ??
+        '',
+      /cannot read/,
+    );
   });
 
   it('parses the API settings: a resource indicator (RFC 8707) and one scope token', () => {
     const base = { OIDC_CLIENT_KEY_FILE: keyFile };
     // The default follows APP_URL, as the bundled provider's does.
-    assert.equal(parse({ ...base, APP_URL: 'https://app.example.com' }).api.resource, 'https://app.example.com/api');
-    assert.equal(parse({ ...base, APP_URL: 'https://app.example.com' }).api.messagesUrl, 'https://app.example.com/api/messages');
+    assert.equal(
+      parse({ ...base, APP_URL: 'https://app.example.com' }).api.resource,
+      'https://app.example.com/api',
+    );
+    assert.equal(
+      parse({ ...base, APP_URL: 'https://app.example.com' }).api.messagesUrl,
+      'https://app.example.com/api/messages',
+    );
     // Any absolute URI, kept verbatim (it is compared with aud as a string).
-    for (const resource of ['https://api.example.com', 'https://api.example.com/', 'urn:example:api', 'api://4f1c-demo', 'http://api.example.com/v1?tenant=a']) {
+    for (const resource of [
+      'https://api.example.com',
+      'https://api.example.com/',
+      'urn:example:api',
+      'api://4f1c-demo',
+      'http://api.example.com/v1?tenant=a',
+    ]) {
       assert.equal(parse({ ...base, API_RESOURCE: resource }).api.resource, resource);
     }
-    for (const resource of ['/api', 'api.example.com', 'https://api.example.com/#x', 'https://api.example.com#']) {
-      assert.match(problemsOf({ ...base, API_RESOURCE: resource }).get('API_RESOURCE') ?? '', /absolute URI without a fragment/, resource);
+    for (const resource of [
+      '/api',
+      'api.example.com',
+      'https://api.example.com/#x',
+      'https://api.example.com#',
+    ]) {
+      assert.match(
+        problemsOf({ ...base, API_RESOURCE: resource }).get('API_RESOURCE') ?? '',
+        /absolute URI without a fragment/,
+        resource,
+      );
     }
     assert.equal(parse({ ...base, API_SCOPE: 'orders:read' }).api.scope, 'orders:read');
     // One token, and nothing that could break out of scope="…" in a WWW-Authenticate header.

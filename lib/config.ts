@@ -127,7 +127,11 @@ function parseHttpUrl(
   try {
     url = new URL(raw);
   } catch {
-    problems.push({ variable, message: `"${raw}" is not a URL`, fix: `set it to a URL such as ${example}` });
+    problems.push({
+      variable,
+      message: `"${raw}" is not a URL`,
+      fix: `set it to a URL such as ${example}`,
+    });
     return undefined;
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
@@ -144,7 +148,10 @@ function parseHttpUrl(
     return undefined;
   }
   if (url.search || url.hash || url.username || url.password) {
-    problems.push({ variable, message: `"${raw}" must not contain credentials, a query or a fragment` });
+    problems.push({
+      variable,
+      message: `"${raw}" must not contain credentials, a query or a fragment`,
+    });
     return undefined;
   }
   return url;
@@ -178,7 +185,11 @@ export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
 function parseScopeToken(problems: ConfigProblem[], variable: string, raw: string): string {
   if (!SCOPE_TOKEN.test(raw)) {
-    problems.push({ variable, message: `"${raw}" is not one scope token (RFC 6749 §3.3)`, fix: 'use a single scope name such as api1' });
+    problems.push({
+      variable,
+      message: `"${raw}" is not one scope token (RFC 6749 §3.3)`,
+      fix: 'use a single scope name such as api1',
+    });
   }
   return raw;
 }
@@ -191,11 +202,20 @@ function parseChoice<T extends string>(
 ): T | undefined {
   if (raw === undefined) return undefined;
   if ((choices as readonly string[]).includes(raw)) return raw as T;
-  problems.push({ variable, message: `"${raw}" is not supported`, fix: `use one of ${choices.join(', ')}` });
+  problems.push({
+    variable,
+    message: `"${raw}" is not supported`,
+    fix: `use one of ${choices.join(', ')}`,
+  });
   return undefined;
 }
 
-function parseBoolean(problems: ConfigProblem[], variable: string, raw: string | undefined, fallback: boolean): boolean {
+function parseBoolean(
+  problems: ConfigProblem[],
+  variable: string,
+  raw: string | undefined,
+  fallback: boolean,
+): boolean {
   if (raw === undefined) return fallback;
   const lowered = raw.toLowerCase();
   if (['1', 'true', 'on', 'yes'].includes(lowered)) return true;
@@ -246,7 +266,12 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
   const production = env.NODE_ENV === 'production';
 
   const issuerRaw = value(env, 'OIDC_ISSUER') ?? DEFAULTS.issuer;
-  const issuerUrl = parseHttpUrl(problems, 'OIDC_ISSUER', issuerRaw, 'https://login.example.com/realms/demo');
+  const issuerUrl = parseHttpUrl(
+    problems,
+    'OIDC_ISSUER',
+    issuerRaw,
+    'https://login.example.com/realms/demo',
+  );
 
   const appUrlRaw = value(env, 'APP_URL') ?? DEFAULTS.appUrl;
   const appUrl = parseHttpUrl(problems, 'APP_URL', appUrlRaw, 'https://app.example.com');
@@ -264,7 +289,8 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
   if (keyFileRaw === undefined && production) {
     problems.push({
       variable: 'OIDC_CLIENT_KEY_FILE',
-      message: 'is required in production (the generated development key is used only when named explicitly)',
+      message:
+        'is required in production (the generated development key is used only when named explicitly)',
       fix: 'point it at the private key registered with your provider (PEM, JWK/JWKS JSON or PKCS#12)',
     });
   }
@@ -275,19 +301,27 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     problems.push({
       variable: 'OIDC_CLIENT_KEY_FILE',
       message: `cannot read "${clientKeyFile}"`,
-      fix: keyFileRaw === undefined ? 'run `npm run keys` to generate a development key' : 'check the path and its permissions',
+      fix:
+        keyFileRaw === undefined
+          ? 'run `npm run keys` to generate a development key'
+          : 'check the path and its permissions',
     });
   }
   // Not trimmed: a passphrase may begin or end with a space.
   const rawPassphrase = env.OIDC_CLIENT_KEY_PASSPHRASE;
-  const clientKeyPassphrase = rawPassphrase === undefined || rawPassphrase === '' ? undefined : rawPassphrase;
+  const clientKeyPassphrase =
+    rawPassphrase === undefined || rawPassphrase === '' ? undefined : rawPassphrase;
   const certFileRaw = value(env, 'OIDC_CLIENT_CERT_FILE');
   const clientCertFile = certFileRaw === undefined ? undefined : resolve(root, certFileRaw);
   if (clientCertFile !== undefined) {
     try {
       accessSync(clientCertFile, constants.R_OK);
     } catch {
-      problems.push({ variable: 'OIDC_CLIENT_CERT_FILE', message: `cannot read "${clientCertFile}"`, fix: 'check the path and its permissions' });
+      problems.push({
+        variable: 'OIDC_CLIENT_CERT_FILE',
+        message: `cannot read "${clientCertFile}"`,
+        fix: 'check the path and its permissions',
+      });
     }
   }
   const keysDir = resolve(root, 'keys');
@@ -296,7 +330,11 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
 
   const scopes = (value(env, 'OIDC_SCOPES') ?? DEFAULTS.scopes).split(/\s+/).join(' ');
   if (!scopes.split(' ').includes('openid')) {
-    problems.push({ variable: 'OIDC_SCOPES', message: `"${scopes}" lacks "openid"`, fix: 'include openid, e.g. "openid profile email"' });
+    problems.push({
+      variable: 'OIDC_SCOPES',
+      message: `"${scopes}" lacks "openid"`,
+      fix: 'include openid, e.g. "openid profile email"',
+    });
   }
 
   let sessionSecret = value(env, 'SESSION_SECRET');
@@ -321,12 +359,34 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     });
   }
 
-  const httpTimeoutMs = parseInteger(problems, 'OIDC_HTTP_TIMEOUT_MS', value(env, 'OIDC_HTTP_TIMEOUT_MS'), DEFAULTS.httpTimeoutMs, 100, 120_000);
+  const httpTimeoutMs = parseInteger(
+    problems,
+    'OIDC_HTTP_TIMEOUT_MS',
+    value(env, 'OIDC_HTTP_TIMEOUT_MS'),
+    DEFAULTS.httpTimeoutMs,
+    100,
+    120_000,
+  );
   const idTokenSignedResponseAlg =
-    parseChoice(problems, 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG', value(env, 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG'), ID_TOKEN_ALGS) ?? 'RS256';
-  const alg = parseChoice(problems, 'OIDC_CLIENT_AUTH_ALG', value(env, 'OIDC_CLIENT_AUTH_ALG'), CLIENT_AUTH_ALGS);
+    parseChoice(
+      problems,
+      'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG',
+      value(env, 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG'),
+      ID_TOKEN_ALGS,
+    ) ?? 'RS256';
+  const alg = parseChoice(
+    problems,
+    'OIDC_CLIENT_AUTH_ALG',
+    value(env, 'OIDC_CLIENT_AUTH_ALG'),
+    CLIENT_AUTH_ALGS,
+  );
   const audience = parseAudience(problems, value(env, 'OIDC_CLIENT_ASSERTION_AUDIENCE'));
-  const typ = parseBoolean(problems, 'OIDC_CLIENT_ASSERTION_TYP', value(env, 'OIDC_CLIENT_ASSERTION_TYP'), true);
+  const typ = parseBoolean(
+    problems,
+    'OIDC_CLIENT_ASSERTION_TYP',
+    value(env, 'OIDC_CLIENT_ASSERTION_TYP'),
+    true,
+  );
   const lifetimeSeconds = parseInteger(
     problems,
     'OIDC_CLIENT_ASSERTION_LIFETIME',
@@ -336,8 +396,15 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     MAX_ASSERTION_LIFETIME_SECONDS,
   );
 
-  const apiResource = parseResourceIndicator(problems, value(env, 'API_RESOURCE') ?? `${appUrl?.origin ?? DEFAULTS.appUrl}${DEFAULTS.apiResourcePath}`);
-  const apiScope = parseScopeToken(problems, 'API_SCOPE', value(env, 'API_SCOPE') ?? DEFAULTS.apiScope);
+  const apiResource = parseResourceIndicator(
+    problems,
+    value(env, 'API_RESOURCE') ?? `${appUrl?.origin ?? DEFAULTS.appUrl}${DEFAULTS.apiResourcePath}`,
+  );
+  const apiScope = parseScopeToken(
+    problems,
+    'API_SCOPE',
+    value(env, 'API_SCOPE') ?? DEFAULTS.apiScope,
+  );
 
   if (problems.length > 0 || !issuerUrl || !appUrl || sessionSecret === undefined) {
     throw new ConfigError(problems);
@@ -360,7 +427,11 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     sessionSecretSource,
     httpTimeoutMs,
     idTokenSignedResponseAlg,
-    api: Object.freeze({ resource: apiResource, scope: apiScope, messagesUrl: `${appUrl.origin}/api/messages` }),
+    api: Object.freeze({
+      resource: apiResource,
+      scope: apiScope,
+      messagesUrl: `${appUrl.origin}/api/messages`,
+    }),
     assertion: Object.freeze({ alg, audience: Object.freeze(audience), typ, lifetimeSeconds }),
   });
 }
@@ -378,10 +449,14 @@ export function getConfig(): AppConfig {
   if (existing) return existing;
   const config = parseConfig(process.env);
   if (config.clientKeyIsDev) {
-    warnLoudly(`DEVELOPMENT KEY IN USE: the client signs with ${config.clientKeyFile}. Register your own key for anything but a demo.`);
+    warnLoudly(
+      `DEVELOPMENT KEY IN USE: the client signs with ${config.clientKeyFile}. Register your own key for anything but a demo.`,
+    );
   }
   if (config.sessionSecretSource === 'dev-file') {
-    warnLoudly(`GENERATED SESSION SECRET IN USE (${DEFAULTS.devSessionSecretFile}). Set SESSION_SECRET outside development.`);
+    warnLoudly(
+      `GENERATED SESSION SECRET IN USE (${DEFAULTS.devSessionSecretFile}). Set SESSION_SECRET outside development.`,
+    );
   }
   if (config.assertion.audience.mode !== 'issuer') {
     warnLoudly(

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { AuthError } from './errors';
-import { DISCOVERY_RETRY_MS, getProvider } from './oidc';
+import { DISCOVERY_RETRY_MS, getProvider } from './discovery';
 
 /**
  * Discovery against a provider that is failing: the error is a retryable AuthError, and the app
@@ -27,15 +27,33 @@ before(async () => {
       return;
     }
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` }));
+    res.end(
+      JSON.stringify({
+        issuer,
+        authorization_endpoint: `${issuer}/auth`,
+        token_endpoint: `${issuer}/token`,
+        jwks_uri: `${issuer}/jwks`,
+      }),
+    );
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const address = server.address();
   assert.ok(address && typeof address === 'object');
   issuer = `http://localhost:${address.port}`;
   const keyFile = join(mkdtempSync(join(tmpdir(), 'rp-discovery-')), 'client.pem');
-  writeFileSync(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  Object.assign(process.env, { OIDC_ISSUER: issuer, APP_URL: 'http://localhost:3996', OIDC_CLIENT_KEY_FILE: keyFile, SESSION_SECRET: 's'.repeat(32) });
+  writeFileSync(
+    keyFile,
+    generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+    }),
+  );
+  Object.assign(process.env, {
+    OIDC_ISSUER: issuer,
+    APP_URL: 'http://localhost:3996',
+    OIDC_CLIENT_KEY_FILE: keyFile,
+    SESSION_SECRET: 's'.repeat(32),
+  });
 });
 
 after(() => server.close());

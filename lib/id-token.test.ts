@@ -14,18 +14,30 @@ describe('findAudienceProblem (OIDC Core §3.1.3.7 rules 3 to 5)', () => {
   });
 
   it('refuses an aud that does not list this client', () => {
-    assert.match(findAudienceProblem({ aud: 'someone-else' }, CLIENT) ?? '', /does not list this client/);
+    assert.match(
+      findAudienceProblem({ aud: 'someone-else' }, CLIENT) ?? '',
+      /does not list this client/,
+    );
     assert.match(findAudienceProblem({}, CLIENT) ?? '', /does not list this client/);
     assert.match(findAudienceProblem({ aud: [] }, CLIENT) ?? '', /does not list this client/);
   });
 
   it('refuses audiences it does not trust next to its own, azp or not', () => {
-    assert.match(findAudienceProblem({ aud: [CLIENT, 'other'] }, CLIENT) ?? '', /does not trust: \["other"\]/);
-    assert.match(findAudienceProblem({ aud: [CLIENT, 'other'], azp: CLIENT }, CLIENT) ?? '', /does not trust/);
+    assert.match(
+      findAudienceProblem({ aud: [CLIENT, 'other'] }, CLIENT) ?? '',
+      /does not trust: \["other"\]/,
+    );
+    assert.match(
+      findAudienceProblem({ aud: [CLIENT, 'other'], azp: CLIENT }, CLIENT) ?? '',
+      /does not trust/,
+    );
   });
 
   it('refuses an azp that names another client', () => {
-    assert.match(findAudienceProblem({ aud: CLIENT, azp: 'other' }, CLIENT) ?? '', /azp "other" is not this client/);
+    assert.match(
+      findAudienceProblem({ aud: CLIENT, azp: 'other' }, CLIENT) ?? '',
+      /azp "other" is not this client/,
+    );
   });
 
   it('keeps provider-controlled values short in its message', () => {

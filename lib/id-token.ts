@@ -27,9 +27,12 @@ function describeValue(value: unknown): string {
  */
 export function findAudienceProblem(claims: AudienceClaims, clientId: string): string | undefined {
   const audiences: unknown[] = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-  if (!audiences.includes(clientId)) return `aud ${describeValue(claims.aud)} does not list this client`;
+  if (!audiences.includes(clientId))
+    return `aud ${describeValue(claims.aud)} does not list this client`;
   const untrusted = audiences.filter((audience) => audience !== clientId);
-  if (untrusted.length > 0) return `aud also lists audiences this client does not trust: ${describeValue(untrusted)}`;
-  if (claims.azp !== undefined && claims.azp !== clientId) return `azp ${describeValue(claims.azp)} is not this client`;
+  if (untrusted.length > 0)
+    return `aud also lists audiences this client does not trust: ${describeValue(untrusted)}`;
+  if (claims.azp !== undefined && claims.azp !== clientId)
+    return `azp ${describeValue(claims.azp)} is not this client`;
   return undefined;
 }

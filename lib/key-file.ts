@@ -1,4 +1,9 @@
-import { createPrivateKey, type JsonWebKey, type KeyObject, type X509Certificate } from 'node:crypto';
+import {
+  createPrivateKey,
+  type JsonWebKey,
+  type KeyObject,
+  type X509Certificate,
+} from 'node:crypto';
 
 import type { JWK } from 'jose';
 
@@ -33,11 +38,16 @@ export type KeyFileEntry = {
   readonly certificates: readonly X509Certificate[];
 };
 
-export type KeyFileContents = { readonly format: KeyFileFormat; readonly entries: readonly KeyFileEntry[] };
+export type KeyFileContents = {
+  readonly format: KeyFileFormat;
+  readonly entries: readonly KeyFileEntry[];
+};
 
 /** A problem with OIDC_CLIENT_KEY_FILE, naming the file. */
 export function keyFileError(file: string, message: string, fix?: string): ConfigError {
-  return new ConfigError([{ variable: 'OIDC_CLIENT_KEY_FILE', message: `${file}: ${message}`, ...(fix ? { fix } : {}) }]);
+  return new ConfigError([
+    { variable: 'OIDC_CLIENT_KEY_FILE', message: `${file}: ${message}`, ...(fix ? { fix } : {}) },
+  ]);
 }
 
 function passphraseError(file: string, missing: boolean): ConfigError {
@@ -70,45 +80,76 @@ function parseJson(text: string, file: string): KeyFileContents {
   const entries = members.map((member, index): KeyFileEntry => {
     const jwk = member as JWK & { rotation?: { state?: unknown } };
     if (typeof jwk !== 'object' || jwk === null || typeof jwk.d !== 'string') {
-      throw keyFileError(file, `key #${index + 1} is not a private JWK (no "d" member)`, 'use the private key file, not the public one');
+      throw keyFileError(
+        file,
+        `key #${index + 1} is not a private JWK (no "d" member)`,
+        'use the private key file, not the public one',
+      );
     }
     let key: KeyObject;
     try {
       key = createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' });
     } catch (cause) {
-      throw keyFileError(file, `key #${index + 1} is not a usable private JWK (${(cause as Error).message})`);
+      throw keyFileError(
+        file,
+        `key #${index + 1} is not a usable private JWK (${(cause as Error).message})`,
+      );
     }
     let certificates: X509Certificate[] = [];
     if (jwk.x5c !== undefined) {
       try {
-        certificates = pemCertificates(jwk.x5c.map((der) => `-----BEGIN CERTIFICATE-----\n${der}\n-----END CERTIFICATE-----`).join('\n'));
+        certificates = pemCertificates(
+          jwk.x5c
+            .map((der) => `-----BEGIN CERTIFICATE-----\n${der}\n-----END CERTIFICATE-----`)
+            .join('\n'),
+        );
       } catch (cause) {
-        throw keyFileError(file, `key #${index + 1} has an unreadable x5c certificate (${(cause as Error).message})`);
+        throw keyFileError(
+          file,
+          `key #${index + 1} has an unreadable x5c certificate (${(cause as Error).message})`,
+        );
       }
     }
     const state = jwk.rotation?.state;
-    return { key, kid: jwk.kid, alg: jwk.alg, status: typeof state === 'string' ? state : undefined, certificates };
+    return {
+      key,
+      kid: jwk.kid,
+      alg: jwk.alg,
+      status: typeof state === 'string' ? state : undefined,
+      certificates,
+    };
   });
   return { format: isSet ? 'jwks' : 'jwk', entries };
 }
 
-const PRIVATE_KEY_BLOCK = /-----BEGIN ((?:ENCRYPTED |RSA |EC )?PRIVATE KEY)-----[\s\S]*?-----END \1-----/g;
+const PRIVATE_KEY_BLOCK =
+  /-----BEGIN ((?:ENCRYPTED |RSA |EC )?PRIVATE KEY)-----[\s\S]*?-----END \1-----/g;
 
 function parsePem(text: string, file: string, passphrase: string | undefined): KeyFileContents {
   // Keys pasted from JSON or an environment variable often arrive with literal "\n" sequences.
-  const normalized = text.includes('\\n') && !/-----\r?\n/.test(text) ? text.replace(/(?:\\r)?\\n/g, '\n') : text;
+  const normalized =
+    text.includes('\\n') && !/-----\r?\n/.test(text) ? text.replace(/(?:\\r)?\\n/g, '\n') : text;
   const blocks = normalized.match(PRIVATE_KEY_BLOCK) ?? [];
   if (blocks.length === 0) {
     if (/-----BEGIN (PUBLIC KEY|CERTIFICATE|RSA PUBLIC KEY)-----/.test(normalized)) {
-      throw keyFileError(file, 'holds a public key or certificate, not a private key', 'point OIDC_CLIENT_KEY_FILE at the private key (the certificate goes in OIDC_CLIENT_CERT_FILE)');
+      throw keyFileError(
+        file,
+        'holds a public key or certificate, not a private key',
+        'point OIDC_CLIENT_KEY_FILE at the private key (the certificate goes in OIDC_CLIENT_CERT_FILE)',
+      );
     }
     throw keyFileError(file, 'holds no PEM private key');
   }
   if (blocks.length > 1) {
-    throw keyFileError(file, `holds ${blocks.length} private keys`, 'keep one PEM key per file, or use a JWKS file to hold several keys');
+    throw keyFileError(
+      file,
+      `holds ${blocks.length} private keys`,
+      'keep one PEM key per file, or use a JWKS file to hold several keys',
+    );
   }
   const [block = ''] = blocks;
-  const encrypted = block.startsWith('-----BEGIN ENCRYPTED') || /Proc-Type:\s*4,ENCRYPTED/.test(block);
+  const encrypted =
+    block.startsWith('-----BEGIN ENCRYPTED') || /Proc-Type:\s*4,ENCRYPTED/.test(block);
   if (encrypted && passphrase === undefined) throw passphraseError(file, true);
   let key: KeyObject;
   try {
@@ -148,13 +189,27 @@ function parseBinary(der: Buffer, file: string, passphrase: string | undefined):
     bundle = readPkcs12(der, passphrase);
   } catch (err) {
     if (err instanceof Pkcs12PassphraseError) throw passphraseError(file, err.missing);
-    if (!(err instanceof NotPkcs12Error)) throw keyFileError(file, `is an unreadable PKCS#12 file (${(err as Error).message})`);
+    if (!(err instanceof NotPkcs12Error))
+      throw keyFileError(file, `is an unreadable PKCS#12 file (${(err as Error).message})`);
     const key = parseDerKey(der, passphrase);
-    if (!key) throw keyFileError(file, 'is neither PKCS#12 nor a DER private key', 'use PEM, JWK/JWKS JSON, PKCS#12 (.pfx/.p12) or DER');
+    if (!key)
+      throw keyFileError(
+        file,
+        'is neither PKCS#12 nor a DER private key',
+        'use PEM, JWK/JWKS JSON, PKCS#12 (.pfx/.p12) or DER',
+      );
     return { format: 'der', entries: [{ key, certificates: [] }] };
   }
-  if (bundle.keys.length === 0) throw keyFileError(file, 'is a PKCS#12 file without a private key (only certificates)', 'export the certificate with its private key');
-  return { format: 'pkcs12', entries: bundle.keys.map((key) => ({ key, certificates: bundle.certificates })) };
+  if (bundle.keys.length === 0)
+    throw keyFileError(
+      file,
+      'is a PKCS#12 file without a private key (only certificates)',
+      'export the certificate with its private key',
+    );
+  return {
+    format: 'pkcs12',
+    entries: bundle.keys.map((key) => ({ key, certificates: bundle.certificates })),
+  };
 }
 
 /**
@@ -165,10 +220,18 @@ function parseBinary(der: Buffer, file: string, passphrase: string | undefined):
  *   passphrase is missing or wrong.
  */
 export function parseKeyFile(content: Buffer, file: string, passphrase?: string): KeyFileContents {
-  const text = content.toString('utf8').replace(/^\uFEFF/, '').trim();
+  const text = content
+    .toString('utf8')
+    .replace(/^\uFEFF/, '')
+    .trim();
   if (text.startsWith('{')) return parseJson(text, file);
   if (text.includes('-----BEGIN')) return parsePem(text, file, passphrase);
-  if (/^[A-Za-z0-9+/=\s]+$/.test(text) && text.length > 64) return parseBinary(Buffer.from(text.replace(/\s+/g, ''), 'base64'), file, passphrase);
+  if (/^[A-Za-z0-9+/=\s]+$/.test(text) && text.length > 64)
+    return parseBinary(Buffer.from(text.replace(/\s+/g, ''), 'base64'), file, passphrase);
   if (content[0] === 0x30) return parseBinary(content, file, passphrase);
-  throw keyFileError(file, 'is neither PEM, JWK/JWKS JSON, PKCS#12 nor DER', 'see "Keys" in the README for the accepted formats');
+  throw keyFileError(
+    file,
+    'is neither PEM, JWK/JWKS JSON, PKCS#12 nor DER',
+    'see "Keys" in the README for the accepted formats',
+  );
 }

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, type X509Certificate } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  type X509Certificate,
+} from 'node:crypto';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +17,13 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import { createSelfSignedCertificate } from '../keys/certificate';
 import { exportPkcs12 } from '../e2e/support/pkcs12';
 import { ConfigError } from './errors';
-import { createKeySetLoader, KEY_FILE_CHECK_INTERVAL_MS, loadClientKeySet, toPublicJwk, type ClientKeySet } from './keys';
+import {
+  createKeySetLoader,
+  KEY_FILE_CHECK_INTERVAL_MS,
+  loadClientKeySet,
+  toPublicJwk,
+  type ClientKeySet,
+} from './keys';
 
 const dir = mkdtempSync(join(tmpdir(), 'rp-keys-'));
 let n = 0;
@@ -37,11 +49,33 @@ function opensslPkcs12(key: KeyObject, certificate: X509Certificate, legacy: boo
   const keyFile = file(key.export({ type: 'pkcs8', format: 'pem' }) as string);
   const certFile = file(certificate.toString());
   const out = join(dir, `openssl-${n++}.pfx`);
-  execFileSync('openssl', ['pkcs12', '-export', ...(legacy ? ['-legacy'] : []), '-inkey', keyFile, '-in', certFile, '-passout', `pass:${PASSPHRASE}`, '-out', out], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'pkcs12',
+      '-export',
+      ...(legacy ? ['-legacy'] : []),
+      '-inkey',
+      keyFile,
+      '-in',
+      certFile,
+      '-passout',
+      `pass:${PASSPHRASE}`,
+      '-out',
+      out,
+    ],
+    { stdio: 'pipe' },
+  );
   return out;
 }
 
-type KeyCase = { name: string; key: KeyObject; pem: ReadonlyArray<'pkcs8' | 'pkcs1' | 'sec1'>; certificate: X509Certificate; expectedAlg: string };
+type KeyCase = {
+  name: string;
+  key: KeyObject;
+  pem: ReadonlyArray<'pkcs8' | 'pkcs1' | 'sec1'>;
+  certificate: X509Certificate;
+  expectedAlg: string;
+};
 let cases: KeyCase[];
 
 before(async () => {
@@ -49,38 +83,118 @@ before(async () => {
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   const ed = generateKeyPairSync('ed25519').privateKey;
   cases = [
-    { name: 'RSA', key: rsa, pem: ['pkcs8', 'pkcs1'], certificate: await createSelfSignedCertificate(rsa), expectedAlg: 'RS256' },
-    { name: 'EC P-256', key: ec, pem: ['pkcs8', 'sec1'], certificate: await createSelfSignedCertificate(ec), expectedAlg: 'ES256' },
-    { name: 'Ed25519', key: ed, pem: ['pkcs8'], certificate: await createSelfSignedCertificate(ed), expectedAlg: 'EdDSA' },
+    {
+      name: 'RSA',
+      key: rsa,
+      pem: ['pkcs8', 'pkcs1'],
+      certificate: await createSelfSignedCertificate(rsa),
+      expectedAlg: 'RS256',
+    },
+    {
+      name: 'EC P-256',
+      key: ec,
+      pem: ['pkcs8', 'sec1'],
+      certificate: await createSelfSignedCertificate(ec),
+      expectedAlg: 'ES256',
+    },
+    {
+      name: 'Ed25519',
+      key: ed,
+      pem: ['pkcs8'],
+      certificate: await createSelfSignedCertificate(ed),
+      expectedAlg: 'EdDSA',
+    },
   ];
 });
 
 /** Every format a key can come in, as files; `true` when the format carries the certificate. */
-async function formatsOf(c: KeyCase): Promise<Array<{ format: string; path: string; withCertificate: boolean; passphrase?: string }>> {
-  const out: Array<{ format: string; path: string; withCertificate: boolean; passphrase?: string }> = [];
-  for (const type of c.pem) out.push({ format: `PEM ${type}`, path: file(c.key.export({ type, format: 'pem' }) as string), withCertificate: false });
+async function formatsOf(
+  c: KeyCase,
+): Promise<Array<{ format: string; path: string; withCertificate: boolean; passphrase?: string }>> {
+  const out: Array<{
+    format: string;
+    path: string;
+    withCertificate: boolean;
+    passphrase?: string;
+  }> = [];
+  for (const type of c.pem)
+    out.push({
+      format: `PEM ${type}`,
+      path: file(c.key.export({ type, format: 'pem' }) as string),
+      withCertificate: false,
+    });
   out.push({
     format: 'PEM encrypted PKCS#8',
-    path: file(c.key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: PASSPHRASE }) as string),
+    path: file(
+      c.key.export({
+        type: 'pkcs8',
+        format: 'pem',
+        cipher: 'aes-256-cbc',
+        passphrase: PASSPHRASE,
+      }) as string,
+    ),
     withCertificate: false,
     passphrase: PASSPHRASE,
   });
-  out.push({ format: 'PEM key + certificate', path: file(`${c.key.export({ type: 'pkcs8', format: 'pem' }) as string}${c.certificate.toString()}`), withCertificate: true });
-  out.push({ format: 'PEM with escaped newlines', path: file((c.key.export({ type: 'pkcs8', format: 'pem' }) as string).replace(/\n/g, '\\n')), withCertificate: false });
-  out.push({ format: 'DER PKCS#8', path: file(c.key.export({ type: 'pkcs8', format: 'der' })), withCertificate: false });
+  out.push({
+    format: 'PEM key + certificate',
+    path: file(
+      `${c.key.export({ type: 'pkcs8', format: 'pem' }) as string}${c.certificate.toString()}`,
+    ),
+    withCertificate: true,
+  });
+  out.push({
+    format: 'PEM with escaped newlines',
+    path: file((c.key.export({ type: 'pkcs8', format: 'pem' }) as string).replace(/\n/g, '\\n')),
+    withCertificate: false,
+  });
+  out.push({
+    format: 'DER PKCS#8',
+    path: file(c.key.export({ type: 'pkcs8', format: 'der' })),
+    withCertificate: false,
+  });
   const jwk = c.key.export({ format: 'jwk' });
   out.push({ format: 'JWK', path: file(JSON.stringify(jwk)), withCertificate: false });
   out.push({ format: 'JWKS', path: file(JSON.stringify({ keys: [jwk] })), withCertificate: false });
-  out.push({ format: 'JWK with x5c', path: file(JSON.stringify({ ...jwk, x5c: [c.certificate.raw.toString('base64')] })), withCertificate: true });
+  out.push({
+    format: 'JWK with x5c',
+    path: file(JSON.stringify({ ...jwk, x5c: [c.certificate.raw.toString('base64')] })),
+    withCertificate: true,
+  });
   const modern = await exportPkcs12(c.key, [c.certificate], PASSPHRASE, 'modern');
-  out.push({ format: 'PKCS#12 AES-256/PBKDF2, SHA-256 MAC', path: file(modern), withCertificate: true, passphrase: PASSPHRASE });
-  out.push({ format: 'PKCS#12 as one base64 line', path: file(modern.toString('base64')), withCertificate: true, passphrase: PASSPHRASE });
+  out.push({
+    format: 'PKCS#12 AES-256/PBKDF2, SHA-256 MAC',
+    path: file(modern),
+    withCertificate: true,
+    passphrase: PASSPHRASE,
+  });
+  out.push({
+    format: 'PKCS#12 as one base64 line',
+    path: file(modern.toString('base64')),
+    withCertificate: true,
+    passphrase: PASSPHRASE,
+  });
   if (c.key.asymmetricKeyType === 'rsa') {
-    out.push({ format: 'PKCS#12 3DES, SHA-1 MAC', path: file(await exportPkcs12(c.key, [c.certificate], PASSPHRASE, 'legacy')), withCertificate: true, passphrase: PASSPHRASE });
+    out.push({
+      format: 'PKCS#12 3DES, SHA-1 MAC',
+      path: file(await exportPkcs12(c.key, [c.certificate], PASSPHRASE, 'legacy')),
+      withCertificate: true,
+      passphrase: PASSPHRASE,
+    });
   }
   if (openssl && c.key.asymmetricKeyType !== 'ed25519') {
-    out.push({ format: 'PKCS#12 by openssl (defaults)', path: opensslPkcs12(c.key, c.certificate, false), withCertificate: true, passphrase: PASSPHRASE });
-    out.push({ format: 'PKCS#12 by openssl -legacy (RC2/3DES)', path: opensslPkcs12(c.key, c.certificate, true), withCertificate: true, passphrase: PASSPHRASE });
+    out.push({
+      format: 'PKCS#12 by openssl (defaults)',
+      path: opensslPkcs12(c.key, c.certificate, false),
+      withCertificate: true,
+      passphrase: PASSPHRASE,
+    });
+    out.push({
+      format: 'PKCS#12 by openssl -legacy (RC2/3DES)',
+      path: opensslPkcs12(c.key, c.certificate, true),
+      withCertificate: true,
+      passphrase: PASSPHRASE,
+    });
   }
   return out;
 }
@@ -121,7 +235,10 @@ describe('client keys: formats', () => {
     it(`loads an ${name} key from every format to the same public JWK and kid`, async () => {
       const c = cases.find((k) => k.name === name);
       assert.ok(c);
-      const expectedKid = await calculateJwkThumbprint(createPublicKey(c.key).export({ format: 'jwk' }) as JWK, 'sha256');
+      const expectedKid = await calculateJwkThumbprint(
+        createPublicKey(c.key).export({ format: 'jwk' }) as JWK,
+        'sha256',
+      );
       const formats = await formatsOf(c);
       for (const f of formats) {
         const set = await loadClientKeySet(f.path, { passphrase: f.passphrase });
@@ -131,12 +248,31 @@ describe('client keys: formats', () => {
         assert.equal(jwk.use, 'sig', f.format);
         assert.equal(jwk.d, undefined, `${f.format}: no private member is published`);
         assert.equal(set.signing.privateKey.extractable, false, f.format);
-        assert.deepEqual(keyMembers(jwk), keyMembers((await loadClientKeySet(formats[0]?.path ?? '')).signing.publicJwk), f.format);
+        assert.deepEqual(
+          keyMembers(jwk),
+          keyMembers((await loadClientKeySet(formats[0]?.path ?? '')).signing.publicJwk),
+          f.format,
+        );
         if (f.withCertificate) {
-          assert.deepEqual(jwk.x5c, [c.certificate.raw.toString('base64')], `${f.format}: x5c is the certificate`);
-          assert.equal(set.signing.certificate?.x5tS256, b64url(c.certificate.fingerprint256), `${f.format}: x5t#S256`);
-          assert.equal(set.signing.certificate?.x5t, b64url(c.certificate.fingerprint), `${f.format}: x5t`);
-          assert.equal((jwk as JWK & { 'x5t#S256'?: string })['x5t#S256'], b64url(c.certificate.fingerprint256));
+          assert.deepEqual(
+            jwk.x5c,
+            [c.certificate.raw.toString('base64')],
+            `${f.format}: x5c is the certificate`,
+          );
+          assert.equal(
+            set.signing.certificate?.x5tS256,
+            b64url(c.certificate.fingerprint256),
+            `${f.format}: x5t#S256`,
+          );
+          assert.equal(
+            set.signing.certificate?.x5t,
+            b64url(c.certificate.fingerprint),
+            `${f.format}: x5t`,
+          );
+          assert.equal(
+            (jwk as JWK & { 'x5t#S256'?: string })['x5t#S256'],
+            b64url(c.certificate.fingerprint256),
+          );
         } else {
           assert.equal(jwk.x5c, undefined, f.format);
           assert.equal(set.signing.certificate, undefined, f.format);
@@ -149,27 +285,61 @@ describe('client keys: formats', () => {
   it('publishes an RSA key with alg RS256 and an Ed25519 key without alg unless one is declared', async () => {
     const [rsa, , ed] = cases;
     assert.ok(rsa && ed);
-    assert.equal((await loadClientKeySet(file(rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string))).signing.publicJwk.alg, 'RS256');
-    const undeclared = await loadClientKeySet(file(ed.key.export({ type: 'pkcs8', format: 'pem' }) as string));
+    assert.equal(
+      (await loadClientKeySet(file(rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string)))
+        .signing.publicJwk.alg,
+      'RS256',
+    );
+    const undeclared = await loadClientKeySet(
+      file(ed.key.export({ type: 'pkcs8', format: 'pem' }) as string),
+    );
     assert.equal(undeclared.signing.publicJwk.alg, undefined);
     assert.equal(undeclared.signing.algDeclared, false);
-    const declared = await loadClientKeySet(file(JSON.stringify({ ...ed.key.export({ format: 'jwk' }), alg: 'Ed25519' })));
+    const declared = await loadClientKeySet(
+      file(JSON.stringify({ ...ed.key.export({ format: 'jwk' }), alg: 'Ed25519' })),
+    );
     assert.equal(declared.signing.publicJwk.alg, 'Ed25519');
     assert.equal(declared.signing.algDeclared, true);
-    const forced = await loadClientKeySet(file(rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string), { alg: 'PS256' });
+    const forced = await loadClientKeySet(
+      file(rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string),
+      { alg: 'PS256' },
+    );
     assert.equal(forced.signing.publicJwk.alg, 'PS256');
   });
 
   it('keeps a kid and alg given in a JWK, and publishes every key of a JWKS with the first signing', async () => {
-    const a = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
-    const b = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
-    const set = await loadClientKeySet(file(JSON.stringify({ keys: [{ ...a, kid: 'key-a', alg: 'PS256' }, { ...b, kid: 'key-b', rotation: { state: 'next', since: new Date().toISOString() } }] })));
+    const a = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+      format: 'jwk',
+    });
+    const b = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      format: 'jwk',
+    });
+    const set = await loadClientKeySet(
+      file(
+        JSON.stringify({
+          keys: [
+            { ...a, kid: 'key-a', alg: 'PS256' },
+            { ...b, kid: 'key-b', rotation: { state: 'next', since: new Date().toISOString() } },
+          ],
+        }),
+      ),
+    );
     assert.equal(set.signing.kid, 'key-a');
     assert.equal(set.signing.alg, 'PS256');
-    assert.deepEqual(set.published.map((k) => k.kid), ['key-a', 'key-b']);
-    assert.deepEqual(set.published.map((k) => k.alg), ['PS256', 'ES256']);
+    assert.deepEqual(
+      set.published.map((k) => k.kid),
+      ['key-a', 'key-b'],
+    );
+    assert.deepEqual(
+      set.published.map((k) => k.alg),
+      ['PS256', 'ES256'],
+    );
     assert.equal(set.keys[1]?.status, 'next');
-    assert.equal(JSON.stringify(set.published).includes('rotation'), false, 'the rotation state is never published');
+    assert.equal(
+      JSON.stringify(set.published).includes('rotation'),
+      false,
+      'the rotation state is never published',
+    );
   });
 
   it('adds the certificate of OIDC_CLIENT_CERT_FILE (PEM or DER) to the key it certifies', async () => {
@@ -178,7 +348,10 @@ describe('client keys: formats', () => {
     const keyFile = file(rsa.key.export({ type: 'pkcs1', format: 'pem' }) as string);
     for (const cert of [rsa.certificate.toString(), rsa.certificate.raw]) {
       const set = await loadClientKeySet(keyFile, { certFile: file(cert) });
-      assert.equal(set.signing.certificate?.x5tS256, createHash('sha256').update(rsa.certificate.raw).digest('base64url'));
+      assert.equal(
+        set.signing.certificate?.x5tS256,
+        createHash('sha256').update(rsa.certificate.raw).digest('base64url'),
+      );
       assert.deepEqual(set.signing.publicJwk.x5c, [rsa.certificate.raw.toString('base64')]);
     }
   });
@@ -189,66 +362,179 @@ describe('client keys: refusals', () => {
     const [rsa, ec] = cases;
     assert.ok(rsa && ec);
     const keyFile = file(rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string);
-    await rejects(loadClientKeySet(keyFile, { certFile: file(ec.certificate.toString()) }), 'OIDC_CLIENT_CERT_FILE', /not for any key/);
-    await rejects(loadClientKeySet(file(`${rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string}${ec.certificate.toString()}`)), 'OIDC_CLIENT_KEY_FILE', /certificate whose public key is not this key's/);
-    await rejects(loadClientKeySet(keyFile, { certFile: file('not a certificate') }), 'OIDC_CLIENT_CERT_FILE', /is not a certificate/);
+    await rejects(
+      loadClientKeySet(keyFile, { certFile: file(ec.certificate.toString()) }),
+      'OIDC_CLIENT_CERT_FILE',
+      /not for any key/,
+    );
+    await rejects(
+      loadClientKeySet(
+        file(
+          `${rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string}${ec.certificate.toString()}`,
+        ),
+      ),
+      'OIDC_CLIENT_KEY_FILE',
+      /certificate whose public key is not this key's/,
+    );
+    await rejects(
+      loadClientKeySet(keyFile, { certFile: file('not a certificate') }),
+      'OIDC_CLIENT_CERT_FILE',
+      /is not a certificate/,
+    );
   });
 
   it('names OIDC_CLIENT_KEY_PASSPHRASE when a PKCS#12 passphrase is wrong or missing', async () => {
     const [rsa, ec] = cases;
     assert.ok(rsa && ec);
-    for (const pfx of [await exportPkcs12(rsa.key, [rsa.certificate], PASSPHRASE, 'legacy'), await exportPkcs12(ec.key, [ec.certificate], PASSPHRASE, 'modern')]) {
+    for (const pfx of [
+      await exportPkcs12(rsa.key, [rsa.certificate], PASSPHRASE, 'legacy'),
+      await exportPkcs12(ec.key, [ec.certificate], PASSPHRASE, 'modern'),
+    ]) {
       const path = file(pfx);
-      await rejects(loadClientKeySet(path, { passphrase: 'wrong passphrase' }), 'OIDC_CLIENT_KEY_PASSPHRASE', /does not open .* \(wrong passphrase\)/);
-      await rejects(loadClientKeySet(path), 'OIDC_CLIENT_KEY_PASSPHRASE', /is required: .* is passphrase-protected/);
+      await rejects(
+        loadClientKeySet(path, { passphrase: 'wrong passphrase' }),
+        'OIDC_CLIENT_KEY_PASSPHRASE',
+        /does not open .* \(wrong passphrase\)/,
+      );
+      await rejects(
+        loadClientKeySet(path),
+        'OIDC_CLIENT_KEY_PASSPHRASE',
+        /is required: .* is passphrase-protected/,
+      );
     }
   });
 
   it('names OIDC_CLIENT_KEY_PASSPHRASE for an encrypted PEM key', async () => {
     const [, ec] = cases;
     assert.ok(ec);
-    const path = file(ec.key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: PASSPHRASE }) as string);
+    const path = file(
+      ec.key.export({
+        type: 'pkcs8',
+        format: 'pem',
+        cipher: 'aes-256-cbc',
+        passphrase: PASSPHRASE,
+      }) as string,
+    );
     await rejects(loadClientKeySet(path), 'OIDC_CLIENT_KEY_PASSPHRASE', /is required/);
-    await rejects(loadClientKeySet(path, { passphrase: 'nope' }), 'OIDC_CLIENT_KEY_PASSPHRASE', /wrong passphrase/);
+    await rejects(
+      loadClientKeySet(path, { passphrase: 'nope' }),
+      'OIDC_CLIENT_KEY_PASSPHRASE',
+      /wrong passphrase/,
+    );
   });
 
   it('applies a forced algorithm to every key that can sign it, so a promoted key keeps its published alg', async () => {
-    const a = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
-    const b = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
-    const c = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
-    const before = await loadClientKeySet(file(JSON.stringify({ keys: [{ ...a, alg: 'RS256' }, { ...b, alg: 'RS256' }, c] })), { alg: 'PS256' });
-    assert.deepEqual(before.published.map((k) => k.alg), ['PS256', 'PS256', 'ES256']);
-    const promoted = await loadClientKeySet(file(JSON.stringify({ keys: [{ ...b, alg: 'RS256' }, { ...a, alg: 'RS256' }, c] })), { alg: 'PS256' });
+    const a = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+      format: 'jwk',
+    });
+    const b = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+      format: 'jwk',
+    });
+    const c = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      format: 'jwk',
+    });
+    const before = await loadClientKeySet(
+      file(JSON.stringify({ keys: [{ ...a, alg: 'RS256' }, { ...b, alg: 'RS256' }, c] })),
+      { alg: 'PS256' },
+    );
+    assert.deepEqual(
+      before.published.map((k) => k.alg),
+      ['PS256', 'PS256', 'ES256'],
+    );
+    const promoted = await loadClientKeySet(
+      file(JSON.stringify({ keys: [{ ...b, alg: 'RS256' }, { ...a, alg: 'RS256' }, c] })),
+      { alg: 'PS256' },
+    );
     assert.equal(promoted.signing.alg, 'PS256');
     assert.equal(promoted.published.find((k) => k.kid === before.published[1]?.kid)?.alg, 'PS256');
-    await assert.rejects(loadClientKeySet(file(JSON.stringify({ keys: [c, a] })), { alg: 'PS256' }), /cannot sign PS256/);
+    await assert.rejects(
+      loadClientKeySet(file(JSON.stringify({ keys: [c, a] })), { alg: 'PS256' }),
+      /cannot sign PS256/,
+    );
   });
 
   it('refuses an RSA-PSS (id-RSASSA-PSS) key with a fix instead of a crash', async () => {
-    const pss = generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    await rejects(loadClientKeySet(file(pss)), 'OIDC_CLIENT_KEY_FILE', /RSA-PSS \(id-RSASSA-PSS\) key/);
+    const pss = generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+    }) as string;
+    await rejects(
+      loadClientKeySet(file(pss)),
+      'OIDC_CLIENT_KEY_FILE',
+      /RSA-PSS \(id-RSASSA-PSS\) key/,
+    );
   });
 
   it('refuses weak, public, unknown and malformed keys with a message naming the file', async () => {
     const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
-    await rejects(loadClientKeySet(file(weak.export({ type: 'pkcs8', format: 'pem' }) as string)), 'OIDC_CLIENT_KEY_FILE', /1024-bit RSA key; at least 2048/);
-    await rejects(loadClientKeySet(file(await exportPkcs12(weak, [], PASSPHRASE, 'modern')), { passphrase: PASSPHRASE }), 'OIDC_CLIENT_KEY_FILE', /1024-bit RSA key/);
+    await rejects(
+      loadClientKeySet(file(weak.export({ type: 'pkcs8', format: 'pem' }) as string)),
+      'OIDC_CLIENT_KEY_FILE',
+      /1024-bit RSA key; at least 2048/,
+    );
+    await rejects(
+      loadClientKeySet(file(await exportPkcs12(weak, [], PASSPHRASE, 'modern')), {
+        passphrase: PASSPHRASE,
+      }),
+      'OIDC_CLIENT_KEY_FILE',
+      /1024-bit RSA key/,
+    );
     const pub = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
-    await rejects(loadClientKeySet(file(pub.export({ type: 'spki', format: 'pem' }) as string)), 'OIDC_CLIENT_KEY_FILE', /public key or certificate/);
-    await rejects(loadClientKeySet(file(JSON.stringify(pub.export({ format: 'jwk' })))), 'OIDC_CLIENT_KEY_FILE', /not a private JWK/);
-    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    await rejects(
+      loadClientKeySet(file(pub.export({ type: 'spki', format: 'pem' }) as string)),
+      'OIDC_CLIENT_KEY_FILE',
+      /public key or certificate/,
+    );
+    await rejects(
+      loadClientKeySet(file(JSON.stringify(pub.export({ format: 'jwk' })))),
+      'OIDC_CLIENT_KEY_FILE',
+      /not a private JWK/,
+    );
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+    }) as string;
     await rejects(loadClientKeySet(file(p384)), 'OIDC_CLIENT_KEY_FILE', /supported are RSA/);
     const [rsa] = cases;
     assert.ok(rsa);
     const two = `${rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string}${p384}`;
     await rejects(loadClientKeySet(file(two)), 'OIDC_CLIENT_KEY_FILE', /holds 2 private keys/);
-    await rejects(loadClientKeySet(file(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]))), 'OIDC_CLIENT_KEY_FILE', /neither PKCS#12 nor a DER private key/);
+    await rejects(
+      loadClientKeySet(file(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]))),
+      'OIDC_CLIENT_KEY_FILE',
+      /neither PKCS#12 nor a DER private key/,
+    );
     await rejects(loadClientKeySet(file('{not json')), 'OIDC_CLIENT_KEY_FILE', /not valid JSON/);
-    await rejects(loadClientKeySet(file('hello')), 'OIDC_CLIENT_KEY_FILE', /neither PEM, JWK\/JWKS JSON, PKCS#12 nor DER/);
-    await rejects(loadClientKeySet(join(dir, 'does-not-exist')), 'OIDC_CLIENT_KEY_FILE', /cannot be read/);
-    await rejects(loadClientKeySet(file(JSON.stringify({ keys: [] }))), 'OIDC_CLIENT_KEY_FILE', /empty JWKS/);
+    await rejects(
+      loadClientKeySet(file('hello')),
+      'OIDC_CLIENT_KEY_FILE',
+      /neither PEM, JWK\/JWKS JSON, PKCS#12 nor DER/,
+    );
+    await rejects(
+      loadClientKeySet(join(dir, 'does-not-exist')),
+      'OIDC_CLIENT_KEY_FILE',
+      /cannot be read/,
+    );
+    await rejects(
+      loadClientKeySet(file(JSON.stringify({ keys: [] }))),
+      'OIDC_CLIENT_KEY_FILE',
+      /empty JWKS/,
+    );
     const jwk = rsa.key.export({ format: 'jwk' });
-    await rejects(loadClientKeySet(file(JSON.stringify({ keys: [{ ...jwk, kid: 'same' }, { ...jwk, kid: 'same' }] }))), 'OIDC_CLIENT_KEY_FILE', /same kid/);
+    await rejects(
+      loadClientKeySet(
+        file(
+          JSON.stringify({
+            keys: [
+              { ...jwk, kid: 'same' },
+              { ...jwk, kid: 'same' },
+            ],
+          }),
+        ),
+      ),
+      'OIDC_CLIENT_KEY_FILE',
+      /same kid/,
+    );
   });
 });
 

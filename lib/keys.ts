@@ -4,7 +4,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { calculateJwkThumbprint, importJWK, type CryptoKey, type JWK } from 'jose';
 
 import { CLIENT_AUTH_ALGS, isClientAuthAlg, isEd25519Alg, type ClientAuthAlg } from './algorithms';
-import { bindCertificate, describeCertificateValidity, parseCertificates, type CertificateBinding } from './certificates';
+import {
+  bindCertificate,
+  describeCertificateValidity,
+  parseCertificates,
+  type CertificateBinding,
+} from './certificates';
 import { getConfig } from './config';
 import { ConfigError } from './errors';
 import { keyFileError, parseKeyFile, type KeyFileEntry, type KeyFileFormat } from './key-file';
@@ -99,7 +104,9 @@ function isCompatible(key: KeyObject, alg: ClientAuthAlg): boolean {
     case 'PS256':
       return key.asymmetricKeyType === 'rsa';
     case 'ES256':
-      return key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+      return (
+        key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1'
+      );
     case 'EdDSA':
     case 'Ed25519':
       return key.asymmetricKeyType === 'ed25519';
@@ -110,8 +117,15 @@ function isCompatible(key: KeyObject, alg: ClientAuthAlg): boolean {
  * The public half of a key as a JWK, with `kid` (RFC 7638 thumbprint unless given), `use`, `alg`
  * when given, and the certificate chain (`x5c`, `x5t#S256`) when there is one.
  */
-export async function toPublicJwk(key: KeyObject, alg: ClientAuthAlg | undefined, kid?: string, certificate?: CertificateBinding): Promise<PublicJwk> {
-  const jwk = (key.type === 'private' ? createPublicKey(key) : key).export({ format: 'jwk' }) as JWK;
+export async function toPublicJwk(
+  key: KeyObject,
+  alg: ClientAuthAlg | undefined,
+  kid?: string,
+  certificate?: CertificateBinding,
+): Promise<PublicJwk> {
+  const jwk = (key.type === 'private' ? createPublicKey(key) : key).export({
+    format: 'jwk',
+  }) as JWK;
   return {
     ...jwk,
     kid: kid ?? (await calculateJwkThumbprint(jwk, 'sha256')),
@@ -121,29 +135,54 @@ export async function toPublicJwk(key: KeyObject, alg: ClientAuthAlg | undefined
   };
 }
 
-async function toClientKey(entry: KeyFileEntry, candidates: readonly X509Certificate[], file: string, index: number, forcedAlg?: ClientAuthAlg): Promise<ClientKey> {
+async function toClientKey(
+  entry: KeyFileEntry,
+  candidates: readonly X509Certificate[],
+  file: string,
+  index: number,
+  forcedAlg?: ClientAuthAlg,
+): Promise<ClientKey> {
   const { key } = entry;
   const where = `key #${index + 1}`;
   if (key.asymmetricKeyType === 'rsa-pss') {
     // Neither JWK nor WebCrypto can carry an id-RSASSA-PSS key; PS256 needs no such key anyway.
-    throw keyFileError(file, `${where} is an RSA-PSS (id-RSASSA-PSS) key, which JWK and WebCrypto cannot use`, 'export it as an ordinary RSA key (PKCS#8, rsaEncryption); it signs PS256 all the same (OIDC_CLIENT_AUTH_ALG=PS256)');
+    throw keyFileError(
+      file,
+      `${where} is an RSA-PSS (id-RSASSA-PSS) key, which JWK and WebCrypto cannot use`,
+      'export it as an ordinary RSA key (PKCS#8, rsaEncryption); it signs PS256 all the same (OIDC_CLIENT_AUTH_ALG=PS256)',
+    );
   }
   if (key.asymmetricKeyType === 'rsa') {
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
     // MUST: short RSA keys are forgeable; RFC 7518 §3.3 sets 2048 bits as the floor.
-    if (bits < MIN_RSA_BITS) throw keyFileError(file, `${where} is a ${bits}-bit RSA key; at least ${MIN_RSA_BITS} bits are required`, 'generate a new key with `npm run keys -- generate`');
+    if (bits < MIN_RSA_BITS)
+      throw keyFileError(
+        file,
+        `${where} is a ${bits}-bit RSA key; at least ${MIN_RSA_BITS} bits are required`,
+        'generate a new key with `npm run keys -- generate`',
+      );
   }
   const declared = entry.alg;
   if (declared !== undefined && !isClientAuthAlg(declared)) {
-    throw keyFileError(file, `${where} declares alg "${declared}", which this client does not sign with`, `use one of ${CLIENT_AUTH_ALGS.join(', ')}`);
+    throw keyFileError(
+      file,
+      `${where} declares alg "${declared}", which this client does not sign with`,
+      `use one of ${CLIENT_AUTH_ALGS.join(', ')}`,
+    );
   }
   // A forced algorithm applies to every key that can sign it, not only the signing key: a key
   // published now under one `alg` must not change its `alg` when it is promoted (providers that
   // cached it would no longer match it). The signing key must be able to sign it.
-  const forced = forcedAlg !== undefined && (index === 0 || isCompatible(key, forcedAlg)) ? forcedAlg : undefined;
+  const forced =
+    forcedAlg !== undefined && (index === 0 || isCompatible(key, forcedAlg))
+      ? forcedAlg
+      : undefined;
   const alg = forced ?? declared ?? defaultAlgFor(key);
   if (alg === undefined) {
-    throw keyFileError(file, `${where} is a ${key.asymmetricKeyType} key; supported are RSA (≥ 2048 bits), EC P-256 and Ed25519`);
+    throw keyFileError(
+      file,
+      `${where} is a ${key.asymmetricKeyType} key; supported are RSA (≥ 2048 bits), EC P-256 and Ed25519`,
+    );
   }
   if (!isCompatible(key, alg)) {
     throw keyFileError(file, `${where} (${key.asymmetricKeyType}) cannot sign ${alg}`);
@@ -151,15 +190,32 @@ async function toClientKey(entry: KeyFileEntry, candidates: readonly X509Certifi
   const algDeclared = forced !== undefined || declared !== undefined;
   const certificate = bindCertificate(key, [...entry.certificates, ...candidates]);
   if (entry.certificates.length > 0 && certificate === undefined) {
-    throw keyFileError(file, `${where} comes with a certificate whose public key is not this key's`, 'export the certificate that belongs to this key');
+    throw keyFileError(
+      file,
+      `${where} comes with a certificate whose public key is not this key's`,
+      'export the certificate that belongs to this key',
+    );
   }
   // An Ed25519 key with no declared name is published without `alg`: verifiers pick it by kty,
   // crv and kid and accept either name, so the app can send the one the provider lists.
   const publishedAlg = isEd25519Alg(alg) && !algDeclared ? undefined : alg;
   const publicJwk = await toPublicJwk(key, publishedAlg, entry.kid, certificate);
-  const privateJwk = { ...(key.export({ format: 'jwk' }) as JWK), alg: isEd25519Alg(alg) ? 'Ed25519' : alg };
-  const privateKey = (await importJWK(privateJwk, privateJwk.alg, { extractable: false })) as CryptoKey;
-  return { kid: publicJwk.kid, alg, algDeclared, privateKey, publicJwk: Object.freeze(publicJwk), certificate, status: entry.status };
+  const privateJwk = {
+    ...(key.export({ format: 'jwk' }) as JWK),
+    alg: isEd25519Alg(alg) ? 'Ed25519' : alg,
+  };
+  const privateKey = (await importJWK(privateJwk, privateJwk.alg, {
+    extractable: false,
+  })) as CryptoKey;
+  return {
+    kid: publicJwk.kid,
+    alg,
+    algDeclared,
+    privateKey,
+    publicJwk: Object.freeze(publicJwk),
+    certificate,
+    status: entry.status,
+  };
 }
 
 function readCertificateFile(certFile: string): X509Certificate[] {
@@ -167,12 +223,19 @@ function readCertificateFile(certFile: string): X509Certificate[] {
   try {
     content = readFileSync(certFile);
   } catch (cause) {
-    throw new ConfigError([{ variable: 'OIDC_CLIENT_CERT_FILE', message: `${certFile} cannot be read (${(cause as Error).message})` }]);
+    throw new ConfigError([
+      {
+        variable: 'OIDC_CLIENT_CERT_FILE',
+        message: `${certFile} cannot be read (${(cause as Error).message})`,
+      },
+    ]);
   }
   try {
     return parseCertificates(content);
   } catch (cause) {
-    throw new ConfigError([{ variable: 'OIDC_CLIENT_CERT_FILE', message: `${certFile} ${(cause as Error).message}` }]);
+    throw new ConfigError([
+      { variable: 'OIDC_CLIENT_CERT_FILE', message: `${certFile} ${(cause as Error).message}` },
+    ]);
   }
 }
 
@@ -184,7 +247,10 @@ function readCertificateFile(certFile: string): X509Certificate[] {
  * @see https://www.rfc-editor.org/rfc/rfc7517#section-5 (JWK Set)
  * @see https://www.rfc-editor.org/rfc/rfc7638 (JWK thumbprint as `kid`)
  */
-export async function loadClientKeySet(file: string, options: Omit<KeySource, 'file'> = {}): Promise<ClientKeySet> {
+export async function loadClientKeySet(
+  file: string,
+  options: Omit<KeySource, 'file'> = {},
+): Promise<ClientKeySet> {
   let content: Buffer;
   try {
     content = readFileSync(file);
@@ -193,7 +259,9 @@ export async function loadClientKeySet(file: string, options: Omit<KeySource, 'f
   }
   const { format, entries } = parseKeyFile(content, file, options.passphrase);
   const extra = options.certFile ? readCertificateFile(options.certFile) : [];
-  const keys = await Promise.all(entries.map((entry, i) => toClientKey(entry, extra, file, i, options.alg)));
+  const keys = await Promise.all(
+    entries.map((entry, i) => toClientKey(entry, extra, file, i, options.alg)),
+  );
   if (options.certFile && !keys.some((k) => k.certificate)) {
     throw new ConfigError([
       {
@@ -211,7 +279,13 @@ export async function loadClientKeySet(file: string, options: Omit<KeySource, 'f
     const validity = k.certificate ? describeCertificateValidity(k.certificate) : undefined;
     return validity ? [`key ${k.kid}: ${validity}`] : [];
   });
-  return Object.freeze({ signing, keys: Object.freeze(keys), published: Object.freeze(keys.map((k) => k.publicJwk)), format, warnings: Object.freeze(warnings) });
+  return Object.freeze({
+    signing,
+    keys: Object.freeze(keys),
+    published: Object.freeze(keys.map((k) => k.publicJwk)),
+    format,
+    warnings: Object.freeze(warnings),
+  });
 }
 
 /** How often, at most, the key files are checked for changes. */
@@ -234,7 +308,10 @@ function fileVersion(file: string | undefined): string {
  * reloads. A changed file that cannot be loaded (a half-written edit, a typo) keeps the previous
  * keys in service and is logged; a fixed file is picked up at the next check.
  */
-export function createKeySetLoader(source: KeySource, now: () => number = Date.now): { get(): Promise<ClientKeySet> } {
+export function createKeySetLoader(
+  source: KeySource,
+  now: () => number = Date.now,
+): { get(): Promise<ClientKeySet> } {
   let current: { version: string; checkedAt: number; keys: Promise<ClientKeySet> } | undefined;
   const versionOf = () => `${fileVersion(source.file)}|${fileVersion(source.certFile)}`;
   return {
@@ -249,15 +326,22 @@ export function createKeySetLoader(source: KeySource, now: () => number = Date.n
       const previous = current?.keys;
       const keys = loadClientKeySet(source.file, source).then(
         (set) => {
-          for (const warning of set.warnings) log.warn('client key certificate', { detail: warning });
+          for (const warning of set.warnings)
+            log.warn('client key certificate', { detail: warning });
           if (previous) {
-            log.info('client keys reloaded', { signing_kid: set.signing.kid.slice(0, 12), alg: set.signing.alg, published: set.published.length });
+            log.info('client keys reloaded', {
+              signing_kid: set.signing.kid.slice(0, 12),
+              alg: set.signing.alg,
+              published: set.published.length,
+            });
           }
           return set;
         },
         (err: unknown) => {
           if (!previous) throw err;
-          log.error('client key file changed but cannot be loaded; the previous keys stay in use', { reason: describeError(err) });
+          log.error('client key file changed but cannot be loaded; the previous keys stay in use', {
+            reason: describeError(err),
+          });
           return previous;
         },
       );
@@ -271,7 +355,9 @@ export function createKeySetLoader(source: KeySource, now: () => number = Date.n
   };
 }
 
-const loaders = processSlot<{ id: string; loader: ReturnType<typeof createKeySetLoader> }>('client-keys');
+const loaders = processSlot<{ id: string; loader: ReturnType<typeof createKeySetLoader> }>(
+  'client-keys',
+);
 
 /**
  * The configured client keys: loaded and imported once, reloaded when the key file changes.
@@ -283,7 +369,15 @@ export function getClientKeySet(): Promise<ClientKeySet> {
   const id = JSON.stringify([clientKeyFile, clientCertFile, assertion.alg]);
   let slot = loaders.get();
   if (slot?.id !== id) {
-    slot = { id, loader: createKeySetLoader({ file: clientKeyFile, passphrase: clientKeyPassphrase, certFile: clientCertFile, alg: assertion.alg }) };
+    slot = {
+      id,
+      loader: createKeySetLoader({
+        file: clientKeyFile,
+        passphrase: clientKeyPassphrase,
+        certFile: clientCertFile,
+        alg: assertion.alg,
+      }),
+    };
     loaders.set(slot);
   }
   return slot.loader.get();

@@ -23,7 +23,9 @@ export function redact(text: string): string {
 function format(event: string, fields: Fields = {}): string {
   const parts = Object.entries(fields)
     .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : String(v)}`);
+    .map(
+      ([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : String(v)}`,
+    );
   return redact(`[rp] ${event}${parts.length ? ` ${parts.join(' ')}` : ''}`);
 }
 

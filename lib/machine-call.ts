@@ -37,7 +37,12 @@ export type ApiAnswer = {
 };
 
 export type MachineCallOutcome =
-  | { readonly ok: true; readonly token: TokenView; readonly api: ApiAnswer; readonly retriedWithNewToken: boolean }
+  | {
+      readonly ok: true;
+      readonly token: TokenView;
+      readonly api: ApiAnswer;
+      readonly retriedWithNewToken: boolean;
+    }
   /** No token: the provider refused or could not be reached. */
   | {
       readonly ok: false;
@@ -49,7 +54,13 @@ export type MachineCallOutcome =
       readonly error_description?: string | undefined;
     }
   /** A token, but the API could not be reached. */
-  | { readonly ok: false; readonly stage: 'api'; readonly token: TokenView; readonly url: string; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly stage: 'api';
+      readonly token: TokenView;
+      readonly url: string;
+      readonly message: string;
+    };
 
 /**
  * The display form of a token lease.
@@ -77,7 +88,11 @@ const MAX_BODY_CHARS = 4000;
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
  */
-export async function callApi(url: string, accessToken: string, timeoutMs: number): Promise<ApiAnswer> {
+export async function callApi(
+  url: string,
+  accessToken: string,
+  timeoutMs: number,
+): Promise<ApiAnswer> {
   const started = performance.now();
   const response = await fetch(url, {
     headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
@@ -93,17 +108,31 @@ export async function callApi(url: string, accessToken: string, timeoutMs: numbe
       // shown as text
     }
   }
-  return { url, status: response.status, wwwAuthenticate: response.headers.get('www-authenticate'), body, ms: Math.round(performance.now() - started) };
+  return {
+    url,
+    status: response.status,
+    wwwAuthenticate: response.headers.get('www-authenticate'),
+    body,
+    ms: Math.round(performance.now() - started),
+  };
 }
 
 /** The API refused the token itself (RFC 6750 §3.1 invalid_token): expired early, revoked, keys rotated. */
 function refusedAsInvalidToken(answer: ApiAnswer): boolean {
-  return answer.status === 401 && /^Bearer\b.*\berror="invalid_token"/i.test(answer.wwwAuthenticate ?? '');
+  return (
+    answer.status === 401 &&
+    /^Bearer\b.*\berror="invalid_token"/i.test(answer.wwwAuthenticate ?? '')
+  );
 }
 
 function tokenFailure(err: unknown): MachineCallOutcome {
   // A ConfigError's text names settings and URLs: it goes to the log, the page gets the catalog's words.
-  const code: AuthErrorCode = err instanceof AuthError ? err.code : err instanceof ConfigError ? 'app_misconfigured' : 'token_request_failed';
+  const code: AuthErrorCode =
+    err instanceof AuthError
+      ? err.code
+      : err instanceof ConfigError
+        ? 'app_misconfigured'
+        : 'token_request_failed';
   const entry = AUTH_ERROR_CATALOG[code];
   return {
     ok: false,
@@ -134,7 +163,9 @@ export async function callApiWithClientCredentials(): Promise<MachineCallOutcome
     try {
       lease = await getApiAccessToken();
     } catch (err) {
-      log.warn('client-credentials token request failed', { reason: err instanceof ConfigError ? err.message : describeError(err) });
+      log.warn('client-credentials token request failed', {
+        reason: err instanceof ConfigError ? err.message : describeError(err),
+      });
       return tokenFailure(err);
     }
     const token = viewLease(lease);
@@ -144,7 +175,11 @@ export async function callApiWithClientCredentials(): Promise<MachineCallOutcome
     } catch (err) {
       return { ok: false, stage: 'api', token, url: api.messagesUrl, message: describeError(err) };
     }
-    if (!retriedWithNewToken && lease.source !== 'token_endpoint' && refusedAsInvalidToken(answer)) {
+    if (
+      !retriedWithNewToken &&
+      lease.source !== 'token_endpoint' &&
+      refusedAsInvalidToken(answer)
+    ) {
       await forgetApiAccessToken(lease.token);
       retriedWithNewToken = true;
       continue;

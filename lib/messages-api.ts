@@ -10,7 +10,10 @@ import { authorizeApiRequest, type Authorization } from './resource-server';
 /** The protected resource itself: what a caller with the API's scope may read. */
 export const MESSAGES = Object.freeze([
   { id: 1, text: 'Hello from the protected API.' },
-  { id: 2, text: 'You reached me with a JWT access token from the client-credentials grant: no user, no client secret.' },
+  {
+    id: 2,
+    text: 'You reached me with a JWT access token from the client-credentials grant: no user, no client secret.',
+  },
 ]);
 
 /**
@@ -22,14 +25,23 @@ export const MESSAGES = Object.freeze([
  */
 export async function answerMessagesRequest(
   request: Pick<Request, 'headers' | 'url'>,
-  authorize: (request: Pick<Request, 'headers' | 'url'>) => Promise<Authorization> = authorizeApiRequest,
+  authorize: (
+    request: Pick<Request, 'headers' | 'url'>,
+  ) => Promise<Authorization> = authorizeApiRequest,
 ): Promise<Response> {
   const result = await authorize(request);
   if (!result.ok) {
-    log.info('api request refused', { status: result.status, error: result.status === 503 ? undefined : result.challenge.error, reason: result.reason });
+    log.info('api request refused', {
+      status: result.status,
+      error: result.status === 503 ? undefined : result.challenge.error,
+      reason: result.reason,
+    });
     if (result.status === 503) {
       return Response.json(
-        { error: 'temporarily_unavailable', error_description: 'The access token cannot be verified right now; retry later' },
+        {
+          error: 'temporarily_unavailable',
+          error_description: 'The access token cannot be verified right now; retry later',
+        },
         { status: 503, headers: { 'cache-control': 'no-store', 'retry-after': '5' } },
       );
     }
@@ -37,7 +49,10 @@ export async function answerMessagesRequest(
   }
   const { claims } = result;
   return Response.json(
-    { messages: MESSAGES, caller: { client_id: claims.client_id, sub: claims.sub, scope: claims.scope } },
+    {
+      messages: MESSAGES,
+      caller: { client_id: claims.client_id, sub: claims.sub, scope: claims.scope },
+    },
     { headers: { 'cache-control': 'no-store' } },
   );
 }

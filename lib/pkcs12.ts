@@ -16,7 +16,11 @@ import forge from 'node-forge';
 /** The passphrase is missing or wrong. */
 export class Pkcs12PassphraseError extends Error {
   constructor(readonly missing: boolean) {
-    super(missing ? 'the PKCS#12 file is passphrase-protected and no passphrase was given' : 'the passphrase does not open the PKCS#12 file');
+    super(
+      missing
+        ? 'the PKCS#12 file is passphrase-protected and no passphrase was given'
+        : 'the passphrase does not open the PKCS#12 file',
+    );
     this.name = 'Pkcs12PassphraseError';
   }
 }
@@ -72,7 +76,9 @@ function open(der: Buffer, passphrase: string | undefined): forge.pkcs12.Pkcs12P
 
 function keyOf(bag: forge.pkcs12.Bag): KeyObject {
   // forge models RSA keys itself and hands anything else (EC, Ed25519) back as PrivateKeyInfo.
-  const privateKeyInfo = bag.key ? forge.pki.wrapRsaPrivateKey(forge.pki.privateKeyToAsn1(bag.key)) : bag.asn1;
+  const privateKeyInfo = bag.key
+    ? forge.pki.wrapRsaPrivateKey(forge.pki.privateKeyToAsn1(bag.key))
+    : bag.asn1;
   return createPrivateKey({ key: toBuffer(privateKeyInfo), format: 'der', type: 'pkcs8' });
 }
 

@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 
 import { AuthError, ConfigError } from './errors';
 import { KEY_FILE_CHECK_INTERVAL_MS, loadClientKeySet } from './keys';
-import { completeSignIn, findIncompatibility, getProvider } from './oidc';
+import { findIncompatibility, getProvider } from './discovery';
+import { completeSignIn } from './sign-in';
 
 /**
  * The app stops, before sending anything to the token endpoint, when the provider does not accept
@@ -48,8 +49,18 @@ before(async () => {
   assert.ok(address && typeof address === 'object');
   issuer = `http://localhost:${address.port}`;
   keyFile = join(mkdtempSync(join(tmpdir(), 'rp-compat-')), 'client.pem');
-  writeKey(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-  Object.assign(process.env, { OIDC_ISSUER: issuer, APP_URL: 'http://localhost:3997', OIDC_CLIENT_KEY_FILE: keyFile, SESSION_SECRET: 's'.repeat(32) });
+  writeKey(
+    generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+    }) as string,
+  );
+  Object.assign(process.env, {
+    OIDC_ISSUER: issuer,
+    APP_URL: 'http://localhost:3997',
+    OIDC_CLIENT_KEY_FILE: keyFile,
+    SESSION_SECRET: 's'.repeat(32),
+  });
 });
 
 after(() => server.close());
@@ -68,14 +79,30 @@ describe('a provider that does not accept the client’s signing algorithm', () 
 
   it('refuses to sign with a key promoted later that the provider does not accept, and sends nothing', async () => {
     algs = ['ES256'];
-    writeKey(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    writeKey(
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+        type: 'pkcs8',
+        format: 'pem',
+      }) as string,
+    );
     await new Promise((resolve) => setTimeout(resolve, KEY_FILE_CHECK_INTERVAL_MS + 50));
     await getProvider();
     // The provider now accepts ES256 only, and an RSA key is promoted while the app runs.
-    writeKey(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    writeKey(
+      generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+        type: 'pkcs8',
+        format: 'pem',
+      }) as string,
+    );
     await new Promise((resolve) => setTimeout(resolve, KEY_FILE_CHECK_INTERVAL_MS + 50));
     requests.length = 0;
-    const transaction = { state: 's', nonce: 'n', code_verifier: 'v'.repeat(43), returnTo: '/', created_at: 0 };
+    const transaction = {
+      state: 's',
+      nonce: 'n',
+      code_verifier: 'v'.repeat(43),
+      returnTo: '/',
+      created_at: 0,
+    };
     const callback = new URLSearchParams({ code: 'c', state: 's', iss: issuer });
     await assert.rejects(completeSignIn(callback, transaction), (err: unknown) => {
       assert.ok(err instanceof AuthError);
@@ -98,15 +125,37 @@ describe('findIncompatibility', () => {
   it('accepts a provider that supports the method, the assertion alg and the ID token alg', async () => {
     const { signing } = await loadClientKeySet(keyFile);
     assert.equal(findIncompatibility(metadata, signing, 'RS256'), undefined);
-    assert.equal(findIncompatibility({ issuer: metadata.issuer }, signing, 'RS256'), undefined, 'unpublished lists restrict nothing');
+    assert.equal(
+      findIncompatibility({ issuer: metadata.issuer }, signing, 'RS256'),
+      undefined,
+      'unpublished lists restrict nothing',
+    );
   });
 
   it('names the setting at fault', async () => {
     const { signing } = await loadClientKeySet(keyFile);
-    assert.equal(findIncompatibility({ ...metadata, token_endpoint_auth_methods_supported: ['client_secret_basic'] }, signing, 'RS256')?.variable, 'OIDC_ISSUER');
-    const idToken = findIncompatibility({ ...metadata, id_token_signing_alg_values_supported: ['ES256'] }, signing, 'RS256');
+    assert.equal(
+      findIncompatibility(
+        { ...metadata, token_endpoint_auth_methods_supported: ['client_secret_basic'] },
+        signing,
+        'RS256',
+      )?.variable,
+      'OIDC_ISSUER',
+    );
+    const idToken = findIncompatibility(
+      { ...metadata, id_token_signing_alg_values_supported: ['ES256'] },
+      signing,
+      'RS256',
+    );
     assert.equal(idToken?.variable, 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG');
     assert.match(idToken?.message ?? '', /signs with ES256/);
-    assert.equal(findIncompatibility({ ...metadata, id_token_signing_alg_values_supported: ['ES256'] }, signing, 'ES256'), undefined);
+    assert.equal(
+      findIncompatibility(
+        { ...metadata, id_token_signing_alg_values_supported: ['ES256'] },
+        signing,
+        'ES256',
+      ),
+      undefined,
+    );
   });
 });

@@ -86,14 +86,18 @@ describe('createProviderJwks', () => {
     await jwks.verify(await sign(old), OPTIONS, false);
     const rotated = await newKey();
     published = [rotated.publicJwk];
-    await assert.rejects(jwks.verify(await sign(rotated), OPTIONS, false), { code: 'ERR_JWKS_NO_MATCHING_KEY' });
+    await assert.rejects(jwks.verify(await sign(rotated), OPTIONS, false), {
+      code: 'ERR_JWKS_NO_MATCHING_KEY',
+    });
     assert.equal(fetches, 1);
   });
 
   it('asks once, not twice, when the kid is unknown on the first use', async () => {
     published = [(await newKey()).publicJwk];
     const jwks = createProviderJwks(jwksUri, 5000);
-    await assert.rejects(jwks.verify(await sign(await newKey()), OPTIONS, true), { code: 'ERR_JWKS_NO_MATCHING_KEY' });
+    await assert.rejects(jwks.verify(await sign(await newKey()), OPTIONS, true), {
+      code: 'ERR_JWKS_NO_MATCHING_KEY',
+    });
     assert.equal(fetches, 1);
   });
 
@@ -101,7 +105,10 @@ describe('createProviderJwks', () => {
     const key = await newKey();
     published = [key.publicJwk, { ...(await newKey()).publicJwk, use: 'enc' }];
     const jwks = createProviderJwks(jwksUri, 5000);
-    assert.equal((await jwks.verify(await sign(key, { withKid: false }), OPTIONS, true)).payload.sub, 'alice');
+    assert.equal(
+      (await jwks.verify(await sign(key, { withKid: false }), OPTIONS, true)).payload.sub,
+      'alice',
+    );
   });
 
   it('refuses a JWT without kid when several signing keys are published, of one type or several', async () => {
@@ -109,10 +116,13 @@ describe('createProviderJwks', () => {
     for (const other of [await newKey('RS256'), await newKey('ES256')]) {
       published = [key.publicJwk, other.publicJwk];
       const jwks = createProviderJwks(jwksUri, 5000);
-      await assert.rejects(jwks.verify(await sign(key, { withKid: false }), OPTIONS, true), (err: Error & { code?: string }) => {
-        assert.equal(err.code, 'ERR_JWKS_MULTIPLE_MATCHING_KEYS');
-        return true;
-      });
+      await assert.rejects(
+        jwks.verify(await sign(key, { withKid: false }), OPTIONS, true),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'ERR_JWKS_MULTIPLE_MATCHING_KEYS');
+          return true;
+        },
+      );
     }
   });
 
@@ -120,10 +130,14 @@ describe('createProviderJwks', () => {
     const key = await newKey();
     published = [key.publicJwk];
     status = 503;
-    await assert.rejects(createProviderJwks(jwksUri, 5000).verify(await sign(key), OPTIONS, true), { code: JWKS_UNAVAILABLE });
+    await assert.rejects(createProviderJwks(jwksUri, 5000).verify(await sign(key), OPTIONS, true), {
+      code: JWKS_UNAVAILABLE,
+    });
     status = 200;
     const jwks = createProviderJwks(jwksUri, 5000);
     const forged = `${(await sign(key)).slice(0, -4)}AAAA`;
-    await assert.rejects(jwks.verify(forged, OPTIONS, true), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+    await assert.rejects(jwks.verify(forged, OPTIONS, true), {
+      code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+    });
   });
 });

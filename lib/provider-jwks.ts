@@ -34,7 +34,10 @@ import { backChannelFetch } from './back-channel';
  * @see https://openid.net/specs/openid-connect-core-1_0.html#Signing (§10.1, kid)
  */
 
-export type VerifiedJwt = { readonly payload: JWTPayload; readonly protectedHeader: ProtectedHeaderParameters };
+export type VerifiedJwt = {
+  readonly payload: JWTPayload;
+  readonly protectedHeader: ProtectedHeaderParameters;
+};
 
 export type ProviderJwks = {
   /**
@@ -70,8 +73,14 @@ const FETCH_FAILURE_CODES = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC', 'ER
 
 function classifyFetchFailure(err: unknown): unknown {
   const code = (err as { code?: unknown }).code;
-  const failedFetch = (typeof code === 'string' && FETCH_FAILURE_CODES.has(code)) || err instanceof TypeError;
-  return failedFetch ? new JwksUnavailableError(`the provider's JWKS could not be obtained: ${(err as Error).message}`, { cause: err }) : err;
+  const failedFetch =
+    (typeof code === 'string' && FETCH_FAILURE_CODES.has(code)) || err instanceof TypeError;
+  return failedFetch
+    ? new JwksUnavailableError(
+        `the provider's JWKS could not be obtained: ${(err as Error).message}`,
+        { cause: err },
+      )
+    : err;
 }
 
 /**
@@ -81,7 +90,9 @@ function classifyFetchFailure(err: unknown): unknown {
  */
 function requireKidAmongSeveralKeys(verified: VerifiedJwt, remote: RemoteJWKSet): VerifiedJwt {
   if (verified.protectedHeader.kid !== undefined) return verified;
-  const signingKeys = (remote.jwks()?.keys ?? []).filter((key) => key.use === undefined || key.use === 'sig');
+  const signingKeys = (remote.jwks()?.keys ?? []).filter(
+    (key) => key.use === undefined || key.use === 'sig',
+  );
   if (signingKeys.length > 1) {
     throw new errors.JWKSMultipleMatchingKeys(
       `the JWT has no kid but the provider publishes ${signingKeys.length} signing keys (OpenID Connect Core §10.1 requires a kid then)`,
@@ -91,7 +102,11 @@ function requireKidAmongSeveralKeys(verified: VerifiedJwt, remote: RemoteJWKSet)
 }
 
 /** A cached, self-refreshing view of the provider's JWKS. */
-export function createProviderJwks(jwksUri: string, timeoutMs: number, options: ProviderJwksOptions = {}): ProviderJwks {
+export function createProviderJwks(
+  jwksUri: string,
+  timeoutMs: number,
+  options: ProviderJwksOptions = {},
+): ProviderJwks {
   const remote: RemoteJWKSet = createRemoteJWKSet(new URL(jwksUri), {
     timeoutDuration: timeoutMs,
     cooldownDuration: options.cooldownMs ?? JWKS_COOLDOWN_MS,
@@ -106,7 +121,8 @@ export function createProviderJwks(jwksUri: string, timeoutMs: number, options: 
       try {
         return requireKidAmongSeveralKeys(await jwtVerify(jwt, remote, options), remote);
       } catch (err) {
-        if (!trustedChannel || joseRefetches || !(err instanceof errors.JWKSNoMatchingKey)) throw classifyFetchFailure(err);
+        if (!trustedChannel || joseRefetches || !(err instanceof errors.JWKSNoMatchingKey))
+          throw classifyFetchFailure(err);
       }
       try {
         await remote.reload();

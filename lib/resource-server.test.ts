@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict';
-import { createPublicKey, randomBytes, randomUUID } from 'node:crypto';
+import { createPublicKey, randomBytes, randomUUID, type JsonWebKey } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 
-import { base64url, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import {
+  base64url,
+  exportJWK,
+  generateKeyPair,
+  SignJWT,
+  type CryptoKey,
+  type JWK,
+  type JWTPayload,
+} from 'jose';
 
 import { formatBearerChallenge, readBearerCredentials, sanitizeQuotedValue } from './bearer';
 import { answerMessagesRequest } from './messages-api';
@@ -63,7 +71,12 @@ let opKey2: Key;
 let attackerKey: Key;
 let jwks: ProviderJwks;
 
-const policy: ResourceServerPolicy = { issuer: ISSUER, audience: API, requiredScope: 'api1', realm: REALM };
+const policy: ResourceServerPolicy = {
+  issuer: ISSUER,
+  audience: API,
+  requiredScope: 'api1',
+  realm: REALM,
+};
 
 before(async () => {
   opKey = await newKey('op-1');
@@ -80,7 +93,12 @@ const now = () => Math.floor(Date.now() / 1000);
 
 /** A JWT access token (RFC 9068 §2) as the provider issues it, with overrides. */
 async function mint(
-  options: { header?: Record<string, unknown>; payload?: Record<string, unknown>; key?: Key; drop?: string[] } = {},
+  options: {
+    header?: Record<string, unknown>;
+    payload?: Record<string, unknown>;
+    key?: Key;
+    drop?: string[];
+  } = {},
 ): Promise<string> {
   const payload: Record<string, unknown> = {
     iss: ISSUER,
@@ -96,15 +114,26 @@ async function mint(
   for (const claim of options.drop ?? []) delete payload[claim];
   const key = options.key ?? opKey;
   return new SignJWT(payload as JWTPayload)
-    .setProtectedHeader({ alg: String(key.publicJwk.alg), typ: 'at+jwt', kid: String(key.publicJwk.kid), ...options.header } as { alg: string })
+    .setProtectedHeader({
+      alg: String(key.publicJwk.alg),
+      typ: 'at+jwt',
+      kid: String(key.publicJwk.kid),
+      ...options.header,
+    } as { alg: string })
     .sign(key.privateKey);
 }
 
 function request(authorization?: string, query = ''): Request {
-  return new Request(`${URL_API}${query}`, { headers: authorization === undefined ? {} : { authorization } });
+  return new Request(`${URL_API}${query}`, {
+    headers: authorization === undefined ? {} : { authorization },
+  });
 }
 
-function send(req: Request, p: ResourceServerPolicy = policy, keys: ProviderJwks = jwks): Promise<Response> {
+function send(
+  req: Request,
+  p: ResourceServerPolicy = policy,
+  keys: ProviderJwks = jwks,
+): Promise<Response> {
   return answerMessagesRequest(req, (r) => authorizeRequest(r, p, async () => keys));
 }
 
@@ -127,7 +156,11 @@ async function expectRefusal(req: Request, expected: Expected): Promise<Response
     assert.match(description, /^[\x20-\x21\x23-\x5B\x5D-\x7E]+$/);
     if (expected.description) assert.match(description, expected.description);
   } else {
-    assert.equal(challenge, `Bearer realm="${REALM}"`, 'RFC 6750 §3.1: no error information without credentials');
+    assert.equal(
+      challenge,
+      `Bearer realm="${REALM}"`,
+      'RFC 6750 §3.1: no error information without credentials',
+    );
     assert.equal(await res.text(), '');
   }
   return res;
@@ -141,19 +174,35 @@ describe('GET /api/messages: bad input, one by one', () => {
   });
 
   it('Basic scheme → 401, bare challenge (an unsupported method, RFC 6750 §3.1)', async () => {
-    await expectRefusal(request(`Basic ${Buffer.from(`${CLIENT_ID}:secret`).toString('base64')}`), { status: 401 });
+    await expectRefusal(request(`Basic ${Buffer.from(`${CLIENT_ID}:secret`).toString('base64')}`), {
+      status: 401,
+    });
     await expectRefusal(request('Digest username="a", realm="b"'), { status: 401 });
   });
 
   it('an empty token → 401 invalid_token', async () => {
     for (const header of ['Bearer', 'Bearer ', 'bearer    ']) {
-      await expectRefusal(request(header), { status: 401, error: 'invalid_token', description: /empty/ });
+      await expectRefusal(request(header), {
+        status: 401,
+        error: 'invalid_token',
+        description: /empty/,
+      });
     }
   });
 
   it('garbage → 401 invalid_token, without fetching the provider keys', async () => {
     const before = jwksServer.fetches;
-    const garbage = ['garbage', 'a.b.c', 'eyJhbGciOiJSUzI1NiJ9', 'x'.repeat(9000), '<script>alert(1)</script>', 'abc def', 'ä', '....', `${base64url.encode('{"alg":')}.e30.sig`];
+    const garbage = [
+      'garbage',
+      'a.b.c',
+      'eyJhbGciOiJSUzI1NiJ9',
+      'x'.repeat(9000),
+      '<script>alert(1)</script>',
+      'abc def',
+      'ä',
+      '....',
+      `${base64url.encode('{"alg":')}.e30.sig`,
+    ];
     for (const token of garbage) {
       await expectRefusal(request(`Bearer ${token}`), { status: 401, error: 'invalid_token' });
     }
@@ -161,17 +210,23 @@ describe('GET /api/messages: bad input, one by one', () => {
   });
 
   it('a token signed by another key → 401 invalid_token (same kid, unknown kid, no kid)', async () => {
-    await expectRefusal(request(`Bearer ${await mint({ key: attackerKey, header: { kid: 'op-1' } })}`), {
-      status: 401,
-      error: 'invalid_token',
-      description: /signature is invalid/,
-    });
+    await expectRefusal(
+      request(`Bearer ${await mint({ key: attackerKey, header: { kid: 'op-1' } })}`),
+      {
+        status: 401,
+        error: 'invalid_token',
+        description: /signature is invalid/,
+      },
+    );
     await expectRefusal(request(`Bearer ${await mint({ key: attackerKey })}`), {
       status: 401,
       error: 'invalid_token',
       description: /key the issuer does not publish/,
     });
-    await expectRefusal(request(`Bearer ${await mint({ key: attackerKey, header: { kid: undefined } })}`), { status: 401, error: 'invalid_token' });
+    await expectRefusal(
+      request(`Bearer ${await mint({ key: attackerKey, header: { kid: undefined } })}`),
+      { status: 401, error: 'invalid_token' },
+    );
   });
 
   it('alg none → 401 invalid_token, before any key is looked up', async () => {
@@ -180,64 +235,136 @@ describe('GET /api/messages: bad input, one by one', () => {
     const [, payload] = signed.split('.');
     for (const alg of ['none', 'None', 'NONE']) {
       const header = base64url.encode(JSON.stringify({ alg, typ: 'at+jwt', kid: 'op-1' }));
-      await expectRefusal(request(`Bearer ${header}.${payload}.`), { status: 401, error: 'invalid_token', description: /algorithm/ });
+      await expectRefusal(request(`Bearer ${header}.${payload}.`), {
+        status: 401,
+        error: 'invalid_token',
+        description: /algorithm/,
+      });
     }
     assert.equal(jwksServer.fetches, before);
   });
 
   it('HS256 keyed with the provider’s public key (algorithm confusion) → 401 invalid_token', async () => {
-    const secret = createPublicKey({ key: opKey.publicJwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
-    const token = await new SignJWT({ iss: ISSUER, sub: CLIENT_ID, aud: API, client_id: CLIENT_ID, scope: 'api1', jti: 'j', iat: now(), exp: now() + 60 })
+    const secret = createPublicKey({ key: opKey.publicJwk as JsonWebKey, format: 'jwk' }).export({
+      type: 'spki',
+      format: 'pem',
+    });
+    const token = await new SignJWT({
+      iss: ISSUER,
+      sub: CLIENT_ID,
+      aud: API,
+      client_id: CLIENT_ID,
+      scope: 'api1',
+      jti: 'j',
+      iat: now(),
+      exp: now() + 60,
+    })
       .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: 'op-1' })
       .sign(Buffer.from(secret));
-    await expectRefusal(request(`Bearer ${token}`), { status: 401, error: 'invalid_token', description: /algorithm/ });
-  });
-
-  it('expired → 401 invalid_token', async () => {
-    await expectRefusal(request(`Bearer ${await mint({ payload: { iat: now() - 400, exp: now() - 60 } })}`), {
+    await expectRefusal(request(`Bearer ${token}`), {
       status: 401,
       error: 'invalid_token',
-      description: /expired/,
+      description: /algorithm/,
     });
   });
 
+  it('expired → 401 invalid_token', async () => {
+    await expectRefusal(
+      request(`Bearer ${await mint({ payload: { iat: now() - 400, exp: now() - 60 } })}`),
+      {
+        status: 401,
+        error: 'invalid_token',
+        description: /expired/,
+      },
+    );
+  });
+
   it('wrong audience → 401 invalid_token (another API, the client itself, none)', async () => {
-    for (const aud of ['https://other.example/api', CLIENT_ID, [CLIENT_ID, 'https://other.example/api'], `${API}/`]) {
-      await expectRefusal(request(`Bearer ${await mint({ payload: { aud } })}`), { status: 401, error: 'invalid_token', description: /not for this API/ });
+    for (const aud of [
+      'https://other.example/api',
+      CLIENT_ID,
+      [CLIENT_ID, 'https://other.example/api'],
+      `${API}/`,
+    ]) {
+      await expectRefusal(request(`Bearer ${await mint({ payload: { aud } })}`), {
+        status: 401,
+        error: 'invalid_token',
+        description: /not for this API/,
+      });
     }
-    await expectRefusal(request(`Bearer ${await mint({ drop: ['aud'] })}`), { status: 401, error: 'invalid_token' });
+    await expectRefusal(request(`Bearer ${await mint({ drop: ['aud'] })}`), {
+      status: 401,
+      error: 'invalid_token',
+    });
   });
 
   it('wrong issuer → 401 invalid_token', async () => {
     for (const iss of ['https://evil.example', `${ISSUER}/`, 'https://OP.example']) {
-      await expectRefusal(request(`Bearer ${await mint({ payload: { iss } })}`), { status: 401, error: 'invalid_token', description: /issuer/ });
+      await expectRefusal(request(`Bearer ${await mint({ payload: { iss } })}`), {
+        status: 401,
+        error: 'invalid_token',
+        description: /issuer/,
+      });
     }
   });
 
   it('no api1 scope → 403 insufficient_scope with scope="api1"', async () => {
-    for (const payload of [{ scope: 'api2' }, { scope: 'api10' }, { scope: 'openid api1x' }, { scope: '' }, {}]) {
+    for (const payload of [
+      { scope: 'api2' },
+      { scope: 'api10' },
+      { scope: 'openid api1x' },
+      { scope: '' },
+      {},
+    ]) {
       const token = await mint({ payload, drop: 'scope' in payload ? [] : ['scope'] });
-      const res = await expectRefusal(request(`Bearer ${token}`), { status: 403, error: 'insufficient_scope', description: /api1/ });
+      const res = await expectRefusal(request(`Bearer ${token}`), {
+        status: 403,
+        error: 'insufficient_scope',
+        description: /api1/,
+      });
       assert.match(res.headers.get('www-authenticate') ?? '', /, scope="api1"$/);
     }
   });
 
   it('a sender-constrained (DPoP or mTLS) token presented as Bearer → 401 invalid_token', async () => {
-    for (const cnf of [{ jkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' }, { 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2' }]) {
-      await expectRefusal(request(`Bearer ${await mint({ payload: { cnf } })}`), { status: 401, error: 'invalid_token', description: /sender-constrained/ });
+    for (const cnf of [
+      { jkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' },
+      { 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2' },
+    ]) {
+      await expectRefusal(request(`Bearer ${await mint({ payload: { cnf } })}`), {
+        status: 401,
+        error: 'invalid_token',
+        description: /sender-constrained/,
+      });
     }
   });
 
   it('an ID token instead of an access token → 401 invalid_token, even when signed by the provider', async () => {
     // What the provider signs at sign-in: no typ, aud = the client, a user's sub.
-    const idToken = await new SignJWT({ iss: ISSUER, sub: 'alice', aud: CLIENT_ID, nonce: 'n', auth_time: now(), iat: now(), exp: now() + 300 })
+    const idToken = await new SignJWT({
+      iss: ISSUER,
+      sub: 'alice',
+      aud: CLIENT_ID,
+      nonce: 'n',
+      auth_time: now(),
+      iat: now(),
+      exp: now() + 300,
+    })
       .setProtectedHeader({ alg: 'RS256', kid: 'op-1' })
       .sign(opKey.privateKey);
-    await expectRefusal(request(`Bearer ${idToken}`), { status: 401, error: 'invalid_token', description: /typ must be at\+jwt/ });
+    await expectRefusal(request(`Bearer ${idToken}`), {
+      status: 401,
+      error: 'invalid_token',
+      description: /typ must be at\+jwt/,
+    });
     // Even one that names this API and its scope: only the explicit type makes a JWT an access token.
     for (const typ of [undefined, 'JWT', 'id_token+jwt', 'application/jwt']) {
       const lookalike = await mint({ header: { typ } });
-      await expectRefusal(request(`Bearer ${lookalike}`), { status: 401, error: 'invalid_token', description: /typ/ });
+      await expectRefusal(request(`Bearer ${lookalike}`), {
+        status: 401,
+        error: 'invalid_token',
+        description: /typ/,
+      });
     }
   });
 });
@@ -255,33 +382,69 @@ describe('GET /api/messages: what is accepted', () => {
 
   it('accepts typ application/at+jwt and any case; the scheme in any case; more scopes; aud in an array', async () => {
     for (const typ of ['application/at+jwt', 'AT+JWT', 'Application/At+Jwt']) {
-      assert.equal((await send(request(`Bearer ${await mint({ header: { typ } })}`))).status, 200, typ);
+      assert.equal(
+        (await send(request(`Bearer ${await mint({ header: { typ } })}`))).status,
+        200,
+        typ,
+      );
     }
     for (const scheme of ['bearer', 'BEARER', 'Bearer  ']) {
       assert.equal((await send(request(`${scheme} ${await mint()}`))).status, 200, scheme);
     }
-    assert.equal((await send(request(`Bearer ${await mint({ payload: { scope: 'openid api1 api2' } })}`))).status, 200);
-    assert.equal((await send(request(`Bearer ${await mint({ payload: { aud: ['https://other.example', API] } })}`))).status, 200);
+    assert.equal(
+      (await send(request(`Bearer ${await mint({ payload: { scope: 'openid api1 api2' } })}`)))
+        .status,
+      200,
+    );
+    assert.equal(
+      (
+        await send(
+          request(`Bearer ${await mint({ payload: { aud: ['https://other.example', API] } })}`),
+        )
+      ).status,
+      200,
+    );
   });
 
   it('tolerates a few seconds of clock difference, not more', async () => {
-    assert.equal((await send(request(`Bearer ${await mint({ payload: { exp: now() - 3 } })}`))).status, 200);
-    assert.equal((await send(request(`Bearer ${await mint({ payload: { nbf: now() + 3 } })}`))).status, 200);
-    await expectRefusal(request(`Bearer ${await mint({ payload: { nbf: now() + 120 } })}`), { status: 401, error: 'invalid_token', description: /not valid yet/ });
+    assert.equal(
+      (await send(request(`Bearer ${await mint({ payload: { exp: now() - 3 } })}`))).status,
+      200,
+    );
+    assert.equal(
+      (await send(request(`Bearer ${await mint({ payload: { nbf: now() + 3 } })}`))).status,
+      200,
+    );
+    await expectRefusal(request(`Bearer ${await mint({ payload: { nbf: now() + 120 } })}`), {
+      status: 401,
+      error: 'invalid_token',
+      description: /not valid yet/,
+    });
   });
 
   it('refuses tokens without the claims RFC 9068 §2.2 requires', async () => {
     for (const claim of ['client_id', 'jti', 'iat', 'exp', 'sub', 'iss']) {
-      await expectRefusal(request(`Bearer ${await mint({ drop: [claim] })}`), { status: 401, error: 'invalid_token' });
+      await expectRefusal(request(`Bearer ${await mint({ drop: [claim] })}`), {
+        status: 401,
+        error: 'invalid_token',
+      });
     }
-    await expectRefusal(request(`Bearer ${await mint({ payload: { scope: ['api1'] } })}`), { status: 401, error: 'invalid_token', description: /scope/ });
+    await expectRefusal(request(`Bearer ${await mint({ payload: { scope: ['api1'] } })}`), {
+      status: 401,
+      error: 'invalid_token',
+      description: /scope/,
+    });
   });
 });
 
 describe('GET /api/messages: malformed requests (RFC 6750 §2, §3.1)', () => {
   it('a token in the query and in the header → 400 invalid_request', async () => {
     const token = await mint();
-    await expectRefusal(request(`Bearer ${token}`, `?access_token=${token}`), { status: 400, error: 'invalid_request', description: /one way/ });
+    await expectRefusal(request(`Bearer ${token}`, `?access_token=${token}`), {
+      status: 400,
+      error: 'invalid_request',
+      description: /one way/,
+    });
   });
 
   it('a repeated Authorization header, merged with a comma → 400 invalid_request', async () => {
@@ -289,7 +452,10 @@ describe('GET /api/messages: malformed requests (RFC 6750 §2, §3.1)', () => {
     const headers = new Headers();
     headers.append('authorization', `Bearer ${token}`);
     headers.append('authorization', `Bearer ${token}`);
-    await expectRefusal(new Request(URL_API, { headers }), { status: 400, error: 'invalid_request' });
+    await expectRefusal(new Request(URL_API, { headers }), {
+      status: 400,
+      error: 'invalid_request',
+    });
   });
 
   it('a token only in the query (unsupported method) → 401 with a bare challenge', async () => {
@@ -304,7 +470,12 @@ describe('GET /api/messages: malformed requests (RFC 6750 §2, §3.1)', () => {
     for (let i = 0; i < 400; i++) {
       const bytes = randomBytes(1 + (i % 60));
       const noise = [...bytes].map((b) => alphabet[b % alphabet.length]).join('');
-      const variants = [`Bearer ${noise}`, noise, `Bearer ${valid.slice(0, i % valid.length)}${noise.trim()}`, `Bearer ${valid.replace(/\./g, i % 2 ? '..' : '')}`];
+      const variants = [
+        `Bearer ${noise}`,
+        noise,
+        `Bearer ${valid.slice(0, i % valid.length)}${noise.trim()}`,
+        `Bearer ${valid.replace(/\./g, i % 2 ? '..' : '')}`,
+      ];
       for (const header of variants) {
         let req: Request;
         try {
@@ -314,7 +485,10 @@ describe('GET /api/messages: malformed requests (RFC 6750 §2, §3.1)', () => {
         }
         const res = await send(req);
         statuses.add(res.status);
-        assert.ok([400, 401, 403].includes(res.status), `${res.status} for ${JSON.stringify(header)}`);
+        assert.ok(
+          [400, 401, 403].includes(res.status),
+          `${res.status} for ${JSON.stringify(header)}`,
+        );
         assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer realm="/);
       }
     }
@@ -326,7 +500,8 @@ describe('the provider keys: cached, refetched on an unknown kid with a cooldown
   it('verifies many tokens with one JWKS fetch', async () => {
     const keys = createProviderJwks(jwksServer.url, 2000);
     const before = jwksServer.fetches;
-    for (let i = 0; i < 25; i++) assert.equal((await send(request(`Bearer ${await mint()}`), policy, keys)).status, 200);
+    for (let i = 0; i < 25; i++)
+      assert.equal((await send(request(`Bearer ${await mint()}`), policy, keys)).status, 200);
     assert.equal(jwksServer.fetches - before, 1);
   });
 
@@ -335,7 +510,11 @@ describe('the provider keys: cached, refetched on an unknown kid with a cooldown
     assert.equal((await send(request(`Bearer ${await mint()}`), policy, keys)).status, 200);
     const before = jwksServer.fetches;
     for (let i = 0; i < 10; i++) {
-      const res = await send(request(`Bearer ${await mint({ header: { kid: `junk-${i}` } })}`), policy, keys);
+      const res = await send(
+        request(`Bearer ${await mint({ header: { kid: `junk-${i}` } })}`),
+        policy,
+        keys,
+      );
       assert.equal(res.status, 401);
     }
     assert.equal(jwksServer.fetches, before);
@@ -347,7 +526,10 @@ describe('the provider keys: cached, refetched on an unknown kid with a cooldown
     jwksServer.keys = [opKey.publicJwk, opKey2.publicJwk];
     try {
       const before = jwksServer.fetches;
-      assert.equal((await send(request(`Bearer ${await mint({ key: opKey2 })}`), policy, keys)).status, 200);
+      assert.equal(
+        (await send(request(`Bearer ${await mint({ key: opKey2 })}`), policy, keys)).status,
+        200,
+      );
       assert.equal(jwksServer.fetches - before, 1);
     } finally {
       jwksServer.keys = [opKey.publicJwk];
@@ -362,17 +544,38 @@ describe('the provider keys: cached, refetched on an unknown kid with a cooldown
     const unreachable = async () => {
       throw new Error('provider down');
     };
-    assert.equal((await answerMessagesRequest(request(`Bearer ${await mint()}`), (r) => authorizeRequest(r, policy, unreachable))).status, 503);
-    assert.equal((await answerMessagesRequest(request(), (r) => authorizeRequest(r, policy, unreachable))).status, 401);
+    assert.equal(
+      (
+        await answerMessagesRequest(request(`Bearer ${await mint()}`), (r) =>
+          authorizeRequest(r, policy, unreachable),
+        )
+      ).status,
+      503,
+    );
+    assert.equal(
+      (await answerMessagesRequest(request(), (r) => authorizeRequest(r, policy, unreachable)))
+        .status,
+      401,
+    );
     // Junk is refused before the keys are needed.
-    assert.equal((await answerMessagesRequest(request('Bearer junk'), (r) => authorizeRequest(r, policy, unreachable))).status, 401);
+    assert.equal(
+      (
+        await answerMessagesRequest(request('Bearer junk'), (r) =>
+          authorizeRequest(r, policy, unreachable),
+        )
+      ).status,
+      401,
+    );
   });
 });
 
 describe('bearer header syntax', () => {
   it('reads one b64token from the Authorization header only', () => {
     const url = new URL(URL_API);
-    assert.deepEqual(readBearerCredentials('Bearer abc-._~+/==', url), { kind: 'token', token: 'abc-._~+/==' });
+    assert.deepEqual(readBearerCredentials('Bearer abc-._~+/==', url), {
+      kind: 'token',
+      token: 'abc-._~+/==',
+    });
     assert.equal(readBearerCredentials('Bearer a=b', url).kind, 'invalid_token');
     assert.equal(readBearerCredentials(null, url).kind, 'none');
     assert.equal(readBearerCredentials('Bearerabc', url).kind, 'none');
@@ -381,7 +584,12 @@ describe('bearer header syntax', () => {
 
   it('formats challenges that cannot break out of their quotes', () => {
     assert.equal(
-      formatBearerChallenge({ realm: 'r', error: 'insufficient_scope', error_description: 'needs "api1" \\ now\r\nSet-Cookie: x', scope: 'api1' }),
+      formatBearerChallenge({
+        realm: 'r',
+        error: 'insufficient_scope',
+        error_description: 'needs "api1" \\ now\r\nSet-Cookie: x',
+        scope: 'api1',
+      }),
       `Bearer realm="r", error="insufficient_scope", error_description="needs 'api1' ? now??Set-Cookie: x", scope="api1"`,
     );
     assert.equal(sanitizeQuotedValue('é"\\'), "?'?");

@@ -1,10 +1,15 @@
-import { decodeProtectedHeader, errors, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import {
+  decodeProtectedHeader,
+  errors,
+  type JWTPayload,
+  type ProtectedHeaderParameters,
+} from 'jose';
 
 import { ACCESS_TOKEN_ALGS } from './algorithms';
 import { readBearerCredentials, type BearerChallenge } from './bearer';
 import { getConfig } from './config';
 import { describeError } from './log';
-import { getProvider } from './oidc';
+import { getProvider } from './discovery';
 import type { ProviderJwks } from './provider-jwks';
 
 /**
@@ -57,9 +62,18 @@ export type ResourceServerPolicy = {
 };
 
 export type Authorization =
-  | { readonly ok: true; readonly claims: AccessTokenClaims; readonly header: ProtectedHeaderParameters }
+  | {
+      readonly ok: true;
+      readonly claims: AccessTokenClaims;
+      readonly header: ProtectedHeaderParameters;
+    }
   /** Refused for what the request carries; answer with the challenge (./bearer.ts). */
-  | { readonly ok: false; readonly status: 400 | 401 | 403; readonly challenge: BearerChallenge; readonly reason: string }
+  | {
+      readonly ok: false;
+      readonly status: 400 | 401 | 403;
+      readonly challenge: BearerChallenge;
+      readonly reason: string;
+    }
   /** Cannot decide now (the provider's keys are out of reach); not the token's fault. */
   | { readonly ok: false; readonly status: 503; readonly reason: string };
 
@@ -108,15 +122,24 @@ function describeRefusal(err: errors.JOSEError): string {
         return `The access token lacks a valid ${err.claim.replace(/[^a-z_]/gi, '').slice(0, 30)} claim`;
     }
   }
-  if (err instanceof errors.JWKSNoMatchingKey) return 'The access token is signed with a key the issuer does not publish';
-  if (err instanceof errors.JWKSMultipleMatchingKeys) return 'The access token names no key (kid) and the issuer publishes several';
-  if (err instanceof errors.JWSSignatureVerificationFailed) return 'The access token signature is invalid';
-  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported) return 'The access token algorithm is not accepted';
+  if (err instanceof errors.JWKSNoMatchingKey)
+    return 'The access token is signed with a key the issuer does not publish';
+  if (err instanceof errors.JWKSMultipleMatchingKeys)
+    return 'The access token names no key (kid) and the issuer publishes several';
+  if (err instanceof errors.JWSSignatureVerificationFailed)
+    return 'The access token signature is invalid';
+  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported)
+    return 'The access token algorithm is not accepted';
   return 'The access token is malformed';
 }
 
 function invalidToken(realm: string, description: string, reason = description): Authorization {
-  return { ok: false, status: 401, challenge: { realm, error: 'invalid_token', error_description: description }, reason };
+  return {
+    ok: false,
+    status: 401,
+    challenge: { realm, error: 'invalid_token', error_description: description },
+    reason,
+  };
 }
 
 /**
@@ -126,7 +149,11 @@ function invalidToken(realm: string, description: string, reason = description):
  *   until a token has passed the local checks.
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
-export async function verifyAccessToken(token: string, policy: ResourceServerPolicy, jwks: () => Promise<ProviderJwks>): Promise<Authorization> {
+export async function verifyAccessToken(
+  token: string,
+  policy: ResourceServerPolicy,
+  jwks: () => Promise<ProviderJwks>,
+): Promise<Authorization> {
   const { realm } = policy;
   const algorithms = [...(policy.algorithms ?? ACCESS_TOKEN_ALGS)];
 
@@ -139,11 +166,19 @@ export async function verifyAccessToken(token: string, policy: ResourceServerPol
   // MUST: the algorithm allowlist is checked before any key is looked up: `none` and HMAC never
   // reach verification (RFC 9068 §4, RFC 8725 §3.1).
   if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) {
-    return invalidToken(realm, 'The access token algorithm is not accepted', `alg ${String(header.alg).slice(0, 20)} refused`);
+    return invalidToken(
+      realm,
+      'The access token algorithm is not accepted',
+      `alg ${String(header.alg).slice(0, 20)} refused`,
+    );
   }
   // MUST: explicit typing keeps ID tokens, logout tokens and client assertions out (RFC 9068 §4).
   if (!isAccessTokenTyp(header.typ)) {
-    return invalidToken(realm, 'Not an access token (typ must be at+jwt)', `typ ${String(header.typ).slice(0, 40)} refused`);
+    return invalidToken(
+      realm,
+      'Not an access token (typ must be at+jwt)',
+      `typ ${String(header.typ).slice(0, 40)} refused`,
+    );
   }
 
   let keys: ProviderJwks;
@@ -174,14 +209,22 @@ export async function verifyAccessToken(token: string, policy: ResourceServerPol
       return invalidToken(realm, describeRefusal(err), describeError(err));
     }
     // Timeouts, network errors, a malformed JWKS: the provider's side, not the token's.
-    return { ok: false, status: 503, reason: `cannot verify access tokens now: ${describeError(err)}` };
+    return {
+      ok: false,
+      status: 503,
+      reason: `cannot verify access tokens now: ${describeError(err)}`,
+    };
   }
 
   // MUST: a sender-constrained token (DPoP, RFC 9449 §6; mTLS, RFC 8705 §3) carries `cnf` and is
   // good only with proof of its key, which a Bearer request does not give: accepting it would let
   // a stolen token work without its key.
   if (payload.cnf !== undefined) {
-    return invalidToken(realm, 'A sender-constrained access token cannot be used as a bearer token', 'cnf present on a Bearer request');
+    return invalidToken(
+      realm,
+      'A sender-constrained access token cannot be used as a bearer token',
+      'cnf present on a Bearer request',
+    );
   }
   const { client_id, scope } = payload;
   if (typeof client_id !== 'string' || typeof payload.sub !== 'string') {
@@ -206,7 +249,17 @@ export async function verifyAccessToken(token: string, policy: ResourceServerPol
       reason: `scope "${String(scope ?? '').slice(0, 100)}" lacks ${policy.requiredScope}`,
     };
   }
-  return { ok: true, header, claims: { ...payload, iss: String(payload.iss), sub: payload.sub, client_id, scope: scope ?? '' } };
+  return {
+    ok: true,
+    header,
+    claims: {
+      ...payload,
+      iss: String(payload.iss),
+      sub: payload.sub,
+      client_id,
+      scope: scope ?? '',
+    },
+  };
 }
 
 /**
@@ -230,12 +283,21 @@ export async function authorizeRequest(
   const credentials = readBearerCredentials(request.headers.get('authorization'), url);
   switch (credentials.kind) {
     case 'none':
-      return { ok: false, status: 401, challenge: { realm: policy.realm }, reason: credentials.reason };
+      return {
+        ok: false,
+        status: 401,
+        challenge: { realm: policy.realm },
+        reason: credentials.reason,
+      };
     case 'invalid_request':
       return {
         ok: false,
         status: 400,
-        challenge: { realm: policy.realm, error: 'invalid_request', error_description: credentials.description },
+        challenge: {
+          realm: policy.realm,
+          error: 'invalid_request',
+          error_description: credentials.description,
+        },
         reason: credentials.description,
       };
     case 'invalid_token':
@@ -269,6 +331,8 @@ export async function getProviderJwks(): Promise<ProviderJwks> {
  *
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
-export function authorizeApiRequest(request: Pick<Request, 'headers' | 'url'>): Promise<Authorization> {
+export function authorizeApiRequest(
+  request: Pick<Request, 'headers' | 'url'>,
+): Promise<Authorization> {
   return authorizeRequest(request, getApiPolicy(), getProviderJwks);
 }

@@ -22,7 +22,8 @@ export const MAX_RETURN_TO_LENGTH = 512;
  * @param appOrigin The app's own origin, e.g. `http://localhost:3000`.
  */
 export function sanitizeReturnTo(raw: string | null | undefined, appOrigin: string): string {
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_RETURN_TO_LENGTH) return DEFAULT_RETURN_TO;
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_RETURN_TO_LENGTH)
+    return DEFAULT_RETURN_TO;
   const origin = new URL(appOrigin).origin;
   // Only a path that is absolute on this origin: no scheme, no `//host`, no `\host`.
   if (!isSameOriginPath(raw, origin)) return DEFAULT_RETURN_TO;
@@ -33,7 +34,9 @@ export function sanitizeReturnTo(raw: string | null | undefined, appOrigin: stri
   // MUST: normalising can itself produce another host: dot segments collapse `/.//evil.example`,
   // `/..//evil.example` and `/%2e%2e//evil.example` into `//evil.example`, which a browser (and
   // `new URL`) reads as protocol-relative. The result is held to the same rule as the input.
-  return normalised.length <= MAX_RETURN_TO_LENGTH && isSameOriginPath(normalised, origin) ? normalised : DEFAULT_RETURN_TO;
+  return normalised.length <= MAX_RETURN_TO_LENGTH && isSameOriginPath(normalised, origin)
+    ? normalised
+    : DEFAULT_RETURN_TO;
 }
 
 /** `path` starts with one `/` and, resolved against `origin`, stays on it. */

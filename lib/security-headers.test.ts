@@ -4,10 +4,12 @@ import { describe, it } from 'node:test';
 import { buildContentSecurityPolicy, createNonce } from './security-headers';
 
 function parseDirectives(csp: string): Map<string, string[]> {
-  return new Map(csp.split(';').map((d) => {
-    const [name = '', ...values] = d.trim().split(/\s+/);
-    return [name, values] as const;
-  }));
+  return new Map(
+    csp.split(';').map((d) => {
+      const [name = '', ...values] = d.trim().split(/\s+/);
+      return [name, values] as const;
+    }),
+  );
 }
 
 const PRODUCTION = { formActions: ['http://localhost:4000'], https: false, development: false };
@@ -24,13 +26,29 @@ describe('buildContentSecurityPolicy', () => {
   });
 
   it('lets forms reach this app and the given provider origins, once each', () => {
-    const csp = parseDirectives(buildContentSecurityPolicy('n', { ...PRODUCTION, formActions: ['https://op.example', 'https://op.example', 'https://logout.example'] }));
-    assert.deepEqual(csp.get('form-action'), ["'self'", 'https://op.example', 'https://logout.example']);
+    const csp = parseDirectives(
+      buildContentSecurityPolicy('n', {
+        ...PRODUCTION,
+        formActions: ['https://op.example', 'https://op.example', 'https://logout.example'],
+      }),
+    );
+    assert.deepEqual(csp.get('form-action'), [
+      "'self'",
+      'https://op.example',
+      'https://logout.example',
+    ]);
   });
 
   it('upgrades subresources on https, and relaxes only for next dev', () => {
-    assert.equal(parseDirectives(buildContentSecurityPolicy('n', { ...PRODUCTION, https: true })).has('upgrade-insecure-requests'), true);
-    const dev = parseDirectives(buildContentSecurityPolicy('n', { ...PRODUCTION, development: true }));
+    assert.equal(
+      parseDirectives(buildContentSecurityPolicy('n', { ...PRODUCTION, https: true })).has(
+        'upgrade-insecure-requests',
+      ),
+      true,
+    );
+    const dev = parseDirectives(
+      buildContentSecurityPolicy('n', { ...PRODUCTION, development: true }),
+    );
     assert.ok(dev.get('script-src')?.includes("'unsafe-eval'"));
     assert.ok(dev.get('style-src')?.includes("'unsafe-inline'"));
   });

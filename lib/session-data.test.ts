@@ -6,18 +6,28 @@ import { SignJWT } from 'jose';
 import type { IDToken } from 'openid-client';
 
 import { createTrace } from './back-channel';
-import type { SignInResult } from './oidc';
+import type { SignInResult } from './sign-in';
 import { viewJwt } from './jwt-view';
-import { fitSessionData, MAX_SEALED_LENGTH, SESSION_TTL_SECONDS, type SessionData } from './session-data';
+import {
+  fitSessionData,
+  MAX_SEALED_LENGTH,
+  SESSION_TTL_SECONDS,
+  type SessionData,
+} from './session-data';
 
 const password = 'p'.repeat(32);
 const key = new TextEncoder().encode('k'.repeat(32));
 
-async function jwt(header: Record<string, unknown>, claims: Record<string, unknown>): Promise<string> {
+async function jwt(
+  header: Record<string, unknown>,
+  claims: Record<string, unknown>,
+): Promise<string> {
   return new SignJWT(claims).setProtectedHeader({ alg: 'HS256', ...header }).sign(key);
 }
 
-async function result(extra: { idTokenPadding?: number; userinfoPadding?: number } = {}): Promise<SignInResult> {
+async function result(
+  extra: { idTokenPadding?: number; userinfoPadding?: number } = {},
+): Promise<SignInResult> {
   const claims = {
     iss: 'https://idp.example.com',
     sub: 'alice',
@@ -26,7 +36,9 @@ async function result(extra: { idTokenPadding?: number; userinfoPadding?: number
     iat: 1_900_000_000,
     nonce: 'n'.repeat(43),
     name: 'Alice Liddell',
-    ...(extra.idTokenPadding ? { groups: Array.from({ length: extra.idTokenPadding }, (_, i) => `group-${i}`) } : {}),
+    ...(extra.idTokenPadding
+      ? { groups: Array.from({ length: extra.idTokenPadding }, (_, i) => `group-${i}`) }
+      : {}),
   };
   return {
     id_token: await jwt({ kid: 'provider-key' }, claims),
@@ -34,11 +46,21 @@ async function result(extra: { idTokenPadding?: number; userinfoPadding?: number
     userinfo: {
       sub: 'alice',
       email: 'alice@example.com',
-      ...(extra.userinfoPadding ? { roles: Array.from({ length: extra.userinfoPadding }, (_, i) => `role-${i}`) } : {}),
+      ...(extra.userinfoPadding
+        ? { roles: Array.from({ length: extra.userinfoPadding }, (_, i) => `role-${i}`) }
+        : {}),
     },
     clientAssertion: await jwt(
       { kid: 'client-key', typ: 'client-authentication+jwt' },
-      { iss: 'client_using_jwt', sub: 'client_using_jwt', aud: 'https://idp.example.com', jti: 'j'.repeat(43), iat: 1, nbf: 1, exp: 61 },
+      {
+        iss: 'client_using_jwt',
+        sub: 'client_using_jwt',
+        aud: 'https://idp.example.com',
+        jti: 'j'.repeat(43),
+        iat: 1,
+        nbf: 1,
+        exp: 61,
+      },
     ),
     trace: createTrace(),
   };
@@ -58,7 +80,10 @@ describe('fitSessionData', () => {
     assert.equal(data.client_assertion?.payload.aud, 'https://idp.example.com');
     assert.ok((await sealedLength(data)) <= MAX_SEALED_LENGTH);
     // The session round-trips through the seal unchanged.
-    assert.deepEqual(await unsealData(await sealData(data, { password }), { password }), JSON.parse(JSON.stringify(data)));
+    assert.deepEqual(
+      await unsealData(await sealData(data, { password }), { password }),
+      JSON.parse(JSON.stringify(data)),
+    );
   });
 
   it('drops a UserInfo answer too large for the cookie, and keeps the ID token', async () => {

@@ -4,13 +4,12 @@ import type { JWTPayload } from 'jose';
 import { AuthError } from './errors';
 import { viewJwt, type JwtView } from './jwt-view';
 import { log } from './log';
-import type { SignInResult } from './oidc';
+import type { SignInResult } from './sign-in';
 
 /**
  * What a session holds, and how a completed sign-in becomes one that fits in a cookie.
  * Kept free of Next.js so that it can be tested on its own.
  */
-
 
 export type SessionData = {
   readonly sub: string;
@@ -40,20 +39,34 @@ export async function fitSessionData(result: SignInResult, password: string): Pr
     signed_in_at: Math.floor(Date.now() / 1000),
     client_assertion: viewJwt(result.clientAssertion),
   };
-  const { iss, aud, exp, iat, auth_time, name, email, preferred_username } = result.claims as JWTPayload & Record<string, unknown>;
+  const { iss, aud, exp, iat, auth_time, name, email, preferred_username } =
+    result.claims as JWTPayload & Record<string, unknown>;
   const candidates: SessionData[] = [
     { ...base, id_token: result.id_token, userinfo: result.userinfo },
     { ...base, id_token: result.id_token },
-    { ...base, claims: { sub: base.sub, iss, aud, exp, iat, auth_time, name, email, preferred_username } as JWTPayload },
+    {
+      ...base,
+      claims: {
+        sub: base.sub,
+        iss,
+        aud,
+        exp,
+        iat,
+        auth_time,
+        name,
+        email,
+        preferred_username,
+      } as JWTPayload,
+    },
     { sub: base.sub, signed_in_at: base.signed_in_at },
   ];
   for (const candidate of candidates) {
     const sealed = await sealData(candidate, { password, ttl: SESSION_TTL_SECONDS });
     if (sealed.length <= MAX_SEALED_LENGTH) {
-      if (candidate !== candidates[0]) log.warn('session trimmed to fit its cookie', { sealed: sealed.length });
+      if (candidate !== candidates[0])
+        log.warn('session trimmed to fit its cookie', { sealed: sealed.length });
       return candidate;
     }
   }
   throw new AuthError('signin_failed', { detail: 'even a minimal session does not fit a cookie' });
 }
-

@@ -1,13 +1,24 @@
 import 'server-only';
 
-import { getIronSession, sealData, unsealData, type IronSession, type SessionOptions } from 'iron-session';
+import {
+  getIronSession,
+  sealData,
+  unsealData,
+  type IronSession,
+  type SessionOptions,
+} from 'iron-session';
 import { cookies } from 'next/headers';
 
 import { getConfig } from './config';
 import { isAuthErrorCode, type AuthError, type AuthErrorCode } from './errors';
 import { log } from './log';
 import { SESSION_TTL_SECONDS, type SessionData } from './session-data';
-import { sealTransaction, TRANSACTION_TTL_SECONDS, unsealTransaction, type Transaction } from './transaction';
+import {
+  sealTransaction,
+  TRANSACTION_TTL_SECONDS,
+  unsealTransaction,
+  type Transaction,
+} from './transaction';
 
 /**
  * The app's cookies, all sealed with iron-session (AES-256-CBC + HMAC-SHA-256 under
@@ -29,7 +40,13 @@ function cookieName(base: string): string {
 }
 
 function cookieOptions(maxAge: number) {
-  return { httpOnly: true, sameSite: 'lax' as const, secure: getConfig().secureCookies, path: '/', maxAge };
+  return {
+    httpOnly: true,
+    sameSite: 'lax' as const,
+    secure: getConfig().secureCookies,
+    path: '/',
+    maxAge,
+  };
 }
 
 function sessionOptions(): SessionOptions {
@@ -37,7 +54,12 @@ function sessionOptions(): SessionOptions {
     cookieName: cookieName('rp_session'),
     password: getConfig().sessionSecret,
     ttl: SESSION_TTL_SECONDS,
-    cookieOptions: { httpOnly: true, sameSite: 'lax', secure: getConfig().secureCookies, path: '/' },
+    cookieOptions: {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: getConfig().secureCookies,
+      path: '/',
+    },
   };
 }
 
@@ -85,7 +107,11 @@ export async function destroySession(): Promise<void> {
 /** Stores the sign-in transaction in its cookie. Route handlers only. */
 export async function storeTransaction(tx: Transaction): Promise<void> {
   const store = await cookies();
-  store.set(cookieName('rp_tx'), await sealTransaction(tx, getConfig().sessionSecret), cookieOptions(TRANSACTION_TTL_SECONDS));
+  store.set(
+    cookieName('rp_tx'),
+    await sealTransaction(tx, getConfig().sessionSecret),
+    cookieOptions(TRANSACTION_TTL_SECONDS),
+  );
 }
 
 /**
@@ -100,7 +126,11 @@ export async function takeTransaction(): Promise<Transaction | undefined> {
   return unsealTransaction(sealed, getConfig().sessionSecret);
 }
 
-type ErrorFlash = { code: AuthErrorCode; error?: string | undefined; error_description?: string | undefined };
+type ErrorFlash = {
+  code: AuthErrorCode;
+  error?: string | undefined;
+  error_description?: string | undefined;
+};
 
 /** Keeps the details of a failed sign-in for the error page. Route handlers only. */
 export async function storeErrorFlash(err: AuthError): Promise<void> {
@@ -110,7 +140,11 @@ export async function storeErrorFlash(err: AuthError): Promise<void> {
     error_description: err.error_description?.slice(0, 500),
   };
   const store = await cookies();
-  store.set(cookieName('rp_error'), await sealData(flash, { password: getConfig().sessionSecret, ttl: ERROR_TTL_SECONDS }), cookieOptions(ERROR_TTL_SECONDS));
+  store.set(
+    cookieName('rp_error'),
+    await sealData(flash, { password: getConfig().sessionSecret, ttl: ERROR_TTL_SECONDS }),
+    cookieOptions(ERROR_TTL_SECONDS),
+  );
 }
 
 /** The details of the last failed sign-in, when they belong to `code`. */
@@ -118,12 +152,16 @@ export async function readErrorFlash(code: AuthErrorCode): Promise<ErrorFlash | 
   const sealed = (await cookies()).get(cookieName('rp_error'))?.value;
   if (!sealed) return undefined;
   try {
-    const flash = await unsealData<Partial<ErrorFlash>>(sealed, { password: getConfig().sessionSecret, ttl: ERROR_TTL_SECONDS });
+    const flash = await unsealData<Partial<ErrorFlash>>(sealed, {
+      password: getConfig().sessionSecret,
+      ttl: ERROR_TTL_SECONDS,
+    });
     if (!isAuthErrorCode(flash.code) || flash.code !== code) return undefined;
     return {
       code: flash.code,
       error: typeof flash.error === 'string' ? flash.error : undefined,
-      error_description: typeof flash.error_description === 'string' ? flash.error_description : undefined,
+      error_description:
+        typeof flash.error_description === 'string' ? flash.error_description : undefined,
     };
   } catch {
     return undefined;

@@ -25,7 +25,10 @@ export async function failSignIn(err: unknown, step: string): Promise<NextRespon
   const authError =
     err instanceof AuthError
       ? err
-      : new AuthError(err instanceof ConfigError ? 'app_misconfigured' : 'signin_failed', { detail: describeError(err), cause: err });
+      : new AuthError(err instanceof ConfigError ? 'app_misconfigured' : 'signin_failed', {
+          detail: describeError(err),
+          cause: err,
+        });
   log.warn('sign-in failed', {
     step,
     code: authError.code,

@@ -2,7 +2,7 @@ import { getConfig } from './config';
 import { AuthError, ConfigError } from './errors';
 import { getClientKeySet } from './keys';
 import { describeError, log } from './log';
-import { getProvider } from './oidc';
+import { getProvider } from './discovery';
 
 /**
  * Runs once when the server starts (from `instrumentation.ts`): parses the configuration, imports
@@ -27,7 +27,10 @@ export async function checkAtStartup(): Promise<void> {
     await getProvider();
   } catch (err) {
     if (err instanceof AuthError) {
-      log.warn('provider not available at start; will retry on first use', { code: err.code, detail: err.detail });
+      log.warn('provider not available at start; will retry on first use', {
+        code: err.code,
+        detail: err.detail,
+      });
       return;
     }
     if (err instanceof ConfigError) {

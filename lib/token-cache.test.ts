@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { createTokenCache, REFRESH_MARGIN_SECONDS, computeRefreshDelay, type Clock, type FetchedToken } from './token-cache';
+import {
+  createTokenCache,
+  REFRESH_MARGIN_SECONDS,
+  computeRefreshDelay,
+  type Clock,
+  type FetchedToken,
+} from './token-cache';
 
 /**
  * The cache's timing and single-flight rules, with a fake clock and a token endpoint that counts
@@ -25,7 +31,10 @@ class FakeClock implements Clock {
 /** A token endpoint whose answers the test releases by hand. */
 class FakeTokenEndpoint {
   requests = 0;
-  private pending: Array<{ resolve: (v: FetchedToken<string>) => void; reject: (e: unknown) => void }> = [];
+  private pending: Array<{
+    resolve: (v: FetchedToken<string>) => void;
+    reject: (e: unknown) => void;
+  }> = [];
 
   request = (): Promise<FetchedToken<string>> => {
     this.requests++;
@@ -36,7 +45,10 @@ class FakeTokenEndpoint {
   answer(expiresIn: number | 'none' = 300): void {
     const next = this.pending.shift();
     assert.ok(next, 'no request pending');
-    next.resolve({ token: `token-${this.requests}`, expiresIn: expiresIn === 'none' ? undefined : expiresIn });
+    next.resolve({
+      token: `token-${this.requests}`,
+      expiresIn: expiresIn === 'none' ? undefined : expiresIn,
+    });
   }
 
   fail(error: unknown): void {
@@ -128,7 +140,11 @@ describe('token cache', () => {
     await tick();
     endpoint.fail(new Error('invalid_client'));
     const results = await Promise.allSettled(failing);
-    assert.ok(results.every((r) => r.status === 'rejected' && (r.reason as Error).message === 'invalid_client'));
+    assert.ok(
+      results.every(
+        (r) => r.status === 'rejected' && (r.reason as Error).message === 'invalid_client',
+      ),
+    );
     assert.equal(endpoint.requests, 1);
 
     const retry = cache.get();
@@ -145,7 +161,10 @@ describe('token cache', () => {
     const together = [cache.get(), cache.get(), cache.get()];
     await tick();
     endpoint.answer('none');
-    assert.deepEqual((await Promise.all(together)).map((l) => l.source), ['token_endpoint', 'in_flight', 'in_flight']);
+    assert.deepEqual(
+      (await Promise.all(together)).map((l) => l.source),
+      ['token_endpoint', 'in_flight', 'in_flight'],
+    );
     const next = cache.get();
     await tick();
     assert.equal(endpoint.requests, 2);

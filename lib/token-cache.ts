@@ -81,7 +81,10 @@ export function computeRefreshDelay(expiresIn: number): number {
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 (expires_in)
  */
-export function createTokenCache<T>(request: () => Promise<FetchedToken<T>>, clock: Clock = systemClock): TokenCache<T> {
+export function createTokenCache<T>(
+  request: () => Promise<FetchedToken<T>>,
+  clock: Clock = systemClock,
+): TokenCache<T> {
   let cached: Entry<T> | undefined;
   let inFlight: Promise<Entry<T>> | undefined;
 
@@ -97,7 +100,10 @@ export function createTokenCache<T>(request: () => Promise<FetchedToken<T>>, clo
     const sentMonotonic = clock.monotonic();
     const sentWall = clock.wall();
     const attempt = request().then(({ token, expiresIn }) => {
-      const lifetime = typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : undefined;
+      const lifetime =
+        typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0
+          ? expiresIn
+          : undefined;
       const refreshIn = lifetime === undefined ? 0 : computeRefreshDelay(lifetime) * 1000;
       const entry: Entry<T> = {
         token,

@@ -3,7 +3,12 @@ import { describe, it, mock } from 'node:test';
 
 import { sealData } from 'iron-session';
 
-import { sealTransaction, TRANSACTION_TTL_SECONDS, unsealTransaction, type Transaction } from './transaction';
+import {
+  sealTransaction,
+  TRANSACTION_TTL_SECONDS,
+  unsealTransaction,
+  type Transaction,
+} from './transaction';
 
 const password = 'p'.repeat(32);
 const tx: Transaction = {
@@ -42,12 +47,24 @@ describe('transaction cookie', () => {
   });
 
   it('rejects a well-sealed value that is not a transaction', async () => {
-    assert.equal(await unsealTransaction(await sealData({ state: 'x' }, { password }), password), undefined);
-    assert.equal(await unsealTransaction(await sealData({ ...tx, returnTo: 'https://evil.example' }, { password }), password), undefined);
+    assert.equal(
+      await unsealTransaction(await sealData({ state: 'x' }, { password }), password),
+      undefined,
+    );
+    assert.equal(
+      await unsealTransaction(
+        await sealData({ ...tx, returnTo: 'https://evil.example' }, { password }),
+        password,
+      ),
+      undefined,
+    );
   });
 
   it('expires', async () => {
-    mock.timers.enable({ apis: ['Date'], now: Date.now() - (TRANSACTION_TTL_SECONDS + 120) * 1000 });
+    mock.timers.enable({
+      apis: ['Date'],
+      now: Date.now() - (TRANSACTION_TTL_SECONDS + 120) * 1000,
+    });
     let old: string;
     try {
       old = await sealTransaction(tx, password);

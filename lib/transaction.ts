@@ -28,10 +28,14 @@ function isTransaction(value: unknown): value is Transaction {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   return (
-    typeof v.state === 'string' && v.state.length > 0 &&
-    typeof v.nonce === 'string' && v.nonce.length > 0 &&
-    typeof v.code_verifier === 'string' && v.code_verifier.length >= 43 &&
-    typeof v.returnTo === 'string' && v.returnTo.startsWith('/') &&
+    typeof v.state === 'string' &&
+    v.state.length > 0 &&
+    typeof v.nonce === 'string' &&
+    v.nonce.length > 0 &&
+    typeof v.code_verifier === 'string' &&
+    v.code_verifier.length >= 43 &&
+    typeof v.returnTo === 'string' &&
+    v.returnTo.startsWith('/') &&
     typeof v.created_at === 'number'
   );
 }
@@ -45,7 +49,10 @@ export function sealTransaction(tx: Transaction, password: string): Promise<stri
  * Opens a transaction cookie. Tampered, truncated, expired, foreign or malformed values all yield
  * `undefined`: an unreadable transaction is no transaction. Never throws.
  */
-export async function unsealTransaction(sealed: string | undefined, password: string): Promise<Transaction | undefined> {
+export async function unsealTransaction(
+  sealed: string | undefined,
+  password: string,
+): Promise<Transaction | undefined> {
   if (!sealed) return undefined;
   try {
     const value = await unsealData<unknown>(sealed, { password, ttl: TRANSACTION_TTL_SECONDS });

@@ -40,9 +40,12 @@ const ACCOUNTS: Readonly<Record<string, DemoAccount>> = {
 };
 
 /** The demo accounts as shown on the login page. */
-export const DEMO_ACCOUNTS: ReadonlyArray<{ login: string; password: string; name: string }> = Object.entries(ACCOUNTS).map(
-  ([login, account]) => ({ login, password: account.password, name: String(account.claims.name) }),
-);
+export const DEMO_ACCOUNTS: ReadonlyArray<{ login: string; password: string; name: string }> =
+  Object.entries(ACCOUNTS).map(([login, account]) => ({
+    login,
+    password: account.password,
+    name: String(account.claims.name),
+  }));
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();

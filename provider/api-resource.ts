@@ -1,6 +1,12 @@
-import { errors, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+import {
+  errors,
+  type Configuration,
+  type KoaContextWithOIDC,
+  type ResourceServer,
+} from 'oidc-provider';
 
-import { SCOPE_TOKEN } from '../lib/config';
+/** One scope token (RFC 6749 §3.3): printable ASCII without space, double quote or backslash. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
 /**
  * The bundled provider's one API (resource server) and the client-credentials grant that gets
@@ -30,7 +36,6 @@ export type ApiResourceSettings = {
 export const DEFAULT_API_TOKEN_TTL_SECONDS = 300;
 export const DEFAULT_API_SCOPE = 'api1';
 
-
 /**
  * The API settings from the environment. `API_RESOURCE` and `API_SCOPE` are the same variables
  * the app reads, so one `.env` keeps both sides consistent; the defaults agree as well
@@ -38,7 +43,10 @@ export const DEFAULT_API_SCOPE = 'api1';
  *
  * @throws {Error} naming the variable at fault.
  */
-export function apiResourceSettingsFromEnv(env: Readonly<Record<string, string | undefined>>, appUrl: string): ApiResourceSettings {
+export function apiResourceSettingsFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  appUrl: string,
+): ApiResourceSettings {
   // The app derives its default from APP_URL's origin; so does this (same string, same aud).
   const resource = env.API_RESOURCE?.trim() || `${new URL(appUrl).origin}/api`;
   // RFC 8707 §2: an absolute URI, no fragment.
@@ -46,11 +54,18 @@ export function apiResourceSettingsFromEnv(env: Readonly<Record<string, string |
     throw new Error(`API_RESOURCE: "${resource}" must be an absolute URI without a fragment`);
   }
   const scope = env.API_SCOPE?.trim() || DEFAULT_API_SCOPE;
-  if (!SCOPE_TOKEN.test(scope)) throw new Error(`API_SCOPE: "${scope}" must be one scope token (RFC 6749 §3.3)`);
+  if (!SCOPE_TOKEN.test(scope))
+    throw new Error(`API_SCOPE: "${scope}" must be one scope token (RFC 6749 §3.3)`);
   const ttlRaw = env.PROVIDER_API_TOKEN_TTL?.trim();
   const accessTokenTtlSeconds = ttlRaw ? Number(ttlRaw) : DEFAULT_API_TOKEN_TTL_SECONDS;
-  if (!Number.isSafeInteger(accessTokenTtlSeconds) || accessTokenTtlSeconds < 10 || accessTokenTtlSeconds > 3600) {
-    throw new Error(`PROVIDER_API_TOKEN_TTL: "${ttlRaw}" must be a whole number of seconds from 10 to 3600`);
+  if (
+    !Number.isSafeInteger(accessTokenTtlSeconds) ||
+    accessTokenTtlSeconds < 10 ||
+    accessTokenTtlSeconds > 3600
+  ) {
+    throw new Error(
+      `PROVIDER_API_TOKEN_TTL: "${ttlRaw}" must be a whole number of seconds from 10 to 3600`,
+    );
   }
   return { resource, scope, accessTokenTtlSeconds };
 }
@@ -79,7 +94,10 @@ function isClientCredentialsRequest(ctx: KoaContextWithOIDC): boolean {
  * resource, so a plain `grant_type=client_credentials&scope=api1` also yields an API token. Other
  * requests get no default: sign-in keeps its opaque UserInfo access token.
  */
-export function buildApiResourceFeatures(api: ApiResourceSettings, clientId: string): NonNullable<Configuration['features']> {
+export function buildApiResourceFeatures(
+  api: ApiResourceSettings,
+  clientId: string,
+): NonNullable<Configuration['features']> {
   return {
     clientCredentials: { enabled: true },
     resourceIndicators: {
@@ -89,7 +107,9 @@ export function buildApiResourceFeatures(api: ApiResourceSettings, clientId: str
       // accept pre-registered resource values only). Anything else is invalid_target.
       getResourceServerInfo: (_ctx, resourceIndicator, client) => {
         if (resourceIndicator !== api.resource || client.clientId !== clientId) {
-          throw new errors.InvalidTarget('unknown resource indicator or not allowed for this client');
+          throw new errors.InvalidTarget(
+            'unknown resource indicator or not allowed for this client',
+          );
         }
         return describeApiResourceServer(api);
       },

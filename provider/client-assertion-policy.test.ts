@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
+import {
+  createHash,
+  generateKeyPairSync,
+  randomBytes,
+  type KeyObject,
+  type X509Certificate,
+} from 'node:crypto';
 import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 
@@ -27,9 +33,21 @@ const REDIRECT_URI = `${APP_URL}/auth/callback`;
 
 type Running = { issuer: string; tokenEndpoint: string; server: Server };
 
-async function start(registration: ClientRegistration, audience: 'issuer' | 'legacy' = 'issuer'): Promise<Running> {
+async function start(
+  registration: ClientRegistration,
+  audience: 'issuer' | 'legacy' = 'issuer',
+): Promise<Running> {
   const issuer = `http://localhost:${await findFreePort()}`;
-  const settings = { ...(await settingsFromEnv({ NODE_ENV: 'test', PROVIDER_ISSUER: issuer, APP_URL, PROVIDER_CLIENT_JWKS_URI: 'http://unused.invalid/' })), registration, assertionAudience: audience };
+  const settings = {
+    ...(await settingsFromEnv({
+      NODE_ENV: 'test',
+      PROVIDER_ISSUER: issuer,
+      APP_URL,
+      PROVIDER_CLIENT_JWKS_URI: 'http://unused.invalid/',
+    })),
+    registration,
+    assertionAudience: audience,
+  };
   const { server } = await startProvider(settings);
   return { issuer, tokenEndpoint: `${issuer}/token`, server };
 }
@@ -52,11 +70,19 @@ before(async () => {
   otherKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
   const publicJwk = clientKey.export({ format: 'jwk' }) as JWK;
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub } = publicJwk;
-  clientJwk = { ...pub, kid: await calculateJwkThumbprint(pub, 'sha256'), alg: 'RS256', use: 'sig' };
+  clientJwk = {
+    ...pub,
+    kid: await calculateJwkThumbprint(pub, 'sha256'),
+    alg: 'RS256',
+    use: 'sig',
+  };
   certificate = await createSelfSignedCertificate(clientKey);
   strict = await start({ mode: 'jwks', jwks: { keys: [clientJwk] } });
   legacy = await start({ mode: 'jwks', jwks: { keys: [clientJwk] } }, 'legacy');
-  certified = await start({ mode: 'certificate', certificates: [await registerCertificate(certificate)] });
+  certified = await start({
+    mode: 'certificate',
+    certificates: [await registerCertificate(certificate)],
+  });
 });
 
 after(() => {
@@ -70,12 +96,32 @@ const now = () => Math.floor(Date.now() / 1000);
 /** The claims of a correct assertion for `running`. */
 function claims(running: Running, overrides: JWTPayload = {}): JWTPayload {
   const iat = now();
-  return { iss: CLIENT_ID, sub: CLIENT_ID, aud: running.issuer, iat, nbf: iat, exp: iat + 60, jti: randomBytes(32).toString('base64url'), ...overrides };
+  return {
+    iss: CLIENT_ID,
+    sub: CLIENT_ID,
+    aud: running.issuer,
+    iat,
+    nbf: iat,
+    exp: iat + 60,
+    jti: randomBytes(32).toString('base64url'),
+    ...overrides,
+  };
 }
 
 /** Signs `payload` with the registered key (or `key`), RS256, with kid and the RFC 10070 typ. */
-function sign(payload: JWTPayload, header: Record<string, unknown> = {}, key: KeyObject = clientKey): Promise<string> {
-  return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: clientJwk.kid, typ: 'client-authentication+jwt', ...header }).sign(key);
+function sign(
+  payload: JWTPayload,
+  header: Record<string, unknown> = {},
+  key: KeyObject = clientKey,
+): Promise<string> {
+  return new SignJWT(payload)
+    .setProtectedHeader({
+      alg: 'RS256',
+      kid: clientJwk.kid,
+      typ: 'client-authentication+jwt',
+      ...header,
+    })
+    .sign(key);
 }
 
 /** Removes undefined members (a claim left out). */
@@ -83,10 +129,17 @@ function without(payload: JWTPayload, ...names: string[]): JWTPayload {
   return Object.fromEntries(Object.entries(payload).filter(([name]) => !names.includes(name)));
 }
 
-type TokenResponse = { status: number; body: { error?: string; error_description?: string; id_token?: string } };
+type TokenResponse = {
+  status: number;
+  body: { error?: string; error_description?: string; id_token?: string };
+};
 
 /** Posts a token request; `extra` adds or replaces parameters (an empty value removes one). */
-async function postToken(running: Running, assertion: string, extra: Record<string, string> = {}): Promise<TokenResponse> {
+async function postToken(
+  running: Running,
+  assertion: string,
+  extra: Record<string, string> = {},
+): Promise<TokenResponse> {
   const body = new URLSearchParams({
     grant_type: 'authorization_code',
     code: 'made-up-code',
@@ -106,7 +159,12 @@ async function postToken(running: Running, assertion: string, extra: Record<stri
   return { status: response.status, body: (await response.json()) as TokenResponse['body'] };
 }
 
-async function assertRejected(running: Running, assertion: string, description: RegExp, extra?: Record<string, string>): Promise<void> {
+async function assertRejected(
+  running: Running,
+  assertion: string,
+  description: RegExp,
+  extra?: Record<string, string>,
+): Promise<void> {
   const { status, body } = await postToken(running, assertion, extra);
   assert.equal(status, 401, JSON.stringify(body));
   assert.equal(body.error, 'invalid_client');
@@ -116,7 +174,11 @@ async function assertRejected(running: Running, assertion: string, description: 
 
 async function assertAuthenticated(running: Running, assertion: string): Promise<void> {
   const { status, body } = await postToken(running, assertion);
-  assert.equal(body.error, 'invalid_grant', `client authentication passed, only the made-up code failed: ${JSON.stringify(body)}`);
+  assert.equal(
+    body.error,
+    'invalid_grant',
+    `client authentication passed, only the made-up code failed: ${JSON.stringify(body)}`,
+  );
   assert.equal(status, 400);
 }
 
@@ -131,27 +193,51 @@ describe('the bundled provider refuses bad client assertions with 401 invalid_cl
 
   it('HS256 signed with the registered public key as the HMAC secret (algorithm confusion)', async () => {
     const secret = new TextEncoder().encode(JSON.stringify(clientJwk));
-    const confused = await new SignJWT(claims(strict)).setProtectedHeader({ alg: 'HS256', kid: clientJwk.kid }).sign(secret);
+    const confused = await new SignJWT(claims(strict))
+      .setProtectedHeader({ alg: 'HS256', kid: clientJwk.kid })
+      .sign(secret);
     await assertRejected(strict, confused, /alg/);
-    const pemSecret = new TextEncoder().encode(clientKey.export({ type: 'pkcs1', format: 'pem' }).toString());
-    await assertRejected(strict, await new SignJWT(claims(strict)).setProtectedHeader({ alg: 'HS256' }).sign(pemSecret), /alg/);
+    const pemSecret = new TextEncoder().encode(
+      clientKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
+    );
+    await assertRejected(
+      strict,
+      await new SignJWT(claims(strict)).setProtectedHeader({ alg: 'HS256' }).sign(pemSecret),
+      /alg/,
+    );
   });
 
   it('a signature from a key that is not registered', async () => {
-    await assertRejected(strict, await sign(claims(strict), {}, otherKey), /signature verification failed/);
+    await assertRejected(
+      strict,
+      await sign(claims(strict), {}, otherKey),
+      /signature verification failed/,
+    );
   });
 
   it('an unknown kid', async () => {
-    await assertRejected(strict, await sign(claims(strict), { kid: 'not-a-registered-kid' }), /no applicable key found/);
+    await assertRejected(
+      strict,
+      await sign(claims(strict), { kid: 'not-a-registered-kid' }),
+      /no applicable key found/,
+    );
   });
 
   it('an expired assertion', async () => {
     const iat = now() - 600;
-    await assertRejected(strict, await sign(claims(strict, { iat, nbf: iat, exp: iat + 60 })), /expired/);
+    await assertRejected(
+      strict,
+      await sign(claims(strict, { iat, nbf: iat, exp: iat + 60 })),
+      /expired/,
+    );
   });
 
   it('exp too far ahead', async () => {
-    await assertRejected(strict, await sign(claims(strict, { exp: now() + 3600 })), /exp is \d+ s ahead; a client assertion may live at most 300 s/);
+    await assertRejected(
+      strict,
+      await sign(claims(strict, { exp: now() + 3600 })),
+      /exp is \d+ s ahead; a client assertion may live at most 300 s/,
+    );
   });
 
   it('iat in the future beyond the tolerance', async () => {
@@ -170,32 +256,62 @@ describe('the bundled provider refuses bad client assertions with 401 invalid_cl
   });
 
   it('iss ≠ sub', async () => {
-    await assertRejected(strict, await sign(claims(strict, { sub: 'another-client' })), /sub "another-client" is not the client_id "client_using_jwt"/);
-    await assertRejected(strict, await sign(claims(strict, { iss: 'another-client' })), /iss \(JWT issuer\) must be the client_id/);
+    await assertRejected(
+      strict,
+      await sign(claims(strict, { sub: 'another-client' })),
+      /sub "another-client" is not the client_id "client_using_jwt"/,
+    );
+    await assertRejected(
+      strict,
+      await sign(claims(strict, { iss: 'another-client' })),
+      /iss \(JWT issuer\) must be the client_id/,
+    );
   });
 
   it('iss ≠ client_id', async () => {
     const other = claims(strict, { iss: 'another-client', sub: 'another-client' });
-    await assertRejected(strict, await sign(other), /sub "another-client" is not the client_id "client_using_jwt"/);
+    await assertRejected(
+      strict,
+      await sign(other),
+      /sub "another-client" is not the client_id "client_using_jwt"/,
+    );
     // Without a client_id parameter the provider looks the client up by sub: there is none.
     await assertRejected(strict, await sign(other), /client not found/, { client_id: '' });
   });
 
   it('aud = the token endpoint URL (strict RFC 10070 mode)', async () => {
-    await assertRejected(strict, await sign(claims(strict, { aud: strict.tokenEndpoint })), /aud is the token endpoint URL; RFC 10070 requires the issuer identifier/);
+    await assertRejected(
+      strict,
+      await sign(claims(strict, { aud: strict.tokenEndpoint })),
+      /aud is the token endpoint URL; RFC 10070 requires the issuer identifier/,
+    );
   });
 
   it('aud with an extra value', async () => {
-    await assertRejected(strict, await sign(claims(strict, { aud: [strict.issuer, 'https://other.example.com'] })), /sole value.*has 2 values/);
-    await assertRejected(strict, await sign(claims(strict, { aud: [strict.issuer, strict.tokenEndpoint] })), /sole value/);
+    await assertRejected(
+      strict,
+      await sign(claims(strict, { aud: [strict.issuer, 'https://other.example.com'] })),
+      /sole value.*has 2 values/,
+    );
+    await assertRejected(
+      strict,
+      await sign(claims(strict, { aud: [strict.issuer, strict.tokenEndpoint] })),
+      /sole value/,
+    );
   });
 
   it('a client_secret sent alongside', async () => {
-    await assertRejected(strict, await sign(claims(strict)), /client_secret must not be sent/, { client_secret: 'a-secret' });
+    await assertRejected(strict, await sign(claims(strict)), /client_secret must not be sent/, {
+      client_secret: 'a-secret',
+    });
   });
 
   it('a typ naming another kind of JWT', async () => {
-    await assertRejected(strict, await sign(claims(strict), { typ: 'dpop+jwt' }), /typ "dpop\+jwt" names another kind of JWT/);
+    await assertRejected(
+      strict,
+      await sign(claims(strict), { typ: 'dpop+jwt' }),
+      /typ "dpop\+jwt" names another kind of JWT/,
+    );
   });
 });
 
@@ -213,7 +329,11 @@ describe('the bundled provider accepts correct client assertions', () => {
       state: randomBytes(16).toString('base64url'),
       nonce: randomBytes(16).toString('base64url'),
     }).toString();
-    const callback = await driveSignIn(url, { login: 'alice', password: 'alice-password', redirectUri: REDIRECT_URI });
+    const callback = await driveSignIn(url, {
+      login: 'alice',
+      password: 'alice-password',
+      redirectUri: REDIRECT_URI,
+    });
     const code = callback.searchParams.get('code');
     assert.ok(code, callback.href);
     return { code, verifier };
@@ -221,7 +341,10 @@ describe('the bundled provider accepts correct client assertions', () => {
 
   it('redeems a code with a correct assertion (aud = the issuer as a string) and issues an ID token', async () => {
     const { code, verifier } = await codeFor(strict);
-    const { status, body } = await postToken(strict, await sign(claims(strict)), { code, code_verifier: verifier });
+    const { status, body } = await postToken(strict, await sign(claims(strict)), {
+      code,
+      code_verifier: verifier,
+    });
     assert.equal(status, 200, JSON.stringify(body));
     assert.ok(body.id_token);
   });
@@ -234,33 +357,73 @@ describe('the bundled provider accepts correct client assertions', () => {
   it('legacy mode also accepts the token endpoint URL, and nothing else', async () => {
     await assertAuthenticated(legacy, await sign(claims(legacy, { aud: legacy.tokenEndpoint })));
     await assertAuthenticated(legacy, await sign(claims(legacy)));
-    await assertRejected(legacy, await sign(claims(legacy, { aud: `${legacy.issuer}/other` })), /audience \(aud\) must equal/);
+    await assertRejected(
+      legacy,
+      await sign(claims(legacy, { aud: `${legacy.issuer}/other` })),
+      /audience \(aud\) must equal/,
+    );
   });
 });
 
 describe('a client registered with an X.509 certificate', () => {
-  const thumbprint = (algorithm: 'sha256' | 'sha1', cert: X509Certificate) => createHash(algorithm).update(cert.raw).digest('base64url');
+  const thumbprint = (algorithm: 'sha256' | 'sha1', cert: X509Certificate) =>
+    createHash(algorithm).update(cert.raw).digest('base64url');
 
   it('authenticates with the certificate named by x5t#S256 (and x5t)', async () => {
-    await assertAuthenticated(certified, await sign(claims(certified), { 'x5t#S256': thumbprint('sha256', certificate), x5t: thumbprint('sha1', certificate) }));
-    await assertAuthenticated(certified, await sign(claims(certified), { x5t: thumbprint('sha1', certificate) }));
+    await assertAuthenticated(
+      certified,
+      await sign(claims(certified), {
+        'x5t#S256': thumbprint('sha256', certificate),
+        x5t: thumbprint('sha1', certificate),
+      }),
+    );
+    await assertAuthenticated(
+      certified,
+      await sign(claims(certified), { x5t: thumbprint('sha1', certificate) }),
+    );
   });
 
   it('refuses an assertion that names no certificate, or another one', async () => {
-    await assertRejected(certified, await sign(claims(certified)), /registered with a certificate: the header must name it by x5t#S256/);
+    await assertRejected(
+      certified,
+      await sign(claims(certified)),
+      /registered with a certificate: the header must name it by x5t#S256/,
+    );
     const other = await createSelfSignedCertificate(otherKey);
-    await assertRejected(certified, await sign(claims(certified), { 'x5t#S256': thumbprint('sha256', other) }), /is not registered for this client/);
-    await assertRejected(certified, await sign(claims(certified), { 'x5t#S256': thumbprint('sha256', other) }, otherKey), /no applicable key|signature verification failed|not registered/);
+    await assertRejected(
+      certified,
+      await sign(claims(certified), { 'x5t#S256': thumbprint('sha256', other) }),
+      /is not registered for this client/,
+    );
+    await assertRejected(
+      certified,
+      await sign(claims(certified), { 'x5t#S256': thumbprint('sha256', other) }, otherKey),
+      /no applicable key|signature verification failed|not registered/,
+    );
   });
 
   it('with several certificates registered, ties the signature to the named certificate by kid', async () => {
     const other = await createSelfSignedCertificate(otherKey);
-    const both = await start({ mode: 'certificate', certificates: [await registerCertificate(certificate), await registerCertificate(other)] });
+    const both = await start({
+      mode: 'certificate',
+      certificates: [await registerCertificate(certificate), await registerCertificate(other)],
+    });
     try {
       // Signed by the first certificate's key while naming the second: refused, with or without kid.
-      await assertRejected(both, await sign(claims(both), { kid: undefined, 'x5t#S256': thumbprint('sha256', other) }), /must name the key by kid/);
-      await assertRejected(both, await sign(claims(both), { 'x5t#S256': thumbprint('sha256', other) }), /not with the key of the certificate it names/);
-      await assertAuthenticated(both, await sign(claims(both), { 'x5t#S256': thumbprint('sha256', certificate) }));
+      await assertRejected(
+        both,
+        await sign(claims(both), { kid: undefined, 'x5t#S256': thumbprint('sha256', other) }),
+        /must name the key by kid/,
+      );
+      await assertRejected(
+        both,
+        await sign(claims(both), { 'x5t#S256': thumbprint('sha256', other) }),
+        /not with the key of the certificate it names/,
+      );
+      await assertAuthenticated(
+        both,
+        await sign(claims(both), { 'x5t#S256': thumbprint('sha256', certificate) }),
+      );
     } finally {
       stop(both);
     }

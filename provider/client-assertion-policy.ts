@@ -31,7 +31,11 @@ export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
 export const ASSERTION_CLOCK_TOLERANCE_SECONDS = 5;
 
 /** `typ` values a client assertion may carry (case-insensitive, RFC 7515 §4.1.9). */
-const ACCEPTED_TYPES = new Set(['jwt', 'client-authentication+jwt', 'application/client-authentication+jwt']);
+const ACCEPTED_TYPES = new Set([
+  'jwt',
+  'client-authentication+jwt',
+  'application/client-authentication+jwt',
+]);
 
 export type AssertionPolicy = {
   /**
@@ -59,14 +63,20 @@ function checkAudience(ctx: KoaContextWithOIDC, aud: unknown, policy: AssertionP
   const accepted = policy.audience === 'legacy' ? [issuer, tokenEndpoint] : [issuer];
   const values = Array.isArray(aud) ? aud : [aud];
   if (values.length !== 1) {
-    reject(`aud must be the issuer identifier as its sole value; ${describe(aud)} has ${values.length} values (RFC 10070)`);
+    reject(
+      `aud must be the issuer identifier as its sole value; ${describe(aud)} has ${values.length} values (RFC 10070)`,
+    );
   }
   const [value] = values;
   if (typeof value === 'string' && accepted.includes(value)) return;
   if (value === tokenEndpoint) {
-    reject(`aud is the token endpoint URL; RFC 10070 requires the issuer identifier "${issuer}" (PROVIDER_ASSERTION_AUDIENCE=legacy accepts the token endpoint)`);
+    reject(
+      `aud is the token endpoint URL; RFC 10070 requires the issuer identifier "${issuer}" (PROVIDER_ASSERTION_AUDIENCE=legacy accepts the token endpoint)`,
+    );
   }
-  reject(`aud must be the issuer identifier "${issuer}"${policy.audience === 'legacy' ? ` or the token endpoint "${tokenEndpoint}"` : ''}; got ${describe(aud)}`);
+  reject(
+    `aud must be the issuer identifier "${issuer}"${policy.audience === 'legacy' ? ` or the token endpoint "${tokenEndpoint}"` : ''}; got ${describe(aud)}`,
+  );
 }
 
 function checkTimes(claims: Claims): void {
@@ -75,30 +85,57 @@ function checkTimes(claims: Claims): void {
   if (iat !== undefined) {
     if (typeof iat !== 'number') reject('iat must be a number');
     if (iat > now + ASSERTION_CLOCK_TOLERANCE_SECONDS) {
-      reject(`iat is ${iat - now} s in the future (tolerance ${ASSERTION_CLOCK_TOLERANCE_SECONDS} s); check the client's clock`);
+      reject(
+        `iat is ${iat - now} s in the future (tolerance ${ASSERTION_CLOCK_TOLERANCE_SECONDS} s); check the client's clock`,
+      );
     }
   }
-  if (typeof exp === 'number' && exp - now > MAX_ASSERTION_LIFETIME_SECONDS + ASSERTION_CLOCK_TOLERANCE_SECONDS) {
-    reject(`exp is ${exp - now} s ahead; a client assertion may live at most ${MAX_ASSERTION_LIFETIME_SECONDS} s`);
+  if (
+    typeof exp === 'number' &&
+    exp - now > MAX_ASSERTION_LIFETIME_SECONDS + ASSERTION_CLOCK_TOLERANCE_SECONDS
+  ) {
+    reject(
+      `exp is ${exp - now} s ahead; a client assertion may live at most ${MAX_ASSERTION_LIFETIME_SECONDS} s`,
+    );
   }
 }
 
-function checkCertificate(header: Claims, kid: unknown, certificates: readonly RegisteredCertificate[]): void {
+function checkCertificate(
+  header: Claims,
+  kid: unknown,
+  certificates: readonly RegisteredCertificate[],
+): void {
   const s256 = header['x5t#S256'];
   const sha1 = header.x5t;
   if (typeof s256 !== 'string' && typeof sha1 !== 'string') {
-    reject('the client is registered with a certificate: the header must name it by x5t#S256 (or x5t)');
+    reject(
+      'the client is registered with a certificate: the header must name it by x5t#S256 (or x5t)',
+    );
   }
-  const named = certificates.find((c) => (typeof s256 === 'string' ? c.x5tS256 === s256 : c.x5t === sha1));
-  if (!named) reject(`the certificate thumbprint ${describe(s256 ?? sha1)} is not registered for this client`);
-  if (typeof sha1 === 'string' && named.x5t !== sha1) reject('x5t and x5t#S256 name different certificates');
+  const named = certificates.find((c) =>
+    typeof s256 === 'string' ? c.x5tS256 === s256 : c.x5t === sha1,
+  );
+  if (!named)
+    reject(
+      `the certificate thumbprint ${describe(s256 ?? sha1)} is not registered for this client`,
+    );
+  if (typeof sha1 === 'string' && named.x5t !== sha1)
+    reject('x5t and x5t#S256 name different certificates');
   // The hook cannot see which registered key verified the signature: with several certificates
   // only a kid ties the signature to the certificate the header names.
-  if (kid === undefined && certificates.length > 1) reject('several certificates are registered for this client: the header must name the key by kid too');
-  if (kid !== undefined && kid !== named.kid) reject(`the assertion is signed with key ${describe(kid)}, not with the key of the certificate it names`);
+  if (kid === undefined && certificates.length > 1)
+    reject(
+      'several certificates are registered for this client: the header must name the key by kid too',
+    );
+  if (kid !== undefined && kid !== named.kid)
+    reject(
+      `the assertion is signed with key ${describe(kid)}, not with the key of the certificate it names`,
+    );
   const now = new Date();
   if (now > new Date(named.certificate.validTo) || now < new Date(named.certificate.validFrom)) {
-    reject(`the registered certificate ${named.x5tS256} is not valid now (${named.certificate.validFrom} – ${named.certificate.validTo})`);
+    reject(
+      `the registered certificate ${named.x5tS256} is not valid now (${named.certificate.validFrom} – ${named.certificate.validTo})`,
+    );
   }
 }
 
@@ -107,14 +144,23 @@ function checkCertificate(header: Claims, kid: unknown, certificates: readonly R
  *
  * @see https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#assertjwtclientauthclaimsandheader
  */
-export function strictClientAssertionCheck(policy: AssertionPolicy): NonNullable<Configuration['assertJwtClientAuthClaimsAndHeader']> {
+export function strictClientAssertionCheck(
+  policy: AssertionPolicy,
+): NonNullable<Configuration['assertJwtClientAuthClaimsAndHeader']> {
   return (ctx, claims, header) => {
     const body = ctx.oidc.body as Record<string, unknown> | undefined;
     if (body?.client_secret !== undefined) {
-      reject('a client_secret must not be sent with a client assertion: use one client authentication method per request');
+      reject(
+        'a client_secret must not be sent with a client assertion: use one client authentication method per request',
+      );
     }
-    if (header.typ !== undefined && (typeof header.typ !== 'string' || !ACCEPTED_TYPES.has(header.typ.toLowerCase()))) {
-      reject(`typ ${describe(header.typ)} names another kind of JWT; a client assertion is typed client-authentication+jwt (RFC 10070) or untyped`);
+    if (
+      header.typ !== undefined &&
+      (typeof header.typ !== 'string' || !ACCEPTED_TYPES.has(header.typ.toLowerCase()))
+    ) {
+      reject(
+        `typ ${describe(header.typ)} names another kind of JWT; a client assertion is typed client-authentication+jwt (RFC 10070) or untyped`,
+      );
     }
     checkAudience(ctx, claims.aud, policy);
     checkTimes(claims);

@@ -43,21 +43,33 @@ function assertionHeader(ctx: KoaContextWithOIDC): { alg?: unknown; kid?: unknow
 /** oidc-provider's terse reasons, said so that an integrator knows what to change. */
 function elaborate(ctx: KoaContextWithOIDC, detail: string): string {
   const { alg, kid } = assertionHeader(ctx);
-  if (detail === 'alg mismatch') return `alg ${JSON.stringify(alg)} is not accepted for this client's private_key_jwt (alg mismatch)`;
+  if (detail === 'alg mismatch')
+    return `alg ${JSON.stringify(alg)} is not accepted for this client's private_key_jwt (alg mismatch)`;
   if (detail.startsWith('no applicable key found')) {
-    const cached = ctx.oidc.client?.jwksUri ? '; keys from a jwks_uri are cached for at least 60 s, so a new key must be published that long before it signs' : '';
+    const cached = ctx.oidc.client?.jwksUri
+      ? '; keys from a jwks_uri are cached for at least 60 s, so a new key must be published that long before it signs'
+      : '';
     return `no registered key matches kid ${JSON.stringify(kid)} and alg ${JSON.stringify(alg)} (${detail})${cached}`;
   }
   return detail;
 }
 
 /** `client authentication failed: <reason>` for a failed client authentication with a known reason. */
-export function describeClientAuthFailure(ctx: KoaContextWithOIDC, err: unknown): string | undefined {
+export function describeClientAuthFailure(
+  ctx: KoaContextWithOIDC,
+  err: unknown,
+): string | undefined {
   if (err instanceof errors.InvalidClientAuth) {
-    return err.error_detail ? `${err.error_description ?? 'client authentication failed'}: ${elaborate(ctx, err.error_detail)}` : undefined;
+    return err.error_detail
+      ? `${err.error_description ?? 'client authentication failed'}: ${elaborate(ctx, err.error_detail)}`
+      : undefined;
   }
   const sub = assertionSubject(ctx);
-  if (err instanceof errors.InvalidRequest && err.error_description === 'client_id mismatch' && sub !== undefined) {
+  if (
+    err instanceof errors.InvalidRequest &&
+    err.error_description === 'client_id mismatch' &&
+    sub !== undefined
+  ) {
     return `client authentication failed: the client_assertion's sub "${sub}" is not the client_id "${String(ctx.oidc.params?.client_id)}" (RFC 7523 §3: iss and sub are both the client_id)`;
   }
   return undefined;

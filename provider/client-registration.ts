@@ -41,17 +41,25 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE
  */
 export function readCertificates(content: Buffer): X509Certificate[] {
   const text = content.toString('utf8').trim();
-  if (text.includes('-----BEGIN')) return (text.match(PEM_CERTIFICATE) ?? []).map((pem) => new X509Certificate(pem));
-  const der = /^[A-Za-z0-9+/=\s]+$/.test(text) ? Buffer.from(text.replace(/\s+/g, ''), 'base64') : content;
+  if (text.includes('-----BEGIN'))
+    return (text.match(PEM_CERTIFICATE) ?? []).map((pem) => new X509Certificate(pem));
+  const der = /^[A-Za-z0-9+/=\s]+$/.test(text)
+    ? Buffer.from(text.replace(/\s+/g, ''), 'base64')
+    : content;
   return [new X509Certificate(der)];
 }
 
 /** A certificate as registered: its thumbprints and the `kid` of its public key. */
-export async function registerCertificate(certificate: X509Certificate): Promise<RegisteredCertificate> {
+export async function registerCertificate(
+  certificate: X509Certificate,
+): Promise<RegisteredCertificate> {
   const jwk = certificate.publicKey.export({ format: 'jwk' }) as JWK;
   return {
     certificate,
-    kid: await calculateJwkThumbprint(jwk as Parameters<typeof calculateJwkThumbprint>[0], 'sha256'),
+    kid: await calculateJwkThumbprint(
+      jwk as Parameters<typeof calculateJwkThumbprint>[0],
+      'sha256',
+    ),
     x5tS256: createHash('sha256').update(certificate.raw).digest('base64url'),
     x5t: createHash('sha1').update(certificate.raw).digest('base64url'),
   };
@@ -63,11 +71,18 @@ export async function registerCertificate(certificate: X509Certificate): Promise
  */
 function certificateJwk(registered: RegisteredCertificate): JWK {
   const jwk = registered.certificate.publicKey.export({ format: 'jwk' }) as JWK;
-  return { ...jwk, kid: registered.kid, use: 'sig', x5c: [registered.certificate.raw.toString('base64')] };
+  return {
+    ...jwk,
+    kid: registered.kid,
+    use: 'sig',
+    x5c: [registered.certificate.raw.toString('base64')],
+  };
 }
 
 /** The client metadata members that carry its keys, for each registration mode. */
-export function clientKeyMetadata(registration: ClientRegistration): Pick<ClientMetadata, 'jwks' | 'jwks_uri'> {
+export function clientKeyMetadata(
+  registration: ClientRegistration,
+): Pick<ClientMetadata, 'jwks' | 'jwks_uri'> {
   switch (registration.mode) {
     case 'jwks_uri':
       return { jwks_uri: registration.jwksUri };

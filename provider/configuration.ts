@@ -1,9 +1,13 @@
 import type { ClientMetadata, Configuration, JWK } from 'oidc-provider';
 
-import { isLoopbackUrl } from '../lib/config';
+import { isLoopbackUrl } from './loopback';
 import { findAccount } from './accounts';
 import { buildApiResourceFeatures, type ApiResourceSettings } from './api-resource';
-import { ASSERTION_CLOCK_TOLERANCE_SECONDS, strictClientAssertionCheck, type AssertionPolicy } from './client-assertion-policy';
+import {
+  ASSERTION_CLOCK_TOLERANCE_SECONDS,
+  strictClientAssertionCheck,
+  type AssertionPolicy,
+} from './client-assertion-policy';
 import { clientKeyMetadata, type ClientRegistration } from './client-registration';
 import { errorPage, loggedOutPage, logoutPage } from './views';
 
@@ -37,7 +41,6 @@ export type ProviderSettings = {
   readonly api: ApiResourceSettings;
 };
 
-
 function requestUrl(input: string | URL | Request): URL {
   return new URL(input instanceof Request ? input.url : input);
 }
@@ -59,7 +62,9 @@ export function demoClient(settings: ProviderSettings): ClientMetadata {
 }
 
 /** How client assertions are validated: strictly, per RFC 10070 and the registration mode. */
-export function clientAssertionValidation(settings: ProviderSettings): Pick<Configuration, 'assertJwtClientAuthClaimsAndHeader' | 'clockTolerance'> {
+export function clientAssertionValidation(
+  settings: ProviderSettings,
+): Pick<Configuration, 'assertJwtClientAuthClaimsAndHeader' | 'clockTolerance'> {
   const { registration } = settings;
   return {
     clockTolerance: ASSERTION_CLOCK_TOLERANCE_SECONDS,
@@ -120,7 +125,10 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
     },
     renderError: (ctx, out) => {
       ctx.type = 'html';
-      ctx.body = errorPage(String(out.error), out.error_description === undefined ? undefined : String(out.error_description));
+      ctx.body = errorPage(
+        String(out.error),
+        out.error_description === undefined ? undefined : String(out.error_description),
+      );
     },
     fetch: (input, init) => {
       // Logged so that developers see when the provider (re)fetches the client's jwks_uri.
@@ -128,7 +136,9 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
       if (settings.allowLoopbackFetch && isLoopbackUrl(requestUrl(input))) {
         // Deliberate, development-only exception to oidc-provider's SSRF guard: drop its
         // special-use-address dispatcher for loopback targets (the demo app's jwks_uri).
-        const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+        const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & {
+          dispatcher?: unknown;
+        };
         return fetch(input, rest);
       }
       return fetch(input, init);

@@ -31,7 +31,8 @@ class CookieJar {
 
 function formAction(html: string, suffix: string): string {
   const match = new RegExp(`action="(/interaction/[^"]+/${suffix})"`).exec(html);
-  if (!match?.[1]) throw new Error(`no ${suffix} form on the provider page:\n${html.slice(0, 500)}`);
+  if (!match?.[1])
+    throw new Error(`no ${suffix} form on the provider page:\n${html.slice(0, 500)}`);
   return match[1];
 }
 
@@ -49,7 +50,10 @@ export async function driveSignIn(authorizationUrl: URL, options: DriveOptions):
     const response = await fetch(url, {
       method,
       redirect: 'manual',
-      headers: { cookie: jar.header(), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+      headers: {
+        cookie: jar.header(),
+        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      },
       body,
     });
     jar.store(response);

@@ -7,10 +7,15 @@ import nextEnv from '@next/env';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import Provider, { type JWK } from 'oidc-provider';
 
-import { isLoopbackUrl } from '../lib/config';
+import { isLoopbackUrl } from './loopback';
 import { apiResourceSettingsFromEnv } from './api-resource';
 import { exposeClientAuthFailures } from './client-auth-errors';
-import { readCertificates, registerCertificate, type ClientRegistration, type RegisteredCertificate } from './client-registration';
+import {
+  readCertificates,
+  registerCertificate,
+  type ClientRegistration,
+  type RegisteredCertificate,
+} from './client-registration';
 import { buildConfiguration, type ProviderSettings } from './configuration';
 import { interactions } from './interactions';
 
@@ -34,11 +39,14 @@ import { interactions } from './interactions';
  *   PROVIDER_API_TOKEN_TTL        API access token lifetime, s (300)
  */
 
-
 async function generateSigningKeys(): Promise<{ keys: JWK[] }> {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = await exportJWK(privateKey);
-  return { keys: [{ ...jwk, kid: await calculateJwkThumbprint(jwk, 'sha256'), alg: 'RS256', use: 'sig' } as JWK] };
+  return {
+    keys: [
+      { ...jwk, kid: await calculateJwkThumbprint(jwk, 'sha256'), alg: 'RS256', use: 'sig' } as JWK,
+    ],
+  };
 }
 
 /**
@@ -58,7 +66,10 @@ async function loadSigningKeys(file: string | undefined): Promise<{ keys: JWK[] 
   }
 }
 
-async function registrationFrom(env: NodeJS.ProcessEnv, appUrl: string): Promise<ClientRegistration> {
+async function registrationFrom(
+  env: NodeJS.ProcessEnv,
+  appUrl: string,
+): Promise<ClientRegistration> {
   const mode = env.PROVIDER_CLIENT_REGISTRATION ?? 'jwks_uri';
   if (mode === 'jwks_uri') {
     return { mode, jwksUri: env.PROVIDER_CLIENT_JWKS_URI ?? `${appUrl}/.well-known/jwks.json` };
@@ -71,13 +82,19 @@ async function registrationFrom(env: NodeJS.ProcessEnv, appUrl: string): Promise
     const file = resolve(env.PROVIDER_CLIENT_CERT_FILE ?? 'keys/dev-client.cert.pem');
     let certificates: RegisteredCertificate[];
     try {
-      certificates = await Promise.all(readCertificates(readFileSync(file)).map(registerCertificate));
+      certificates = await Promise.all(
+        readCertificates(readFileSync(file)).map(registerCertificate),
+      );
     } catch (err) {
-      throw new Error(`PROVIDER_CLIENT_CERT_FILE: cannot read a certificate from ${file} (${(err as Error).message}); \`npm run keys -- generate --cert\` makes one`);
+      throw new Error(
+        `PROVIDER_CLIENT_CERT_FILE: cannot read a certificate from ${file} (${(err as Error).message}); \`npm run keys -- generate --cert\` makes one`,
+      );
     }
     return { mode, certificates };
   }
-  throw new Error(`PROVIDER_CLIENT_REGISTRATION: unknown mode "${mode}" (use jwks_uri, jwks or certificate)`);
+  throw new Error(
+    `PROVIDER_CLIENT_REGISTRATION: unknown mode "${mode}" (use jwks_uri, jwks or certificate)`,
+  );
 }
 
 function assertionAudienceFrom(env: NodeJS.ProcessEnv): ProviderSettings['assertionAudience'] {
@@ -87,7 +104,9 @@ function assertionAudienceFrom(env: NodeJS.ProcessEnv): ProviderSettings['assert
 }
 
 /** Settings from the environment. */
-export async function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<ProviderSettings> {
+export async function settingsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ProviderSettings> {
   const issuer = env.PROVIDER_ISSUER ?? 'http://localhost:4000';
   const appUrl = (env.APP_URL ?? 'http://localhost:3000').replace(/\/$/, '');
   return {
@@ -122,12 +141,16 @@ function logEvents(provider: Provider): void {
   provider.on('jwks.error', report('jwks.error'));
   provider.on('server_error', report('server_error'));
   provider.on('grant.success', (ctx) => {
-    console.log(`[op] grant.success grant_type=${String(ctx.oidc.params?.grant_type)} client=${ctx.oidc.client?.clientId}`);
+    console.log(
+      `[op] grant.success grant_type=${String(ctx.oidc.params?.grant_type)} client=${ctx.oidc.client?.clientId}`,
+    );
   });
 }
 
 /** Creates and starts the provider; resolves once it listens. */
-export async function startProvider(settings: ProviderSettings): Promise<{ provider: Provider; server: Server }> {
+export async function startProvider(
+  settings: ProviderSettings,
+): Promise<{ provider: Provider; server: Server }> {
   const provider = new Provider(settings.issuer, buildConfiguration(settings));
   const url = new URL(settings.issuer);
   if (url.protocol === 'https:') provider.proxy = true;
@@ -143,7 +166,9 @@ export async function startProvider(settings: ProviderSettings): Promise<{ provi
   return { provider, server };
 }
 
-const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname);
+const isMain =
+  process.argv[1] !== undefined &&
+  resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname);
 if (isMain) {
   try {
     // Shared settings (APP_URL, API_RESOURCE, API_SCOPE) come from the app's .env.local too.

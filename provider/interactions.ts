@@ -18,7 +18,9 @@ import { consentPage, loginPage } from './views';
 const ROUTE = /^\/interaction\/([A-Za-z0-9_-]{1,64})(?:\/(login|confirm|abort))?$/;
 const MAX_FORM_BYTES = 8 * 1024;
 
-async function readForm(req: NodeJS.ReadableStream & { headers: Record<string, string | string[] | undefined> }): Promise<URLSearchParams> {
+async function readForm(
+  req: NodeJS.ReadableStream & { headers: Record<string, string | string[] | undefined> },
+): Promise<URLSearchParams> {
   const type = String(req.headers['content-type'] ?? '');
   if (!type.startsWith('application/x-www-form-urlencoded')) return new URLSearchParams();
   let size = 0;
@@ -54,9 +56,16 @@ export function interactions(provider: Provider): Middleware {
       if (prompt.name === 'consent') {
         const missing = [
           ...((prompt.details.missingOIDCScope as string[] | undefined) ?? []),
-          ...Object.values((prompt.details.missingResourceScopes as Record<string, string[]> | undefined) ?? {}).flat(),
+          ...Object.values(
+            (prompt.details.missingResourceScopes as Record<string, string[]> | undefined) ?? {},
+          ).flat(),
         ];
-        ctx.body = consentPage({ uid: details.uid, clientName, scopes: missing, login: String(details.session?.accountId) });
+        ctx.body = consentPage({
+          uid: details.uid,
+          clientName,
+          scopes: missing,
+          login: String(details.session?.accountId),
+        });
         return undefined;
       }
       throw new errors.InvalidRequest(`unsupported prompt ${prompt.name}`);
@@ -75,10 +84,20 @@ export function interactions(provider: Provider): Middleware {
       if (!accountId) {
         ctx.status = 401;
         ctx.type = 'html';
-        ctx.body = loginPage({ uid: details.uid, clientName, login, error: 'Wrong username or password.' });
+        ctx.body = loginPage({
+          uid: details.uid,
+          clientName,
+          login,
+          error: 'Wrong username or password.',
+        });
         return undefined;
       }
-      return provider.interactionFinished(ctx.req, ctx.res, { login: { accountId } }, { mergeWithLastSubmission: false });
+      return provider.interactionFinished(
+        ctx.req,
+        ctx.res,
+        { login: { accountId } },
+        { mergeWithLastSubmission: false },
+      );
     }
 
     if (action === 'confirm') {
@@ -93,12 +112,18 @@ export function interactions(provider: Provider): Middleware {
       if (missingScope) grant.addOIDCScope(missingScope.join(' '));
       const missingClaims = prompt.details.missingOIDCClaims as string[] | undefined;
       if (missingClaims) grant.addOIDCClaims(missingClaims);
-      const missingResourceScopes = prompt.details.missingResourceScopes as Record<string, string[]> | undefined;
+      const missingResourceScopes = prompt.details.missingResourceScopes as
+        Record<string, string[]> | undefined;
       for (const [indicator, scopes] of Object.entries(missingResourceScopes ?? {})) {
         grant.addResourceScope(indicator, scopes.join(' '));
       }
       const grantId = await grant.save();
-      return provider.interactionFinished(ctx.req, ctx.res, { consent: details.grantId ? {} : { grantId } }, { mergeWithLastSubmission: true });
+      return provider.interactionFinished(
+        ctx.req,
+        ctx.res,
+        { consent: details.grantId ? {} : { grantId } },
+        { mergeWithLastSubmission: true },
+      );
     }
 
     // abort

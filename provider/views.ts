@@ -25,9 +25,15 @@ export function page(title: string, body: string): string {
 <body><div class="box"><div class="op">Bundled OpenID Provider (oidc-provider)</div>${body}</div></body></html>`;
 }
 
-export function loginPage(options: { uid: string; clientName: string; error?: string; login?: string }): string {
+export function loginPage(options: {
+  uid: string;
+  clientName: string;
+  error?: string;
+  login?: string;
+}): string {
   const accounts = DEMO_ACCOUNTS.map(
-    (a) => `<li><code>${escapeHtml(a.login)}</code> / <code>${escapeHtml(a.password)}</code> (${escapeHtml(a.name)})</li>`,
+    (a) =>
+      `<li><code>${escapeHtml(a.login)}</code> / <code>${escapeHtml(a.password)}</code> (${escapeHtml(a.name)})</li>`,
   ).join('');
   return page(
     'Sign in',
@@ -41,7 +47,12 @@ ${options.error ? `<p class="error" role="alert">${escapeHtml(options.error)}</p
   );
 }
 
-export function consentPage(options: { uid: string; clientName: string; scopes: readonly string[]; login: string }): string {
+export function consentPage(options: {
+  uid: string;
+  clientName: string;
+  scopes: readonly string[];
+  login: string;
+}): string {
   const scopes = options.scopes.map((s) => `<li><code>${escapeHtml(s)}</code></li>`).join('');
   return page(
     'Consent',
@@ -62,9 +73,15 @@ export function logoutPage(form: string, host: string): string {
 }
 
 export function loggedOutPage(clientName: string | undefined): string {
-  return page('Signed out', `<h1>Signed out</h1><p>You are signed out${clientName ? ` of ${escapeHtml(clientName)}` : ''}.</p>`);
+  return page(
+    'Signed out',
+    `<h1>Signed out</h1><p>You are signed out${clientName ? ` of ${escapeHtml(clientName)}` : ''}.</p>`,
+  );
 }
 
 export function errorPage(error: string, description: string | undefined): string {
-  return page('Error', `<h1>Something went wrong</h1><p class="error"><code>${escapeHtml(error)}</code></p>${description ? `<p>${escapeHtml(description)}</p>` : ''}`);
+  return page(
+    'Error',
+    `<h1>Something went wrong</h1><p class="error"><code>${escapeHtml(error)}</code></p>${description ? `<p>${escapeHtml(description)}</p>` : ''}`,
+  );
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { generatePrivateJwk, writeKeySet } from '../keys/cli';
 import { createApiTokenCache, getApiAccessToken } from '../lib/client-credentials';
 import { getConfig } from '../lib/config';
-import { getProvider } from '../lib/oidc';
+import { getProvider } from '../lib/discovery';
 import { authorizeRequest, getApiPolicy, getProviderJwks } from '../lib/resource-server';
 import { nextCli, startChild, stopChild, tsxNode, waitForHttp, type Child } from './processes';
 
@@ -36,7 +36,10 @@ const issuer = `http://localhost:${portBase + 1000}`;
 
 function pickPercentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
+  return (
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ??
+    Number.NaN
+  );
 }
 
 function summarize(samplesMs: number[]): string {
@@ -48,22 +51,42 @@ function summarize(samplesMs: number[]): string {
 
 function ensureBuild(): void {
   if (existsSync('.next/BUILD_ID')) {
-    console.log(`Using the existing production build (.next, built ${statSync('.next/BUILD_ID').mtime.toISOString()}); run \`npm run build\` first if sources changed.`);
+    console.log(
+      `Using the existing production build (.next, built ${statSync('.next/BUILD_ID').mtime.toISOString()}); run \`npm run build\` first if sources changed.`,
+    );
     return;
   }
   console.log('No production build: building (about 20 s)…');
-  execFileSync(process.execPath, ['node_modules/next/dist/bin/next', 'build'], { stdio: 'inherit', env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' } });
+  execFileSync(process.execPath, ['node_modules/next/dist/bin/next', 'build'], {
+    stdio: 'inherit',
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
+  });
 }
 
-async function startStack(keyFile: string, sessionSecret: string): Promise<{ provider: Child; app: Child; children: Child[] }> {
+async function startStack(
+  keyFile: string,
+  sessionSecret: string,
+): Promise<{ provider: Child; app: Child; children: Child[] }> {
   const children: Child[] = [];
-  const provider = startChild({ name: 'op', ...tsxNode('provider/index.ts'), env: { ...process.env, PROVIDER_ISSUER: issuer, APP_URL: appUrl } });
+  const provider = startChild({
+    name: 'op',
+    ...tsxNode('provider/index.ts'),
+    env: { ...process.env, PROVIDER_ISSUER: issuer, APP_URL: appUrl },
+  });
   children.push(provider);
   await waitForHttp(`${issuer}/.well-known/openid-configuration`, provider, 30_000);
   const app = startChild({
     name: 'app',
     ...nextCli(['start', '-H', 'localhost', '-p', String(portBase)]),
-    env: { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1', APP_URL: appUrl, OIDC_ISSUER: issuer, OIDC_CLIENT_KEY_FILE: keyFile, SESSION_SECRET: sessionSecret },
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      NEXT_TELEMETRY_DISABLED: '1',
+      APP_URL: appUrl,
+      OIDC_ISSUER: issuer,
+      OIDC_CLIENT_KEY_FILE: keyFile,
+      SESSION_SECRET: sessionSecret,
+    },
   });
   children.push(app);
   await waitForHttp(`${appUrl}/.well-known/jwks.json`, app, 30_000);
@@ -71,7 +94,11 @@ async function startStack(keyFile: string, sessionSecret: string): Promise<{ pro
 }
 
 /** Runs `task` `count` times with `parallel` callers at once; returns each duration in ms. */
-async function measure(count: number, parallel: number, task: () => Promise<void>): Promise<{ samples: number[]; wallMs: number }> {
+async function measure(
+  count: number,
+  parallel: number,
+  task: () => Promise<void>,
+): Promise<{ samples: number[]; wallMs: number }> {
   const samples: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -92,9 +119,18 @@ async function main(): Promise<void> {
   ensureBuild();
   const dir = mkdtempSync(join(tmpdir(), 'rp-bench-'));
   const keyFile = join(dir, 'client.private.jwks.json');
-  await writeKeySet([await generatePrivateJwk('RS256')], keyFile, join(dir, 'client.public.jwks.json'));
+  await writeKeySet(
+    [await generatePrivateJwk('RS256')],
+    keyFile,
+    join(dir, 'client.public.jwks.json'),
+  );
   const sessionSecret = randomBytes(32).toString('base64url');
-  Object.assign(process.env, { OIDC_ISSUER: issuer, APP_URL: appUrl, OIDC_CLIENT_KEY_FILE: keyFile, SESSION_SECRET: sessionSecret });
+  Object.assign(process.env, {
+    OIDC_ISSUER: issuer,
+    APP_URL: appUrl,
+    OIDC_CLIENT_KEY_FILE: keyFile,
+    SESSION_SECRET: sessionSecret,
+  });
 
   console.log(`Starting the bundled provider (${issuer}) and the app (${appUrl}, next start)…`);
   const stack = await startStack(keyFile, sessionSecret);
@@ -103,7 +139,10 @@ async function main(): Promise<void> {
   try {
     // The lib's own request logs would bury the figures.
     console.log = () => undefined;
-    const issued = () => stack.provider.output.filter((line) => line.includes('grant.success grant_type=client_credentials')).length;
+    const issued = () =>
+      stack.provider.output.filter((line) =>
+        line.includes('grant.success grant_type=client_credentials'),
+      ).length;
     const waitForLog = () => new Promise((resolve) => setTimeout(resolve, 200));
     const { config } = await getProvider();
     const { api } = getConfig();
@@ -113,12 +152,19 @@ async function main(): Promise<void> {
       const cache = createApiTokenCache(config, { resource: api.resource, scope: api.scope });
       const before = issued();
       const t0 = performance.now();
-      const leases = await Promise.all(Array.from({ length: CONCURRENT_CALLERS }, () => cache.get()));
+      const leases = await Promise.all(
+        Array.from({ length: CONCURRENT_CALLERS }, () => cache.get()),
+      );
       const ms = performance.now() - t0;
       await waitForLog();
       const distinct = new Set(leases.map((l) => l.token.access_token)).size;
-      const sources = leases.reduce<Record<string, number>>((acc, l) => ({ ...acc, [l.source]: (acc[l.source] ?? 0) + 1 }), {});
-      say(`   round ${round}: ${issued() - before} token request(s) at the provider, ${distinct} distinct token(s), ${JSON.stringify(sources)}, all ${CONCURRENT_CALLERS} served in ${ms.toFixed(1)} ms`);
+      const sources = leases.reduce<Record<string, number>>(
+        (acc, l) => ({ ...acc, [l.source]: (acc[l.source] ?? 0) + 1 }),
+        {},
+      );
+      say(
+        `   round ${round}: ${issued() - before} token request(s) at the provider, ${distinct} distinct token(s), ${JSON.stringify(sources)}, all ${CONCURRENT_CALLERS} served in ${ms.toFixed(1)} ms`,
+      );
     }
 
     const lease = await getApiAccessToken();
@@ -127,13 +173,16 @@ async function main(): Promise<void> {
     const authorization = `Bearer ${lease.token.access_token}`;
     const warm = await fetch(api.messagesUrl, { headers: { authorization } });
     if (warm.status !== 200) throw new Error(`the API answered ${warm.status} to a fresh token`);
-    for (let i = 0; i < 50; i++) await (await fetch(api.messagesUrl, { headers: { authorization } })).arrayBuffer();
+    for (let i = 0; i < 50; i++)
+      await (await fetch(api.messagesUrl, { headers: { authorization } })).arrayBuffer();
 
     let refused = 0;
     const callApi = async () => {
       const { token, source } = await getApiAccessToken();
       if (source !== 'cache') refused++;
-      const res = await fetch(api.messagesUrl, { headers: { authorization: `Bearer ${token.access_token}` } });
+      const res = await fetch(api.messagesUrl, {
+        headers: { authorization: `Bearer ${token.access_token}` },
+      });
       await res.arrayBuffer();
       if (res.status !== 200) refused++;
     };
@@ -141,7 +190,9 @@ async function main(): Promise<void> {
     const sequential = await measure(REQUESTS, 1, callApi);
     say(`   sequential:      ${summarize(sequential.samples)}`);
     const parallel = await measure(REQUESTS, 10, callApi);
-    say(`   10 at once:      ${summarize(parallel.samples)}; ${((REQUESTS / parallel.wallMs) * 1000).toFixed(0)} requests/s`);
+    say(
+      `   10 at once:      ${summarize(parallel.samples)}; ${((REQUESTS / parallel.wallMs) * 1000).toFixed(0)} requests/s`,
+    );
     say(`   non-200 or non-cached: ${refused}`);
 
     say('\n3. In-process, no HTTP');
@@ -156,7 +207,9 @@ async function main(): Promise<void> {
     });
     say(`   token client cache hit:                      ${summarize(hits.samples)}`);
     await waitForLog();
-    say(`\n   Token requests during 2 and 3 (${REQUESTS * 12} token-client calls, all served from the cache): ${issued() - afterFill}`);
+    say(
+      `\n   Token requests during 2 and 3 (${REQUESTS * 12} token-client calls, all served from the cache): ${issued() - afterFill}`,
+    );
   } finally {
     console.log = originalLog;
     await Promise.all(stack.children.map((c) => stopChild(c)));

@@ -9,7 +9,7 @@ import { getClientKeySet } from '../lib/keys';
 import { describeError } from '../lib/log';
 import { viewJwt, type JwtView } from '../lib/jwt-view';
 import { callApi, type ApiAnswer } from '../lib/machine-call';
-import { getProvider, isNetworkError } from '../lib/oidc';
+import { getProvider, isNetworkError } from '../lib/discovery';
 import { authorizeRequest, getApiPolicy, getProviderJwks } from '../lib/resource-server';
 import { explainInvalidClient } from './explain-invalid-client';
 
@@ -37,7 +37,9 @@ const local = process.argv.includes('--local');
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
 function formatTime(seconds: unknown): string {
-  return typeof seconds === 'number' ? `${seconds} (${new Date(seconds * 1000).toISOString()})` : JSON.stringify(seconds);
+  return typeof seconds === 'number'
+    ? `${seconds} (${new Date(seconds * 1000).toISOString()})`
+    : JSON.stringify(seconds);
 }
 
 function printJwt(jwt: JwtView | undefined): void {
@@ -47,7 +49,11 @@ function printJwt(jwt: JwtView | undefined): void {
   }
   console.log(`   header     ${JSON.stringify(jwt.header)}`);
   for (const [name, value] of Object.entries(jwt.payload)) {
-    const shown = ['exp', 'iat', 'nbf'].includes(name) ? formatTime(value) : typeof value === 'string' ? value : JSON.stringify(value);
+    const shown = ['exp', 'iat', 'nbf'].includes(name)
+      ? formatTime(value)
+      : typeof value === 'string'
+        ? value
+        : JSON.stringify(value);
     console.log(`   ${name.padEnd(10)} ${shown}`);
   }
 }
@@ -61,12 +67,20 @@ function printAnswer(answer: ApiAnswer): void {
 
 async function judgeLocally(accessToken: string): Promise<boolean> {
   const { api } = getConfig();
-  const decision = await authorizeRequest(new Request(api.messagesUrl, { headers: { authorization: `Bearer ${accessToken}` } }), getApiPolicy(), getProviderJwks);
+  const decision = await authorizeRequest(
+    new Request(api.messagesUrl, { headers: { authorization: `Bearer ${accessToken}` } }),
+    getApiPolicy(),
+    getProviderJwks,
+  );
   if (decision.ok) {
-    console.log(`   → accepted: client_id ${decision.claims.client_id}, scope "${decision.claims.scope}"`);
+    console.log(
+      `   → accepted: client_id ${decision.claims.client_id}, scope "${decision.claims.scope}"`,
+    );
     return true;
   }
-  console.log(`   → refused: ${decision.status}${decision.status === 503 ? '' : ` ${decision.challenge.error ?? ''}`} — ${decision.reason}`);
+  console.log(
+    `   → refused: ${decision.status}${decision.status === 503 ? '' : ` ${decision.challenge.error ?? ''}`} — ${decision.reason}`,
+  );
   return false;
 }
 
@@ -86,8 +100,11 @@ API        ${settings.api.resource}, scope ${settings.api.scope}
     lease = await getApiAccessToken();
   } catch (err) {
     if (!(err instanceof AuthError)) throw err;
-    console.error(`✗ No token: ${AUTH_ERROR_CATALOG[err.code].title} (${err.code}${err.error ? `, ${err.error}` : ''}).`);
-    if (err.code === 'client_authentication_failed') console.error(`\n${(await explainInvalidClient(err.error_description)).join('\n')}`);
+    console.error(
+      `✗ No token: ${AUTH_ERROR_CATALOG[err.code].title} (${err.code}${err.error ? `, ${err.error}` : ''}).`,
+    );
+    if (err.code === 'client_authentication_failed')
+      console.error(`\n${(await explainInvalidClient(err.error_description)).join('\n')}`);
     else {
       if (err.error_description) console.error(`The provider said: ${err.error_description}`);
       console.error(AUTH_ERROR_CATALOG[err.code].hint);
@@ -97,24 +114,42 @@ API        ${settings.api.resource}, scope ${settings.api.scope}
   }
   const { token } = lease;
 
-  console.log(bold(`1. Token request: grant_type=client_credentials, resource=${settings.api.resource}, scope=${settings.api.scope},`));
-  console.log(bold('   authenticated by this client assertion (client_assertion, signed just now):'));
+  console.log(
+    bold(
+      `1. Token request: grant_type=client_credentials, resource=${settings.api.resource}, scope=${settings.api.scope},`,
+    ),
+  );
+  console.log(
+    bold('   authenticated by this client assertion (client_assertion, signed just now):'),
+  );
   printJwt(viewJwt(token.clientAssertion));
   console.log();
-  console.log(bold(`2. Access token: token_type ${token.token_type}, expires_in ${token.expires_in ?? '?'} s, scope ${token.scope ?? '(not stated)'}`));
+  console.log(
+    bold(
+      `2. Access token: token_type ${token.token_type}, expires_in ${token.expires_in ?? '?'} s, scope ${token.scope ?? '(not stated)'}`,
+    ),
+  );
   printJwt(viewJwt(token.access_token));
   console.log();
 
   if (!local) {
-    console.log(bold(`3. GET ${settings.api.messagesUrl} with Authorization: Bearer <the access token>`));
+    console.log(
+      bold(`3. GET ${settings.api.messagesUrl} with Authorization: Bearer <the access token>`),
+    );
     try {
-      const answer = await callApi(settings.api.messagesUrl, token.access_token, settings.httpTimeoutMs);
+      const answer = await callApi(
+        settings.api.messagesUrl,
+        token.access_token,
+        settings.httpTimeoutMs,
+      );
       printAnswer(answer);
       return answer.status === 200 ? 0 : 1;
     } catch (err) {
       if (!isNetworkError(err)) throw err;
       console.log(`   The app does not answer at ${settings.appUrl} (${describeError(err)}).`);
-      console.log('   Judging the token here instead, with the API’s own checks (lib/resource-server.ts):');
+      console.log(
+        '   Judging the token here instead, with the API’s own checks (lib/resource-server.ts):',
+      );
       return (await judgeLocally(token.access_token)) ? 0 : 1;
     }
   }
@@ -126,7 +161,10 @@ main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     if (err instanceof ConfigError) console.error(`\n${err.message}\n`);
-    else if (err instanceof AuthError) console.error(`\n✗ ${AUTH_ERROR_CATALOG[err.code].title} (${err.code}).\n${AUTH_ERROR_CATALOG[err.code].hint}\n${err.detail ?? ''}`);
+    else if (err instanceof AuthError)
+      console.error(
+        `\n✗ ${AUTH_ERROR_CATALOG[err.code].title} (${err.code}).\n${AUTH_ERROR_CATALOG[err.code].hint}\n${err.detail ?? ''}`,
+      );
     else console.error(`client-credentials: ${describeError(err)}`);
     process.exit(1);
   },

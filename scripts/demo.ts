@@ -27,20 +27,35 @@ const appUrl = (process.env.APP_URL ?? DEFAULTS.appUrl).replace(/\/$/, '');
 const issuer = process.env.OIDC_ISSUER ?? process.env.PROVIDER_ISSUER ?? DEFAULTS.issuer;
 const app = new URL(appUrl);
 
-const SOURCES = ['app', 'lib', 'public', 'instrumentation.ts', 'next.config.js', 'package.json', 'tsconfig.json'];
+const SOURCES = [
+  'app',
+  'lib',
+  'public',
+  'instrumentation.ts',
+  'next.config.js',
+  'package.json',
+  'tsconfig.json',
+];
 
 function newestMtime(path: string): number {
   if (!existsSync(path)) return 0;
   const stat = statSync(path);
   if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(stat.mtimeMs, ...readdirSync(path).map((entry) => newestMtime(join(path, entry))));
+  return Math.max(
+    stat.mtimeMs,
+    ...readdirSync(path).map((entry) => newestMtime(join(path, entry))),
+  );
 }
 
 function buildIfStale(): void {
   const buildId = resolve('.next/BUILD_ID');
   const builtAt = existsSync(buildId) ? statSync(buildId).mtimeMs : 0;
   if (builtAt > Math.max(...SOURCES.map(newestMtime))) return;
-  console.log(builtAt ? 'Sources changed since the last build: rebuilding…' : 'First run: building the app (about 20 s)…');
+  console.log(
+    builtAt
+      ? 'Sources changed since the last build: rebuilding…'
+      : 'First run: building the app (about 20 s)…',
+  );
   execFileSync(process.execPath, ['node_modules/next/dist/bin/next', 'build'], {
     stdio: 'inherit',
     env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
@@ -49,9 +64,13 @@ function buildIfStale(): void {
 
 async function main(): Promise<void> {
   if (await ensureDevKey()) console.log(`Generated a development key pair in ${PRIVATE_FILE}.`);
-  const sessionSecret = process.env.SESSION_SECRET ?? readOrCreateDevSessionSecret(resolve(DEFAULTS.devSessionSecretFile));
+  const sessionSecret =
+    process.env.SESSION_SECRET ??
+    readOrCreateDevSessionSecret(resolve(DEFAULTS.devSessionSecretFile));
   if (!process.env.OIDC_CLIENT_KEY_FILE) {
-    warnLoudly(`DEMO: the app signs with the development key ${DEFAULTS.devKeyFile} and a generated session secret. Never use them outside a demo.`);
+    warnLoudly(
+      `DEMO: the app signs with the development key ${DEFAULTS.devKeyFile} and a generated session secret. Never use them outside a demo.`,
+    );
   }
   if (!dev) buildIfStale();
   const buildDone = performance.now();
@@ -77,18 +96,28 @@ async function main(): Promise<void> {
         PROVIDER_ISSUER: issuer,
         APP_URL: appUrl,
         // The demo provider keeps its signing keys across restarts (sessions' ID tokens stay valid).
-        PROVIDER_SIGNING_KEYS_FILE: process.env.PROVIDER_SIGNING_KEYS_FILE ?? 'keys/dev-provider.private.jwks.json',
+        PROVIDER_SIGNING_KEYS_FILE:
+          process.env.PROVIDER_SIGNING_KEYS_FILE ?? 'keys/dev-provider.private.jwks.json',
       },
       echo: true,
     });
     children.push(provider);
-    provider.process.once('exit', (code) => void (stopping || (console.error(`provider exited (${code})`), stopAll(1))));
+    provider.process.once(
+      'exit',
+      (code) => void (stopping || (console.error(`provider exited (${code})`), stopAll(1))),
+    );
     await waitForHttp(`${issuer}/.well-known/openid-configuration`, provider);
   }
 
   const appChild = startChild({
     name: 'app',
-    ...nextCli([dev ? 'dev' : 'start', '-H', app.hostname.replace(/^\[|\]$/g, ''), '-p', app.port || '80']),
+    ...nextCli([
+      dev ? 'dev' : 'start',
+      '-H',
+      app.hostname.replace(/^\[|\]$/g, ''),
+      '-p',
+      app.port || '80',
+    ]),
     env: {
       ...process.env,
       NEXT_TELEMETRY_DISABLED: '1',
@@ -100,7 +129,10 @@ async function main(): Promise<void> {
     echo: true,
   });
   children.push(appChild);
-  appChild.process.once('exit', (code) => void (stopping || (console.error(`app exited (${code})`), stopAll(1))));
+  appChild.process.once(
+    'exit',
+    (code) => void (stopping || (console.error(`app exited (${code})`), stopAll(1))),
+  );
   await waitForHttp(`${appUrl}/.well-known/jwks.json`, appChild);
 
   const seconds = (ms: number) => (ms / 1000).toFixed(1);

@@ -7,7 +7,7 @@ import { getConfig } from '../lib/config';
 import { AuthError, ConfigError } from '../lib/errors';
 import { getClientKeySet } from '../lib/keys';
 import { describeError } from '../lib/log';
-import { getProvider } from '../lib/oidc';
+import { getProvider } from '../lib/discovery';
 import { explainInvalidClient } from './explain-invalid-client';
 
 /**
@@ -36,19 +36,26 @@ async function main(): Promise<void> {
 
   console.log('Signing key');
   const keys = await getClientKeySet();
-  ok(`${config.clientKeyFile}: signs with kid ${keys.signing.kid} (${keys.signing.alg}); ${keys.published.length} key(s) published`);
+  ok(
+    `${config.clientKeyFile}: signs with kid ${keys.signing.kid} (${keys.signing.alg}); ${keys.published.length} key(s) published`,
+  );
 
   console.log('Provider');
   const { metadata, config: oidc } = await getProvider();
   ok(`discovered ${metadata.issuer}`);
   const methods = metadata.token_endpoint_auth_methods_supported;
-  if (methods === undefined) warn('token_endpoint_auth_methods_supported not published (assuming private_key_jwt works)');
+  if (methods === undefined)
+    warn('token_endpoint_auth_methods_supported not published (assuming private_key_jwt works)');
   else ok(`private_key_jwt supported (${methods.join(', ')})`);
   const pkce = metadata.code_challenge_methods_supported;
   if (pkce?.includes('S256')) ok('PKCE S256 supported');
   else warn('code_challenge_methods_supported does not list S256 (PKCE is sent anyway)');
-  if (metadata.authorization_response_iss_parameter_supported) ok('RFC 9207 iss in authorization responses');
-  else warn('the provider does not announce RFC 9207 iss in authorization responses (mix-up protection relies on state alone)');
+  if (metadata.authorization_response_iss_parameter_supported)
+    ok('RFC 9207 iss in authorization responses');
+  else
+    warn(
+      'the provider does not announce RFC 9207 iss in authorization responses (mix-up protection relies on state alone)',
+    );
   if (!metadata.end_session_endpoint) warn('no end_session_endpoint: sign-out will be local only');
 
   console.log('Client JWKS');
@@ -59,7 +66,9 @@ async function main(): Promise<void> {
     if (body.keys?.some((k) => k.kid === keys.signing.kid)) ok(`${jwksUrl} serves the signing key`);
     else fail(`${jwksUrl} does not serve kid ${keys.signing.kid}`);
   } catch {
-    warn(`${jwksUrl} is not reachable from here (is the app running?); needed only if the provider uses jwks_uri`);
+    warn(
+      `${jwksUrl} is not reachable from here (is the app running?); needed only if the provider uses jwks_uri`,
+    );
   }
 
   console.log('Client authentication');
@@ -78,13 +87,18 @@ async function main(): Promise<void> {
     if (sent) {
       const header = decodeProtectedHeader(sent);
       const claims = decodeJwt(sent);
-      ok(`sent assertion: alg=${header.alg} kid=${header.kid} typ=${header.typ ?? '-'} aud=${JSON.stringify(claims.aud)} exp-iat=${Number(claims.exp) - Number(claims.iat)}s`);
+      ok(
+        `sent assertion: alg=${header.alg} kid=${header.kid} typ=${header.typ ?? '-'} aud=${JSON.stringify(claims.aud)} exp-iat=${Number(claims.exp) - Number(claims.iat)}s`,
+      );
     }
     if (err instanceof client.ResponseBodyError && err.error === 'invalid_grant') {
-      ok('the provider accepted the client assertion (it then refused the made-up code: invalid_grant)');
+      ok(
+        'the provider accepted the client assertion (it then refused the made-up code: invalid_grant)',
+      );
     } else if (err instanceof client.ResponseBodyError && err.error === 'invalid_client') {
       fail('the provider rejected the client assertion (invalid_client)');
-      for (const line of await explainInvalidClient(err.error_description)) console.log(`        ${line}`);
+      for (const line of await explainInvalidClient(err.error_description))
+        console.log(`        ${line}`);
     } else {
       warn(`inconclusive: ${describeError(err)}`);
     }
@@ -95,7 +109,8 @@ main()
   .catch((err: unknown) => {
     failures += 1;
     if (err instanceof ConfigError) console.log(`\n${err.message}`);
-    else if (err instanceof AuthError) console.log(`  FAIL  ${err.code}: ${err.detail ?? err.message}`);
+    else if (err instanceof AuthError)
+      console.log(`  FAIL  ${err.code}: ${err.detail ?? err.message}`);
     else console.log(`  FAIL  ${describeError(err)}`);
   })
   .finally(() => {

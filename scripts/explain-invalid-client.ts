@@ -23,7 +23,9 @@ export async function explainInvalidClient(errorDescription?: string): Promise<s
   const keys = await getClientKeySet();
   const jwksUrl = `${settings.appUrl}/.well-known/jwks.json`;
   const audience =
-    settings.assertion.audience.mode === 'issuer' ? `${settings.issuer} (the issuer, RFC 10070)` : settings.assertion.audience.mode;
+    settings.assertion.audience.mode === 'issuer'
+      ? `${settings.issuer} (the issuer, RFC 10070)`
+      : settings.assertion.audience.mode;
   const lines = [
     'The provider answered invalid_client: it does not accept the client assertion. What usually causes it:',
     `  - The provider does not have this client's public key (kid ${keys.signing.kid}). Register the JWKS that`,

@@ -8,7 +8,11 @@ import { createInterface } from 'node:readline';
  * stopping it by PID also stops anything it started.
  */
 
-export type Child = { readonly name: string; readonly process: ChildProcess; readonly output: string[] };
+export type Child = {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly output: string[];
+};
 
 export type StartOptions = {
   readonly name: string;
@@ -45,7 +49,9 @@ export async function waitForHttp(url: string, child: Child, timeoutMs = 60_000)
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.process.exitCode !== null || child.process.signalCode !== null) {
-      throw new Error(`${child.name} exited before it was ready:\n${child.output.slice(-30).join('\n')}`);
+      throw new Error(
+        `${child.name} exited before it was ready:\n${child.output.slice(-30).join('\n')}`,
+      );
     }
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
@@ -56,13 +62,16 @@ export async function waitForHttp(url: string, child: Child, timeoutMs = 60_000)
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${child.name} was not ready at ${url} within ${timeoutMs} ms:\n${child.output.slice(-30).join('\n')}`);
+  throw new Error(
+    `${child.name} was not ready at ${url} within ${timeoutMs} ms:\n${child.output.slice(-30).join('\n')}`,
+  );
 }
 
 /** Stops a child's whole process group (SIGTERM, then SIGKILL after `graceMs`). */
 export async function stopChild(child: Child, graceMs = 3000): Promise<void> {
   const { pid } = child.process;
-  if (pid === undefined || child.process.exitCode !== null || child.process.signalCode !== null) return;
+  if (pid === undefined || child.process.exitCode !== null || child.process.signalCode !== null)
+    return;
   const exited = new Promise<void>((done) => child.process.once('exit', () => done()));
   try {
     process.kill(-pid, 'SIGTERM');
@@ -81,7 +90,10 @@ export async function stopChild(child: Child, graceMs = 3000): Promise<void> {
 }
 
 /** `node` with tsx loaded, for running the TypeScript entry points in one process. */
-export function tsxNode(entry: string, extra: readonly string[] = []): { command: string; args: string[] } {
+export function tsxNode(
+  entry: string,
+  extra: readonly string[] = [],
+): { command: string; args: string[] } {
   return { command: process.execPath, args: ['--import', 'tsx', entry, ...extra] };
 }
 

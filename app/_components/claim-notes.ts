@@ -4,7 +4,8 @@ export const ASSERTION_HEADER_NOTES: Record<string, string> = {
   alg: 'Signature algorithm. The provider verifies the signature with this client’s registered public key; no shared secret exists.',
   kid: 'Which of the client’s published keys signed (its RFC 7638 thumbprint unless the key file names it). Lets the provider pick the key, and lets keys rotate.',
   typ: 'client-authentication+jwt: explicitly typed (RFC 10070), so this JWT cannot be mistaken for, or replayed as, another kind of token.',
-  'x5t#S256': 'SHA-256 thumbprint of the client’s X.509 certificate, for providers that register certificates.',
+  'x5t#S256':
+    'SHA-256 thumbprint of the client’s X.509 certificate, for providers that register certificates.',
   x5t: 'SHA-1 thumbprint of the client’s X.509 certificate (Entra ID still asks for it).',
 };
 
@@ -26,7 +27,8 @@ export const ID_TOKEN_CLAIM_NOTES: Record<string, string> = {
   exp: 'Expiry; checked when the token arrived.',
   iat: 'When the provider issued the token.',
   auth_time: 'When you last authenticated at the provider.',
-  nonce: 'Echo of the random value this browser’s sign-in sent: binds the token to this sign-in (replay protection).',
+  nonce:
+    'Echo of the random value this browser’s sign-in sent: binds the token to this sign-in (replay protection).',
   at_hash: 'Hash of the access token issued alongside: binds the two.',
   sid: 'Your session at the provider (used for logout).',
   acr: 'Authentication context class: how strongly you were authenticated.',

@@ -3,11 +3,20 @@
 const TIME_CLAIMS = new Set(['exp', 'iat', 'nbf', 'auth_time', 'updated_at']);
 
 function display(name: string, value: unknown): string {
-  if (TIME_CLAIMS.has(name) && typeof value === 'number') return `${value} (${new Date(value * 1000).toISOString()})`;
+  if (TIME_CLAIMS.has(name) && typeof value === 'number')
+    return `${value} (${new Date(value * 1000).toISOString()})`;
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-export function ClaimsTable({ claims, notes, testId }: { claims: Record<string, unknown>; notes?: Record<string, string>; testId: string }) {
+export function ClaimsTable({
+  claims,
+  notes,
+  testId,
+}: {
+  claims: Record<string, unknown>;
+  notes?: Record<string, string>;
+  testId: string;
+}) {
   return (
     <table className="claims" data-testid={testId}>
       <tbody>

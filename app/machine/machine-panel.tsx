@@ -26,8 +26,14 @@ function describeSource(token: TokenView): string {
 
 function TokenSource({ token }: { token: TokenView }) {
   return (
-    <p className="card" data-testid="token-source" data-source={token.source} data-from-cache={token.source === 'cache' ? 'yes' : 'no'}>
-      <strong>{token.source === 'cache' ? 'Token from the cache' : 'New token'}</strong> — {describeSource(token)}
+    <p
+      className="card"
+      data-testid="token-source"
+      data-source={token.source}
+      data-from-cache={token.source === 'cache' ? 'yes' : 'no'}
+    >
+      <strong>{token.source === 'cache' ? 'Token from the cache' : 'New token'}</strong> —{' '}
+      {describeSource(token)}
     </p>
   );
 }
@@ -42,7 +48,12 @@ function AssertionSection({ token }: { token: TokenView }) {
           : `The one that authenticated the token request of ${formatTime(token.requestedAt)}, which got the token in use.`}
       </p>
       {token.assertion ? (
-        <JwtCard jwt={token.assertion} headerNotes={ASSERTION_HEADER_NOTES} claimNotes={ASSERTION_CLAIM_NOTES} prefix="assertion" />
+        <JwtCard
+          jwt={token.assertion}
+          headerNotes={ASSERTION_HEADER_NOTES}
+          claimNotes={ASSERTION_CLAIM_NOTES}
+          prefix="assertion"
+        />
       ) : (
         <p className="card muted">Not captured.</p>
       )}
@@ -55,12 +66,18 @@ function AccessTokenSection({ token }: { token: TokenView }) {
     <>
       <h2>2. The access token received</h2>
       <p className="muted">
-        Granted scope <code>{token.scope ?? '(not stated)'}</code>, expires_in {token.expires_in ?? '(not stated)'} s
-        {token.expiresAt ? `, expires at ${formatTime(token.expiresAt)}` : ''}. Shown decoded: the token itself never leaves the
-        server.
+        Granted scope <code>{token.scope ?? '(not stated)'}</code>, expires_in{' '}
+        {token.expires_in ?? '(not stated)'} s
+        {token.expiresAt ? `, expires at ${formatTime(token.expiresAt)}` : ''}. Shown decoded: the
+        token itself never leaves the server.
       </p>
       {token.accessToken ? (
-        <JwtCard jwt={token.accessToken} headerNotes={ACCESS_TOKEN_HEADER_NOTES} claimNotes={ACCESS_TOKEN_CLAIM_NOTES} prefix="access-token" />
+        <JwtCard
+          jwt={token.accessToken}
+          headerNotes={ACCESS_TOKEN_HEADER_NOTES}
+          claimNotes={ACCESS_TOKEN_CLAIM_NOTES}
+          prefix="access-token"
+        />
       ) : (
         <p className="card muted">An opaque token (not a JWT): only the provider can read it.</p>
       )}
@@ -76,18 +93,30 @@ function ApiSection({ outcome }: { outcome: Exclude<MachineCallOutcome, { stage:
         <div className="card">
           <p>
             <code>GET {outcome.api.url}</code> →{' '}
-            <strong data-testid="api-status" className={outcome.api.status === 200 ? 'ok' : 'error-code'}>
+            <strong
+              data-testid="api-status"
+              className={outcome.api.status === 200 ? 'ok' : 'error-code'}
+            >
               {outcome.api.status}
             </strong>{' '}
             <span className="muted">({outcome.api.ms} ms)</span>
           </p>
           {outcome.api.wwwAuthenticate ? (
             <p>
-              WWW-Authenticate: <code data-testid="api-www-authenticate">{outcome.api.wwwAuthenticate}</code>
+              WWW-Authenticate:{' '}
+              <code data-testid="api-www-authenticate">{outcome.api.wwwAuthenticate}</code>
             </p>
           ) : null}
-          {outcome.retriedWithNewToken ? <p className="muted">The API refused the cached token; the app dropped it and retried once with a new one.</p> : null}
-          <pre data-testid="api-body">{typeof outcome.api.body === 'string' ? outcome.api.body : JSON.stringify(outcome.api.body, null, 2)}</pre>
+          {outcome.retriedWithNewToken ? (
+            <p className="muted">
+              The API refused the cached token; the app dropped it and retried once with a new one.
+            </p>
+          ) : null}
+          <pre data-testid="api-body">
+            {typeof outcome.api.body === 'string'
+              ? outcome.api.body
+              : JSON.stringify(outcome.api.body, null, 2)}
+          </pre>
         </div>
       ) : (
         <p className="card" data-testid="api-unreachable">
@@ -104,7 +133,10 @@ function Outcome({ outcome }: { outcome: MachineCallOutcome }) {
       <div className="card" data-testid="machine-error">
         <h2>No token: {outcome.title}</h2>
         <p>
-          Error code: <span className="error-code" data-testid="machine-error-code">{outcome.code}</span>
+          Error code:{' '}
+          <span className="error-code" data-testid="machine-error-code">
+            {outcome.code}
+          </span>
         </p>
         {outcome.error ? (
           <p>

@@ -21,9 +21,8 @@ export default function MachinePage() {
         No user here: the app calls an API as itself. It asks the provider’s token endpoint for an
         access token with the <strong>client-credentials grant</strong>, and proves who it is the
         same way it does when it redeems a sign-in code: with a client assertion, a short-lived JWT
-        signed by its private key (<code>private_key_jwt</code>), not a client secret. The token
-        is cached until shortly before it expires; many callers at once still cause one token
-        request.
+        signed by its private key (<code>private_key_jwt</code>), not a client secret. The token is
+        cached until shortly before it expires; many callers at once still cause one token request.
       </p>
       <p>
         The API, <code>GET /api/messages</code> in this app, accepts only{' '}

@@ -2,7 +2,11 @@ import type { Metadata } from 'next';
 
 import { idTokenClaims, requireSession, userClaims } from '@/lib/dal';
 
-import { ASSERTION_CLAIM_NOTES, ASSERTION_HEADER_NOTES, ID_TOKEN_CLAIM_NOTES } from '../_components/claim-notes';
+import {
+  ASSERTION_CLAIM_NOTES,
+  ASSERTION_HEADER_NOTES,
+  ID_TOKEN_CLAIM_NOTES,
+} from '../_components/claim-notes';
 import { ClaimsTable, JwtCard } from '../_components/claims-table';
 
 export const dynamic = 'force-dynamic';
@@ -14,28 +18,41 @@ export default async function ProfilePage() {
   const { name } = userClaims(session);
   const assertion = session.client_assertion;
   const lifetime =
-    assertion && typeof assertion.payload.exp === 'number' && typeof assertion.payload.iat === 'number'
+    assertion &&
+    typeof assertion.payload.exp === 'number' &&
+    typeof assertion.payload.iat === 'number'
       ? assertion.payload.exp - assertion.payload.iat
       : undefined;
   return (
     <>
       <h1>
-        Signed in as <span data-testid="profile-sub">{typeof name === 'string' ? name : session.sub}</span>
+        Signed in as{' '}
+        <span data-testid="profile-sub">{typeof name === 'string' ? name : session.sub}</span>
       </h1>
 
       <h2>The client assertion that redeemed your authorization code</h2>
       <p className="muted">
-        Signed by this app moments before it called the token endpoint{lifetime !== undefined ? `, valid for ${lifetime} seconds` : ''}.
-        This JWT replaced the client secret.
+        Signed by this app moments before it called the token endpoint
+        {lifetime !== undefined ? `, valid for ${lifetime} seconds` : ''}. This JWT replaced the
+        client secret.
       </p>
       {assertion ? (
-        <JwtCard jwt={assertion} headerNotes={ASSERTION_HEADER_NOTES} claimNotes={ASSERTION_CLAIM_NOTES} prefix="assertion" />
+        <JwtCard
+          jwt={assertion}
+          headerNotes={ASSERTION_HEADER_NOTES}
+          claimNotes={ASSERTION_CLAIM_NOTES}
+          prefix="assertion"
+        />
       ) : (
-        <p className="card muted">Not kept for this session (it did not fit in the session cookie).</p>
+        <p className="card muted">
+          Not kept for this session (it did not fit in the session cookie).
+        </p>
       )}
 
       <h2>ID token claims</h2>
-      <p className="muted">Signature verified against the provider’s JWKS; issuer, audience, expiry and nonce checked.</p>
+      <p className="muted">
+        Signature verified against the provider’s JWKS; issuer, audience, expiry and nonce checked.
+      </p>
       <div className="card">
         <ClaimsTable claims={claims} notes={ID_TOKEN_CLAIM_NOTES} testId="id-token-claims" />
       </div>
@@ -46,7 +63,9 @@ export default async function ProfilePage() {
           <ClaimsTable claims={session.userinfo} testId="userinfo" />
         </div>
       ) : (
-        <p className="card muted">The provider has no UserInfo endpoint, or its answer did not fit in the session cookie.</p>
+        <p className="card muted">
+          The provider has no UserInfo endpoint, or its answer did not fit in the session cookie.
+        </p>
       )}
     </>
   );

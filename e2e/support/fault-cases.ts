@@ -108,14 +108,24 @@ function expectTrue(condition: boolean, message: string): void {
  * Makes the app's cached provider JWKS equal what the provider publishes: a new signing key plus
  * `extra` keys, and one good sign-in so that the app, seeing an unknown `kid`, refetches.
  */
-export async function publishAndSync(ctx: CaseContext, extra: readonly ProviderKey[] = []): Promise<void> {
+export async function publishAndSync(
+  ctx: CaseContext,
+  extra: readonly ProviderKey[] = [],
+): Promise<void> {
   const signing = await ctx.op.rotate();
   ctx.op.published = [signing, ...extra];
   const warmUp = await signIn(ctx.appUrl, ctx.op, {});
-  expectTrue(warmUp.kind === 'session', `warm-up sign-in after a key change failed: ${warmUp.code ?? warmUp.kind}`);
+  expectTrue(
+    warmUp.kind === 'session',
+    `warm-up sign-in after a key change failed: ${warmUp.code ?? warmUp.kind}`,
+  );
 }
 
-const expectError = (error: AuthErrorCode, redeemed: boolean, userinfo = false): Expected => ({ error, redeemed, userinfo });
+const expectError = (error: AuthErrorCode, redeemed: boolean, userinfo = false): Expected => ({
+  error,
+  redeemed,
+  userinfo,
+});
 const ID_TOKEN_REJECTED = expectError('id_token_invalid', true);
 const NOT_REDEEMED = false;
 
@@ -130,17 +140,43 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
       const request = outcome.authorization?.params;
       expectTrue(request?.get('response_type') === 'code', 'response_type=code');
       expectTrue(request?.get('code_challenge_method') === 'S256', 'PKCE S256');
-      expectTrue((request?.get('scope') ?? '').split(' ').includes('email'), 'scope asks for UserInfo claims (email)');
+      expectTrue(
+        (request?.get('scope') ?? '').split(' ').includes('email'),
+        'scope asks for UserInfo claims (email)',
+      );
       const token = ctx.op.redemptionsOf(outcome.authorization?.code)[0]?.params;
-      expectTrue(token?.get('client_assertion_type') === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', 'client_assertion_type');
+      expectTrue(
+        token?.get('client_assertion_type') ===
+          'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        'client_assertion_type',
+      );
       expectTrue(!token?.has('client_secret'), 'no client secret');
       const assertion = token?.get('client_assertion')?.split('.')[1];
-      const payload = assertion ? (JSON.parse(Buffer.from(assertion, 'base64url').toString()) as { aud?: unknown; iss?: unknown; sub?: unknown }) : {};
-      expectTrue(payload.aud === ctx.op.issuer, `client assertion aud = issuer (got ${String(payload.aud)})`);
-      expectTrue(payload.iss === ctx.clientId && payload.sub === ctx.clientId, 'client assertion iss = sub = client_id');
-      expectTrue(request?.get('client_id') === ctx.clientId, 'client_id in the authorization request');
+      const payload = assertion
+        ? (JSON.parse(Buffer.from(assertion, 'base64url').toString()) as {
+            aud?: unknown;
+            iss?: unknown;
+            sub?: unknown;
+          })
+        : {};
+      expectTrue(
+        payload.aud === ctx.op.issuer,
+        `client assertion aud = issuer (got ${String(payload.aud)})`,
+      );
+      expectTrue(
+        payload.iss === ctx.clientId && payload.sub === ctx.clientId,
+        'client assertion iss = sub = client_id',
+      );
+      expectTrue(
+        request?.get('client_id') === ctx.clientId,
+        'client_id in the authorization request',
+      );
       const verifier = token?.get('code_verifier') ?? '';
-      expectTrue(createHash('sha256').update(verifier).digest('base64url') === request?.get('code_challenge'), 'the code_verifier matches the S256 challenge');
+      expectTrue(
+        createHash('sha256').update(verifier).digest('base64url') ===
+          request?.get('code_challenge'),
+        'the code_verifier matches the S256 challenge',
+      );
       expectTrue(outcome.userinfoCalls === 1, 'UserInfo read once');
     },
   },
@@ -207,7 +243,14 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'ID token MACed with HS256',
     ref: 'OIDC Core §3.1.3.7 (8), §10.1; oidcc-client-test-invalid-sig-hs256',
-    fault: { signedIdToken: (_jwt, draft) => signJwt({ alg: 'HS256', typ: 'JWT' }, draft.claims, new TextEncoder().encode('a-client-secret-this-client-never-had-0123456789')) },
+    fault: {
+      signedIdToken: (_jwt, draft) =>
+        signJwt(
+          { alg: 'HS256', typ: 'JWT' },
+          draft.claims,
+          new TextEncoder().encode('a-client-secret-this-client-never-had-0123456789'),
+        ),
+    },
     expected: ID_TOKEN_REJECTED,
   },
   {
@@ -375,7 +418,10 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     }),
     expected: ID_TOKEN_REJECTED,
     check: (_outcome, ctx, before) => {
-      expectTrue(ctx.op.jwksFetches === before.jwksFetches + 1, `the app refetched the JWKS once for the unknown kid (fetches: ${ctx.op.jwksFetches - before.jwksFetches})`);
+      expectTrue(
+        ctx.op.jwksFetches === before.jwksFetches + 1,
+        `the app refetched the JWKS once for the unknown kid (fetches: ${ctx.op.jwksFetches - before.jwksFetches})`,
+      );
     },
   },
   {
@@ -389,7 +435,10 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     },
     expected: { session: true },
     check: (_outcome, ctx, before) => {
-      expectTrue(ctx.op.jwksFetches > before.jwksFetches, 'the app refetched the JWKS after the rotation');
+      expectTrue(
+        ctx.op.jwksFetches > before.jwksFetches,
+        'the app refetched the JWKS after the rotation',
+      );
     },
   },
   {
@@ -402,7 +451,10 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     },
     expected: { session: true },
     check: (_outcome, ctx, before) => {
-      expectTrue(ctx.op.jwksFetches === before.jwksFetches + 1, 'the app refetched the JWKS once, at once (no cooldown wait)');
+      expectTrue(
+        ctx.op.jwksFetches === before.jwksFetches + 1,
+        'the app refetched the JWKS once, at once (no cooldown wait)',
+      );
     },
   },
 
@@ -477,26 +529,34 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     },
     expected: expectError('invalid_authorization_response', NOT_REDEEMED),
   },
-  ...['access_denied', 'login_required', 'interaction_required', 'server_error', 'temporarily_unavailable', 'invalid_scope'].map(
-    (error): FaultCase => ({
-      name: `authorization error response: ${error}`,
-      ref: 'RFC 6749 §4.1.2.1; OIDC Core §3.1.2.6',
-      fault: {
-        authorizationResponse: (p) => {
-          p.delete('code');
-          p.set('error', error);
-          p.set('error_description', `<script>alert("${error}")</script> & <b>bold</b>`);
-        },
+  ...[
+    'access_denied',
+    'login_required',
+    'interaction_required',
+    'server_error',
+    'temporarily_unavailable',
+    'invalid_scope',
+  ].map((error): FaultCase => ({
+    name: `authorization error response: ${error}`,
+    ref: 'RFC 6749 §4.1.2.1; OIDC Core §3.1.2.6',
+    fault: {
+      authorizationResponse: (p) => {
+        p.delete('code');
+        p.set('error', error);
+        p.set('error_description', `<script>alert("${error}")</script> & <b>bold</b>`);
       },
-      expected: expectError('authorization_error', NOT_REDEEMED),
-      check: (outcome) => {
-        const html = outcome.errorPage?.body ?? '';
-        expectTrue(html.includes(`>${error}<`), 'the OAuth error is shown');
-        expectTrue(html.includes('&lt;script&gt;alert(') && !html.includes(`<script>alert("${error}")`), 'error_description is shown as escaped text');
-        expectTrue(!html.includes('<b>bold</b>'), 'error_description markup is not rendered');
-      },
-    }),
-  ),
+    },
+    expected: expectError('authorization_error', NOT_REDEEMED),
+    check: (outcome) => {
+      const html = outcome.errorPage?.body ?? '';
+      expectTrue(html.includes(`>${error}<`), 'the OAuth error is shown');
+      expectTrue(
+        html.includes('&lt;script&gt;alert(') && !html.includes(`<script>alert("${error}")`),
+        'error_description is shown as escaped text',
+      );
+      expectTrue(!html.includes('<b>bold</b>'), 'error_description markup is not rendered');
+    },
+  })),
   {
     name: 'authorization error response without state',
     ref: 'RFC 6749 §4.1.2.1 (state REQUIRED when sent)',
@@ -517,11 +577,21 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
       const first = await signIn(ctx.appUrl, ctx.op, {}, victim);
       expectTrue(first.kind === 'session' && first.callback !== undefined, 'the original sign-in');
       const attacker = new HttpAgent();
-      return settleCallback(attacker, ctx.appUrl, ctx.op, first.callback ?? '', first.authorization, ctx.op.userinfoRequests.length);
+      return settleCallback(
+        attacker,
+        ctx.appUrl,
+        ctx.op,
+        first.callback ?? '',
+        first.authorization,
+        ctx.op.userinfoRequests.length,
+      );
     },
     expected: { error: 'missing_transaction' },
     check: (outcome) => {
-      expectTrue(outcome.redemptions === 1, `the replay did not reach the token endpoint (redemptions: ${outcome.redemptions})`);
+      expectTrue(
+        outcome.redemptions === 1,
+        `the replay did not reach the token endpoint (redemptions: ${outcome.redemptions})`,
+      );
     },
   },
   {
@@ -531,11 +601,21 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
       const agent = new HttpAgent();
       const first = await signIn(ctx.appUrl, ctx.op, {}, agent);
       expectTrue(first.kind === 'session', 'the original sign-in');
-      return settleCallback(agent, ctx.appUrl, ctx.op, first.callback ?? '', first.authorization, ctx.op.userinfoRequests.length);
+      return settleCallback(
+        agent,
+        ctx.appUrl,
+        ctx.op,
+        first.callback ?? '',
+        first.authorization,
+        ctx.op.userinfoRequests.length,
+      );
     },
     expected: { error: 'missing_transaction' },
     check: (outcome) => {
-      expectTrue(outcome.redemptions === 1, `the replay did not reach the token endpoint (redemptions: ${outcome.redemptions})`);
+      expectTrue(
+        outcome.redemptions === 1,
+        `the replay did not reach the token endpoint (redemptions: ${outcome.redemptions})`,
+      );
     },
   },
   {
@@ -551,7 +631,14 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
           p.set('code', stolen);
         },
       });
-      const outcome = await settleCallback(victim, ctx.appUrl, ctx.op, injected.callback, injected.authorization, before);
+      const outcome = await settleCallback(
+        victim,
+        ctx.appUrl,
+        ctx.op,
+        injected.callback,
+        injected.authorization,
+        before,
+      );
       return { ...outcome, redemptions: ctx.op.redemptionsOf(stolen).length };
     },
     expected: { error: 'id_token_invalid' },
@@ -578,13 +665,25 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'UserInfo answers HTTP 500 with an HTML page',
     ref: 'OIDC Core §5.3.3',
-    fault: { userinfo: () => new RawResponse(500, 'text/html', '<html><body><h1>Internal Server Error</h1></body></html>') },
+    fault: {
+      userinfo: () =>
+        new RawResponse(
+          500,
+          'text/html',
+          '<html><body><h1>Internal Server Error</h1></body></html>',
+        ),
+    },
     expected: expectError('userinfo_invalid', true, true),
   },
   {
     name: 'UserInfo answers 401 invalid_token',
     ref: 'OIDC Core §5.3.3; RFC 6750 §3.1',
-    fault: { userinfo: () => new RawResponse(401, 'application/json', '{}', { 'www-authenticate': 'Bearer error="invalid_token"' }) },
+    fault: {
+      userinfo: () =>
+        new RawResponse(401, 'application/json', '{}', {
+          'www-authenticate': 'Bearer error="invalid_token"',
+        }),
+    },
     expected: expectError('userinfo_invalid', true, true),
   },
 
@@ -592,19 +691,31 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'token endpoint answers HTTP 500 with an HTML page',
     ref: 'RFC 6749 §5.1, §5.2',
-    fault: { tokenResponse: () => new RawResponse(500, 'text/html', '<!doctype html><title>Oops</title><p>Internal Server Error</p>') },
+    fault: {
+      tokenResponse: () =>
+        new RawResponse(
+          500,
+          'text/html',
+          '<!doctype html><title>Oops</title><p>Internal Server Error</p>',
+        ),
+    },
     expected: expectError('invalid_token_response', true),
   },
   {
     name: 'token endpoint answers 200 with malformed JSON',
     ref: 'RFC 6749 §5.1 (application/json)',
-    fault: { tokenResponse: () => new RawResponse(200, 'application/json', '{"access_token":"abc","token_type":"Bearer",') },
+    fault: {
+      tokenResponse: () =>
+        new RawResponse(200, 'application/json', '{"access_token":"abc","token_type":"Bearer",'),
+    },
     expected: expectError('invalid_token_response', true),
   },
   {
     name: 'token endpoint answers 200 with an HTML page',
     ref: 'RFC 6749 §5.1 (application/json)',
-    fault: { tokenResponse: () => new RawResponse(200, 'text/html', '<html><body>Welcome!</body></html>') },
+    fault: {
+      tokenResponse: () => new RawResponse(200, 'text/html', '<html><body>Welcome!</body></html>'),
+    },
     expected: expectError('invalid_token_response', true),
   },
   {
@@ -650,13 +761,25 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'token endpoint answers 400 invalid_grant',
     ref: 'RFC 6749 §5.2',
-    fault: { tokenResponse: () => new RawResponse(400, 'application/json', JSON.stringify({ error: 'invalid_grant', error_description: 'code expired' })) },
+    fault: {
+      tokenResponse: () =>
+        new RawResponse(
+          400,
+          'application/json',
+          JSON.stringify({ error: 'invalid_grant', error_description: 'code expired' }),
+        ),
+    },
     expected: expectError('code_rejected', true),
   },
   {
     name: 'token endpoint answers 401 invalid_client',
     ref: 'RFC 6749 §5.2; RFC 7523 §3.1',
-    fault: { tokenResponse: () => new RawResponse(401, 'application/json', JSON.stringify({ error: 'invalid_client' }), { 'www-authenticate': 'Bearer' }) },
+    fault: {
+      tokenResponse: () =>
+        new RawResponse(401, 'application/json', JSON.stringify({ error: 'invalid_client' }), {
+          'www-authenticate': 'Bearer',
+        }),
+    },
     expected: expectError('client_authentication_failed', true),
   },
   {
@@ -664,13 +787,26 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     ref: 'RFC 6749 §5.2 (error_description is human-readable text)',
     fault: {
       tokenResponse: () =>
-        new RawResponse(400, 'application/json', JSON.stringify({ error: 'invalid_request', error_description: '<img src=x onerror=alert(1)><script>alert(2)</script>' })),
+        new RawResponse(
+          400,
+          'application/json',
+          JSON.stringify({
+            error: 'invalid_request',
+            error_description: '<img src=x onerror=alert(1)><script>alert(2)</script>',
+          }),
+        ),
     },
     expected: expectError('token_request_failed', true),
     check: (outcome) => {
       const html = outcome.errorPage?.body ?? '';
-      expectTrue(html.includes('&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;alert(2)&lt;/script&gt;'), 'error_description shown as escaped text');
-      expectTrue(!html.includes('<img src=x') && !html.includes('<script>alert(2)'), 'no provider markup in the page');
+      expectTrue(
+        html.includes('&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;alert(2)&lt;/script&gt;'),
+        'error_description shown as escaped text',
+      );
+      expectTrue(
+        !html.includes('<img src=x') && !html.includes('<script>alert(2)'),
+        'no provider markup in the page',
+      );
     },
   },
 ];
@@ -681,8 +817,14 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
  */
 export function secondaryCases(timeoutMs: number): readonly FaultCase[] {
   const bounded = (outcome: Outcome) => {
-    expectTrue(outcome.callbackMs < timeoutMs * 3 + 2000, `the app gave up in ${outcome.callbackMs} ms (timeout ${timeoutMs} ms)`);
-    expectTrue(outcome.callbackMs >= timeoutMs * 0.9, `the app waited for the timeout (${outcome.callbackMs} ms)`);
+    expectTrue(
+      outcome.callbackMs < timeoutMs * 3 + 2000,
+      `the app gave up in ${outcome.callbackMs} ms (timeout ${timeoutMs} ms)`,
+    );
+    expectTrue(
+      outcome.callbackMs >= timeoutMs * 0.9,
+      `the app waited for the timeout (${outcome.callbackMs} ms)`,
+    );
   };
   return [
     {

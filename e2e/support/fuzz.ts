@@ -31,7 +31,22 @@ export function createSeededRandom(seed: number): Random {
 }
 
 /** Raw percent-escapes that are not valid UTF-8, or not valid escapes at all. */
-export const BAD_ESCAPES = ['%FF', '%C3%28', '%E0%80%AF', '%C0%AF', '%ED%A0%80', '%F8%88%80%80%80', '%80', '%', '%G1', '%%', '%2', '%u002F', '%00', '%FE%FF'] as const;
+export const BAD_ESCAPES = [
+  '%FF',
+  '%C3%28',
+  '%E0%80%AF',
+  '%C0%AF',
+  '%ED%A0%80',
+  '%F8%88%80%80%80',
+  '%80',
+  '%',
+  '%G1',
+  '%%',
+  '%2',
+  '%u002F',
+  '%00',
+  '%FE%FF',
+] as const;
 
 /** Redirect targets that must never lead off the app's origin (decoded values). */
 export function listHostileReturnTos(appOrigin: string): string[] {
@@ -103,7 +118,9 @@ export function mutateReturnTo(random: Random, base: string): string {
     case 3:
       return base.toUpperCase();
     case 4:
-      return [...base].map((c) => (random.chance(0.3) ? `%${c.charCodeAt(0).toString(16).padStart(2, '0')}` : c)).join('');
+      return [...base]
+        .map((c) => (random.chance(0.3) ? `%${c.charCodeAt(0).toString(16).padStart(2, '0')}` : c))
+        .join('');
     case 5:
       return `${base}${random.pick(['#', '?', '%00', '/..', '\\', `@evil.example`])}`;
     case 6:
@@ -117,7 +134,9 @@ export function mutateReturnTo(random: Random, base: string): string {
 export function randomJunk(random: Random, length: number): string {
   let out = '';
   for (let i = 0; i < length; i++) {
-    out += String.fromCharCode(random.chance(0.05) ? 0xa0 + random.int(0x5f) : 0x21 + random.int(0x5e));
+    out += String.fromCharCode(
+      random.chance(0.05) ? 0xa0 + random.int(0x5f) : 0x21 + random.int(0x5e),
+    );
   }
   return out;
 }

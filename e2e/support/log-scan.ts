@@ -16,24 +16,31 @@ function splitIntoFragments(secret: Secret): Secret[] {
   const parts: Secret[] = [secret];
   const segments = secret.value.split('.');
   if (segments.length === 3) {
-    if ((segments[1] ?? '').length >= 16) parts.push({ label: `${secret.label} (payload)`, value: segments[1] ?? '' });
-    if ((segments[2] ?? '').length >= 16) parts.push({ label: `${secret.label} (signature)`, value: segments[2] ?? '' });
+    if ((segments[1] ?? '').length >= 16)
+      parts.push({ label: `${secret.label} (payload)`, value: segments[1] ?? '' });
+    if ((segments[2] ?? '').length >= 16)
+      parts.push({ label: `${secret.label} (signature)`, value: segments[2] ?? '' });
   }
   return parts;
 }
 
 /** The client's private key file as secrets: each private JWK member and each PKCS#8 PEM body line. */
 export function readPrivateKeySecrets(keyFile: string): Secret[] {
-  const { keys } = JSON.parse(readFileSync(keyFile, 'utf8')) as { keys: Array<JsonWebKey & { kid?: string }> };
+  const { keys } = JSON.parse(readFileSync(keyFile, 'utf8')) as {
+    keys: Array<JsonWebKey & { kid?: string }>;
+  };
   const secrets: Secret[] = [];
   for (const jwk of keys) {
     for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi'] as const) {
       const value = jwk[member];
       if (typeof value === 'string') secrets.push({ label: `client private key ${member}`, value });
     }
-    const pem = createPrivateKey({ key: jwk, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' }).toString();
+    const pem = createPrivateKey({ key: jwk, format: 'jwk' })
+      .export({ type: 'pkcs8', format: 'pem' })
+      .toString();
     for (const line of pem.split('\n')) {
-      if (line.length >= 48 && !line.startsWith('-----')) secrets.push({ label: 'client private key (PEM line)', value: line });
+      if (line.length >= 48 && !line.startsWith('-----'))
+        secrets.push({ label: 'client private key (PEM line)', value: line });
     }
   }
   return secrets;

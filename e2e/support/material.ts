@@ -26,10 +26,23 @@ export async function prepareKeyMaterial(): Promise<void> {
   mkdirSync(MATERIAL_DIR, { recursive: true });
   await writeKeySet([await generatePrivateJwk('RS256')], RS256_KEY, RS256_PUBLIC);
   await writeKeySet([await generatePrivateJwk('RS256')], ROTATION_KEY);
-  writeFileSync(ES256_KEY, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }), { mode: 0o600 });
+  writeFileSync(
+    ES256_KEY,
+    generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      type: 'sec1',
+      format: 'pem',
+    }),
+    { mode: 0o600 },
+  );
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  const certificate = await createSelfSignedCertificate(rsa, { commonName: 'e2e certified client' });
-  writeFileSync(CERTIFIED_PFX, await exportPkcs12(rsa, [certificate], CERTIFIED_PFX_PASSPHRASE, 'legacy'), { mode: 0o600 });
+  const certificate = await createSelfSignedCertificate(rsa, {
+    commonName: 'e2e certified client',
+  });
+  writeFileSync(
+    CERTIFIED_PFX,
+    await exportPkcs12(rsa, [certificate], CERTIFIED_PFX_PASSPHRASE, 'legacy'),
+    { mode: 0o600 },
+  );
   writeFileSync(CERTIFIED_CERT, certificate.toString());
   writeFileSync(SESSION_SECRET_FILE, randomBytes(32).toString('base64url'), { mode: 0o600 });
 }

@@ -2,7 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-import { base64url, calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
+import {
+  base64url,
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  SignJWT,
+  type JWK,
+  type JWTHeaderParameters,
+  type JWTPayload,
+} from 'jose';
 
 /**
  * A programmable OpenID Provider for tests: it signs every user in at once and can be told to get
@@ -61,7 +70,11 @@ export type Fault = {
   /** Edits the ID token's header, claims or signing key before it is signed. */
   readonly idToken?: (draft: IdTokenDraft, op: MisbehavingProvider) => void | Promise<void>;
   /** Replaces the signed ID token (broken signatures, `alg: none`, …). */
-  readonly signedIdToken?: (jwt: string, draft: IdTokenDraft, op: MisbehavingProvider) => string | Promise<string>;
+  readonly signedIdToken?: (
+    jwt: string,
+    draft: IdTokenDraft,
+    op: MisbehavingProvider,
+  ) => string | Promise<string>;
   /** Edits the token response JSON, or replaces the whole response. */
   readonly tokenResponse?: (body: Record<string, unknown>) => Record<string, unknown> | Override;
   /** Edits the UserInfo JSON, or replaces the whole response. */
@@ -117,16 +130,30 @@ function generateToken(bytes = 32): string {
 
 /** A new signing key with an RFC 7638 thumbprint `kid`. */
 export async function generateProviderKey(alg: SigningAlg): Promise<ProviderKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'ES256' ? {} : { modulusLength: 2048 }) });
+  const { privateKey, publicKey } = await generateKeyPair(alg, {
+    extractable: true,
+    ...(alg === 'ES256' ? {} : { modulusLength: 2048 }),
+  });
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk, 'sha256');
-  return { kid, alg, privateJwk: await exportJWK(privateKey), publicJwk: { ...publicJwk, kid, alg, use: 'sig' } };
+  return {
+    kid,
+    alg,
+    privateJwk: await exportJWK(privateKey),
+    publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
+  };
 }
 
 /** Signs `claims` with `key` under `header` (jose; the header is taken as given). */
-export function signJwt(header: JWTHeaderParameters & Record<string, unknown>, claims: JWTPayload, key: ProviderKey | JWK | Uint8Array): Promise<string> {
+export function signJwt(
+  header: JWTHeaderParameters & Record<string, unknown>,
+  claims: JWTPayload,
+  key: ProviderKey | JWK | Uint8Array,
+): Promise<string> {
   const material = key instanceof Uint8Array ? key : 'privateJwk' in key ? key.privateJwk : key;
-  return new SignJWT(claims).setProtectedHeader(header).sign(material as Parameters<SignJWT['sign']>[0]);
+  return new SignJWT(claims)
+    .setProtectedHeader(header)
+    .sign(material as Parameters<SignJWT['sign']>[0]);
 }
 
 /** An unsecured JWT (`alg: none`, RFC 7519 §6): header and claims, empty signature. */
@@ -189,7 +216,8 @@ export class MisbehavingProvider {
     this.signing = key;
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent) this.json(res, 500, { error: 'server_error', error_description: String(err) });
+        if (!res.headersSent)
+          this.json(res, 500, { error: 'server_error', error_description: String(err) });
       });
     });
     this.server.on('connection', (socket) => {
@@ -200,7 +228,10 @@ export class MisbehavingProvider {
 
   /** Starts a provider on `localhost:port`. */
   static async start(options: ProviderOptions): Promise<MisbehavingProvider> {
-    const op = new MisbehavingProvider(options, await generateProviderKey(options.signingAlg ?? 'RS256'));
+    const op = new MisbehavingProvider(
+      options,
+      await generateProviderKey(options.signingAlg ?? 'RS256'),
+    );
     await new Promise<void>((done, fail) => {
       op.server.once('error', fail);
       op.server.listen(options.port, 'localhost', () => done());
@@ -244,8 +275,17 @@ export class MisbehavingProvider {
     if (value) this.secrets.add(value);
   }
 
-  private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+  private json(
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): void {
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      ...headers,
+    });
     res.end(JSON.stringify(body));
   }
 
@@ -284,7 +324,18 @@ export class MisbehavingProvider {
       id_token_signing_alg_values_supported: [this.signingAlg],
       token_endpoint_auth_methods_supported: ['private_key_jwt'],
       token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'EdDSA'],
-      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'nonce', 'name', 'email', 'email_verified', 'preferred_username'],
+      claims_supported: [
+        'sub',
+        'iss',
+        'aud',
+        'exp',
+        'iat',
+        'nonce',
+        'name',
+        'email',
+        'email_verified',
+        'preferred_username',
+      ],
       authorization_response_iss_parameter_supported: this.options.advertiseIssParameter ?? true,
     };
   }
@@ -318,7 +369,12 @@ export class MisbehavingProvider {
   private jwks(res: ServerResponse): void {
     this.jwksFetches += 1;
     if (this.jwksOverride) return this.send(res, this.jwksOverride);
-    this.json(res, 200, { keys: this.published.map((k) => k.publicJwk) }, { 'cache-control': 'public, max-age=300' });
+    this.json(
+      res,
+      200,
+      { keys: this.published.map((k) => k.publicJwk) },
+      { 'cache-control': 'public, max-age=300' },
+    );
   }
 
   private authorize(params: URLSearchParams, res: ServerResponse): void {
@@ -327,7 +383,13 @@ export class MisbehavingProvider {
     const redirectUri = params.get('redirect_uri') ?? '';
     const code = generateToken();
     this.keep(code);
-    this.grants.set(code, { fault, params, sub: this.user.sub, userClaims: this.user, redeemed: false });
+    this.grants.set(code, {
+      fault,
+      params,
+      sub: this.user.sub,
+      userClaims: this.user,
+      redeemed: false,
+    });
     const response = new URLSearchParams({ code });
     const state = params.get('state');
     if (state !== null) response.set('state', state);
@@ -335,7 +397,11 @@ export class MisbehavingProvider {
     fault.authorizationResponse?.(response, this);
     const target = new URL(redirectUri);
     target.search = response.toString();
-    this.authorizations.push({ params, code: response.getAll('code').includes(code) ? code : undefined, redirect: target.href });
+    this.authorizations.push({
+      params,
+      code: response.getAll('code').includes(code) ? code : undefined,
+      redirect: target.href,
+    });
     res.writeHead(303, { location: target.href, 'cache-control': 'no-store' });
     res.end();
   }
@@ -348,7 +414,10 @@ export class MisbehavingProvider {
     const record = (status: number) => this.tokenRequests.push({ params, code, status });
     if (!grant || grant.redeemed || params.get('grant_type') !== 'authorization_code') {
       record(400);
-      return this.json(res, 400, { error: 'invalid_grant', error_description: 'unknown or used authorization code' });
+      return this.json(res, 400, {
+        error: 'invalid_grant',
+        error_description: 'unknown or used authorization code',
+      });
     }
     grant.redeemed = true;
     const { fault } = grant;

@@ -3,7 +3,13 @@
  * so that it reads in a terminal and in CI logs alike.
  */
 
-export type Row = { readonly case: string; readonly ref: string; readonly expected: string; readonly got: string; readonly pass: boolean };
+export type Row = {
+  readonly case: string;
+  readonly ref: string;
+  readonly expected: string;
+  readonly got: string;
+  readonly pass: boolean;
+};
 
 function truncate(text: string, width: number): string {
   return text.length <= width ? text.padEnd(width) : `${text.slice(0, width - 1)}…`;
@@ -14,7 +20,8 @@ export function formatTable(title: string, rows: readonly Row[]): string {
   const caseWidth = Math.min(72, Math.max(4, ...rows.map((r) => r.case.length)));
   const expectedWidth = Math.min(64, Math.max(8, ...rows.map((r) => r.expected.length)));
   const gotWidth = Math.min(80, Math.max(3, ...rows.map((r) => r.got.length)));
-  const line = (c: string, e: string, g: string, ok: string) => `${ok} ${truncate(c, caseWidth)} | ${truncate(e, expectedWidth)} | ${truncate(g, gotWidth)}`;
+  const line = (c: string, e: string, g: string, ok: string) =>
+    `${ok} ${truncate(c, caseWidth)} | ${truncate(e, expectedWidth)} | ${truncate(g, gotWidth)}`;
   const rule = '-'.repeat(caseWidth + expectedWidth + gotWidth + 10);
   const passed = rows.filter((r) => r.pass).length;
   return [

@@ -36,7 +36,10 @@ export function readErrorCode(html: string): string | undefined {
 }
 
 /** Asks `/api/me` who is signed in for `agent`. */
-export async function askWhoIsSignedIn(agent: HttpAgent, appUrl: string): Promise<{ status: number; sub: string | undefined }> {
+export async function askWhoIsSignedIn(
+  agent: HttpAgent,
+  appUrl: string,
+): Promise<{ status: number; sub: string | undefined }> {
   const me = await agent.request(`${appUrl}/api/me`);
   if (me.status !== 200) return { status: me.status, sub: undefined };
   const claims = JSON.parse(me.body) as { sub?: unknown };
@@ -63,7 +66,8 @@ export async function settleCallback(
     code = readErrorCode(errorPage.body);
   }
   const me = await askWhoIsSignedIn(agent, appUrl);
-  const kind = me.status === 200 ? 'session' : errorPage?.status === 200 && code ? 'error' : 'unexpected';
+  const kind =
+    me.status === 200 ? 'session' : errorPage?.status === 200 && code ? 'error' : 'unexpected';
   return {
     kind,
     sub: me.sub,
@@ -90,19 +94,29 @@ export async function authorize(
   fault: Fault,
   returnTo = '/profile',
 ): Promise<{ callback: string; authorization: AuthorizationRecord | undefined }> {
-  const login = await agent.request(`${appUrl}/auth/login?returnTo=${encodeURIComponent(returnTo)}`);
+  const login = await agent.request(
+    `${appUrl}/auth/login?returnTo=${encodeURIComponent(returnTo)}`,
+  );
   if (login.status !== 303 || !login.location?.startsWith(`${op.issuer}/authorize?`)) {
-    throw new Error(`/auth/login did not redirect to the provider: ${login.status} ${login.location ?? ''}`);
+    throw new Error(
+      `/auth/login did not redirect to the provider: ${login.status} ${login.location ?? ''}`,
+    );
   }
   op.arm(fault);
   const before = op.authorizations.length;
   const authorization = await agent.request(login.location);
-  if (authorization.status !== 303 || !authorization.location) throw new Error(`the provider did not redirect back: ${authorization.status}`);
+  if (authorization.status !== 303 || !authorization.location)
+    throw new Error(`the provider did not redirect back: ${authorization.status}`);
   return { callback: authorization.location, authorization: op.authorizations[before] };
 }
 
 /** A whole sign-in with `fault` armed, in `agent` (a fresh one by default). */
-export async function signIn(appUrl: string, op: MisbehavingProvider, fault: Fault, agent = new HttpAgent()): Promise<Outcome> {
+export async function signIn(
+  appUrl: string,
+  op: MisbehavingProvider,
+  fault: Fault,
+  agent = new HttpAgent(),
+): Promise<Outcome> {
   const userinfoBefore = op.userinfoRequests.length;
   const { callback, authorization } = await authorize(agent, appUrl, op, fault);
   return settleCallback(agent, appUrl, op, callback, authorization, userinfoBefore);

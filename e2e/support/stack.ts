@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 
-import { nextCli, startChild, stopChild, tsxNode, waitForHttp, type Child } from '../../scripts/processes';
+import {
+  nextCli,
+  startChild,
+  stopChild,
+  tsxNode,
+  waitForHttp,
+  type Child,
+} from '../../scripts/processes';
 import { RS256_KEY, SESSION_SECRET_FILE } from './material';
 
 /**

@@ -23,6 +23,9 @@ export async function GET() {
     );
   } catch (err) {
     log.error('client keys unavailable', { reason: describeError(err) });
-    return Response.json({ error: 'keys_unavailable' }, { status: 503, headers: { 'cache-control': 'no-store' } });
+    return Response.json(
+      { error: 'keys_unavailable' },
+      { status: 503, headers: { 'cache-control': 'no-store' } },
+    );
   }
 }

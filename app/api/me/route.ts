@@ -8,7 +8,10 @@ export async function GET() {
   const session = await readSession();
   const headers = { 'cache-control': 'no-store' };
   if (!session) {
-    return Response.json({ error: 'unauthenticated', error_description: 'sign in at /auth/login' }, { status: 401, headers });
+    return Response.json(
+      { error: 'unauthenticated', error_description: 'sign in at /auth/login' },
+      { status: 401, headers },
+    );
   }
   return Response.json(userClaims(session), { headers });
 }

@@ -3,7 +3,7 @@ import type { NextRequest } from 'next/server';
 import { getConfig } from '@/lib/config';
 import { AuthError } from '@/lib/errors';
 import { log } from '@/lib/log';
-import { completeSignIn } from '@/lib/oidc';
+import { completeSignIn } from '@/lib/sign-in';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import { destroySession, saveSession, takeTransaction } from '@/lib/session';
 import { fitSessionData } from '@/lib/session-data';
@@ -36,7 +36,9 @@ export async function GET(request: NextRequest) {
       back_channel_requests: result.trace.requests.length,
     });
     // The stored returnTo was sanitised at /auth/login; checked again here, where it is used.
-    return redirectSeeOther(new URL(sanitizeReturnTo(transaction.returnTo, settings.appUrl), settings.appUrl));
+    return redirectSeeOther(
+      new URL(sanitizeReturnTo(transaction.returnTo, settings.appUrl), settings.appUrl),
+    );
   } catch (err) {
     return failSignIn(err, 'callback');
   }

@@ -1,3 +1,4 @@
+import Link from 'next/link';
 import type { Metadata } from 'next';
 
 import { AUTH_ERROR_CATALOG, isAuthErrorCode } from '@/lib/errors';
@@ -23,14 +24,18 @@ export default async function AuthErrorPage({ searchParams }: Props) {
       <h1 data-testid="error-title">{entry.title}</h1>
       <div className="card">
         <p>
-          Error code: <span className="error-code" data-testid="error-code">{code}</span>
+          Error code:{' '}
+          <span className="error-code" data-testid="error-code">
+            {code}
+          </span>
         </p>
         {flash?.error ? (
           <p>
             The provider said: <code data-testid="oauth-error">{flash.error}</code>
             {flash.error_description ? (
               <>
-                {' '}— <span data-testid="oauth-error-description">{flash.error_description}</span>
+                {' '}
+                — <span data-testid="oauth-error-description">{flash.error_description}</span>
               </>
             ) : null}
           </p>
@@ -38,8 +43,10 @@ export default async function AuthErrorPage({ searchParams }: Props) {
         <p data-testid="error-hint">{entry.hint}</p>
       </div>
       <p>
-        <a className="button" href="/auth/login?returnTo=/profile">Try again</a>{' '}
-        <a href="/">Home</a>
+        <a className="button" href="/auth/login?returnTo=/profile">
+          Try again
+        </a>{' '}
+        <Link href="/">Home</Link>
       </p>
     </>
   );

@@ -1,7 +1,7 @@
 import type { NextRequest } from 'next/server';
 
 import { getConfig } from '@/lib/config';
-import { startSignIn } from '@/lib/oidc';
+import { startSignIn } from '@/lib/sign-in';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import { storeTransaction } from '@/lib/session';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
@@ -14,7 +14,10 @@ export const dynamic = 'force-dynamic';
  */
 export async function GET(request: NextRequest) {
   try {
-    const returnTo = sanitizeReturnTo(request.nextUrl.searchParams.get('returnTo'), getConfig().appUrl);
+    const returnTo = sanitizeReturnTo(
+      request.nextUrl.searchParams.get('returnTo'),
+      getConfig().appUrl,
+    );
     const { url, transaction } = await startSignIn(returnTo);
     await storeTransaction(transaction);
     return redirectSeeOther(url);

@@ -2,7 +2,7 @@ import type { NextRequest } from 'next/server';
 
 import { getConfig } from '@/lib/config';
 import { describeError, log } from '@/lib/log';
-import { buildLogoutUrl } from '@/lib/oidc';
+import { buildLogoutUrl } from '@/lib/sign-in';
 import { destroySession, readSession } from '@/lib/session';
 import { redirectSeeOther } from '@/lib/sign-in-failure';
 
@@ -20,7 +20,10 @@ export async function POST(request: NextRequest) {
   // a form on another site (or a sandboxed one: "null") is refused; a request without Origin comes
   // from no browser, and no other page can make it on a user's behalf.
   if (origin !== null && origin !== settings.appUrl) {
-    return Response.json({ error: 'forbidden', error_description: 'cross-origin logout refused' }, { status: 403 });
+    return Response.json(
+      { error: 'forbidden', error_description: 'cross-origin logout refused' },
+      { status: 403 },
+    );
   }
   const session = await readSession();
   await destroySession();

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 
 import type Provider from 'oidc-provider';
 
-import { loadClientKeySet } from '../lib/keys';
-import { findFreePort } from '../scripts/processes';
-import { settingsFromEnv, startProvider } from './index';
+import { loadClientKeySet } from '../../lib/keys';
+import { findFreePort } from '../../scripts/processes';
+import { settingsFromEnv, startProvider } from '../../provider/index';
 
 /**
  * The bundled provider inside the calling process, for protocol-level tests: a free loopback
@@ -28,11 +28,22 @@ export type InProcessProvider = {
 export async function startInProcessProvider(appUrl: string): Promise<InProcessProvider> {
   const dir = mkdtempSync(join(tmpdir(), 'rp-op-'));
   const keyFile = join(dir, 'client.pem');
-  writeFileSync(keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  writeFileSync(
+    keyFile,
+    generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+    }),
+  );
   const jwksFile = join(dir, 'client.public.jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: (await loadClientKeySet(keyFile)).published }));
   const issuer = `http://localhost:${await findFreePort()}`;
-  Object.assign(process.env, { OIDC_ISSUER: issuer, APP_URL: appUrl, OIDC_CLIENT_KEY_FILE: keyFile, SESSION_SECRET: 's'.repeat(32) });
+  Object.assign(process.env, {
+    OIDC_ISSUER: issuer,
+    APP_URL: appUrl,
+    OIDC_CLIENT_KEY_FILE: keyFile,
+    SESSION_SECRET: 's'.repeat(32),
+  });
   const settings = await settingsFromEnv({
     NODE_ENV: 'test',
     PROVIDER_ISSUER: issuer,

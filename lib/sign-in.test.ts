@@ -5,10 +5,11 @@ import { decodeProtectedHeader, decodeJwt } from 'jose';
 import * as client from 'openid-client';
 
 import { driveSignIn } from '../provider/drive-sign-in';
-import { startInProcessProvider, type InProcessProvider } from '../provider/in-process';
+import { startInProcessProvider, type InProcessProvider } from '../e2e/support/in-process-provider';
 import { createTrace, withTrace } from './back-channel';
 import { AuthError } from './errors';
-import { completeSignIn, getProvider, startSignIn } from './oidc';
+import { getProvider } from './discovery';
+import { completeSignIn, startSignIn } from './sign-in';
 
 /**
  * The sign-in protocol end to end, without a browser: the real bundled provider in this process,
@@ -29,7 +30,12 @@ after(() => op.stop());
 
 async function authorize(consent: 'allow' | 'deny' = 'allow') {
   const { url, transaction } = await startSignIn('/profile');
-  const callback = await driveSignIn(url, { login: 'alice', password: 'alice-password', redirectUri, consent });
+  const callback = await driveSignIn(url, {
+    login: 'alice',
+    password: 'alice-password',
+    redirectUri,
+    consent,
+  });
   return { transaction, params: callback.searchParams, url };
 }
 
@@ -74,10 +80,16 @@ describe('sign-in against the bundled provider', () => {
     const { transaction, params } = await authorize();
     const forged = new URLSearchParams(params);
     forged.set('state', 'not-the-state');
-    await assert.rejects(completeSignIn(forged, transaction), (err: unknown) => err instanceof AuthError && err.code === 'state_mismatch');
+    await assert.rejects(
+      completeSignIn(forged, transaction),
+      (err: unknown) => err instanceof AuthError && err.code === 'state_mismatch',
+    );
     const repeated = new URLSearchParams(params);
     repeated.append('state', transaction.state);
-    await assert.rejects(completeSignIn(repeated, transaction), (err: unknown) => err instanceof AuthError && err.code === 'state_mismatch');
+    await assert.rejects(
+      completeSignIn(repeated, transaction),
+      (err: unknown) => err instanceof AuthError && err.code === 'state_mismatch',
+    );
     // The untouched response still works: nothing was sent to the token endpoint before.
     assert.equal((await completeSignIn(params, transaction)).claims.sub, 'alice');
   });
@@ -99,7 +111,10 @@ describe('sign-in against the bundled provider', () => {
       const changed = new URLSearchParams(params);
       if (iss) changed.set('iss', iss);
       else changed.delete('iss');
-      await assert.rejects(completeSignIn(changed, transaction), (err: unknown) => err instanceof AuthError && err.code === 'issuer_mismatch');
+      await assert.rejects(
+        completeSignIn(changed, transaction),
+        (err: unknown) => err instanceof AuthError && err.code === 'issuer_mismatch',
+      );
     }
     assert.equal((await completeSignIn(params, transaction)).claims.sub, 'alice');
   });
@@ -121,19 +136,28 @@ describe('sign-in against the bundled provider', () => {
     const { config } = await getProvider();
     const trace = createTrace();
     // A refresh with a made-up token: the client authenticates, then the grant is refused.
-    await assert.rejects(withTrace(trace, () => client.refreshTokenGrant(config, 'not-a-refresh-token')), (err: unknown) => {
-      assert.ok(err instanceof client.ResponseBodyError);
-      assert.equal(err.error, 'invalid_grant', 'client authentication passed');
-      return true;
-    });
+    await assert.rejects(
+      withTrace(trace, () => client.refreshTokenGrant(config, 'not-a-refresh-token')),
+      (err: unknown) => {
+        assert.ok(err instanceof client.ResponseBodyError);
+        assert.equal(err.error, 'invalid_grant', 'client authentication passed');
+        return true;
+      },
+    );
     const [refreshAssertion] = trace.clientAssertions;
     assert.ok(refreshAssertion && signIn.clientAssertion);
-    assert.deepEqual(decodeProtectedHeader(refreshAssertion), decodeProtectedHeader(signIn.clientAssertion));
+    assert.deepEqual(
+      decodeProtectedHeader(refreshAssertion),
+      decodeProtectedHeader(signIn.clientAssertion),
+    );
     assert.notEqual(decodeJwt(refreshAssertion).jti, decodeJwt(signIn.clientAssertion).jti);
   });
 
   it('refuses a nonce that is not this transaction’s', async () => {
     const { transaction, params } = await authorize();
-    await assert.rejects(completeSignIn(params, { ...transaction, nonce: 'another-nonce' }), (err: unknown) => err instanceof AuthError && err.code === 'id_token_invalid');
+    await assert.rejects(
+      completeSignIn(params, { ...transaction, nonce: 'another-nonce' }),
+      (err: unknown) => err instanceof AuthError && err.code === 'id_token_invalid',
+    );
   });
 });

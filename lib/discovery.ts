@@ -1,0 +1,229 @@
+import * as client from 'openid-client';
+
+import { backChannelFetch } from './back-channel';
+import { createClientAuthentication, describeAlgIncompatibility } from './client-assertion';
+import { getClockSkew } from './clock-skew';
+import { getConfig, type AppConfig } from './config';
+import { AuthError, ConfigError, type AuthErrorCode, type ConfigProblem } from './errors';
+import { getClientKeySet, type ClientKey } from './keys';
+import { describeError, log } from './log';
+import { processSlot } from './process-slot';
+import { createProviderJwks, JWKS_UNAVAILABLE, type ProviderJwks } from './provider-jwks';
+
+/**
+ * The provider as this app knows it: discovery metadata, openid-client's Configuration with this
+ * app's client authentication installed, and the provider's JWKS. Used by every part of the app
+ * that talks to the provider (sign-in, machine to machine, the protected API, the proxy, the
+ * scripts).
+ *
+ * Discovery metadata, the provider's JWKS and the imported signing key are loaded once per process
+ * and reused, so a sign-in on a warm app costs one back-channel request (the token request) plus
+ * UserInfo.
+ */
+
+export type ProviderContext = {
+  /**
+   * openid-client's Configuration, with this app's client authentication installed: every grant
+   * or request made with it (code, refresh, client credentials, revocation, PAR) sends a freshly
+   * signed client assertion from the current key set.
+   */
+  readonly config: client.Configuration;
+  readonly metadata: Readonly<client.ServerMetadata>;
+  readonly jwks: ProviderJwks;
+};
+
+const pending = processSlot<Promise<ProviderContext>>('provider');
+const discovered = processSlot<Readonly<client.ServerMetadata>>('provider-metadata');
+/** The last failed discovery (kept as data: the error's class belongs to the bundle that threw it). */
+const lastFailure = processSlot<{ at: number; code: AuthErrorCode; detail: string }>(
+  'provider-failure',
+);
+
+/** After a failed discovery, how long requests get that failure before discovery is tried again. */
+export const DISCOVERY_RETRY_MS = 2000;
+
+/**
+ * Checks, before any request is sent, that the provider supports how this client authenticates.
+ *
+ * @returns the setting at fault, or undefined.
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2 (token_endpoint_auth_* metadata)
+ */
+export function findIncompatibility(
+  metadata: client.ServerMetadata,
+  signing: ClientKey,
+  idTokenAlg: string,
+): ConfigProblem | undefined {
+  const methods = metadata.token_endpoint_auth_methods_supported;
+  if (Array.isArray(methods) && !methods.includes('private_key_jwt')) {
+    return {
+      variable: 'OIDC_ISSUER',
+      message: `the provider does not support private_key_jwt (token_endpoint_auth_methods_supported: ${methods.join(', ')})`,
+      fix: 'enable private_key_jwt client authentication at the provider',
+    };
+  }
+  // Every ID token would be refused: better to say so now than on each sign-in.
+  const idTokenAlgs = metadata.id_token_signing_alg_values_supported;
+  if (Array.isArray(idTokenAlgs) && !idTokenAlgs.includes(idTokenAlg)) {
+    return {
+      variable: 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG',
+      message: `ID tokens are accepted only when signed with ${idTokenAlg}, but the provider signs with ${idTokenAlgs.join(', ')} (id_token_signing_alg_values_supported)`,
+      fix: 'set OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG to the algorithm registered for this client at the provider',
+    };
+  }
+  return describeAlgIncompatibility(
+    signing,
+    metadata.token_endpoint_auth_signing_alg_values_supported,
+  );
+}
+
+/** The issuer a provider declared when openid-client refused it for not matching OIDC_ISSUER. */
+function discoveredIssuerMismatch(err: unknown): string | undefined {
+  if (!(err instanceof client.ClientError) || err.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED')
+    return undefined;
+  const cause = err.cause as { attribute?: unknown; body?: { issuer?: unknown } } | undefined;
+  return cause?.attribute === 'issuer' && typeof cause.body?.issuer === 'string'
+    ? cause.body.issuer
+    : undefined;
+}
+
+async function discover(settings: AppConfig): Promise<ProviderContext> {
+  const keys = await getClientKeySet();
+  // Plain http only for a loopback issuer (lib/config.ts refuses it elsewhere).
+  const insecure = settings.issuer.startsWith('http:');
+  const execute = insecure ? [client.allowInsecureRequests] : [];
+  let config: client.Configuration;
+  try {
+    config = await client.discovery(
+      new URL(settings.issuer),
+      settings.clientId,
+      {
+        redirect_uris: [settings.redirectUri],
+        token_endpoint_auth_method: 'private_key_jwt',
+        id_token_signed_response_alg: settings.idTokenSignedResponseAlg,
+      },
+      createClientAuthentication(settings.assertion, {
+        keys: getClientKeySet,
+        clockSkew: getClockSkew,
+      }),
+      { execute, timeout: settings.httpTimeoutMs / 1000, [client.customFetch]: backChannelFetch },
+    );
+  } catch (err) {
+    const declared = discoveredIssuerMismatch(err);
+    if (declared !== undefined) {
+      throw new ConfigError([
+        {
+          variable: 'OIDC_ISSUER',
+          message: `the provider at ${settings.issuer} declares its issuer as "${declared}"`,
+          fix: 'set OIDC_ISSUER to exactly the issuer the provider declares (scheme, host, path and trailing slash included)',
+        },
+      ]);
+    }
+    throw new AuthError(isNetworkError(err) ? 'provider_unreachable' : 'discovery_failed', {
+      detail: `discovery of ${settings.issuer} failed: ${describeError(err)}`,
+      cause: err,
+    });
+  }
+  const metadata = config.serverMetadata();
+  const incompatible = findIncompatibility(
+    metadata,
+    keys.signing,
+    settings.idTokenSignedResponseAlg,
+  );
+  if (incompatible) throw new ConfigError([incompatible]);
+  if (!metadata.jwks_uri)
+    throw new AuthError('discovery_failed', { detail: 'the provider metadata has no jwks_uri' });
+  // MUST: the keys that vouch for ID tokens and access tokens travel over TLS like everything
+  // else; jose would fetch a plain-http jwks_uri that openid-client's own checks never see.
+  if (
+    !URL.canParse(metadata.jwks_uri) ||
+    (new URL(metadata.jwks_uri).protocol !== 'https:' && !insecure)
+  ) {
+    throw new AuthError('discovery_failed', {
+      detail: `the provider's jwks_uri is not an https URL: ${metadata.jwks_uri.slice(0, 200)}`,
+    });
+  }
+  log.info('provider discovered', {
+    issuer: metadata.issuer,
+    token_endpoint: metadata.token_endpoint,
+  });
+  discovered.set(metadata);
+  return { config, metadata, jwks: createProviderJwks(metadata.jwks_uri, settings.httpTimeoutMs) };
+}
+
+/**
+ * The provider's configuration, discovered on first use and cached. A failed discovery is not
+ * kept: after {@link DISCOVERY_RETRY_MS} the next request tries again (the provider may simply
+ * have started later than the app).
+ *
+ * @throws {AuthError} `discovery_failed` or `provider_unreachable` (worth retrying).
+ * @throws {ConfigError} when the provider contradicts the configuration (issuer, algorithms).
+ * @see https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig
+ */
+export function getProvider(): Promise<ProviderContext> {
+  const existing = pending.get();
+  if (existing) return existing;
+  // While the provider is failing, ask again at most every DISCOVERY_RETRY_MS: otherwise every
+  // request (a junk bearer token included) would cost a discovery request and its timeout.
+  const failure = lastFailure.get();
+  if (failure && Date.now() - failure.at < DISCOVERY_RETRY_MS) {
+    return Promise.reject(
+      new AuthError(failure.code, {
+        detail: `${failure.detail} (not retried for ${DISCOVERY_RETRY_MS} ms)`,
+      }),
+    );
+  }
+  const attempt = discover(getConfig());
+  pending.set(attempt);
+  attempt.then(
+    () => lastFailure.set(undefined),
+    (err: unknown) => {
+      if (pending.get() === attempt) pending.set(undefined);
+      // Only what is worth retrying; a ConfigError is the configuration's to fix.
+      if (err instanceof AuthError)
+        lastFailure.set({ at: Date.now(), code: err.code, detail: err.detail ?? err.message });
+    },
+  );
+  return attempt;
+}
+
+/** The provider's metadata once discovery has succeeded in this process; never fetches. */
+export function getDiscoveredMetadata(): Readonly<client.ServerMetadata> | undefined {
+  return discovered.get();
+}
+
+function isNetworkFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return (
+    (err instanceof TypeError && /fetch failed|terminated|network/i.test(err.message)) ||
+    code === 'OAUTH_TIMEOUT' ||
+    code === 'OAUTH_ABORT' ||
+    code === JWKS_UNAVAILABLE ||
+    (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))
+  );
+}
+
+/**
+ * The provider could not be reached or did not answer in time: the error or one of its causes
+ * (a timeout while reading a body surfaces as a parse error caused by the abort).
+ */
+export function isNetworkError(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
+    if (isNetworkFailure(current)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * The configuration problem behind a failed request, if any: the client authentication refuses
+ * to sign what the provider would reject (openid-client wraps the error as a ClientError's cause).
+ */
+export function findConfigError(err: unknown): ConfigError | undefined {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (current instanceof ConfigError) return current;
+    current = current.cause;
+  }
+  return undefined;
+}

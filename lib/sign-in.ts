@@ -1,0 +1,232 @@
+import * as client from 'openid-client';
+import type { IDToken, UserInfoResponse } from 'openid-client';
+
+import { createTrace, withTrace, type BackChannelTrace } from './back-channel';
+import { getConfig } from './config';
+import { findConfigError, getProvider, isNetworkError } from './discovery';
+import { AuthError, type AuthErrorCode } from './errors';
+import { findAudienceProblem } from './id-token';
+import { describeError } from './log';
+import type { Transaction } from './transaction';
+
+/**
+ * The browser sign-in, through openid-client: the authorization request, the code exchange with a
+ * client assertion, ID token and UserInfo validation, and the logout URL. Used by the auth routes
+ * only; the provider itself comes from lib/discovery.ts.
+ */
+
+/**
+ * Starts the authorization-code flow: a fresh `state`, `nonce` and PKCE verifier, and the URL of
+ * the provider's authorization endpoint with the S256 challenge.
+ *
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.2 (S256)
+ */
+export async function startSignIn(
+  returnTo: string,
+): Promise<{ url: URL; transaction: Transaction }> {
+  const settings = getConfig();
+  const { config } = await getProvider();
+  const code_verifier = client.randomPKCECodeVerifier();
+  const transaction: Transaction = {
+    state: client.randomState(),
+    nonce: client.randomNonce(),
+    code_verifier,
+    returnTo,
+    created_at: Math.floor(Date.now() / 1000),
+  };
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: settings.redirectUri,
+    scope: settings.scopes,
+    response_type: 'code',
+    code_challenge: await client.calculatePKCECodeChallenge(code_verifier),
+    code_challenge_method: 'S256',
+    state: transaction.state,
+    nonce: transaction.nonce,
+  });
+  return { url, transaction };
+}
+
+export type SignInResult = {
+  readonly id_token: string;
+  readonly claims: IDToken;
+  readonly userinfo: UserInfoResponse | undefined;
+  /** The compact client assertion that redeemed the code. */
+  readonly clientAssertion: string | undefined;
+  readonly trace: BackChannelTrace;
+};
+
+/** Maps a failure of the code exchange onto a stable {@link AuthError}. */
+function classifyCodeExchangeError(err: unknown, tokenRequestSent: boolean): AuthError {
+  const detail = describeError(err);
+  const misconfigured = findConfigError(err);
+  if (misconfigured)
+    return new AuthError('app_misconfigured', { detail: misconfigured.message, cause: err });
+  if (err instanceof client.AuthorizationResponseError) {
+    return new AuthError('authorization_error', {
+      error: err.error,
+      error_description: err.error_description,
+      detail,
+      cause: err,
+    });
+  }
+  if (err instanceof client.ResponseBodyError) {
+    const code: AuthErrorCode =
+      err.error === 'invalid_client'
+        ? 'client_authentication_failed'
+        : err.error === 'invalid_grant'
+          ? 'code_rejected'
+          : 'token_request_failed';
+    return new AuthError(code, {
+      error: err.error,
+      error_description: err.error_description,
+      detail,
+      cause: err,
+    });
+  }
+  if (err instanceof client.WWWAuthenticateChallengeError) {
+    // A 401 from the token endpoint is invalid_client (RFC 6749 §5.2), sent with a challenge.
+    const error = err.cause[0]?.parameters.error;
+    const code: AuthErrorCode =
+      err.status === 401 || error === 'invalid_client'
+        ? 'client_authentication_failed'
+        : 'token_request_failed';
+    return new AuthError(code, {
+      error: error ?? (err.status === 401 ? 'invalid_client' : undefined),
+      detail,
+      cause: err,
+    });
+  }
+  if (isNetworkError(err)) return new AuthError('provider_unreachable', { detail, cause: err });
+  if (!tokenRequestSent) {
+    // openid-client refused the authorization response itself (RFC 9207 `iss`, repeated or
+    // missing parameters, no code) before sending anything.
+    const code: AuthErrorCode = /"iss"/.test(detail)
+      ? 'issuer_mismatch'
+      : 'invalid_authorization_response';
+    return new AuthError(code, { detail, cause: err });
+  }
+  // Past the token request: either the response as a whole or the ID token inside it is bad.
+  return new AuthError(
+    /\bJWT\b|ID Token/.test(detail) ? 'id_token_invalid' : 'invalid_token_response',
+    { detail, cause: err },
+  );
+}
+
+/**
+ * Completes the sign-in: checks the authorization response, redeems the code with a freshly signed
+ * client assertion, validates the ID token (claims by openid-client, signature against the
+ * provider's JWKS here) and, when the provider has one, reads UserInfo for the same subject.
+ *
+ * @throws {AuthError} for every failure; nothing is stored by this function.
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#CodeFlowAuth
+ * @see https://www.rfc-editor.org/rfc/rfc9207 (authorization response `iss`)
+ */
+export async function completeSignIn(
+  callbackParams: URLSearchParams,
+  tx: Transaction,
+): Promise<SignInResult> {
+  // MUST: a response that does not carry this browser's `state` is refused before anything else,
+  // so a code injected into someone else's browser is never redeemed (RFC 9700 §4.7.1). openid-client
+  // checks it again; this check is first so that it is explicit.
+  const states = callbackParams.getAll('state');
+  if (states.length !== 1 || states[0] !== tx.state) {
+    throw new AuthError('state_mismatch', {
+      detail: states.length > 1 ? 'state is repeated' : 'state differs from the transaction',
+    });
+  }
+
+  const settings = getConfig();
+  const provider = await getProvider();
+  const trace = createTrace();
+  // Build the callback URL from APP_URL, not from the request: behind proxies and with Next's bind
+  // address the request URL differs from the registered redirect_uri.
+  const currentUrl = new URL(settings.redirectUri);
+  currentUrl.search = callbackParams.toString();
+
+  let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+  try {
+    // This is the app's OnAuthorizationCodeReceived (ASP.NET Core): the code is redeemed at the
+    // token endpoint, and the client authenticates with a client assertion signed just now with
+    // its private key (private_key_jwt) instead of a client secret.
+    tokens = await withTrace(trace, () =>
+      client.authorizationCodeGrant(provider.config, currentUrl, {
+        pkceCodeVerifier: tx.code_verifier,
+        expectedState: tx.state,
+        expectedNonce: tx.nonce,
+        idTokenExpected: true,
+      }),
+    );
+  } catch (err) {
+    throw classifyCodeExchangeError(err, trace.clientAssertions.length > 0);
+  }
+
+  const claims = tokens.claims();
+  const id_token = tokens.id_token;
+  if (!claims || !id_token)
+    throw new AuthError('invalid_token_response', { detail: 'no id_token in the token response' });
+  const audienceProblem = findAudienceProblem(claims, settings.clientId);
+  if (audienceProblem)
+    throw new AuthError('id_token_invalid', { detail: `ID token: ${audienceProblem}` });
+
+  // MUST: verify the ID token's signature. openid-client validates its claims but, for ID tokens
+  // received from the token endpoint, not its signature unless asked; this app does it with its
+  // own JWKS cache so that a provider key rotated moments ago is picked up at once.
+  try {
+    await provider.jwks.verify(
+      id_token,
+      { algorithms: [settings.idTokenSignedResponseAlg], clockTolerance: 30 },
+      true,
+    );
+  } catch (err) {
+    throw isNetworkError(err)
+      ? new AuthError('provider_unreachable', {
+          detail: `fetching the provider's JWKS failed: ${describeError(err)}`,
+          cause: err,
+        })
+      : new AuthError('id_token_invalid', {
+          detail: `ID token signature: ${describeError(err)}`,
+          cause: err,
+        });
+  }
+
+  let userinfo: UserInfoResponse | undefined;
+  if (provider.metadata.userinfo_endpoint) {
+    try {
+      // MUST: UserInfo's `sub` must equal the ID token's (OIDC Core §5.3.2); openid-client checks.
+      userinfo = await withTrace(trace, () =>
+        client.fetchUserInfo(provider.config, tokens.access_token, claims.sub),
+      );
+    } catch (err) {
+      if (isNetworkError(err))
+        throw new AuthError('provider_unreachable', { detail: describeError(err), cause: err });
+      const oauth =
+        err instanceof client.ResponseBodyError ||
+        err instanceof client.WWWAuthenticateChallengeError;
+      throw new AuthError('userinfo_invalid', {
+        error: err instanceof client.ResponseBodyError ? err.error : undefined,
+        error_description:
+          err instanceof client.ResponseBodyError ? err.error_description : undefined,
+        detail: `${oauth ? 'UserInfo error response' : 'UserInfo response rejected'}: ${describeError(err)}`,
+        cause: err,
+      });
+    }
+  }
+
+  return { id_token, claims, userinfo, clientAssertion: trace.clientAssertions.at(-1), trace };
+}
+
+/**
+ * The provider's RP-initiated logout URL, or undefined when it has no end_session_endpoint.
+ *
+ * @see https://openid.net/specs/openid-connect-rpinitiated-1_0.html#RPLogout
+ */
+export async function buildLogoutUrl(idTokenHint: string | undefined): Promise<URL | undefined> {
+  const settings = getConfig();
+  const { config, metadata } = await getProvider();
+  if (!metadata.end_session_endpoint) return undefined;
+  return client.buildEndSessionUrl(config, {
+    post_logout_redirect_uri: settings.postLogoutRedirectUri,
+    ...(idTokenHint ? { id_token_hint: idTokenHint } : {}),
+  });
+}

@@ -4,6 +4,7 @@ import { expect, test } from '@playwright/test';
 import { sealData, unsealData } from 'iron-session';
 
 import { isAuthErrorCode } from '../lib/errors';
+import { isTransactionCookieName, transactionCookieName } from '../lib/transaction';
 import {
   BAD_ESCAPES,
   createSeededRandom,
@@ -185,7 +186,9 @@ function buildLoginCases(random: Random): FuzzCase[] {
         });
         const problems = findCommonProblems(r);
         if (r.status === 303 && r.location?.startsWith(op.issuer)) {
-          const sealed = agent.cookie('rp_tx');
+          const names = agent.cookieNames().filter((n) => isTransactionCookieName(n, ''));
+          if (names.length !== 1) problems.push(`${names.length} transaction cookies set`);
+          const sealed = names[0] === undefined ? undefined : agent.cookie(names[0]);
           const tx = sealed
             ? await unsealData<{ returnTo?: unknown }>(sealed, {
                 password: stack.sessionSecret,
@@ -308,7 +311,8 @@ function buildCallbackCases(random: Random): FuzzCase[] {
       label: buildQuery(params).slice(0, 100),
       run: async () => {
         const agent = new HttpAgent();
-        if (withTransaction) agent.setCookie('rp_tx', await mintTransaction(state));
+        if (withTransaction)
+          agent.setCookie(transactionCookieName(state, ''), await mintTransaction(state));
         const r = await agent.request(`${stack.appUrl}/auth/callback?${buildQuery(params)}`, {
           headers,
         });
@@ -355,7 +359,9 @@ function buildCookieCases(random: Random, session: string): FuzzCase[] {
     const sessions = [tamperCookie(random, session)];
     if (random.chance(0.2)) sessions.push(tamperCookie(random, session));
     const pieces = sessions.map((value) => `rp_session=${value}`);
-    if (random.chance(0.3)) pieces.push(`rp_tx=${tamperCookie(random, session)}`);
+    // The transaction cookie of the state `y` some targets carry.
+    if (random.chance(0.3))
+      pieces.push(`${transactionCookieName('y', '')}=${tamperCookie(random, session)}`);
     if (random.chance(0.2)) pieces.push(`rp_error=${tamperCookie(random, session)}`);
     if (random.chance(0.1))
       pieces.push(

@@ -28,13 +28,16 @@ function describeExpected(expected: Expected): string {
   if ('session' in expected) return 'session, /api/me says who';
   const parts = [`error page: ${expected.error}`];
   if (expected.redeemed === false) parts.push('code never redeemed');
+  if (expected.sessionKept) parts.push('earlier session kept');
   return parts.join(', ');
 }
 
 function describeOutcome(outcome: Outcome): string {
   if (outcome.kind === 'session') return `session (sub ${outcome.sub ?? '?'})`;
-  if (outcome.kind === 'error')
-    return `error page: ${outcome.code ?? '?'}, no session, code redeemed ${outcome.redemptions}×`;
+  if (outcome.kind === 'error') {
+    const session = outcome.meStatus === 200 ? `session of ${outcome.sub ?? '?'}` : 'no session';
+    return `error page: ${outcome.code ?? '?'}, ${session}, code redeemed ${outcome.redemptions}×`;
+  }
   return `unexpected: callback → ${outcome.landing ?? 'nothing'}, /api/me ${outcome.meStatus}`;
 }
 
@@ -51,7 +54,10 @@ function assertOutcome(c: FaultCase, outcome: Outcome, ctx: CaseContext): void {
   // A readable page: the catalogue's title and hint, no stack trace.
   expect(outcome.errorPage?.body).toContain('data-testid="error-hint"');
   expect(outcome.errorPage?.body).not.toMatch(/\n\s+at \S+ \(|node_modules|\.tsx?:\d+/);
-  expect(outcome.meStatus).toBe(401);
+  // No session after a failed sign-in; a callback that matched no sign-in of this browser leaves
+  // an earlier one alone.
+  expect(outcome.meStatus).toBe(c.expected.sessionKept ? 200 : 401);
+  if (c.expected.sessionKept) expect(outcome.sub).toBe(ctx.op.user.sub);
   if (c.expected.redeemed !== undefined)
     expect(outcome.redemptions > 0, 'code redeemed').toBe(c.expected.redeemed);
   if (!c.expected.userinfo) expect(outcome.userinfoCalls, 'UserInfo called').toBe(0);

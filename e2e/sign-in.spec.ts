@@ -1,4 +1,17 @@
-import { ALICE, captureCallback, expect, signIn, submitLogin, test } from './fixtures';
+import type { Page } from '@playwright/test';
+
+import { transactionCookieName } from '../lib/transaction';
+import {
+  ALICE,
+  authorizeAtProvider,
+  BOB,
+  captureCallback,
+  expect,
+  signIn,
+  submitLogin,
+  test,
+} from './fixtures';
+import type { Stack } from './support/stack';
 
 /**
  * Browser sign-in against the bundled provider: the happy path, sign-out at both ends, and the
@@ -84,7 +97,7 @@ test('a denied consent ends on the error page without a session', async ({ page,
   expect((await page.request.get(`${stack.appUrl}/api/me`)).status()).toBe(401);
 });
 
-test('a replayed callback URL ends on the error page without a session', async ({
+test('a replayed callback URL ends on the error page, is never redeemed, and leaves the session alone', async ({
   page,
   stack,
 }) => {
@@ -95,11 +108,135 @@ test('a replayed callback URL ends on the error page without a session', async (
   await signIn(page, stack, ALICE);
   expect(callback).toBeDefined();
   expect((await page.request.get(`${stack.appUrl}/api/me`)).status()).toBe(200);
+  const grants = () => stack.providerLog().filter((l) => /grant\.(success|error)/.test(l)).length;
+  const grantsBefore = grants();
 
   await page.goto(callback ?? '');
   await expect(page).toHaveURL(`${stack.appUrl}/auth/error?code=missing_transaction`);
   await expect(page.getByTestId('error-code')).toHaveText('missing_transaction');
-  expect((await page.request.get(`${stack.appUrl}/api/me`)).status()).toBe(401);
+  // The replay matched no sign-in of this browser: it neither reached the token endpoint nor
+  // ended the session.
+  expect(grants()).toBe(grantsBefore);
+  expect((await page.request.get(`${stack.appUrl}/api/me`)).status()).toBe(200);
+});
+
+test('a link to /auth/callback while signed in does not sign the user out', async ({
+  page,
+  stack,
+}) => {
+  await signIn(page, stack, ALICE);
+  for (const query of ['', '?code=x&state=y', '?error=access_denied', '?state=a&state=b']) {
+    await page.goto(`${stack.appUrl}/auth/callback${query}`);
+    await expect(page).toHaveURL(`${stack.appUrl}/auth/error?code=missing_transaction`);
+    const me = await page.request.get(`${stack.appUrl}/api/me`);
+    expect(me.status(), query).toBe(200);
+    expect(((await me.json()) as { sub: string }).sub).toBe('alice');
+  }
+  await page.goto(`${stack.appUrl}/profile`);
+  await expect(page.getByTestId('profile-sub')).toHaveText(ALICE.name);
+});
+
+/** Who /api/me says is signed in, in `page`'s browser. */
+async function readSignedInSub(page: Page, stack: Stack): Promise<string | undefined> {
+  const me = await page.request.get(`${stack.appUrl}/api/me`);
+  return me.status() === 200 ? ((await me.json()) as { sub: string }).sub : undefined;
+}
+
+test('two tabs sign in at once: A starts, B starts, A completes, B completes; both succeed', async ({
+  browser,
+  stack,
+}) => {
+  const context = await browser.newContext();
+  try {
+    const tabA = await context.newPage();
+    const tabB = await context.newPage();
+    await tabA.goto(`${stack.appUrl}/auth/login?returnTo=/profile`);
+    await tabB.goto(`${stack.appUrl}/auth/login?returnTo=/`);
+    const pending = (await context.cookies(stack.appUrl)).filter((c) =>
+      c.name.startsWith('rp_tx_'),
+    );
+    expect(pending, 'one transaction cookie per sign-in').toHaveLength(2);
+    const failuresBefore = stack.appLog().filter((l) => l.includes('sign-in failed')).length;
+
+    await authorizeAtProvider(tabA, stack, ALICE);
+    await tabA.waitForURL(`${stack.appUrl}/profile`);
+    await expect(tabA.getByTestId('profile-sub')).toHaveText(ALICE.name);
+    expect(await readSignedInSub(tabA, stack)).toBe('alice');
+
+    await authorizeAtProvider(tabB, stack, BOB);
+    await tabB.waitForURL(`${stack.appUrl}/`);
+    await expect(tabB.getByTestId('signed-in-user')).toHaveText(BOB.name);
+    // B's sign-in, a valid one of this browser, replaced A's session.
+    expect(await readSignedInSub(tabA, stack)).toBe('bob');
+    expect(
+      (await context.cookies(stack.appUrl)).filter((c) => c.name.startsWith('rp_tx_')),
+    ).toEqual([]);
+    expect(stack.appLog().filter((l) => l.includes('sign-in failed')).length).toBe(failuresBefore);
+  } finally {
+    await context.close();
+  }
+});
+
+test('two tabs sign in at once: B completes first, then A’s late callback also signs in', async ({
+  browser,
+  stack,
+}) => {
+  const context = await browser.newContext();
+  try {
+    const tabA = await context.newPage();
+    const tabB = await context.newPage();
+    await tabA.goto(`${stack.appUrl}/auth/login?returnTo=/profile`);
+    await tabB.goto(`${stack.appUrl}/auth/login?returnTo=/`);
+    const failuresBefore = stack.appLog().filter((l) => l.includes('sign-in failed')).length;
+
+    await authorizeAtProvider(tabB, stack, BOB);
+    await tabB.waitForURL(`${stack.appUrl}/`);
+    await expect(tabB.getByTestId('signed-in-user')).toHaveText(BOB.name);
+    expect(await readSignedInSub(tabB, stack)).toBe('bob');
+
+    // A's callback arrives late: it belongs to a sign-in this browser started, so it completes
+    // and replaces B's session rather than failing or leaving none.
+    await authorizeAtProvider(tabA, stack, ALICE);
+    await tabA.waitForURL(`${stack.appUrl}/profile`);
+    await expect(tabA.getByTestId('profile-sub')).toHaveText(ALICE.name);
+    expect(await readSignedInSub(tabB, stack)).toBe('alice');
+    await tabB.reload();
+    await expect(tabB.getByTestId('signed-in-user')).toHaveText(ALICE.name);
+    expect(stack.appLog().filter((l) => l.includes('sign-in failed')).length).toBe(failuresBefore);
+  } finally {
+    await context.close();
+  }
+});
+
+test('no more than five sign-ins pend in one browser: a sixth drops the oldest', async ({
+  page,
+  context,
+  stack,
+}) => {
+  const states: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const response = await page.request.get(`${stack.appUrl}/auth/login?returnTo=/profile`, {
+      maxRedirects: 0,
+    });
+    expect(response.status()).toBe(303);
+    states.push(new URL(response.headers().location ?? '').searchParams.get('state') ?? '');
+    // Creation times are whole seconds: keep the first one apart from the rest.
+    if (i === 0) await new Promise((resolve) => setTimeout(resolve, 1100));
+  }
+  const pending = (await context.cookies(stack.appUrl)).filter((c) => c.name.startsWith('rp_tx_'));
+  expect(pending).toHaveLength(5);
+  expect(pending.map((c) => c.name)).not.toContain(transactionCookieName(states[0] ?? '', ''));
+  for (const state of states.slice(1))
+    expect(pending.map((c) => c.name)).toContain(transactionCookieName(state, ''));
+  for (const cookie of pending) {
+    expect(cookie.httpOnly).toBe(true);
+    expect(cookie.sameSite).toBe('Lax');
+    expect(cookie.path).toBe('/');
+    expect(cookie.value.length).toBeLessThan(1536);
+    // Short-lived: ten minutes.
+    expect(cookie.expires * 1000 - Date.now()).toBeLessThanOrEqual(600_000);
+    expect(cookie.expires * 1000 - Date.now()).toBeGreaterThan(500_000);
+  }
 });
 
 test('a callback with a wrong state ends on the error page, without a session, and the code is never redeemed', async ({
@@ -108,7 +245,9 @@ test('a callback with a wrong state ends on the error page, without a session, a
   stack,
 }) => {
   const real = await captureCallback(page, stack, ALICE);
-  const transaction = (await context.cookies(stack.appUrl)).find((c) => c.name === 'rp_tx');
+  const transaction = (await context.cookies(stack.appUrl)).find(
+    (c) => c.name === transactionCookieName(real.searchParams.get('state') ?? '', ''),
+  );
   expect(transaction).toBeDefined();
 
   const forged = new URL(real);

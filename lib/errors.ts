@@ -39,11 +39,11 @@ export class ConfigError extends Error {
 export const AUTH_ERROR_CATALOG = {
   missing_transaction: {
     title: 'This sign-in response does not match a sign-in started in this browser',
-    hint: 'The sign-in transaction cookie is missing or has expired (it lives 10 minutes). This happens when a callback link is opened twice, in another browser, or on another host name. Start the sign-in again.',
+    hint: 'The sign-in transaction cookie is missing or has expired (it lives 10 minutes). This happens when a callback link is opened twice, in another browser, or on another host name. If you were signed in, you still are. Otherwise start the sign-in again.',
   },
   state_mismatch: {
     title: 'The sign-in response belongs to a different sign-in',
-    hint: 'The `state` returned by the provider does not match the one this browser sent. The link may be stale or forged; the authorization code was not used. Start the sign-in again.',
+    hint: 'The `state` returned by the provider matches no sign-in this browser started. The link may be stale or forged; the authorization code was not used, and a session you had is unchanged. Start the sign-in again.',
   },
   issuer_mismatch: {
     title: 'The sign-in response came from an unexpected issuer',

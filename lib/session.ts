@@ -14,7 +14,11 @@ import { isAuthErrorCode, type AuthError, type AuthErrorCode } from './errors';
 import { log } from './log';
 import { SESSION_TTL_SECONDS, type SessionData } from './session-data';
 import {
+  isTransactionCookieName,
+  MAX_PENDING_TRANSACTIONS,
   sealTransaction,
+  selectEvictions,
+  transactionCookieName,
   TRANSACTION_TTL_SECONDS,
   unsealTransaction,
   type Transaction,
@@ -25,7 +29,8 @@ import {
  * SESSION_SECRET), HttpOnly, SameSite=Lax, and Secure with a `__Host-` name when APP_URL is https.
  *
  * - session: who is signed in. Read by pages without any request to the provider.
- * - transaction: one sign-in in flight (see ./transaction.ts), deleted by the callback.
+ * - transaction: one cookie per sign-in in flight, named after its `state` (see ./transaction.ts),
+ *   deleted by its callback; a few may be pending at once (several tabs).
  * - error: the OAuth error of a failed sign-in, for the error page (so that the page never shows
  *   text taken from its own URL).
  *
@@ -104,26 +109,63 @@ export async function destroySession(): Promise<void> {
   session.destroy();
 }
 
-/** Stores the sign-in transaction in its cookie. Route handlers only. */
-export async function storeTransaction(tx: Transaction): Promise<void> {
-  const store = await cookies();
-  store.set(
-    cookieName('rp_tx'),
-    await sealTransaction(tx, getConfig().sessionSecret),
-    cookieOptions(TRANSACTION_TTL_SECONDS),
-  );
+function transactionPrefix(): '' | '__Host-' {
+  return getConfig().secureCookies ? '__Host-' : '';
 }
 
 /**
- * Reads the sign-in transaction and deletes its cookie: a transaction is good for one callback.
- * Route handlers only.
+ * Stores the sign-in transaction in a cookie of its own, named after its `state`, next to those of
+ * other sign-ins in flight in this browser (other tabs). When {@link MAX_PENDING_TRANSACTIONS} are
+ * already pending, the oldest go. Route handlers only.
+ *
+ * Path `/`, not `/auth/callback`: the `__Host-` prefix (https) requires it, and that prefix is what
+ * keeps a sibling subdomain from planting a transaction of its own (a login CSRF); `/auth/login`
+ * also has to see the pending ones to bound their number.
  */
-export async function takeTransaction(): Promise<Transaction | undefined> {
+export async function storeTransaction(tx: Transaction): Promise<void> {
   const store = await cookies();
-  const name = cookieName('rp_tx');
+  const password = getConfig().sessionSecret;
+  const prefix = transactionPrefix();
+  const name = transactionCookieName(tx.state, prefix);
+  const pending = store
+    .getAll()
+    .filter((c) => c.name !== name && c.value !== '' && isTransactionCookieName(c.name, prefix));
+  if (pending.length >= MAX_PENDING_TRANSACTIONS) {
+    // Only now are they opened (one unseal each): to learn which are oldest.
+    const dated = await Promise.all(
+      pending.map(async (c) => ({
+        name: c.name,
+        createdAt: (await unsealTransaction(c.value, password))?.created_at,
+      })),
+    );
+    for (const evicted of selectEvictions(dated, MAX_PENDING_TRANSACTIONS - 1))
+      store.set(evicted, '', cookieOptions(0));
+  }
+  store.set(name, await sealTransaction(tx, password), cookieOptions(TRANSACTION_TTL_SECONDS));
+}
+
+/** How many sign-ins this browser has in flight (transaction cookies present, read or not). */
+export async function countPendingTransactions(): Promise<number> {
+  const prefix = transactionPrefix();
+  return (await cookies())
+    .getAll()
+    .filter((c) => c.value !== '' && isTransactionCookieName(c.name, prefix)).length;
+}
+
+/**
+ * Reads the transaction of the sign-in whose `state` the callback carries, and deletes its cookie:
+ * a transaction is good for one callback. Other pending transactions are left alone. Undefined
+ * when there is none for this state, or it is unreadable or expired. Route handlers only.
+ */
+export async function takeTransaction(state: string): Promise<Transaction | undefined> {
+  const store = await cookies();
+  const name = transactionCookieName(state, transactionPrefix());
   const sealed = store.get(name)?.value;
-  if (sealed !== undefined) store.set(name, '', cookieOptions(0));
-  return unsealTransaction(sealed, getConfig().sessionSecret);
+  if (sealed === undefined || sealed === '') return undefined;
+  store.set(name, '', cookieOptions(0));
+  const transaction = await unsealTransaction(sealed, getConfig().sessionSecret);
+  // MUST: the cookie's name is derived from a value the request chose; its content decides.
+  return transaction?.state === state ? transaction : undefined;
 }
 
 type ErrorFlash = {

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import { sealData, unsealData } from 'iron-session';
 
 /**
@@ -6,6 +8,12 @@ import { sealData, unsealData } from 'iron-session';
  *
  * It travels in a sealed (encrypted and authenticated, iron-session), HttpOnly, short-lived cookie
  * bound to this browser: a callback opened in another browser, or opened twice, finds none.
+ *
+ * One cookie per sign-in, named after its `state`: several tabs may sign in at once, each callback
+ * finds its own transaction by the `state` it carries, and a late callback of one tab cannot
+ * consume (or be refused for) another tab's. Their number is bounded ({@link MAX_PENDING_TRANSACTIONS},
+ * the oldest goes first) and so is each one's size ({@link MAX_TRANSACTION_COOKIE_LENGTH}), so that
+ * the browser's Cookie header stays far below what servers accept.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7636#section-4 (PKCE)
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.7 (CSRF protection with state / PKCE)
@@ -24,6 +32,56 @@ export type Transaction = {
 /** A sign-in must complete within this many seconds. */
 export const TRANSACTION_TTL_SECONDS = 600;
 
+/**
+ * Sign-ins one browser may have in flight (tabs); starting one more drops the oldest. Five
+ * transactions of the largest size, the session and the error cookie stay under 12 KB of Cookie
+ * header, below Node.js's 16 KB header limit.
+ */
+export const MAX_PENDING_TRANSACTIONS = 5;
+
+/**
+ * Largest sealed transaction stored. A transaction's members are bounded (`returnTo` to 512
+ * characters, the rest are fixed-size random values): a sealed one measures about 1.2 KB at most.
+ */
+export const MAX_TRANSACTION_COOKIE_LENGTH = 1536;
+
+const COOKIE_BASE = 'rp_tx_';
+
+/**
+ * The cookie that holds the transaction of `state`: a hash of the state, so that the name has a
+ * fixed length and only cookie-name characters whatever a callback sends as `state`.
+ *
+ * @param prefix `__Host-` when the app's cookies are Secure (APP_URL is https), else empty.
+ * @see https://www.rfc-editor.org/rfc/rfc6265#section-4.1.1 (cookie-name is a token)
+ */
+export function transactionCookieName(state: string, prefix: '' | '__Host-'): string {
+  const id = createHash('sha256').update(state, 'utf8').digest('base64url').slice(0, 22);
+  return `${prefix}${COOKIE_BASE}${id}`;
+}
+
+/** Whether `name` is a transaction cookie of this app (with this prefix). */
+export function isTransactionCookieName(name: string, prefix: '' | '__Host-'): boolean {
+  return name.startsWith(`${prefix}${COOKIE_BASE}`) && name.length === prefix.length + 28;
+}
+
+/** A pending transaction cookie and, when it could be read, when its sign-in started. */
+export type PendingTransaction = { readonly name: string; readonly createdAt: number | undefined };
+
+/**
+ * Which pending transactions to drop so that `max` remain: unreadable ones first, then the oldest.
+ */
+export function selectEvictions(
+  pending: readonly PendingTransaction[],
+  max: number,
+): readonly string[] {
+  const excess = pending.length - Math.max(0, max);
+  if (excess <= 0) return [];
+  return [...pending]
+    .sort((a, b) => (a.createdAt ?? -Infinity) - (b.createdAt ?? -Infinity))
+    .slice(0, excess)
+    .map((p) => p.name);
+}
+
 function isTransaction(value: unknown): value is Transaction {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
@@ -40,9 +98,20 @@ function isTransaction(value: unknown): value is Transaction {
   );
 }
 
-/** Seals a transaction for its cookie. */
-export function sealTransaction(tx: Transaction, password: string): Promise<string> {
-  return sealData(tx, { password, ttl: TRANSACTION_TTL_SECONDS });
+/**
+ * Seals a transaction for its cookie.
+ *
+ * @throws {RangeError} when the sealed value exceeds {@link MAX_TRANSACTION_COOKIE_LENGTH} (its
+ *   members were not bounded before: a programming error, never stored).
+ */
+export async function sealTransaction(tx: Transaction, password: string): Promise<string> {
+  const sealed = await sealData(tx, { password, ttl: TRANSACTION_TTL_SECONDS });
+  if (sealed.length > MAX_TRANSACTION_COOKIE_LENGTH) {
+    throw new RangeError(
+      `sealed transaction of ${sealed.length} characters exceeds ${MAX_TRANSACTION_COOKIE_LENGTH}`,
+    );
+  }
+  return sealed;
 }
 
 /**

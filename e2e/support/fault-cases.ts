@@ -31,6 +31,8 @@ export type Expected =
       readonly redeemed?: boolean;
       /** UserInfo may be called (only when UserInfo itself is at fault). */
       readonly userinfo?: boolean;
+      /** The browser was signed in before, and the refused callback must leave that session. */
+      readonly sessionKept?: boolean;
     };
 
 export type CaseContext = {
@@ -595,7 +597,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     },
   },
   {
-    name: 'callback replayed in the same browser after the sign-in',
+    name: 'callback replayed in the same browser after the sign-in (the session stays)',
     ref: 'RFC 6749 §4.1.2 (a code is used once); the transaction is single-use',
     run: async (ctx) => {
       const agent = new HttpAgent();
@@ -610,13 +612,53 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
         ctx.op.userinfoRequests.length,
       );
     },
-    expected: { error: 'missing_transaction' },
+    expected: { error: 'missing_transaction', sessionKept: true },
     check: (outcome) => {
       expectTrue(
         outcome.redemptions === 1,
         `the replay did not reach the token endpoint (redemptions: ${outcome.redemptions})`,
       );
     },
+  },
+  {
+    name: 'two sign-ins in flight in one browser, completed in reverse order: both succeed',
+    ref: 'several tabs; RFC 6749 §10.12 (state binds the response to the browser’s request)',
+    run: async (ctx) => {
+      const agent = new HttpAgent();
+      const first = await authorize(agent, ctx.appUrl, ctx.op, {});
+      const second = await authorize(agent, ctx.appUrl, ctx.op, {});
+      const secondOutcome = await settleCallback(
+        agent,
+        ctx.appUrl,
+        ctx.op,
+        second.callback,
+        second.authorization,
+        ctx.op.userinfoRequests.length,
+      );
+      expectTrue(secondOutcome.kind === 'session', 'the second sign-in, completed first');
+      return settleCallback(
+        agent,
+        ctx.appUrl,
+        ctx.op,
+        first.callback,
+        first.authorization,
+        ctx.op.userinfoRequests.length,
+      );
+    },
+    expected: { session: true },
+  },
+  {
+    name: 'a failed sign-in of this browser ends the session it had',
+    ref: 'this app’s rule: no session after a failed sign-in; OIDC Core §3.1.3.7 (11)',
+    run: async (ctx) => {
+      const agent = new HttpAgent();
+      expectTrue((await signIn(ctx.appUrl, ctx.op, {}, agent)).kind === 'session', 'signed in');
+      const wrongNonce = editClaims((c) => {
+        c.nonce = 'a-nonce-from-another-sign-in';
+      });
+      return signIn(ctx.appUrl, ctx.op, wrongNonce, agent);
+    },
+    expected: { error: 'id_token_invalid' },
   },
   {
     name: 'code of another browser’s sign-in injected into this one',

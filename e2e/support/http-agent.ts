@@ -36,6 +36,11 @@ export class HttpAgent {
     return this.jar.get(name);
   }
 
+  /** The names of the cookies in the jar. */
+  cookieNames(): string[] {
+    return [...this.jar.keys()];
+  }
+
   setCookie(name: string, value: string): void {
     this.jar.set(name, value);
   }

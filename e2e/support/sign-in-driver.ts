@@ -8,7 +8,10 @@ import type { AuthorizationRecord, Fault, MisbehavingProvider } from './misbehav
  */
 
 export type Outcome = {
-  /** `session`: `/api/me` answered 200; `error`: the sign-in ended on the error page. */
+  /**
+   * `error`: the sign-in ended on the error page (an earlier session may still be there: see
+   * `meStatus`); `session`: it did not, and `/api/me` answered 200.
+   */
   readonly kind: 'session' | 'error' | 'unexpected';
   /** Who `/api/me` says is signed in. */
   readonly sub?: string | undefined;
@@ -66,8 +69,9 @@ export async function settleCallback(
     code = readErrorCode(errorPage.body);
   }
   const me = await askWhoIsSignedIn(agent, appUrl);
+  // The error page decides: a refused callback may leave an earlier session in place.
   const kind =
-    me.status === 200 ? 'session' : errorPage?.status === 200 && code ? 'error' : 'unexpected';
+    errorPage?.status === 200 && code ? 'error' : me.status === 200 ? 'session' : 'unexpected';
   return {
     kind,
     sub: me.sub,

@@ -54,7 +54,7 @@ export default async function HomePage() {
           <a href="/machine" data-testid="machine-link">
             Try it on /machine
           </a>{' '}
-          (no sign-in needed).
+          (signed-in users: it lends the app’s own identity).
         </p>
       </div>
       <h2>What happens when you sign in</h2>

@@ -1,17 +1,102 @@
-import { expect, test } from './fixtures';
+import { ALICE, authorizeAtProvider, expect, signIn, test } from './fixtures';
+import type { Stack } from './support/stack';
 
 /**
  * Machine to machine in the browser, against the bundled provider and the production build:
- * /machine gets a token with the client-credentials grant and calls the protected API from the
+ * /machine (signed-in users only, page and server action alike) gets a token with the client-credentials grant and calls the protected API from the
  * server; the API itself refuses what it must over real HTTP.
  */
 
 test.describe.configure({ mode: 'serial' });
 
+/** Token requests the provider has logged so far, granted or refused, of any grant type. */
+function countTokenRequests(stack: Stack): number {
+  return stack.providerLog().filter((line) => /\bgrant\.(success|error)\b/.test(line)).length;
+}
+
+test('anonymous: /machine asks for a sign-in and says why, and offers no button', async ({
+  page,
+  stack,
+}) => {
+  const response = await page.goto(`${stack.appUrl}/machine`);
+  expect(response?.status()).toBe(200);
+  const notice = page.getByTestId('machine-sign-in-required');
+  await expect(notice).toBeVisible();
+  await expect(notice).toContainText('confused deputy');
+  await expect(page.getByTestId('machine-run')).toHaveCount(0);
+  await notice.getByRole('link', { name: 'Sign in' }).click();
+  await authorizeAtProvider(page, stack, ALICE);
+  await page.waitForURL(`${stack.appUrl}/machine`);
+  await expect(page.getByTestId('machine-run')).toBeVisible();
+});
+
+test('anonymous: a POST of the server action, its id taken from a public chunk, is refused and asks the provider for nothing', async ({
+  browser,
+  playwright,
+  stack,
+}) => {
+  // A signed-in browser presses the button; the request is stopped before it reaches the app:
+  // it shows the action's id and the body a browser sends, nothing more.
+  const context = await browser.newContext();
+  let action: { headers: Record<string, string>; body: Buffer } | undefined;
+  let scripts: string[] = [];
+  try {
+    const page = await context.newPage();
+    await signIn(page, stack, ALICE, '/machine');
+    scripts = await page.evaluate(() =>
+      [...document.scripts].map((s) => s.src).filter((src) => src.length > 0),
+    );
+    await page.route(`${stack.appUrl}/machine`, async (route) => {
+      const request = route.request();
+      if (request.method() === 'POST' && request.headers()['next-action']) {
+        action = { headers: request.headers(), body: request.postDataBuffer() ?? Buffer.alloc(0) };
+        await route.abort();
+      } else {
+        await route.continue();
+      }
+    });
+    await page.getByTestId('machine-run').click();
+    await expect.poll(() => action !== undefined).toBe(true);
+  } finally {
+    await context.close();
+  }
+  const actionId = action?.headers['next-action'] ?? '';
+  expect(actionId).toMatch(/^[0-9a-f]{40,}$/);
+
+  const anonymous = await playwright.request.newContext();
+  try {
+    // Anyone can find the id: it is in a script chunk served to anonymous visitors.
+    const chunks = await Promise.all(scripts.map(async (src) => (await anonymous.get(src)).text()));
+    expect(chunks.some((chunk) => chunk.includes(actionId))).toBe(true);
+
+    const grantsBefore = countTokenRequests(stack);
+    const { cookie: _cookie, ...headers } = action?.headers ?? {};
+    const replay = await anonymous.post(`${stack.appUrl}/machine`, {
+      headers: { ...headers, origin: stack.appUrl },
+      data: action?.body,
+      maxRedirects: 0,
+    });
+    expect(replay.status()).toBeLessThan(500);
+    const body = await replay.text();
+    expect(body).toContain('sign_in_required');
+    // Nothing of what the app may read as itself: no assertion, no token, no API answer.
+    expect(body).not.toContain('client_using_jwt');
+    expect(body).not.toContain('messages');
+    expect(body).not.toContain('api1');
+    // And the provider was asked for nothing: no token request at all, granted or refused.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(countTokenRequests(stack)).toBe(grantsBefore);
+    expect(stack.appLog().some((line) => line.includes('machine call refused'))).toBe(true);
+  } finally {
+    await anonymous.dispose();
+  }
+});
+
 test('/machine, reached from /, gets a JWT access token with a client assertion and the API accepts it; the second run uses the cache', async ({
   page,
   stack,
 }) => {
+  await signIn(page, stack, ALICE);
   const response = await page.goto(stack.appUrl);
   expect(response?.status()).toBe(200);
   await page.getByTestId('machine-link').click();

@@ -11,7 +11,8 @@ import type { TokenLease, TokenSource } from './token-cache';
  * it, and describe both for display.
  *
  * What is displayed is decoded, never the compact tokens: the access token is a bearer credential
- * for the API, and the page needs no sign-in. The signature part never leaves the server.
+ * for the API, and the page shows it to any signed-in user. The signature part never leaves the
+ * server.
  */
 
 export type TokenView = {

@@ -1,8 +1,13 @@
 'use server';
 
+import { log } from '@/lib/log';
+import { checkMachineAccess } from '@/lib/machine-access';
 import { callApiWithClientCredentials, type MachineCallOutcome } from '@/lib/machine-call';
 
-export type MachineRun = { readonly at: number; readonly outcome: MachineCallOutcome };
+export type MachineRun =
+  | { readonly at: number; readonly outcome: MachineCallOutcome }
+  /** Refused before anything was asked of the provider: nobody is signed in. */
+  | { readonly at: number; readonly refused: 'sign_in_required' };
 
 /**
  * The `/machine` button: a server action, so the token request and the API call happen on the
@@ -11,5 +16,12 @@ export type MachineRun = { readonly at: number; readonly outcome: MachineCallOut
  * cookie to carry it. Works without JavaScript as a plain form post.
  */
 export async function runMachineCall(_previous: MachineRun | undefined): Promise<MachineRun> {
+  // MUST: checked here, not only by the page. The action's id is public (it is in a script chunk),
+  // and anyone can POST it; without a session no token is requested and nothing is shown.
+  const access = await checkMachineAccess();
+  if (!access.allowed) {
+    log.warn('machine call refused: nobody is signed in');
+    return { at: Date.now(), refused: 'sign_in_required' };
+  }
   return { at: Date.now(), outcome: await callApiWithClientCredentials() };
 }

@@ -158,6 +158,16 @@ function Outcome({ outcome }: { outcome: MachineCallOutcome }) {
   );
 }
 
+/** What the action answers when nobody is signed in (the session ended, or a forged POST). */
+function SignInRequired() {
+  return (
+    <p className="card" data-testid="machine-refused">
+      <strong>Sign-in required.</strong> Nothing was asked of the provider.{' '}
+      <a href="/auth/login?returnTo=/machine">Sign in</a> and try again.
+    </p>
+  );
+}
+
 /** The button and what the last press of it did. */
 export function MachinePanel() {
   const [run, action, pending] = useActionState<MachineRun | undefined>(runMachineCall, undefined);
@@ -173,7 +183,8 @@ export function MachinePanel() {
           </span>
         ) : null}
       </form>
-      {run ? <Outcome outcome={run.outcome} /> : null}
+      {run && 'refused' in run ? <SignInRequired /> : null}
+      {run && 'outcome' in run ? <Outcome outcome={run.outcome} /> : null}
     </>
   );
 }

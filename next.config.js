@@ -1,3 +1,14 @@
+/**
+ * Whether APP_URL, as the build sees it (the environment, or .env files, which Next.js loads before
+ * this file), is https. Headers here are fixed when the app is built.
+ */
+function isHttpsAppUrl() {
+  const appUrl = process.env.APP_URL;
+  return (
+    typeof appUrl === 'string' && URL.canParse(appUrl) && new URL(appUrl).protocol === 'https:'
+  );
+}
+
 /** @type {import('next').NextConfig} */
 const nextConfig = {
   reactStrictMode: true,
@@ -14,8 +25,8 @@ const nextConfig = {
     'iron-session',
     'oidc-provider',
   ],
-  // Security headers of every response; the per-request Content-Security-Policy is set in
-  // proxy.ts (lib/security-headers.ts).
+  // Security headers of every response; the per-request Content-Security-Policy (and HSTS from
+  // the run-time APP_URL) is set in proxy.ts (lib/security-headers.ts).
   async headers() {
     return [
       {
@@ -28,6 +39,12 @@ const nextConfig = {
           // For browsers without CSP frame-ancestors.
           { key: 'X-Frame-Options', value: 'DENY' },
           { key: 'Cross-Origin-Opener-Policy', value: 'same-origin' },
+          // HSTS on every response, static files included, when the build knows APP_URL is
+          // https (lib/security-headers.ts STRICT_TRANSPORT_SECURITY; proxy.ts also sets it
+          // from the run-time APP_URL on everything but static files).
+          ...(isHttpsAppUrl()
+            ? [{ key: 'strict-transport-security', value: 'max-age=31536000' }]
+            : []),
         ],
       },
       {

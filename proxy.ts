@@ -2,7 +2,11 @@ import { NextResponse, type NextRequest } from 'next/server';
 
 import { getConfig } from './lib/config';
 import { getDiscoveredMetadata } from './lib/discovery';
-import { buildContentSecurityPolicy, createNonce } from './lib/security-headers';
+import {
+  buildContentSecurityPolicy,
+  createNonce,
+  STRICT_TRANSPORT_SECURITY,
+} from './lib/security-headers';
 
 /** The origin of the provider's end_session_endpoint, if it is an http(s) URL at all. */
 function endSessionOrigin(endpoint: string | undefined): string[] {
@@ -12,8 +16,9 @@ function endSessionOrigin(endpoint: string | undefined): string[] {
 }
 
 /**
- * Runs before every page and route: a nonce-based Content-Security-Policy, fresh per request.
- * Next.js takes the nonce from the request's CSP header and applies it to the scripts it renders.
+ * Runs before every page and route, prefetches included: a nonce-based Content-Security-Policy,
+ * fresh per request, and HSTS when APP_URL is https. Next.js takes the nonce from the request's
+ * CSP header and applies it to the scripts it renders.
  */
 export function proxy(request: NextRequest): NextResponse {
   const settings = getConfig();
@@ -29,20 +34,18 @@ export function proxy(request: NextRequest): NextResponse {
   requestHeaders.set('content-security-policy', csp);
   const response = NextResponse.next({ request: { headers: requestHeaders } });
   response.headers.set('content-security-policy', csp);
-  // MUST (https only): browsers remember to never try plain http here again.
-  if (settings.secureCookies) response.headers.set('strict-transport-security', 'max-age=31536000');
+  // MUST (https only): browsers remember to never try plain http here again. Set here from the
+  // run-time APP_URL; next.config.js adds it to every response (static files too) when the build
+  // already knew that APP_URL is https.
+  if (settings.secureCookies)
+    response.headers.set('strict-transport-security', STRICT_TRANSPORT_SECURITY);
   return response;
 }
 
 export const config = {
-  // Static assets need no CSP; prefetches are not rendered documents.
-  matcher: [
-    {
-      source: '/((?!_next/static|_next/image|favicon.ico).*)',
-      missing: [
-        { type: 'header', key: 'next-router-prefetch' },
-        { type: 'header', key: 'purpose', value: 'prefetch' },
-      ],
-    },
-  ],
+  // Static assets need no CSP. Prefetches are NOT left out (as Next.js's CSP example does): a
+  // browser's prefetch (`Purpose: prefetch`, `Sec-Purpose: prefetch`) fetches the very HTML
+  // document it will show, which needs a policy with the nonce of its own scripts, and the
+  // router's RSC prefetches (`Next-Router-Prefetch`) need HSTS like every https response.
+  matcher: ['/((?!_next/static|_next/image|favicon.ico).*)'],
 };

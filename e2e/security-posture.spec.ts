@@ -88,6 +88,87 @@ test('every response carries the security headers; the CSP nonce is fresh per re
   expect(script.headers.get('content-type')).toMatch(/javascript/);
 });
 
+/** The ways a prefetch announces itself: browsers (legacy and current), and Next.js's router. */
+const PREFETCHES: ReadonlyArray<readonly [string, Record<string, string>]> = [
+  ['Purpose: prefetch', { purpose: 'prefetch' }],
+  ['Sec-Purpose: prefetch', { 'sec-purpose': 'prefetch' }],
+  ['Next-Router-Prefetch (RSC)', { 'next-router-prefetch': '1', rsc: '1' }],
+];
+
+/** The nonce of a CSP's script-src, without quotes and prefix. */
+function findScriptNonce(csp: string | null): string | undefined {
+  const source = parseDirectives(csp)
+    .get('script-src')
+    ?.find((s) => s.startsWith("'nonce-"));
+  return source?.slice("'nonce-".length, -1);
+}
+
+test('prefetches get a CSP like any request, and a prefetched document’s scripts carry its nonce', async () => {
+  const agent = new HttpAgent();
+  expect((await signIn(stack.appUrl, op, {}, agent)).kind).toBe('session');
+  for (const path of ['/', '/profile']) {
+    for (const [label, headers] of PREFETCHES) {
+      let r = await agent.request(`${stack.appUrl}${path}`, { headers });
+      const what = `${path}, ${label}`;
+      // An RSC request without the router's cache-busting `_rsc` parameter is sent where it has
+      // one: a response too, and with the same headers.
+      expect(findScriptNonce(r.headers.get('content-security-policy')), what).toBeTruthy();
+      if (r.status === 307 && r.location?.startsWith(`${stack.appUrl}${path}?_rsc=`))
+        r = await agent.request(r.location, { headers });
+      expect(r.status, what).toBe(200);
+      const nonce = findScriptNonce(r.headers.get('content-security-policy'));
+      expect(nonce, `${what}: a CSP with a nonce`).toMatch(/^[A-Za-z0-9+/]{22}==$/);
+      expect(
+        parseDirectives(r.headers.get('content-security-policy')).get('frame-ancestors'),
+      ).toEqual(["'none'"]);
+      if (r.headers.get('content-type')?.startsWith('text/html')) {
+        // The document the browser will show: each of its scripts runs only with this nonce.
+        const scripts = r.body.match(/<script\b[^>]*>/g) ?? [];
+        expect(scripts.length, what).toBeGreaterThan(0);
+        for (const tag of scripts) expect(tag, what).toContain(` nonce="${nonce}"`);
+      }
+    }
+  }
+});
+
+test('with an https APP_URL, every response carries HSTS, prefetches included', async () => {
+  const port = PORT_BASE + 6;
+  const https = await startStack({
+    appPort: port,
+    providerPort: op.port,
+    withoutProvider: true,
+    // Served over plain http on loopback; the app believes it is behind https (TLS terminated
+    // in front of it), which is what decides its cookies and HSTS.
+    appEnv: { OIDC_ISSUER: op.issuer, APP_URL: `https://localhost:${port}` },
+  });
+  try {
+    const agent = new HttpAgent();
+    const paths = [
+      '/',
+      '/profile',
+      '/machine',
+      '/auth/error?code=state_mismatch',
+      '/auth/login?returnTo=/profile',
+      '/auth/callback?code=x&state=y',
+      '/api/me',
+      '/api/messages',
+      '/.well-known/jwks.json',
+      '/no-such-page',
+    ];
+    for (const path of paths) {
+      for (const [label, headers] of [['plain', {}] as const, ...PREFETCHES]) {
+        const r = await agent.request(`http://localhost:${port}${path}`, { headers });
+        expect(r.status, `${path}, ${label}`).toBeLessThan(500);
+        expect(r.headers.get('strict-transport-security'), `${path}, ${label}`).toBe(
+          'max-age=31536000',
+        );
+      }
+    }
+  } finally {
+    await https.stop();
+  }
+});
+
 test('pages and API responses that show tokens or claims are never stored', async () => {
   const agent = new HttpAgent();
   expect((await signIn(stack.appUrl, op, {}, agent)).kind).toBe('session');
@@ -176,6 +257,78 @@ test('in a browser, every page renders and hydrates under the CSP with no violat
   await page.waitForURL(`${stack.appUrl}/`);
   await expect(page.getByTestId('signed-out')).toBeVisible();
   expect(op.endSessionRequests.length).toBeGreaterThan(0);
+
+  expect(watch.violations).toEqual([]);
+  expect(watch.problems).toEqual([]);
+});
+
+test('in a browser, prefetched documents and router prefetches run under their CSP with no violation', async ({
+  page,
+}) => {
+  const watch = await watchPage(page);
+  const prefetched = new Map<string, string | null>();
+  page.on('response', (response) => {
+    const headers = response.request().headers();
+    if (headers['next-router-prefetch'] || /prefetch/.test(headers['sec-purpose'] ?? ''))
+      prefetched.set(response.url(), response.headers()['content-security-policy'] ?? null);
+  });
+  await page.goto(`${stack.appUrl}/`);
+  await page.getByRole('link', { name: 'Sign in' }).first().click();
+  await page.waitForURL(`${stack.appUrl}/profile`);
+  await expectHydrated(page);
+
+  // The browser prefetches a document (speculation rules; Chromium sends Sec-Purpose, not the
+  // legacy Purpose header checked over HTTP above), then navigates to it: it shows the prefetched
+  // response, headers included. (Request interception would turn such prefetches off.)
+  for (const [from, to] of [
+    ['/profile', '/'],
+    ['/', '/profile'],
+  ] as const) {
+    expect(new URL(page.url()).pathname).toBe(from);
+    await page.evaluate((url) => {
+      const rules = document.createElement('script');
+      rules.type = 'speculationrules';
+      rules.nonce = document.querySelector<HTMLScriptElement>('script[nonce]')?.nonce ?? '';
+      rules.textContent = JSON.stringify({ prefetch: [{ source: 'list', urls: [url] }] });
+      document.head.append(rules);
+    }, to);
+    await expect.poll(() => prefetched.has(`${stack.appUrl}${to}`)).toBe(true);
+    const nonce = findScriptNonce(prefetched.get(`${stack.appUrl}${to}`) ?? null);
+    expect(nonce, `the prefetched ${to} has a CSP with a nonce`).toBeTruthy();
+    await page.evaluate((url) => {
+      location.href = url;
+    }, to);
+    await page.waitForURL(`${stack.appUrl}${to}`);
+    expect(
+      await page.evaluate(
+        () =>
+          (
+            performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming & {
+              deliveryType?: string;
+            }
+          ).deliveryType,
+      ),
+      `${to} came from the prefetch`,
+    ).toBe('navigational-prefetch');
+    await expectHydrated(page);
+    const nonces = await page.evaluate(() => [...document.scripts].map((s) => s.nonce));
+    expect(new Set(nonces), `${to}: its scripts carry the prefetched policy's nonce`).toEqual(
+      new Set([nonce]),
+    );
+  }
+  await expect(page.getByTestId('profile-sub')).toHaveText(String(op.user.name));
+
+  // Next.js's router prefetches the pages its links lead to (an RSC payload), and navigates
+  // without loading a document.
+  await page.goto(`${stack.appUrl}/profile`);
+  await expectHydrated(page);
+  const home = `${stack.appUrl}/?_rsc=`;
+  await expect.poll(() => [...prefetched.keys()].some((url) => url.startsWith(home))).toBe(true);
+  for (const [url, csp] of prefetched)
+    if (url.startsWith(home)) expect(findScriptNonce(csp), url).toBeTruthy();
+  await page.getByRole('link', { name: 'private_key_jwt RP' }).click();
+  await page.waitForURL(`${stack.appUrl}/`);
+  await expect(page.getByTestId('signed-in-user')).toBeVisible();
 
   expect(watch.violations).toEqual([]);
   expect(watch.problems).toEqual([]);

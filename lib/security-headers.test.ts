@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { buildContentSecurityPolicy, createNonce } from './security-headers';
+import type { NextConfig } from 'next';
+
+import {
+  buildContentSecurityPolicy,
+  createNonce,
+  STRICT_TRANSPORT_SECURITY,
+} from './security-headers';
 
 function parseDirectives(csp: string): Map<string, string[]> {
   return new Map(
@@ -57,5 +63,44 @@ describe('buildContentSecurityPolicy', () => {
     const nonces = new Set(Array.from({ length: 50 }, createNonce));
     assert.equal(nonces.size, 50);
     for (const nonce of nonces) assert.match(nonce, /^[A-Za-z0-9+/]{22}==$/);
+  });
+});
+
+describe('next.config.js headers (fixed at build time)', () => {
+  type Rule = { source: string; headers: Array<{ key: string; value: string }> };
+
+  async function buildHeaders(appUrl: string | undefined): Promise<Rule[]> {
+    const saved = process.env.APP_URL;
+    if (appUrl === undefined) delete process.env.APP_URL;
+    else process.env.APP_URL = appUrl;
+    try {
+      // A computed specifier: the file is JavaScript, outside the type check.
+      const file = new URL('../next.config.js', import.meta.url).href;
+      const { default: nextConfig } = (await import(file)) as { default: NextConfig };
+      return (await nextConfig.headers?.()) as Rule[];
+    } finally {
+      if (saved === undefined) delete process.env.APP_URL;
+      else process.env.APP_URL = saved;
+    }
+  }
+
+  function findHsts(rules: Rule[]): string[] {
+    return rules
+      .filter((rule) => rule.source === '/:path*')
+      .flatMap((rule) => rule.headers)
+      .filter((h) => h.key.toLowerCase() === 'strict-transport-security')
+      .map((h) => h.value);
+  }
+
+  it('sends HSTS on every response, static files included, when the build’s APP_URL is https', async () => {
+    assert.deepEqual(findHsts(await buildHeaders('https://app.example')), [
+      STRICT_TRANSPORT_SECURITY,
+    ]);
+  });
+
+  it('sends no HSTS for an http APP_URL, or none at all', async () => {
+    assert.deepEqual(findHsts(await buildHeaders('http://localhost:3000')), []);
+    assert.deepEqual(findHsts(await buildHeaders(undefined)), []);
+    assert.deepEqual(findHsts(await buildHeaders('not a url')), []);
   });
 });

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
  * forms may only post here or to the provider (the sign-out form's redirect ends at the provider's
  * end_session_endpoint, and browsers check form-action on redirects too).
  *
- * The static headers (nosniff, Referrer-Policy, X-Frame-Options) are in next.config.js.
+ * The static headers (nosniff, Referrer-Policy, X-Frame-Options, and HSTS when the build knows
+ * that APP_URL is https) are in next.config.js.
  *
  * @see https://www.w3.org/TR/CSP3/#strict-dynamic-usage
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.16 (clickjacking: frame-ancestors)
@@ -22,6 +23,15 @@ export type CspOptions = {
   /** `next dev`: React's development build needs eval and unnonced styles. */
   readonly development: boolean;
 };
+
+/**
+ * `Strict-Transport-Security` for an https APP_URL: one year, this host only (no
+ * `includeSubDomains`: the app cannot speak for its parent domain's other hosts). Browsers ignore it
+ * on plain http (RFC 6797 §8.1), so it is sent only when APP_URL is https.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6797#section-6.1
+ */
+export const STRICT_TRANSPORT_SECURITY = 'max-age=31536000';
 
 /** A fresh CSP nonce: 128 random bits, base64. */
 export function createNonce(): string {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 
 import type { Browser } from '@playwright/test';
 
-import { earliestPromotion, type PrivateJwk } from '../keys/rotation';
+import { earliestPromotion, publishBeforeSigningSeconds, type PrivateJwk } from '../keys/rotation';
 import { ALICE, expect, signIn, test } from './fixtures';
 import {
   CERTIFIED_CERT,
@@ -60,11 +60,22 @@ async function publishedKids(stack: Stack): Promise<string[]> {
   return ((await response.json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
 }
 
+/**
+ * The JWKS max-age of the rotation test: the app announces it, the bundled provider (its 60 s
+ * floor lowered to 0) honours it, and the key tool waits that long plus its margin before it
+ * promotes. The same rotation as with the default 60 s, in seconds instead of a minute.
+ */
+const ROTATION_JWKS_MAX_AGE = '5';
+
 function keyTool(...args: string[]): string {
   return execFileSync(
     process.execPath,
     ['--import', 'tsx', 'keys/cli.ts', ...args, '--file', ROTATION_KEY],
-    { encoding: 'utf8', stdio: 'pipe' },
+    {
+      encoding: 'utf8',
+      stdio: 'pipe',
+      env: { ...process.env, OIDC_CLIENT_JWKS_MAX_AGE: ROTATION_JWKS_MAX_AGE },
+    },
   );
 }
 
@@ -86,7 +97,8 @@ test('a key rotation with the key tool while the app runs: no sign-in fails, and
   const stack = await startStack({
     appPort: PORT_BASE + 1,
     providerPort: PORT_BASE + 1001,
-    appEnv: { OIDC_CLIENT_KEY_FILE: ROTATION_KEY },
+    appEnv: { OIDC_CLIENT_KEY_FILE: ROTATION_KEY, OIDC_CLIENT_JWKS_MAX_AGE: ROTATION_JWKS_MAX_AGE },
+    providerEnv: { PROVIDER_CLIENT_JWKS_CACHE_FLOOR: '0' },
   });
   try {
     const [a] = await publishedKids(stack);
@@ -95,15 +107,20 @@ test('a key rotation with the key tool while the app runs: no sign-in fails, and
     expect(jwksFetches(stack)).toBe(1);
 
     // rotate: B is published at once (the app reloads the key file), A still signs.
+    const jwks = await fetch(`${stack.appUrl}/.well-known/jwks.json`);
+    expect(jwks.headers.get('cache-control')).toBe(`public, max-age=${ROTATION_JWKS_MAX_AGE}`);
     expect(keyTool('rotate')).toContain('published now, not signing yet');
     const b = fileKeys()[1]?.kid;
     expect(b).toBeTruthy();
     await expect.poll(() => publishedKids(stack), { timeout: 10_000 }).toEqual([a, b]);
+    // promote: refused until B has been published longer than providers cache the JWKS.
+    const publishSeconds = publishBeforeSigningSeconds(Number(ROTATION_JWKS_MAX_AGE));
+    expect(() => keyTool('promote')).toThrow(
+      new RegExp(`has been published for less than ${publishSeconds} s`),
+    );
     expect((await signInAndReadAssertion(browser, stack)).kid).toBe(a);
 
-    // promote: refused until B has been published longer than providers cache the JWKS.
-    expect(() => keyTool('promote')).toThrow(/has been published for less than/);
-    const earliest = earliestPromotion(fileKeys()[1] as PrivateJwk);
+    const earliest = earliestPromotion(fileKeys()[1] as PrivateJwk, publishSeconds);
     expect(earliest).toBeDefined();
     await new Promise((resolve) =>
       setTimeout(resolve, Math.max(0, (earliest?.getTime() ?? 0) - Date.now() + 500)),

@@ -11,13 +11,14 @@ import {
   isEd25519Alg,
   type ClientAuthAlg,
 } from '../lib/algorithms';
-import { DEFAULTS } from '../lib/config';
+import { DEFAULTS, parseClientJwksMaxAge } from '../lib/config';
 import { parseKeyFile } from '../lib/key-file';
-import { JWKS_MAX_AGE_SECONDS, loadClientKeySet, type ClientKeySet } from '../lib/keys';
+import { loadClientKeySet, type ClientKeySet } from '../lib/keys';
 import { createSelfSignedCertificate } from './certificate';
 import {
   earliestPromotion,
   promote,
+  publishBeforeSigningSeconds,
   retire,
   rotateIn,
   RotationError,
@@ -258,15 +259,27 @@ async function commit(set: PrivateKeySet, file: string): Promise<ClientKeySet> {
   return writeKeySet(set.keys, file);
 }
 
+/** How long a new key must be published before it signs, from OIDC_CLIENT_JWKS_MAX_AGE. */
+function readPublishSeconds(): number {
+  return publishBeforeSigningSeconds(parseClientJwksMaxAge(process.env));
+}
+
 function rotationAdvice(next: PrivateJwk): string {
-  const earliest = earliestPromotion(next);
+  const maxAge = parseClientJwksMaxAge(process.env);
+  const earliest = earliestPromotion(next, publishBeforeSigningSeconds(maxAge));
   return [
     '',
     'Next:',
     `  1. The app serves both keys at APP_URL/.well-known/jwks.json within a second (it watches the key file; no restart).`,
     `     Providers that read the jwks_uri see the new key once their cached copy expires: the app sends`,
-    `     max-age=${JWKS_MAX_AGE_SECONDS}, and the bundled provider (oidc-provider) keeps a copy for max(60 s, max-age) even`,
-    `     when a kid is unknown. Providers with a registered JWKS or certificate: register the new key now (below).`,
+    `     max-age=${maxAge} (OIDC_CLIENT_JWKS_MAX_AGE), and the bundled provider (oidc-provider) keeps a copy for`,
+    `     max(60 s, max-age) even when a kid is unknown (PROVIDER_CLIENT_JWKS_CACHE_FLOOR lowers its 60 s).`,
+    ...(maxAge < 60
+      ? [
+          `     max-age is below 60 s: providers built on oidc-provider still keep their copy 60 s; wait that long for them.`,
+        ]
+      : []),
+    `     Providers with a registered JWKS or certificate: register the new key now (below).`,
     `  2. From ${earliest?.toISOString() ?? 'now'} on: npm run keys -- promote`,
   ].join('\n');
 }
@@ -329,6 +342,7 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
       } = promote(readPrivateKeySet(file), {
         kid: flags.values.get('--kid'),
         force: flags.switches.has('--force'),
+        publishSeconds: readPublishSeconds(),
       });
       const set = await commit(promotedSet, file);
       console.log(

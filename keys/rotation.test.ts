@@ -10,6 +10,7 @@ import { generatePrivateJwk, runKeyTool, writeKeySet } from './cli';
 import {
   earliestPromotion,
   promote,
+  publishBeforeSigningSeconds,
   PUBLISH_BEFORE_SIGNING_SECONDS,
   retire,
   rotateIn,
@@ -58,6 +59,26 @@ describe('key rotation steps', () => {
     assert.deepEqual(
       gone.map((k) => k.kid),
       ['A'],
+    );
+  });
+
+  it('waits what the JWKS max-age asks: publish-before-sign follows OIDC_CLIENT_JWKS_MAX_AGE', () => {
+    const t0 = new Date('2026-11-28T10:00:00Z');
+    const rotated = rotateIn({ keys: [key('A')] }, key('B'), t0);
+    const publishSeconds = publishBeforeSigningSeconds(10);
+    assert.equal(publishSeconds, 15);
+    assert.equal(PUBLISH_BEFORE_SIGNING_SECONDS, publishBeforeSigningSeconds(60));
+    assert.equal(
+      earliestPromotion(rotated.keys[1] as PrivateJwk, publishSeconds)?.toISOString(),
+      '2026-11-28T10:00:15.000Z',
+    );
+    assert.throws(
+      () => promote(rotated, { now: new Date(t0.getTime() + 14_000), publishSeconds }),
+      /published for less than 15 s; .*Promote at 2026-11-28T10:00:15.000Z \(in 1 s\)/,
+    );
+    assert.equal(
+      kids(promote(rotated, { now: new Date(t0.getTime() + 15_000), publishSeconds }).set.keys),
+      'B A(previous)',
     );
   });
 
@@ -146,6 +167,15 @@ describe('npm run keys', () => {
     assert.match(rotated, new RegExp(`Signs client assertions:\\s+${a}`));
     assert.match(rotated, /From .* on: npm run keys -- promote/);
     await assert.rejects(run('promote', '--file', file), /has been published for less than 65 s/);
+    // The wait follows the JWKS max-age the app announces.
+    process.env.OIDC_CLIENT_JWKS_MAX_AGE = '20';
+    try {
+      await assert.rejects(run('promote', '--file', file), /has been published for less than 25 s/);
+      process.env.OIDC_CLIENT_JWKS_MAX_AGE = 'a minute';
+      await assert.rejects(run('promote', '--file', file), /OIDC_CLIENT_JWKS_MAX_AGE/);
+    } finally {
+      delete process.env.OIDC_CLIENT_JWKS_MAX_AGE;
+    }
     const promoted = await run('promote', '--force', '--file', file);
     assert.match(promoted, new RegExp(`Signs client assertions:\\s+${b}`));
     assert.equal((await loadClientKeySet(file)).signing.kid, b);

@@ -1,6 +1,6 @@
 import type { JWK } from 'jose';
 
-import { JWKS_MAX_AGE_SECONDS } from '../lib/keys';
+import { DEFAULTS } from '../lib/config';
 
 /**
  * Key rotation on a private JWK Set file, without downtime. The file's order is the app's
@@ -28,11 +28,18 @@ export type PrivateJwk = JWK & {
 export type PrivateKeySet = { readonly keys: readonly PrivateJwk[] };
 
 /**
- * How long a rotated-in key must be published before it may sign: the JWKS route's max-age (what
- * oidc-provider, and most providers, cache at least that long) plus the app's one-second reload
- * check and a few seconds of margin for rounding.
+ * How long a rotated-in key must be published before it may sign: the JWKS route's max-age
+ * (OIDC_CLIENT_JWKS_MAX_AGE: what providers that honour it cache at most) plus the app's
+ * one-second reload check and a few seconds of margin for rounding.
  */
-export const PUBLISH_BEFORE_SIGNING_SECONDS = JWKS_MAX_AGE_SECONDS + 5;
+export function publishBeforeSigningSeconds(jwksMaxAgeSeconds: number): number {
+  return jwksMaxAgeSeconds + 5;
+}
+
+/** {@link publishBeforeSigningSeconds} for the default max-age (60 s, oidc-provider's floor). */
+export const PUBLISH_BEFORE_SIGNING_SECONDS = publishBeforeSigningSeconds(
+  DEFAULTS.clientJwksMaxAgeSeconds,
+);
 
 /** A refusal that names what to do instead. */
 export class RotationError extends Error {
@@ -55,10 +62,17 @@ export function signingKey(set: PrivateKeySet): PrivateJwk {
   return first;
 }
 
-/** When a key marked `next` may be promoted. */
-export function earliestPromotion(key: PrivateJwk): Date | undefined {
+/**
+ * When a key marked `next` may be promoted.
+ *
+ * @param publishSeconds how long it must be published first ({@link publishBeforeSigningSeconds}).
+ */
+export function earliestPromotion(
+  key: PrivateJwk,
+  publishSeconds = PUBLISH_BEFORE_SIGNING_SECONDS,
+): Date | undefined {
   if (stateOf(key) !== 'next' || !key.rotation) return undefined;
-  return new Date(Date.parse(key.rotation.since) + PUBLISH_BEFORE_SIGNING_SECONDS * 1000);
+  return new Date(Date.parse(key.rotation.since) + publishSeconds * 1000);
 }
 
 /** Adds `next` to the set: published from now on, not signing. */
@@ -83,7 +97,7 @@ export function rotateIn(set: PrivateKeySet, next: PrivateJwk, now = new Date())
  */
 export function promote(
   set: PrivateKeySet,
-  options: { kid?: string; force?: boolean; now?: Date } = {},
+  options: { kid?: string; force?: boolean; now?: Date; publishSeconds?: number } = {},
 ): { set: PrivateKeySet; promoted: PrivateJwk; demoted: PrivateJwk } {
   const now = options.now ?? new Date();
   const current = signingKey(set);
@@ -98,11 +112,12 @@ export function promote(
     );
   }
   if (candidate === current) throw new RotationError(`key ${candidate.kid} already signs`);
-  const earliest = earliestPromotion(candidate);
+  const publishSeconds = options.publishSeconds ?? PUBLISH_BEFORE_SIGNING_SECONDS;
+  const earliest = earliestPromotion(candidate, publishSeconds);
   if (earliest && now < earliest && !options.force) {
     const wait = Math.ceil((earliest.getTime() - now.getTime()) / 1000);
     throw new RotationError(
-      `key ${candidate.kid} has been published for less than ${PUBLISH_BEFORE_SIGNING_SECONDS} s; providers that fetched the JWKS before may not know it yet. ` +
+      `key ${candidate.kid} has been published for less than ${publishSeconds} s; providers that fetched the JWKS before may not know it yet. ` +
         `Promote at ${earliest.toISOString()} (in ${wait} s), or pass --force if every provider already has it (for example a registered JWKS you updated).`,
     );
   }

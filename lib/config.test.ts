@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { parseConfig, type Env } from './config';
+import { parseClientJwksMaxAge, parseConfig, type Env } from './config';
 import { ConfigError } from './errors';
 
 const root = mkdtempSync(join(tmpdir(), 'rp-config-'));
@@ -160,6 +160,29 @@ describe('parseConfig', () => {
     assert.match(
       problemsOf({ OIDC_CLIENT_KEY_FILE: 'keys/missing.json' }).get('OIDC_CLIENT_KEY_FILE') ?? '',
       /cannot read/,
+    );
+  });
+
+  it('parses the JWKS max-age, which the key tool reads alone too', () => {
+    assert.equal(parse({ OIDC_CLIENT_KEY_FILE: keyFile }).clientJwksMaxAgeSeconds, 60);
+    assert.equal(
+      parse({ OIDC_CLIENT_KEY_FILE: keyFile, OIDC_CLIENT_JWKS_MAX_AGE: '5' })
+        .clientJwksMaxAgeSeconds,
+      5,
+    );
+    for (const bad of ['-1', '1.5', 'soon', '86401'])
+      assert.match(
+        problemsOf({ OIDC_CLIENT_KEY_FILE: keyFile, OIDC_CLIENT_JWKS_MAX_AGE: bad }).get(
+          'OIDC_CLIENT_JWKS_MAX_AGE',
+        ) ?? '',
+        /not a whole number from 0 to 86400/,
+      );
+    assert.equal(parseClientJwksMaxAge({}), 60);
+    assert.equal(parseClientJwksMaxAge({ OIDC_CLIENT_JWKS_MAX_AGE: '0' }), 0);
+    assert.throws(
+      () => parseClientJwksMaxAge({ OIDC_CLIENT_JWKS_MAX_AGE: 'x' }),
+      (err: unknown) =>
+        err instanceof ConfigError && err.problems[0]?.variable === 'OIDC_CLIENT_JWKS_MAX_AGE',
     );
   });
 

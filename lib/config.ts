@@ -50,6 +50,11 @@ export type AppConfig = {
   readonly httpTimeoutMs: number;
   /** The only algorithm accepted on ID tokens (OIDC Registration's default: RS256). */
   readonly idTokenSignedResponseAlg: string;
+  /**
+   * How long providers may cache the app's JWKS (`Cache-Control: max-age` of its `jwks_uri`),
+   * seconds. The key tool waits this long (plus a margin) before a rotated-in key signs.
+   */
+  readonly clientJwksMaxAgeSeconds: number;
   /** The protected API (machine to machine): the resource server in this app and its tokens. */
   readonly api: {
     /**
@@ -81,6 +86,8 @@ export const DEFAULTS = Object.freeze({
   scopes: 'openid profile email',
   httpTimeoutMs: 10_000,
   assertionLifetimeSeconds: 60,
+  /** `Cache-Control: max-age` of the app's JWKS; oidc-provider keeps it at least 60 s anyway. */
+  clientJwksMaxAgeSeconds: 60,
   /** Appended to APP_URL for the default API resource indicator. */
   apiResourcePath: '/api',
   apiScope: 'api1',
@@ -90,6 +97,9 @@ export const DEFAULTS = Object.freeze({
 });
 
 export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+
+/** Longest JWKS max-age: a key rotation waits at least this long before the new key signs. */
+export const MAX_CLIENT_JWKS_MAX_AGE_SECONDS = 86_400;
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -241,6 +251,31 @@ function parseInteger(
   return n;
 }
 
+function parseClientJwksMaxAgeInto(problems: ConfigProblem[], env: Env): number {
+  return parseInteger(
+    problems,
+    'OIDC_CLIENT_JWKS_MAX_AGE',
+    value(env, 'OIDC_CLIENT_JWKS_MAX_AGE'),
+    DEFAULTS.clientJwksMaxAgeSeconds,
+    0,
+    MAX_CLIENT_JWKS_MAX_AGE_SECONDS,
+  );
+}
+
+/**
+ * OIDC_CLIENT_JWKS_MAX_AGE alone, for the key tool, which needs no other setting: how long
+ * providers may cache the app's JWKS, and so how long a new key must be published before it signs.
+ *
+ * @throws {ConfigError} when it is not a whole number of seconds in range.
+ * @see https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.1 (max-age)
+ */
+export function parseClientJwksMaxAge(env: Env): number {
+  const problems: ConfigProblem[] = [];
+  const seconds = parseClientJwksMaxAgeInto(problems, env);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return seconds;
+}
+
 /** Reads the development session secret, creating it (owner-only) on first use. */
 export function readOrCreateDevSessionSecret(file: string): string {
   try {
@@ -374,6 +409,7 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
       value(env, 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG'),
       ID_TOKEN_ALGS,
     ) ?? 'RS256';
+  const clientJwksMaxAgeSeconds = parseClientJwksMaxAgeInto(problems, env);
   const alg = parseChoice(
     problems,
     'OIDC_CLIENT_AUTH_ALG',
@@ -427,6 +463,7 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     sessionSecretSource,
     httpTimeoutMs,
     idTokenSignedResponseAlg,
+    clientJwksMaxAgeSeconds,
     api: Object.freeze({
       resource: apiResource,
       scope: apiScope,

@@ -73,14 +73,6 @@ export type KeySource = {
   readonly alg?: ClientAuthAlg | undefined;
 };
 
-/**
- * How long providers may cache the published JWKS (`Cache-Control: max-age` of the JWKS route).
- * Short, because a key must be published at least this long before it signs: a provider that
- * fetched the JWKS just before a new key appeared does not see it until its copy expires
- * (oidc-provider keeps a client's JWKS for max(60 s, max-age), even for an unknown `kid`).
- */
-export const JWKS_MAX_AGE_SECONDS = 60;
-
 /** Minimum RSA modulus: RFC 7518 §3.3 requires 2048 bits for RS/PS algorithms. */
 export const MIN_RSA_BITS = 2048;
 

@@ -39,7 +39,15 @@ export type ProviderSettings = {
   readonly allowLoopbackFetch: boolean;
   /** The API whose JWT access tokens the client gets with the client-credentials grant. */
   readonly api: ApiResourceSettings;
+  /**
+   * The client JWKS from jwks_uri is kept for max(this, its max-age) seconds: 60 is
+   * oidc-provider's own rule (./client-jwks-cache.ts).
+   */
+  readonly clientJwksCacheFloorSeconds: number;
 };
+
+/** Who wants to see the provider's outbound responses (the client JWKS cache). */
+export type FetchObserver = (url: URL, response: Response) => void;
 
 function requestUrl(input: string | URL | Request): URL {
   return new URL(input instanceof Request ? input.url : input);
@@ -75,7 +83,10 @@ export function clientAssertionValidation(
   };
 }
 
-export function buildConfiguration(settings: ProviderSettings): Configuration {
+export function buildConfiguration(
+  settings: ProviderSettings,
+  observeFetch: FetchObserver = () => {},
+): Configuration {
   return {
     clients: [demoClient(settings)],
     findAccount,
@@ -130,18 +141,23 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
         out.error_description === undefined ? undefined : String(out.error_description),
       );
     },
-    fetch: (input, init) => {
+    fetch: async (input, init) => {
+      const url = requestUrl(input);
       // Logged so that developers see when the provider (re)fetches the client's jwks_uri.
-      console.log(`[op] outbound ${init?.method ?? 'GET'} ${requestUrl(input).href}`);
-      if (settings.allowLoopbackFetch && isLoopbackUrl(requestUrl(input))) {
+      console.log(`[op] outbound ${init?.method ?? 'GET'} ${url.href}`);
+      let response: Response;
+      if (settings.allowLoopbackFetch && isLoopbackUrl(url)) {
         // Deliberate, development-only exception to oidc-provider's SSRF guard: drop its
         // special-use-address dispatcher for loopback targets (the demo app's jwks_uri).
         const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & {
           dispatcher?: unknown;
         };
-        return fetch(input, rest);
+        response = await fetch(input, rest);
+      } else {
+        response = await fetch(input, init);
       }
-      return fetch(input, init);
+      observeFetch(url, response);
+      return response;
     },
   };
 }

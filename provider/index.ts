@@ -16,6 +16,7 @@ import {
   type ClientRegistration,
   type RegisteredCertificate,
 } from './client-registration';
+import { ClientJwksCache, OIDC_PROVIDER_CLIENT_JWKS_FLOOR_SECONDS } from './client-jwks-cache';
 import { buildConfiguration, type ProviderSettings } from './configuration';
 import { interactions } from './interactions';
 
@@ -37,6 +38,8 @@ import { interactions } from './interactions';
  *   API_RESOURCE                  the API's resource indicator (APP_URL/api), shared with the app
  *   API_SCOPE                     the API's scope              (api1), shared with the app
  *   PROVIDER_API_TOKEN_TTL        API access token lifetime, s (300)
+ *   PROVIDER_CLIENT_JWKS_CACHE_FLOOR  the client JWKS from jwks_uri is kept max(this, its max-age)
+ *                                 seconds; 60 is oidc-provider's own rule              (60)
  */
 
 async function generateSigningKeys(): Promise<{ keys: JWK[] }> {
@@ -97,6 +100,17 @@ async function registrationFrom(
   );
 }
 
+function jwksCacheFloorFrom(env: NodeJS.ProcessEnv): number {
+  const raw = env.PROVIDER_CLIENT_JWKS_CACHE_FLOOR;
+  if (raw === undefined || raw === '') return OIDC_PROVIDER_CLIENT_JWKS_FLOOR_SECONDS;
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) > 86_400) {
+    throw new Error(
+      `PROVIDER_CLIENT_JWKS_CACHE_FLOOR: "${raw}" is not a number of seconds from 0 to 86400`,
+    );
+  }
+  return Number(raw);
+}
+
 function assertionAudienceFrom(env: NodeJS.ProcessEnv): ProviderSettings['assertionAudience'] {
   const value = env.PROVIDER_ASSERTION_AUDIENCE ?? 'issuer';
   if (value === 'issuer' || value === 'legacy') return value;
@@ -120,6 +134,7 @@ export async function settingsFromEnv(
     // Only a provider that itself lives on loopback may fetch from loopback.
     allowLoopbackFetch: isLoopbackUrl(new URL(issuer)) && env.NODE_ENV !== 'production',
     api: apiResourceSettingsFromEnv(env, appUrl),
+    clientJwksCacheFloorSeconds: jwksCacheFloorFrom(env),
   };
 }
 
@@ -151,7 +166,15 @@ function logEvents(provider: Provider): void {
 export async function startProvider(
   settings: ProviderSettings,
 ): Promise<{ provider: Provider; server: Server }> {
-  const provider = new Provider(settings.issuer, buildConfiguration(settings));
+  const jwksCache =
+    settings.registration.mode === 'jwks_uri'
+      ? new ClientJwksCache(settings.registration.jwksUri, settings.clientJwksCacheFloorSeconds)
+      : undefined;
+  const provider = new Provider(
+    settings.issuer,
+    buildConfiguration(settings, (url, response) => jwksCache?.observe(url, response)),
+  );
+  await jwksCache?.install(provider, settings.clientId);
   const url = new URL(settings.issuer);
   if (url.protocol === 'https:') provider.proxy = true;
   provider.use(interactions(provider));

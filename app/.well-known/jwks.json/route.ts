@@ -1,5 +1,6 @@
 import { describeError, log } from '@/lib/log';
-import { getClientKeySet, JWKS_MAX_AGE_SECONDS } from '@/lib/keys';
+import { getConfig } from '@/lib/config';
+import { getClientKeySet } from '@/lib/keys';
 
 // MUST be rendered per request: a static route would bake today's keys into the build.
 export const dynamic = 'force-dynamic';
@@ -18,8 +19,13 @@ export async function GET() {
     const { published } = await getClientKeySet();
     return Response.json(
       { keys: published },
-      // Short: providers cache a client's JWKS for max(their floor, max-age).
-      { headers: { 'cache-control': `public, max-age=${JWKS_MAX_AGE_SECONDS}` } },
+      // Short: a provider that fetched the JWKS before a key was rotated in does not see it
+      // until its copy expires (at least 60 s for oidc-provider, whatever max-age says).
+      {
+        headers: {
+          'cache-control': `public, max-age=${getConfig().clientJwksMaxAgeSeconds}`,
+        },
+      },
     );
   } catch (err) {
     log.error('client keys unavailable', { reason: describeError(err) });

@@ -18,8 +18,10 @@ const chromium = [
 export default defineConfig({
   testDir: 'e2e',
   globalSetup: './e2e/global-setup.ts',
+  // Spec files run side by side on two workers (each file's tests in order, on stacks and ports
+  // of its own: e2e/fixtures.ts, e2e/support/stack.ts); E2E_WORKERS=1 runs them one by one.
   fullyParallel: false,
-  workers: 1,
+  workers: Number(process.env.E2E_WORKERS ?? 2),
   retries: 0,
   timeout: 60_000,
   expect: { timeout: 10_000 },

@@ -3,13 +3,15 @@ import { test as base, expect, type Page } from '@playwright/test';
 import { PORT_BASE, startStack, type Stack } from './support/stack';
 
 /**
- * `stack`: the bundled provider and the app with default settings, started once per worker.
- * Specs that need other settings start their own stack on other ports.
+ * `stack`: the bundled provider and the app with default settings, started once per worker, on
+ * ports of its worker (PORT_BASE + 10 × the worker's slot). Specs that need other settings start
+ * their own stacks on ports of their own (PORT_BASE + 1 … 9).
  */
 export const test = base.extend<object, { stack: Stack }>({
   stack: [
-    async ({}, use) => {
-      const stack = await startStack({ appPort: PORT_BASE, providerPort: PORT_BASE + 1000 });
+    async ({}, use, workerInfo) => {
+      const appPort = PORT_BASE + 10 * workerInfo.parallelIndex;
+      const stack = await startStack({ appPort, providerPort: appPort + 1000 });
       await use(stack);
       await stack.stop();
     },

@@ -111,9 +111,9 @@ test.describe('a provider that signs RS256 and advertises RFC 9207 iss', () => {
   let ctx: CaseContext;
 
   test.beforeAll(async () => {
-    op = await MisbehavingProvider.start({ port: PORT_BASE + 1001, issuerPath: '/op' });
+    op = await MisbehavingProvider.start({ port: PORT_BASE + 1007, issuerPath: '/op' });
     stack = await startStack({
-      appPort: PORT_BASE + 1,
+      appPort: PORT_BASE + 7,
       providerPort: op.port,
       withoutProvider: true,
       appEnv: { OIDC_ISSUER: op.issuer },
@@ -144,12 +144,12 @@ test.describe(`an ES256 provider without RFC 9207, the app timing out after ${SH
 
   test.beforeAll(async () => {
     op = await MisbehavingProvider.start({
-      port: PORT_BASE + 1002,
+      port: PORT_BASE + 1008,
       signingAlg: 'ES256',
       advertiseIssParameter: false,
     });
     stack = await startStack({
-      appPort: PORT_BASE + 2,
+      appPort: PORT_BASE + 8,
       providerPort: op.port,
       withoutProvider: true,
       appEnv: {
@@ -179,7 +179,7 @@ test.describe(`an ES256 provider without RFC 9207, the app timing out after ${SH
 
 test('discovery: a provider declaring another issuer stops the app at start with a clear message', async () => {
   const op = await MisbehavingProvider.start({
-    port: PORT_BASE + 1003,
+    port: PORT_BASE + 1009,
     declaredIssuer: 'https://op.attacker.example',
   });
   const row = {
@@ -194,7 +194,7 @@ test('discovery: a provider declaring another issuer stops the app at start with
     let failure = '';
     try {
       const stack = await startStack({
-        appPort: PORT_BASE + 3,
+        appPort: PORT_BASE + 9,
         providerPort: op.port,
         withoutProvider: true,
         appEnv: { OIDC_ISSUER: op.issuer },

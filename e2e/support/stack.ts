@@ -36,7 +36,11 @@ export type Stack = {
   stop(): Promise<void>;
 };
 
-/** Base port for this run; shift it with E2E_PORT_BASE to run several suites side by side. */
+/**
+ * Base port for this run; shift it with E2E_PORT_BASE to run several suites side by side. Spec
+ * files own fixed offsets (keys 1–3, hostile input 4, security posture 5–6, provider faults 7–9;
+ * their providers 1000 above), the shared `stack` of each worker 10 × its slot (e2e/fixtures.ts).
+ */
 export const PORT_BASE = Number(process.env.E2E_PORT_BASE ?? 3100);
 
 export async function startStack(options: StackOptions): Promise<Stack> {

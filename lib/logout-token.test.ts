@@ -26,6 +26,9 @@ import {
   type LogoutTokenErrorCode,
 } from './logout-token';
 import { createProviderJwks, type ProviderJwks } from './provider-jwks';
+import { CookieJar, driveSignIn, driveSignOut } from '../provider/drive-sign-in';
+import { settingsFromEnv, startProvider } from '../provider/index';
+import { findFreePort } from '../scripts/processes';
 
 /**
  * Logout Token validation (OpenID Connect Back-Channel Logout 1.0 §2.6) against the provider's
@@ -590,5 +593,71 @@ describe('createMemoryJtiReplayStore', () => {
   it('refuses a bound that is not a positive integer', () => {
     assert.throws(() => createMemoryJtiReplayStore({ maxEntries: 0 }), TypeError);
     assert.throws(() => createMemoryJtiReplayStore({ maxEntries: 1.5 }), TypeError);
+  });
+});
+
+describe('validateLogoutToken: the bundled provider’s own Logout Token', () => {
+  it('is accepted once, by sid and sub, after the user signs out at the provider', async () => {
+    const received: string[] = [];
+    const rp = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        received.push(new URLSearchParams(body).get('logout_token') ?? '');
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((done) => rp.listen(0, '127.0.0.1', done));
+    const appUrl = `http://127.0.0.1:${(rp.address() as AddressInfo).port}`;
+    const issuer = `http://localhost:${await findFreePort()}`;
+    const clientKey = await newKey('RS256');
+    const settings = await settingsFromEnv({
+      NODE_ENV: 'test',
+      PROVIDER_ISSUER: issuer,
+      APP_URL: appUrl,
+      PROVIDER_CLIENT_JWKS_URI: 'http://unused.invalid/',
+    });
+    const op = await startProvider({
+      ...settings,
+      registration: { mode: 'jwks', jwks: { keys: [clientKey.publicJwk] } },
+    });
+    try {
+      const jar = new CookieJar();
+      const authorization = new URL(`${issuer}/auth`);
+      authorization.search = new URLSearchParams({
+        client_id: CLIENT_ID,
+        response_type: 'code',
+        scope: 'openid',
+        redirect_uri: `${appUrl}/auth/callback`,
+        code_challenge: randomBytes(32).toString('base64url'),
+        code_challenge_method: 'S256',
+      }).toString();
+      await driveSignIn(authorization, {
+        login: 'alice',
+        password: 'alice-password',
+        redirectUri: `${appUrl}/auth/callback`,
+        jar,
+      });
+      await driveSignOut(issuer, jar);
+      assert.equal(received.length, 1);
+      const [token = ''] = received;
+      const replay = createMemoryJtiReplayStore();
+      const options = {
+        jwks: createProviderJwks(`${issuer}/jwks`, 5000),
+        issuer,
+        clientId: CLIENT_ID,
+        algorithms: ['RS256'],
+        replay,
+      };
+      const accepted = await validateLogoutToken(token, options);
+      assert.equal(accepted.sub, 'alice');
+      assert.equal(typeof accepted.sid, 'string');
+      await assert.rejects(validateLogoutToken(token, options), { code: 'logout_token_replayed' });
+    } finally {
+      op.server.close();
+      op.server.closeAllConnections();
+      rp.close();
+      rp.closeAllConnections();
+    }
   });
 });

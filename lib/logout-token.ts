@@ -43,7 +43,7 @@ import { JWKS_UNAVAILABLE, type ProviderJwks } from './provider-jwks';
  *    cannot burn the `jti` of a genuine token still on its way.
  *
  * `exp`: the errata text of §2.4 makes it REQUIRED, but the 2022 final text did not list it and
- * providers still in service omit it (ORY Hydra, Authentik, LemonLDAP::NG, Keycloak before 24).
+ * providers still in service omit it (ORY Hydra, Authentik, LemonLDAP::NG, older Keycloak).
  * Refusing those tokens would leave their users signed in here, so a missing `exp` is accepted;
  * `iat` recency bounds such a token's life just as well, and an `exp` that is present is honoured.
  *

@@ -21,7 +21,8 @@ import { PORT_BASE, startStack, type Stack } from './support/stack';
  * Each test starts its own provider and app on ports of its own.
  */
 
-test.describe.configure({ mode: 'serial' });
+// Independent: each test runs its own provider and app on ports of its own.
+test.describe.configure({ mode: 'parallel' });
 
 type SignedWith = {
   alg: string;

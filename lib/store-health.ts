@@ -8,13 +8,17 @@ import { processSingleton } from './process-slot';
  * one when it ends.
  */
 
-type Health = { down: boolean; since: number; failures: number };
+type Health = { down: boolean; since: number; failures: number; lastProbe: number };
 
 const health = processSingleton<Health>('session-store-health', () => ({
   down: false,
   since: 0,
   failures: 0,
+  lastProbe: 0,
 }));
+
+/** During an outage, one request in this many milliseconds still tries the store (a probe). */
+export const PROBE_INTERVAL_MS = 1000;
 
 /** Records a failed store operation; logs only the first failure of an outage. */
 export function reportStoreFailure(detail: string): void {
@@ -41,4 +45,18 @@ export function reportStoreSuccess(): void {
 /** True while the store is known to be unreachable. */
 export function isStoreDown(): boolean {
   return health.down;
+}
+
+/**
+ * Whether a request that needs the session should be answered 503 at once, without trying the
+ * store: during a known outage, yes, except one request per {@link PROBE_INTERVAL_MS}, which goes
+ * through so that a store that came back is noticed even if its client never reconnected.
+ */
+export function shouldAnswerUnavailable(now = Date.now()): boolean {
+  if (!health.down) return false;
+  if (now - health.lastProbe >= PROBE_INTERVAL_MS) {
+    health.lastProbe = now;
+    return false;
+  }
+  return true;
 }

@@ -36,13 +36,15 @@ export type RefreshedTokens = {
   readonly scope?: string | undefined;
   /** A new refresh token when the provider rotates; otherwise the old one stays. */
   readonly refresh_token?: string | undefined;
+  /** The client assertion that authenticated the refresh (compact JWT), for display. */
+  readonly client_assertion?: string | undefined;
 };
 
 /**
  * Sends one refresh grant. Must throw an {@link AuthError} with code `session_expired` for
  * `invalid_grant`, and any other error for anything else (provider down, misconfiguration).
  */
-export type RefreshGrant = (refreshToken: string) => Promise<RefreshedTokens>;
+export type RefreshGrant = (refreshToken: string, sub: string) => Promise<RefreshedTokens>;
 
 /** Where the token a caller got came from. */
 export type TokenSource =
@@ -62,6 +64,8 @@ export type AccessTokenLease = {
   readonly expires_at: number | undefined;
   readonly scope: string | undefined;
   readonly source: TokenSource;
+  /** When this call refreshed: the client assertion that authenticated the refresh grant. */
+  readonly client_assertion?: string | undefined;
 };
 
 export type UserTokenOptions = {
@@ -202,7 +206,7 @@ export function createUserTokens(options: UserTokenOptions): UserTokens {
         const sentAt = now();
         let refreshed: RefreshedTokens;
         try {
-          refreshed = await refresh(sent);
+          refreshed = await refresh(sent, record.sub);
         } catch (err) {
           if (errorCode(err) !== 'session_expired') throw err;
           const after = await store.get(id);
@@ -232,7 +236,7 @@ export function createUserTokens(options: UserTokenOptions): UserTokens {
         }
         const result = lease(tokens, 'refreshed');
         if (!result) throw new AuthError('invalid_token_response', { detail: 'no access token' });
-        return result;
+        return { ...result, client_assertion: refreshed.client_assertion };
       } finally {
         await store.releaseLock(`refresh:${id}`, lock).catch(() => undefined);
       }
@@ -249,7 +253,11 @@ export function createUserTokens(options: UserTokenOptions): UserTokens {
       const running = inFlight.get(id);
       if (running) {
         const shared = await running;
-        return { ...shared, source: shared.source === 'refreshed' ? 'shared' : shared.source };
+        return {
+          ...shared,
+          source: shared.source === 'refreshed' ? 'shared' : shared.source,
+          client_assertion: undefined,
+        };
       }
       const attempt = refreshUnderLock(id, force);
       inFlight.set(id, attempt);

@@ -80,12 +80,14 @@ export function sealSessionCookie(id: string, passwords: SessionPasswords): Prom
 export async function openSessionCookie(
   sealed: string | undefined,
   passwords: SessionPasswords,
+  onUnsealError?: (reason: string) => void,
 ): Promise<string | undefined> {
   if (!sealed || sealed.length > MAX_SEALED_LENGTH) return undefined;
   try {
     const cookie = await unsealData<Partial<SessionCookie>>(sealed, {
       password: passwords.open,
       ttl: SESSION_TTL_SECONDS,
+      ...(onUnsealError ? { onUnsealError } : {}),
     });
     return typeof cookie.id === 'string' && /^[A-Za-z0-9_-]{43}$/.test(cookie.id)
       ? cookie.id

@@ -5,7 +5,7 @@ import { cookies } from 'next/headers';
 
 import { getConfig } from './config';
 import { AuthError, isAuthErrorCode, type AuthErrorCode } from './errors';
-import { describeError } from './log';
+import { describeError, log } from './log';
 import { getSessionStore, getUserTokens } from './session-backend';
 import {
   buildSessionRecord,
@@ -80,7 +80,10 @@ async function withStore<T>(fn: () => Promise<T>): Promise<T> {
 /** The session id in this request's cookie, if it opens. */
 async function readSessionId(): Promise<string | undefined> {
   const sealed = (await cookies()).get(sessionCookieName())?.value;
-  return openSessionCookie(sealed, getConfig().sessionPasswords);
+  return openSessionCookie(sealed, getConfig().sessionPasswords, (reason) =>
+    // A burst of these means probing (`invalid`) or a broken secret rotation (`unknown-password`).
+    log.warn('session cookie unreadable; treating as signed out', { reason }),
+  );
 }
 
 export type SessionState =

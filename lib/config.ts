@@ -269,17 +269,22 @@ function parseInteger(
  */
 export function sessionPasswordId(secret: string): string {
   const id = String(parseInt(createHash('sha256').update(secret).digest('hex').slice(0, 12), 16));
-  // "1" is what a bare string password seals with (below); keep it unambiguous.
+  // "1" is what a bare string password seals with; keep it unambiguous.
   return id === '1' ? '2' : id;
 }
 
 /**
  * Password maps for iron-session from the current secret and those it replaced.
  *
- * - `seal`: the current secret alone, under its own id: every new cookie uses it.
- * - `open`: every secret under its id, and the current one also under id "1", the id of a seal
- *   made with a plain string password (cookies sealed before this scheme, and tests that seal with
- *   the bare secret).
+ * - One secret, no previous ones: it seals under id "1", exactly as iron-session does with a plain
+ *   string password (so the cookies of a deployment that never rotated stay what they were).
+ * - During a rotation: the current secret seals under its own id ({@link sessionPasswordId});
+ *   every previous secret opens under its own id, and the first previous one also under "1" (it
+ *   sealed under "1" while it was alone). After the previous secrets are dropped, the current one
+ *   returns to "1" for new cookies and still opens the cookies it sealed under its own id.
+ *
+ * So rotating is: set SESSION_SECRET to the new secret and SESSION_SECRET_PREVIOUS to the old
+ * one; once the old cookies have expired (8 hours), remove SESSION_SECRET_PREVIOUS.
  *
  * @see https://github.com/vvo/iron-session#passwords-rotation (password maps)
  */
@@ -290,9 +295,11 @@ export function buildSessionPasswords(
   const open: Record<string, string> = {};
   for (const secret of [...previous].reverse()) open[sessionPasswordId(secret)] = secret;
   open[sessionPasswordId(current)] = current;
-  open['1'] = current;
+  open['1'] = previous[0] ?? current;
   return Object.freeze({
-    seal: Object.freeze({ [sessionPasswordId(current)]: current }),
+    seal: Object.freeze(
+      previous.length === 0 ? { '1': current } : { [sessionPasswordId(current)]: current },
+    ),
     open: Object.freeze(open),
   });
 }

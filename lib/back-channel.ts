@@ -1,13 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-import { observeProviderClock } from './clock-skew';
+import { observeProviderResponse } from './clock-skew';
 import { log } from './log';
 import { processSingleton } from './process-slot';
 
 /**
  * The one `fetch` every server-to-provider request goes through (discovery, JWKS, token,
- * UserInfo). It logs method, path, status and duration (never bodies), learns the provider's clock
- * from each response's `Date` header (lib/clock-skew.ts), and records each request
+ * UserInfo). It logs method, path, status and duration (never bodies), hands each response's
+ * headers to lib/clock-skew.ts (which learns the provider's clock from token-endpoint responses
+ * only), and records each request
  * and each `client_assertion` sent into the {@link BackChannelTrace} of the operation that caused
  * it, so the app can show exactly which assertion redeemed a code and tests can count requests.
  */
@@ -72,10 +73,11 @@ export async function backChannelFetch(url: string, options: FetchOptions): Prom
   const assertion = readClientAssertion(options.body);
   if (assertion) trace?.clientAssertions.push(assertion);
   const started = performance.now();
+  const sentAt = Date.now();
   const target = stripQuery(url);
   try {
     const response = await fetch(url, options as RequestInit);
-    observeProviderClock(response.headers);
+    observeProviderResponse({ method, url }, response.headers, sentAt, Date.now());
     const ms = Math.round(performance.now() - started);
     trace?.requests.push({ method, url: target, status: response.status, ms });
     log.info('back-channel', { method, url: target, status: response.status, ms });

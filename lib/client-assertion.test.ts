@@ -24,7 +24,12 @@ import {
   resolveAudience,
   selectAssertionAlg,
 } from './client-assertion';
-import { getClockSkew, observeProviderClock, resetClockSkew } from './clock-skew';
+import {
+  configureClockSkew,
+  getClockSkew,
+  observeProviderResponse,
+  resetClockSkew,
+} from './clock-skew';
 import { ConfigError } from './errors';
 import { loadClientKeySet, type ClientKeySet } from './keys';
 
@@ -37,6 +42,7 @@ const defaults: AppConfig['assertion'] = {
   alg: undefined,
   audience: { mode: 'issuer' },
   typ: true,
+  x5tSha1: false,
   lifetimeSeconds: 60,
 };
 
@@ -113,13 +119,17 @@ describe('client assertion (private_key_jwt)', () => {
     { audience: { mode: 'issuer' }, expected: as.issuer },
     { audience: { mode: 'token_endpoint' }, expected: as.token_endpoint },
     {
-      audience: { mode: 'url', url: 'https://login.example.com/tenant/oauth2/v2.0/token' },
+      audience: {
+        mode: 'url',
+        url: 'https://login.example.com/tenant/oauth2/v2.0/token',
+        anyOrigin: true,
+      },
       expected: 'https://login.example.com/tenant/oauth2/v2.0/token',
     },
   ];
 
   for (const { alg, type } of ALGS) {
-    it(`${alg}: the header is alg, kid, typ (+ x5t#S256, x5t with a certificate) and the claims are iss, sub, aud, iat, nbf, exp, jti, for every aud mode`, async () => {
+    it(`${alg}: the header is alg, kid, typ (+ x5t#S256 with a certificate, and x5t on request) and the claims are iss, sub, aud, iat, nbf, exp, jti, for every aud mode`, async () => {
       const key =
         type === 'rsa'
           ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
@@ -135,13 +145,23 @@ describe('client assertion (private_key_jwt)', () => {
         file(`${key.export({ type: 'pkcs8', format: 'pem' }) as string}${certificate.toString()}`),
         { alg },
       );
-      for (const keys of [plain, certified]) {
+      for (const [keys, x5tSha1] of [
+        [plain, false],
+        [plain, true],
+        [certified, false],
+        [certified, true],
+      ] as const) {
         for (const { audience, expected } of AUDIENCES) {
           const before = Math.floor(Date.now() / 1000);
-          const { jwt } = await sign(authFor(keys, { audience }));
+          const { jwt } = await sign(authFor(keys, { audience, x5tSha1 }));
           const header = decodeProtectedHeader(jwt);
-          const thumbprints = keys.signing.certificate
-            ? { 'x5t#S256': keys.signing.certificate.x5tS256, x5t: keys.signing.certificate.x5t }
+          const certificate = keys.signing.certificate;
+          const thumbprints = certificate
+            ? {
+                'x5t#S256': certificate.x5tS256,
+                // The SHA-1 thumbprint only when asked for (AD FS); Entra ID reads x5t#S256.
+                ...(x5tSha1 ? { x5t: certificate.x5t } : {}),
+              }
             : {};
           assert.deepEqual(header, {
             alg,
@@ -231,9 +251,11 @@ describe('clock-skew correction', () => {
     assert.equal(claims.exp, (claims.iat as number) + 60);
   });
 
-  it('applies the offset learned from a provider Date header to the next assertion', async () => {
-    const ahead = new Headers({ date: new Date(Date.now() + 300_000).toUTCString() });
-    observeProviderClock(ahead);
+  it('applies the offset learned from a token-endpoint Date header to the next assertion', async () => {
+    configureClockSkew({ maxSeconds: 300, tokenEndpoint: as.token_endpoint });
+    const now = Date.now();
+    const ahead = new Headers({ date: new Date(now + 300_000).toUTCString() });
+    observeProviderResponse({ method: 'POST', url: as.token_endpoint }, ahead, now, now);
     assert.ok(getClockSkew() >= 298 && getClockSkew() <= 300, `skew ${getClockSkew()}`);
     const auth = createClientAuthentication(defaults, {
       keys: async () => rsa,

@@ -1,8 +1,12 @@
 import * as client from 'openid-client';
 
 import { backChannelFetch } from './back-channel';
-import { createClientAuthentication, describeAlgIncompatibility } from './client-assertion';
-import { getClockSkew } from './clock-skew';
+import {
+  createClientAuthentication,
+  describeAlgIncompatibility,
+  findAudienceOriginProblem,
+} from './client-assertion';
+import { configureClockSkew, getClockSkew, hasClockSample } from './clock-skew';
 import { getConfig, type AppConfig } from './config';
 import { AuthError, ConfigError, type AuthErrorCode, type ConfigProblem } from './errors';
 import { getClientKeySet, type ClientKey } from './keys';
@@ -130,6 +134,8 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
     settings.idTokenSignedResponseAlg,
   );
   if (incompatible) throw new ConfigError([incompatible]);
+  const audienceProblem = findAudienceOriginProblem(settings.assertion.audience, metadata);
+  if (audienceProblem) throw new ConfigError([audienceProblem]);
   if (!metadata.jwks_uri)
     throw new AuthError('discovery_failed', { detail: 'the provider metadata has no jwks_uri' });
   // MUST: the keys that vouch for ID tokens and access tokens travel over TLS like everything
@@ -147,7 +153,36 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
     token_endpoint: metadata.token_endpoint,
   });
   discovered.set(metadata);
+  configureClockSkew({
+    maxSeconds: settings.clockSkewMaxSeconds,
+    tokenEndpoint: metadata.token_endpoint,
+  });
+  if (!hasClockSample()) await probeProviderClock(metadata.token_endpoint, settings.httpTimeoutMs);
   return { config, metadata, jwks: createProviderJwks(metadata.jwks_uri, settings.httpTimeoutMs) };
+}
+
+/**
+ * Learns the provider's clock before the first assertion is signed: an empty POST to the token
+ * endpoint (no grant, no credentials; the provider answers 400 or 401, with its `Date`). Token
+ * requests keep the estimate current afterwards. Without it, a machine whose clock is off would
+ * see its first token request refused before the app could learn anything.
+ *
+ * Failures are ignored: the sign-in itself reports an unreachable provider.
+ */
+async function probeProviderClock(tokenEndpoint: string | undefined, timeoutMs: number) {
+  if (!tokenEndpoint) return;
+  try {
+    const response = await backChannelFetch(tokenEndpoint, {
+      method: 'POST',
+      body: new URLSearchParams(),
+      headers: { accept: 'application/json' },
+      redirect: 'manual',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await response.body?.cancel();
+  } catch {
+    // logged by backChannelFetch; nothing learned
+  }
 }
 
 /**

@@ -28,6 +28,7 @@ type SignedWith = {
   kid: string;
   x5tS256: string | null;
   x5t: string | null;
+  typ: string | null;
   aud: string;
 };
 
@@ -48,6 +49,7 @@ async function signInAndReadAssertion(browser: Browser, stack: Stack): Promise<S
       kid: (await cell(header, 'kid')) ?? '',
       x5tS256: await cell(header, 'x5t#S256'),
       x5t: await cell(header, 'x5t'),
+      typ: await cell(header, 'typ'),
       aud: (await cell(page.getByTestId('assertion-payload'), 'aud')) ?? '',
     };
   } finally {
@@ -163,6 +165,8 @@ test('signs in as a client registered by its certificate, with the key from a le
       OIDC_CLIENT_KEY_PASSPHRASE: CERTIFIED_PFX_PASSPHRASE,
       // The article's IdentityServer4 expects the token endpoint as audience.
       OIDC_CLIENT_ASSERTION_AUDIENCE: 'token_endpoint',
+      // The SHA-1 thumbprint is opt-in (AD FS and older Microsoft stacks read it).
+      OIDC_CLIENT_ASSERTION_X5T_SHA1: 'true',
     },
     providerEnv: {
       PROVIDER_CLIENT_REGISTRATION: 'certificate',
@@ -176,6 +180,8 @@ test('signs in as a client registered by its certificate, with the key from a le
     expect(signed.x5tS256).toBe(createHash('sha256').update(certificate.raw).digest('base64url'));
     expect(signed.x5t).toBe(createHash('sha1').update(certificate.raw).digest('base64url'));
     expect(signed.aud).toBe(`${stack.issuer}/token`);
+    // No RFC 10070 type on an assertion that does not follow RFC 10070's audience rule.
+    expect(signed.typ).toBeNull();
     expect(jwksFetches(stack), 'the provider never asked the app for keys').toBe(0);
   } finally {
     await stack.stop();

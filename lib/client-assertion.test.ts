@@ -20,6 +20,7 @@ import type { AppConfig, AssertionAudience } from './config';
 import {
   CLIENT_ASSERTION_TYP,
   createClientAuthentication,
+  findAudienceOriginProblem,
   JWT_BEARER_ASSERTION_TYPE,
   resolveAudience,
   selectAssertionAlg,
@@ -205,6 +206,47 @@ describe('client assertion (private_key_jwt)', () => {
       /no token_endpoint/,
     );
     assert.equal(resolveAudience({ mode: 'issuer' }, { issuer: as.issuer }), as.issuer);
+  });
+
+  it('refuses an audience URL on another origin than the issuer’s or the token endpoint’s, unless forced', () => {
+    const entra = {
+      issuer: 'https://login.microsoftonline.com/tenant/v2.0',
+      token_endpoint: 'https://login.microsoftonline.com/tenant/oauth2/v2.0/token',
+    };
+    const url = (u: string, anyOrigin = false): AssertionAudience => ({
+      mode: 'url',
+      url: u,
+      anyOrigin,
+    });
+    assert.equal(findAudienceOriginProblem({ mode: 'issuer' }, entra), undefined);
+    assert.equal(findAudienceOriginProblem({ mode: 'token_endpoint' }, entra), undefined);
+    assert.equal(
+      findAudienceOriginProblem(
+        url('https://login.microsoftonline.com/tenant/oauth2/token'),
+        entra,
+      ),
+      undefined,
+      'same origin as the issuer',
+    );
+    const split = {
+      issuer: 'https://idp.example.com',
+      token_endpoint: 'https://token.example.com/t',
+    };
+    assert.equal(
+      findAudienceOriginProblem(url('https://token.example.com/other'), split),
+      undefined,
+    );
+    for (const foreign of [
+      'https://attacker.example/token',
+      'https://login.microsoftonline.com.attacker.example/tenant/oauth2/v2.0/token',
+      'http://login.microsoftonline.com/tenant/oauth2/v2.0/token',
+      'https://login.microsoftonline.com:8443/tenant/oauth2/v2.0/token',
+    ]) {
+      const problem = findAudienceOriginProblem(url(foreign), entra);
+      assert.equal(problem?.variable, 'OIDC_CLIENT_ASSERTION_AUDIENCE', foreign);
+      assert.match(problem?.fix ?? '', /OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE=true/);
+      assert.equal(findAudienceOriginProblem(url(foreign, true), entra), undefined, 'forced');
+    }
   });
 
   it('omits typ when switched off and applies the configured lifetime', async () => {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 
 import type { Browser } from '@playwright/test';
 
-import { earliestPromotion, type PrivateJwk } from '../keys/rotation';
+import { earliestPromotion, earliestRetirement, type PrivateJwk } from '../keys/rotation';
 import { ALICE, expect, signIn, test } from './fixtures';
 import {
   CERTIFIED_CERT,
@@ -62,11 +62,21 @@ async function publishedKids(stack: Stack): Promise<string[]> {
   return ((await response.json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
 }
 
+/**
+ * The rotation test's assertion lifetime, for the app and the key tool alike: `retire` waits for
+ * it, and a short one keeps that wait short.
+ */
+const ROTATION_ASSERTION_LIFETIME = '5';
+
 function keyTool(...args: string[]): string {
   return execFileSync(
     process.execPath,
     ['--import', 'tsx', 'keys/cli.ts', ...args, '--file', ROTATION_KEY],
-    { encoding: 'utf8', stdio: 'pipe' },
+    {
+      encoding: 'utf8',
+      stdio: 'pipe',
+      env: { ...process.env, OIDC_CLIENT_ASSERTION_LIFETIME: ROTATION_ASSERTION_LIFETIME },
+    },
   );
 }
 
@@ -88,7 +98,10 @@ test('a key rotation with the key tool while the app runs: no sign-in fails, and
   const stack = await startStack({
     appPort: PORT_BASE + 1,
     providerPort: PORT_BASE + 1001,
-    appEnv: { OIDC_CLIENT_KEY_FILE: ROTATION_KEY },
+    appEnv: {
+      OIDC_CLIENT_KEY_FILE: ROTATION_KEY,
+      OIDC_CLIENT_ASSERTION_LIFETIME: ROTATION_ASSERTION_LIFETIME,
+    },
   });
   try {
     const [a] = await publishedKids(stack);
@@ -111,6 +124,13 @@ test('a key rotation with the key tool while the app runs: no sign-in fails, and
       setTimeout(resolve, Math.max(0, (earliest?.getTime() ?? 0) - Date.now() + 500)),
     );
     expect(keyTool('promote')).toContain(`Key ${b} signs`);
+    // retire: refused while an assertion signed by A may still be accepted.
+    expect(() => keyTool('retire')).toThrow(/may still be valid/);
+    const retireAt = earliestRetirement(
+      { keys: fileKeys() },
+      Number(ROTATION_ASSERTION_LIFETIME),
+    );
+    expect(retireAt).toBeDefined();
     await expect.poll(() => publishedKids(stack), { timeout: 10_000 }).toEqual([b, a]);
     const fetchesBefore = jwksFetches(stack);
     expect((await signInAndReadAssertion(browser, stack)).kid).toBe(b);
@@ -119,6 +139,9 @@ test('a key rotation with the key tool while the app runs: no sign-in fails, and
     );
 
     // retire: A is no longer published; B signs on.
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, (retireAt?.getTime() ?? 0) - Date.now() + 500)),
+    );
     expect(keyTool('retire')).toContain(`Retired ${a}`);
     await expect.poll(() => publishedKids(stack), { timeout: 10_000 }).toEqual([b]);
     expect((await signInAndReadAssertion(browser, stack)).kid).toBe(b);

@@ -11,12 +11,13 @@ import {
   isEd25519Alg,
   type ClientAuthAlg,
 } from '../lib/algorithms';
-import { DEFAULTS } from '../lib/config';
+import { DEFAULTS, MAX_ASSERTION_LIFETIME_SECONDS } from '../lib/config';
 import { parseKeyFile } from '../lib/key-file';
 import { JWKS_MAX_AGE_SECONDS, loadClientKeySet, type ClientKeySet } from '../lib/keys';
 import { createSelfSignedCertificate } from './certificate';
 import {
   earliestPromotion,
+  earliestRetirement,
   promote,
   retire,
   rotateIn,
@@ -32,7 +33,7 @@ import {
  *   npm run keys -- generate [--alg A] [--cert]   a new key set with one key (replaces with --force)
  *   npm run keys -- rotate [--alg A] [--cert]     add the next key: published now, not signing yet
  *   npm run keys -- promote [--force]             the next key signs; the old one stays published
- *   npm run keys -- retire                        remove the old key(s)
+ *   npm run keys -- retire [--force]              remove the old key(s)
  *   npm run keys -- show                          kids, algorithms, thumbprints, JWKS and certificate
  *   npm run keys -- import <file>                 a PEM, PKCS#12, DER or JWK key as a private JWKS file
  *
@@ -254,6 +255,22 @@ function daysFrom(flags: Flags): number | undefined {
   return days;
 }
 
+/**
+ * The app's assertion lifetime, which `retire` waits for: OIDC_CLIENT_ASSERTION_LIFETIME as the
+ * app reads it (the tool loads .env.local too), 60 s by default.
+ */
+export function assertionLifetimeFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.OIDC_CLIENT_ASSERTION_LIFETIME?.trim();
+  if (!raw) return DEFAULTS.assertionLifetimeSeconds;
+  const seconds = Number(raw);
+  if (!Number.isInteger(seconds) || seconds < 5 || seconds > MAX_ASSERTION_LIFETIME_SECONDS) {
+    throw new Error(
+      `OIDC_CLIENT_ASSERTION_LIFETIME "${raw}" is not a whole number from 5 to ${MAX_ASSERTION_LIFETIME_SECONDS}`,
+    );
+  }
+  return seconds;
+}
+
 async function commit(set: PrivateKeySet, file: string): Promise<ClientKeySet> {
   return writeKeySet(set.keys, file);
 }
@@ -335,13 +352,20 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
         `Key ${promoted.kid} signs from the app's next request on (within a second). Key ${demoted.kid} stays published until \`retire\`.\n`,
       );
       console.log(describeKeySet(set, file));
+      const lifetimeSeconds = assertionLifetimeFromEnv();
+      const retireAt = earliestRetirement(promotedSet, lifetimeSeconds);
       console.log(
-        `\nNext: once no assertion signed by ${demoted.kid} can still be in flight (the assertion lifetime, 60 s by default): npm run keys -- retire`,
+        `\nNext: once no assertion signed by ${demoted.kid} can still be accepted ` +
+          `(the app's reload, ${lifetimeSeconds} s of assertion lifetime and a margin), ` +
+          `from ${retireAt?.toISOString() ?? 'now'} on: npm run keys -- retire`,
       );
       return;
     }
     case 'retire': {
-      const { set: retiredSet, retired } = retire(readPrivateKeySet(file));
+      const { set: retiredSet, retired } = retire(readPrivateKeySet(file), {
+        lifetimeSeconds: assertionLifetimeFromEnv(),
+        force: flags.switches.has('--force'),
+      });
       const set = await commit(retiredSet, file);
       console.log(
         `Retired ${retired.map((k) => k.kid).join(', ')}: no longer published. Remove it from any provider where it was registered.\n`,

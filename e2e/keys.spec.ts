@@ -126,10 +126,7 @@ test('a key rotation with the key tool while the app runs: no sign-in fails, and
     expect(keyTool('promote')).toContain(`Key ${b} signs`);
     // retire: refused while an assertion signed by A may still be accepted.
     expect(() => keyTool('retire')).toThrow(/may still be valid/);
-    const retireAt = earliestRetirement(
-      { keys: fileKeys() },
-      Number(ROTATION_ASSERTION_LIFETIME),
-    );
+    const retireAt = earliestRetirement({ keys: fileKeys() }, Number(ROTATION_ASSERTION_LIFETIME));
     expect(retireAt).toBeDefined();
     await expect.poll(() => publishedKids(stack), { timeout: 10_000 }).toEqual([b, a]);
     const fetchesBefore = jwksFetches(stack);

@@ -25,6 +25,11 @@ export type BackChannelTrace = {
   readonly requests: BackChannelRequest[];
   /** Every `client_assertion` sent, in order (compact JWTs). */
   readonly clientAssertions: string[];
+  /**
+   * Every response whose body is a JWT (`application/jwt`: a signed UserInfo response), by URL
+   * (origin and path), so that the caller can verify the signature that openid-client does not.
+   */
+  readonly jwtResponses: Array<{ readonly url: string; readonly jwt: string }>;
 };
 
 // One store per process, not per bundle: the fetch function may come from the bundle that ran the
@@ -36,7 +41,7 @@ const traces = processSingleton(
 
 /** A new, empty trace. */
 export function createTrace(): BackChannelTrace {
-  return { requests: [], clientAssertions: [] };
+  return { requests: [], clientAssertions: [], jwtResponses: [] };
 }
 
 /** Runs `fn` so that the back-channel requests it causes are recorded into `trace`. */
@@ -51,7 +56,14 @@ function readClientAssertion(body: unknown): string | undefined {
   return undefined;
 }
 
-function stripQuery(url: string): string {
+/** `Content-Type: application/jwt` (parameters and case aside), as openid-client tells it. */
+export function isJwtResponse(response: Response): boolean {
+  const type = response.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase();
+  return type === 'application/jwt';
+}
+
+/** Origin and path of a URL: how requests are recorded (a query could carry secrets). */
+export function stripQuery(url: string): string {
   try {
     const u = new URL(url);
     return `${u.origin}${u.pathname}`;
@@ -78,6 +90,10 @@ export async function backChannelFetch(url: string, options: FetchOptions): Prom
   try {
     const response = await fetch(url, options as RequestInit);
     observeProviderResponse({ method, url }, response.headers, sentAt, Date.now());
+    if (trace && isJwtResponse(response)) {
+      // A copy of the body: openid-client reads the original.
+      trace.jwtResponses.push({ url: target, jwt: (await response.clone().text()).trim() });
+    }
     const ms = Math.round(performance.now() - started);
     trace?.requests.push({ method, url: target, status: response.status, ms });
     log.info('back-channel', { method, url: target, status: response.status, ms });

@@ -7,7 +7,7 @@ import {
   type KeyObject,
   type X509Certificate,
 } from 'node:crypto';
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -535,6 +535,50 @@ describe('client keys: refusals', () => {
       'OIDC_CLIENT_KEY_FILE',
       /same kid/,
     );
+  });
+});
+
+describe('client keys: hygiene', () => {
+  it('refuses an RSA key whose public exponent is below 65537, in any format', async () => {
+    for (const publicExponent of [3, 17, 257]) {
+      const small = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent }).privateKey;
+      for (const content of [
+        small.export({ type: 'pkcs8', format: 'pem' }) as string,
+        small.export({ type: 'pkcs1', format: 'pem' }) as string,
+        JSON.stringify(small.export({ format: 'jwk' })),
+      ]) {
+        await rejects(
+          loadClientKeySet(file(content)),
+          'OIDC_CLIENT_KEY_FILE',
+          new RegExp(`public exponent ${publicExponent}; at least 65537`),
+        );
+      }
+    }
+    const usual = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    const set = await loadClientKeySet(file(usual.export({ type: 'pkcs8', format: 'pem' })));
+    assert.equal(set.signing.publicJwk.e, 'AQAB', 'e = 65537');
+  });
+
+  it('warns when the key file is open to its group or other users', async (t) => {
+    if (process.platform === 'win32') return t.skip('no POSIX modes');
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+    }) as string;
+    const path = file(pem);
+    const permissionWarnings = async (mode: number) => {
+      chmodSync(path, mode);
+      return (await loadClientKeySet(path)).warnings.filter((w) => w.includes('chmod 600'));
+    };
+    assert.deepEqual(await permissionWarnings(0o600), []);
+    assert.deepEqual(await permissionWarnings(0o400), []);
+    assert.match(
+      (await permissionWarnings(0o644))[0] ?? '',
+      /its group and other users \(mode 644\)/,
+    );
+    assert.match((await permissionWarnings(0o640))[0] ?? '', /open to its group \(mode 640\)/);
+    assert.match((await permissionWarnings(0o604))[0] ?? '', /open to other users \(mode 604\)/);
+    assert.match((await permissionWarnings(0o620))[0] ?? '', /its group/);
   });
 });
 

@@ -2,11 +2,11 @@ import * as client from 'openid-client';
 import type { IDToken, UserInfoResponse } from 'openid-client';
 
 import { createTrace, stripQuery, withTrace, type BackChannelTrace } from './back-channel';
-import { getConfig } from './config';
+import { getConfig, isLoopbackUrl } from './config';
 import { findConfigError, getProvider, isNetworkError, type ProviderContext } from './discovery';
 import { AuthError, type AuthErrorCode } from './errors';
 import { findAudienceProblem } from './id-token';
-import { describeError } from './log';
+import { describeError, log } from './log';
 import type { Transaction } from './transaction';
 
 /**
@@ -265,8 +265,16 @@ export async function completeSignIn(
   return { id_token, claims, userinfo, clientAssertion: trace.clientAssertions.at(-1), trace };
 }
 
+/** An https URL, or an http one on a loopback host (localhost, 127.0.0.1, ::1). */
+export function isSecureEndpoint(raw: string): boolean {
+  if (!URL.canParse(raw)) return false;
+  const url = new URL(raw);
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackUrl(url));
+}
+
 /**
- * The provider's RP-initiated logout URL, or undefined when it has no end_session_endpoint.
+ * The provider's RP-initiated logout URL, or undefined when it has no end_session_endpoint or one
+ * that is not https (outside loopback).
  *
  * @see https://openid.net/specs/openid-connect-rpinitiated-1_0.html#RPLogout
  */
@@ -274,6 +282,15 @@ export async function buildLogoutUrl(idTokenHint: string | undefined): Promise<U
   const settings = getConfig();
   const { config, metadata } = await getProvider();
   if (!metadata.end_session_endpoint) return undefined;
+  // MUST: the browser carries the ID token (`id_token_hint`) to this URL; never in clear text
+  // across a network. Logout then ends the session here only.
+  if (!isSecureEndpoint(metadata.end_session_endpoint)) {
+    log.warn('provider logout skipped', {
+      reason: 'end_session_endpoint is not an https URL (http only on loopback)',
+      end_session_endpoint: metadata.end_session_endpoint.slice(0, 200),
+    });
+    return undefined;
+  }
   return client.buildEndSessionUrl(config, {
     post_logout_redirect_uri: settings.postLogoutRedirectUri,
     ...(idTokenHint ? { id_token_hint: idTokenHint } : {}),

@@ -218,6 +218,8 @@ export class MisbehavingProvider {
   signing: ProviderKey;
   /** Answer JWKS requests this way instead (e.g. {@link NEVER}). */
   jwksOverride: Override | undefined;
+  /** Members that replace the discovery document's (e.g. an http end_session_endpoint). */
+  metadataOverrides: Record<string, unknown> = {};
 
   private armed: Fault = {};
   private readonly grants = new Map<string, Grant>();
@@ -363,6 +365,7 @@ export class MisbehavingProvider {
         'preferred_username',
       ],
       authorization_response_iss_parameter_supported: this.options.advertiseIssParameter ?? true,
+      ...this.metadataOverrides,
     };
   }
 

@@ -16,13 +16,19 @@ import {
 import { findFreePort } from '../scripts/processes';
 import { AuthError } from './errors';
 import { mergeUserClaims } from './session-data';
-import { completeSignIn, startSignIn, type SignInResult } from './sign-in';
+import {
+  buildLogoutUrl,
+  completeSignIn,
+  isSecureEndpoint,
+  startSignIn,
+  type SignInResult,
+} from './sign-in';
 
 /**
- * UserInfo as the app takes it, against a provider that gets it wrong on purpose
- * (e2e/support/misbehaving-provider.ts): a signed response (`application/jwt`) is verified against
- * the provider's JWKS or refused (OIDC Core §5.3.4), and UserInfo never replaces what the ID token
- * vouches for.
+ * What the app takes from a provider that gets things wrong on purpose
+ * (e2e/support/misbehaving-provider.ts): a signed UserInfo response (`application/jwt`) is verified
+ * against the provider's JWKS or refused (OIDC Core §5.3.4), UserInfo never replaces what the ID
+ * token vouches for, and the ID token never travels to a plain-http end_session_endpoint.
  */
 
 const CLIENT_ID = 'client_using_jwt';
@@ -31,6 +37,8 @@ let op: MisbehavingProvider;
 
 before(async () => {
   op = await MisbehavingProvider.start({ port: await findFreePort(), issuerPath: '/op' });
+  // Read once, at discovery: the whole file sees this provider's logout endpoint in clear text.
+  op.metadataOverrides = { end_session_endpoint: 'http://op.example.net/op/end_session' };
   const dir = mkdtempSync(join(tmpdir(), 'rp-userinfo-'));
   const keyFile = join(dir, 'client.pem');
   writeFileSync(
@@ -160,5 +168,23 @@ describe('what the app shows from UserInfo', () => {
     assert.equal(shown.acr, undefined);
     assert.equal(shown.name, 'Mallory From UserInfo', 'profile claims still come from UserInfo');
     assert.equal(shown.email, op.user.email);
+  });
+});
+
+describe('RP-initiated logout', () => {
+  it('never sends the id_token_hint to an end_session_endpoint in clear text', async () => {
+    const result = await signInWith({});
+    assert.equal(await buildLogoutUrl(result.id_token), undefined);
+  });
+
+  it('takes https, and http only on loopback', () => {
+    assert.equal(isSecureEndpoint('https://op.example.net/logout'), true);
+    assert.equal(isSecureEndpoint('http://localhost:4000/session/end'), true);
+    assert.equal(isSecureEndpoint('http://127.0.0.1:4000/session/end'), true);
+    assert.equal(isSecureEndpoint('http://[::1]:4000/session/end'), true);
+    assert.equal(isSecureEndpoint('http://op.example.net/logout'), false);
+    assert.equal(isSecureEndpoint('http://localhost.example.net/logout'), false);
+    assert.equal(isSecureEndpoint('javascript:alert(1)'), false);
+    assert.equal(isSecureEndpoint('not a url'), false);
   });
 });

@@ -140,8 +140,11 @@ export function readPrivateKeySet(file: string): PrivateKeySet {
   }
   if (!json || !Array.isArray(json.keys)) {
     throw new RotationError(
-      `${relative(process.cwd(), file)} is not a private JWK Set. Rotation keeps several keys in one file, which only a JWKS file can: ` +
-        `convert it with \`npm run keys -- import ${relative(process.cwd(), file)} --file <new>.private.jwks.json\` and point OIDC_CLIENT_KEY_FILE at the new file.`,
+      `${relative(process.cwd(), file)} is not a private JWK Set. Rotation keeps ` +
+        `several keys in one file, which only a JWKS file can: ` +
+        `convert it with \`npm run keys -- import ${relative(process.cwd(), file)} ` +
+        `--file <new>.private.jwks.json\` and point OIDC_CLIENT_KEY_FILE at the new ` +
+        `file.`,
     );
   }
   return { keys: json.keys as PrivateJwk[] };
@@ -173,10 +176,13 @@ export function describeKeySet(set: ClientKeySet, file: string): string {
     if (key.certificate) {
       const sha1Hex = Buffer.from(key.certificate.x5t, 'base64url').toString('hex').toUpperCase();
       lines.push(
-        `      certificate: ${key.certificate.subject.replace(/\n/g, ', ')}, valid ${key.certificate.notBefore.toISOString()} – ${key.certificate.notAfter.toISOString()}`,
+        `      certificate: ${key.certificate.subject.replace(/\n/g, ', ')}, valid ` +
+          `${key.certificate.notBefore.toISOString()} – ` +
+          `${key.certificate.notAfter.toISOString()}`,
       );
       lines.push(
-        `      x5t#S256: ${key.certificate.x5tS256}   x5t: ${key.certificate.x5t}   SHA-1 (hex, as Windows and Entra ID show it): ${sha1Hex}`,
+        `      x5t#S256: ${key.certificate.x5tS256}   x5t: ${key.certificate.x5t}   ` +
+          `SHA-1 (hex, as Windows and Entra ID show it): ${sha1Hex}`,
       );
     }
   });
@@ -280,9 +286,11 @@ function rotationAdvice(next: PrivateJwk): string {
   return [
     '',
     'Next:',
-    `  1. The app serves both keys at APP_URL/.well-known/jwks.json within a second (it watches the key file; no restart).`,
+    `  1. The app serves both keys at APP_URL/.well-known/jwks.json within a ` +
+      `second (it watches the key file; no restart).`,
     `     Providers that read the jwks_uri see the new key once their cached copy expires: the app sends`,
-    `     max-age=${JWKS_MAX_AGE_SECONDS}, and the bundled provider (oidc-provider) keeps a copy for max(60 s, max-age) even`,
+    `     max-age=${JWKS_MAX_AGE_SECONDS}, and the bundled provider ` +
+      `(oidc-provider) keeps a copy for max(60 s, max-age) even`,
     `     when a kid is unknown. Providers with a registered JWKS or certificate: register the new key now (below).`,
     `  2. From ${earliest?.toISOString() ?? 'now'} on: npm run keys -- promote`,
   ].join('\n');
@@ -306,7 +314,9 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
     case 'generate': {
       if (existsSync(file) && !flags.switches.has('--force')) {
         throw new Error(
-          `${relative(process.cwd(), file)} exists; use \`rotate\` to replace a key without downtime, or pass --force to overwrite it (providers that know only the old key will reject the new one)`,
+          `${relative(process.cwd(), file)} exists; use \`rotate\` to replace a key ` +
+            `without downtime, or pass --force to overwrite it (providers that know only ` +
+            `the old key will reject the new one)`,
         );
       }
       const key = await generatePrivateJwk(algFrom(flags, 'RS256'), {
@@ -349,7 +359,8 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
       });
       const set = await commit(promotedSet, file);
       console.log(
-        `Key ${promoted.kid} signs from the app's next request on (within a second). Key ${demoted.kid} stays published until \`retire\`.\n`,
+        `Key ${promoted.kid} signs from the app's next request on (within a second). ` +
+          `Key ${demoted.kid} stays published until \`retire\`.\n`,
       );
       console.log(describeKeySet(set, file));
       const lifetimeSeconds = assertionLifetimeFromEnv();
@@ -368,7 +379,8 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
       });
       const set = await commit(retiredSet, file);
       console.log(
-        `Retired ${retired.map((k) => k.kid).join(', ')}: no longer published. Remove it from any provider where it was registered.\n`,
+        `Retired ${retired.map((k) => k.kid).join(', ')}: no longer published. Remove ` +
+          `it from any provider where it was registered.\n`,
       );
       console.log(describeKeySet(set, file));
       return;
@@ -407,7 +419,8 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
       });
       const set = await writeKeySet(keys, file);
       console.log(
-        `Imported ${keys.length} key(s) from ${source}. Point OIDC_CLIENT_KEY_FILE at ${relative(process.cwd(), file)}.\n`,
+        `Imported ${keys.length} key(s) from ${source}. Point OIDC_CLIENT_KEY_FILE at ` +
+          `${relative(process.cwd(), file)}.\n`,
       );
       console.log(describeKeySet(set, file));
       return;

@@ -153,8 +153,11 @@ export function promote(
   if (earliest && now < earliest && !options.force) {
     const wait = Math.ceil((earliest.getTime() - now.getTime()) / 1000);
     throw new RotationError(
-      `key ${candidate.kid} has been published for less than ${PUBLISH_BEFORE_SIGNING_SECONDS} s; providers that fetched the JWKS before may not know it yet. ` +
-        `Promote at ${earliest.toISOString()} (in ${wait} s), or pass --force if every provider already has it (for example a registered JWKS you updated).`,
+      `key ${candidate.kid} has been published for less than ` +
+        `${PUBLISH_BEFORE_SIGNING_SECONDS} s; providers that fetched the JWKS before ` +
+        `may not know it yet. ` +
+        `Promote at ${earliest.toISOString()} (in ${wait} s), or pass --force if every ` +
+        `provider already has it (for example a registered JWKS you updated).`,
     );
   }
   const promoted = withoutRotation(candidate);

@@ -130,74 +130,81 @@ describe('client assertion (private_key_jwt)', () => {
   ];
 
   for (const { alg, type } of ALGS) {
-    it(`${alg}: the header is alg, kid, typ (+ x5t#S256 with a certificate, and x5t on request) and the claims are iss, sub, aud, iat, nbf, exp, jti, for every aud mode`, async () => {
-      const key =
-        type === 'rsa'
-          ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
-          : type === 'ec'
-            ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
-            : generateKeyPairSync('ed25519').privateKey;
-      const certificate = await createSelfSignedCertificate(key);
-      const plain = await loadClientKeySet(
-        file(key.export({ type: 'pkcs8', format: 'pem' }) as string),
-        { alg },
-      );
-      const certified = await loadClientKeySet(
-        file(`${key.export({ type: 'pkcs8', format: 'pem' }) as string}${certificate.toString()}`),
-        { alg },
-      );
-      for (const [keys, x5tSha1] of [
-        [plain, false],
-        [plain, true],
-        [certified, false],
-        [certified, true],
-      ] as const) {
-        for (const { audience, expected } of AUDIENCES) {
-          const before = Math.floor(Date.now() / 1000);
-          const { jwt } = await sign(authFor(keys, { audience, x5tSha1 }));
-          const header = decodeProtectedHeader(jwt);
-          const certificate = keys.signing.certificate;
-          const thumbprints = certificate
-            ? {
-                'x5t#S256': certificate.x5tS256,
-                // The SHA-1 thumbprint only when asked for (AD FS); Entra ID reads x5t#S256.
-                ...(x5tSha1 ? { x5t: certificate.x5t } : {}),
-              }
-            : {};
-          assert.deepEqual(header, {
-            alg,
-            kid: keys.signing.kid,
-            typ: CLIENT_ASSERTION_TYP,
-            ...thumbprints,
-          });
-          const payload = await verify(jwt, keys);
-          assert.deepEqual(Object.keys(payload).sort(), [
-            'aud',
-            'exp',
-            'iat',
-            'iss',
-            'jti',
-            'nbf',
-            'sub',
-          ]);
-          assert.equal(payload.iss, 'client_using_jwt');
-          assert.equal(payload.sub, 'client_using_jwt');
-          // One string, never an array: Entra ID refuses two audience values, RFC 10070 wants one.
-          assert.equal(payload.aud, expected);
-          assert.ok(Math.abs((payload.iat as number) - before) <= 2);
-          assert.equal(payload.nbf, payload.iat);
-          assert.equal((payload.exp as number) - (payload.iat as number), 60);
-          assert.ok(
-            Buffer.from(String(payload.jti), 'base64url').length >= 16,
-            'jti carries at least 128 bits',
-          );
+    it(
+      `${alg}: the header is alg, kid, typ (+ x5t#S256 with a certificate, and x5t ` +
+        `on request) and the claims are iss, sub, aud, iat, nbf, exp, jti, for every ` +
+        `aud mode`,
+      async () => {
+        const key =
+          type === 'rsa'
+            ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+            : type === 'ec'
+              ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+              : generateKeyPairSync('ed25519').privateKey;
+        const certificate = await createSelfSignedCertificate(key);
+        const plain = await loadClientKeySet(
+          file(key.export({ type: 'pkcs8', format: 'pem' }) as string),
+          { alg },
+        );
+        const certified = await loadClientKeySet(
+          file(
+            `${key.export({ type: 'pkcs8', format: 'pem' }) as string}${certificate.toString()}`,
+          ),
+          { alg },
+        );
+        for (const [keys, x5tSha1] of [
+          [plain, false],
+          [plain, true],
+          [certified, false],
+          [certified, true],
+        ] as const) {
+          for (const { audience, expected } of AUDIENCES) {
+            const before = Math.floor(Date.now() / 1000);
+            const { jwt } = await sign(authFor(keys, { audience, x5tSha1 }));
+            const header = decodeProtectedHeader(jwt);
+            const certificate = keys.signing.certificate;
+            const thumbprints = certificate
+              ? {
+                  'x5t#S256': certificate.x5tS256,
+                  // The SHA-1 thumbprint only when asked for (AD FS); Entra ID reads x5t#S256.
+                  ...(x5tSha1 ? { x5t: certificate.x5t } : {}),
+                }
+              : {};
+            assert.deepEqual(header, {
+              alg,
+              kid: keys.signing.kid,
+              typ: CLIENT_ASSERTION_TYP,
+              ...thumbprints,
+            });
+            const payload = await verify(jwt, keys);
+            assert.deepEqual(Object.keys(payload).sort(), [
+              'aud',
+              'exp',
+              'iat',
+              'iss',
+              'jti',
+              'nbf',
+              'sub',
+            ]);
+            assert.equal(payload.iss, 'client_using_jwt');
+            assert.equal(payload.sub, 'client_using_jwt');
+            // One string, never an array: Entra ID refuses two audience values, RFC 10070 wants one.
+            assert.equal(payload.aud, expected);
+            assert.ok(Math.abs((payload.iat as number) - before) <= 2);
+            assert.equal(payload.nbf, payload.iat);
+            assert.equal((payload.exp as number) - (payload.iat as number), 60);
+            assert.ok(
+              Buffer.from(String(payload.jti), 'base64url').length >= 16,
+              'jti carries at least 128 bits',
+            );
+          }
         }
-      }
-      if (certified.signing.certificate) {
-        assert.match(certified.signing.certificate.x5tS256, /^[A-Za-z0-9_-]{43}$/);
-        assert.match(certified.signing.certificate.x5t, /^[A-Za-z0-9_-]{27}$/);
-      }
-    });
+        if (certified.signing.certificate) {
+          assert.match(certified.signing.certificate.x5tS256, /^[A-Za-z0-9_-]{43}$/);
+          assert.match(certified.signing.certificate.x5t, /^[A-Za-z0-9_-]{27}$/);
+        }
+      },
+    );
   }
 
   it('fails on a missing token_endpoint only when that audience is configured', () => {

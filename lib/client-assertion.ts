@@ -132,13 +132,18 @@ export function describeAlgIncompatibility(
     (key.alg === 'RS256' || key.alg === 'PS256') &&
     supported?.includes(key.alg === 'RS256' ? 'PS256' : 'RS256');
   const fix = sameKey.length
-    ? `set OIDC_CLIENT_AUTH_ALG=${sameKey[0]} (the same Ed25519 signature under the name the provider lists; the published JWK follows)`
+    ? `set OIDC_CLIENT_AUTH_ALG=${sameKey[0]} (the same Ed25519 signature under the ` +
+      `name the provider lists; the published JWK follows)`
     : rsaAlternative
-      ? `set OIDC_CLIENT_AUTH_ALG=${key.alg === 'RS256' ? 'PS256' : 'RS256'} (this RSA key can sign it; the published JWK follows)`
-      : `use a key of a type the provider accepts (npm run keys -- rotate --alg ${(supported ?? []).find(isClientAuthAlg) ?? 'ES256'})`;
+      ? `set OIDC_CLIENT_AUTH_ALG=${key.alg === 'RS256' ? 'PS256' : 'RS256'} (this RSA ` +
+        `key can sign it; the published JWK follows)`
+      : `use a key of a type the provider accepts (npm run keys -- rotate --alg ` +
+        `${(supported ?? []).find(isClientAuthAlg) ?? 'ES256'})`;
   return {
     variable: 'OIDC_CLIENT_AUTH_ALG',
-    message: `the client would sign with ${key.alg} (key ${key.kid}), but the provider accepts only ${accepted} (token_endpoint_auth_signing_alg_values_supported)`,
+    message:
+      `the client would sign with ${key.alg} (key ${key.kid}), but the provider ` +
+      `accepts only ${accepted} (token_endpoint_auth_signing_alg_values_supported)`,
     fix,
   };
 }

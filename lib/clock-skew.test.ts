@@ -185,21 +185,25 @@ describe('truncation, round trip and the threshold', () => {
     assert.deepEqual(warnings, []);
   });
 
-  it('a sample that proves an offset by less than a second past the threshold acts only when the one before proved the same', () => {
-    const now = 1_800_000_000_000;
-    // The provider is 2.5 s behind. Seen at a local time in the first half of a second, the
-    // interval is proven past -2 s, but by less than a second: at the threshold.
-    const behind = (local: number) =>
-      answer(local - (CLOCK_SKEW_THRESHOLD_SECONDS + 0.5) * 1000, local);
-    behind(now);
-    assert.equal(getClockSkew(), 0, 'not on one sample');
-    answer(now + 200, now + 200);
-    behind(now + 1_400);
-    assert.equal(getClockSkew(), 0, 'the sample before agreed: still one sample');
-    behind(now + 2_300);
-    assert.equal(getClockSkew(), -4, 'two in a row (the lower bound, rounded down)');
-    assert.equal(warnings.filter((w) => w.includes('clock skew')).length, 1);
-  });
+  it(
+    'a sample that proves an offset by less than a second past the threshold acts ' +
+      'only when the one before proved the same',
+    () => {
+      const now = 1_800_000_000_000;
+      // The provider is 2.5 s behind. Seen at a local time in the first half of a second, the
+      // interval is proven past -2 s, but by less than a second: at the threshold.
+      const behind = (local: number) =>
+        answer(local - (CLOCK_SKEW_THRESHOLD_SECONDS + 0.5) * 1000, local);
+      behind(now);
+      assert.equal(getClockSkew(), 0, 'not on one sample');
+      answer(now + 200, now + 200);
+      behind(now + 1_400);
+      assert.equal(getClockSkew(), 0, 'the sample before agreed: still one sample');
+      behind(now + 2_300);
+      assert.equal(getClockSkew(), -4, 'two in a row (the lower bound, rounded down)');
+      assert.equal(warnings.filter((w) => w.includes('clock skew')).length, 1);
+    },
+  );
 
   it('a clear offset acts at once, follows the provider, and returns to 0 when the clock is fixed', () => {
     const now = 1_800_000_000_000;

@@ -186,7 +186,10 @@ export function recordClockSample(sample: ClockSample): void {
       log.warn('clock skew refused', {
         skew_seconds: candidate,
         max_seconds: s.settings.maxSeconds,
-        detail: `the provider’s Date header puts this machine’s clock ${describe(candidate)} the provider’s, beyond OIDC_CLOCK_SKEW_MAX; assertion times are not corrected by it (fix the clock that is wrong: NTP)`,
+        detail:
+          `the provider’s Date header puts this machine’s clock ${describe(candidate)} ` +
+          `the provider’s, beyond OIDC_CLOCK_SKEW_MAX; assertion times are not corrected ` +
+          `by it (fix the clock that is wrong: NTP)`,
       });
     }
     return;
@@ -200,7 +203,9 @@ export function recordClockSample(sample: ClockSample): void {
     s.announced = candidate;
     log.warn('clock skew', {
       skew_seconds: candidate,
-      detail: `this machine’s clock is ${describe(candidate)} the provider’s; assertion times are corrected (fix the clock: NTP)`,
+      detail:
+        `this machine’s clock is ${describe(candidate)} the provider’s; assertion ` +
+        `times are corrected (fix the clock: NTP)`,
     });
   }
 }

@@ -512,7 +512,8 @@ export function getConfig(): AppConfig {
   const config = parseConfig(process.env);
   if (config.clientKeyIsDev) {
     warnLoudly(
-      `DEVELOPMENT KEY IN USE: the client signs with ${config.clientKeyFile}. Register your own key for anything but a demo.`,
+      `DEVELOPMENT KEY IN USE: the client signs with ${config.clientKeyFile}. ` +
+        `Register your own key for anything but a demo.`,
     );
   }
   if (config.sessionSecretSource === 'dev-file') {
@@ -521,8 +522,11 @@ export function getConfig(): AppConfig {
     );
   }
   if (config.assertion.audience.mode !== 'issuer') {
+    const { audience } = config.assertion;
     warnLoudly(
-      `LEGACY CLIENT ASSERTION AUDIENCE (OIDC_CLIENT_ASSERTION_AUDIENCE=${config.assertion.audience.mode === 'url' ? config.assertion.audience.url : 'token_endpoint'}): RFC 10070 requires the issuer; use this only for a provider that refuses it.`,
+      `LEGACY CLIENT ASSERTION AUDIENCE ` +
+        `(OIDC_CLIENT_ASSERTION_AUDIENCE=${audience.mode === 'url' ? audience.url : 'token_endpoint'}): ` +
+        `RFC 10070 requires the issuer; use this only for a provider that refuses it.`,
     );
   }
   cached.set(config);

@@ -61,7 +61,9 @@ export function findIncompatibility(
   if (Array.isArray(methods) && !methods.includes('private_key_jwt')) {
     return {
       variable: 'OIDC_ISSUER',
-      message: `the provider does not support private_key_jwt (token_endpoint_auth_methods_supported: ${methods.join(', ')})`,
+      message:
+        `the provider does not support private_key_jwt ` +
+        `(token_endpoint_auth_methods_supported: ${methods.join(', ')})`,
       fix: 'enable private_key_jwt client authentication at the provider',
     };
   }
@@ -70,7 +72,9 @@ export function findIncompatibility(
   if (Array.isArray(idTokenAlgs) && !idTokenAlgs.includes(idTokenAlg)) {
     return {
       variable: 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG',
-      message: `ID tokens are accepted only when signed with ${idTokenAlg}, but the provider signs with ${idTokenAlgs.join(', ')} (id_token_signing_alg_values_supported)`,
+      message:
+        `ID tokens are accepted only when signed with ${idTokenAlg}, but the provider ` +
+        `signs with ${idTokenAlgs.join(', ')} (id_token_signing_alg_values_supported)`,
       fix: 'set OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG to the algorithm registered for this client at the provider',
     };
   }
@@ -118,7 +122,9 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
         {
           variable: 'OIDC_ISSUER',
           message: `the provider at ${settings.issuer} declares its issuer as "${declared}"`,
-          fix: 'set OIDC_ISSUER to exactly the issuer the provider declares (scheme, host, path and trailing slash included)',
+          fix:
+            'set OIDC_ISSUER to exactly the issuer the provider declares (scheme, host, ' +
+            'path and trailing slash included)',
         },
       ]);
     }

@@ -224,7 +224,12 @@ describe('client keys: formats', () => {
       key: {
         kty: 'RSA',
         e: 'AQAB',
-        n: '0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw',
+        n:
+          '0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhD' +
+          'R1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6C' +
+          'f0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1' +
+          'n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1' +
+          'jF44-csFCur-kEgU8awapJzKnqDKgw',
       },
     });
     const jwk = await toPublicJwk(rfcKey, 'RS256');
@@ -423,35 +428,42 @@ describe('client keys: refusals', () => {
     );
   });
 
-  it('applies a forced algorithm to every key that can sign it, so a promoted key keeps its published alg', async () => {
-    const a = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
-      format: 'jwk',
-    });
-    const b = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
-      format: 'jwk',
-    });
-    const c = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
-      format: 'jwk',
-    });
-    const before = await loadClientKeySet(
-      file(JSON.stringify({ keys: [{ ...a, alg: 'RS256' }, { ...b, alg: 'RS256' }, c] })),
-      { alg: 'PS256' },
-    );
-    assert.deepEqual(
-      before.published.map((k) => k.alg),
-      ['PS256', 'PS256', 'ES256'],
-    );
-    const promoted = await loadClientKeySet(
-      file(JSON.stringify({ keys: [{ ...b, alg: 'RS256' }, { ...a, alg: 'RS256' }, c] })),
-      { alg: 'PS256' },
-    );
-    assert.equal(promoted.signing.alg, 'PS256');
-    assert.equal(promoted.published.find((k) => k.kid === before.published[1]?.kid)?.alg, 'PS256');
-    await assert.rejects(
-      loadClientKeySet(file(JSON.stringify({ keys: [c, a] })), { alg: 'PS256' }),
-      /cannot sign PS256/,
-    );
-  });
+  it(
+    'applies a forced algorithm to every key that can sign it, so a promoted key ' +
+      'keeps its published alg',
+    async () => {
+      const a = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+        format: 'jwk',
+      });
+      const b = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+        format: 'jwk',
+      });
+      const c = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+        format: 'jwk',
+      });
+      const before = await loadClientKeySet(
+        file(JSON.stringify({ keys: [{ ...a, alg: 'RS256' }, { ...b, alg: 'RS256' }, c] })),
+        { alg: 'PS256' },
+      );
+      assert.deepEqual(
+        before.published.map((k) => k.alg),
+        ['PS256', 'PS256', 'ES256'],
+      );
+      const promoted = await loadClientKeySet(
+        file(JSON.stringify({ keys: [{ ...b, alg: 'RS256' }, { ...a, alg: 'RS256' }, c] })),
+        { alg: 'PS256' },
+      );
+      assert.equal(promoted.signing.alg, 'PS256');
+      assert.equal(
+        promoted.published.find((k) => k.kid === before.published[1]?.kid)?.alg,
+        'PS256',
+      );
+      await assert.rejects(
+        loadClientKeySet(file(JSON.stringify({ keys: [c, a] })), { alg: 'PS256' }),
+        /cannot sign PS256/,
+      );
+    },
+  );
 
   it('refuses an RSA-PSS (id-RSASSA-PSS) key with a fix instead of a crash', async () => {
     const pss = generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).privateKey.export({
@@ -583,37 +595,41 @@ describe('client keys: hygiene', () => {
 });
 
 describe('client keys: reloading', () => {
-  it('reloads a changed key file after the check interval, and keeps the old keys when the new file is broken', async () => {
-    const [rsa, ec] = cases;
-    assert.ok(rsa && ec);
-    const path = join(dir, 'rotating.jwks.json');
-    const write = (content: string) => {
-      writeFileSync(`${path}.tmp`, content);
-      renameSync(`${path}.tmp`, path);
-    };
-    const a = { ...rsa.key.export({ format: 'jwk' }), kid: 'a' };
-    const b = { ...ec.key.export({ format: 'jwk' }), kid: 'b' };
-    write(JSON.stringify({ keys: [a] }));
-    let now = 1_000_000;
-    const loader = createKeySetLoader({ file: path }, () => now);
-    const kids = async () => {
-      const set: ClientKeySet = await loader.get();
-      return `${set.signing.kid}:${set.published.map((k) => k.kid).join(',')}`;
-    };
-    assert.equal(await kids(), 'a:a');
-    write(JSON.stringify({ keys: [a, b] }));
-    now += KEY_FILE_CHECK_INTERVAL_MS - 1;
-    assert.equal(await kids(), 'a:a', 'not checked again within the interval');
-    now += 2;
-    assert.equal(await kids(), 'a:a,b', 'the rotated-in key is published');
-    write(JSON.stringify({ keys: [b, a] }));
-    now += KEY_FILE_CHECK_INTERVAL_MS;
-    assert.equal(await kids(), 'b:b,a', 'the promoted key signs');
-    write('{ half-written');
-    now += KEY_FILE_CHECK_INTERVAL_MS;
-    assert.equal(await kids(), 'b:b,a', 'a broken file keeps the previous keys');
-    write(JSON.stringify({ keys: [b] }));
-    now += KEY_FILE_CHECK_INTERVAL_MS;
-    assert.equal(await kids(), 'b:b', 'the fixed file is picked up');
-  });
+  it(
+    'reloads a changed key file after the check interval, and keeps the old keys ' +
+      'when the new file is broken',
+    async () => {
+      const [rsa, ec] = cases;
+      assert.ok(rsa && ec);
+      const path = join(dir, 'rotating.jwks.json');
+      const write = (content: string) => {
+        writeFileSync(`${path}.tmp`, content);
+        renameSync(`${path}.tmp`, path);
+      };
+      const a = { ...rsa.key.export({ format: 'jwk' }), kid: 'a' };
+      const b = { ...ec.key.export({ format: 'jwk' }), kid: 'b' };
+      write(JSON.stringify({ keys: [a] }));
+      let now = 1_000_000;
+      const loader = createKeySetLoader({ file: path }, () => now);
+      const kids = async () => {
+        const set: ClientKeySet = await loader.get();
+        return `${set.signing.kid}:${set.published.map((k) => k.kid).join(',')}`;
+      };
+      assert.equal(await kids(), 'a:a');
+      write(JSON.stringify({ keys: [a, b] }));
+      now += KEY_FILE_CHECK_INTERVAL_MS - 1;
+      assert.equal(await kids(), 'a:a', 'not checked again within the interval');
+      now += 2;
+      assert.equal(await kids(), 'a:a,b', 'the rotated-in key is published');
+      write(JSON.stringify({ keys: [b, a] }));
+      now += KEY_FILE_CHECK_INTERVAL_MS;
+      assert.equal(await kids(), 'b:b,a', 'the promoted key signs');
+      write('{ half-written');
+      now += KEY_FILE_CHECK_INTERVAL_MS;
+      assert.equal(await kids(), 'b:b,a', 'a broken file keeps the previous keys');
+      write(JSON.stringify({ keys: [b] }));
+      now += KEY_FILE_CHECK_INTERVAL_MS;
+      assert.equal(await kids(), 'b:b', 'the fixed file is picked up');
+    },
+  );
 });

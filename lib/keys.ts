@@ -168,7 +168,8 @@ async function toClientKey(
     throw keyFileError(
       file,
       `${where} is an RSA-PSS (id-RSASSA-PSS) key, which JWK and WebCrypto cannot use`,
-      'export it as an ordinary RSA key (PKCS#8, rsaEncryption); it signs PS256 all the same (OIDC_CLIENT_AUTH_ALG=PS256)',
+      'export it as an ordinary RSA key (PKCS#8, rsaEncryption); it signs PS256 all ' +
+        'the same (OIDC_CLIENT_AUTH_ALG=PS256)',
     );
   }
   if (key.asymmetricKeyType === 'rsa') {

@@ -137,7 +137,10 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   // --- the happy path, and variations a correct provider may send
   {
     name: 'conformant provider: discovery, PKCE, client assertion, UserInfo',
-    ref: 'OIDC Core §3.1; oidcc-client-test, -idtoken-sig-rs256, -scope-userinfo-claims; Config RP -discovery-openid-configuration, -discovery-jwks-uri-keys',
+    ref:
+      'OIDC Core §3.1; oidcc-client-test, -idtoken-sig-rs256, ' +
+      '-scope-userinfo-claims; Config RP -discovery-openid-configuration, ' +
+      '-discovery-jwks-uri-keys',
     expected: { session: true },
     check: (outcome, ctx) => {
       const request = outcome.authorization?.params;
@@ -464,7 +467,9 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   // --- authorization response (the code must never be redeemed)
   {
     name: 'authorization response state is another sign-in’s',
-    ref: 'RFC 6749 §4.1.2, §10.12; RFC 9700 §4.7; fapi2-…-client-test-ensure-authorization-response-with-invalid-state-fails',
+    ref:
+      'RFC 6749 §4.1.2, §10.12; RFC 9700 §4.7; ' +
+      'fapi2-…-client-test-ensure-authorization-response-with-invalid-state-fails',
     fault: {
       authorizationResponse: (p) => {
         p.set('state', 'state-of-another-sign-in');
@@ -504,7 +509,9 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   },
   {
     name: 'authorization response without iss, the provider advertises it',
-    ref: 'RFC 9207 §2.4 (authorization_response_iss_parameter_supported); fapi2-…-client-test-remove-authorization-response-iss',
+    ref:
+      'RFC 9207 §2.4 (authorization_response_iss_parameter_supported); ' +
+      'fapi2-…-client-test-remove-authorization-response-iss',
     fault: {
       authorizationResponse: (p) => {
         p.delete('iss');

@@ -8,11 +8,13 @@ export const ASSERTION_HEADER_NOTES: Record<string, string> = {
     'Which of the client’s published keys signed (its RFC 7638 thumbprint unless ' +
     'the key file names it). Lets the provider pick the key, and lets keys rotate.',
   typ:
-    'client-authentication+jwt: explicitly typed (RFC 10070), so this JWT cannot ' +
-    'be mistaken for, or replayed as, another kind of token.',
+    'client-authentication+jwt: explicitly typed (RFC 10070), so this JWT cannot be mistaken for, ' +
+    'or replayed as, another kind of token. Sent with the issuer audience (the rule the type promises).',
   'x5t#S256':
     'SHA-256 thumbprint of the client’s X.509 certificate, for providers that register certificates.',
-  x5t: 'SHA-1 thumbprint of the client’s X.509 certificate (Entra ID still asks for it).',
+  x5t:
+    'SHA-1 thumbprint of the client’s X.509 certificate, sent only when ' +
+    'OIDC_CLIENT_ASSERTION_X5T_SHA1=true (AD FS still reads it).',
 };
 
 export const ASSERTION_CLAIM_NOTES: Record<string, string> = {

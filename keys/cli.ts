@@ -349,6 +349,8 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
       return;
     }
     case 'promote': {
+      // Read before anything changes: a bad setting must not leave a half-reported promotion.
+      const lifetimeSeconds = assertionLifetimeFromEnv();
       const {
         set: promotedSet,
         promoted,
@@ -363,7 +365,6 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
           `Key ${demoted.kid} stays published until \`retire\`.\n`,
       );
       console.log(describeKeySet(set, file));
-      const lifetimeSeconds = assertionLifetimeFromEnv();
       const retireAt = earliestRetirement(promotedSet, lifetimeSeconds);
       console.log(
         `\nNext: once no assertion signed by ${demoted.kid} can still be accepted ` +

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { loadClientKeySet } from '../lib/keys';
-import { generatePrivateJwk, runKeyTool, writeKeySet } from './cli';
+import { assertionLifetimeFromEnv, generatePrivateJwk, runKeyTool, writeKeySet } from './cli';
 import {
   earliestPromotion,
   earliestRetirement,
@@ -135,6 +135,16 @@ describe('key rotation steps', () => {
     // A readable time long past opens both gates.
     const old = { ...key('B'), rotation: { state: 'next', since: t0.toISOString() } } as PrivateJwk;
     assert.equal(kids(promote({ keys: [key('A'), old] }, { now: late }).set.keys), 'B A(previous)');
+  });
+
+  it('reads the assertion lifetime as the app does', () => {
+    assert.equal(assertionLifetimeFromEnv({}), 60);
+    assert.equal(assertionLifetimeFromEnv({ OIDC_CLIENT_ASSERTION_LIFETIME: ' 300 ' }), 300);
+    for (const bad of ['4', '301', '1.5', 'soon'])
+      assert.throws(
+        () => assertionLifetimeFromEnv({ OIDC_CLIENT_ASSERTION_LIFETIME: bad }),
+        /OIDC_CLIENT_ASSERTION_LIFETIME/,
+      );
   });
 
   it('waits for the configured assertion lifetime before retiring', () => {

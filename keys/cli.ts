@@ -11,7 +11,7 @@ import {
   isEd25519Alg,
   type ClientAuthAlg,
 } from '../lib/algorithms';
-import { DEFAULTS, MAX_ASSERTION_LIFETIME_SECONDS } from '../lib/config';
+import { DEFAULTS, MAX_ASSERTION_LIFETIME_SECONDS, type Env } from '../lib/config';
 import { parseKeyFile } from '../lib/key-file';
 import { JWKS_MAX_AGE_SECONDS, loadClientKeySet, type ClientKeySet } from '../lib/keys';
 import { createSelfSignedCertificate } from './certificate';
@@ -265,7 +265,7 @@ function daysFrom(flags: Flags): number | undefined {
  * The app's assertion lifetime, which `retire` waits for: OIDC_CLIENT_ASSERTION_LIFETIME as the
  * app reads it (the tool loads .env.local too), 60 s by default.
  */
-export function assertionLifetimeFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+export function assertionLifetimeFromEnv(env: Env = process.env): number {
   const raw = env.OIDC_CLIENT_ASSERTION_LIFETIME?.trim();
   if (!raw) return DEFAULTS.assertionLifetimeSeconds;
   const seconds = Number(raw);

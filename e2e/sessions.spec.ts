@@ -163,7 +163,7 @@ test.describe('two app instances on one Redis', () => {
     expect(stack.providerLog().filter((l) => l.includes('outcome=invalid_grant'))).toEqual([]);
   });
 
-  test('a back-channel logout delivered to one instance ends the session on both; the cookie, replayed, gets nothing', async ({
+  test('a back-channel logout delivered to one instance ends the session on both; replay gets nothing', async ({
     page,
     context,
   }) => {
@@ -210,7 +210,7 @@ test.describe('two app instances on one Redis', () => {
     }
   });
 
-  test('Redis stopped: 503 with a clear message, logged once, nobody signed out; Redis back: it works, nothing lost', async ({
+  test('Redis stopped: 503, logged once, nobody signed out; Redis back: it works, nothing lost', async ({
     page,
     context,
   }) => {

@@ -37,7 +37,8 @@ function pickPercentile(sorted: readonly number[], p: number): number {
 function summarize(samples: number[]): string {
   const sorted = [...samples].sort((a, b) => a - b);
   const f = (v: number) => (v < 1 ? `${(v * 1000).toFixed(0)} µs` : `${v.toFixed(2)} ms`);
-  return `p50 ${f(pickPercentile(sorted, 50))}  p95 ${f(pickPercentile(sorted, 95))}  p99 ${f(pickPercentile(sorted, 99))}  (n=${sorted.length})`;
+  const [p50, p95, p99] = [50, 95, 99].map((p) => f(pickPercentile(sorted, p)));
+  return `p50 ${p50}  p95 ${p95}  p99 ${p99}  (n=${sorted.length})`;
 }
 
 async function time(n: number, fn: () => Promise<void>): Promise<number[]> {
@@ -117,9 +118,10 @@ async function main(): Promise<void> {
     const store = createRedisSessionStore({ url: redis.url });
     const record = buildSessionRecord(signIn, { id: createSessionId() });
     await store.create(record);
-    await time(200, async () => void (await store.get(record.id)));
+    const read = async () => void (await store.get(record.id));
+    await time(200, read);
     say(
-      `   Redis read alone (in-process, one HGETALL): ${summarize(await time(REQUESTS * 5, async () => void (await store.get(record.id))))}`,
+      `   Redis read alone (in-process, one HGETALL): ${summarize(await time(REQUESTS * 5, read))}`,
     );
     await store.close();
 
@@ -143,8 +145,12 @@ async function main(): Promise<void> {
     say(`   ${summarize(refreshes.slice(5))} (first 5 left out: warm-up)`);
 
     say('\n3. A warm sign-in at the provider');
+    const requests = signIn.trace.requests.map(
+      (r) => `${r.method} ${new URL(r.url).pathname} ${r.status}`,
+    );
     say(
-      `   back-channel requests: ${signIn.trace.requests.map((r) => `${r.method} ${new URL(r.url).pathname} ${r.status}`).join(', ')}; client assertions signed: ${signIn.trace.clientAssertions.length}`,
+      `   back-channel requests: ${requests.join(', ')}; ` +
+        `client assertions signed: ${signIn.trace.clientAssertions.length}`,
     );
     say(
       '   The API token is not fetched at sign-in: the first getAccessToken() gets it (a refresh grant).',

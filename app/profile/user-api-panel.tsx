@@ -29,9 +29,15 @@ function describeSource(token: UserTokenView): string {
     case 'store':
       return 'From your server-side session: no request to the provider.';
     case 'refreshed':
-      return 'Refreshed just now: a refresh grant with resource=API_RESOURCE, authenticated by a newly signed client assertion (below); the rotated refresh token was stored.';
+      return (
+        'Refreshed just now: a refresh grant with resource=API_RESOURCE, authenticated by a ' +
+        'newly signed client assertion (below); the rotated refresh token was stored.'
+      );
     case 'shared':
-      return 'Another request of this session was refreshing at the same moment; this one waited for it (one refresh grant for both).';
+      return (
+        'Another request of this session was refreshing at the same moment; this one waited for ' +
+        'it (one refresh grant for both).'
+      );
     case 'other_instance':
       return 'Another instance (or request) held the refresh lock; this one took the tokens it stored.';
   }
@@ -70,7 +76,8 @@ function Outcome({ outcome }: { outcome: UserApiCallOutcome }) {
     <>
       <h3>1. The request</h3>
       <pre className="card" data-testid="user-api-request">
-        {`${outcome.request.method} ${outcome.request.url}\nAuthorization: Bearer <your access token: kept on the server, never sent to this page>`}
+        {`${outcome.request.method} ${outcome.request.url}\n`}
+        {'Authorization: Bearer <your access token: kept on the server, never sent to this page>'}
       </pre>
       <p className="card" data-testid="user-token-source" data-source={token.source}>
         {describeSource(token)}{' '}

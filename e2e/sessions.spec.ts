@@ -81,8 +81,10 @@ test.describe('two app instances on one Redis', () => {
     [a, b] = stack.instances as [AppInstance, AppInstance];
   });
   test.afterAll(async () => {
+    const logs = (stack?.instances ?? []).flatMap((app) => app.log());
     await stack?.stop();
     await redis?.remove();
+    expect(findTokensInLog(logs)).toEqual([]);
   });
 
   test('signed in on one instance, signed in on the other; the API call as the user refreshes once, lazily', async ({
@@ -260,6 +262,11 @@ test.describe('two app instances on one Redis', () => {
   });
 });
 
+/** No token in the app's log: no compact JWT, no long opaque value (refresh tokens are 43 chars). */
+function findTokensInLog(lines: readonly string[]): string[] {
+  return lines.filter((line) => COMPACT_JWT.test(line) || /[A-Za-z0-9_-]{43,}/.test(line));
+}
+
 test.describe('one instance, sessions in memory (no Redis)', () => {
   test.describe.configure({ mode: 'serial' });
   let stack: SessionStack;
@@ -273,7 +280,9 @@ test.describe('one instance, sessions in memory (no Redis)', () => {
     [app] = stack.instances as [AppInstance];
   });
   test.afterAll(async () => {
+    const logs = app?.log() ?? [];
     await stack?.stop();
+    expect(findTokensInLog(logs)).toEqual([]);
   });
 
   test('the API call as the user, refreshed at expiry once for 20 concurrent calls', async ({

@@ -13,6 +13,9 @@ function isHttpsAppUrl() {
 const nextConfig = {
   reactStrictMode: true,
   poweredByHeader: false,
+  // MUST: `next dev` logs every request URL; the callback's carries the authorization code and
+  // the state. Production (`next start`) logs no requests.
+  logging: { incomingRequests: { ignore: [/^\/auth\/callback(?:[/?#]|$)/] } },
   // Loaded from node_modules at run time rather than bundled: instrumentation.ts and the route
   // handlers are separate bundles, and objects they share through lib/process-slot.ts (the
   // openid-client Configuration, jose key sets) must come from one copy of each library, or
@@ -24,6 +27,9 @@ const nextConfig = {
     'jose',
     'iron-session',
     'oidc-provider',
+    // The session store's client: one connection per process, shared by every bundle.
+    'redis',
+    '@redis/client',
   ],
   // Security headers of every response; the per-request Content-Security-Policy (and HSTS from
   // the run-time APP_URL) is set in proxy.ts (lib/security-headers.ts).

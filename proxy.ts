@@ -7,6 +7,11 @@ import {
   createNonce,
   STRICT_TRANSPORT_SECURITY,
 } from './lib/security-headers';
+import { shouldAnswerUnavailable } from './lib/store-health';
+
+/** Pages and routes that read the session (with a session cookie, they need the store). */
+const SESSION_PAGES = new Set(['/', '/profile']);
+const SESSION_APIS = new Set(['/api/me', '/api/me/messages']);
 
 /** The origin of the provider's end_session_endpoint, if it is an http(s) URL at all. */
 function endSessionOrigin(endpoint: string | undefined): string[] {
@@ -32,14 +37,46 @@ export function proxy(request: NextRequest): NextResponse {
   });
   const requestHeaders = new Headers(request.headers);
   requestHeaders.set('content-security-policy', csp);
-  const response = NextResponse.next({ request: { headers: requestHeaders } });
+  const response =
+    answerWhileStoreDown(request, requestHeaders, settings.secureCookies) ??
+    NextResponse.next({ request: { headers: requestHeaders } });
   response.headers.set('content-security-policy', csp);
   // MUST (https only): browsers remember to never try plain http here again. Set here from the
-  // run-time APP_URL; next.config.js adds it to every response (static files too) when the build
-  // already knew that APP_URL is https.
+  // run-time APP_URL on every answer, early ones included; next.config.js adds it to every
+  // response (static files too) when the build already knew that APP_URL is https.
   if (settings.secureCookies)
     response.headers.set('strict-transport-security', STRICT_TRANSPORT_SECURITY);
   return response;
+}
+
+/**
+ * While the session store is known to be unreachable, a request that carries a session cookie to
+ * a route that reads the session gets its 503 here at once, instead of waiting for the store to
+ * fail again (lib/store-health.ts).
+ */
+function answerWhileStoreDown(
+  request: NextRequest,
+  requestHeaders: Headers,
+  secure: boolean,
+): NextResponse | undefined {
+  const path = request.nextUrl.pathname;
+  if (!SESSION_PAGES.has(path) && !SESSION_APIS.has(path)) return undefined;
+  if (!request.cookies.has(secure ? '__Host-rp_session' : 'rp_session')) return undefined;
+  if (!shouldAnswerUnavailable()) return undefined;
+  if (SESSION_APIS.has(path)) {
+    return NextResponse.json(
+      {
+        error: 'temporarily_unavailable',
+        error_description:
+          'The session store cannot be reached; nobody was signed out. Retry shortly.',
+      },
+      { status: 503, headers: { 'cache-control': 'no-store', 'retry-after': '5' } },
+    );
+  }
+  const target = new URL('/auth/unavailable', request.nextUrl);
+  target.searchParams.set('returnTo', path);
+  // The page rendered instead gets the nonce of this response's policy.
+  return NextResponse.rewrite(target, { request: { headers: requestHeaders } });
 }
 
 export const config = {

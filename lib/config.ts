@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 
@@ -19,7 +19,15 @@ import { processSlot } from './process-slot';
 export type AssertionAudience =
   | { readonly mode: 'issuer' }
   | { readonly mode: 'token_endpoint' }
-  | { readonly mode: 'url'; readonly url: string };
+  | {
+      readonly mode: 'url';
+      readonly url: string;
+      /**
+       * `OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE`: accept a URL whose origin is neither the issuer's
+       * nor the token endpoint's (checked at discovery otherwise).
+       */
+      readonly anyOrigin: boolean;
+    };
 
 export type AppConfig = {
   readonly production: boolean;
@@ -43,9 +51,18 @@ export type AppConfig = {
   /** Absolute path of the client's X.509 certificate (PEM or DER), when it is not in the key file. */
   readonly clientCertFile: string | undefined;
   readonly scopes: string;
+  /** The current session secret: it seals every new cookie. */
   readonly sessionSecret: string;
   /** Where the session secret came from; `dev-file` means generated for development. */
   readonly sessionSecretSource: 'env' | 'dev-file';
+  /**
+   * iron-session password maps (see {@link buildSessionPasswords}): `seal` holds only the current
+   * secret, `open` also every secret in SESSION_SECRET_PREVIOUS, so that rotating the secret signs
+   * nobody out.
+   */
+  readonly sessionPasswords: SessionPasswords;
+  /** Where sessions live: this process's memory (one instance), or Redis (any number). */
+  readonly sessionStore: SessionStoreSetting;
   /** Bound on every back-channel request to the provider. */
   readonly httpTimeoutMs: number;
   /** The only algorithm accepted on ID tokens (OIDC Registration's default: RS256). */
@@ -55,6 +72,8 @@ export type AppConfig = {
    * seconds. The key tool waits this long (plus a margin) before a rotated-in key signs.
    */
   readonly clientJwksMaxAgeSeconds: number;
+  /** The largest clock offset (seconds) corrected from the provider's `Date`; 0 never corrects. */
+  readonly clockSkewMaxSeconds: number;
   /** The protected API (machine to machine): the resource server in this app and its tokens. */
   readonly api: {
     /**
@@ -71,12 +90,28 @@ export type AppConfig = {
     /** Forces the signing algorithm; by default it follows the key (RSA → RS256). */
     readonly alg: ClientAuthAlg | undefined;
     readonly audience: AssertionAudience;
-    /** Send `typ: client-authentication+jwt` (RFC 10070). */
+    /**
+     * Send `typ: client-authentication+jwt` (RFC 10070). By default only with the issuer audience:
+     * the type announces an assertion made under RFC 10070's rules, which forbid other audiences.
+     */
     readonly typ: boolean;
+    /** Also send the SHA-1 certificate thumbprint `x5t` (AD FS); `x5t#S256` is always sent. */
+    readonly x5tSha1: boolean;
     /** `exp - iat`, seconds. */
     readonly lifetimeSeconds: number;
   };
 };
+
+/** iron-session password maps: id → secret. */
+export type SessionPasswords = {
+  readonly seal: Readonly<Record<string, string>>;
+  readonly open: Readonly<Record<string, string>>;
+};
+
+export type SessionStoreSetting =
+  | { readonly kind: 'memory' }
+  /** `url` may carry credentials: never log it whole (see {@link describeRedisUrl}). */
+  | { readonly kind: 'redis'; readonly url: string };
 
 /** Defaults for the bundled provider, so `npm run demo` needs no configuration at all. */
 export const DEFAULTS = Object.freeze({
@@ -88,6 +123,7 @@ export const DEFAULTS = Object.freeze({
   assertionLifetimeSeconds: 60,
   /** `Cache-Control: max-age` of the app's JWKS; oidc-provider keeps it at least 60 s anyway. */
   clientJwksMaxAgeSeconds: 60,
+  clockSkewMaxSeconds: 300,
   /** Appended to APP_URL for the default API resource indicator. */
   apiResourcePath: '/api',
   apiScope: 'api1',
@@ -97,6 +133,8 @@ export const DEFAULTS = Object.freeze({
 });
 
 export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+/** Upper bound of `OIDC_CLOCK_SKEW_MAX`: a clock an hour off is a time-zone mistake, not skew. */
+export const MAX_CLOCK_SKEW_SETTING_SECONDS = 3600;
 
 /** Longest JWKS max-age: a key rotation waits at least this long before the new key signs. */
 export const MAX_CLIENT_JWKS_MAX_AGE_SECONDS = 86_400;
@@ -167,11 +205,23 @@ function parseHttpUrl(
   return url;
 }
 
-function parseAudience(problems: ConfigProblem[], raw: string | undefined): AssertionAudience {
-  if (raw === undefined || raw === 'issuer') return { mode: 'issuer' };
-  if (raw === 'token_endpoint') return { mode: 'token_endpoint' };
+function parseAudience(
+  problems: ConfigProblem[],
+  raw: string | undefined,
+  anyOrigin: boolean,
+): AssertionAudience {
+  if (raw === undefined || raw === 'issuer' || raw === 'token_endpoint') {
+    if (anyOrigin) {
+      problems.push({
+        variable: 'OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE',
+        message: 'applies only when OIDC_CLIENT_ASSERTION_AUDIENCE is a URL',
+        fix: 'remove it',
+      });
+    }
+    return { mode: raw === 'token_endpoint' ? 'token_endpoint' : 'issuer' };
+  }
   const url = parseHttpUrl(problems, 'OIDC_CLIENT_ASSERTION_AUDIENCE', raw, 'issuer');
-  return url ? { mode: 'url', url: raw } : { mode: 'issuer' };
+  return url ? { mode: 'url', url: raw, anyOrigin } : { mode: 'issuer' };
 }
 
 /**
@@ -274,6 +324,72 @@ export function parseClientJwksMaxAge(env: Env): number {
   const seconds = parseClientJwksMaxAgeInto(problems, env);
   if (problems.length > 0) throw new ConfigError(problems);
   return seconds;
+}
+
+/**
+ * The iron-session id of a secret: a number derived from the secret itself, so that it stays the
+ * same whichever position the secret holds in the settings (current, then previous). iron-session
+ * seals with the highest id of the map it is given and writes that id into the seal; opening looks
+ * the id up. Ids must be numeric for its sealData.
+ */
+export function sessionPasswordId(secret: string): string {
+  const id = String(parseInt(createHash('sha256').update(secret).digest('hex').slice(0, 12), 16));
+  // "1" is what a bare string password seals with; keep it unambiguous.
+  return id === '1' ? '2' : id;
+}
+
+/**
+ * Password maps for iron-session from the current secret and those it replaced.
+ *
+ * - One secret, no previous ones: it seals under id "1", exactly as iron-session does with a plain
+ *   string password (so the cookies of a deployment that never rotated stay what they were).
+ * - During a rotation: the current secret seals under its own id ({@link sessionPasswordId});
+ *   every previous secret opens under its own id, and the first previous one also under "1" (it
+ *   sealed under "1" while it was alone). After the previous secrets are dropped, the current one
+ *   returns to "1" for new cookies and still opens the cookies it sealed under its own id.
+ *
+ * So rotating is: set SESSION_SECRET to the new secret and SESSION_SECRET_PREVIOUS to the old
+ * one; once the old cookies have expired (8 hours), remove SESSION_SECRET_PREVIOUS.
+ *
+ * @see https://github.com/vvo/iron-session#passwords-rotation (password maps)
+ */
+export function buildSessionPasswords(
+  current: string,
+  previous: readonly string[],
+): SessionPasswords {
+  const open: Record<string, string> = {};
+  for (const secret of [...previous].reverse()) open[sessionPasswordId(secret)] = secret;
+  open[sessionPasswordId(current)] = current;
+  open['1'] = previous[0] ?? current;
+  return Object.freeze({
+    seal: Object.freeze(
+      previous.length === 0 ? { '1': current } : { [sessionPasswordId(current)]: current },
+    ),
+    open: Object.freeze(open),
+  });
+}
+
+/** A Redis URL for logs: scheme, host, port and database, never the user name or password. */
+export function describeRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return '(unparseable REDIS_URL)';
+  }
+}
+
+function parseRedisUrl(problems: ConfigProblem[], raw: string | undefined): SessionStoreSetting {
+  if (raw === undefined) return { kind: 'memory' };
+  if (!URL.canParse(raw) || !['redis:', 'rediss:'].includes(new URL(raw).protocol)) {
+    problems.push({
+      variable: 'REDIS_URL',
+      message: 'is not a redis:// or rediss:// URL',
+      fix: 'use redis://host:6379 (or rediss:// for TLS), with user:password@ when Redis needs them',
+    });
+    return { kind: 'memory' };
+  }
+  return { kind: 'redis', url: raw };
 }
 
 /** Reads the development session secret, creating it (owner-only) on first use. */
@@ -394,6 +510,18 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     });
   }
 
+  const previousSecrets = (value(env, 'SESSION_SECRET_PREVIOUS') ?? '')
+    .split(/\s+/)
+    .filter((secret) => secret !== '');
+  if (previousSecrets.some((secret) => secret.length < 32)) {
+    problems.push({
+      variable: 'SESSION_SECRET_PREVIOUS',
+      message: 'every secret must be at least 32 characters',
+      fix: 'list the secrets SESSION_SECRET replaced, separated by spaces, newest first',
+    });
+  }
+  const sessionStore = parseRedisUrl(problems, value(env, 'REDIS_URL'));
+
   const httpTimeoutMs = parseInteger(
     problems,
     'OIDC_HTTP_TIMEOUT_MS',
@@ -416,12 +544,29 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     value(env, 'OIDC_CLIENT_AUTH_ALG'),
     CLIENT_AUTH_ALGS,
   );
-  const audience = parseAudience(problems, value(env, 'OIDC_CLIENT_ASSERTION_AUDIENCE'));
+  const audience = parseAudience(
+    problems,
+    value(env, 'OIDC_CLIENT_ASSERTION_AUDIENCE'),
+    parseBoolean(
+      problems,
+      'OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE',
+      value(env, 'OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE'),
+      false,
+    ),
+  );
+  // MUST: the explicit type announces an RFC 10070 assertion, whose audience is the issuer; with
+  // a legacy audience it is sent only when asked for explicitly.
   const typ = parseBoolean(
     problems,
     'OIDC_CLIENT_ASSERTION_TYP',
     value(env, 'OIDC_CLIENT_ASSERTION_TYP'),
-    true,
+    audience.mode === 'issuer',
+  );
+  const x5tSha1 = parseBoolean(
+    problems,
+    'OIDC_CLIENT_ASSERTION_X5T_SHA1',
+    value(env, 'OIDC_CLIENT_ASSERTION_X5T_SHA1'),
+    false,
   );
   const lifetimeSeconds = parseInteger(
     problems,
@@ -430,6 +575,14 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     DEFAULTS.assertionLifetimeSeconds,
     5,
     MAX_ASSERTION_LIFETIME_SECONDS,
+  );
+  const clockSkewMaxSeconds = parseInteger(
+    problems,
+    'OIDC_CLOCK_SKEW_MAX',
+    value(env, 'OIDC_CLOCK_SKEW_MAX'),
+    DEFAULTS.clockSkewMaxSeconds,
+    0,
+    MAX_CLOCK_SKEW_SETTING_SECONDS,
   );
 
   const apiResource = parseResourceIndicator(
@@ -461,15 +614,24 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     scopes,
     sessionSecret,
     sessionSecretSource,
+    sessionPasswords: buildSessionPasswords(sessionSecret, previousSecrets),
+    sessionStore: Object.freeze(sessionStore),
     httpTimeoutMs,
     idTokenSignedResponseAlg,
     clientJwksMaxAgeSeconds,
+    clockSkewMaxSeconds,
     api: Object.freeze({
       resource: apiResource,
       scope: apiScope,
       messagesUrl: `${appUrl.origin}/api/messages`,
     }),
-    assertion: Object.freeze({ alg, audience: Object.freeze(audience), typ, lifetimeSeconds }),
+    assertion: Object.freeze({
+      alg,
+      audience: Object.freeze(audience),
+      typ,
+      x5tSha1,
+      lifetimeSeconds,
+    }),
   });
 }
 
@@ -487,7 +649,8 @@ export function getConfig(): AppConfig {
   const config = parseConfig(process.env);
   if (config.clientKeyIsDev) {
     warnLoudly(
-      `DEVELOPMENT KEY IN USE: the client signs with ${config.clientKeyFile}. Register your own key for anything but a demo.`,
+      `DEVELOPMENT KEY IN USE: the client signs with ${config.clientKeyFile}. ` +
+        `Register your own key for anything but a demo.`,
     );
   }
   if (config.sessionSecretSource === 'dev-file') {
@@ -496,9 +659,20 @@ export function getConfig(): AppConfig {
     );
   }
   if (config.assertion.audience.mode !== 'issuer') {
+    const { audience } = config.assertion;
     warnLoudly(
-      `LEGACY CLIENT ASSERTION AUDIENCE (OIDC_CLIENT_ASSERTION_AUDIENCE=${config.assertion.audience.mode === 'url' ? config.assertion.audience.url : 'token_endpoint'}): RFC 10070 requires the issuer; use this only for a provider that refuses it.`,
+      `LEGACY CLIENT ASSERTION AUDIENCE ` +
+        `(OIDC_CLIENT_ASSERTION_AUDIENCE=${audience.mode === 'url' ? audience.url : 'token_endpoint'}): ` +
+        `RFC 10070 requires the issuer; use this only for a provider that refuses it.`,
     );
+  }
+  if (config.sessionStore.kind === 'redis') {
+    const url = new URL(config.sessionStore.url);
+    if (url.protocol === 'redis:' && !isLoopbackUrl(new URL(`http://${url.host}`))) {
+      warnLoudly(
+        `PLAIN-TEXT REDIS (${describeRedisUrl(config.sessionStore.url)}): sessions hold refresh tokens. Use rediss:// (TLS) unless this network is private to the app.`,
+      );
+    }
   }
   cached.set(config);
   return config;

@@ -1,7 +1,3 @@
-import 'server-only';
-
-import { readSession } from './session';
-
 /**
  * Who may make the app act as itself on `/machine`.
  *
@@ -11,8 +7,8 @@ import { readSession } from './session';
  * and make it spend grants at the provider. So a signed-in user is required, except in
  * development (`next dev`, NODE_ENV=development), where the page is a tool for the developer.
  *
- * Both the page and its server action check: the action's id is in a public script chunk, and a
- * POST with it reaches the action whatever the page showed.
+ * Both the page and its server action decide with this: the action's id is in a public script
+ * chunk, and a POST with it reaches the action whatever the page showed.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4 (client credentials: the client acts for itself)
  */
@@ -22,12 +18,17 @@ export type MachineAccess =
   | { readonly allowed: false };
 
 /**
- * Whether the current request may use the app's identity: a signed-in user, or development.
- * Reads the session cookie only (no request to the provider).
+ * Whether a request may use the app's identity: a signed-in user, or development.
+ *
+ * @param signedIn whether the request carries an active session.
+ * @param nodeEnv NODE_ENV of the running app.
  */
-export async function checkMachineAccess(): Promise<MachineAccess> {
-  if (await readSession()) return { allowed: true, because: 'signed_in' };
+export function decideMachineAccess(
+  signedIn: boolean,
+  nodeEnv: string | undefined = process.env.NODE_ENV,
+): MachineAccess {
+  if (signedIn) return { allowed: true, because: 'signed_in' };
   // MUST: open only in development (next dev), never in a production build or under test.
-  if (process.env.NODE_ENV === 'development') return { allowed: true, because: 'development' };
+  if (nodeEnv === 'development') return { allowed: true, because: 'development' };
   return { allowed: false };
 }

@@ -98,13 +98,16 @@ function isTransaction(value: unknown): value is Transaction {
   );
 }
 
+/** An iron-session password: one secret, or a map id → secret (rotation, see lib/config.ts). */
+export type SealPassword = string | Readonly<Record<string, string>>;
+
 /**
  * Seals a transaction for its cookie.
  *
  * @throws {RangeError} when the sealed value exceeds {@link MAX_TRANSACTION_COOKIE_LENGTH} (its
  *   members were not bounded before: a programming error, never stored).
  */
-export async function sealTransaction(tx: Transaction, password: string): Promise<string> {
+export async function sealTransaction(tx: Transaction, password: SealPassword): Promise<string> {
   const sealed = await sealData(tx, { password, ttl: TRANSACTION_TTL_SECONDS });
   if (sealed.length > MAX_TRANSACTION_COOKIE_LENGTH) {
     throw new RangeError(
@@ -120,7 +123,7 @@ export async function sealTransaction(tx: Transaction, password: string): Promis
  */
 export async function unsealTransaction(
   sealed: string | undefined,
-  password: string,
+  password: SealPassword,
 ): Promise<Transaction | undefined> {
   if (!sealed) return undefined;
   try {

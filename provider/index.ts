@@ -19,6 +19,8 @@ import {
 import { ClientJwksCache, OIDC_PROVIDER_CLIENT_JWKS_FLOOR_SECONDS } from './client-jwks-cache';
 import { buildConfiguration, type ProviderSettings } from './configuration';
 import { interactions } from './interactions';
+import { logTokenRequests } from './token-log';
+import { userAccessTokenTtlFromEnv } from './user-sessions';
 
 /**
  * Boot script of the bundled OpenID Provider: `tsx provider/index.ts`.
@@ -37,7 +39,8 @@ import { interactions } from './interactions';
  *   PROVIDER_SIGNING_KEYS_FILE    keeps the provider's signing keys across restarts (new per process)
  *   API_RESOURCE                  the API's resource indicator (APP_URL/api), shared with the app
  *   API_SCOPE                     the API's scope              (api1), shared with the app
- *   PROVIDER_API_TOKEN_TTL        API access token lifetime, s (300)
+ *   PROVIDER_API_TOKEN_TTL        API access token lifetime (client credentials), s (300)
+ *   PROVIDER_ACCESS_TOKEN_TTL     user access token lifetime, s (300)
  *   PROVIDER_CLIENT_JWKS_CACHE_FLOOR  the client JWKS from jwks_uri is kept max(this, its max-age)
  *                                 seconds; 60 is oidc-provider's own rule              (60)
  */
@@ -90,7 +93,8 @@ async function registrationFrom(
       );
     } catch (err) {
       throw new Error(
-        `PROVIDER_CLIENT_CERT_FILE: cannot read a certificate from ${file} (${(err as Error).message}); \`npm run keys -- generate --cert\` makes one`,
+        `PROVIDER_CLIENT_CERT_FILE: cannot read a certificate from ${file} ` +
+          `(${(err as Error).message}); \`npm run keys -- generate --cert\` makes one`,
       );
     }
     return { mode, certificates };
@@ -134,6 +138,7 @@ export async function settingsFromEnv(
     // Only a provider that itself lives on loopback may fetch from loopback.
     allowLoopbackFetch: isLoopbackUrl(new URL(issuer)) && env.NODE_ENV !== 'production',
     api: apiResourceSettingsFromEnv(env, appUrl),
+    userAccessTokenTtlSeconds: userAccessTokenTtlFromEnv(env),
     clientJwksCacheFloorSeconds: jwksCacheFloorFrom(env),
   };
 }
@@ -190,6 +195,7 @@ export async function startProvider(
   await jwksCache?.install(provider, settings.clientId);
   const url = new URL(settings.issuer);
   if (url.protocol === 'https:') provider.proxy = true;
+  logTokenRequests(provider);
   provider.use(interactions(provider));
   exposeClientAuthFailures(provider);
   logEvents(provider);
@@ -212,7 +218,10 @@ if (isMain) {
     const settings = await settingsFromEnv();
     await startProvider(settings);
     console.log(
-      `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ${settings.clientId}, keys via ${settings.registration.mode}, assertion aud: ${settings.assertionAudience}; API ${settings.api.resource}, scope ${settings.api.scope})`,
+      `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ` +
+        `${settings.clientId}, keys via ${settings.registration.mode}, assertion aud: ` +
+        `${settings.assertionAudience}; API ${settings.api.resource}, scope ` +
+        `${settings.api.scope})`,
     );
     const stop = () => process.exit(0);
     process.on('SIGINT', stop);

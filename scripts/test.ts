@@ -41,7 +41,8 @@ function runScript(script: string, live: boolean): Promise<Outcome> {
       const seconds = (performance.now() - started) / 1000;
       const status = code === 0 ? 'passed' : 'failed';
       if (!live) {
-        const title = `── npm run ${script}: ${status}${code === 0 ? '' : ` (${signal ?? code})`}, ${seconds.toFixed(1)} s `;
+        const why = code === 0 ? '' : ` (${signal ?? code})`;
+        const title = `── npm run ${script}: ${status}${why}, ${seconds.toFixed(1)} s `;
         process.stdout.write(`\n${title.padEnd(100, '─')}\n${Buffer.concat(chunks).toString()}`);
       }
       resolve({ script, status, seconds });

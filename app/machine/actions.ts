@@ -1,13 +1,15 @@
 'use server';
 
+import { AuthError } from '@/lib/errors';
 import { log } from '@/lib/log';
-import { checkMachineAccess } from '@/lib/machine-access';
+import { decideMachineAccess } from '@/lib/machine-access';
 import { callApiWithClientCredentials, type MachineCallOutcome } from '@/lib/machine-call';
+import { readSession } from '@/lib/session';
 
 export type MachineRun =
   | { readonly at: number; readonly outcome: MachineCallOutcome }
-  /** Refused before anything was asked of the provider: nobody is signed in. */
-  | { readonly at: number; readonly refused: 'sign_in_required' };
+  /** Refused before anything was asked of the provider: nobody is signed in, or who is cannot be known. */
+  | { readonly at: number; readonly refused: 'sign_in_required' | 'session_store_unavailable' };
 
 /**
  * The `/machine` button: a server action, so the token request and the API call happen on the
@@ -18,8 +20,15 @@ export type MachineRun =
 export async function runMachineCall(_previous: MachineRun | undefined): Promise<MachineRun> {
   // MUST: checked here, not only by the page. The action's id is public (it is in a script chunk),
   // and anyone can POST it; without a session no token is requested and nothing is shown.
-  const access = await checkMachineAccess();
-  if (!access.allowed) {
+  let signedIn: boolean;
+  try {
+    signedIn = (await readSession()) !== undefined;
+  } catch (err) {
+    if (err instanceof AuthError && err.code === 'session_store_unavailable')
+      return { at: Date.now(), refused: 'session_store_unavailable' };
+    throw err;
+  }
+  if (!decideMachineAccess(signedIn).allowed) {
     log.warn('machine call refused: nobody is signed in');
     return { at: Date.now(), refused: 'sign_in_required' };
   }

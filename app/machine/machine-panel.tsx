@@ -20,7 +20,11 @@ function describeSource(token: TokenView): string {
     case 'in_flight':
       return 'Shared: another request was already fetching a token, and this one waited for it.';
     case 'cache':
-      return `From the cache: no request to the provider. Requested at ${formatTime(token.requestedAt)}; replaced after ${formatTime(token.refreshAt)}.`;
+      return (
+        `From the cache: no request to the provider. Requested at ` +
+        `${formatTime(token.requestedAt)}; replaced after ` +
+        `${formatTime(token.refreshAt)}.`
+      );
   }
 }
 
@@ -45,7 +49,8 @@ function AssertionSection({ token }: { token: TokenView }) {
       <p className="muted">
         {token.source === 'token_endpoint'
           ? 'Signed moments before the token request, with the app’s private key; it replaced the client secret.'
-          : `The one that authenticated the token request of ${formatTime(token.requestedAt)}, which got the token in use.`}
+          : `The one that authenticated the token request of ` +
+            `${formatTime(token.requestedAt)}, which got the token in use.`}
       </p>
       {token.assertion ? (
         <JwtCard
@@ -159,11 +164,16 @@ function Outcome({ outcome }: { outcome: MachineCallOutcome }) {
 }
 
 /** What the action answers when nobody is signed in (the session ended, or a forged POST). */
-function SignInRequired() {
-  return (
-    <p className="card" data-testid="machine-refused">
+function Refused({ reason }: { reason: 'sign_in_required' | 'session_store_unavailable' }) {
+  return reason === 'sign_in_required' ? (
+    <p className="card" data-testid="machine-refused" data-reason={reason}>
       <strong>Sign-in required.</strong> Nothing was asked of the provider.{' '}
       <a href="/auth/login?returnTo=/machine">Sign in</a> and try again.
+    </p>
+  ) : (
+    <p className="card" data-testid="machine-refused" data-reason={reason}>
+      <strong>The session store cannot be reached</strong>, so who you are is not known now. Nothing
+      was asked of the provider; try again shortly.
     </p>
   );
 }
@@ -183,7 +193,7 @@ export function MachinePanel() {
           </span>
         ) : null}
       </form>
-      {run && 'refused' in run ? <SignInRequired /> : null}
+      {run && 'refused' in run ? <Refused reason={run.refused} /> : null}
       {run && 'outcome' in run ? <Outcome outcome={run.outcome} /> : null}
     </>
   );

@@ -1,7 +1,8 @@
 import type { Metadata } from 'next';
 
 import { getConfig } from '@/lib/config';
-import { checkMachineAccess } from '@/lib/machine-access';
+import { getSession } from '@/lib/dal';
+import { decideMachineAccess } from '@/lib/machine-access';
 
 import { MachinePanel } from './machine-panel';
 
@@ -37,7 +38,8 @@ function SignInRequired() {
  */
 export default async function MachinePage() {
   const { api, issuer } = getConfig();
-  const access = await checkMachineAccess();
+  // A store outage sends the browser to /auth/unavailable (lib/dal.ts), never a 500.
+  const access = decideMachineAccess((await getSession('/machine')) !== undefined);
   return (
     <>
       <h1>Machine to machine</h1>

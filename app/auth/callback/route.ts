@@ -11,15 +11,14 @@ import {
   saveSession,
   takeTransaction,
 } from '@/lib/session';
-import { fitSessionData } from '@/lib/session-data';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
 
 export const dynamic = 'force-dynamic';
 
 /**
  * `GET /auth/callback` — the redirect URI. Finds this browser's transaction for the response's
- * `state` (one per sign-in in flight), checks the authorization response against it, redeems the code with a fresh client assertion, validates the ID token,
- * and only then creates the session.
+ * `state` (one per sign-in in flight), checks the authorization response against it, redeems the
+ * code with a fresh client assertion, validates the ID token, and only then creates the session.
  */
 export async function GET(request: NextRequest) {
   try {
@@ -49,9 +48,11 @@ export async function GET(request: NextRequest) {
 
     const result = await completeSignIn(params, transaction);
     const settings = getConfig();
-    await saveSession(await fitSessionData(result, settings.sessionSecret));
+    const session = await saveSession(result);
     log.info('sign-in completed', {
       sub: result.claims.sub,
+      sid: session.sid !== undefined,
+      refresh_token: result.refresh_token !== undefined,
       back_channel_requests: result.trace.requests.length,
     });
     // The stored returnTo was sanitised at /auth/login; checked again here, where it is used.

@@ -14,6 +14,10 @@ import { startSessionStack, type AppInstance, type SessionStack } from './suppor
  * 15 s are left (half their lifetime, as they live less than a minute).
  */
 
+// The two groups below (each in order) start stacks of their own on free ports: they may run on
+// both workers at once.
+test.describe.configure({ mode: 'parallel' });
+
 const TTL_SECONDS = 30;
 /** A JWT in compact form: what must never reach the browser. */
 const COMPACT_JWT = /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;

@@ -6,6 +6,7 @@ import { ConfigError, type ConfigProblem } from './errors';
 import { CLIENT_AUTH_ALGS, ID_TOKEN_ALGS, type ClientAuthAlg } from './algorithms';
 import { warnLoudly } from './log';
 import { processSlot } from './process-slot';
+import { defaultIdTokenAlg, parseProtocolProfile, type ProtocolProfile } from './protocol-profile';
 
 /**
  * The app's settings, parsed once from the environment into a frozen, typed object.
@@ -71,6 +72,8 @@ export type AppConfig = {
     /** `exp - iat`, seconds. */
     readonly lifetimeSeconds: number;
   };
+  /** OIDC_PROFILE (FAPI 2.0), PAR, DPoP and the API's DPoP rules (./protocol-profile.ts). */
+  readonly protocol: ProtocolProfile;
 };
 
 /** Defaults for the bundled provider, so `npm run demo` needs no configuration at all. */
@@ -367,13 +370,13 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     100,
     120_000,
   );
-  const idTokenSignedResponseAlg =
-    parseChoice(
-      problems,
-      'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG',
-      value(env, 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG'),
-      ID_TOKEN_ALGS,
-    ) ?? 'RS256';
+  const idTokenAlgRaw = value(env, 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG');
+  const idTokenAlg = parseChoice(
+    problems,
+    'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG',
+    idTokenAlgRaw,
+    ID_TOKEN_ALGS,
+  );
   const alg = parseChoice(
     problems,
     'OIDC_CLIENT_AUTH_ALG',
@@ -395,6 +398,14 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     5,
     MAX_ASSERTION_LIFETIME_SECONDS,
   );
+
+  const protocol = parseProtocolProfile((name) => value(env, name), problems, {
+    assertionAudience: value(env, 'OIDC_CLIENT_ASSERTION_AUDIENCE'),
+    assertionLifetimeSeconds: lifetimeSeconds,
+    assertionAlg: alg,
+    idTokenAlg,
+  });
+  const idTokenSignedResponseAlg = idTokenAlg ?? defaultIdTokenAlg(protocol.profile);
 
   const apiResource = parseResourceIndicator(
     problems,
@@ -433,6 +444,7 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
       messagesUrl: `${appUrl.origin}/api/messages`,
     }),
     assertion: Object.freeze({ alg, audience: Object.freeze(audience), typ, lifetimeSeconds }),
+    protocol,
   });
 }
 

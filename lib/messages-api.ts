@@ -1,6 +1,6 @@
-import { bearerErrorResponse } from './bearer';
+import { challengeErrorResponse } from './bearer';
 import { log } from './log';
-import { authorizeApiRequest, type Authorization } from './resource-server';
+import { authorizeApiRequest, type ApiRequest, type Authorization } from './resource-server';
 
 /**
  * The protected API, `GET /api/messages`: what it answers, kept out of `app/` so that tests call
@@ -18,16 +18,15 @@ export const MESSAGES = Object.freeze([
 
 /**
  * Answers a request to the API: 200 with the messages and who called, or the refusal
- * (400/401/403 with a `WWW-Authenticate: Bearer` challenge, RFC 6750 §3), or 503 when the
- * provider's keys cannot be fetched to verify the token. Every answer is `Cache-Control: no-store`.
+ * (400/401/403 with a `WWW-Authenticate` challenge: `Bearer`, RFC 6750 §3, or `DPoP`, RFC 9449
+ * §7.1), or 503 when the provider's keys cannot be fetched to verify the token. Every answer is
+ * `Cache-Control: no-store`.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
  */
 export async function answerMessagesRequest(
-  request: Pick<Request, 'headers' | 'url'>,
-  authorize: (
-    request: Pick<Request, 'headers' | 'url'>,
-  ) => Promise<Authorization> = authorizeApiRequest,
+  request: ApiRequest,
+  authorize: (request: ApiRequest) => Promise<Authorization> = authorizeApiRequest,
 ): Promise<Response> {
   const result = await authorize(request);
   if (!result.ok) {
@@ -45,7 +44,7 @@ export async function answerMessagesRequest(
         { status: 503, headers: { 'cache-control': 'no-store', 'retry-after': '5' } },
       );
     }
-    return bearerErrorResponse(result.challenge);
+    return challengeErrorResponse(result.challenge, result.others, result.headers);
   }
   const { claims } = result;
   return Response.json(
@@ -53,6 +52,6 @@ export async function answerMessagesRequest(
       messages: MESSAGES,
       caller: { client_id: claims.client_id, sub: claims.sub, scope: claims.scope },
     },
-    { headers: { 'cache-control': 'no-store' } },
+    { headers: { 'cache-control': 'no-store', ...result.headers } },
   );
 }

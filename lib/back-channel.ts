@@ -7,9 +7,10 @@ import { processSingleton } from './process-slot';
 /**
  * The one `fetch` every server-to-provider request goes through (discovery, JWKS, token,
  * UserInfo). It logs method, path, status and duration (never bodies), learns the provider's clock
- * from each response's `Date` header (lib/clock-skew.ts), and records each request
- * and each `client_assertion` sent into the {@link BackChannelTrace} of the operation that caused
- * it, so the app can show exactly which assertion redeemed a code and tests can count requests.
+ * from each response's `Date` header (lib/clock-skew.ts), and records each request, each
+ * `client_assertion` and each DPoP proof sent into the {@link BackChannelTrace} of the operation
+ * that caused it, so the app can show exactly which assertion redeemed a code (and which proofs
+ * went with it) and tests can count requests.
  */
 
 export type BackChannelRequest = {
@@ -24,6 +25,8 @@ export type BackChannelTrace = {
   readonly requests: BackChannelRequest[];
   /** Every `client_assertion` sent, in order (compact JWTs). */
   readonly clientAssertions: string[];
+  /** Every DPoP proof sent (the `DPoP` header, RFC 9449 §4), in order (compact JWTs). */
+  readonly dpopProofs: string[];
 };
 
 // One store per process, not per bundle: the fetch function may come from the bundle that ran the
@@ -35,7 +38,7 @@ const traces = processSingleton(
 
 /** A new, empty trace. */
 export function createTrace(): BackChannelTrace {
-  return { requests: [], clientAssertions: [] };
+  return { requests: [], clientAssertions: [], dpopProofs: [] };
 }
 
 /** Runs `fn` so that the back-channel requests it causes are recorded into `trace`. */
@@ -47,6 +50,15 @@ function readClientAssertion(body: unknown): string | undefined {
   if (body instanceof URLSearchParams) return body.get('client_assertion') ?? undefined;
   if (typeof body === 'string')
     return new URLSearchParams(body).get('client_assertion') ?? undefined;
+  return undefined;
+}
+
+function readDpopProof(headers: unknown): string | undefined {
+  if (headers instanceof Headers) return headers.get('dpop') ?? undefined;
+  if (typeof headers === 'object' && headers !== null) {
+    const entry = Object.entries(headers).find(([name]) => name.toLowerCase() === 'dpop');
+    return typeof entry?.[1] === 'string' ? entry[1] : undefined;
+  }
   return undefined;
 }
 
@@ -71,6 +83,8 @@ export async function backChannelFetch(url: string, options: FetchOptions): Prom
   const method = options.method ?? 'GET';
   const assertion = readClientAssertion(options.body);
   if (assertion) trace?.clientAssertions.push(assertion);
+  const proof = readDpopProof(options.headers);
+  if (proof) trace?.dpopProofs.push(proof);
   const started = performance.now();
   const target = stripQuery(url);
   try {

@@ -1,4 +1,7 @@
 import { sealData, unsealData } from 'iron-session';
+import type { JWK } from 'jose';
+
+import type { ParView } from './authorization-request';
 
 /**
  * The sign-in transaction: what `/auth/login` must remember for `/auth/callback` to check the
@@ -19,6 +22,13 @@ export type Transaction = {
   readonly returnTo: string;
   /** Seconds since the epoch. */
   readonly created_at: number;
+  /**
+   * The session's DPoP private key (RFC 9449), made at sign-in start and bound to the code: the
+   * cookie is sealed, and the key moves to the session state at the callback.
+   */
+  readonly dpop_key?: JWK | undefined;
+  /** What was pushed to the PAR endpoint (RFC 9126), for /profile. */
+  readonly par?: ParView | undefined;
 };
 
 /** A sign-in must complete within this many seconds. */
@@ -36,7 +46,9 @@ function isTransaction(value: unknown): value is Transaction {
     v.code_verifier.length >= 43 &&
     typeof v.returnTo === 'string' &&
     v.returnTo.startsWith('/') &&
-    typeof v.created_at === 'number'
+    typeof v.created_at === 'number' &&
+    (v.dpop_key === undefined || (typeof v.dpop_key === 'object' && v.dpop_key !== null)) &&
+    (v.par === undefined || (typeof v.par === 'object' && v.par !== null))
   );
 }
 

@@ -2,6 +2,7 @@ import { sealData } from 'iron-session';
 import type { JWTPayload } from 'jose';
 
 import { AuthError } from './errors';
+import { describeSignInFlow, type SignInFlowView } from './flow-view';
 import { viewJwt, type JwtView } from './jwt-view';
 import { log } from './log';
 import type { SignInResult } from './sign-in';
@@ -22,6 +23,8 @@ export type SessionData = {
   readonly client_assertion?: JwtView | undefined;
   /** Seconds since the epoch. */
   readonly signed_in_at: number;
+  /** The pushed request and the DPoP binding of the sign-in (FAPI 2.0), for /profile. */
+  readonly flow?: SignInFlowView | undefined;
 };
 
 /** A session lives this long (seconds), then the user signs in again. */
@@ -41,7 +44,9 @@ export async function fitSessionData(result: SignInResult, password: string): Pr
   };
   const { iss, aud, exp, iat, auth_time, name, email, preferred_username } =
     result.claims as JWTPayload & Record<string, unknown>;
+  const flow = describeSignInFlow(result);
   const candidates: SessionData[] = [
+    ...(flow ? [{ ...base, id_token: result.id_token, userinfo: result.userinfo, flow }] : []),
     { ...base, id_token: result.id_token, userinfo: result.userinfo },
     { ...base, id_token: result.id_token },
     {

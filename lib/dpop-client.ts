@@ -139,14 +139,20 @@ export async function loadDpopKey(jwk: unknown): Promise<DpopKey> {
   return entry.key;
 }
 
+/** iron-session's password: one secret, or a map of them (rotation). */
+type SealPassword = Parameters<typeof sealData>[1]['password'];
+
 /** Seals a private JWK for storage (iron-session, SESSION_SECRET). */
-export function sealDpopJwk(jwk: JWK, password: string): Promise<string> {
+export function sealDpopJwk(jwk: JWK, password: SealPassword): Promise<string> {
   // ttl 0: as long as the session that holds it (which has its own lifetime).
   return sealData(jwk, { password, ttl: 0 });
 }
 
 /** Opens a sealed private JWK; undefined when it cannot be opened. */
-export async function unsealDpopJwk(sealed: string, password: string): Promise<JWK | undefined> {
+export async function unsealDpopJwk(
+  sealed: string,
+  password: SealPassword,
+): Promise<JWK | undefined> {
   try {
     const value = await unsealData<unknown>(sealed, { password, ttl: 0 });
     return isDpopJwk(value) ? value : undefined;

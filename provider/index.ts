@@ -19,6 +19,8 @@ import {
 import { buildConfiguration, type ProviderSettings } from './configuration';
 import { fapi2SettingsFromEnv } from './fapi2';
 import { interactions } from './interactions';
+import { logTokenRequests } from './token-log';
+import { userAccessTokenTtlFromEnv } from './user-sessions';
 
 /**
  * Boot script of the bundled OpenID Provider: `tsx provider/index.ts`.
@@ -37,7 +39,8 @@ import { interactions } from './interactions';
  *   PROVIDER_SIGNING_KEYS_FILE    keeps the provider's signing keys across restarts (new per process)
  *   API_RESOURCE                  the API's resource indicator (APP_URL/api), shared with the app
  *   API_SCOPE                     the API's scope              (api1), shared with the app
- *   PROVIDER_API_TOKEN_TTL        API access token lifetime, s (300)
+ *   PROVIDER_API_TOKEN_TTL        API access token lifetime (client credentials), s (300)
+ *   PROVIDER_ACCESS_TOKEN_TTL     user access token lifetime, s (300)
  *   PROVIDER_PROFILE              plain | fapi2: FAPI 2.0 mode, PAR and DPoP required (plain)
  *   PROVIDER_DPOP_NONCE           true: demand a server nonce in DPoP proofs      (false)
  */
@@ -124,6 +127,7 @@ export async function settingsFromEnv(
     allowLoopbackFetch: isLoopbackUrl(new URL(issuer)) && env.NODE_ENV !== 'production',
     api: apiResourceSettingsFromEnv(env, appUrl),
     fapi2: fapi2SettingsFromEnv(env),
+    userAccessTokenTtlSeconds: userAccessTokenTtlFromEnv(env),
   };
 }
 
@@ -144,6 +148,18 @@ function logEvents(provider: Provider): void {
   provider.on('end_session.error', report('end_session.error'));
   provider.on('jwks.error', report('jwks.error'));
   provider.on('server_error', report('server_error'));
+  // One line per Logout Token sent (Back-Channel Logout 1.0 §2.5): which client, and whether it
+  // answered 200. Never the token.
+  provider.on('backchannel.success', (_ctx, client) => {
+    console.log(`[op] backchannel.logout client=${client.clientId} outcome=delivered`);
+  });
+  provider.on('backchannel.error', (_ctx, err, client) => {
+    const { status } = (err as { response?: { status?: unknown } }).response ?? {};
+    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+    const reason =
+      typeof status === 'number' ? `status=${status}` : `reason="${err.message}${cause}"`;
+    console.warn(`[op] backchannel.logout client=${client.clientId} outcome=failed ${reason}`);
+  });
   provider.on('grant.success', (ctx) => {
     console.log(
       `[op] grant.success grant_type=${String(ctx.oidc.params?.grant_type)} client=${ctx.oidc.client?.clientId}`,
@@ -158,6 +174,7 @@ export async function startProvider(
   const provider = new Provider(settings.issuer, buildConfiguration(settings));
   const url = new URL(settings.issuer);
   if (url.protocol === 'https:') provider.proxy = true;
+  logTokenRequests(provider);
   provider.use(interactions(provider));
   exposeClientAuthFailures(provider);
   logEvents(provider);

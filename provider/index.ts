@@ -149,7 +149,8 @@ function logEvents(provider: Provider): void {
   provider.on('jwks.error', report('jwks.error'));
   provider.on('server_error', report('server_error'));
   // One line per Logout Token sent (Back-Channel Logout 1.0 §2.5): which client, and whether it
-  // answered 200. Never the token.
+  // answered 200 (oidc-provider also takes 204), else its status or the network failure. Never the
+  // token.
   provider.on('backchannel.success', (_ctx, client) => {
     console.log(`[op] backchannel.logout client=${client.clientId} outcome=delivered`);
   });

@@ -5,13 +5,17 @@ import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, type JWK } fr
 import * as client from 'openid-client';
 
 import { driveSignIn } from '../provider/drive-sign-in';
+import { startApiServer, type ApiServer } from '../e2e/support/api-server';
 import { startInProcessProvider, type InProcessProvider } from '../e2e/support/in-process-provider';
+import { findFreePort } from '../scripts/processes';
+import { callApiWithBearer, callApiWithDpop } from './api-call';
 import { createTrace, withTrace } from './back-channel';
 import { getConfig } from './config';
 import { getProvider } from './discovery';
-import { generateDpopKey, getDpopHandle } from './dpop-client';
+import { generateDpopKey, getDpopHandle, loadDpopKey, sealDpopJwk } from './dpop-client';
 import { AuthError } from './errors';
-import { completeSignIn, startSignIn } from './sign-in';
+import { completeSignIn, startSignIn, type SignInResult } from './sign-in';
+import { refreshUserApiToken } from './token-refresh';
 
 /**
  * OIDC_PROFILE=fapi2 against the bundled provider in its FAPI 2.0 mode (PROVIDER_PROFILE=fapi2:
@@ -19,21 +23,37 @@ import { completeSignIn, startSignIn } from './sign-in';
  * request, the DPoP-bound tokens, and what the provider refuses.
  */
 
-const appUrl = 'http://localhost:3998';
-const redirectUri = `${appUrl}/auth/callback`;
+let appUrl: string;
+let redirectUri: string;
 let op: InProcessProvider;
+let api: ApiServer;
+const grants: string[] = [];
 
 before(async () => {
+  appUrl = `http://localhost:${await findFreePort()}`;
+  redirectUri = `${appUrl}/auth/callback`;
   op = await startInProcessProvider(appUrl, {
     keyType: 'ec',
     appEnv: { OIDC_PROFILE: 'fapi2' },
     providerEnv: { PROVIDER_PROFILE: 'fapi2' },
   });
+  op.provider.on('grant.success', (ctx) => grants.push(String(ctx.oidc.params?.grant_type)));
+  api = await startApiServer(appUrl);
 });
 
-after(() => op.stop());
+after(() => {
+  api.stop();
+  op.stop();
+});
 
-const alice = { login: 'alice', password: 'alice-password', redirectUri };
+function alice() {
+  return { login: 'alice', password: 'alice-password', redirectUri };
+}
+
+async function signIn(): Promise<SignInResult> {
+  const { url, transaction } = await startSignIn('/profile');
+  return completeSignIn((await driveSignIn(url, alice())).searchParams, transaction);
+}
 
 function claimsOf(jwt: string | undefined): Record<string, unknown> {
   assert.ok(jwt, 'a JWT');
@@ -86,7 +106,7 @@ describe('FAPI 2.0 sign-in against the bundled provider', () => {
 
   it('signs in with DPoP-bound tokens: proofs on the token request and UserInfo', async () => {
     const { url, transaction } = await startSignIn('/profile');
-    const callback = await driveSignIn(url, alice);
+    const callback = await driveSignIn(url, alice());
     assert.equal(callback.searchParams.get('iss'), op.issuer);
     const result = await completeSignIn(callback.searchParams, transaction);
     assert.equal(result.claims.sub, 'alice');
@@ -132,7 +152,7 @@ describe('FAPI 2.0 sign-in against the bundled provider', () => {
   it('the code is bound to the session key: redeemed without a proof, or with another key, it fails', async () => {
     for (const variant of ['no proof', 'another key'] as const) {
       const { url, transaction } = await startSignIn('/profile');
-      const callback = await driveSignIn(url, alice);
+      const callback = await driveSignIn(url, alice());
       const { config } = await getProvider();
       const other = (await generateDpopKey('ES256')).key;
       await assert.rejects(
@@ -151,7 +171,7 @@ describe('FAPI 2.0 sign-in against the bundled provider', () => {
 
   it('a callback without iss is refused before the code is used (RFC 9207, required by fapi2)', async () => {
     const { url, transaction } = await startSignIn('/profile');
-    const callback = await driveSignIn(url, alice);
+    const callback = await driveSignIn(url, alice());
     const params = new URLSearchParams(callback.searchParams);
     params.delete('iss');
     const trace = createTrace();
@@ -162,5 +182,61 @@ describe('FAPI 2.0 sign-in against the bundled provider', () => {
     assert.equal(trace.requests.length, 0);
     // The genuine response still works: the code was never redeemed.
     assert.equal((await completeSignIn(callback.searchParams, transaction)).claims.sub, 'alice');
+  });
+});
+
+describe('FAPI 2.0: the refresh and the user’s API call, DPoP-bound', () => {
+  it('refreshes with a new proof and a new assertion; the API token is bound to the session key', async () => {
+    const result = await signIn();
+    assert.ok(result.refresh_token && result.dpop);
+    const sealed = await sealDpopJwk(result.dpop.key, getConfig().sessionPasswords.seal);
+    const refreshed = await refreshUserApiToken(result.refresh_token, 'alice', {
+      dpop_key: sealed,
+    });
+    assert.equal(refreshed.token_type.toLowerCase(), 'dpop');
+    const claims = decodeJwt(refreshed.access_token) as { cnf?: { jkt?: string } };
+    assert.equal(claims.cnf?.jkt, result.dpop.jkt, 'bound to the session key');
+    assert.ok(refreshed.client_assertion && result.clientAssertion);
+    assert.notEqual(claimsOf(refreshed.client_assertion).jti, claimsOf(result.clientAssertion).jti);
+    assert.equal(claimsOf(refreshed.client_assertion).aud, op.issuer);
+    const proofs = refreshed.dpop_proofs ?? [];
+    assert.equal(proofs.length, 1);
+    assert.equal(claimsOf(proofs[0]).htu, `${op.issuer}/token`);
+    assert.ok(!result.dpop.proofs.some((p) => claimsOf(p).jti === claimsOf(proofs[0]).jti));
+    assert.ok(refreshed.refresh_token && refreshed.refresh_token !== result.refresh_token);
+
+    // The API takes it with a proof of the session key (through openid-client), never as Bearer.
+    const key = await loadDpopKey(result.dpop.key);
+    const { api: settings } = getConfig();
+    const answer = await callApiWithDpop(settings.messagesUrl, refreshed.access_token, key, 5000);
+    assert.equal(answer.status, 200);
+    assert.equal((answer.body as { caller: { sub: string } }).caller.sub, 'alice');
+    const bearer = await callApiWithBearer(settings.messagesUrl, refreshed.access_token, 5000);
+    assert.equal(bearer.status, 401);
+  });
+
+  it('the provider refuses a refresh without a proof; the refresh token survives it', async () => {
+    const result = await signIn();
+    assert.ok(result.refresh_token && result.dpop);
+    grants.length = 0;
+    await assert.rejects(
+      refreshUserApiToken(result.refresh_token, 'alice'),
+      (err: unknown) => err instanceof AuthError && err.error === 'invalid_grant',
+    );
+    const sealed = await sealDpopJwk(result.dpop.key, getConfig().sessionPasswords.seal);
+    const refreshed = await refreshUserApiToken(result.refresh_token, 'alice', {
+      dpop_key: sealed,
+    });
+    assert.equal(refreshed.token_type.toLowerCase(), 'dpop');
+    assert.deepEqual(grants, ['refresh_token']);
+  });
+
+  it('a session key that cannot be unsealed ends the session rather than refreshing without it', async () => {
+    const result = await signIn();
+    assert.ok(result.refresh_token);
+    await assert.rejects(
+      refreshUserApiToken(result.refresh_token, 'alice', { dpop_key: 'Fe26.2**garbage' }),
+      (err: unknown) => err instanceof AuthError && err.code === 'session_expired',
+    );
   });
 });

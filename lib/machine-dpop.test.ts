@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 
 import { calculateJwkThumbprint, type JWK } from 'jose';
 
+import { startApiServer, type ApiServer } from '../e2e/support/api-server';
 import { startInProcessProvider, type InProcessProvider } from '../e2e/support/in-process-provider';
 import { findFreePort } from '../scripts/processes';
 import { callApiWithBearer } from './api-call';
 import { getApiAccessToken } from './client-credentials';
 import { callApiWithClientCredentials } from './machine-call';
-import { answerMessagesRequest } from './messages-api';
 
 /**
  * Machine to machine under OIDC_PROFILE=fapi2, in this process: the client-credentials grant at
@@ -19,53 +18,27 @@ import { answerMessagesRequest } from './messages-api';
  */
 
 let op: InProcessProvider;
-let api: Server;
+let api: ApiServer;
 let appUrl: string;
-/** The Authorization and DPoP headers of every request the API received. */
-const seen: Array<{ path: string; authorization?: string; dpop?: string; status: number }> = [];
-
-function header(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
-}
 
 before(async () => {
-  const port = await findFreePort();
-  appUrl = `http://localhost:${port}`;
+  appUrl = `http://localhost:${await findFreePort()}`;
   op = await startInProcessProvider(appUrl, {
     keyType: 'ec',
     appEnv: { OIDC_PROFILE: 'fapi2', API_DPOP_NONCE: 'true' },
     providerEnv: { PROVIDER_PROFILE: 'fapi2' },
   });
-  api = createServer((req, res) => {
-    const headers = new Headers();
-    for (const [name, value] of Object.entries(req.headers))
-      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-    void answerMessagesRequest(
-      new Request(`${appUrl}${req.url}`, { method: req.method, headers }),
-    ).then(async (response) => {
-      seen.push({
-        path: req.url ?? '',
-        authorization: header(req.headers, 'authorization'),
-        dpop: header(req.headers, 'dpop'),
-        status: response.status,
-      });
-      res.writeHead(response.status, Object.fromEntries(response.headers));
-      res.end(await response.text());
-    });
-  });
-  await new Promise<void>((done) => api.listen(port, 'localhost', done));
+  api = await startApiServer(appUrl);
 });
 
 after(() => {
-  api.close();
-  api.closeAllConnections();
+  api.stop();
   op.stop();
 });
 
 describe('machine to machine with DPoP (FAPI 2.0)', () => {
   it('gets a DPoP-bound token and calls the API with a proof, answering its nonce with one retry', async () => {
-    seen.length = 0;
+    api.seen.length = 0;
     const outcome = await callApiWithClientCredentials();
     assert.ok(outcome.ok, JSON.stringify(outcome));
     assert.equal(outcome.token.token_type, 'dpop');
@@ -73,7 +46,7 @@ describe('machine to machine with DPoP (FAPI 2.0)', () => {
     assert.ok(cnf?.jkt, 'the JWT access token carries cnf.jkt');
     assert.equal(outcome.api.status, 200);
     assert.deepEqual(
-      seen.map((s) => s.status),
+      api.seen.map((s) => s.status),
       [401, 200],
       'the API asked for a nonce; exactly one retry',
     );
@@ -83,7 +56,7 @@ describe('machine to machine with DPoP (FAPI 2.0)', () => {
     assert.equal(typeof proofs[1]?.payload.nonce, 'string');
     assert.equal(await calculateJwkThumbprint(proofs[1]?.header.jwk as JWK), cnf.jkt);
     assert.equal(proofs[1]?.payload.htu, `${appUrl}/api/messages`);
-    assert.match(seen[1]?.authorization ?? '', /^DPoP /);
+    assert.match(api.seen[1]?.authorization ?? '', /^DPoP /);
     const body = outcome.api.body as { caller: { client_id: string } };
     assert.equal(body.caller.client_id, 'client_using_jwt');
     // The token request itself carried a proof: the assertion shows aud = issuer (FAPI 2.0).
@@ -91,12 +64,12 @@ describe('machine to machine with DPoP (FAPI 2.0)', () => {
   });
 
   it('the next call reuses the cached token and the nonce: one request', async () => {
-    seen.length = 0;
+    api.seen.length = 0;
     const outcome = await callApiWithClientCredentials();
     assert.ok(outcome.ok);
     assert.equal(outcome.token.source, 'cache');
     assert.equal(outcome.api.status, 200);
-    assert.equal(seen.length, 1);
+    assert.equal(api.seen.length, 1);
   });
 
   it('the same token as a Bearer token, a replayed proof, a proof for another URL or method: 401', async () => {
@@ -105,9 +78,9 @@ describe('machine to machine with DPoP (FAPI 2.0)', () => {
     assert.equal(bearer.status, 401);
     assert.match(bearer.wwwAuthenticate ?? '', /error="invalid_token"/);
 
-    seen.length = 0;
+    api.seen.length = 0;
     assert.ok((await callApiWithClientCredentials()).ok);
-    const accepted = seen.at(-1);
+    const accepted = api.seen.at(-1);
     assert.equal(accepted?.status, 200);
     const replay = (path: string, method = 'GET') =>
       fetch(`${appUrl}${path}`, {

@@ -3,8 +3,8 @@
  * that the second use of one is refused.
  *
  * Two implementations behind one small interface: in this process's memory (the default; one app
- * instance), or in Redis when `REDIS_URL` is set, so that a proof used on one instance is refused
- * on every other (`SET key 1 NX EX ttl` is atomic).
+ * instance), or the session store's one-time memory when it is Redis (`REDIS_URL`), so that a
+ * proof used on one instance is refused on every other (./replay-store-config.ts).
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.1 (DPoP proof replay)
  */
@@ -66,39 +66,6 @@ export function createMemoryReplayStore(
       }
       expiries.set(key, time + ttlSeconds * 1000);
       return true;
-    },
-  };
-}
-
-/** The part of a Redis client this store uses (node-redis `SET … NX EX`). */
-export type RedisSetNx = {
-  set(key: string, value: string, options: { NX: true; EX: number }): Promise<unknown>;
-};
-
-/**
- * A replay store in Redis, shared by every app instance on that Redis: `SET key 1 NX EX ttl`
- * answers OK only to the first writer.
- *
- * @see https://redis.io/docs/latest/commands/set/
- */
-export function createRedisReplayStore(
-  redis: () => Promise<RedisSetNx>,
-  prefix: string,
-): ReplayStore {
-  return {
-    async markUsed(key, ttlSeconds) {
-      let answer: unknown;
-      try {
-        answer = await (
-          await redis()
-        ).set(`${prefix}${key}`, '1', {
-          NX: true,
-          EX: Math.max(1, Math.ceil(ttlSeconds)),
-        });
-      } catch (cause) {
-        throw new ReplayStoreUnavailableError('Redis replay store unreachable', { cause });
-      }
-      return answer === 'OK';
     },
   };
 }

@@ -1,12 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { findFreePort } from '../../scripts/processes';
 
 /**
- * A real `redis-server` (Debian's package) for the tests: on a free loopback port, no
- * persistence, stopped by PID at the end. `stop()` then `start()` again simulates an outage on the
- * same port (the data is gone unless `keepData` was asked for by stopping with SIGSTOP instead).
+ * A real `redis-server` (Debian's package) for the tests: on a free loopback port, stopped by PID
+ * at the end. `stop()` then `start()` again is an outage on the same port; without `persist` the
+ * data goes with it, with `persist` it is kept (an append-only file in a temporary directory,
+ * written on every command), as a production Redis keeps it across a restart. `pause()` freezes
+ * the server instead (connections stay open, nothing answers).
  */
 
 export type RedisServer = {
@@ -14,8 +19,10 @@ export type RedisServer = {
   readonly url: string;
   /** Starts (or restarts) the server on the same port; resolves once it accepts connections. */
   start(): Promise<void>;
-  /** Stops the server process (its data goes with it). */
+  /** Stops the server process (its data goes with it, unless `persist`). */
   stop(): Promise<void>;
+  /** Stops the server and deletes its files. */
+  remove(): Promise<void>;
   /** Freezes the server (SIGSTOP): connections stay open, nothing answers; data kept. */
   pause(): void;
   /** Thaws a paused server (SIGCONT). */
@@ -42,8 +49,12 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
 }
 
 /** Starts a redis-server on a free loopback port. */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: { persist?: boolean } = {}): Promise<RedisServer> {
   const port = await findFreePort();
+  const dir = options.persist ? mkdtempSync(join(tmpdir(), 'rp-redis-')) : undefined;
+  const storage = dir
+    ? ['--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '']
+    : ['--save', '', '--appendonly', 'no'];
   let child: ChildProcess | undefined;
   const output: string[] = [];
 
@@ -54,7 +65,7 @@ export async function startRedisServer(): Promise<RedisServer> {
       if (child && child.exitCode === null && child.signalCode === null) return;
       const started = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+        ['--port', String(port), '--bind', '127.0.0.1', ...storage],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       started.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
@@ -75,8 +86,14 @@ export async function startRedisServer(): Promise<RedisServer> {
       if (!running || running.exitCode !== null || running.signalCode !== null) return;
       const exited = new Promise<void>((done) => running.once('exit', () => done()));
       running.kill('SIGCONT');
-      running.kill('SIGKILL');
+      running.kill('SIGTERM');
+      const timer = setTimeout(() => running.kill('SIGKILL'), 3000);
       await exited;
+      clearTimeout(timer);
+    },
+    async remove() {
+      await server.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
     },
     pause() {
       child?.kill('SIGSTOP');

@@ -1,10 +1,15 @@
 import { challengeErrorResponse } from './bearer';
 import { log } from './log';
-import { authorizeApiRequest, type ApiRequest, type Authorization } from './resource-server';
+import {
+  authorizeApiRequest,
+  type AccessTokenClaims,
+  type ApiRequest,
+  type Authorization,
+} from './resource-server';
 
 /**
- * The protected API, `GET /api/messages`: what it answers, kept out of `app/` so that tests call
- * exactly what the route handler runs, without Next.js.
+ * The protected API, `GET /api/messages` and `GET /api/messages/{id}`: what it answers, kept out
+ * of `app/` so that tests call exactly what the route handlers run, without Next.js.
  */
 
 /** The protected resource itself: what a caller with the API's scope may read. */
@@ -28,6 +33,38 @@ export async function answerMessagesRequest(
   request: ApiRequest,
   authorize: (request: ApiRequest) => Promise<Authorization> = authorizeApiRequest,
 ): Promise<Response> {
+  return answerApiRequest(request, authorize, (claims) => ({
+    messages: MESSAGES,
+    caller: { client_id: claims.client_id, sub: claims.sub, scope: claims.scope },
+    // When the presented token was issued and expires (never the token): shows a refresh.
+    token: { iat: claims.iat, exp: claims.exp },
+  }));
+}
+
+/**
+ * `GET /api/messages/{id}`: one message, under the same rules (a DPoP proof made for
+ * `/api/messages` is refused here: its `htu` names another URL, RFC 9449 §4.3). 404 for an id
+ * that names no message, once the caller is authorized.
+ */
+export async function answerMessageRequest(
+  request: ApiRequest,
+  id: string,
+  authorize: (request: ApiRequest) => Promise<Authorization> = authorizeApiRequest,
+): Promise<Response> {
+  return answerApiRequest(request, authorize, (claims) => {
+    const message = MESSAGES.find((m) => String(m.id) === id);
+    return message
+      ? { message, caller: { client_id: claims.client_id, sub: claims.sub, scope: claims.scope } }
+      : undefined;
+  });
+}
+
+/** Authorizes a request, then answers with `body(claims)` (404 when it gives nothing). */
+async function answerApiRequest(
+  request: ApiRequest,
+  authorize: (request: ApiRequest) => Promise<Authorization>,
+  body: (claims: AccessTokenClaims) => Record<string, unknown> | undefined,
+): Promise<Response> {
   const result = await authorize(request);
   if (!result.ok) {
     log.info('api request refused', {
@@ -46,14 +83,8 @@ export async function answerMessagesRequest(
     }
     return challengeErrorResponse(result.challenge, result.others, result.headers);
   }
-  const { claims } = result;
-  return Response.json(
-    {
-      messages: MESSAGES,
-      caller: { client_id: claims.client_id, sub: claims.sub, scope: claims.scope },
-      // When the presented token was issued and expires (never the token): shows a refresh.
-      token: { iat: claims.iat, exp: claims.exp },
-    },
-    { headers: { 'cache-control': 'no-store', ...result.headers } },
-  );
+  const headers = { 'cache-control': 'no-store', ...result.headers };
+  const answer = body(result.claims);
+  if (!answer) return Response.json({ error: 'not_found' }, { status: 404, headers });
+  return Response.json(answer, { headers });
 }

@@ -16,7 +16,7 @@ import {
 
 import { createDpopNonces, DPOP_NONCE_STEP_SECONDS } from './dpop-nonce';
 import { computeAth, normalizeHtu } from './dpop-proof';
-import { answerMessagesRequest } from './messages-api';
+import { answerMessageRequest, answerMessagesRequest } from './messages-api';
 import { DPOP_PROOF_ALGS, FAPI2_ALGS } from './protocol-profile';
 import { createProviderJwks, type ProviderJwks } from './provider-jwks';
 import { createMemoryReplayStore, ReplayStoreUnavailableError } from './replay-store';
@@ -570,5 +570,32 @@ describe('the in-memory replay store', () => {
     time += 10_001;
     assert.equal(await store.markUsed('d', 10), true, 'expired keys make room');
     assert.equal(store.size, 1);
+  });
+});
+
+describe('GET /api/messages/{id}: same rules, another URL', () => {
+  it('a proof made for /api/messages is refused there; one made for it is accepted; an unknown id is 404', async () => {
+    const policy = policyWith();
+    const one = (id: string, token: string, proof: string) =>
+      answerMessageRequest(
+        new Request(`${URL_API}/${id}`, {
+          headers: { authorization: `DPoP ${token}`, dpop: proof },
+        }),
+        id,
+        (r) => authorizeRequest(r, policy, async () => jwks),
+      );
+    const token = await mintToken();
+    const forList = await mintProof(token);
+    await expectDpopRefusal(await one('1', token, forList), 'invalid_dpop_proof', /URL/);
+    const forOne = await mintProof(token, { claims: { htu: `${URL_API}/1` } });
+    const res = await one('1', token, forOne);
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { message: { id: number } }).message.id, 1);
+    const missing = await one(
+      '9',
+      token,
+      await mintProof(token, { claims: { htu: `${URL_API}/9` } }),
+    );
+    assert.equal(missing.status, 404);
   });
 });

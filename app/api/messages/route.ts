@@ -12,3 +12,9 @@ export const dynamic = 'force-dynamic';
 export async function GET(request: Request) {
   return answerMessagesRequest(request);
 }
+
+/** `HEAD /api/messages`: the same decision without a body (RFC 9110 §9.3.2). */
+export async function HEAD(request: Request) {
+  const answer = await answerMessagesRequest(request);
+  return new Response(null, { status: answer.status, headers: answer.headers });
+}

@@ -1,7 +1,12 @@
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+import type { Page } from '@playwright/test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 
 import { findFreePort } from '../scripts/processes';
 import { ALICE, expect, signIn, test } from './fixtures';
+import { findLeaks, listRunSecrets } from './support/log-scan';
 import { ES256_KEY } from './support/material';
 import { startRecordingProxy, type RecordingProxy } from './support/recording-proxy';
 import { startStack, type Stack } from './support/stack';
@@ -70,7 +75,7 @@ function jwtClaims(authorization: string | undefined): Record<string, unknown> {
   return decodeJwt(token ?? '') as Record<string, unknown>;
 }
 
-function claimCell(page: import('@playwright/test').Page, testId: string, claim: string) {
+function claimCell(page: Page, testId: string, claim: string) {
   return page.getByTestId(testId).locator(`tr[data-claim="${claim}"] td.value`);
 }
 
@@ -236,4 +241,20 @@ test('machine to machine: a DPoP-bound client-credentials token, the API call wi
   await expect(page.getByTestId('token-type')).toHaveText('dpop');
   await expect(claimCell(page, 'assertion-payload', 'aud')).toHaveText(stack.issuer);
   expect(countTokenRequests('client_credentials')).toBe(1);
+});
+
+test('the app log holds no access token, DPoP proof, private key or session secret', () => {
+  const sent = proxy.history;
+  expect(sent.length).toBeGreaterThan(5);
+  const issued = sent.flatMap((r) => [(r.authorization ?? '').replace(/^DPoP /, ''), r.dpop ?? '']);
+  const key = createPrivateKey(readFileSync(ES256_KEY));
+  const secrets = [
+    ...listRunSecrets(issued.filter(Boolean), stack.sessionSecret),
+    { label: 'client private key d', value: String(key.export({ format: 'jwk' }).d) },
+    ...readFileSync(ES256_KEY, 'utf8')
+      .split('\n')
+      .filter((line) => line.length >= 48 && !line.startsWith('-----'))
+      .map((value) => ({ label: 'client private key (PEM line)', value })),
+  ];
+  expect(findLeaks(stack.appLog(), secrets)).toEqual([]);
 });

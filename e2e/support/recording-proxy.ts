@@ -20,7 +20,10 @@ export type RecordedApiRequest = {
 
 export type RecordingProxy = {
   readonly url: string;
+  /** API requests recorded (tests may clear it between steps). */
   readonly api: RecordedApiRequest[];
+  /** Every API request since the start (never cleared). */
+  readonly history: readonly RecordedApiRequest[];
   stop(): Promise<void>;
 };
 
@@ -35,6 +38,7 @@ export async function startRecordingProxy(
   targetPort: number,
 ): Promise<RecordingProxy> {
   const api: RecordedApiRequest[] = [];
+  const history: RecordedApiRequest[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
     const upstream = request(
@@ -47,14 +51,16 @@ export async function startRecordingProxy(
       },
       (answer) => {
         if (req.url?.startsWith('/api/messages')) {
-          api.push({
+          const record: RecordedApiRequest = {
             method: req.method ?? 'GET',
             path: req.url,
             authorization: first(req.headers, 'authorization'),
             dpop: first(req.headers, 'dpop'),
             status: answer.statusCode ?? 0,
             wwwAuthenticate: first(answer.headers, 'www-authenticate'),
-          });
+          };
+          api.push(record);
+          history.push(record);
         }
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
@@ -74,6 +80,7 @@ export async function startRecordingProxy(
   return {
     url: `http://localhost:${port}`,
     api,
+    history,
     async stop() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((done) => server.close(() => done()));

@@ -114,7 +114,7 @@ test('sign-in through PAR: the browser carries only client_id and request_uri; t
   await expect(claimCell(page, 'id-token-claims', 'sub')).toHaveText('alice');
 });
 
-test('the user’s API call: a DPoP-bound token from a refresh with a proof; the API’s nonce costs one retry', async ({
+test('the user’s API call: a token refreshed with a proof; the API’s nonce costs one retry', async ({
   page,
 }) => {
   await signIn(page, stack, ALICE);

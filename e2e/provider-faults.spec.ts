@@ -174,7 +174,7 @@ test.describe(`an ES256 provider without RFC 9207, the app timing out after ${SH
   });
 });
 
-test.describe(`a FAPI 2.0 provider (PAR, DPoP), the app with OIDC_PROFILE=fapi2, timing out after ${SHORT_TIMEOUT_MS} ms`, () => {
+test.describe(`a FAPI 2.0 provider (PAR, DPoP), OIDC_PROFILE=fapi2, ${SHORT_TIMEOUT_MS} ms timeout`, () => {
   let op: MisbehavingProvider;
   let stack: Stack;
   let ctx: CaseContext;

@@ -64,7 +64,7 @@ before(async () => {
 after(() => op.stop());
 
 describe('a provider that demands a DPoP nonce', () => {
-  it('binds the code with dpop_jkt (no PAR), then answers the nonce challenge with one retry and a new assertion', async () => {
+  it('binds the code with dpop_jkt; the nonce challenge costs one retry with a new assertion', async () => {
     const { url, transaction } = await startSignIn('/profile');
     assert.ok(url.searchParams.get('dpop_jkt'), 'RFC 9449 §10: dpop_jkt when PAR is off');
     const callback = await driveSignIn(url, {

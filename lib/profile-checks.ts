@@ -25,7 +25,9 @@ export function findProfileIncompatibilities(
   if (protocol.par === 'on' && !metadata.pushed_authorization_request_endpoint) {
     problems.push({
       variable: parSetting,
-      message: `${fapi2 ? 'fapi2 pushes' : 'true pushes'} authorization requests, but the provider has no pushed_authorization_request_endpoint (RFC 9126 §5)`,
+      message:
+        `${fapi2 ? 'fapi2' : 'true'} pushes authorization requests, but the provider has no ` +
+        'pushed_authorization_request_endpoint (RFC 9126 §5)',
       fix: fapi2 ? 'use a provider with PAR' : 'enable PAR at the provider, or set OIDC_PAR=false',
     });
   }
@@ -33,7 +35,8 @@ export function findProfileIncompatibilities(
     problems.push({
       variable: 'OIDC_PAR',
       message:
-        'false, but the provider requires pushed authorization requests (require_pushed_authorization_requests)',
+        'false, but the provider requires pushed authorization requests ' +
+        '(require_pushed_authorization_requests)',
       fix: 'remove OIDC_PAR (PAR is then used because the provider requires it)',
     });
   }
@@ -43,7 +46,9 @@ export function findProfileIncompatibilities(
     if (!names.some((name) => dpopAlgs.includes(name))) {
       problems.push({
         variable: 'OIDC_DPOP_ALG',
-        message: `DPoP proofs would be signed with ${protocol.dpop.alg}, but the provider accepts only ${dpopAlgs.join(', ')} (dpop_signing_alg_values_supported)`,
+        message:
+          `DPoP proofs would be signed with ${protocol.dpop.alg}, but the provider accepts only ` +
+          `${dpopAlgs.join(', ')} (dpop_signing_alg_values_supported)`,
         fix: 'set OIDC_DPOP_ALG to ES256 or EdDSA, whichever the provider lists',
       });
     }
@@ -55,17 +60,21 @@ export function findProfileIncompatibilities(
     problems.push({
       variable: 'OIDC_PROFILE',
       message:
-        'fapi2 requires the iss parameter in authorization responses (RFC 9207), but the provider does not advertise authorization_response_iss_parameter_supported',
+        'fapi2 requires the iss parameter in authorization responses (RFC 9207), but the ' +
+        'provider does not advertise authorization_response_iss_parameter_supported',
       fix: 'use a provider that sends iss in its authorization responses',
     });
   }
   if (protocol.assertionAlgs && !protocol.assertionAlgs.includes(signing.alg)) {
     problems.push({
       variable: 'OIDC_CLIENT_AUTH_ALG',
-      message: `the client signs its assertions with ${signing.alg} (key ${signing.kid}), which OIDC_PROFILE=fapi2 does not allow (only ${protocol.assertionAlgs.join(', ')})`,
+      message:
+        `the client signs its assertions with ${signing.alg} (key ${signing.kid}), which ` +
+        `OIDC_PROFILE=fapi2 does not allow (only ${protocol.assertionAlgs.join(', ')})`,
       fix:
         signing.alg === 'RS256'
-          ? 'set OIDC_CLIENT_AUTH_ALG=PS256 (the same RSA key signs it), or use an EC P-256 or Ed25519 key'
+          ? 'set OIDC_CLIENT_AUTH_ALG=PS256 (the same RSA key signs it), ' +
+            'or use an EC P-256 or Ed25519 key'
           : 'use an EC P-256 (ES256) or Ed25519 (EdDSA) key, or an RSA key with PS256',
     });
   }

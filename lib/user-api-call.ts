@@ -9,7 +9,8 @@ import type { TokenSource } from './user-tokens';
 /**
  * The protected API called *as the signed-in user*: the user's access token from the server-side
  * session ({@link getAccessToken}, refreshed when needed), sent to `GET /api/messages` as a
- * bearer token, or with a DPoP proof of the session's key when the token is DPoP-bound. Used by `GET /api/me/messages` and the button on `/profile`.
+ * bearer token, or with a DPoP proof of the session's key when the token is DPoP-bound. Used by
+ * `GET /api/me/messages` and the button on `/profile`.
  *
  * What is displayed is decoded, never the compact token: the token stays on the server (the
  * backend-for-frontend keeps tokens away from page scripts).

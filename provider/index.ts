@@ -198,7 +198,12 @@ if (isMain) {
     const settings = await settingsFromEnv();
     await startProvider(settings);
     console.log(
-      `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ${settings.clientId}, keys via ${settings.registration.mode}, assertion aud: ${settings.assertionAudience}; API ${settings.api.resource}, scope ${settings.api.scope}${settings.fapi2?.profile === 'fapi2' ? '; FAPI 2.0: PAR and DPoP required' : ''}${settings.fapi2?.dpopNonce ? ', DPoP nonces' : ''})`,
+      `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ${settings.clientId}, ` +
+        `keys via ${settings.registration.mode}, assertion aud: ${settings.assertionAudience}; ` +
+        `API ${settings.api.resource}, scope ${settings.api.scope}` +
+        (settings.fapi2?.profile === 'fapi2' ? '; FAPI 2.0: PAR and DPoP required' : '') +
+        (settings.fapi2?.dpopNonce ? ', DPoP nonces' : '') +
+        ')',
     );
     const stop = () => process.exit(0);
     process.on('SIGINT', stop);

@@ -142,7 +142,10 @@ API        ${settings.api.resource}, scope ${settings.api.scope}
   if (!local) {
     console.log(
       bold(
-        `3. GET ${settings.api.messagesUrl} with Authorization: ${token.dpopKey ? 'DPoP <the access token> and a DPoP proof' : 'Bearer <the access token>'}`,
+        `3. GET ${settings.api.messagesUrl} with Authorization: ` +
+          (token.dpopKey
+            ? 'DPoP <the access token> and a DPoP proof'
+            : 'Bearer <the access token>'),
       ),
     );
     try {

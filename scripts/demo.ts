@@ -28,6 +28,7 @@ const dev = process.argv.includes('--dev');
 const fapi2 = process.argv.includes('--fapi2');
 /** The ES256 development key the FAPI 2.0 demo signs with (RS256 is not a FAPI 2.0 algorithm). */
 const FAPI2_DEV_KEY_FILE = 'keys/dev-client-fapi2.private.jwks.json';
+const FAPI2_BANNER = '\n  Profile:  FAPI 2.0 (PAR, DPoP, PS256/ES256, RFC 9207 iss)';
 const started = performance.now();
 nextEnv.loadEnvConfig(process.cwd(), dev);
 
@@ -83,7 +84,8 @@ async function main(): Promise<void> {
     readOrCreateDevSessionSecret(resolve(DEFAULTS.devSessionSecretFile));
   if (!process.env.OIDC_CLIENT_KEY_FILE) {
     warnLoudly(
-      `DEMO: the app signs with the development key ${clientKeyFile} and a generated session secret. Never use them outside a demo.`,
+      `DEMO: the app signs with the development key ${clientKeyFile} and a generated session ` +
+        'secret. Never use them outside a demo.',
     );
   }
   if (!dev) buildIfStale();
@@ -156,7 +158,7 @@ async function main(): Promise<void> {
   Ready in ${seconds(performance.now() - buildDone)} s (${seconds(performance.now() - started)} s including the build check).
 
   Open ${appUrl} and sign in.
-  Provider: ${issuer}${bundled ? ' (bundled)' : ''}${fapi2 ? '\n  Profile:  FAPI 2.0 (PAR, DPoP, PS256/ES256, RFC 9207 iss)' : ''}
+  Provider: ${issuer}${bundled ? ' (bundled)' : ''}${fapi2 ? FAPI2_BANNER : ''}
 ${bundled ? DEMO_ACCOUNTS.map((a) => `  Account:  ${a.login} / ${a.password}`).join('\n') : ''}
 
   Ctrl-C stops both.

@@ -24,7 +24,8 @@ export function SignInFlow({ flow }: { flow: SignInFlowView }) {
             Before sending your browser to the provider, the app pushed the whole request to{' '}
             <code>{par.endpoint}</code>, authenticated with a client assertion
             {par.attempts.length > 1
-              ? ` (${par.attempts.length} requests: the provider asked for a DPoP nonce first, and the retry carried a new assertion)`
+              ? ` (${par.attempts.length} requests: the provider asked for a DPoP nonce first, ` +
+                'and the retry carried a new assertion)'
               : ''}
             . Your browser carried only this:
           </p>

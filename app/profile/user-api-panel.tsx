@@ -75,7 +75,14 @@ function Outcome({ outcome }: { outcome: UserApiCallOutcome }) {
     <>
       <h3>1. The request</h3>
       <pre className="card" data-testid="user-api-request">
-        {`${outcome.request.method} ${outcome.request.url}\nAuthorization: ${token.tokenType === 'dpop' ? 'DPoP' : 'Bearer'} <your access token: kept on the server, never sent to this page>${token.tokenType === 'dpop' ? '\nDPoP: <a proof signed by your session’s key, below>' : ''}`}
+        {[
+          `${outcome.request.method} ${outcome.request.url}`,
+          `Authorization: ${token.tokenType === 'dpop' ? 'DPoP' : 'Bearer'} ` +
+            '<your access token: kept on the server, never sent to this page>',
+          ...(token.tokenType === 'dpop'
+            ? ['DPoP: <a proof signed by your session’s key, below>']
+            : []),
+        ].join('\n')}
       </pre>
       <p className="card" data-testid="user-token-source" data-source={token.source}>
         {describeSource(token)}{' '}

@@ -933,7 +933,9 @@ export function fapi2Cases(): FaultCase[] {
   return [
     {
       name: 'FAPI 2.0 provider: conformant sign-in through PAR with DPoP-bound tokens',
-      ref: 'FAPI 2.0 §5.3; RFC 9126 §2, §4; RFC 9449 §5, §7; fapi2-security-profile-final-client-test (happy path)',
+      ref:
+        'FAPI 2.0 §5.3; RFC 9126 §2, §4; RFC 9449 §5, §7; ' +
+        'fapi2-security-profile-final-client-test (happy path)',
       expected: { session: true },
       check: (outcome, ctx) => {
         const query = outcome.authorization?.query;
@@ -981,7 +983,9 @@ export function fapi2Cases(): FaultCase[] {
     },
     {
       name: 'FAPI 2.0: authorization response without iss',
-      ref: 'RFC 9207 §2.4; FAPI 2.0 requires iss; fapi2-security-profile-final-client-test-remove-authorization-response-iss',
+      ref:
+        'RFC 9207 §2.4; FAPI 2.0 requires iss; ' +
+        'fapi2-security-profile-final-client-test-remove-authorization-response-iss',
       fault: {
         authorizationResponse: (p) => {
           p.delete('iss');

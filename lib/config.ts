@@ -20,7 +20,15 @@ import { defaultIdTokenAlg, parseProtocolProfile, type ProtocolProfile } from '.
 export type AssertionAudience =
   | { readonly mode: 'issuer' }
   | { readonly mode: 'token_endpoint' }
-  | { readonly mode: 'url'; readonly url: string };
+  | {
+      readonly mode: 'url';
+      readonly url: string;
+      /**
+       * `OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE`: accept a URL whose origin is neither the issuer's
+       * nor the token endpoint's (checked at discovery otherwise).
+       */
+      readonly anyOrigin: boolean;
+    };
 
 export type AppConfig = {
   readonly production: boolean;
@@ -60,6 +68,8 @@ export type AppConfig = {
   readonly httpTimeoutMs: number;
   /** The only algorithm accepted on ID tokens (OIDC Registration's default: RS256). */
   readonly idTokenSignedResponseAlg: string;
+  /** The largest clock offset (seconds) corrected from the provider's `Date`; 0 never corrects. */
+  readonly clockSkewMaxSeconds: number;
   /** The protected API (machine to machine): the resource server in this app and its tokens. */
   readonly api: {
     /**
@@ -76,8 +86,13 @@ export type AppConfig = {
     /** Forces the signing algorithm; by default it follows the key (RSA → RS256). */
     readonly alg: ClientAuthAlg | undefined;
     readonly audience: AssertionAudience;
-    /** Send `typ: client-authentication+jwt` (RFC 10070). */
+    /**
+     * Send `typ: client-authentication+jwt` (RFC 10070). By default only with the issuer audience:
+     * the type announces an assertion made under RFC 10070's rules, which forbid other audiences.
+     */
     readonly typ: boolean;
+    /** Also send the SHA-1 certificate thumbprint `x5t` (AD FS); `x5t#S256` is always sent. */
+    readonly x5tSha1: boolean;
     /** `exp - iat`, seconds. */
     readonly lifetimeSeconds: number;
   };
@@ -104,6 +119,7 @@ export const DEFAULTS = Object.freeze({
   scopes: 'openid profile email',
   httpTimeoutMs: 10_000,
   assertionLifetimeSeconds: 60,
+  clockSkewMaxSeconds: 300,
   /** Appended to APP_URL for the default API resource indicator. */
   apiResourcePath: '/api',
   apiScope: 'api1',
@@ -113,6 +129,8 @@ export const DEFAULTS = Object.freeze({
 });
 
 export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+/** Upper bound of `OIDC_CLOCK_SKEW_MAX`: a clock an hour off is a time-zone mistake, not skew. */
+export const MAX_CLOCK_SKEW_SETTING_SECONDS = 3600;
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -180,11 +198,23 @@ function parseHttpUrl(
   return url;
 }
 
-function parseAudience(problems: ConfigProblem[], raw: string | undefined): AssertionAudience {
-  if (raw === undefined || raw === 'issuer') return { mode: 'issuer' };
-  if (raw === 'token_endpoint') return { mode: 'token_endpoint' };
+function parseAudience(
+  problems: ConfigProblem[],
+  raw: string | undefined,
+  anyOrigin: boolean,
+): AssertionAudience {
+  if (raw === undefined || raw === 'issuer' || raw === 'token_endpoint') {
+    if (anyOrigin) {
+      problems.push({
+        variable: 'OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE',
+        message: 'applies only when OIDC_CLIENT_ASSERTION_AUDIENCE is a URL',
+        fix: 'remove it',
+      });
+    }
+    return { mode: raw === 'token_endpoint' ? 'token_endpoint' : 'issuer' };
+  }
   const url = parseHttpUrl(problems, 'OIDC_CLIENT_ASSERTION_AUDIENCE', raw, 'issuer');
-  return url ? { mode: 'url', url: raw } : { mode: 'issuer' };
+  return url ? { mode: 'url', url: raw, anyOrigin } : { mode: 'issuer' };
 }
 
 /**
@@ -272,17 +302,22 @@ function parseInteger(
  */
 export function sessionPasswordId(secret: string): string {
   const id = String(parseInt(createHash('sha256').update(secret).digest('hex').slice(0, 12), 16));
-  // "1" is what a bare string password seals with (below); keep it unambiguous.
+  // "1" is what a bare string password seals with; keep it unambiguous.
   return id === '1' ? '2' : id;
 }
 
 /**
  * Password maps for iron-session from the current secret and those it replaced.
  *
- * - `seal`: the current secret alone, under its own id: every new cookie uses it.
- * - `open`: every secret under its id, and the current one also under id "1", the id of a seal
- *   made with a plain string password (cookies sealed before this scheme, and tests that seal with
- *   the bare secret).
+ * - One secret, no previous ones: it seals under id "1", exactly as iron-session does with a plain
+ *   string password (so the cookies of a deployment that never rotated stay what they were).
+ * - During a rotation: the current secret seals under its own id ({@link sessionPasswordId});
+ *   every previous secret opens under its own id, and the first previous one also under "1" (it
+ *   sealed under "1" while it was alone). After the previous secrets are dropped, the current one
+ *   returns to "1" for new cookies and still opens the cookies it sealed under its own id.
+ *
+ * So rotating is: set SESSION_SECRET to the new secret and SESSION_SECRET_PREVIOUS to the old
+ * one; once the old cookies have expired (8 hours), remove SESSION_SECRET_PREVIOUS.
  *
  * @see https://github.com/vvo/iron-session#passwords-rotation (password maps)
  */
@@ -293,9 +328,11 @@ export function buildSessionPasswords(
   const open: Record<string, string> = {};
   for (const secret of [...previous].reverse()) open[sessionPasswordId(secret)] = secret;
   open[sessionPasswordId(current)] = current;
-  open['1'] = current;
+  open['1'] = previous[0] ?? current;
   return Object.freeze({
-    seal: Object.freeze({ [sessionPasswordId(current)]: current }),
+    seal: Object.freeze(
+      previous.length === 0 ? { '1': current } : { [sessionPasswordId(current)]: current },
+    ),
     open: Object.freeze(open),
   });
 }
@@ -474,12 +511,29 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     value(env, 'OIDC_CLIENT_AUTH_ALG'),
     CLIENT_AUTH_ALGS,
   );
-  const audience = parseAudience(problems, value(env, 'OIDC_CLIENT_ASSERTION_AUDIENCE'));
+  const audience = parseAudience(
+    problems,
+    value(env, 'OIDC_CLIENT_ASSERTION_AUDIENCE'),
+    parseBoolean(
+      problems,
+      'OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE',
+      value(env, 'OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE'),
+      false,
+    ),
+  );
+  // MUST: the explicit type announces an RFC 10070 assertion, whose audience is the issuer; with
+  // a legacy audience it is sent only when asked for explicitly.
   const typ = parseBoolean(
     problems,
     'OIDC_CLIENT_ASSERTION_TYP',
     value(env, 'OIDC_CLIENT_ASSERTION_TYP'),
-    true,
+    audience.mode === 'issuer',
+  );
+  const x5tSha1 = parseBoolean(
+    problems,
+    'OIDC_CLIENT_ASSERTION_X5T_SHA1',
+    value(env, 'OIDC_CLIENT_ASSERTION_X5T_SHA1'),
+    false,
   );
   const lifetimeSeconds = parseInteger(
     problems,
@@ -488,6 +542,14 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     DEFAULTS.assertionLifetimeSeconds,
     5,
     MAX_ASSERTION_LIFETIME_SECONDS,
+  );
+  const clockSkewMaxSeconds = parseInteger(
+    problems,
+    'OIDC_CLOCK_SKEW_MAX',
+    value(env, 'OIDC_CLOCK_SKEW_MAX'),
+    DEFAULTS.clockSkewMaxSeconds,
+    0,
+    MAX_CLOCK_SKEW_SETTING_SECONDS,
   );
 
   const protocol = parseProtocolProfile((name) => value(env, name), problems, {
@@ -531,12 +593,19 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     sessionStore: Object.freeze(sessionStore),
     httpTimeoutMs,
     idTokenSignedResponseAlg,
+    clockSkewMaxSeconds,
     api: Object.freeze({
       resource: apiResource,
       scope: apiScope,
       messagesUrl: `${appUrl.origin}/api/messages`,
     }),
-    assertion: Object.freeze({ alg, audience: Object.freeze(audience), typ, lifetimeSeconds }),
+    assertion: Object.freeze({
+      alg,
+      audience: Object.freeze(audience),
+      typ,
+      x5tSha1,
+      lifetimeSeconds,
+    }),
     protocol,
   });
 }
@@ -555,7 +624,8 @@ export function getConfig(): AppConfig {
   const config = parseConfig(process.env);
   if (config.clientKeyIsDev) {
     warnLoudly(
-      `DEVELOPMENT KEY IN USE: the client signs with ${config.clientKeyFile}. Register your own key for anything but a demo.`,
+      `DEVELOPMENT KEY IN USE: the client signs with ${config.clientKeyFile}. ` +
+        `Register your own key for anything but a demo.`,
     );
   }
   if (config.sessionSecretSource === 'dev-file') {
@@ -564,8 +634,11 @@ export function getConfig(): AppConfig {
     );
   }
   if (config.assertion.audience.mode !== 'issuer') {
+    const { audience } = config.assertion;
     warnLoudly(
-      `LEGACY CLIENT ASSERTION AUDIENCE (OIDC_CLIENT_ASSERTION_AUDIENCE=${config.assertion.audience.mode === 'url' ? config.assertion.audience.url : 'token_endpoint'}): RFC 10070 requires the issuer; use this only for a provider that refuses it.`,
+      `LEGACY CLIENT ASSERTION AUDIENCE ` +
+        `(OIDC_CLIENT_ASSERTION_AUDIENCE=${audience.mode === 'url' ? audience.url : 'token_endpoint'}): ` +
+        `RFC 10070 requires the issuer; use this only for a provider that refuses it.`,
     );
   }
   if (config.sessionStore.kind === 'redis') {

@@ -17,7 +17,10 @@ export const MESSAGES = Object.freeze([
   { id: 1, text: 'Hello from the protected API.' },
   {
     id: 2,
-    text: 'You reached me with a JWT access token for this API: from the client-credentials grant (no user), or a signed-in user’s, obtained by the app with a refresh grant. No client secret either way.',
+    text:
+      'You reached me with a JWT access token for this API: from the client-credentials grant ' +
+      '(no user), or a signed-in user’s, obtained by the app with a refresh grant. No client ' +
+      'secret either way.',
   },
 ]);
 

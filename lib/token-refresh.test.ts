@@ -48,7 +48,7 @@ function isCode(code: string) {
 }
 
 describe('the user’s API token from a refresh with resource', () => {
-  it('asks for the API at sign-in (resource, scope) and gets a refresh token with one token request plus UserInfo', async () => {
+  it('asks for the API at sign-in; one token request plus UserInfo, and a refresh token', async () => {
     const { url } = await startSignIn('/profile');
     const { api } = getConfig();
     assert.equal(url.searchParams.get('resource'), api.resource);
@@ -62,7 +62,7 @@ describe('the user’s API token from a refresh with resource', () => {
     );
   });
 
-  it('refresh with resource=API_RESOURCE → an RFC 9068 JWT for the API alone, a fresh assertion, a rotated refresh token', async () => {
+  it('refresh with resource → an RFC 9068 JWT for the API alone, a fresh assertion, rotation', async () => {
     const result = await signIn();
     assert.ok(result.refresh_token);
     const refreshed = await refreshUserApiToken(result.refresh_token, 'alice');
@@ -103,7 +103,7 @@ describe('the user’s API token from a refresh with resource', () => {
     await assert.rejects(client.fetchUserInfo(config, refreshed.access_token, 'alice'));
   });
 
-  it('refuses a rotated refresh token used again (invalid_grant → session_expired), and the grant with it', async () => {
+  it('refuses a rotated refresh token used again (session_expired), and the grant with it', async () => {
     const result = await signIn();
     assert.ok(result.refresh_token);
     const first = await refreshUserApiToken(result.refresh_token, 'alice');

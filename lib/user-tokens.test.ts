@@ -347,7 +347,7 @@ describe('user tokens on a real Redis: two instances', () => {
   });
   after(() => redis.stop());
 
-  it('20 concurrent calls over two instances at expiry: one refresh grant, no invalid_grant, the rotation kept', async () => {
+  it('two instances, 20 concurrent calls at expiry: one refresh grant, rotation kept', async () => {
     const storeOne = createRedisSessionStore({ url: redis.url });
     const storeTwo = createRedisSessionStore({ url: redis.url });
     try {

@@ -154,8 +154,10 @@ async function main(): Promise<void> {
   await waitForHttp(`${appUrl}/.well-known/jwks.json`, appChild);
 
   const seconds = (ms: number) => (ms / 1000).toFixed(1);
+  const ready = seconds(performance.now() - buildDone);
+  const total = seconds(performance.now() - started);
   console.log(`
-  Ready in ${seconds(performance.now() - buildDone)} s (${seconds(performance.now() - started)} s including the build check).
+  Ready in ${ready} s (${total} s including the build check).
 
   Open ${appUrl} and sign in.
   Provider: ${issuer}${bundled ? ' (bundled)' : ''}${fapi2 ? FAPI2_BANNER : ''}

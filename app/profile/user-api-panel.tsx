@@ -34,9 +34,15 @@ function describeSource(token: UserTokenView): string {
     case 'store':
       return 'From your server-side session: no request to the provider.';
     case 'refreshed':
-      return 'Refreshed just now: a refresh grant with resource=API_RESOURCE, authenticated by a newly signed client assertion (below); the rotated refresh token was stored.';
+      return (
+        'Refreshed just now: a refresh grant with resource=API_RESOURCE, authenticated by a ' +
+        'newly signed client assertion (below); the rotated refresh token was stored.'
+      );
     case 'shared':
-      return 'Another request of this session was refreshing at the same moment; this one waited for it (one refresh grant for both).';
+      return (
+        'Another request of this session was refreshing at the same moment; this one waited for ' +
+        'it (one refresh grant for both).'
+      );
     case 'other_instance':
       return 'Another instance (or request) held the refresh lock; this one took the tokens it stored.';
   }

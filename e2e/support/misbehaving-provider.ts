@@ -84,8 +84,11 @@ export type Fault = {
   ) => string | Promise<string>;
   /** Edits the token response JSON, or replaces the whole response. */
   readonly tokenResponse?: (body: Record<string, unknown>) => Record<string, unknown> | Override;
-  /** Edits the UserInfo JSON, or replaces the whole response. */
-  readonly userinfo?: (claims: Record<string, unknown>) => Record<string, unknown> | Override;
+  /** Edits the UserInfo JSON, or replaces the whole response (a signed one, say). */
+  readonly userinfo?: (
+    claims: Record<string, unknown>,
+    op: MisbehavingProvider,
+  ) => Record<string, unknown> | Override | Promise<Record<string, unknown> | Override>;
   /** Replaces the PAR endpoint's answer (FAPI 2.0 mode; arm before the sign-in starts). */
   readonly par?: (params: URLSearchParams) => Override;
   /** Edits the claims of the DPoP-bound JWT access token (`cnf`, …) before it is signed. */
@@ -197,6 +200,27 @@ export function createUnsecuredJwt(claims: JWTPayload): string {
   return `${encode({ alg: 'none', typ: 'JWT' })}.${encode(claims)}.`;
 }
 
+/**
+ * A signed UserInfo response (`application/jwt`, OIDC Core §5.3.2): the claims plus `iss` and
+ * `aud` (= `clientId`), signed by `key` (the provider's signing key unless told otherwise).
+ * `overrides` set claims or, given `undefined`, remove them.
+ */
+export async function createSignedUserInfo(
+  op: MisbehavingProvider,
+  clientId: string,
+  claims: Record<string, unknown>,
+  key: ProviderKey = op.signing,
+  overrides: Record<string, unknown> = {},
+): Promise<RawResponse> {
+  const all: Record<string, unknown> = { iss: op.issuer, aud: clientId, ...claims };
+  for (const [name, value] of Object.entries(overrides)) {
+    if (value === undefined) delete all[name];
+    else all[name] = value;
+  }
+  const jwt = await signJwt({ alg: key.alg, kid: key.kid, typ: 'JWT' }, all, key);
+  return new RawResponse(200, 'application/jwt', jwt);
+}
+
 /** The same JWT with one bit of its signature flipped. */
 export function corruptSignature(jwt: string): string {
   const [header, payload, signature = ''] = jwt.split('.');
@@ -233,6 +257,8 @@ export class MisbehavingProvider {
   signing: ProviderKey;
   /** Answer JWKS requests this way instead (e.g. {@link NEVER}). */
   jwksOverride: Override | undefined;
+  /** Members that replace the discovery document's (e.g. an http end_session_endpoint). */
+  metadataOverrides: Record<string, unknown> = {};
 
   private armed: Fault = {};
   private readonly grants = new Map<string, Grant>();
@@ -362,6 +388,8 @@ export class MisbehavingProvider {
       scopes_supported: ['openid', 'profile', 'email'],
       code_challenge_methods_supported: ['S256'],
       id_token_signing_alg_values_supported: [this.signingAlg],
+      // Signed UserInfo responses (application/jwt) are possible, as at most providers.
+      userinfo_signing_alg_values_supported: [this.signingAlg],
       token_endpoint_auth_methods_supported: ['private_key_jwt'],
       token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'EdDSA'],
       claims_supported: [
@@ -384,6 +412,7 @@ export class MisbehavingProvider {
             dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'PS256'],
           }
         : {}),
+      ...this.metadataOverrides,
     };
   }
 
@@ -593,7 +622,7 @@ export class MisbehavingProvider {
     );
   }
 
-  private userinfo(req: IncomingMessage, res: ServerResponse): void {
+  private async userinfo(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const token = /^(?:Bearer|DPoP) (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
     const dpop = req.headers.dpop;
     const proof = typeof dpop === 'string' ? dpop : undefined;
@@ -621,7 +650,7 @@ export class MisbehavingProvider {
       }
     }
     const claims: Record<string, unknown> = { ...grant.userClaims, sub: grant.sub };
-    const answer = grant.fault.userinfo ? grant.fault.userinfo(claims) : claims;
+    const answer = grant.fault.userinfo ? await grant.fault.userinfo(claims, this) : claims;
     if (typeof answer === 'string' || answer instanceof RawResponse) return this.send(res, answer);
     this.json(res, 200, answer);
   }

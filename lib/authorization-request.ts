@@ -55,6 +55,33 @@ export type AuthorizationRequest = {
 };
 
 /**
+ * An attempt as the sign-in transaction cookie carries it (it must stay under 4 KB): the proof's
+ * `jwk` is the session key, shown apart, so only its type stays; an attempt that was answered with
+ * a nonce challenge keeps only what tells it from the retry (`jti`, `nonce`).
+ */
+function compactAttempt(attempt: ParAttempt, superseded: boolean): ParAttempt {
+  const proof = attempt.dpop_proof;
+  const jwk = proof?.header.jwk as { kty?: unknown; crv?: unknown } | undefined;
+  const compactProof = proof && {
+    header: { ...proof.header, jwk: { kty: jwk?.kty, crv: jwk?.crv } },
+    payload: proof.payload,
+  };
+  if (!superseded) return { ...attempt, dpop_proof: compactProof };
+  const pick = (view: JwtView | undefined, names: readonly string[]) =>
+    view && {
+      header: {},
+      payload: Object.fromEntries(
+        names.flatMap((n) => (n in view.payload ? [[n, view.payload[n]]] : [])),
+      ),
+    };
+  return {
+    status: attempt.status,
+    client_assertion: pick(attempt.client_assertion, ['jti', 'aud']),
+    dpop_proof: pick(compactProof, ['jti', 'htu', 'nonce']),
+  };
+}
+
+/**
  * Whether this sign-in pushes its request: `OIDC_PAR=true` (or the FAPI 2.0 profile) always; by
  * default when the provider requires it (RFC 9126 §5, `require_pushed_authorization_requests`).
  *
@@ -159,11 +186,16 @@ export async function buildAuthorizationRequest(
     par: {
       endpoint: String(metadata.pushed_authorization_request_endpoint),
       parameters: { ...parameters, client_id: config.clientMetadata().client_id },
-      attempts: trace.requests.map((request, i) => ({
-        status: request.status,
-        client_assertion: viewJwt(trace.clientAssertions[i]),
-        dpop_proof: viewJwt(trace.dpopProofs[i]),
-      })),
+      attempts: trace.requests.map((request, i, all) =>
+        compactAttempt(
+          {
+            status: request.status,
+            client_assertion: viewJwt(trace.clientAssertions[i]),
+            dpop_proof: viewJwt(trace.dpopProofs[i]),
+          },
+          i < all.length - 1,
+        ),
+      ),
       request_uri: url.searchParams.get('request_uri') ?? '',
       authorization_url: url.href,
     },

@@ -31,6 +31,9 @@ export type Transaction = {
   readonly par?: ParView | undefined;
 };
 
+/** Browsers drop cookies over 4096 bytes (name, value and attributes); keep a margin. */
+export const MAX_SEALED_TRANSACTION_LENGTH = 3800;
+
 /** A sign-in must complete within this many seconds. */
 export const TRANSACTION_TTL_SECONDS = 600;
 
@@ -56,8 +59,12 @@ function isTransaction(value: unknown): value is Transaction {
 export type SealPassword = string | Readonly<Record<string, string>>;
 
 /** Seals a transaction for its cookie. */
-export function sealTransaction(tx: Transaction, password: SealPassword): Promise<string> {
-  return sealData(tx, { password, ttl: TRANSACTION_TTL_SECONDS });
+export async function sealTransaction(tx: Transaction, password: SealPassword): Promise<string> {
+  const sealed = await sealData(tx, { password, ttl: TRANSACTION_TTL_SECONDS });
+  if (sealed.length <= MAX_SEALED_TRANSACTION_LENGTH || tx.par === undefined) return sealed;
+  // The PAR view is for display only: it goes first when the cookie would not fit (a browser
+  // drops a cookie over 4 KB, and the sign-in would fail for want of its transaction).
+  return sealData({ ...tx, par: undefined }, { password, ttl: TRANSACTION_TTL_SECONDS });
 }
 
 /**

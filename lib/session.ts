@@ -4,6 +4,7 @@ import { sealData, unsealData } from 'iron-session';
 import { cookies } from 'next/headers';
 
 import { getConfig } from './config';
+import { loadDpopKey, sealDpopJwk, unsealDpopJwk, type DpopKey } from './dpop-client';
 import { AuthError, isAuthErrorCode, type AuthErrorCode } from './errors';
 import { describeError, log } from './log';
 import { getSessionStore, getUserTokens } from './session-backend';
@@ -19,7 +20,6 @@ import { createSessionId, isSessionStoreUnavailable } from './session-store';
 import type { SignInResult } from './sign-in';
 import {
   isTransactionCookieName,
-  MAX_PENDING_TRANSACTIONS,
   sealTransaction,
   selectEvictions,
   transactionCookieName,
@@ -130,7 +130,11 @@ export async function readSession(): Promise<SessionData | undefined> {
  * @throws {AuthError} `session_store_unavailable`.
  */
 export async function saveSession(result: SignInResult): Promise<SessionRecord> {
-  const record = buildSessionRecord(result, { id: createSessionId() });
+  // MUST: the session's DPoP private key is stored sealed, never in the clear (./dpop-client.ts).
+  const dpopKey = result.dpop
+    ? await sealDpopJwk(result.dpop.key, getConfig().sessionPasswords.seal)
+    : undefined;
+  const record = buildSessionRecord(result, { id: createSessionId(), dpopKey });
   await withStore(() => getSessionStore().create(record));
   (await cookies()).set(
     sessionCookieName(),
@@ -170,6 +174,15 @@ export type UserAccessToken = {
   readonly source: TokenSource;
   /** When this call refreshed: the client assertion that authenticated the refresh grant. */
   readonly refreshAssertion?: string | undefined;
+  /** `token_type`: `bearer`, or `dpop` for a token bound to the session's key (RFC 9449). */
+  readonly tokenType: string;
+  /**
+   * The session's DPoP key (non-extractable), for a DPoP-bound token: every request with the
+   * token must carry a proof of it (lib/api-call.ts does).
+   */
+  readonly dpopKey?: DpopKey | undefined;
+  /** When this call refreshed with DPoP: the proofs sent with the refresh grant. */
+  readonly refreshProofs?: readonly string[] | undefined;
 };
 
 /**
@@ -201,7 +214,29 @@ export async function getAccessToken(
     scope: lease.scope,
     source: lease.source,
     refreshAssertion: lease.client_assertion,
+    tokenType: lease.token_type,
+    dpopKey: lease.token_type === 'dpop' ? await readDpopKey(id) : undefined,
+    refreshProofs: lease.dpop_proofs,
   };
+}
+
+/**
+ * The session's DPoP key: unsealed from the record, imported non-extractable once per process.
+ *
+ * @throws {AuthError} `session_expired` when the record has none or it cannot be opened (its
+ *   DPoP-bound tokens are then useless).
+ */
+async function readDpopKey(id: string): Promise<DpopKey> {
+  const stored = await withStore(() => getSessionStore().get(id));
+  if (stored?.state !== 'active') throw new AuthError('not_signed_in');
+  const sealed = stored.record.dpop_key;
+  const jwk =
+    sealed === undefined
+      ? undefined
+      : await unsealDpopJwk(sealed, getConfig().sessionPasswords.open);
+  if (!jwk)
+    throw new AuthError('session_expired', { detail: 'the session has no usable DPoP key' });
+  return loadDpopKey(jwk);
 }
 
 function transactionPrefix(): '' | '__Host-' {
@@ -210,33 +245,37 @@ function transactionPrefix(): '' | '__Host-' {
 
 /**
  * Stores the sign-in transaction in a cookie of its own, named after its `state`, next to those of
- * other sign-ins in flight in this browser (other tabs). When {@link MAX_PENDING_TRANSACTIONS} are
- * already pending, the oldest go. Route handlers only.
+ * other sign-ins in flight in this browser (other tabs). When there would be too many, or too
+ * many characters of them (./transaction.ts: `MAX_PENDING_TRANSACTIONS`,
+ * `MAX_PENDING_TRANSACTIONS_LENGTH`), the oldest go. Route handlers only.
  *
  * Path `/`, not `/auth/callback`: the `__Host-` prefix (https) requires it, and that prefix is what
  * keeps a sibling subdomain from planting a transaction of its own (a login CSRF); `/auth/login`
- * also has to see the pending ones to bound their number.
+ * also has to see the pending ones to bound them.
  */
 export async function storeTransaction(tx: Transaction): Promise<void> {
   const store = await cookies();
   const { seal, open } = getConfig().sessionPasswords;
   const prefix = transactionPrefix();
   const name = transactionCookieName(tx.state, prefix);
+  const sealed = await sealTransaction(tx, seal);
   const pending = store
     .getAll()
-    .filter((c) => c.name !== name && c.value !== '' && isTransactionCookieName(c.name, prefix));
-  if (pending.length >= MAX_PENDING_TRANSACTIONS) {
+    .filter((c) => c.name !== name && c.value !== '' && isTransactionCookieName(c.name, prefix))
+    .map((c) => ({ name: c.name, value: c.value, length: c.name.length + c.value.length + 1 }));
+  const incoming = name.length + sealed.length + 1;
+  if (selectEvictions(pending, incoming).length > 0) {
     // Only now are they opened (one unseal each): to learn which are oldest.
     const dated = await Promise.all(
       pending.map(async (c) => ({
-        name: c.name,
+        ...c,
         createdAt: (await unsealTransaction(c.value, open))?.created_at,
       })),
     );
-    for (const evicted of selectEvictions(dated, MAX_PENDING_TRANSACTIONS - 1))
+    for (const evicted of selectEvictions(dated, incoming))
       store.set(evicted, '', cookieOptions(0));
   }
-  store.set(name, await sealTransaction(tx, seal), cookieOptions(TRANSACTION_TTL_SECONDS));
+  store.set(name, sealed, cookieOptions(TRANSACTION_TTL_SECONDS));
 }
 
 /** How many sign-ins this browser has in flight (transaction cookies present, read or not). */

@@ -6,7 +6,8 @@ import { sealData } from 'iron-session';
 import {
   isTransactionCookieName,
   MAX_PENDING_TRANSACTIONS,
-  MAX_TRANSACTION_COOKIE_LENGTH,
+  MAX_PENDING_TRANSACTIONS_LENGTH,
+  MAX_SEALED_TRANSACTION_LENGTH,
   sealTransaction,
   selectEvictions,
   transactionCookieName,
@@ -79,6 +80,34 @@ describe('transaction cookie', () => {
     }
     assert.equal(await unsealTransaction(old, password), undefined);
   });
+
+  it('drops the PAR view (display only), never the DPoP key, when the cookie would not fit', async () => {
+    const dpop_key = {
+      kty: 'EC',
+      crv: 'P-256',
+      x: 'x'.repeat(43),
+      y: 'y'.repeat(43),
+      d: 'd'.repeat(43),
+    };
+    const par = {
+      endpoint: 'https://op.example/par',
+      parameters: { scope: 'openid '.repeat(400) },
+      attempts: [],
+      request_uri: 'urn:ietf:params:oauth:request_uri:abc',
+      authorization_url: 'https://op.example/auth?client_id=c&request_uri=x',
+    };
+    const big = { ...tx, dpop_key, par };
+    const sealed = await sealTransaction(big, password);
+    assert.ok(sealed.length <= MAX_SEALED_TRANSACTION_LENGTH);
+    const opened = await unsealTransaction(sealed, password);
+    assert.equal(opened?.par, undefined);
+    assert.deepEqual(opened?.dpop_key, dpop_key);
+    const small = { ...tx, dpop_key, par: { ...par, parameters: { scope: 'openid' } } };
+    assert.deepEqual(
+      (await unsealTransaction(await sealTransaction(small, password), password))?.par,
+      small.par,
+    );
+  });
 });
 
 describe('one transaction cookie per state', () => {
@@ -100,22 +129,37 @@ describe('one transaction cookie per state', () => {
       assert.ok(!isTransactionCookieName(other, ''), other);
   });
 
-  it('drops unreadable transactions first, then the oldest, down to the bound', () => {
+  it('drops unreadable transactions first, then the oldest, down to the count bound', () => {
     const pending = [
-      { name: 'c', createdAt: 300 },
-      { name: 'a', createdAt: 100 },
-      { name: 'x', createdAt: undefined },
-      { name: 'b', createdAt: 200 },
-      { name: 'd', createdAt: 400 },
+      { name: 'c', length: 600, createdAt: 300 },
+      { name: 'a', length: 600, createdAt: 100 },
+      { name: 'x', length: 600, createdAt: undefined },
+      { name: 'b', length: 600, createdAt: 200 },
+      { name: 'd', length: 600, createdAt: 400 },
     ];
-    assert.deepEqual(selectEvictions(pending, 4), ['x']);
-    assert.deepEqual(selectEvictions(pending, 2), ['x', 'a', 'b']);
-    assert.deepEqual(selectEvictions(pending, 5), []);
-    assert.deepEqual(selectEvictions(pending, 0), ['x', 'a', 'b', 'c', 'd']);
-    assert.deepEqual(selectEvictions([], 4), []);
+    assert.equal(MAX_PENDING_TRANSACTIONS, 5);
+    // Five pending, a sixth comes: one goes.
+    assert.deepEqual(selectEvictions(pending, 600), ['x']);
+    assert.deepEqual(selectEvictions(pending.slice(0, 4), 600), []);
+    assert.deepEqual(selectEvictions(pending, 600, { count: 3, length: 100_000 }), ['x', 'a', 'b']);
+    assert.deepEqual(selectEvictions([], 600), []);
   });
 
-  it('keeps the largest transaction within its size bound, and all pending ones under 8 KB', async () => {
+  it('drops the oldest while the pending cookies together would exceed their length bound', () => {
+    const pending = [
+      { name: 'new', length: 3500, createdAt: 300 },
+      { name: 'old', length: 3500, createdAt: 100 },
+      { name: 'mid', length: 1000, createdAt: 200 },
+    ];
+    // 8000 + 1000 > 8192: the oldest goes, and that is enough.
+    assert.deepEqual(selectEvictions(pending, 1000), ['old']);
+    // 8000 + 3800 > 8192, and still 8300 without the oldest: the next goes too.
+    assert.deepEqual(selectEvictions(pending, 3800), ['old', 'mid']);
+    assert.deepEqual(selectEvictions(pending, 100), []);
+    assert.equal(MAX_PENDING_TRANSACTIONS_LENGTH, 8192);
+  });
+
+  it('keeps the largest transaction without DPoP or PAR near 1.2 KB', async () => {
     const largest: Transaction = {
       ...tx,
       // openid-client's randomState / randomNonce / PKCE verifier: 32 random bytes, base64url.
@@ -126,15 +170,14 @@ describe('one transaction cookie per state', () => {
     };
     assert.equal(largest.returnTo.length, MAX_RETURN_TO_LENGTH);
     const sealed = await sealTransaction(largest, password);
-    assert.ok(sealed.length <= MAX_TRANSACTION_COOKIE_LENGTH, `${sealed.length} characters`);
-    const cookie = `__Host-${transactionCookieName(largest.state, '')}=${sealed}; `;
-    assert.ok(cookie.length * MAX_PENDING_TRANSACTIONS < 8 * 1024);
+    assert.ok(sealed.length <= 1300, `${sealed.length} characters`);
   });
 
-  it('refuses to seal a transaction over the bound', async () => {
+  it('refuses to seal a transaction over the bound, rather than let the browser drop it', async () => {
     await assert.rejects(
-      sealTransaction({ ...tx, returnTo: `/${'a'.repeat(2000)}` }, password),
+      sealTransaction({ ...tx, returnTo: `/${'a'.repeat(4000)}` }, password),
       RangeError,
     );
+    assert.ok(MAX_SEALED_TRANSACTION_LENGTH < 4096);
   });
 });

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 
 import { sealData, unsealData } from 'iron-session';
+import type { JWK } from 'jose';
+
+import type { ParView } from './authorization-request';
 
 /**
  * The sign-in transaction: what `/auth/login` must remember for `/auth/callback` to check the
@@ -11,9 +14,10 @@ import { sealData, unsealData } from 'iron-session';
  *
  * One cookie per sign-in, named after its `state`: several tabs may sign in at once, each callback
  * finds its own transaction by the `state` it carries, and a late callback of one tab cannot
- * consume (or be refused for) another tab's. Their number is bounded ({@link MAX_PENDING_TRANSACTIONS},
- * the oldest goes first) and so is each one's size ({@link MAX_TRANSACTION_COOKIE_LENGTH}), so that
- * the browser's Cookie header stays far below what servers accept.
+ * consume (or be refused for) another tab's. Their number and total size are bounded
+ * ({@link MAX_PENDING_TRANSACTIONS}, {@link MAX_PENDING_TRANSACTIONS_LENGTH}: the oldest go first),
+ * and so is each one's ({@link MAX_SEALED_TRANSACTION_LENGTH}), so that the browser's Cookie
+ * header stays far below what servers accept.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7636#section-4 (PKCE)
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.7 (CSRF protection with state / PKCE)
@@ -27,23 +31,31 @@ export type Transaction = {
   readonly returnTo: string;
   /** Seconds since the epoch. */
   readonly created_at: number;
+  /**
+   * The session's DPoP private key (RFC 9449), made at sign-in start and bound to the code: the
+   * cookie is sealed, and the key moves to the session state at the callback.
+   */
+  readonly dpop_key?: JWK | undefined;
+  /** What was pushed to the PAR endpoint (RFC 9126), for /profile. */
+  readonly par?: ParView | undefined;
 };
+
+/** Browsers drop cookies over 4096 bytes (name, value and attributes); keep a margin. */
+export const MAX_SEALED_TRANSACTION_LENGTH = 3800;
 
 /** A sign-in must complete within this many seconds. */
 export const TRANSACTION_TTL_SECONDS = 600;
 
-/**
- * Sign-ins one browser may have in flight (tabs); starting one more drops the oldest. Five
- * transactions of the largest size, the session and the error cookie stay under 12 KB of Cookie
- * header, below Node.js's 16 KB header limit.
- */
+/** Sign-ins one browser may have in flight (tabs); starting one more drops the oldest. */
 export const MAX_PENDING_TRANSACTIONS = 5;
 
 /**
- * Largest sealed transaction stored. A transaction's members are bounded (`returnTo` to 512
- * characters, the rest are fixed-size random values): a sealed one measures about 1.2 KB at most.
+ * Most characters the pending transaction cookies may take together (`name=value; ` each): a
+ * sign-in with a PAR view or a DPoP key seals to 1–3.8 KB, one without to about 0.5–1.2 KB. Kept
+ * far below what servers accept for all request headers (Node.js: 16 KB), whatever else the
+ * browser sends (the session and error cookies, other cookies of the host).
  */
-export const MAX_TRANSACTION_COOKIE_LENGTH = 1536;
+export const MAX_PENDING_TRANSACTIONS_LENGTH = 8192;
 
 const COOKIE_BASE = 'rp_tx_';
 
@@ -64,22 +76,38 @@ export function isTransactionCookieName(name: string, prefix: '' | '__Host-'): b
   return name.startsWith(`${prefix}${COOKIE_BASE}`) && name.length === prefix.length + 28;
 }
 
-/** A pending transaction cookie and, when it could be read, when its sign-in started. */
-export type PendingTransaction = { readonly name: string; readonly createdAt: number | undefined };
+/**
+ * A pending transaction cookie: its name, how many characters it takes in the Cookie header, and,
+ * when it was read, when its sign-in started.
+ */
+export type PendingTransaction = {
+  readonly name: string;
+  readonly length: number;
+  readonly createdAt?: number | undefined;
+};
 
 /**
- * Which pending transactions to drop so that `max` remain: unreadable ones first, then the oldest.
+ * Which pending transactions to drop before one of `incomingLength` characters joins them, so that
+ * both bounds hold: unreadable (or unread) ones first, then the oldest.
  */
 export function selectEvictions(
   pending: readonly PendingTransaction[],
-  max: number,
+  incomingLength: number,
+  limits = { count: MAX_PENDING_TRANSACTIONS, length: MAX_PENDING_TRANSACTIONS_LENGTH },
 ): readonly string[] {
-  const excess = pending.length - Math.max(0, max);
-  if (excess <= 0) return [];
-  return [...pending]
-    .sort((a, b) => (a.createdAt ?? -Infinity) - (b.createdAt ?? -Infinity))
-    .slice(0, excess)
-    .map((p) => p.name);
+  let count = pending.length + 1;
+  let length = pending.reduce((sum, p) => sum + p.length, incomingLength);
+  const evicted: string[] = [];
+  const oldestFirst = [...pending].sort(
+    (a, b) => (a.createdAt ?? -Infinity) - (b.createdAt ?? -Infinity),
+  );
+  for (const p of oldestFirst) {
+    if (count <= limits.count && length <= limits.length) break;
+    evicted.push(p.name);
+    count -= 1;
+    length -= p.length;
+  }
+  return evicted;
 }
 
 function isTransaction(value: unknown): value is Transaction {
@@ -94,7 +122,9 @@ function isTransaction(value: unknown): value is Transaction {
     v.code_verifier.length >= 43 &&
     typeof v.returnTo === 'string' &&
     v.returnTo.startsWith('/') &&
-    typeof v.created_at === 'number'
+    typeof v.created_at === 'number' &&
+    (v.dpop_key === undefined || (typeof v.dpop_key === 'object' && v.dpop_key !== null)) &&
+    (v.par === undefined || (typeof v.par === 'object' && v.par !== null))
   );
 }
 
@@ -102,16 +132,21 @@ function isTransaction(value: unknown): value is Transaction {
 export type SealPassword = string | Readonly<Record<string, string>>;
 
 /**
- * Seals a transaction for its cookie.
+ * Seals a transaction for its cookie. The PAR view, for display only, goes first when the cookie
+ * would not fit (a browser drops a cookie over 4 KB, and the sign-in would fail for want of its
+ * transaction).
  *
- * @throws {RangeError} when the sealed value exceeds {@link MAX_TRANSACTION_COOKIE_LENGTH} (its
- *   members were not bounded before: a programming error, never stored).
+ * @throws {RangeError} when even without it the sealed value exceeds
+ *   {@link MAX_SEALED_TRANSACTION_LENGTH} (its members were not bounded before: a programming
+ *   error; never stored, so never lost silently by the browser).
  */
 export async function sealTransaction(tx: Transaction, password: SealPassword): Promise<string> {
-  const sealed = await sealData(tx, { password, ttl: TRANSACTION_TTL_SECONDS });
-  if (sealed.length > MAX_TRANSACTION_COOKIE_LENGTH) {
+  let sealed = await sealData(tx, { password, ttl: TRANSACTION_TTL_SECONDS });
+  if (sealed.length > MAX_SEALED_TRANSACTION_LENGTH && tx.par !== undefined)
+    sealed = await sealData({ ...tx, par: undefined }, { password, ttl: TRANSACTION_TTL_SECONDS });
+  if (sealed.length > MAX_SEALED_TRANSACTION_LENGTH) {
     throw new RangeError(
-      `sealed transaction of ${sealed.length} characters exceeds ${MAX_TRANSACTION_COOKIE_LENGTH}`,
+      `sealed transaction of ${sealed.length} characters exceeds ${MAX_SEALED_TRANSACTION_LENGTH}`,
     );
   }
   return sealed;

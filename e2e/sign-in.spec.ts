@@ -1,6 +1,10 @@
 import type { Page } from '@playwright/test';
 
-import { transactionCookieName } from '../lib/transaction';
+import {
+  MAX_PENDING_TRANSACTIONS_LENGTH,
+  MAX_SEALED_TRANSACTION_LENGTH,
+  transactionCookieName,
+} from '../lib/transaction';
 import {
   ALICE,
   authorizeAtProvider,
@@ -228,11 +232,13 @@ test('no more than five sign-ins pend in one browser: a sixth drops the oldest',
   expect(pending.map((c) => c.name)).not.toContain(transactionCookieName(states[0] ?? '', ''));
   for (const state of states.slice(1))
     expect(pending.map((c) => c.name)).toContain(transactionCookieName(state, ''));
+  const length = pending.reduce((sum, c) => sum + c.name.length + c.value.length + 1, 0);
+  expect(length).toBeLessThanOrEqual(MAX_PENDING_TRANSACTIONS_LENGTH);
   for (const cookie of pending) {
     expect(cookie.httpOnly).toBe(true);
     expect(cookie.sameSite).toBe('Lax');
     expect(cookie.path).toBe('/');
-    expect(cookie.value.length).toBeLessThan(1536);
+    expect(cookie.value.length).toBeLessThanOrEqual(MAX_SEALED_TRANSACTION_LENGTH);
     // Short-lived: ten minutes.
     expect(cookie.expires * 1000 - Date.now()).toBeLessThanOrEqual(600_000);
     expect(cookie.expires * 1000 - Date.now()).toBeGreaterThan(500_000);

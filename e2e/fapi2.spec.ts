@@ -235,7 +235,8 @@ test('the refresh after expiry: a new proof and a new client assertion each time
 test('machine to machine: a DPoP-bound client-credentials token, the API call with a proof', async ({
   page,
 }) => {
-  await page.goto(`${stack.appUrl}/machine`);
+  // /machine lends the app's identity: signed-in users only (lib/machine-access.ts).
+  await signIn(page, stack, ALICE, '/machine');
   await page.getByTestId('machine-run').click();
   await expect(page.getByTestId('api-status')).toHaveText('200');
   await expect(page.getByTestId('token-type')).toHaveText('dpop');

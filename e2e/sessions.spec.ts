@@ -372,6 +372,7 @@ test.describe('one instance, sessions in memory (no Redis)', () => {
       ],
       ['two logout_token', post(`${form(await sign(base()))}&${form(await sign(base()))}`)],
       ['no logout_token', post('')],
+      ['a body of 1 MB', post(`logout_token=${'a'.repeat(1024 * 1024)}`)],
     ];
     for (const [name, pending] of refused) {
       const response = await pending;

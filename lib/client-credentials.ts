@@ -6,6 +6,7 @@ import { AuthError, type AuthErrorCode } from './errors';
 import { describeError } from './log';
 import { findConfigError, getProvider, isNetworkError } from './discovery';
 import { processSlot } from './process-slot';
+import { classifyTokenEndpointRefusal } from './token-endpoint-answer';
 import { createTokenCache, type TokenCache, type TokenLease } from './token-cache';
 
 /**
@@ -56,6 +57,10 @@ export function classifyClientCredentialsError(err: unknown): AuthError {
   const misconfigured = findConfigError(err);
   if (misconfigured)
     return new AuthError('app_misconfigured', { detail: misconfigured.message, cause: err });
+  // A 400/401/403 without an OAuth JSON error (an empty 403 from a gateway, an HTML page), or a
+  // 401 challenge: the provider refused the client, not a malformed token response.
+  const refusal = classifyTokenEndpointRefusal(err);
+  if (refusal) return refusal;
   if (err instanceof client.ResponseBodyError) {
     const byError: Record<string, AuthErrorCode> = {
       invalid_client: 'client_authentication_failed',

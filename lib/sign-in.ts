@@ -7,6 +7,7 @@ import { findConfigError, getProvider, isNetworkError } from './discovery';
 import { AuthError, type AuthErrorCode } from './errors';
 import { findAudienceProblem } from './id-token';
 import { describeError } from './log';
+import { classifyTokenEndpointRefusal } from './token-endpoint-answer';
 import type { Transaction } from './transaction';
 
 /**
@@ -84,6 +85,9 @@ function classifyCodeExchangeError(err: unknown, tokenRequestSent: boolean): Aut
       cause: err,
     });
   }
+  // A 400/401/403 without an OAuth JSON error (an empty 403 from a gateway, an HTML page).
+  const refusal = classifyTokenEndpointRefusal(err);
+  if (refusal) return refusal;
   if (err instanceof client.WWWAuthenticateChallengeError) {
     // A 401 from the token endpoint is invalid_client (RFC 6749 §5.2), sent with a challenge.
     const error = err.cause[0]?.parameters.error;

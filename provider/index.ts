@@ -16,8 +16,19 @@ import {
   type ClientRegistration,
   type RegisteredCertificate,
 } from './client-registration';
-import { buildConfiguration, type ProviderSettings } from './configuration';
+import {
+  ASSERTION_AUDIENCES,
+  ASSERTION_TYP_POLICIES,
+  type AssertionAudiencePolicy,
+} from './client-assertion-policy';
+import {
+  buildConfiguration,
+  DEFAULT_CLIENT_AUTH_ALGS,
+  type ClientAuthSigningAlg,
+  type ProviderSettings,
+} from './configuration';
 import { interactions } from './interactions';
+import { REFUSAL_STYLES, refusalStyle } from './refusal-style';
 
 /**
  * Boot script of the bundled OpenID Provider: `tsx provider/index.ts`.
@@ -31,8 +42,17 @@ import { interactions } from './interactions';
  *   PROVIDER_CLIENT_JWKS_FILE     public JWKS file, for jwks   (keys/dev-client.public.jwks.json)
  *   PROVIDER_CLIENT_CERT_FILE     certificate(s), PEM, DER or base64, for certificate
  *                                                              (keys/dev-client.cert.pem)
- *   PROVIDER_ASSERTION_AUDIENCE   issuer | legacy: aud the client assertion may carry; legacy also
- *                                 accepts the token endpoint URL                       (issuer)
+ *   PROVIDER_ASSERTION_AUDIENCE   issuer | legacy | token_endpoint: aud the client assertion may
+ *                                 carry; legacy also accepts the token endpoint URL, token_endpoint
+ *                                 accepts only it (a pre-RFC 10070 provider)             (issuer)
+ *   PROVIDER_ASSERTION_TYP        optional | required | forbidden: typ client-authentication+jwt
+ *                                 may, must or must not be sent                        (optional)
+ *   PROVIDER_ASSERTION_CHECKS     strict | lenient: lenient drops this provider's own assertion
+ *                                 checks (a deliberately weak provider)                  (strict)
+ *   PROVIDER_CLIENT_AUTH_ALGS     comma-separated token_endpoint_auth_signing_alg_values_supported
+ *                                                               (RS256,PS256,ES256,EdDSA,Ed25519)
+ *   PROVIDER_CLIENT_AUTH_FAILURE  explain | opaque | empty-403 | html-400: how a refused client
+ *                                 authentication is answered (provider/refusal-style.ts) (explain)
  *   PROVIDER_SIGNING_KEYS_FILE    keeps the provider's signing keys across restarts (new per process)
  *   API_RESOURCE                  the API's resource indicator (APP_URL/api), shared with the app
  *   API_SCOPE                     the API's scope              (api1), shared with the app
@@ -97,10 +117,29 @@ async function registrationFrom(
   );
 }
 
-function assertionAudienceFrom(env: NodeJS.ProcessEnv): ProviderSettings['assertionAudience'] {
-  const value = env.PROVIDER_ASSERTION_AUDIENCE ?? 'issuer';
-  if (value === 'issuer' || value === 'legacy') return value;
-  throw new Error(`PROVIDER_ASSERTION_AUDIENCE: unknown value "${value}" (use issuer or legacy)`);
+/** One of `choices` from `env[name]`, or `fallback` when unset. */
+function choiceFrom<T extends string>(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  choices: readonly T[],
+  fallback: T,
+): T {
+  const value = env[name]?.trim() || fallback;
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new Error(`${name}: unknown value "${value}" (use ${choices.join(', ')})`);
+}
+
+function clientAuthAlgsFrom(env: NodeJS.ProcessEnv): readonly ClientAuthSigningAlg[] {
+  const raw = env.PROVIDER_CLIENT_AUTH_ALGS?.trim();
+  if (!raw) return DEFAULT_CLIENT_AUTH_ALGS;
+  const names = raw.split(/[\s,]+/).filter(Boolean);
+  const algs = DEFAULT_CLIENT_AUTH_ALGS.filter((alg) => names.includes(alg));
+  if (algs.length !== names.length || algs.length === 0) {
+    throw new Error(
+      `PROVIDER_CLIENT_AUTH_ALGS: "${raw}" (use a comma-separated list of ${DEFAULT_CLIENT_AUTH_ALGS.join(', ')})`,
+    );
+  }
+  return algs;
 }
 
 /** Settings from the environment. */
@@ -114,7 +153,21 @@ export async function settingsFromEnv(
     appUrl,
     clientId: env.PROVIDER_CLIENT_ID ?? 'client_using_jwt',
     registration: await registrationFrom(env, appUrl),
-    assertionAudience: assertionAudienceFrom(env),
+    assertionAudience: choiceFrom<AssertionAudiencePolicy>(
+      env,
+      'PROVIDER_ASSERTION_AUDIENCE',
+      ASSERTION_AUDIENCES,
+      'issuer',
+    ),
+    assertionTyp: choiceFrom(env, 'PROVIDER_ASSERTION_TYP', ASSERTION_TYP_POLICIES, 'optional'),
+    assertionChecks: choiceFrom(
+      env,
+      'PROVIDER_ASSERTION_CHECKS',
+      ['strict', 'lenient'] as const,
+      'strict',
+    ),
+    clientAuthAlgs: clientAuthAlgsFrom(env),
+    refusalStyle: choiceFrom(env, 'PROVIDER_CLIENT_AUTH_FAILURE', REFUSAL_STYLES, 'explain'),
     signingKeys: await loadSigningKeys(env.PROVIDER_SIGNING_KEYS_FILE),
     cookieKeys: [randomBytes(32).toString('base64url')],
     // Only a provider that itself lives on loopback may fetch from loopback.
@@ -154,6 +207,8 @@ export async function startProvider(
   const provider = new Provider(settings.issuer, buildConfiguration(settings));
   const url = new URL(settings.issuer);
   if (url.protocol === 'https:') provider.proxy = true;
+  // Outermost, so that it sees the final answer of every endpoint.
+  provider.use(refusalStyle(settings.refusalStyle ?? 'explain'));
   provider.use(interactions(provider));
   exposeClientAuthFailures(provider);
   logEvents(provider);
@@ -176,7 +231,7 @@ if (isMain) {
     const settings = await settingsFromEnv();
     await startProvider(settings);
     console.log(
-      `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ${settings.clientId}, keys via ${settings.registration.mode}, assertion aud: ${settings.assertionAudience}; API ${settings.api.resource}, scope ${settings.api.scope})`,
+      `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ${settings.clientId}, keys via ${settings.registration.mode}, assertion aud: ${settings.assertionAudience}, typ: ${settings.assertionTyp}, checks: ${settings.assertionChecks}, algs: ${settings.clientAuthAlgs?.join(',')}, refusals: ${settings.refusalStyle}; API ${settings.api.resource}, scope ${settings.api.scope})`,
     );
     const stop = () => process.exit(0);
     process.on('SIGINT', stop);

@@ -18,6 +18,8 @@ export type BackChannelRequest = {
   readonly url: string;
   readonly status?: number | undefined;
   readonly ms: number;
+  /** When it was sent, on the monotonic clock (`performance.now()`), for timelines. */
+  readonly start?: number | undefined;
 };
 
 export type BackChannelTrace = {
@@ -77,12 +79,12 @@ export async function backChannelFetch(url: string, options: FetchOptions): Prom
     const response = await fetch(url, options as RequestInit);
     observeProviderClock(response.headers);
     const ms = Math.round(performance.now() - started);
-    trace?.requests.push({ method, url: target, status: response.status, ms });
+    trace?.requests.push({ method, url: target, status: response.status, ms, start: started });
     log.info('back-channel', { method, url: target, status: response.status, ms });
     return response;
   } catch (err) {
     const ms = Math.round(performance.now() - started);
-    trace?.requests.push({ method, url: target, ms });
+    trace?.requests.push({ method, url: target, ms, start: started });
     log.warn('back-channel failed', { method, url: target, ms, reason: (err as Error).name });
     throw err;
   }

@@ -26,6 +26,8 @@ export type TokenView = {
   readonly assertion: JwtView | undefined;
   /** The access token, decoded; undefined when it is not a JWT (an opaque token). */
   readonly accessToken: JwtView | undefined;
+  /** The token request at the token endpoint: status and duration (for the flow inspector). */
+  readonly tokenRequest?: { readonly status: number | undefined; readonly ms: number } | undefined;
 };
 
 export type ApiAnswer = {
@@ -77,6 +79,10 @@ export function viewLease(lease: TokenLease<ApiAccessToken>): TokenView {
     expires_in: lease.token.expires_in,
     assertion: viewJwt(lease.token.clientAssertion),
     accessToken: viewJwt(lease.token.access_token),
+    tokenRequest: lease.token.trace.requests
+      .filter((r) => r.method === 'POST')
+      .map((r) => ({ status: r.status, ms: r.ms }))
+      .at(-1),
   };
 }
 

@@ -26,7 +26,6 @@ import type { Transaction } from './transaction';
 export async function startSignIn(
   returnTo: string,
 ): Promise<{ url: URL; transaction: Transaction }> {
-  const settings = getConfig();
   const { config } = await getProvider();
   const code_verifier = client.randomPKCECodeVerifier();
   const transaction: Transaction = {
@@ -36,16 +35,29 @@ export async function startSignIn(
     returnTo,
     created_at: Math.floor(Date.now() / 1000),
   };
-  const url = client.buildAuthorizationUrl(config, {
+  const url = client.buildAuthorizationUrl(config, await buildAuthorizationParameters(transaction));
+  return { url, transaction };
+}
+
+/**
+ * The authorization request's parameters for a transaction (client_id is added by openid-client).
+ * Also what the flow inspector shows as the request that was sent.
+ *
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest
+ */
+export async function buildAuthorizationParameters(
+  transaction: Pick<Transaction, 'state' | 'nonce' | 'code_verifier'>,
+): Promise<Record<string, string>> {
+  const settings = getConfig();
+  return {
     redirect_uri: settings.redirectUri,
     scope: settings.scopes,
     response_type: 'code',
-    code_challenge: await client.calculatePKCECodeChallenge(code_verifier),
+    code_challenge: await client.calculatePKCECodeChallenge(transaction.code_verifier),
     code_challenge_method: 'S256',
     state: transaction.state,
     nonce: transaction.nonce,
-  });
-  return { url, transaction };
+  };
 }
 
 export type SignInResult = {
@@ -55,6 +67,21 @@ export type SignInResult = {
   /** The compact client assertion that redeemed the code. */
   readonly clientAssertion: string | undefined;
   readonly trace: BackChannelTrace;
+  /** The token response, for the flow inspector (which keeps it decoded, never whole). */
+  readonly tokens?: client.TokenEndpointResponse | undefined;
+  /** Step ends on the monotonic clock (`performance.now()`), for the flow inspector. */
+  readonly timing?: SignInTiming | undefined;
+};
+
+/** When each step of {@link completeSignIn} began or ended (`performance.now()`). */
+export type SignInTiming = {
+  readonly started: number;
+  /** The token response received and its claims checked by openid-client. */
+  readonly tokens: number;
+  /** The ID token's signature verified. */
+  readonly idToken: number;
+  /** UserInfo read and checked (= idToken when there is no UserInfo endpoint). */
+  readonly userinfo: number;
 };
 
 /** Maps a failure of the code exchange onto a stable {@link AuthError}. */
@@ -143,6 +170,7 @@ export async function completeSignIn(
   const settings = getConfig();
   const provider = await getProvider();
   const trace = createTrace();
+  const started = performance.now();
   // Build the callback URL from APP_URL, not from the request: behind proxies and with Next's bind
   // address the request URL differs from the registered redirect_uri.
   const currentUrl = new URL(settings.redirectUri);
@@ -165,6 +193,7 @@ export async function completeSignIn(
     throw classifyCodeExchangeError(err, trace.clientAssertions.length > 0);
   }
 
+  const tokensAt = performance.now();
   const claims = tokens.claims();
   const id_token = tokens.id_token;
   if (!claims || !id_token)
@@ -194,6 +223,8 @@ export async function completeSignIn(
         });
   }
 
+  const idTokenAt = performance.now();
+
   let userinfo: UserInfoResponse | undefined;
   if (provider.metadata.userinfo_endpoint) {
     try {
@@ -217,7 +248,15 @@ export async function completeSignIn(
     }
   }
 
-  return { id_token, claims, userinfo, clientAssertion: trace.clientAssertions.at(-1), trace };
+  return {
+    id_token,
+    claims,
+    userinfo,
+    clientAssertion: trace.clientAssertions.at(-1),
+    trace,
+    tokens,
+    timing: { started, tokens: tokensAt, idToken: idTokenAt, userinfo: performance.now() },
+  };
 }
 
 /**

@@ -30,6 +30,13 @@ export default async function ProfilePage() {
         <span data-testid="profile-sub">{typeof name === 'string' ? name : session.sub}</span>
       </h1>
 
+      <p>
+        <a href="/inspector" data-testid="inspector-link">
+          Inspect this sign-in step by step
+        </a>{' '}
+        <span className="muted">(every request, timing and check)</span>
+      </p>
+
       <h2>The client assertion that redeemed your authorization code</h2>
       <p className="muted">
         Signed by this app moments before it called the token endpoint

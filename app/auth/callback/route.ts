@@ -7,6 +7,7 @@ import { completeSignIn } from '@/lib/sign-in';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import { destroySession, saveSession, takeTransaction } from '@/lib/session';
 import { fitSessionData } from '@/lib/session-data';
+import { recordSignInFlow } from '@/lib/flow-inspector';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
 
 export const dynamic = 'force-dynamic';
@@ -17,6 +18,8 @@ export const dynamic = 'force-dynamic';
  * and only then creates the session.
  */
 export async function GET(request: NextRequest) {
+  const callbackStart = performance.now();
+  const callbackAt = Date.now();
   try {
     // The transaction is single-use: read and deleted whatever happens next.
     const transaction = await takeTransaction();
@@ -31,6 +34,13 @@ export async function GET(request: NextRequest) {
     const result = await completeSignIn(request.nextUrl.searchParams, transaction);
     const settings = getConfig();
     await saveSession(await fitSessionData(result, settings.sessionSecret));
+    await recordSignInFlow({
+      transaction,
+      callbackParams: request.nextUrl.searchParams,
+      result,
+      callbackStart,
+      callbackAt,
+    });
     log.info('sign-in completed', {
       sub: result.claims.sub,
       back_channel_requests: result.trace.requests.length,

@@ -1,6 +1,7 @@
 import type { NextRequest } from 'next/server';
 
 import { getConfig } from '@/lib/config';
+import { clearFlowRecords } from '@/lib/flow-store';
 import { describeError, log } from '@/lib/log';
 import { buildLogoutUrl } from '@/lib/sign-in';
 import { destroySession, readSession } from '@/lib/session';
@@ -27,6 +28,7 @@ export async function POST(request: NextRequest) {
   }
   const session = await readSession();
   await destroySession();
+  await clearFlowRecords();
   let target: URL = new URL('/', settings.appUrl);
   if (session) {
     try {

@@ -69,9 +69,13 @@ export function classifyClientCredentialsError(err: unknown): AuthError {
       invalid_scope: 'api_target_rejected',
       invalid_target: 'api_target_rejected',
     };
-    const code = Object.hasOwn(byError, err.error)
-      ? (byError[err.error] as AuthErrorCode)
-      : 'token_request_failed';
+    // A 401 is client authentication whatever the code (RFC 6749 §5.2); Keycloak says unauthorized_client.
+    const code: AuthErrorCode =
+      err.status === 401
+        ? 'client_authentication_failed'
+        : Object.hasOwn(byError, err.error)
+          ? (byError[err.error] as AuthErrorCode)
+          : 'token_request_failed';
     return new AuthError(code, {
       error: err.error,
       error_description: err.error_description,

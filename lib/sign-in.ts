@@ -99,8 +99,9 @@ function classifyCodeExchangeError(err: unknown, tokenRequestSent: boolean): Aut
     });
   }
   if (err instanceof client.ResponseBodyError) {
+    // A 401 is client authentication whatever the code (RFC 6749 §5.2); Keycloak says unauthorized_client.
     const code: AuthErrorCode =
-      err.error === 'invalid_client'
+      err.error === 'invalid_client' || err.status === 401
         ? 'client_authentication_failed'
         : err.error === 'invalid_grant'
           ? 'code_rejected'

@@ -783,6 +783,22 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     expected: expectError('client_authentication_failed', true),
   },
   {
+    name: 'token endpoint answers 401 unauthorized_client (Keycloak’s client refusal)',
+    ref: 'RFC 6749 §5.2 (401 is client authentication)',
+    fault: {
+      tokenResponse: () =>
+        new RawResponse(
+          401,
+          'application/json',
+          JSON.stringify({
+            error: 'unauthorized_client',
+            error_description: 'Invalid client or Invalid client credentials',
+          }),
+        ),
+    },
+    expected: expectError('client_authentication_failed', true),
+  },
+  {
     name: 'token endpoint answers 403 with an empty body (a gateway refusing the client)',
     ref: 'RFC 6749 §5.2; issue 11 (reported as a probable client-authentication failure)',
     fault: { tokenResponse: () => new RawResponse(403, '', '') },

@@ -110,8 +110,8 @@ API        ${settings.api.resource}, scope ${settings.api.scope}
       // The catalog's words say why a refusal without an OAuth error is still this one.
       if (err.code === 'client_authentication_likely_failed')
         console.error(AUTH_ERROR_CATALOG[err.code].hint);
-      const said = err.error_description ?? err.detail;
-      console.error(`\n${(await explainInvalidClient(said)).join('\n')}`);
+      const answer = err.code === 'client_authentication_likely_failed' ? err.detail : undefined;
+      console.error(`\n${(await explainInvalidClient(err.error_description, answer)).join('\n')}`);
     } else {
       if (err.error_description) console.error(`The provider said: ${err.error_description}`);
       console.error(AUTH_ERROR_CATALOG[err.code].hint);

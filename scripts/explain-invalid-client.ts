@@ -22,9 +22,10 @@ export async function isReachable(url: string): Promise<boolean> {
 /**
  * The explanation, as lines of text.
  *
- * @param said what the provider said: its `error_description`, or how it answered without one.
+ * @param said the provider's own words (`error_description`), when it sent any.
+ * @param answer how the token endpoint answered, when it sent no OAuth error (status, content type).
  */
-export async function explainInvalidClient(said?: string): Promise<string[]> {
+export async function explainInvalidClient(said?: string, answer?: string): Promise<string[]> {
   const settings = getConfig();
   const keys = await getClientKeySet();
   const jwksUrl = `${settings.appUrl}/.well-known/jwks.json`;
@@ -46,6 +47,7 @@ export async function explainInvalidClient(said?: string): Promise<string[]> {
     'The provider\'s own log names the reason (the bundled provider prints "[op] grant.error ... (reason)").',
   ];
   if (said) lines.push(`The provider said: ${said}`);
+  if (answer) lines.push(`Answer: ${answer}`);
   if (!(await isReachable(jwksUrl))) {
     lines.push(
       '',

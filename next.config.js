@@ -2,6 +2,9 @@
 const nextConfig = {
   reactStrictMode: true,
   poweredByHeader: false,
+  // MUST: `next dev` logs every request URL; the callback's carries the authorization code and
+  // the state. Production (`next start`) logs no requests.
+  logging: { incomingRequests: { ignore: [/^\/auth\/callback(?:[/?#]|$)/] } },
   // Loaded from node_modules at run time rather than bundled: instrumentation.ts and the route
   // handlers are separate bundles, and objects they share through lib/process-slot.ts (the
   // openid-client Configuration, jose key sets) must come from one copy of each library, or

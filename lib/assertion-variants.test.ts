@@ -19,6 +19,7 @@ const DEFAULTS: AppConfig['assertion'] = Object.freeze({
   alg: undefined,
   audience: Object.freeze({ mode: 'issuer' as const }),
   typ: true,
+  x5tSha1: false,
   lifetimeSeconds: 60,
 });
 const RSA_SPACE: VariantSpace = {
@@ -85,11 +86,22 @@ describe('assertion shapes', () => {
         current: DEFAULTS,
         withCertificate: false,
       }),
-      {
-        env: ['OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint', 'OIDC_CLIENT_ASSERTION_TYP=false'],
-        unset: [],
-        unsupported: [],
-      },
+      // typ is off by default with a token-endpoint audience (lib/config.ts)
+      { env: ['OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint'], unset: [], unsupported: [] },
+    );
+    assert.deepEqual(
+      settingsForVariant({ ...CONFIGURED, audience: 'token_endpoint' }, 'RS256', {
+        current: DEFAULTS,
+        withCertificate: false,
+      }).env,
+      ['OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint', 'OIDC_CLIENT_ASSERTION_TYP=true'],
+    );
+    assert.deepEqual(
+      settingsForVariant({ ...CONFIGURED, typ: false }, 'RS256', {
+        current: DEFAULTS,
+        withCertificate: false,
+      }).env,
+      ['OIDC_CLIENT_ASSERTION_TYP=false'],
     );
     // Back to the defaults from legacy settings: say what to unset.
     const legacy: AppConfig['assertion'] = {

@@ -209,8 +209,11 @@ export function settingsForVariant(
       'the provider accepts the issuer only inside an array; this app sends it as a string (the form RFC 10070 ' +
         'requires providers to accept) and has no setting for an array: ask the provider to accept the string',
     );
-  if (!variant.typ) env.push('OIDC_CLIENT_ASSERTION_TYP=false');
-  else if (!current.typ) unset.push('OIDC_CLIENT_ASSERTION_TYP');
+  // The app types its assertions by default only with the issuer as audience (lib/config.ts).
+  const typByDefault = variant.audience === 'issuer' || variant.audience === 'issuer_array';
+  const currentTypByDefault = current.audience.mode === 'issuer';
+  if (variant.typ !== typByDefault) env.push(`OIDC_CLIENT_ASSERTION_TYP=${variant.typ}`);
+  else if (current.typ !== currentTypByDefault) unset.push('OIDC_CLIENT_ASSERTION_TYP');
   if (variant.alg !== naturalAlg) env.push(`OIDC_CLIENT_AUTH_ALG=${variant.alg}`);
   else if (current.alg !== undefined) unset.push('OIDC_CLIENT_AUTH_ALG');
   if (options.withCertificate && !variant.thumbprints)
@@ -248,7 +251,8 @@ export function listWeakenings(
     );
     if (better.length > 0 || offeredElsewhere.length > 0) {
       warnings.push(
-        `RS256 while the provider offers ${[...better, ...offeredElsewhere].join(', ')}: RSASSA-PKCS1-v1_5 is the legacy ` +
+        `RS256 while the provider offers ${[...better, ...offeredElsewhere].join(', ')}: RSASSA-PKCS1-v1_5 is the ` +
+          `legacy ` +
           'signature scheme; FAPI 2.0 allows only PS256, ES256 and EdDSA. ' +
           (better.length > 0
             ? `This key signs ${better.join(', ')} too (OIDC_CLIENT_AUTH_ALG=${better[0]}).`
@@ -286,7 +290,12 @@ export function audienceFor(
 export function createVariantAuthentication(
   variant: AssertionVariant,
   key: ClientKey,
-  options: { lifetimeSeconds: number; configuredUrl?: string | undefined },
+  options: {
+    lifetimeSeconds: number;
+    configuredUrl?: string | undefined;
+    /** Also the SHA-1 `x5t` (OIDC_CLIENT_ASSERTION_X5T), as the app sends it. */
+    x5tSha1?: boolean | undefined;
+  },
 ): client.ClientAuth {
   return (as, clientMetadata, body, headers) =>
     client.PrivateKeyJwt(
@@ -297,7 +306,7 @@ export function createVariantAuthentication(
           if (variant.typ) header.typ = CLIENT_ASSERTION_TYP;
           if (variant.thumbprints && key.certificate) {
             header['x5t#S256'] = key.certificate.x5tS256;
-            header.x5t = key.certificate.x5t;
+            if (options.x5tSha1) header.x5t = key.certificate.x5t;
           }
           payload.aud = audienceFor(variant, as, options.configuredUrl);
           payload.exp = Number(payload.iat) + options.lifetimeSeconds;

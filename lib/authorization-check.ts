@@ -99,7 +99,9 @@ export async function checkAuthorizationEndpoint(
           const description = next.searchParams.get('error_description') ?? undefined;
           return {
             outcome: 'refused',
-            message: `the provider sent the browser back with error=${error}: it knows the client and the redirect URI, but refused the request`,
+            message:
+              `the provider sent the browser back with error=${error}: it knows the client and the ` +
+              `redirect URI, but refused the request`,
             url: url.href,
             hops,
             providerSaid: description ? `${error}: ${description}` : error,
@@ -115,7 +117,10 @@ export async function checkAuthorizationEndpoint(
       if (next.origin !== origin) {
         return {
           outcome: 'accepted',
-          message: `the provider redirected to ${next.origin} (its login service, presumably): client_id and redirect_uri passed its first checks, but whether that page is a login page or an error cannot be told from here`,
+          message:
+            `the provider redirected to ${next.origin} (its login service, presumably): client_id and ` +
+            `redirect_uri passed its first checks, but whether that page is a login page or an error cannot be ` +
+            `told from here`,
           url: url.href,
           hops,
         };
@@ -133,7 +138,9 @@ export async function checkAuthorizationEndpoint(
     if (response.status >= 400) {
       return {
         outcome: 'refused',
-        message: `the provider answered the authorization request with ${response.status}: it does not take this client_id or redirect_uri (register ${options.redirectUri} for this client), or another parameter`,
+        message:
+          `the provider answered the authorization request with ${response.status}: it does not take this ` +
+          `client_id or redirect_uri (register ${options.redirectUri} for this client), or another parameter`,
         url: url.href,
         hops,
         providerSaid: title,
@@ -150,7 +157,10 @@ export async function checkAuthorizationEndpoint(
     }
     return {
       outcome: 'unclear',
-      message: `the provider answered ${response.status} with a page without a password field: a login page of another kind and an error page shown with status 200 cannot be told apart from here; open the URL in a browser`,
+      message:
+        `the provider answered ${response.status} with a page without a password field: a login page of ` +
+        `another kind and an error page shown with status 200 cannot be told apart from here; open the URL in a ` +
+        `browser`,
       url: url.href,
       hops,
       providerSaid: title,

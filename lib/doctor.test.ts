@@ -109,33 +109,44 @@ describe('npm run doctor finds the settings a provider needs', () => {
     assert.equal(authorization?.level, 'ok', authorization?.message);
   });
 
-  it('a provider that wants the token endpoint as audience and refuses with an empty 403: names OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint (exit 1)', async () => {
-    const issuer = await startOddProvider({
-      PROVIDER_ASSERTION_AUDIENCE: 'token_endpoint',
-      PROVIDER_CLIENT_AUTH_FAILURE: 'empty-403',
-    });
-    const report = await diagnose(issuer);
-    assert.equal(report.verdict, 'refused');
-    assert.equal(report.exitCode, 1);
-    const [configured] = report.probes;
-    assert.equal(configured?.answer?.status, 403);
-    assert.equal(configured?.answer?.body, 'empty');
-    assert.equal(configured?.answered, '403, empty body');
-    assert.equal(configured?.verdict, 'refused');
-    assert.deepEqual(report.accepted?.env, ['OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint']);
-    assert.equal(report.accepted?.shape, 'aud=token_endpoint typ=on alg=RS256');
-    const accepted = report.probes.find((p) => p.verdict === 'authenticated');
-    assert.equal(accepted?.sent?.payload.aud, `${issuer}/token`);
-    // Every alternative was a fresh assertion.
-    const jtis = report.probes.map((p) => p.sent?.payload.jti);
-    assert.equal(new Set(jtis).size, jtis.length);
-    assert.ok(report.weakenings.some((w) => w.startsWith('audience other than the issuer')));
+  it(
+    'a provider that wants the token endpoint as audience and refuses with an empty 403: names ' +
+      'OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint (exit 1)',
+    async () => {
+      const issuer = await startOddProvider({
+        PROVIDER_ASSERTION_AUDIENCE: 'token_endpoint',
+        PROVIDER_CLIENT_AUTH_FAILURE: 'empty-403',
+      });
+      const report = await diagnose(issuer);
+      assert.equal(report.verdict, 'refused');
+      assert.equal(report.exitCode, 1);
+      const [configured] = report.probes;
+      assert.equal(configured?.answer?.status, 403);
+      assert.equal(configured?.answer?.body, 'empty');
+      assert.equal(configured?.answered, '403, empty body');
+      assert.equal(configured?.verdict, 'refused');
+      // typ is off by default with a token-endpoint audience; this provider takes it typed too.
+      assert.deepEqual(report.accepted?.env, [
+        'OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint',
+        'OIDC_CLIENT_ASSERTION_TYP=true',
+      ]);
+      assert.equal(report.accepted?.shape, 'aud=token_endpoint typ=on alg=RS256');
+      const accepted = report.probes.find((p) => p.verdict === 'authenticated');
+      assert.equal(accepted?.sent?.payload.aud, `${issuer}/token`);
+      // Every alternative was a fresh assertion.
+      const jtis = report.probes.map((p) => p.sent?.payload.jti);
+      assert.equal(new Set(jtis).size, jtis.length);
+      assert.ok(report.weakenings.some((w) => w.startsWith('audience other than the issuer')));
 
-    // With the settings it named, the doctor proves client authentication.
-    const fixed = await diagnose(issuer, { OIDC_CLIENT_ASSERTION_AUDIENCE: 'token_endpoint' });
-    assert.equal(fixed.verdict, 'proven', fixed.summary);
-    assert.equal(fixed.exitCode, 0);
-  });
+      // With the settings it named, the doctor proves client authentication.
+      const fixed = await diagnose(issuer, {
+        OIDC_CLIENT_ASSERTION_AUDIENCE: 'token_endpoint',
+        OIDC_CLIENT_ASSERTION_TYP: 'true',
+      });
+      assert.equal(fixed.verdict, 'proven', fixed.summary);
+      assert.equal(fixed.exitCode, 0);
+    },
+  );
 
   it('a provider that refuses typed assertions, with an HTML 400: names OIDC_CLIENT_ASSERTION_TYP=false', async () => {
     const report = await diagnose(
@@ -150,20 +161,24 @@ describe('npm run doctor finds the settings a provider needs', () => {
     assert.ok(report.weakenings.some((w) => w.startsWith('typ off')));
   });
 
-  it('a provider that accepts only PS256 (the key registered without alg): names OIDC_CLIENT_AUTH_ALG=PS256', async () => {
-    const withoutAlg = { keys: publicJwks.keys.map(({ alg: _alg, ...k }) => k) };
-    const report = await diagnose(
-      await startOddProvider({ PROVIDER_CLIENT_AUTH_ALGS: 'PS256,ES256' }, withoutAlg),
-    );
-    assert.equal(report.verdict, 'refused');
-    assert.ok(
-      finding(report, 'Signing key').some(
-        (f) => f.level === 'fail' && f.message.startsWith('OIDC_CLIENT_AUTH_ALG'),
-      ),
-    );
-    assert.deepEqual(report.accepted?.env, ['OIDC_CLIENT_AUTH_ALG=PS256']);
-    assert.deepEqual(report.weakenings, []);
-  });
+  it(
+    'a provider that accepts only PS256 (the key registered without alg): names ' +
+      'OIDC_CLIENT_AUTH_ALG=PS256',
+    async () => {
+      const withoutAlg = { keys: publicJwks.keys.map(({ alg: _alg, ...k }) => k) };
+      const report = await diagnose(
+        await startOddProvider({ PROVIDER_CLIENT_AUTH_ALGS: 'PS256,ES256' }, withoutAlg),
+      );
+      assert.equal(report.verdict, 'refused');
+      assert.ok(
+        finding(report, 'Signing key').some(
+          (f) => f.level === 'fail' && f.message.startsWith('OIDC_CLIENT_AUTH_ALG'),
+        ),
+      );
+      assert.deepEqual(report.accepted?.env, ['OIDC_CLIENT_AUTH_ALG=PS256']);
+      assert.deepEqual(report.weakenings, []);
+    },
+  );
 
   it('an unknown client: every shape refused, the likely causes and the provider’s own words', async () => {
     const report = await diagnose(await startOddProvider({}), { OIDC_CLIENT_ID: 'not-registered' });
@@ -208,7 +223,10 @@ describe('the doctor command', () => {
     ]);
     assert.equal(refused.code, 1, refused.stdout);
     const report = JSON.parse(refused.stdout) as DoctorReport;
-    assert.deepEqual(report.accepted?.env, ['OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint']);
+    assert.deepEqual(report.accepted?.env, [
+      'OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint',
+      'OIDC_CLIENT_ASSERTION_TYP=true',
+    ]);
     assert.equal(misconfigured.code, 2, misconfigured.stdout);
     assert.equal((JSON.parse(misconfigured.stdout) as { verdict: string }).verdict, 'config_error');
   });

@@ -233,8 +233,9 @@ function describePublishedAlg(ctx: Context, signing: ClientKey): string | undefi
   ];
   if (!published || others.length === 0) return undefined;
   return (
-    `The key is published with alg ${published}; a provider that matches a JWK's alg refuses ${others.join(', ')} with it. ` +
-    `To sign ${others[0]}, set OIDC_CLIENT_AUTH_ALG=${others[0]} (the app then publishes alg ${others[0]}) and register ` +
+    `The key is published with alg ${published}; a provider that matches a JWK's alg refuses ` +
+    `${others.join(', ')} with it. To sign ${others[0]}, set OIDC_CLIENT_AUTH_ALG=${others[0]} ` +
+    `(the app then publishes alg ${others[0]}) and register ` +
     'the key again, or let the provider refetch the jwks_uri.'
   );
 }
@@ -252,22 +253,27 @@ function rankCauses(
   const methods = metadata.token_endpoint_auth_methods_supported;
   if (Array.isArray(methods) && !methods.includes('private_key_jwt')) {
     first.push(
-      `The provider does not offer private_key_jwt at all (token_endpoint_auth_methods_supported: ${methods.join(', ')}).`,
+      `The provider does not offer private_key_jwt at all (token_endpoint_auth_methods_supported: ` +
+        `${methods.join(', ')}).`,
     );
   }
   const skew = ctx.skews.length ? Math.max(...ctx.skews.map(Math.abs)) : 0;
   if (skew >= CLOCK_WARNING_SECONDS) {
     first.push(
-      `The clocks differ: the provider's Date header is ${skew} s off this machine's clock; the assertion lives ${settings.assertion.lifetimeSeconds} s (the app corrects offsets of 2 s or more; fix NTP on both sides).`,
+      `The clocks differ: the provider's Date header is ${skew} s off this machine's clock; the assertion lives ` +
+        `${settings.assertion.lifetimeSeconds} s (the app corrects offsets of 2 s or more; fix NTP on both sides).`,
     );
   }
   if (isLoopbackUrl(new URL(settings.appUrl)) && !isLoopbackUrl(new URL(settings.issuer))) {
     first.push(
-      `The provider cannot fetch ${jwksUrl}: APP_URL is this machine's loopback and the provider is elsewhere. If it is registered with that jwks_uri, register the public JWKS inline instead (npm run keys -- show), or run the app at an address the provider reaches.`,
+      `The provider cannot fetch ${jwksUrl}: APP_URL is this machine's loopback and the provider is elsewhere. If ` +
+        `it is registered with that jwks_uri, register the public JWKS inline instead (npm run keys -- show), or ` +
+        `run the app at an address the provider reaches.`,
     );
   } else if (!jwksReachableHere) {
     first.push(
-      `${jwksUrl} does not answer even from here: a provider registered with that jwks_uri cannot read the key (start the app, or register the JWKS inline).`,
+      `${jwksUrl} does not answer even from here: a provider registered with that jwks_uri cannot read the key ` +
+        `(start the app, or register the JWKS inline).`,
     );
   }
   const rest = listClientAuthHints({
@@ -412,7 +418,9 @@ export async function runDoctor(
     ctx,
     'Signing key',
     'ok',
-    `${settings.clientKeyFile}: kid ${signing.kid}, ${signing.alg}${signing.certificate ? ', with a certificate' : ''}; ${keys.configured.published.length} key(s) published`,
+    `${settings.clientKeyFile}: kid ${signing.kid}, ` +
+      `${signing.alg}${signing.certificate ? ', with a certificate' : ''}; ${keys.configured.published.length} ` +
+      `key(s) published`,
   );
   for (const warning of keys.configured.warnings) note(ctx, 'Signing key', 'warn', warning);
   const incompatible = findIncompatibility(metadata, signing, settings.idTokenSignedResponseAlg);
@@ -497,6 +505,7 @@ export async function runDoctor(
     createVariantAuthentication(variant, keys.byAlg.get(variant.alg) ?? signing, {
       lifetimeSeconds: settings.assertion.lifetimeSeconds,
       configuredUrl,
+      x5tSha1: settings.assertion.x5tSha1,
     });
   const shapeOf = (variant: AssertionVariant) => describeVariant(variant, withCertificate);
   const configured = configuredVariant(settings.assertion, signing, metadata);
@@ -568,13 +577,15 @@ export async function runDoctor(
       configured ? shapeOf(configured) : undefined,
     );
     let proof =
-      'the provider accepted the client assertion (invalid_grant for the made-up code) and refused the control signed by an unregistered key';
+      'the provider accepted the client assertion (invalid_grant for the made-up code) and refused the control ' +
+      'signed by an unregistered key';
     if (control.verdict !== 'refused') {
       note(
         ctx,
         section,
         'warn',
-        'the provider answered the control from an unregistered key like the real one: it looks at the code before the client, so invalid_grant proves nothing; trying the client-credentials grant',
+        'the provider answered the control from an unregistered key like the real one: it looks at the code ' +
+          'before the client, so invalid_grant proves nothing; trying the client-credentials grant',
       );
       const grant = await probe(
         ctx,
@@ -593,7 +604,8 @@ export async function runDoctor(
         ]);
         return report(
           'unproven',
-          'Client authentication NOT proven: the provider answers made-up codes before it checks the client, and gave no token.',
+          'Client authentication NOT proven: the provider answers made-up codes before it checks the client, and ' +
+            'gave no token.',
         );
       }
       proof = 'the provider issued a token for the client-credentials grant';

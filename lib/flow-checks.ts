@@ -61,7 +61,8 @@ export function listAuthorizationResponseChecks(record: SignInFlowRecord): Check
       'one code, redeemed once, with the PKCE verifier',
       'RFC 7636 §4.5',
       response.codeLength > 0 ? 'pass' : 'fail',
-      `code ${response.code} (${response.codeLength} characters, shortened here); redeemed with the code_verifier behind code_challenge`,
+      `code ${response.code} (${response.codeLength} characters, shortened here); redeemed with the code_verifier ` +
+        `behind code_challenge`,
     ),
   ];
 }
@@ -125,14 +126,16 @@ export function listAssertionChecks(
       iat !== undefined && (nbf === undefined || nbf <= iat) ? 'pass' : 'fail',
       iat === undefined
         ? 'iat missing'
-        : `iat ${new Date(iat * 1000).toISOString()}${nbf !== undefined ? `, nbf ${nbf === iat ? '= iat' : show(nbf)}` : ''}`,
+        : `iat ${new Date(iat * 1000).toISOString()}` +
+            (nbf === undefined ? '' : `, nbf ${nbf === iat ? '= iat' : show(nbf)}`),
     ),
     check(
       'unique jti',
       'RFC 7523 §3 item 7',
       jtiBits >= 256 ? 'pass' : 'fail',
       jti
-        ? `${jti.length} base64url characters (${jtiBits} random bits), new for this request; the provider refuses a replay`
+        ? `${jti.length} base64url characters (${jtiBits} random bits), new for this request; the provider ` +
+            `refuses a replay`
         : 'jti missing',
     ),
     check(
@@ -170,7 +173,8 @@ export function listAssertionChecks(
         (expect.assertionAlgs === undefined || expect.assertionAlgs.includes(header.alg))
         ? 'pass'
         : 'fail',
-      `alg ${show(header.alg)}${expect.assertionAlgs ? ` (the provider lists ${expect.assertionAlgs.join(', ')})` : ''}`,
+      `alg ${show(header.alg)}` +
+        (expect.assertionAlgs ? ` (the provider lists ${expect.assertionAlgs.join(', ')})` : ''),
     ),
   ];
 }
@@ -230,7 +234,10 @@ export function listIdTokenChecks(record: SignInFlowRecord): Check[] {
       'signature verified with the provider’s key',
       ref(6),
       'pass',
-      `${tls ? 'received over TLS from the token endpoint, and' : 'received from the token endpoint (plain http on loopback), and'} verified against the provider’s JWKS (kid ${show(header.kid)})`,
+      (tls
+        ? 'received over TLS from the token endpoint, and'
+        : 'received from the token endpoint (plain http on loopback), and') +
+        ` verified against the provider’s JWKS (kid ${show(header.kid)})`,
     ),
     check(
       'alg is the one registered (id_token_signed_response_alg)',

@@ -106,6 +106,7 @@ async function capture(
         { method: 'GET', url: `${ISSUER}/me`, status: 200, ms: 4, start: started + 16 },
       ],
       clientAssertions: [clientAssertion],
+      jwtResponses: [],
     },
     tokens: {
       access_token: accessToken,

@@ -94,6 +94,8 @@ type Material = {
   readonly audience: string;
   readonly alg: string;
   readonly typ: boolean;
+  /** Send the SHA-1 `x5t` beside `x5t#S256` (OIDC_CLIENT_ASSERTION_X5T_SHA1). */
+  readonly x5tSha1: boolean;
   readonly key: ClientKey;
   /** A key pair of the same type that nobody registered. */
   readonly stranger: { readonly privateKey: CryptoKey; readonly publicJwk: JWK };
@@ -138,9 +140,8 @@ function header(m: Material, overrides: Record<string, unknown> = {}): Record<st
     alg: m.alg,
     kid: m.key.kid,
     ...(m.typ ? { typ: CLIENT_ASSERTION_TYP } : {}),
-    ...(m.key.certificate
-      ? { 'x5t#S256': m.key.certificate.x5tS256, x5t: m.key.certificate.x5t }
-      : {}),
+    ...(m.key.certificate ? { 'x5t#S256': m.key.certificate.x5tS256 } : {}),
+    ...(m.key.certificate && m.x5tSha1 ? { x5t: m.key.certificate.x5t } : {}),
     ...overrides,
   };
   return Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined));
@@ -253,7 +254,9 @@ const BAD_CASES: readonly Case[] = [
   {
     id: 'exp_far_ahead',
     title: 'exp 25 hours ahead',
-    rule: 'refused: a long-lived assertion is a bearer credential for that long (RFC 7523 §3 item 4 allows the server to bound it; the OpenID conformance suite refuses more than a day)',
+    rule:
+      'refused: a long-lived assertion is a bearer credential for that long (RFC 7523 §3 item 4 allows the ' +
+      'server to bound it; the OpenID conformance suite refuses more than a day)',
     build: async (m) => ({
       assertion: await sign(claims(m, { exp: now() + 25 * 3600 }), header(m), m.key.privateKey),
     }),
@@ -261,7 +264,9 @@ const BAD_CASES: readonly Case[] = [
   {
     id: 'iat_future',
     title: 'iat an hour in the future',
-    rule: 'refused: issued in the future beyond any clock skew (RFC 7523 §3 item 6: the server may reject unreasonable iat)',
+    rule:
+      'refused: issued in the future beyond any clock skew (RFC 7523 §3 item 6: the server may reject ' +
+      'unreasonable iat)',
     build: async (m) => ({
       assertion: await sign(
         claims(m, { iat: now() + 3600, nbf: undefined, exp: now() + 120 }),
@@ -317,7 +322,9 @@ const BAD_CASES: readonly Case[] = [
   {
     id: 'audience_array_foreign',
     title: 'aud = [the audience, a foreign one]',
-    rule: 'refused: an assertion for several audiences can be replayed by any of them (RFC 10070: the issuer as sole value)',
+    rule:
+      'refused: an assertion for several audiences can be replayed by any of them (RFC 10070: the issuer as ' +
+      'sole value)',
     build: async (m) => ({
       assertion: await sign(
         claims(m, { aud: [m.audience, 'https://attacker.example/'] }),
@@ -452,6 +459,7 @@ export async function runProviderCheck(
     audience: resolveAudience(settings.assertion.audience, metadata),
     alg,
     typ: settings.assertion.typ,
+    x5tSha1: settings.assertion.x5tSha1,
     key,
     stranger: await createStranger(alg),
     lifetimeSeconds: settings.assertion.lifetimeSeconds,

@@ -94,23 +94,27 @@ describe('a token endpoint refusal without an OAuth error', () => {
     assert.equal(classifyClientCredentialsError(err).code, 'client_authentication_failed');
   });
 
-  it('401 with a JSON error other than invalid_client (Keycloak: unauthorized_client) is client authentication', async () => {
-    const err = await failureFor({
-      status: 401,
-      headers: { 'content-type': 'application/json' },
-      body: '{"error":"unauthorized_client","error_description":"Invalid client or Invalid client credentials"}',
-    });
-    const classified = classifyClientCredentialsError(err);
-    assert.equal(classified.code, 'client_authentication_failed');
-    assert.equal(classified.error, 'unauthorized_client');
-    // 400 unauthorized_client stays what RFC 6749 §5.2 says: the grant is not allowed.
-    const grant = await failureFor({
-      status: 400,
-      headers: { 'content-type': 'application/json' },
-      body: '{"error":"unauthorized_client"}',
-    });
-    assert.equal(classifyClientCredentialsError(grant).code, 'grant_not_allowed');
-  });
+  it(
+    '401 with a JSON error other than invalid_client (Keycloak: unauthorized_client) is client ' +
+      'authentication',
+    async () => {
+      const err = await failureFor({
+        status: 401,
+        headers: { 'content-type': 'application/json' },
+        body: '{"error":"unauthorized_client","error_description":"Invalid client or Invalid client credentials"}',
+      });
+      const classified = classifyClientCredentialsError(err);
+      assert.equal(classified.code, 'client_authentication_failed');
+      assert.equal(classified.error, 'unauthorized_client');
+      // 400 unauthorized_client stays what RFC 6749 §5.2 says: the grant is not allowed.
+      const grant = await failureFor({
+        status: 400,
+        headers: { 'content-type': 'application/json' },
+        body: '{"error":"unauthorized_client"}',
+      });
+      assert.equal(classifyClientCredentialsError(grant).code, 'grant_not_allowed');
+    },
+  );
 
   it('leaves alone what is not a refusal: a JSON error, a 500 page, a 404 page', async () => {
     const json = await failureFor({

@@ -188,7 +188,9 @@ export function classifyTokenEndpointRefusal(err: unknown): AuthError | undefine
     });
   }
   return new AuthError('client_authentication_likely_failed', {
-    detail: `the token endpoint answered ${describeSilentRefusal(refusal)}: most likely it refused the client assertion (npm run doctor finds out)`,
+    detail:
+      `the token endpoint answered ${describeSilentRefusal(refusal)}: most likely it refused the client ` +
+      `assertion (npm run doctor finds out)`,
     cause: err,
   });
 }

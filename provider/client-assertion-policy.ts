@@ -104,16 +104,20 @@ function checkAudience(ctx: KoaContextWithOIDC, aud: unknown, policy: AssertionP
   if (typeof value === 'string' && accepted.includes(value)) return;
   if (policy.audience === 'token_endpoint') {
     reject(
-      `aud must be the token endpoint URL "${tokenEndpoint}" (this provider is set to PROVIDER_ASSERTION_AUDIENCE=token_endpoint, like providers that predate RFC 10070); got ${describe(aud)}`,
+      `aud must be the token endpoint URL "${tokenEndpoint}" (this provider is set to ` +
+        `PROVIDER_ASSERTION_AUDIENCE=token_endpoint, like providers that predate RFC 10070); got ${describe(aud)}`,
     );
   }
   if (value === tokenEndpoint) {
     reject(
-      `aud is the token endpoint URL; RFC 10070 requires the issuer identifier "${issuer}" (PROVIDER_ASSERTION_AUDIENCE=legacy accepts the token endpoint)`,
+      `aud is the token endpoint URL; RFC 10070 requires the issuer identifier ` +
+        `"${issuer}" (PROVIDER_ASSERTION_AUDIENCE=legacy accepts the token endpoint)`,
     );
   }
   reject(
-    `aud must be the issuer identifier "${issuer}"${policy.audience === 'legacy' ? ` or the token endpoint "${tokenEndpoint}"` : ''}; got ${describe(aud)}`,
+    `aud must be the issuer identifier ` +
+      `"${issuer}"${policy.audience === 'legacy' ? ` or the token endpoint "${tokenEndpoint}"` : ''}; ` +
+      `got ${describe(aud)}`,
   );
 }
 
@@ -123,7 +127,8 @@ function checkType(typ: unknown, policy: AssertionTypPolicy): void {
     lowered === 'client-authentication+jwt' || lowered === 'application/client-authentication+jwt';
   if (policy === 'required' && !explicit) {
     reject(
-      `typ must be client-authentication+jwt (this provider requires explicitly typed assertions); got ${describe(typ)}`,
+      `typ must be client-authentication+jwt (this provider requires explicitly typed assertions); got ` +
+        `${describe(typ)}`,
     );
   }
   if (policy === 'forbidden' && explicit) {
@@ -133,7 +138,8 @@ function checkType(typ: unknown, policy: AssertionTypPolicy): void {
   }
   if (typ !== undefined && (lowered === undefined || !ACCEPTED_TYPES.has(lowered))) {
     reject(
-      `typ ${describe(typ)} names another kind of JWT; a client assertion is typed client-authentication+jwt (RFC 10070) or untyped`,
+      `typ ${describe(typ)} names another kind of JWT; a client assertion is typed client-authentication+jwt (RFC ` +
+        `10070) or untyped`,
     );
   }
 }
@@ -145,7 +151,8 @@ function checkTimes(claims: Claims): void {
     if (typeof iat !== 'number') reject('iat must be a number');
     if (iat > now + ASSERTION_CLOCK_TOLERANCE_SECONDS) {
       reject(
-        `iat is ${iat - now} s in the future (tolerance ${ASSERTION_CLOCK_TOLERANCE_SECONDS} s); check the client's clock`,
+        `iat is ${iat - now} s in the future (tolerance ` +
+          `${ASSERTION_CLOCK_TOLERANCE_SECONDS} s); check the client's clock`,
       );
     }
   }
@@ -193,7 +200,8 @@ function checkCertificate(
   const now = new Date();
   if (now > new Date(named.certificate.validTo) || now < new Date(named.certificate.validFrom)) {
     reject(
-      `the registered certificate ${named.x5tS256} is not valid now (${named.certificate.validFrom} – ${named.certificate.validTo})`,
+      `the registered certificate ${named.x5tS256} is not valid now ` +
+        `(${named.certificate.validFrom} – ${named.certificate.validTo})`,
     );
   }
 }

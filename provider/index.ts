@@ -107,7 +107,8 @@ async function registrationFrom(
       );
     } catch (err) {
       throw new Error(
-        `PROVIDER_CLIENT_CERT_FILE: cannot read a certificate from ${file} (${(err as Error).message}); \`npm run keys -- generate --cert\` makes one`,
+        `PROVIDER_CLIENT_CERT_FILE: cannot read a certificate from ${file} ` +
+          `(${(err as Error).message}); \`npm run keys -- generate --cert\` makes one`,
       );
     }
     return { mode, certificates };
@@ -244,7 +245,11 @@ if (isMain) {
     const settings = await settingsFromEnv();
     await startProvider(settings);
     console.log(
-      `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ${settings.clientId}, keys via ${settings.registration.mode}, assertion aud: ${settings.assertionAudience}, typ: ${settings.assertionTyp}, checks: ${settings.assertionChecks}, algs: ${settings.clientAuthAlgs?.join(',')}, refusals: ${settings.refusalStyle}; API ${settings.api.resource}, scope ${settings.api.scope})`,
+      `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ` +
+        `${settings.clientId}, keys via ${settings.registration.mode}, assertion aud: ` +
+        `${settings.assertionAudience}, typ: ${settings.assertionTyp}, checks: ` +
+        `${settings.assertionChecks}, algs: ${settings.clientAuthAlgs?.join(',')}, refusals: ` +
+        `${settings.refusalStyle}; API ${settings.api.resource}, scope ${settings.api.scope})`,
     );
     const stop = () => process.exit(0);
     process.on('SIGINT', stop);

@@ -161,9 +161,14 @@ test('signs in through the provider’s own login pages: the session, /api/me, /
   await expect(header.locator('tr[data-claim="kid"] td.value')).toHaveText(
     (await publishedKids())[0] ?? '',
   );
+  // As lib/config.ts: typed by default only with the issuer as audience.
   const typ = settings.appEnv.OIDC_CLIENT_ASSERTION_TYP?.trim().toLowerCase();
-  if (typ === 'false' || typ === '0' || typ === 'off' || typ === 'no')
-    await expect(header.locator('tr[data-claim="typ"]')).toHaveCount(0);
+  const audience = settings.appEnv.OIDC_CLIENT_ASSERTION_AUDIENCE?.trim();
+  const typed =
+    typ === undefined || typ === ''
+      ? !audience || audience === 'issuer'
+      : ['1', 'true', 'on', 'yes'].includes(typ);
+  if (!typed) await expect(header.locator('tr[data-claim="typ"]')).toHaveCount(0);
   else
     await expect(header.locator('tr[data-claim="typ"] td.value')).toHaveText(
       'client-authentication+jwt',

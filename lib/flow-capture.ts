@@ -2,7 +2,7 @@ import type * as client from 'openid-client';
 
 import type { AppConfig } from './config';
 import { viewJwt } from './jwt-view';
-import { resolveAudience } from './client-assertion';
+import { JWT_BEARER_ASSERTION_TYPE, resolveAudience } from './client-assertion';
 import {
   FLOW_RECORD_VERSION,
   matchesAtHash,
@@ -169,7 +169,7 @@ export function captureClientCredentials(
         resource: settings.api.resource,
         scope: settings.api.scope,
         client_id: settings.clientId,
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion_type: JWT_BEARER_ASSERTION_TYPE,
       },
       assertion: token.assertion,
       ms: token.tokenRequest?.ms,

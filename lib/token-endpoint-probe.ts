@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import * as client from 'openid-client';
 
+import { JWT_BEARER_ASSERTION_TYPE } from './client-assertion';
 import { viewJwt, type JwtView } from './jwt-view';
 import { describeError } from './log';
 import {
@@ -132,7 +133,7 @@ export async function sendTokenProbe(
 export function sendAssertionAsIs(assertion: string): client.ClientAuth {
   return (_as, clientMetadata, body) => {
     body.set('client_id', clientMetadata.client_id);
-    body.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+    body.set('client_assertion_type', JWT_BEARER_ASSERTION_TYPE);
     body.set('client_assertion', assertion);
   };
 }

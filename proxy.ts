@@ -3,6 +3,11 @@ import { NextResponse, type NextRequest } from 'next/server';
 import { getConfig } from './lib/config';
 import { getDiscoveredMetadata } from './lib/discovery';
 import { buildContentSecurityPolicy, createNonce } from './lib/security-headers';
+import { shouldAnswerUnavailable } from './lib/store-health';
+
+/** Pages and routes that read the session (with a session cookie, they need the store). */
+const SESSION_PAGES = new Set(['/', '/profile']);
+const SESSION_APIS = new Set(['/api/me', '/api/me/messages']);
 
 /** The origin of the provider's end_session_endpoint, if it is an http(s) URL at all. */
 function endSessionOrigin(endpoint: string | undefined): string[] {
@@ -17,6 +22,8 @@ function endSessionOrigin(endpoint: string | undefined): string[] {
  */
 export function proxy(request: NextRequest): NextResponse {
   const settings = getConfig();
+  const unavailable = answerWhileStoreDown(request, settings.secureCookies);
+  if (unavailable) return unavailable;
   const csp = buildContentSecurityPolicy(createNonce(), {
     formActions: [
       new URL(settings.issuer).origin,
@@ -32,6 +39,31 @@ export function proxy(request: NextRequest): NextResponse {
   // MUST (https only): browsers remember to never try plain http here again.
   if (settings.secureCookies) response.headers.set('strict-transport-security', 'max-age=31536000');
   return response;
+}
+
+/**
+ * While the session store is known to be unreachable, a request that carries a session cookie to
+ * a route that reads the session gets its 503 here at once, instead of waiting for the store to
+ * fail again (lib/store-health.ts).
+ */
+function answerWhileStoreDown(request: NextRequest, secure: boolean): NextResponse | undefined {
+  const path = request.nextUrl.pathname;
+  if (!SESSION_PAGES.has(path) && !SESSION_APIS.has(path)) return undefined;
+  if (!request.cookies.has(secure ? '__Host-rp_session' : 'rp_session')) return undefined;
+  if (!shouldAnswerUnavailable()) return undefined;
+  if (SESSION_APIS.has(path)) {
+    return NextResponse.json(
+      {
+        error: 'temporarily_unavailable',
+        error_description:
+          'The session store cannot be reached; nobody was signed out. Retry shortly.',
+      },
+      { status: 503, headers: { 'cache-control': 'no-store', 'retry-after': '5' } },
+    );
+  }
+  const target = new URL('/auth/unavailable', request.nextUrl);
+  target.searchParams.set('returnTo', path);
+  return NextResponse.rewrite(target);
 }
 
 export const config = {

@@ -29,6 +29,8 @@ import {
 } from './configuration';
 import { interactions } from './interactions';
 import { REFUSAL_STYLES, refusalStyle } from './refusal-style';
+import { logTokenRequests } from './token-log';
+import { userAccessTokenTtlFromEnv } from './user-sessions';
 
 /**
  * Boot script of the bundled OpenID Provider: `tsx provider/index.ts`.
@@ -56,7 +58,8 @@ import { REFUSAL_STYLES, refusalStyle } from './refusal-style';
  *   PROVIDER_SIGNING_KEYS_FILE    keeps the provider's signing keys across restarts (new per process)
  *   API_RESOURCE                  the API's resource indicator (APP_URL/api), shared with the app
  *   API_SCOPE                     the API's scope              (api1), shared with the app
- *   PROVIDER_API_TOKEN_TTL        API access token lifetime, s (300)
+ *   PROVIDER_API_TOKEN_TTL        API access token lifetime (client credentials), s (300)
+ *   PROVIDER_ACCESS_TOKEN_TTL     user access token lifetime, s (300)
  */
 
 async function generateSigningKeys(): Promise<{ keys: JWK[] }> {
@@ -174,6 +177,7 @@ export async function settingsFromEnv(
     // Only a provider that itself lives on loopback may fetch from loopback.
     allowLoopbackFetch: isLoopbackUrl(new URL(issuer)) && env.NODE_ENV !== 'production',
     api: apiResourceSettingsFromEnv(env, appUrl),
+    userAccessTokenTtlSeconds: userAccessTokenTtlFromEnv(env),
   };
 }
 
@@ -223,6 +227,7 @@ export async function startProvider(
   if (url.protocol === 'https:') provider.proxy = true;
   // Outermost, so that it sees the final answer of every endpoint.
   provider.use(refusalStyle(settings.refusalStyle ?? 'explain'));
+  logTokenRequests(provider);
   provider.use(interactions(provider));
   exposeClientAuthFailures(provider);
   logEvents(provider);

@@ -1,17 +1,32 @@
 import { userClaims } from '@/lib/dal';
-import { readSession } from '@/lib/session';
+import { AuthError } from '@/lib/errors';
+import { readSessionState } from '@/lib/session';
+import { jsonSessionUnavailable } from '@/lib/unavailable-page';
 
 export const dynamic = 'force-dynamic';
 
-/** `GET /api/me` — the signed-in user's claims as JSON; 401 when signed out. */
+/**
+ * `GET /api/me` — the signed-in user's claims as JSON; 401 when signed out (with
+ * `session_expired` when the provider ended the session); 503 when the session store is
+ * unreachable.
+ */
 export async function GET() {
-  const session = await readSession();
   const headers = { 'cache-control': 'no-store' };
-  if (!session) {
+  let current: Awaited<ReturnType<typeof readSessionState>>;
+  try {
+    current = await readSessionState();
+  } catch (err) {
+    if (err instanceof AuthError && err.code === 'session_store_unavailable')
+      return jsonSessionUnavailable();
+    throw err;
+  }
+  if (current.state !== 'active') {
     return Response.json(
-      { error: 'unauthenticated', error_description: 'sign in at /auth/login' },
+      current.state === 'ended'
+        ? { error: 'session_expired', error_description: 'the session has ended; sign in again' }
+        : { error: 'unauthenticated', error_description: 'sign in at /auth/login' },
       { status: 401, headers },
     );
   }
-  return Response.json(userClaims(session), { headers });
+  return Response.json(userClaims(current.record.user), { headers });
 }

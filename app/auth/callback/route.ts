@@ -6,7 +6,6 @@ import { log } from '@/lib/log';
 import { completeSignIn } from '@/lib/sign-in';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import { destroySession, saveSession, takeTransaction } from '@/lib/session';
-import { fitSessionData } from '@/lib/session-data';
 import { recordSignInFlow } from '@/lib/flow-inspector';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
 
@@ -33,7 +32,7 @@ export async function GET(request: NextRequest) {
 
     const result = await completeSignIn(request.nextUrl.searchParams, transaction);
     const settings = getConfig();
-    await saveSession(await fitSessionData(result, settings.sessionSecret));
+    const session = await saveSession(result);
     await recordSignInFlow({
       transaction,
       callbackParams: request.nextUrl.searchParams,
@@ -43,6 +42,8 @@ export async function GET(request: NextRequest) {
     });
     log.info('sign-in completed', {
       sub: result.claims.sub,
+      sid: session.sid !== undefined,
+      refresh_token: result.refresh_token !== undefined,
       back_channel_requests: result.trace.requests.length,
     });
     // The stored returnTo was sanitised at /auth/login; checked again here, where it is used.

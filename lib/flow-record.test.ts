@@ -99,6 +99,7 @@ async function capture(
     id_token: idToken,
     claims: claims as client.IDToken,
     userinfo: { sub: 'alice', email: 'alice@example.com', ...overrides.userinfo },
+    refresh_token: 'r'.repeat(40),
     clientAssertion,
     trace: {
       requests: [

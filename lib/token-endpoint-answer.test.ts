@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import * as client from 'openid-client';
 
 import { classifyClientCredentialsError } from './client-credentials';
+import { classifyRefreshError } from './token-refresh';
 import {
   classifyTokenEndpointRefusal,
   describeTokenEndpointAnswer,
@@ -68,8 +69,10 @@ describe('a token endpoint refusal without an OAuth error', () => {
     const classified = classifyTokenEndpointRefusal(err);
     assert.equal(classified?.code, 'client_authentication_likely_failed');
     assert.match(classified?.detail ?? '', /403 with no content type/);
-    // The same in the client-credentials path (npm run client-credentials, /machine).
+    // The same in the client-credentials path (npm run client-credentials, /machine) and the
+    // refresh path (the user's API token).
     assert.equal(classifyClientCredentialsError(err).code, 'client_authentication_likely_failed');
+    assert.equal(classifyRefreshError(err).code, 'client_authentication_likely_failed');
   });
 
   it('400 with an HTML page, 401 with plain text: probably client authentication', async () => {

@@ -107,12 +107,28 @@ test('the inspector shows the last sign-in step by step, every check passing, an
   });
 });
 
-test('a client-credentials call from /machine appears in the inspector; sign-out forgets everything', async ({
+test('a refresh for the API and a client-credentials call appear in the inspector; sign-out forgets all', async ({
   page,
   context,
   stack,
 }) => {
-  await signIn(page, stack, ALICE, '/machine');
+  await signIn(page, stack, ALICE);
+  // The first call as the user gets the API's token with the refresh grant.
+  await page.getByTestId('user-api-run').click();
+  await expect(page.getByTestId('user-api-status')).toHaveText('200');
+  await page.goto(`${stack.appUrl}/inspector`);
+  await expect(page.getByTestId('refresh-record')).toBeVisible();
+  await expect(
+    page.getByTestId('refresh-params').locator('tr[data-claim="grant_type"] td.value'),
+  ).toHaveText('refresh_token');
+  await expect(
+    page.getByTestId('refresh-assertion-checks').locator('tr[data-outcome="fail"]'),
+  ).toHaveCount(0);
+  await expect(
+    page.getByTestId('refresh-access-token-payload').locator('tr[data-claim="aud"] td.value'),
+  ).toHaveText(`${stack.appUrl}/api`);
+
+  await page.goto(`${stack.appUrl}/machine`);
   await page.getByTestId('machine-run').click();
   await expect(page.getByTestId('api-status')).toHaveText('200');
   await page.goto(`${stack.appUrl}/inspector`);

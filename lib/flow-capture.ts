@@ -11,9 +11,11 @@ import {
   summarizeToken,
   type ClientCredentialsFlowRecord,
   type FlowExpectations,
+  type RefreshFlowRecord,
   type SignInFlowRecord,
 } from './flow-record';
 import type { MachineCallOutcome } from './machine-call';
+import type { UserApiCallOutcome } from './user-api-call';
 import type { SignInResult } from './sign-in';
 import type { Transaction } from './transaction';
 
@@ -186,5 +188,49 @@ export function captureClientCredentials(
     api: outcome.ok
       ? { url: outcome.api.url, status: outcome.api.status, ms: outcome.api.ms }
       : undefined,
+  };
+}
+
+/**
+ * The inspector's record of the refresh grant behind a call of the API as the user, or undefined
+ * when the call did not refresh (the stored token was used).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2.2
+ */
+export function captureRefresh(
+  outcome: UserApiCallOutcome,
+  sub: string,
+  settings: AppConfig,
+  metadata: Readonly<client.ServerMetadata>,
+): RefreshFlowRecord | undefined {
+  if (!outcome.ok || outcome.token.source !== 'refreshed') return undefined;
+  const { token } = outcome;
+  return {
+    v: FLOW_RECORD_VERSION,
+    kind: 'refresh',
+    sub,
+    startedAt: Date.now(),
+    expect: captureExpectations(settings, metadata),
+    request: {
+      endpoint: endpointOf(metadata.token_endpoint),
+      params: {
+        grant_type: 'refresh_token',
+        refresh_token: '(the session’s refresh token, not shown)',
+        resource: settings.api.resource,
+        scope: settings.api.scope,
+        client_id: settings.clientId,
+        client_assertion_type: JWT_BEARER_ASSERTION_TYPE,
+      },
+      assertion: token.refreshAssertion,
+    },
+    tokenResponse: {
+      scope: token.scope,
+      expiresAt: token.expiresAt,
+      accessToken: token.accessToken
+        ? { kind: 'jwt', jwt: token.accessToken, length: undefined }
+        : undefined,
+    },
+    api: { url: outcome.api.url, status: outcome.api.status, ms: outcome.api.ms },
   };
 }

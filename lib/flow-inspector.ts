@@ -2,16 +2,17 @@ import 'server-only';
 
 import { getConfig } from './config';
 import { getProvider } from './discovery';
-import { captureClientCredentials, captureSignIn } from './flow-capture';
+import { captureClientCredentials, captureRefresh, captureSignIn } from './flow-capture';
 import { storeFlowRecord } from './flow-store';
 import type { MachineCallOutcome } from './machine-call';
 import { readSession } from './session';
 import { buildAuthorizationParameters, type SignInResult } from './sign-in';
 import type { Transaction } from './transaction';
+import type { UserApiCallOutcome } from './user-api-call';
 
 /**
- * The flow inspector's entry points for the routes: record a completed sign-in, record a
- * client-credentials token request made by a signed-in user. Recording never fails a flow: a
+ * The flow inspector's entry points for the routes: record a completed sign-in, a refresh of the
+ * user's API token, a client-credentials token request made by a signed-in user. Recording never fails a flow: a
  * record that cannot be made is simply not kept.
  */
 
@@ -48,6 +49,20 @@ export async function recordClientCredentialsFlow(outcome: MachineCallOutcome): 
     if (!session) return;
     const { metadata } = await getProvider();
     const record = captureClientCredentials(outcome, session.sub, getConfig(), metadata);
+    if (record) await storeFlowRecord(record);
+  } catch {
+    // As above: never a failure of the call itself.
+  }
+}
+
+/** Keeps the record of the refresh grant behind a call of the API as the user, when it refreshed. */
+export async function recordRefreshFlow(outcome: UserApiCallOutcome): Promise<void> {
+  try {
+    if (!outcome.ok || outcome.token.source !== 'refreshed') return;
+    const session = await readSession();
+    if (!session) return;
+    const { metadata } = await getProvider();
+    const record = captureRefresh(outcome, session.sub, getConfig(), metadata);
     if (record) await storeFlowRecord(record);
   } catch {
     // As above: never a failure of the call itself.

@@ -10,7 +10,7 @@ import { SignJWT, type JWTPayload } from 'jose';
 import type * as client from 'openid-client';
 
 import { parseConfig } from './config';
-import { captureSignIn, type SignInCapture } from './flow-capture';
+import { captureRefresh, captureSignIn, type SignInCapture } from './flow-capture';
 import {
   listAssertionChecks,
   listAuthorizationResponseChecks,
@@ -19,6 +19,7 @@ import {
 } from './flow-checks';
 import { MAX_SEALED_FLOW_LENGTH, sealFlowRecord, type SignInFlowRecord } from './flow-record';
 import type { SignInResult } from './sign-in';
+import type { UserApiCallOutcome } from './user-api-call';
 
 /**
  * The flow inspector's record: built from a sign-in's facts, checks computed from it (and failing
@@ -242,5 +243,40 @@ describe('the flow inspector record', () => {
     const { record: usual } = await capture();
     const fitted = await sealFlowRecord(usual, PASSWORD, 60);
     assert.equal(fitted?.record.trimmed, undefined, 'a usual sign-in fits whole');
+  });
+});
+
+describe('the flow inspector record of a refresh', () => {
+  it('is made only when the call refreshed, with the assertion that authenticated the grant', async () => {
+    const { record } = await capture();
+    const assertion = record.token.assertion;
+    const outcome = (source: 'refreshed' | 'store'): UserApiCallOutcome => ({
+      ok: true,
+      request: { method: 'GET', url: 'https://app.example.com/api/messages' },
+      token: {
+        source,
+        expiresAt: Date.now() + 60_000,
+        scope: 'api1',
+        accessToken: { header: { typ: 'at+jwt' }, payload: { aud: 'https://app.example.com/api' } },
+        refreshAssertion: source === 'refreshed' ? assertion : undefined,
+      },
+      api: {
+        url: 'https://app.example.com/api/messages',
+        status: 200,
+        wwwAuthenticate: null,
+        body: {},
+        ms: 3,
+      },
+      retriedWithNewToken: false,
+    });
+    assert.equal(captureRefresh(outcome('store'), 'alice', settings, metadata), undefined);
+    const refresh = captureRefresh(outcome('refreshed'), 'alice', settings, metadata);
+    assert.equal(refresh?.kind, 'refresh');
+    assert.equal(refresh?.request.params.grant_type, 'refresh_token');
+    assert.equal(refresh?.request.params.resource, settings.api.resource);
+    assert.deepEqual(refresh?.request.assertion, assertion);
+    assert.ok(!JSON.stringify(refresh).match(/eyJ[\w-]+\.eyJ/), 'no compact token');
+    const sealed = await sealFlowRecord(refresh!, PASSWORD, 60);
+    assert.ok(sealed && sealed.sealed.length <= MAX_SEALED_FLOW_LENGTH);
   });
 });

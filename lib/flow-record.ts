@@ -141,7 +141,31 @@ export type ClientCredentialsFlowRecord = {
   readonly trimmed?: readonly string[] | undefined;
 };
 
-export type FlowRecord = SignInFlowRecord | ClientCredentialsFlowRecord;
+/** A refresh grant for the signed-in user's API token (RFC 6749 §6, with RFC 8707 `resource`). */
+export type RefreshFlowRecord = {
+  readonly v: typeof FLOW_RECORD_VERSION;
+  readonly kind: 'refresh';
+  readonly sub: string;
+  /** Wall clock (ms): when the call that refreshed was made. */
+  readonly startedAt: number;
+  readonly expect: FlowExpectations;
+  readonly request: {
+    readonly endpoint: string | undefined;
+    /** The parameters sent (the refresh token itself is not kept). */
+    readonly params: Readonly<Record<string, string>>;
+    readonly assertion: JwtView | undefined;
+  };
+  readonly tokenResponse: {
+    readonly scope: string | undefined;
+    /** Wall clock (ms) the new access token expires. */
+    readonly expiresAt: number | undefined;
+    readonly accessToken: TokenSummary | undefined;
+  };
+  readonly api: { readonly url: string; readonly status: number; readonly ms: number } | undefined;
+  readonly trimmed?: readonly string[] | undefined;
+};
+
+export type FlowRecord = SignInFlowRecord | ClientCredentialsFlowRecord | RefreshFlowRecord;
 
 /** `abc123…` (the rest is a bearer credential until redeemed). */
 export function shortenCode(code: string): string {
@@ -221,16 +245,16 @@ function trimToken(
 /** Ever smaller versions of a record: what is dropped first matters least. */
 function* shrink(record: FlowRecord): Generator<FlowRecord> {
   yield record;
+  const standard = ['iss', 'sub', 'aud', 'client_id', 'scope', 'exp', 'iat', 'jti'];
+  const note = ['access token claims other than the standard ones'];
   if (record.kind === 'client-credentials') {
-    const standard = ['iss', 'sub', 'aud', 'client_id', 'scope', 'exp', 'iat', 'jti'];
-    yield {
-      ...record,
-      tokenResponse: {
-        ...record.tokenResponse,
-        accessToken: trimToken(record.tokenResponse.accessToken, standard),
-      },
-      trimmed: ['access token claims other than the standard ones'],
-    };
+    const accessToken = trimToken(record.tokenResponse.accessToken, standard);
+    yield { ...record, tokenResponse: { ...record.tokenResponse, accessToken }, trimmed: note };
+    return;
+  }
+  if (record.kind === 'refresh') {
+    const accessToken = trimToken(record.tokenResponse.accessToken, standard);
+    yield { ...record, tokenResponse: { ...record.tokenResponse, accessToken }, trimmed: note };
     return;
   }
   const trimmed: string[] = [];
@@ -298,7 +322,7 @@ export function isFlowRecord(value: unknown): value is FlowRecord {
   const v = value as Partial<FlowRecord>;
   return (
     v.v === FLOW_RECORD_VERSION &&
-    (v.kind === 'sign-in' || v.kind === 'client-credentials') &&
+    (v.kind === 'sign-in' || v.kind === 'client-credentials' || v.kind === 'refresh') &&
     typeof v.sub === 'string' &&
     typeof v.startedAt === 'number'
   );

@@ -9,7 +9,7 @@ import { SESSION_TTL_SECONDS } from './session-data';
 
 /**
  * Where the flow inspector's records live: one sealed cookie per kind of flow (the last sign-in,
- * the last client-credentials token request), HttpOnly, scoped to `/inspector` so that no other
+ * the last refresh, the last client-credentials token request), HttpOnly, scoped to `/inspector` so that no other
  * request carries it. Kept apart from the session on purpose: a small bounded structure of its
  * own that can move into a server-side session store as it is.
  *
@@ -22,6 +22,7 @@ export const INSPECTOR_PATH = '/inspector';
 const NAMES: Record<FlowRecord['kind'], string> = {
   'sign-in': 'rp_flow_signin',
   'client-credentials': 'rp_flow_cc',
+  refresh: 'rp_flow_refresh',
 };
 
 function cookieName(kind: FlowRecord['kind']): string {

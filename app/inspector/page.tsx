@@ -153,8 +153,9 @@ function Timeline({ record }: { record: SignInFlowRecord }) {
 
 export default async function InspectorPage() {
   const session = await requireSession('/inspector');
-  const [record, machine] = await Promise.all([
+  const [record, refresh, machine] = await Promise.all([
     readFlowRecord('sign-in', session.sub),
+    readFlowRecord('refresh', session.sub),
     readFlowRecord('client-credentials', session.sub),
   ]);
   let publishedKids: string[] | undefined;
@@ -262,6 +263,46 @@ export default async function InspectorPage() {
             ) : null}
           </div>
         </>
+      )}
+
+      <h2>Refresh</h2>
+      {!refresh ? (
+        <p className="card muted" data-testid="no-refresh-record">
+          No refresh recorded yet: the first call of the API as you (the button on{' '}
+          <a href="/profile">Profile</a>) gets its token with the refresh grant, and so does any
+          call once the token is about to expire.
+        </p>
+      ) : (
+        <div data-testid="refresh-record">
+          <p className="muted">
+            {new Date(refresh.startedAt).toISOString()}: POST {refresh.request.endpoint} with (the
+            API’s token for you, down-scoped with <code>resource</code>, RFC 8707):
+          </p>
+          <div className="card">
+            <ClaimsTable claims={refresh.request.params} testId="refresh-params" />
+          </div>
+          {refresh.request.assertion ? (
+            <JwtCard
+              jwt={refresh.request.assertion}
+              headerNotes={ASSERTION_HEADER_NOTES}
+              claimNotes={ASSERTION_CLAIM_NOTES}
+              prefix="refresh-assertion"
+            />
+          ) : null}
+          <div className="card">
+            <Checks
+              checks={listAssertionChecks(refresh.request.assertion, refresh.expect, publishedKids)}
+              testId="refresh-assertion-checks"
+            />
+          </div>
+          <h3>Access token for the API</h3>
+          <Token token={refresh.tokenResponse.accessToken} prefix="refresh-access-token" />
+          {refresh.api ? (
+            <p className="muted">
+              Then GET {refresh.api.url}: HTTP {refresh.api.status} in {refresh.api.ms} ms.
+            </p>
+          ) : null}
+        </div>
       )}
 
       <h2>Client credentials</h2>

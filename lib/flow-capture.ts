@@ -178,7 +178,7 @@ export function captureClientCredentials(
       status: token.tokenRequest?.status,
     },
     tokenResponse: {
-      token_type: 'bearer',
+      token_type: token.token_type,
       expires_in: token.expires_in,
       scope: token.scope,
       accessToken: token.accessToken

@@ -109,6 +109,7 @@ async function capture(
       ],
       clientAssertions: [clientAssertion],
       jwtResponses: [],
+      dpopProofs: [],
     },
     tokens: {
       access_token: accessToken,
@@ -259,6 +260,8 @@ describe('the flow inspector record of a refresh', () => {
         scope: 'api1',
         accessToken: { header: { typ: 'at+jwt' }, payload: { aud: 'https://app.example.com/api' } },
         refreshAssertion: source === 'refreshed' ? assertion : undefined,
+        tokenType: 'bearer',
+        refreshProofs: [],
       },
       api: {
         url: 'https://app.example.com/api/messages',

@@ -1,9 +1,12 @@
 import * as client from 'openid-client';
+import type { JWK } from 'jose';
 import type { IDToken, UserInfoResponse } from 'openid-client';
 
+import { buildAuthorizationRequest, type ParView } from './authorization-request';
 import { createTrace, stripQuery, withTrace, type BackChannelTrace } from './back-channel';
 import { getConfig, isLoopbackUrl } from './config';
 import { findConfigError, getProvider, isNetworkError, type ProviderContext } from './discovery';
+import { checkDpopBinding, getDpopHandle, loadDpopKey, type TokenBindingView } from './dpop-client';
 import { AuthError, type AuthErrorCode } from './errors';
 import { findAudienceProblem } from './id-token';
 import { describeError, log } from './log';
@@ -18,15 +21,19 @@ import type { Transaction } from './transaction';
 
 /**
  * Starts the authorization-code flow: a fresh `state`, `nonce` and PKCE verifier, and the URL of
- * the provider's authorization endpoint with the S256 challenge.
+ * the provider's authorization endpoint with the S256 challenge, pushed first when PAR is on, with
+ * the session's new DPoP key when DPoP is on (./authorization-request.ts).
  *
+ * @throws {AuthError} when the PAR request fails.
  * @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest
  * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.2 (S256)
+ * @see https://www.rfc-editor.org/rfc/rfc9126 (PAR)
  */
 export async function startSignIn(
   returnTo: string,
 ): Promise<{ url: URL; transaction: Transaction }> {
-  const { config } = await getProvider();
+  const settings = getConfig();
+  const provider = await getProvider();
   const code_verifier = client.randomPKCECodeVerifier();
   const transaction: Transaction = {
     state: client.randomState(),
@@ -35,13 +42,18 @@ export async function startSignIn(
     returnTo,
     created_at: Math.floor(Date.now() / 1000),
   };
-  const url = client.buildAuthorizationUrl(config, await buildAuthorizationParameters(transaction));
-  return { url, transaction };
+  const { url, dpopKey, par } = await buildAuthorizationRequest(
+    provider,
+    settings,
+    await buildAuthorizationParameters(transaction),
+  );
+  return { url, transaction: { ...transaction, dpop_key: dpopKey, par } };
 }
 
 /**
- * The authorization request's parameters for a transaction (client_id is added by openid-client).
- * Also what the flow inspector shows as the request that was sent.
+ * The authorization request's parameters for a transaction (client_id is added by openid-client;
+ * with PAR they are pushed, ./authorization-request.ts). Also what the flow inspector shows as the
+ * request that was sent.
  *
  * @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest
  */
@@ -78,6 +90,10 @@ export type SignInResult = {
   readonly tokens?: client.TokenEndpointResponse | undefined;
   /** Step ends on the monotonic clock (`performance.now()`), for the flow inspector. */
   readonly timing?: SignInTiming | undefined;
+  /** What was pushed to the PAR endpoint, when the request was pushed (RFC 9126). */
+  readonly par?: ParView | undefined;
+  /** DPoP (RFC 9449), when on: the session's key and how the tokens are bound to it. */
+  readonly dpop?: SignInDpop | undefined;
 };
 
 /** When each step of {@link completeSignIn} began or ended (`performance.now()`). */
@@ -89,6 +105,17 @@ export type SignInTiming = {
   readonly idToken: number;
   /** UserInfo read and checked (= idToken when there is no UserInfo endpoint). */
   readonly userinfo: number;
+};
+
+/** The DPoP side of a sign-in. */
+export type SignInDpop = {
+  /** The session's private key (JWK): to keep sealed with the session state, nowhere else. */
+  readonly key: JWK;
+  /** Its RFC 7638 thumbprint: the tokens' `cnf.jkt`. */
+  readonly jkt: string;
+  readonly binding: TokenBindingView;
+  /** Every DPoP proof sent to the provider during the callback, in order (compact JWTs). */
+  readonly proofs: readonly string[];
 };
 
 /** Maps a failure of the code exchange onto a stable {@link AuthError}. */
@@ -219,9 +246,21 @@ export async function completeSignIn(
   }
 
   const settings = getConfig();
+  // MUST: under FAPI 2.0, RFC 9207 `iss` is required in every authorization response, whatever
+  // the provider advertises (openid-client requires it only when advertised).
+  if (settings.protocol.requireIssParameter && !callbackParams.has('iss')) {
+    throw new AuthError('issuer_mismatch', {
+      detail: 'the authorization response has no iss (RFC 9207), which OIDC_PROFILE=fapi2 requires',
+    });
+  }
   const provider = await getProvider();
   const trace = createTrace();
   const started = performance.now();
+  // The key the code is bound to (RFC 9449 §10): every request of this callback proves it.
+  if (settings.protocol.dpop.enabled && tx.dpop_key === undefined)
+    throw new AuthError('missing_transaction', { detail: 'the sign-in began without a DPoP key' });
+  const dpopKey = tx.dpop_key === undefined ? undefined : await loadDpopKey(tx.dpop_key);
+  const dpop = dpopKey && { DPoP: getDpopHandle(provider.config, dpopKey, 'provider') };
   // Build the callback URL from APP_URL, not from the request: behind proxies and with Next's bind
   // address the request URL differs from the registered redirect_uri.
   const currentUrl = new URL(settings.redirectUri);
@@ -233,18 +272,26 @@ export async function completeSignIn(
     // token endpoint, and the client authenticates with a client assertion signed just now with
     // its private key (private_key_jwt) instead of a client secret.
     tokens = await withTrace(trace, () =>
-      client.authorizationCodeGrant(provider.config, currentUrl, {
-        pkceCodeVerifier: tx.code_verifier,
-        expectedState: tx.state,
-        expectedNonce: tx.nonce,
-        idTokenExpected: true,
-      }),
+      client.authorizationCodeGrant(
+        provider.config,
+        currentUrl,
+        {
+          pkceCodeVerifier: tx.code_verifier,
+          expectedState: tx.state,
+          expectedNonce: tx.nonce,
+          idTokenExpected: true,
+        },
+        undefined,
+        dpop,
+      ),
     );
   } catch (err) {
     throw classifyCodeExchangeError(err, trace.clientAssertions.length > 0);
   }
 
   const tokensAt = performance.now();
+  // MUST: tokens asked for with a DPoP proof are DPoP-bound, to this key (RFC 9449 §5, §6.1).
+  const binding = dpopKey && checkDpopBinding(tokens, dpopKey);
   const claims = tokens.claims();
   const id_token = tokens.id_token;
   if (!claims || !id_token)
@@ -281,7 +328,7 @@ export async function completeSignIn(
     try {
       // MUST: UserInfo's `sub` must equal the ID token's (OIDC Core §5.3.2); openid-client checks.
       userinfo = await withTrace(trace, () =>
-        client.fetchUserInfo(provider.config, tokens.access_token, claims.sub),
+        client.fetchUserInfo(provider.config, tokens.access_token, claims.sub, dpop),
       );
     } catch (err) {
       if (isNetworkError(err))
@@ -314,6 +361,11 @@ export async function completeSignIn(
     trace,
     tokens,
     timing: { started, tokens: tokensAt, idToken: idTokenAt, userinfo: performance.now() },
+    par: tx.par,
+    dpop:
+      dpopKey && binding && tx.dpop_key
+        ? { key: tx.dpop_key, jkt: dpopKey.jkt, binding, proofs: [...trace.dpopProofs] }
+        : undefined,
   };
 }
 

@@ -10,6 +10,12 @@ import {
 } from './client-assertion-policy';
 import { clientKeyMetadata, type ClientRegistration } from './client-registration';
 import type { RefusalStyle } from './refusal-style';
+import {
+  fapi2ClientMetadata,
+  fapi2Configuration,
+  fapi2SigningKeys,
+  type Fapi2Settings,
+} from './fapi2';
 import { userSessionConfiguration } from './user-sessions';
 import { errorPage, loggedOutPage, logoutPage } from './views';
 
@@ -53,6 +59,8 @@ export type ProviderSettings = {
   readonly allowLoopbackFetch: boolean;
   /** The API whose JWT access tokens the client gets with the client-credentials grant. */
   readonly api: ApiResourceSettings;
+  /** `PROVIDER_PROFILE=fapi2`: oidc-provider's FAPI 2.0 mode, PAR and DPoP required (./fapi2.ts). */
+  readonly fapi2?: Fapi2Settings | undefined;
   /** Lifetime of user access tokens, seconds (PROVIDER_ACCESS_TOKEN_TTL). */
   readonly userAccessTokenTtlSeconds: number;
 };
@@ -66,6 +74,7 @@ export const DEFAULT_CLIENT_AUTH_ALGS = [
   'Ed25519',
 ] as const satisfies readonly SigningAlgorithm[];
 export type ClientAuthSigningAlg = (typeof DEFAULT_CLIENT_AUTH_ALGS)[number];
+const PLAIN: Fapi2Settings = { profile: 'plain', dpopNonce: false };
 
 function requestUrl(input: string | URL | Request): URL {
   return new URL(input instanceof Request ? input.url : input);
@@ -89,6 +98,7 @@ export function demoClient(settings: ProviderSettings): ClientMetadata {
     response_types: ['code'],
     scope: 'openid profile email offline_access',
     ...clientKeyMetadata(settings.registration),
+    ...fapi2ClientMetadata(settings.fapi2 ?? PLAIN),
   };
 }
 
@@ -104,23 +114,25 @@ export function clientAssertionValidation(
       typ: settings.assertionTyp,
       checks: settings.assertionChecks,
       certificates: registration.mode === 'certificate' ? registration.certificates : undefined,
+      stringAudience: settings.fapi2?.profile === 'fapi2',
     }),
   };
 }
 
 export function buildConfiguration(settings: ProviderSettings): Configuration {
+  const profile = fapi2Configuration(settings.fapi2 ?? PLAIN);
   const { revocation, ...refresh } = userSessionConfiguration(settings.clientId);
   return {
     ...refresh,
     clients: [demoClient(settings)],
     findAccount,
-    jwks: settings.signingKeys,
+    jwks: { keys: fapi2SigningKeys(settings.signingKeys.keys, settings.fapi2 ?? PLAIN) },
     cookies: { keys: settings.cookieKeys },
     // Only what the demo client uses: a confidential client proving itself with a signed JWT.
     clientAuthMethods: ['private_key_jwt'],
-    enabledJWA: {
-      clientAuthSigningAlgValues: [...(settings.clientAuthAlgs ?? DEFAULT_CLIENT_AUTH_ALGS)],
-    },
+    enabledJWA: settings.clientAuthAlgs
+      ? { ...profile.enabledJWA, clientAuthSigningAlgValues: [...settings.clientAuthAlgs] }
+      : profile.enabledJWA,
     ...clientAssertionValidation(settings),
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     claims: {
@@ -147,6 +159,7 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     features: {
+      ...profile.features,
       devInteractions: { enabled: false },
       ...buildApiResourceFeatures(settings.api, settings.clientId),
       revocation,

@@ -27,6 +27,7 @@ import {
   type ClientAuthSigningAlg,
   type ProviderSettings,
 } from './configuration';
+import { fapi2SettingsFromEnv } from './fapi2';
 import { interactions } from './interactions';
 import { REFUSAL_STYLES, refusalStyle } from './refusal-style';
 import { logTokenRequests } from './token-log';
@@ -60,6 +61,8 @@ import { userAccessTokenTtlFromEnv } from './user-sessions';
  *   API_SCOPE                     the API's scope              (api1), shared with the app
  *   PROVIDER_API_TOKEN_TTL        API access token lifetime (client credentials), s (300)
  *   PROVIDER_ACCESS_TOKEN_TTL     user access token lifetime, s (300)
+ *   PROVIDER_PROFILE              plain | fapi2: FAPI 2.0 mode, PAR and DPoP required (plain)
+ *   PROVIDER_DPOP_NONCE           true: demand a server nonce in DPoP proofs      (false)
  */
 
 async function generateSigningKeys(): Promise<{ keys: JWK[] }> {
@@ -133,9 +136,10 @@ function choiceFrom<T extends string>(
   throw new Error(`${name}: unknown value "${value}" (use ${choices.join(', ')})`);
 }
 
-function clientAuthAlgsFrom(env: NodeJS.ProcessEnv): readonly ClientAuthSigningAlg[] {
+/** The algorithms PROVIDER_CLIENT_AUTH_ALGS names; undefined: the profile's own list. */
+function clientAuthAlgsFrom(env: NodeJS.ProcessEnv): readonly ClientAuthSigningAlg[] | undefined {
   const raw = env.PROVIDER_CLIENT_AUTH_ALGS?.trim();
-  if (!raw) return DEFAULT_CLIENT_AUTH_ALGS;
+  if (!raw) return undefined;
   const names = raw.split(/[\s,]+/).filter(Boolean);
   const algs = DEFAULT_CLIENT_AUTH_ALGS.filter((alg) => names.includes(alg));
   if (algs.length !== names.length || algs.length === 0) {
@@ -177,6 +181,7 @@ export async function settingsFromEnv(
     // Only a provider that itself lives on loopback may fetch from loopback.
     allowLoopbackFetch: isLoopbackUrl(new URL(issuer)) && env.NODE_ENV !== 'production',
     api: apiResourceSettingsFromEnv(env, appUrl),
+    fapi2: fapi2SettingsFromEnv(env),
     userAccessTokenTtlSeconds: userAccessTokenTtlFromEnv(env),
   };
 }
@@ -253,8 +258,11 @@ if (isMain) {
       `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ` +
         `${settings.clientId}, keys via ${settings.registration.mode}, assertion aud: ` +
         `${settings.assertionAudience}, typ: ${settings.assertionTyp}, checks: ` +
-        `${settings.assertionChecks}, algs: ${settings.clientAuthAlgs?.join(',')}, refusals: ` +
-        `${settings.refusalStyle}; API ${settings.api.resource}, scope ${settings.api.scope})`,
+        `${settings.assertionChecks}, algs: ${settings.clientAuthAlgs?.join(',') ?? 'default'}, refusals: ` +
+        `${settings.refusalStyle}; API ${settings.api.resource}, scope ${settings.api.scope}` +
+        (settings.fapi2?.profile === 'fapi2' ? '; FAPI 2.0: PAR and DPoP required' : '') +
+        (settings.fapi2?.dpopNonce ? ', DPoP nonces' : '') +
+        ')',
     );
     const stop = () => process.exit(0);
     process.on('SIGINT', stop);

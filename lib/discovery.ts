@@ -236,10 +236,25 @@ export function getDiscoveredMetadata(): Readonly<client.ServerMetadata> | undef
   return discovered.get();
 }
 
+/** Socket-level failures, as Node.js (system errors) and undici (`UND_ERR_*`) code them. */
+const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
+
 function isNetworkFailure(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
+  // fetch's TypeError ("fetch failed", "terminated") is told apart by its cause's code, not its
+  // message: the loop in isNetworkError reaches the cause.
   return (
-    (err instanceof TypeError && /fetch failed|terminated|network/i.test(err.message)) ||
+    (typeof code === 'string' && (NETWORK_ERROR_CODES.has(code) || code.startsWith('UND_ERR_'))) ||
     code === 'OAUTH_TIMEOUT' ||
     code === 'OAUTH_ABORT' ||
     code === JWKS_UNAVAILABLE ||

@@ -165,18 +165,74 @@ function classifyCodeExchangeError(err: unknown, tokenRequestSent: boolean): Aut
   }
   if (isNetworkError(err)) return new AuthError('provider_unreachable', { detail, cause: err });
   if (!tokenRequestSent) {
-    // openid-client refused the authorization response itself (RFC 9207 `iss`, repeated or
-    // missing parameters, no code) before sending anything.
-    const code: AuthErrorCode = /"iss"/.test(detail)
-      ? 'issuer_mismatch'
-      : 'invalid_authorization_response';
-    return new AuthError(code, { detail, cause: err });
+    // openid-client refused the authorization response itself (repeated or missing parameters,
+    // no code) before sending anything. RFC 9207 `iss` was checked before, explicitly.
+    return new AuthError('invalid_authorization_response', { detail, cause: err });
   }
   // Past the token request: either the response as a whole or the ID token inside it is bad.
-  return new AuthError(
-    /\bJWT\b|ID Token/.test(detail) ? 'id_token_invalid' : 'invalid_token_response',
-    { detail, cause: err },
-  );
+  return new AuthError(isIdTokenFailure(err) ? 'id_token_invalid' : 'invalid_token_response', {
+    detail,
+    cause: err,
+  });
+}
+
+/** oauth4webapi codes that, in a token response, only its ID token (the one JWT it validates) raises. */
+const ID_TOKEN_CHECK_CODES: ReadonlySet<string> = new Set([
+  'OAUTH_JWT_CLAIM_COMPARISON_FAILED',
+  'OAUTH_JWT_TIMESTAMP_CHECK_FAILED',
+  'OAUTH_KEY_SELECTION_FAILED',
+]);
+
+/**
+ * Whether openid-client refused the ID token rather than the token response around it, told by
+ * the error's structure: its code, and what oauth4webapi attaches as the cause (the ID token's
+ * claims, or the compact JWT that would not parse). Never by the message text.
+ */
+function isIdTokenFailure(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code;
+    const cause: unknown = current.cause;
+    if (typeof code === 'string' && ID_TOKEN_CHECK_CODES.has(code)) return true;
+    if (code === 'OAUTH_INVALID_RESPONSE') {
+      // A claim missing or of the wrong type: the cause carries the decoded claims; an
+      // unexpected `alg`: its JOSE header; a JWT that is not one: the compact string itself.
+      if (typeof cause === 'string') return true;
+      if (typeof cause === 'object' && cause !== null && ('claims' in cause || 'header' in cause))
+        return true;
+    }
+    current = cause;
+  }
+  return false;
+}
+
+/**
+ * RFC 9207: the authorization response's `iss` must be this provider's issuer, exactly once;
+ * when the provider advertises `authorization_response_iss_parameter_supported` (or the FAPI 2.0
+ * profile is on) it must be present. Checked here, before openid-client sees the response, so
+ * that a mix-up is classified by an explicit comparison and never redeemed.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9207#section-2.4
+ */
+function checkAuthorizationResponseIssuer(
+  params: URLSearchParams,
+  metadata: Readonly<client.ServerMetadata>,
+  required: boolean,
+): void {
+  const values = params.getAll('iss');
+  const mustBePresent =
+    required || metadata.authorization_response_iss_parameter_supported === true;
+  if (values.length === 0 && !mustBePresent) return;
+  if (values.length !== 1 || values[0] !== metadata.issuer) {
+    throw new AuthError('issuer_mismatch', {
+      detail:
+        values.length === 0
+          ? `the authorization response has no iss (RFC 9207)${required ? ', which OIDC_PROFILE=fapi2 requires' : ''}`
+          : values.length > 1
+            ? 'iss is repeated in the authorization response'
+            : `the authorization response names another issuer: ${values[0]!.slice(0, 200)}`,
+    });
+  }
 }
 
 /**
@@ -246,14 +302,14 @@ export async function completeSignIn(
   }
 
   const settings = getConfig();
-  // MUST: under FAPI 2.0, RFC 9207 `iss` is required in every authorization response, whatever
-  // the provider advertises (openid-client requires it only when advertised).
-  if (settings.protocol.requireIssParameter && !callbackParams.has('iss')) {
-    throw new AuthError('issuer_mismatch', {
-      detail: 'the authorization response has no iss (RFC 9207), which OIDC_PROFILE=fapi2 requires',
-    });
-  }
   const provider = await getProvider();
+  // MUST: a response from another provider (mix-up, RFC 9207) is refused before its code is
+  // redeemed. Under FAPI 2.0 `iss` is required whatever the provider advertises.
+  checkAuthorizationResponseIssuer(
+    callbackParams,
+    provider.metadata,
+    settings.protocol.requireIssParameter,
+  );
   const trace = createTrace();
   const started = performance.now();
   // The key the code is bound to (RFC 9449 §10): every request of this callback proves it.

@@ -17,6 +17,8 @@ const chromium = [
 
 export default defineConfig({
   testDir: 'e2e',
+  // The suite for any provider runs with its own configuration (npm run test:provider).
+  testIgnore: ['any-provider/**'],
   globalSetup: './e2e/global-setup.ts',
   // Spec files run side by side on two workers (each file's tests in order, on stacks and ports
   // of its own: e2e/fixtures.ts, e2e/support/stack.ts); E2E_WORKERS=1 runs them one by one.

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
  *   2. format, lint, type check
  *   3. unit and protocol tests, and the production build the browser tests run
  *   4. the browser tests (Playwright, two workers)
+ *   5. the suite for any provider, against the bundled provider as an external one
  *
  * The browser tests' output is shown as it comes, the others' whole when each step ends. A table
  * of the steps and their times ends the run; the exit status is non-zero when any step failed.
@@ -24,6 +25,7 @@ const STAGES: readonly (readonly string[])[] = [
   ['format:check', 'lint', 'typecheck'],
   ['test:unit', 'build'],
   ['test:e2e'],
+  ['test:provider:bundled'],
 ];
 
 /** Runs `npm run <script>`: `live`, or its output printed whole when it ends. */

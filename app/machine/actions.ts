@@ -3,6 +3,7 @@
 import { AuthError } from '@/lib/errors';
 import { log } from '@/lib/log';
 import { decideMachineAccess } from '@/lib/machine-access';
+import { recordClientCredentialsFlow } from '@/lib/flow-inspector';
 import { callApiWithClientCredentials, type MachineCallOutcome } from '@/lib/machine-call';
 import { readSession } from '@/lib/session';
 
@@ -32,5 +33,8 @@ export async function runMachineCall(_previous: MachineRun | undefined): Promise
     log.warn('machine call refused: nobody is signed in');
     return { at: Date.now(), refused: 'sign_in_required' };
   }
-  return { at: Date.now(), outcome: await callApiWithClientCredentials() };
+  const outcome = await callApiWithClientCredentials();
+  // A signed-in user can inspect the token request on /inspector.
+  await recordClientCredentialsFlow(outcome);
+  return { at: Date.now(), outcome };
 }

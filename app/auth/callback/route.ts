@@ -11,6 +11,7 @@ import {
   saveSession,
   takeTransaction,
 } from '@/lib/session';
+import { recordSignInFlow } from '@/lib/flow-inspector';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
 
 export const dynamic = 'force-dynamic';
@@ -21,6 +22,8 @@ export const dynamic = 'force-dynamic';
  * code with a fresh client assertion, validates the ID token, and only then creates the session.
  */
 export async function GET(request: NextRequest) {
+  const callbackStart = performance.now();
+  const callbackAt = Date.now();
   try {
     const params = request.nextUrl.searchParams;
     const states = params.getAll('state');
@@ -49,6 +52,13 @@ export async function GET(request: NextRequest) {
     const result = await completeSignIn(params, transaction);
     const settings = getConfig();
     const session = await saveSession(result);
+    await recordSignInFlow({
+      transaction,
+      callbackParams: request.nextUrl.searchParams,
+      result,
+      callbackStart,
+      callbackAt,
+    });
     log.info('sign-in completed', {
       sub: result.claims.sub,
       sid: session.sid !== undefined,

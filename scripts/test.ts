@@ -68,7 +68,7 @@ async function main(): Promise<number> {
   console.log('\nnpm test:');
   for (const o of outcomes)
     console.log(
-      `  ${o.status.padEnd(7)} ${o.script.padEnd(14)} ${o.seconds.toFixed(1).padStart(6)} s`,
+      `  ${o.status.padEnd(7)} ${o.script.padEnd(22)} ${o.seconds.toFixed(1).padStart(6)} s`,
     );
   const failed = outcomes.some((o) => o.status !== 'passed');
   console.log(`  ${failed ? 'FAILED' : 'all passed'} in ${total.toFixed(1)} s (wall clock)`);

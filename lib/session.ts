@@ -112,6 +112,16 @@ export async function readSession(): Promise<SessionData | undefined> {
 }
 
 /**
+ * Checks that the session store answers, changing nothing. The callback asks before it redeems
+ * the authorization code: no tokens are issued for a session that could not be kept.
+ *
+ * @throws {AuthError} `session_store_unavailable`.
+ */
+export async function checkSessionStore(): Promise<void> {
+  await withStore(() => getSessionStore().ping());
+}
+
+/**
  * Creates the session of a completed sign-in: a new session id (never one the browser brought:
  * no session fixation), the record in the store, the sealed id in the cookie. Route handlers only.
  *

@@ -55,10 +55,12 @@ for (const { name, open } of stores) {
     after(() => store.close());
 
     it('answers a ping, changing nothing', async () => {
-      const record = makeRecord();
+      // A user and sid of its own: the other tests share this store.
+      const record = makeRecord({ sub: 'ping-user', sid: 'ping-sid' });
       await store.create(record);
       await store.ping();
       assert.deepEqual(await store.get(record.id), { state: 'active', record, version: 1 });
+      assert.deepEqual(await store.remove(record.id), record);
     });
 
     it('stores, reads and deletes a session', async () => {

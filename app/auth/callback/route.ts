@@ -6,6 +6,7 @@ import { log } from '@/lib/log';
 import { completeSignIn, type SignInResult } from '@/lib/sign-in';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import { checkSessionStore, destroySession, saveSession, takeTransaction } from '@/lib/session';
+import { recordSignInFlow } from '@/lib/flow-inspector';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
 import { revokeRefreshToken } from '@/lib/token-refresh';
 import type { Transaction } from '@/lib/transaction';
@@ -26,6 +27,8 @@ function isStoreUnavailable(err: unknown): boolean {
  * every route that needs a session does: not an error page, and never half a sign-in.
  */
 export async function GET(request: NextRequest) {
+  const callbackStart = performance.now();
+  const callbackAt = Date.now();
   const settings = getConfig();
   let transaction: Transaction | undefined;
   let result: SignInResult | undefined;
@@ -48,6 +51,13 @@ export async function GET(request: NextRequest) {
 
     result = await completeSignIn(request.nextUrl.searchParams, transaction);
     const session = await saveSession(result);
+    await recordSignInFlow({
+      transaction,
+      callbackParams: request.nextUrl.searchParams,
+      result,
+      callbackStart,
+      callbackAt,
+    });
     log.info('sign-in completed', {
       sub: result.claims.sub,
       sid: session.sid !== undefined,

@@ -1,6 +1,7 @@
 import { NextResponse, type NextRequest } from 'next/server';
 
 import { getConfig } from './lib/config';
+import { sessionCookieName } from './lib/cookie-names';
 import { getDiscoveredMetadata } from './lib/discovery';
 import {
   buildContentSecurityPolicy,
@@ -61,7 +62,7 @@ function answerWhileStoreDown(
 ): NextResponse | undefined {
   const path = request.nextUrl.pathname;
   if (!SESSION_PAGES.has(path) && !SESSION_APIS.has(path)) return undefined;
-  if (!request.cookies.has(secure ? '__Host-rp_session' : 'rp_session')) return undefined;
+  if (!request.cookies.has(sessionCookieName(secure))) return undefined;
   if (!shouldAnswerUnavailable()) return undefined;
   if (SESSION_APIS.has(path)) {
     return NextResponse.json(

@@ -4,6 +4,7 @@ import { sealData, unsealData } from 'iron-session';
 import { cookies } from 'next/headers';
 
 import { getConfig } from './config';
+import { cookieName, sessionCookieName } from './cookie-names';
 import { loadDpopKey, sealDpopJwk, unsealDpopJwk, type DpopKey } from './dpop-client';
 import { AuthError, isAuthErrorCode, type AuthErrorCode } from './errors';
 import { describeError, log } from './log';
@@ -49,10 +50,6 @@ import type { TokenSource } from './user-tokens';
 
 const ERROR_TTL_SECONDS = 300;
 
-function cookieName(base: string): string {
-  return getConfig().secureCookies ? `__Host-${base}` : base;
-}
-
 function cookieOptions(maxAge: number) {
   return {
     httpOnly: true,
@@ -61,11 +58,6 @@ function cookieOptions(maxAge: number) {
     path: '/',
     maxAge,
   };
-}
-
-/** The session cookie's name (`__Host-rp_session` under https). */
-export function sessionCookieName(): string {
-  return cookieName('rp_session');
 }
 
 /**
@@ -121,6 +113,16 @@ export async function readSessionState(): Promise<SessionState> {
 export async function readSession(): Promise<SessionData | undefined> {
   const current = await readSessionState();
   return current.state === 'active' ? current.record.user : undefined;
+}
+
+/**
+ * Checks that the session store answers, changing nothing. The callback asks before it redeems
+ * the authorization code: no tokens are issued for a session that could not be kept.
+ *
+ * @throws {AuthError} `session_store_unavailable`.
+ */
+export async function checkSessionStore(): Promise<void> {
+  await withStore(() => getSessionStore().ping());
 }
 
 /**
@@ -287,19 +289,26 @@ export async function countPendingTransactions(): Promise<number> {
 }
 
 /**
- * Reads the transaction of the sign-in whose `state` the callback carries, and deletes its cookie:
- * a transaction is good for one callback. Other pending transactions are left alone. Undefined
- * when there is none for this state, or it is unreadable or expired. Route handlers only.
+ * The transaction of the sign-in whose `state` the callback carries, left in place (the callback
+ * consumes it with {@link forgetTransaction} once it may go on). Undefined when there is none for
+ * this state, or it is unreadable or expired. Route handlers only.
  */
-export async function takeTransaction(state: string): Promise<Transaction | undefined> {
-  const store = await cookies();
-  const name = transactionCookieName(state, transactionPrefix());
-  const sealed = store.get(name)?.value;
+export async function readTransaction(state: string): Promise<Transaction | undefined> {
+  const sealed = (await cookies()).get(transactionCookieName(state, transactionPrefix()))?.value;
   if (sealed === undefined || sealed === '') return undefined;
-  store.set(name, '', cookieOptions(0));
   const transaction = await unsealTransaction(sealed, getConfig().sessionPasswords.open);
   // MUST: the cookie's name is derived from a value the request chose; its content decides.
   return transaction?.state === state ? transaction : undefined;
+}
+
+/**
+ * Deletes the transaction cookie of `state`, if this browser has one: a transaction is good for
+ * one callback. Other pending transactions are left alone. Route handlers only.
+ */
+export async function forgetTransaction(state: string): Promise<void> {
+  const store = await cookies();
+  const name = transactionCookieName(state, transactionPrefix());
+  if (store.get(name) !== undefined) store.set(name, '', cookieOptions(0));
 }
 
 type ErrorFlash = {

@@ -3,58 +3,82 @@ import type { NextRequest } from 'next/server';
 import { getConfig } from '@/lib/config';
 import { AuthError } from '@/lib/errors';
 import { log } from '@/lib/log';
-import { completeSignIn } from '@/lib/sign-in';
+import { completeSignIn, type SignInResult } from '@/lib/sign-in';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import {
+  checkSessionStore,
   countPendingTransactions,
   destroySession,
+  forgetTransaction,
+  readTransaction,
   saveSession,
-  takeTransaction,
 } from '@/lib/session';
 import { recordSignInFlow } from '@/lib/flow-inspector';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
+import { revokeRefreshToken } from '@/lib/token-refresh';
+import type { Transaction } from '@/lib/transaction';
+import { renderSessionUnavailable } from '@/lib/unavailable-page';
 
 export const dynamic = 'force-dynamic';
+
+function isStoreUnavailable(err: unknown): boolean {
+  return err instanceof AuthError && err.code === 'session_store_unavailable';
+}
 
 /**
  * `GET /auth/callback` — the redirect URI. Finds this browser's transaction for the response's
  * `state` (one per sign-in in flight), checks the authorization response against it, redeems the
  * code with a fresh client assertion, validates the ID token, and only then creates the session.
+ *
+ * While the session store is unreachable it answers 503 (the page of `/auth/unavailable`), as
+ * every route that needs a session does: not an error page, and never half a sign-in.
  */
 export async function GET(request: NextRequest) {
   const callbackStart = performance.now();
   const callbackAt = Date.now();
+  const settings = getConfig();
+  let transaction: Transaction | undefined;
+  let result: SignInResult | undefined;
   try {
+    // MUST: no code is redeemed unless its session can be kept. With the store unreachable, this
+    // answers 503 before touching anything: the code is not spent, no tokens are issued, this
+    // browser's session and transaction stay as they were, and loading this page again once the
+    // store is back completes the sign-in.
+    await checkSessionStore();
     const params = request.nextUrl.searchParams;
     const states = params.getAll('state');
-    // Counted before the lookup below deletes the matching cookie.
-    const pending = await countPendingTransactions();
-    // This browser's transaction for the response's `state`: single-use, deleted whatever happens
-    // next. Only one `state` may be looked up (RFC 6749 §3.1: no repeated parameter).
-    const transaction = states.length === 1 ? await takeTransaction(states[0] ?? '') : undefined;
-    if (!transaction) {
+    // Only one `state` may be looked up (RFC 6749 §3.1: no repeated parameter).
+    const state = states.length === 1 ? states[0] : undefined;
+    const found = state === undefined ? undefined : await readTransaction(state);
+    if (!found) {
       // MUST NOT end an existing session: a response that matches no sign-in of this browser (a
       // link to this route, a replayed or stale callback, another tab's late one) is refused
       // without touching it, or any link could sign users out here.
+      const pending = await countPendingTransactions();
+      // An unreadable or expired transaction of this state is gone too.
+      if (state !== undefined) await forgetTransaction(state);
       throw pending > 0
         ? new AuthError('state_mismatch', {
             detail:
-              states.length === 1
+              state !== undefined
                 ? 'state matches no sign-in of this browser'
                 : `state is ${states.length === 0 ? 'missing' : 'repeated'}`,
           })
         : new AuthError('missing_transaction');
     }
     // MUST: a callback of a sign-in this browser started ends either with the new session or with
-    // none. Any earlier session goes now, so a failed sign-in never leaves one behind.
+    // none. Any earlier session goes now, so a failed sign-in never leaves one behind. (Done
+    // before the transaction is consumed: if the store fails here, nothing was consumed either.)
     await destroySession();
+    // The transaction is single-use: deleted whatever happens next.
+    await forgetTransaction(found.state);
+    transaction = found;
 
-    const result = await completeSignIn(params, transaction);
-    const settings = getConfig();
+    result = await completeSignIn(params, transaction);
     const session = await saveSession(result);
     await recordSignInFlow({
       transaction,
-      callbackParams: request.nextUrl.searchParams,
+      callbackParams: params,
       result,
       callbackStart,
       callbackAt,
@@ -70,6 +94,14 @@ export async function GET(request: NextRequest) {
       new URL(sanitizeReturnTo(transaction.returnTo, settings.appUrl), settings.appUrl),
     );
   } catch (err) {
-    return failSignIn(err, 'callback');
+    if (!isStoreUnavailable(err)) return failSignIn(err, 'callback');
+    log.warn('sign-in deferred: the session store is unreachable', {
+      code_redeemed: result !== undefined,
+    });
+    // The store failed between the check and the session (it went down meanwhile): the tokens
+    // just issued have nowhere to live. MUST: their refresh token dies here (RFC 7009), so no
+    // grant outlives the sign-in that could not be kept.
+    if (result?.refresh_token) await revokeRefreshToken(result.refresh_token, result.claims.sub);
+    return renderSessionUnavailable(sanitizeReturnTo(transaction?.returnTo, settings.appUrl));
   }
 }

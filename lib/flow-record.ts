@@ -330,19 +330,60 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
       : undefined,
   );
   yield* reduce('the request list', (r) => ({ ...r, requests: [] }));
-  yield* reduce('DPoP proofs other than the first and the last', (r) =>
-    r.fapi?.dpop && r.fapi.dpop.proofs.length > 2
+  // The PAR request's assertion is made like the token request's, shown whole in step 3.
+  yield* reduce('the PAR requests’ client assertions and proofs, but jti, aud, htu, nonce', (r) =>
+    r.fapi?.par
       ? {
           ...r,
           fapi: {
             ...r.fapi,
-            dpop: {
-              ...r.fapi.dpop,
-              proofs: [r.fapi.dpop.proofs[0], r.fapi.dpop.proofs.at(-1)].flatMap((p) => p ?? []),
+            par: {
+              ...r.fapi.par,
+              attempts: r.fapi.par.attempts.map((a) => ({
+                status: a.status,
+                client_assertion: a.client_assertion && {
+                  header: {},
+                  payload: pick(a.client_assertion.payload, ['jti', 'aud']),
+                },
+                dpop_proof: a.dpop_proof && {
+                  header: {},
+                  payload: pick(a.dpop_proof.payload, ['jti', 'htu', 'nonce']),
+                },
+              })),
             },
           },
         }
       : undefined,
+  );
+  yield* reduce('PAR requests’ assertions and proofs', (r) =>
+    r.fapi?.par
+      ? {
+          ...r,
+          fapi: {
+            ...r.fapi,
+            par: {
+              ...r.fapi.par,
+              attempts: r.fapi.par.attempts.map((a) => ({
+                status: a.status,
+                client_assertion: undefined,
+                dpop_proof: undefined,
+              })),
+            },
+          },
+        }
+      : undefined,
+  );
+  yield* reduce('DPoP proofs other than the first', (r) =>
+    r.fapi?.dpop && r.fapi.dpop.proofs.length > 1
+      ? {
+          ...r,
+          fapi: { ...r.fapi, dpop: { ...r.fapi.dpop, proofs: r.fapi.dpop.proofs.slice(0, 1) } },
+        }
+      : undefined,
+  );
+  // Last resort: the record of the plain steps, as before the FAPI parts were recorded.
+  yield* reduce('the PAR and DPoP details', (r) =>
+    r.fapi ? { ...r, fapi: undefined } : undefined,
   );
 }
 

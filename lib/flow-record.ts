@@ -271,7 +271,8 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
     change: (r: SignInFlowRecord) => SignInFlowRecord | undefined,
   ): Generator<FlowRecord> {
     const next = change(current);
-    if (!next) return;
+    // A reduction that saves nothing would only lengthen the list of what was left out.
+    if (!next || JSON.stringify(next).length >= JSON.stringify(current).length) return;
     trimmed.push(note);
     current = { ...next, trimmed: [...trimmed] };
     yield current;
@@ -288,11 +289,11 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
       : undefined,
   );
   // The pushed parameters are the authorization request's, shown in step 1 already.
-  yield* reduce('the PAR parameters (the same as the authorization request’s)', (r) =>
+  yield* reduce('PAR parameters (as in step 1)', (r) =>
     r.fapi?.par ? { ...r, fapi: { ...r.fapi, par: { ...r.fapi.par, parameters: {} } } } : undefined,
   );
   // Every proof carries the same public key; its thumbprint (cnf.jkt) stays on the page.
-  yield* reduce('the DPoP proofs’ public key members (its thumbprint is kept)', (r) =>
+  yield* reduce('proofs’ jwk (see jkt)', (r) =>
     r.fapi?.dpop?.proofs.length
       ? {
           ...r,
@@ -320,18 +321,9 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
       idToken: trimToken(r.tokenResponse.idToken, KEEP_ID_TOKEN_CLAIMS),
     },
   }));
-  // A proof answered with a nonce challenge was superseded by its retry (RFC 9449 §8).
-  yield* reduce('PAR requests before the last, and their DPoP proofs', (r) =>
-    r.fapi?.par && r.fapi.par.attempts.length > 1
-      ? {
-          ...r,
-          fapi: { ...r.fapi, par: { ...r.fapi.par, attempts: r.fapi.par.attempts.slice(-1) } },
-        }
-      : undefined,
-  );
   yield* reduce('the request list', (r) => ({ ...r, requests: [] }));
   // The PAR request's assertion is made like the token request's, shown whole in step 3.
-  yield* reduce('the PAR requests’ client assertions and proofs, but jti, aud, htu, nonce', (r) =>
+  yield* reduce('PAR assertions and proofs', (r) =>
     r.fapi?.par
       ? {
           ...r,
@@ -339,30 +331,8 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
             ...r.fapi,
             par: {
               ...r.fapi.par,
-              attempts: r.fapi.par.attempts.map((a) => ({
-                status: a.status,
-                client_assertion: a.client_assertion && {
-                  header: {},
-                  payload: pick(a.client_assertion.payload, ['jti', 'aud']),
-                },
-                dpop_proof: a.dpop_proof && {
-                  header: {},
-                  payload: pick(a.dpop_proof.payload, ['jti', 'htu', 'nonce']),
-                },
-              })),
-            },
-          },
-        }
-      : undefined,
-  );
-  yield* reduce('PAR requests’ assertions and proofs', (r) =>
-    r.fapi?.par
-      ? {
-          ...r,
-          fapi: {
-            ...r.fapi,
-            par: {
-              ...r.fapi.par,
+              // In authorization_url too.
+              request_uri: '',
               attempts: r.fapi.par.attempts.map((a) => ({
                 status: a.status,
                 client_assertion: undefined,
@@ -373,18 +343,34 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
         }
       : undefined,
   );
-  yield* reduce('DPoP proofs other than the first', (r) =>
-    r.fapi?.dpop && r.fapi.dpop.proofs.length > 1
-      ? {
-          ...r,
-          fapi: { ...r.fapi, dpop: { ...r.fapi.dpop, proofs: r.fapi.dpop.proofs.slice(0, 1) } },
-        }
-      : undefined,
-  );
+  // The first proof is the token request's: what binds the tokens (RFC 9449 §5).
+  yield* reduce('proofs but the first', (r) => {
+    const first = r.fapi?.dpop?.proofs[0];
+    if (!r.fapi?.dpop || !first) return undefined;
+    const proof = {
+      header: pick(first.header, ['typ', 'alg']),
+      payload: pick(first.payload, ['htm', 'htu']),
+    };
+    return { ...r, fapi: { ...r.fapi, dpop: { ...r.fapi.dpop, proofs: [proof] } } };
+  });
+  yield* reduce('state, nonce, challenge cut', (r) => ({
+    ...r,
+    authorization: {
+      ...r.authorization,
+      params: Object.fromEntries(
+        Object.entries(r.authorization.params).map(([name, value]) => [
+          name,
+          ['state', 'nonce', 'code_challenge'].includes(name) ? shortenCode(value) : value,
+        ]),
+      ),
+    },
+  }));
+  yield* reduce('token member names', (r) => ({
+    ...r,
+    tokenResponse: { ...r.tokenResponse, members: [] },
+  }));
   // Last resort: the record of the plain steps, as before the FAPI parts were recorded.
-  yield* reduce('the PAR and DPoP details', (r) =>
-    r.fapi ? { ...r, fapi: undefined } : undefined,
-  );
+  yield* reduce('PAR and DPoP details', (r) => (r.fapi ? { ...r, fapi: undefined } : undefined));
 }
 
 /** A DPoP proof with only the type of its public key: the key itself is the session's. */

@@ -357,12 +357,13 @@ describe('the flow inspector record of a FAPI 2.0 sign-in', () => {
       ttl: 60,
     });
     // What the page must still show: the PAR step, a decoded proof, the binding.
-    const fapi = opened.fapi;
-    assert.equal(fapi?.par?.authorization_url, input.result.par?.authorization_url);
-    assert.equal(fapi.par.attempts.at(-1)?.status, 201);
-    assert.deepEqual(fapi.dpop?.cnf, { jkt });
-    assert.equal(fapi.dpop.jkt, jkt);
-    const proof = fapi.dpop.proofs[0];
+    const { par, dpop } = opened.fapi ?? {};
+    assert.ok(par && dpop, 'the PAR step and the DPoP binding are kept');
+    assert.equal(par.authorization_url, input.result.par?.authorization_url);
+    assert.equal(par.attempts.at(-1)?.status, 201);
+    assert.deepEqual(dpop.cnf, { jkt });
+    assert.equal(dpop.jkt, jkt);
+    const proof = dpop.proofs[0];
     assert.equal(proof?.header.typ, 'dpop+jwt');
     assert.equal(proof.payload.htm, 'POST');
     assert.equal(proof.payload.htu, `${ISSUER}/token`);

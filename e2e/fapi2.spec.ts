@@ -136,7 +136,17 @@ test('the flow inspector shows the PAR step, the decoded DPoP proofs and the tok
   ).token_endpoint;
   await expect(claimCell(page, 'dpop-proof-1-payload', 'htu')).toHaveText(tokenEndpoint);
   await expect(page.getByTestId('dpop-token-type')).toHaveText('dpop');
-  await expect(claimCell(page, 'dpop-cnf', 'jkt')).toHaveText(jkt ?? '');
+  await expect(page.getByTestId('dpop-jkt')).toHaveText(jkt ?? '');
+  // The sign-in's access token is opaque here (it is for UserInfo): its cnf cannot be read, and the
+  // page says so. The API's token, from the refresh grant, is a JWT: its cnf.jkt is the same key.
+  await expect(page.getByTestId('dpop-cnf-opaque')).toBeVisible();
+  await page.goto(`${stack.appUrl}/profile`);
+  await page.getByTestId('user-api-run').click();
+  await expect(page.getByTestId('user-api-status')).toHaveText('200');
+  await page.goto(`${stack.appUrl}/inspector`);
+  await expect(claimCell(page, 'refresh-access-token-payload', 'cnf')).toHaveText(
+    JSON.stringify({ jkt }),
+  );
 });
 
 test('the user’s API call: a token refreshed with a proof; the API’s nonce costs one retry', async ({

@@ -289,11 +289,11 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
       : undefined,
   );
   // The pushed parameters are the authorization request's, shown in step 1 already.
-  yield* reduce('PAR parameters (as in step 1)', (r) =>
+  yield* reduce('PAR parameters', (r) =>
     r.fapi?.par ? { ...r, fapi: { ...r.fapi, par: { ...r.fapi.par, parameters: {} } } } : undefined,
   );
   // Every proof carries the same public key; its thumbprint (cnf.jkt) stays on the page.
-  yield* reduce('proofs’ jwk (see jkt)', (r) =>
+  yield* reduce('proof keys', (r) =>
     r.fapi?.dpop?.proofs.length
       ? {
           ...r,
@@ -314,7 +314,7 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
       },
     },
   }));
-  yield* reduce('ID token claims other than those OIDC Core §3.1.3.7 checks', (r) => ({
+  yield* reduce('ID token claims not checked', (r) => ({
     ...r,
     tokenResponse: {
       ...r.tokenResponse,
@@ -323,7 +323,7 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
   }));
   yield* reduce('the request list', (r) => ({ ...r, requests: [] }));
   // The PAR request's assertion is made like the token request's, shown whole in step 3.
-  yield* reduce('PAR assertions and proofs', (r) =>
+  yield* reduce('PAR assertions, proofs', (r) =>
     r.fapi?.par
       ? {
           ...r,
@@ -344,7 +344,7 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
       : undefined,
   );
   // The first proof is the token request's: what binds the tokens (RFC 9449 §5).
-  yield* reduce('proofs but the first', (r) => {
+  yield* reduce('later proofs', (r) => {
     const first = r.fapi?.dpop?.proofs[0];
     if (!r.fapi?.dpop || !first) return undefined;
     const proof = {
@@ -353,7 +353,7 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
     };
     return { ...r, fapi: { ...r.fapi, dpop: { ...r.fapi.dpop, proofs: [proof] } } };
   });
-  yield* reduce('state, nonce, challenge cut', (r) => ({
+  yield* reduce('state, nonce, challenge', (r) => ({
     ...r,
     authorization: {
       ...r.authorization,
@@ -365,7 +365,10 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
       ),
     },
   }));
-  yield* reduce('token member names', (r) => ({
+  yield* reduce('UserInfo names', (r) =>
+    r.userinfo ? { ...r, userinfo: { ...r.userinfo, claims: {} } } : undefined,
+  );
+  yield* reduce('member names', (r) => ({
     ...r,
     tokenResponse: { ...r.tokenResponse, members: [] },
   }));

@@ -1,0 +1,564 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import type { JWK } from 'jose';
+
+import type { Child } from '../scripts/processes';
+import { measureCryptoFloor } from './crypto-floor';
+import { createAgent, get } from './http';
+import {
+  createVirtualUser,
+  readMe,
+  signInInteractively,
+  signInWarm,
+  type Account,
+  type StepTimes,
+  type VirtualUser,
+} from './login';
+import {
+  describeMachine,
+  readGroupCpuMs,
+  readGroupPeakRssMb,
+  readGroupRssMb,
+  readProcesses,
+  snapshotMachine,
+  summarize,
+} from './measure';
+import {
+  checkTargets,
+  CONCURRENCY_LEVELS,
+  formatMachine,
+  formatTable,
+  formatTargets,
+  type BackChannelKind,
+  type BenchResult,
+  type Concurrency,
+  type LoadFigures,
+  type SubjectFigures,
+} from './report';
+import {
+  createMaterial,
+  defineSubjects,
+  ensureAppBuild,
+  ensurePeerBuild,
+  startCold,
+  startProvider,
+  startRedis,
+  stopChild,
+  type Subject,
+  type SubjectId,
+} from './stack';
+
+/**
+ * `npm run bench` — this app side by side with the peer a Next.js user would pick
+ * (@auth0/nextjs-auth0 v4, private_key_jwt) and a floor (plain node:http on openid-client doing the
+ * app's protocol work), against one bundled provider, in one interleaved run on loopback: sign-in
+ * latency by step, throughput at concurrency 1/8/32, CPU per sign-in (the provider's apart),
+ * back-channel requests per sign-in, memory, cold start, and how busy the machine was. Prints one
+ * table with ratios and the issue's targets, and writes the figures as JSON.
+ *
+ *   npm run bench                      full run (a few minutes)
+ *   npm run bench -- --quick           under a minute once everything is built
+ *   npm run bench -- --redis           adds the app with REDIS_URL (a redis-server started here)
+ *   npm run bench -- --only app,peer   a subset (floor, peer, app, app+redis)
+ *   npm run bench -- --cpu-prof        also writes CPU profiles of the app (bench/results/profiles)
+ *   npm run bench -- --json FILE       where to write the JSON (default bench/results/<time>.json)
+ *   npm run bench -- --machine         the machine-to-machine figures instead (bench/machine-to-machine.ts)
+ *
+ * Every loop is bounded in count and time; every server listens on loopback and is stopped at the
+ * end, by process group.
+ */
+
+type Options = {
+  readonly quick: boolean;
+  readonly redis: boolean;
+  readonly only: readonly SubjectId[] | undefined;
+  readonly cpuProf: boolean;
+  readonly json: string | undefined;
+};
+
+const SIZES = {
+  quick: {
+    coldStarts: 1,
+    warmupLogins: 20,
+    sequentialRounds: 3,
+    sequentialChunk: 15,
+    meRounds: 2,
+    meChunk: 100,
+    load: { 1: 30, 8: 64, 32: 128 },
+    crypto: 200,
+  },
+  full: {
+    coldStarts: 3,
+    warmupLogins: 60,
+    sequentialRounds: 8,
+    sequentialChunk: 25,
+    meRounds: 4,
+    meChunk: 250,
+    load: { 1: 100, 8: 240, 32: 480 },
+    crypto: 1000,
+  },
+} as const;
+
+/** No phase of one subject runs longer than this, whatever its size. */
+const PHASE_DEADLINE_MS = 90_000;
+const ACCOUNT: Account = { login: 'alice', password: 'alice-password' };
+const ALL: readonly SubjectId[] = ['floor', 'peer', 'app'];
+
+function parseOptions(args: readonly string[]): Options {
+  const valueOf = (flag: string) => {
+    const index = args.indexOf(flag);
+    return index >= 0 ? args[index + 1] : undefined;
+  };
+  const only = valueOf('--only')
+    ?.split(',')
+    .map((s) => s.trim()) as SubjectId[] | undefined;
+  for (const id of only ?? []) {
+    if (!['floor', 'peer', 'app', 'app+redis'].includes(id))
+      throw new Error(`--only: unknown subject "${id}" (floor, peer, app, app+redis)`);
+  }
+  return {
+    quick: args.includes('--quick'),
+    redis: args.includes('--redis') || (only?.includes('app+redis') ?? false),
+    only,
+    cpuProf: args.includes('--cpu-prof'),
+    json: valueOf('--json'),
+  };
+}
+
+/** Each round starts with another subject, so none always runs first or last. */
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const n = items.length;
+  return items.map((_, i) => items[(i + by) % n] as T);
+}
+
+type Counts = Record<string, number>;
+
+async function readProviderCounts(issuer: URL): Promise<Counts> {
+  const reply = await get(new URL('/bench/requests', issuer), undefined, false);
+  return JSON.parse(reply.body) as Counts;
+}
+
+function diffCounts(after: Counts, before: Counts): Counts {
+  const out: Counts = {};
+  for (const [key, value] of Object.entries(after)) {
+    const delta = value - (before[key] ?? 0);
+    if (delta > 0) out[key] = delta;
+  }
+  return out;
+}
+
+type EndpointKinds = { readonly classify: (key: string) => BackChannelKind | 'authorize' };
+
+async function learnEndpoints(issuer: URL): Promise<EndpointKinds> {
+  const reply = await get(new URL('/.well-known/openid-configuration', issuer), undefined, false);
+  const metadata = JSON.parse(reply.body) as Record<string, unknown>;
+  const pathOf = (member: string) =>
+    typeof metadata[member] === 'string' ? new URL(metadata[member]).pathname : undefined;
+  const paths = new Map<string | undefined, BackChannelKind | 'authorize'>([
+    [pathOf('token_endpoint'), 'token'],
+    [pathOf('userinfo_endpoint'), 'userinfo'],
+    [pathOf('jwks_uri'), 'jwks'],
+    ['/.well-known/openid-configuration', 'discovery'],
+    [pathOf('authorization_endpoint'), 'authorize'],
+  ]);
+  return {
+    classify: (key) => paths.get(key.slice(key.indexOf(' ') + 1)) ?? 'other',
+  };
+}
+
+/** Per-subject state of a run. */
+type Run = {
+  readonly subject: Subject;
+  child: Child;
+  readonly coldStartMs: number[];
+  readonly users: VirtualUser[];
+  readonly steps: Record<keyof StepTimes, number[]>;
+  sequentialFailures: number;
+  sequentialLogins: number;
+  sequentialRpCpuMs: number;
+  sequentialOpCpuMs: number;
+  sequentialCounts: Counts;
+  readonly me: number[];
+  meFailures: number;
+  meRpCpuMs: number;
+  meProviderRequests: number;
+  readonly load: Partial<Record<Concurrency, LoadFigures>>;
+  readonly errors: string[];
+};
+
+function recordError(run: Run, err: unknown): void {
+  if (run.errors.length < 5) run.errors.push((err as Error).message.slice(0, 300));
+}
+
+function mergeCounts(into: Counts, add: Counts): void {
+  for (const [k, v] of Object.entries(add)) into[k] = (into[k] ?? 0) + v;
+}
+
+type PhaseOutcome = {
+  readonly totals: StepTimes[];
+  readonly failures: number;
+  readonly wallMs: number;
+  readonly rpCpuMs: number;
+  readonly opCpuMs: number;
+  readonly counts: Counts;
+};
+
+/**
+ * `count` warm logins of `run`'s users with `concurrency` at once (user i on worker i), bounded
+ * by {@link PHASE_DEADLINE_MS}. CPU of the RP and of the provider, and the provider's requests,
+ * are read before and after.
+ */
+async function runLogins(
+  run: Run,
+  concurrency: number,
+  count: number,
+  issuer: URL,
+  provider: Child,
+): Promise<PhaseOutcome> {
+  const agents = { rp: createAgent(concurrency), op: createAgent(concurrency) };
+  const totals: StepTimes[] = [];
+  let failures = 0;
+  let issued = 0;
+  const countsBefore = await readProviderCounts(issuer);
+  const before = readProcesses();
+  const started = performance.now();
+  const deadline = started + PHASE_DEADLINE_MS;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      const user = run.users[worker];
+      if (!user) throw new Error(`no virtual user ${worker}`);
+      while (issued < count && performance.now() < deadline) {
+        issued++;
+        try {
+          totals.push(await signInWarm(run.subject.url, user, agents, ACCOUNT.login));
+        } catch (err) {
+          failures++;
+          recordError(run, err);
+        }
+      }
+    }),
+  );
+  const wallMs = performance.now() - started;
+  const after = readProcesses();
+  agents.rp.destroy();
+  agents.op.destroy();
+  const pid = (c: Child) => c.process.pid ?? -1;
+  return {
+    totals,
+    failures,
+    wallMs,
+    rpCpuMs: readGroupCpuMs(pid(run.child), after) - readGroupCpuMs(pid(run.child), before),
+    opCpuMs: readGroupCpuMs(pid(provider), after) - readGroupCpuMs(pid(provider), before),
+    counts: diffCounts(await readProviderCounts(issuer), countsBefore),
+  };
+}
+
+/** Signs the run's users in through the provider's forms, then warms the server up. */
+async function prepareUsers(
+  run: Run,
+  users: number,
+  warmupLogins: number,
+  issuer: URL,
+  provider: Child,
+) {
+  const agents = { rp: createAgent(8), op: createAgent(8) };
+  for (let i = 0; i < users; i += 8) {
+    const batch = Array.from({ length: Math.min(8, users - i) }, () => createVirtualUser());
+    await Promise.all(
+      batch.map((user) => signInInteractively(run.subject.url, user, agents, ACCOUNT)),
+    );
+    run.users.push(...batch);
+  }
+  agents.rp.destroy();
+  agents.op.destroy();
+  const warm = await runLogins(run, Math.min(4, users), warmupLogins, issuer, provider);
+  if (warm.failures > 0)
+    throw new Error(`${run.subject.id}: warm-up sign-ins failed: ${run.errors.join('\n')}`);
+}
+
+async function runMe(run: Run, count: number, issuer: URL): Promise<void> {
+  const user = run.users[0];
+  if (!user) throw new Error('no signed-in user');
+  const agent = createAgent(1);
+  const countsBefore = await readProviderCounts(issuer);
+  const pid = run.child.process.pid ?? -1;
+  const cpuBefore = readGroupCpuMs(pid);
+  const deadline = performance.now() + PHASE_DEADLINE_MS;
+  for (let i = 0; i < count && performance.now() < deadline; i++) {
+    try {
+      run.me.push(await readMe(run.subject.url, user, agent, ACCOUNT.login));
+    } catch (err) {
+      run.meFailures++;
+      recordError(run, err);
+    }
+  }
+  run.meRpCpuMs += readGroupCpuMs(pid) - cpuBefore;
+  const counts = diffCounts(await readProviderCounts(issuer), countsBefore);
+  run.meProviderRequests += Object.values(counts).reduce((a, b) => a + b, 0);
+  agent.destroy();
+}
+
+function figuresOf(run: Run, kinds: EndpointKinds): SubjectFigures {
+  const logins = run.steps.total.length;
+  const perLogin = (v: number) => (logins > 0 ? v / logins : Number.NaN);
+  const backChannel: Record<BackChannelKind, number> = {
+    token: 0,
+    userinfo: 0,
+    jwks: 0,
+    discovery: 0,
+    other: 0,
+  };
+  let authorize = 0;
+  for (const [key, n] of Object.entries(run.sequentialCounts)) {
+    const kind = kinds.classify(key);
+    if (kind === 'authorize') authorize += n;
+    else backChannel[kind] += n;
+  }
+  const pid = run.child.process.pid ?? -1;
+  const load = Object.fromEntries(
+    CONCURRENCY_LEVELS.map((c) => [`${c}`, run.load[c]]),
+  ) as SubjectFigures['load'];
+  return {
+    id: run.subject.id,
+    url: run.subject.url.origin,
+    coldStartMs: run.coldStartMs,
+    sequential: {
+      logins,
+      failures: run.sequentialFailures,
+      total: summarize(run.steps.total),
+      login: summarize(run.steps.login),
+      authorize: summarize(run.steps.authorize),
+      callback: summarize(run.steps.callback),
+      me: summarize(run.steps.me),
+      rpCpuMsPerLogin: perLogin(run.sequentialRpCpuMs),
+      providerCpuMsPerLogin: perLogin(run.sequentialOpCpuMs),
+      backChannelPerLogin: Object.fromEntries(
+        Object.entries(backChannel).map(([k, v]) => [k, perLogin(v)]),
+      ) as Record<BackChannelKind, number>,
+      authorizePerLogin: perLogin(authorize),
+    },
+    meSignedIn: {
+      total: summarize(run.me),
+      failures: run.meFailures,
+      rpCpuMsPerRequest: run.me.length ? run.meRpCpuMs / run.me.length : Number.NaN,
+      providerRequestsPerRead: run.me.length ? run.meProviderRequests / run.me.length : Number.NaN,
+    },
+    load,
+    rssPeakMb: readGroupPeakRssMb(pid),
+    rssAfterMb: readGroupRssMb(pid),
+    firstErrors: run.errors,
+  };
+}
+
+function gitCommit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain'], { encoding: 'utf8' }).trim();
+    return dirty ? `${head}+changes` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function peerVersion(): string {
+  try {
+    const pkg = JSON.parse(
+      readFileSync('bench/peer/node_modules/@auth0/nextjs-auth0/package.json', 'utf8'),
+    ) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'not installed';
+  }
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes('--machine')) {
+    const { runMachineToMachine } = await import('./machine-to-machine');
+    await runMachineToMachine();
+    return;
+  }
+  const options = parseOptions(args);
+  const size = SIZES[options.quick ? 'quick' : 'full'];
+  const ids = options.only ?? [...ALL, ...(options.redis ? (['app+redis'] as const) : [])];
+  if (ids.includes('app') || ids.includes('app+redis')) ensureAppBuild();
+  if (ids.includes('peer')) ensurePeerBuild();
+
+  const dir = mkdtempSync(join(tmpdir(), 'rp-bench-'));
+  const children: Child[] = [];
+  const stopAll = () => Promise.all(children.map((c) => stopChild(c)));
+  const profileDir = resolve('bench/results/profiles');
+  try {
+    const material = await createMaterial(dir);
+    let redisUrl: string | undefined;
+    if (ids.includes('app+redis')) {
+      const redis = await startRedis();
+      children.push(redis.child);
+      redisUrl = redis.url;
+    }
+    const { findFreePort } = await import('../scripts/processes');
+    const issuer = new URL(`http://localhost:${await findFreePort()}`);
+    if (options.cpuProf) mkdirSync(profileDir, { recursive: true });
+    const subjects = await defineSubjects(ids, {
+      issuer,
+      material,
+      redisUrl,
+      appNodeOptions: options.cpuProf ? `--cpu-prof --cpu-prof-dir=${profileDir}` : undefined,
+    });
+    console.log(
+      `Subjects: ${subjects.map((s) => `${s.id} ${s.url.origin}`).join(', ')}; provider ${issuer.origin}` +
+        ` (${options.quick ? 'quick' : 'full'} run)`,
+    );
+    const provider = await startProvider(issuer, subjects, material);
+    children.push(provider);
+    const kinds = await learnEndpoints(issuer);
+
+    const machineStart = snapshotMachine();
+    const driverStart = process.cpuUsage();
+    const runs: Run[] = [];
+
+    // 1. Cold starts, interleaved; the last start of each subject stays up for the rest.
+    console.log('Cold starts…');
+    for (let round = 0; round < size.coldStarts; round++) {
+      for (const subject of rotate(subjects, round)) {
+        const { child, coldStartMs } = await startCold(subject);
+        children.push(child);
+        let run = runs.find((r) => r.subject === subject);
+        if (!run) {
+          run = {
+            subject,
+            child,
+            coldStartMs: [],
+            users: [],
+            steps: { login: [], authorize: [], callback: [], me: [], total: [] },
+            sequentialFailures: 0,
+            sequentialLogins: 0,
+            sequentialRpCpuMs: 0,
+            sequentialOpCpuMs: 0,
+            sequentialCounts: {},
+            me: [],
+            meFailures: 0,
+            meRpCpuMs: 0,
+            meProviderRequests: 0,
+            load: {},
+            errors: [],
+          };
+          runs.push(run);
+        }
+        run.coldStartMs.push(coldStartMs);
+        if (round < size.coldStarts - 1) await stopChild(child);
+        else run.child = child;
+      }
+    }
+
+    // 2. Users signed in at the provider once (forms), then warm-up sign-ins.
+    console.log('Signing in the virtual users and warming up…');
+    const maxUsers = Math.max(...CONCURRENCY_LEVELS);
+    for (const run of runs) await prepareUsers(run, maxUsers, size.warmupLogins, issuer, provider);
+
+    // 3. Sequential sign-ins, interleaved in rounds.
+    console.log('Sequential sign-ins…');
+    for (let round = 0; round < size.sequentialRounds; round++) {
+      for (const run of rotate(runs, round)) {
+        const outcome = await runLogins(run, 1, size.sequentialChunk, issuer, provider);
+        for (const t of outcome.totals) {
+          for (const key of Object.keys(run.steps) as (keyof StepTimes)[])
+            run.steps[key].push(t[key]);
+        }
+        run.sequentialFailures += outcome.failures;
+        run.sequentialRpCpuMs += outcome.rpCpuMs;
+        run.sequentialOpCpuMs += outcome.opCpuMs;
+        mergeCounts(run.sequentialCounts, outcome.counts);
+      }
+    }
+
+    // 4. A signed-in user reading /api/me.
+    console.log('Signed-in /api/me…');
+    for (let round = 0; round < size.meRounds; round++) {
+      for (const run of rotate(runs, round)) await runMe(run, size.meChunk, issuer);
+    }
+
+    // 5. Throughput at each concurrency.
+    for (const [index, c] of CONCURRENCY_LEVELS.entries()) {
+      console.log(`Sign-ins at concurrency ${c}…`);
+      for (const run of rotate(runs, index)) {
+        const outcome = await runLogins(run, c, size.load[c], issuer, provider);
+        const ok = outcome.totals.length;
+        run.load[c] = {
+          logins: ok,
+          failures: outcome.failures,
+          perSecond: (ok / outcome.wallMs) * 1000,
+          total: summarize(outcome.totals.map((t) => t.total)),
+          rpCpuMsPerLogin: ok ? outcome.rpCpuMs / ok : Number.NaN,
+          providerCpuMsPerLogin: ok ? outcome.opCpuMs / ok : Number.NaN,
+        };
+      }
+    }
+
+    const driverCpu = process.cpuUsage(driverStart);
+    const machineEnd = snapshotMachine();
+    const figures = runs.map((run) => figuresOf(run, kinds));
+    const groups = new Set(children.flatMap((c) => (c.process.pid ? [c.process.pid] : [])));
+    let oursCpuMs = (driverCpu.user + driverCpu.system) / 1000;
+    for (const pid of groups) {
+      oursCpuMs +=
+        readGroupCpuMs(pid, machineEnd.processes) - readGroupCpuMs(pid, machineStart.processes);
+    }
+    const machine = describeMachine(
+      machineStart,
+      machineEnd,
+      oursCpuMs,
+      (p) => p.pid === process.pid || groups.has(p.pgrp),
+    );
+
+    console.log('Crypto floor…');
+    const jwk = (JSON.parse(readFileSync(material.privateJwksFile, 'utf8')) as { keys: JWK[] })
+      .keys[0];
+    if (!jwk) throw new Error('no client key');
+    const cryptoFloor = await measureCryptoFloor(jwk, size.crypto);
+
+    const result: BenchResult = {
+      startedAt: new Date(Date.now() - machine.seconds * 1000).toISOString(),
+      mode: options.quick ? 'quick' : 'full',
+      node: process.version,
+      commit: gitCommit(),
+      peerVersion: peerVersion(),
+      subjects: figures,
+      cryptoFloor,
+      machine,
+      driverCpuCores: (driverCpu.user + driverCpu.system) / 1e6 / machine.seconds,
+    };
+    const targets = checkTargets(result);
+    console.log(
+      `\nSign-in, side by side (${result.mode} run, commit ${result.commit}, Node ${result.node}, ` +
+        `@auth0/nextjs-auth0 ${result.peerVersion}):\n`,
+    );
+    console.log(formatTable(result));
+    console.log(`\n${formatMachine(result)}`);
+    console.log(`\nTargets (ratios of this run):\n${formatTargets(targets)}`);
+    for (const f of figures) {
+      if (f.firstErrors.length)
+        console.log(`\n${f.id}: first errors:\n  ${f.firstErrors.join('\n  ')}`);
+    }
+    const jsonFile = resolve(
+      options.json ?? `bench/results/${result.startedAt.replace(/[:.]/g, '-')}.json`,
+    );
+    mkdirSync(resolve(jsonFile, '..'), { recursive: true });
+    writeFileSync(jsonFile, `${JSON.stringify({ ...result, targets }, null, 2)}\n`);
+    console.log(`\nJSON: ${jsonFile}`);
+  } finally {
+    await stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    console.error(`bench: ${err.message}`);
+    process.exit(1);
+  },
+);

@@ -1,5 +1,6 @@
 import { describeError, log } from '@/lib/log';
 import { getClientKeySet, JWKS_MAX_AGE_SECONDS } from '@/lib/keys';
+import { withSecurityHeaders } from '@/lib/response-security';
 
 // MUST be rendered per request: a static route would bake today's keys into the build.
 export const dynamic = 'force-dynamic';
@@ -13,7 +14,7 @@ export const dynamic = 'force-dynamic';
  *
  * @see https://www.rfc-editor.org/rfc/rfc7591#section-2 (jwks_uri client metadata)
  */
-export async function GET() {
+async function serveJwks() {
   try {
     const { published } = await getClientKeySet();
     return Response.json(
@@ -29,3 +30,5 @@ export async function GET() {
     );
   }
 }
+
+export const GET = withSecurityHeaders(serveJwks);

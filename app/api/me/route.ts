@@ -1,10 +1,11 @@
 import { userClaims } from '@/lib/dal';
 import { readSession } from '@/lib/session';
+import { withSecurityHeaders } from '@/lib/response-security';
 
 export const dynamic = 'force-dynamic';
 
 /** `GET /api/me` — the signed-in user's claims as JSON; 401 when signed out. */
-export async function GET() {
+async function readMe() {
   const session = await readSession();
   const headers = { 'cache-control': 'no-store' };
   if (!session) {
@@ -15,3 +16,5 @@ export async function GET() {
   }
   return Response.json(userClaims(session), { headers });
 }
+
+export const GET = withSecurityHeaders(readMe);

@@ -1,4 +1,5 @@
 import { answerMessagesRequest } from '@/lib/messages-api';
+import { withSecurityHeaders } from '@/lib/response-security';
 
 export const dynamic = 'force-dynamic';
 
@@ -8,6 +9,8 @@ export const dynamic = 'force-dynamic';
  * 400/401/403 with a `WWW-Authenticate: Bearer` challenge (RFC 6750 §3) otherwise, 503 when the
  * provider's keys cannot be fetched. See lib/messages-api.ts and lib/resource-server.ts.
  */
-export async function GET(request: Request) {
+async function answerMessages(request: Request) {
   return answerMessagesRequest(request);
 }
+
+export const GET = withSecurityHeaders(answerMessages);

@@ -8,6 +8,7 @@ import { sanitizeReturnTo } from '@/lib/return-to';
 import { destroySession, saveSession, takeTransaction } from '@/lib/session';
 import { fitSessionData } from '@/lib/session-data';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
+import { withSecurityHeaders } from '@/lib/response-security';
 
 export const dynamic = 'force-dynamic';
 
@@ -16,7 +17,7 @@ export const dynamic = 'force-dynamic';
  * browser's transaction, redeems the code with a fresh client assertion, validates the ID token,
  * and only then creates the session.
  */
-export async function GET(request: NextRequest) {
+async function completeCallback(request: NextRequest) {
   try {
     // The transaction is single-use: read and deleted whatever happens next.
     const transaction = await takeTransaction();
@@ -43,3 +44,5 @@ export async function GET(request: NextRequest) {
     return failSignIn(err, 'callback');
   }
 }
+
+export const GET = withSecurityHeaders(completeCallback);

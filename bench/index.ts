@@ -18,11 +18,11 @@ import {
   type VirtualUser,
 } from './login';
 import {
+  createGroupCpuReader,
   describeMachine,
   readGroupCpuMs,
   readGroupPeakRssMb,
   readGroupRssMb,
-  readProcesses,
   snapshotMachine,
   summarize,
 } from './measure';
@@ -83,20 +83,18 @@ const SIZES = {
   quick: {
     coldStarts: 1,
     warmupLogins: 20,
-    sequentialRounds: 3,
-    sequentialChunk: 15,
-    meRounds: 2,
-    meChunk: 100,
+    counted: 10,
+    sequential: 50,
+    me: 200,
     load: { 1: 30, 8: 64, 32: 128 },
     crypto: 200,
   },
   full: {
     coldStarts: 3,
     warmupLogins: 60,
-    sequentialRounds: 8,
-    sequentialChunk: 25,
-    meRounds: 4,
-    meChunk: 250,
+    counted: 20,
+    sequential: 250,
+    me: 1000,
     load: { 1: 100, 8: 240, 32: 480 },
     crypto: 1000,
   },
@@ -177,10 +175,10 @@ type Run = {
   readonly users: VirtualUser[];
   readonly steps: Record<keyof StepTimes, number[]>;
   sequentialFailures: number;
-  sequentialLogins: number;
   sequentialRpCpuMs: number;
   sequentialOpCpuMs: number;
   sequentialCounts: Counts;
+  countedLogins: number;
   readonly me: number[];
   meFailures: number;
   meRpCpuMs: number;
@@ -203,27 +201,26 @@ type PhaseOutcome = {
   readonly wallMs: number;
   readonly rpCpuMs: number;
   readonly opCpuMs: number;
-  readonly counts: Counts;
 };
 
 /**
  * `count` warm logins of `run`'s users with `concurrency` at once (user i on worker i), bounded
- * by {@link PHASE_DEADLINE_MS}. CPU of the RP and of the provider, and the provider's requests,
- * are read before and after.
+ * by {@link PHASE_DEADLINE_MS}. CPU of the RP and of the provider are read before and after.
  */
 async function runLogins(
   run: Run,
   concurrency: number,
   count: number,
-  issuer: URL,
   provider: Child,
 ): Promise<PhaseOutcome> {
   const agents = { rp: createAgent(concurrency), op: createAgent(concurrency) };
   const totals: StepTimes[] = [];
   let failures = 0;
   let issued = 0;
-  const countsBefore = await readProviderCounts(issuer);
-  const before = readProcesses();
+  const rpCpu = createGroupCpuReader(run.child.process.pid ?? -1);
+  const opCpu = createGroupCpuReader(provider.process.pid ?? -1);
+  const rpBefore = rpCpu();
+  const opBefore = opCpu();
   const started = performance.now();
   const deadline = started + PHASE_DEADLINE_MS;
   await Promise.all(
@@ -242,28 +239,15 @@ async function runLogins(
     }),
   );
   const wallMs = performance.now() - started;
-  const after = readProcesses();
+  const rpCpuMs = rpCpu() - rpBefore;
+  const opCpuMs = opCpu() - opBefore;
   agents.rp.destroy();
   agents.op.destroy();
-  const pid = (c: Child) => c.process.pid ?? -1;
-  return {
-    totals,
-    failures,
-    wallMs,
-    rpCpuMs: readGroupCpuMs(pid(run.child), after) - readGroupCpuMs(pid(run.child), before),
-    opCpuMs: readGroupCpuMs(pid(provider), after) - readGroupCpuMs(pid(provider), before),
-    counts: diffCounts(await readProviderCounts(issuer), countsBefore),
-  };
+  return { totals, failures, wallMs, rpCpuMs, opCpuMs };
 }
 
 /** Signs the run's users in through the provider's forms, then warms the server up. */
-async function prepareUsers(
-  run: Run,
-  users: number,
-  warmupLogins: number,
-  issuer: URL,
-  provider: Child,
-) {
+async function prepareUsers(run: Run, users: number, warmupLogins: number, provider: Child) {
   const agents = { rp: createAgent(8), op: createAgent(8) };
   for (let i = 0; i < users; i += 8) {
     const batch = Array.from({ length: Math.min(8, users - i) }, () => createVirtualUser());
@@ -274,36 +258,88 @@ async function prepareUsers(
   }
   agents.rp.destroy();
   agents.op.destroy();
-  const warm = await runLogins(run, Math.min(4, users), warmupLogins, issuer, provider);
+  const warm = await runLogins(run, Math.min(4, users), warmupLogins, provider);
   if (warm.failures > 0)
     throw new Error(`${run.subject.id}: warm-up sign-ins failed: ${run.errors.join('\n')}`);
 }
 
-async function runMe(run: Run, count: number, issuer: URL): Promise<void> {
-  const user = run.users[0];
-  if (!user) throw new Error('no signed-in user');
-  const agent = createAgent(1);
-  const countsBefore = await readProviderCounts(issuer);
-  const pid = run.child.process.pid ?? -1;
-  const cpuBefore = readGroupCpuMs(pid);
-  const deadline = performance.now() + PHASE_DEADLINE_MS;
-  for (let i = 0; i < count && performance.now() < deadline; i++) {
-    try {
-      run.me.push(await readMe(run.subject.url, user, agent, ACCOUNT.login));
-    } catch (err) {
-      run.meFailures++;
-      recordError(run, err);
+/**
+ * Sequential sign-ins, interleaved one by one: round after round, each subject signs its first
+ * user in once (in rotated order), so that every subject meets the same background load.
+ */
+async function runSequential(runs: readonly Run[], rounds: number, provider: Child) {
+  const agents = new Map(runs.map((r) => [r, { rp: createAgent(1), op: createAgent(1) }]));
+  const readers = new Map(runs.map((r) => [r, createGroupCpuReader(r.child.process.pid ?? -1)]));
+  const opCpu = createGroupCpuReader(provider.process.pid ?? -1);
+  const deadline = performance.now() + PHASE_DEADLINE_MS * runs.length;
+  for (let round = 0; round < rounds && performance.now() < deadline; round++) {
+    for (const run of rotate(runs, round)) {
+      const user = run.users[0];
+      const rpCpu = readers.get(run);
+      const agent = agents.get(run);
+      if (!user || !rpCpu || !agent) throw new Error('run not prepared');
+      const rpBefore = rpCpu();
+      const opBefore = opCpu();
+      try {
+        const t = await signInWarm(run.subject.url, user, agent, ACCOUNT.login);
+        for (const key of Object.keys(run.steps) as (keyof StepTimes)[])
+          run.steps[key].push(t[key]);
+      } catch (err) {
+        run.sequentialFailures++;
+        recordError(run, err);
+      }
+      run.sequentialRpCpuMs += rpCpu() - rpBefore;
+      run.sequentialOpCpuMs += opCpu() - opBefore;
     }
   }
-  run.meRpCpuMs += readGroupCpuMs(pid) - cpuBefore;
+  for (const a of agents.values()) {
+    a.rp.destroy();
+    a.op.destroy();
+  }
+}
+
+/** Back-channel requests of `count` warm logins, counted at the provider (subject by subject). */
+async function countBackChannel(run: Run, count: number, issuer: URL, provider: Child) {
+  const before = await readProviderCounts(issuer);
+  const outcome = await runLogins(run, 1, count, provider);
+  run.countedLogins += outcome.totals.length;
+  run.sequentialFailures += outcome.failures;
+  mergeCounts(run.sequentialCounts, diffCounts(await readProviderCounts(issuer), before));
+}
+
+/** A signed-in user reading /api/me, interleaved request by request like the sign-ins. */
+async function runMe(runs: readonly Run[], rounds: number, issuer: URL) {
+  const agents = new Map(runs.map((r) => [r, createAgent(1)]));
+  const readers = new Map(runs.map((r) => [r, createGroupCpuReader(r.child.process.pid ?? -1)]));
+  const countsBefore = await readProviderCounts(issuer);
+  const deadline = performance.now() + PHASE_DEADLINE_MS * runs.length;
+  for (let round = 0; round < rounds && performance.now() < deadline; round++) {
+    for (const run of rotate(runs, round)) {
+      const user = run.users[0];
+      const rpCpu = readers.get(run);
+      const agent = agents.get(run);
+      if (!user || !rpCpu || !agent) throw new Error('run not prepared');
+      const before = rpCpu();
+      try {
+        run.me.push(await readMe(run.subject.url, user, agent, ACCOUNT.login));
+      } catch (err) {
+        run.meFailures++;
+        recordError(run, err);
+      }
+      run.meRpCpuMs += rpCpu() - before;
+    }
+  }
+  // Reading sessions must cost the provider nothing: any request it saw meanwhile counts.
   const counts = diffCounts(await readProviderCounts(issuer), countsBefore);
-  run.meProviderRequests += Object.values(counts).reduce((a, b) => a + b, 0);
-  agent.destroy();
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  for (const run of runs) run.meProviderRequests += total;
+  for (const a of agents.values()) a.destroy();
 }
 
 function figuresOf(run: Run, kinds: EndpointKinds): SubjectFigures {
   const logins = run.steps.total.length;
   const perLogin = (v: number) => (logins > 0 ? v / logins : Number.NaN);
+  const perCounted = (v: number) => (run.countedLogins > 0 ? v / run.countedLogins : Number.NaN);
   const backChannel: Record<BackChannelKind, number> = {
     token: 0,
     userinfo: 0,
@@ -336,9 +372,9 @@ function figuresOf(run: Run, kinds: EndpointKinds): SubjectFigures {
       rpCpuMsPerLogin: perLogin(run.sequentialRpCpuMs),
       providerCpuMsPerLogin: perLogin(run.sequentialOpCpuMs),
       backChannelPerLogin: Object.fromEntries(
-        Object.entries(backChannel).map(([k, v]) => [k, perLogin(v)]),
+        Object.entries(backChannel).map(([k, v]) => [k, perCounted(v)]),
       ) as Record<BackChannelKind, number>,
-      authorizePerLogin: perLogin(authorize),
+      authorizePerLogin: perCounted(authorize),
     },
     meSignedIn: {
       total: summarize(run.me),
@@ -435,10 +471,10 @@ async function main(): Promise<void> {
             users: [],
             steps: { login: [], authorize: [], callback: [], me: [], total: [] },
             sequentialFailures: 0,
-            sequentialLogins: 0,
             sequentialRpCpuMs: 0,
             sequentialOpCpuMs: 0,
             sequentialCounts: {},
+            countedLogins: 0,
             me: [],
             meFailures: 0,
             meRpCpuMs: 0,
@@ -457,35 +493,25 @@ async function main(): Promise<void> {
     // 2. Users signed in at the provider once (forms), then warm-up sign-ins.
     console.log('Signing in the virtual users and warming up…');
     const maxUsers = Math.max(...CONCURRENCY_LEVELS);
-    for (const run of runs) await prepareUsers(run, maxUsers, size.warmupLogins, issuer, provider);
+    for (const run of runs) await prepareUsers(run, maxUsers, size.warmupLogins, provider);
 
-    // 3. Sequential sign-ins, interleaved in rounds.
+    // 3. Back-channel requests per warm sign-in, counted at the provider, subject by subject.
+    console.log('Counting back-channel requests…');
+    for (const run of runs) await countBackChannel(run, size.counted, issuer, provider);
+
+    // 4. Sequential sign-ins, interleaved one by one.
     console.log('Sequential sign-ins…');
-    for (let round = 0; round < size.sequentialRounds; round++) {
-      for (const run of rotate(runs, round)) {
-        const outcome = await runLogins(run, 1, size.sequentialChunk, issuer, provider);
-        for (const t of outcome.totals) {
-          for (const key of Object.keys(run.steps) as (keyof StepTimes)[])
-            run.steps[key].push(t[key]);
-        }
-        run.sequentialFailures += outcome.failures;
-        run.sequentialRpCpuMs += outcome.rpCpuMs;
-        run.sequentialOpCpuMs += outcome.opCpuMs;
-        mergeCounts(run.sequentialCounts, outcome.counts);
-      }
-    }
+    await runSequential(runs, size.sequential, provider);
 
-    // 4. A signed-in user reading /api/me.
+    // 5. A signed-in user reading /api/me, interleaved request by request.
     console.log('Signed-in /api/me…');
-    for (let round = 0; round < size.meRounds; round++) {
-      for (const run of rotate(runs, round)) await runMe(run, size.meChunk, issuer);
-    }
+    await runMe(runs, size.me, issuer);
 
-    // 5. Throughput at each concurrency.
+    // 6. Throughput at each concurrency.
     for (const [index, c] of CONCURRENCY_LEVELS.entries()) {
       console.log(`Sign-ins at concurrency ${c}…`);
       for (const run of rotate(runs, index)) {
-        const outcome = await runLogins(run, c, size.load[c], issuer, provider);
+        const outcome = await runLogins(run, c, size.load[c], provider);
         const ok = outcome.totals.length;
         run.load[c] = {
           logins: ok,

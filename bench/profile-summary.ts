@@ -19,7 +19,8 @@ export function originOf(url: string): string {
     const inner = /next\/dist\/compiled\/([^/]+)/.exec(url);
     return inner?.[1] ? `next (${inner[1]})` : pkg[1];
   }
-  if (url.startsWith('node:')) return url.replace(/^node:internal\/?/, 'node:').split('/')[0] ?? url;
+  if (url.startsWith('node:'))
+    return url.replace(/^node:internal\/?/, 'node:').split('/')[0] ?? url;
   if (url.includes('/.next/')) return 'app (.next chunks)';
   return url.replace(/^file:\/\//, '');
 }
@@ -28,7 +29,8 @@ export function originOf(url: string): string {
 export function summarizeProfile(profile: Profile, top = 25, skipMs = 0): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  for (const node of profile.nodes)
+    for (const child of node.children ?? []) parent.set(child, node.id);
   const self = new Map<number, number>();
   let at = 0;
   profile.samples.forEach((id, i) => {
@@ -69,7 +71,10 @@ export function summarizeProfile(profile: Profile, top = 25, skipMs = 0): string
     [...map]
       .sort((a, b) => b[1] - a[1])
       .slice(0, n)
-      .map(([k, ms]) => `  ${((ms / total) * 100).toFixed(1).padStart(5)} %  ${ms.toFixed(0).padStart(6)} ms  ${k}`)
+      .map(
+        ([k, ms]) =>
+          `  ${((ms / total) * 100).toFixed(1).padStart(5)} %  ${ms.toFixed(0).padStart(6)} ms  ${k}`,
+      )
       .join('\n');
   return [
     `busy ${total.toFixed(0)} ms (idle ${idle.toFixed(0)} ms)`,

@@ -10,13 +10,15 @@ const nextConfig = {
   // handlers are separate bundles, and objects they share through lib/process-slot.ts (the
   // openid-client Configuration, jose key sets) must come from one copy of each library, or
   // openid-client's `instanceof Configuration` checks fail. oidc-provider is the separate
-  // provider process and never belongs in the app's bundle.
+  // provider process and never belongs in the app's bundle. node-forge (PKCS#12 only) is loaded
+  // on first use, once per process, rather than copied into every route's bundle.
   serverExternalPackages: [
     'openid-client',
     'oauth4webapi',
     'jose',
     'iron-session',
     'oidc-provider',
+    'node-forge',
   ],
   // Security headers of every response; the per-request Content-Security-Policy is set in
   // proxy.ts (lib/security-headers.ts).

@@ -81,7 +81,7 @@ type Options = {
 
 const SIZES = {
   quick: {
-    coldStarts: 1,
+    coldStarts: 2,
     warmupLogins: 20,
     counted: 10,
     sequential: 50,

@@ -45,6 +45,7 @@ import {
   ensurePeerBuild,
   startCold,
   startProvider,
+  readRedisCommands,
   startRedis,
   stopChild,
   type Subject,
@@ -182,7 +183,9 @@ type Run = {
   readonly me: number[];
   meFailures: number;
   meRpCpuMs: number;
-  meProviderRequests: number;
+  providerRequestsPerRead: number;
+  redisPerLogin: number;
+  redisPerRead: number;
   readonly load: Partial<Record<Concurrency, LoadFigures>>;
   readonly errors: string[];
 };
@@ -298,20 +301,53 @@ async function runSequential(runs: readonly Run[], rounds: number, provider: Chi
   }
 }
 
-/** Back-channel requests of `count` warm logins, counted at the provider (subject by subject). */
-async function countBackChannel(run: Run, count: number, issuer: URL, provider: Child) {
+/**
+ * Subject by subject (so that every request is attributed): the provider's requests during
+ * `count` warm logins and then `count` session reads, and the Redis commands of both when the
+ * subject has REDIS_URL.
+ */
+async function countRequests(
+  run: Run,
+  count: number,
+  issuer: URL,
+  provider: Child,
+  redisUrl: string | undefined,
+) {
+  const redis = async () => (redisUrl ? readRedisCommands(redisUrl) : Number.NaN);
   const before = await readProviderCounts(issuer);
+  const redisBefore = await redis();
   const outcome = await runLogins(run, 1, count, provider);
   run.countedLogins += outcome.totals.length;
   run.sequentialFailures += outcome.failures;
   mergeCounts(run.sequentialCounts, diffCounts(await readProviderCounts(issuer), before));
+  const redisAfterLogins = await redis();
+  // Each INFO counts as one command by the time of the next.
+  run.redisPerLogin = (redisAfterLogins - redisBefore - 1) / outcome.totals.length;
+
+  const user = run.users[0];
+  if (!user) throw new Error('no signed-in user');
+  const agent = createAgent(1);
+  const readsBefore = await readProviderCounts(issuer);
+  let reads = 0;
+  for (let i = 0; i < count; i++) {
+    try {
+      await readMe(run.subject.url, user, agent, ACCOUNT.login);
+      reads++;
+    } catch (err) {
+      run.meFailures++;
+      recordError(run, err);
+    }
+  }
+  agent.destroy();
+  const counts = diffCounts(await readProviderCounts(issuer), readsBefore);
+  run.providerRequestsPerRead = Object.values(counts).reduce((a, b) => a + b, 0) / reads;
+  run.redisPerRead = ((await redis()) - redisAfterLogins - 1) / reads;
 }
 
 /** A signed-in user reading /api/me, interleaved request by request like the sign-ins. */
-async function runMe(runs: readonly Run[], rounds: number, issuer: URL) {
+async function runMe(runs: readonly Run[], rounds: number) {
   const agents = new Map(runs.map((r) => [r, createAgent(1)]));
   const readers = new Map(runs.map((r) => [r, createGroupCpuReader(r.child.process.pid ?? -1)]));
-  const countsBefore = await readProviderCounts(issuer);
   const deadline = performance.now() + PHASE_DEADLINE_MS * runs.length;
   for (let round = 0; round < rounds && performance.now() < deadline; round++) {
     for (const run of rotate(runs, round)) {
@@ -329,10 +365,6 @@ async function runMe(runs: readonly Run[], rounds: number, issuer: URL) {
       run.meRpCpuMs += rpCpu() - before;
     }
   }
-  // Reading sessions must cost the provider nothing: any request it saw meanwhile counts.
-  const counts = diffCounts(await readProviderCounts(issuer), countsBefore);
-  const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  for (const run of runs) run.meProviderRequests += total;
   for (const a of agents.values()) a.destroy();
 }
 
@@ -375,12 +407,14 @@ function figuresOf(run: Run, kinds: EndpointKinds): SubjectFigures {
         Object.entries(backChannel).map(([k, v]) => [k, perCounted(v)]),
       ) as Record<BackChannelKind, number>,
       authorizePerLogin: perCounted(authorize),
+      redisCommandsPerLogin: run.redisPerLogin,
     },
     meSignedIn: {
       total: summarize(run.me),
       failures: run.meFailures,
       rpCpuMsPerRequest: run.me.length ? run.meRpCpuMs / run.me.length : Number.NaN,
-      providerRequestsPerRead: run.me.length ? run.meProviderRequests / run.me.length : Number.NaN,
+      providerRequestsPerRead: run.providerRequestsPerRead,
+      redisCommandsPerRead: run.redisPerRead,
     },
     load,
     rssPeakMb: readGroupPeakRssMb(pid),
@@ -478,7 +512,9 @@ async function main(): Promise<void> {
             me: [],
             meFailures: 0,
             meRpCpuMs: 0,
-            meProviderRequests: 0,
+            providerRequestsPerRead: Number.NaN,
+            redisPerLogin: Number.NaN,
+            redisPerRead: Number.NaN,
             load: {},
             errors: [],
           };
@@ -495,9 +531,13 @@ async function main(): Promise<void> {
     const maxUsers = Math.max(...CONCURRENCY_LEVELS);
     for (const run of runs) await prepareUsers(run, maxUsers, size.warmupLogins, provider);
 
-    // 3. Back-channel requests per warm sign-in, counted at the provider, subject by subject.
+    // 3. Requests per warm sign-in and per session read, at the provider (and Redis), subject by
+    //    subject.
     console.log('Counting back-channel requests…');
-    for (const run of runs) await countBackChannel(run, size.counted, issuer, provider);
+    for (const run of runs) {
+      const redis = run.subject.id === 'app+redis' ? redisUrl : undefined;
+      await countRequests(run, size.counted, issuer, provider, redis);
+    }
 
     // 4. Sequential sign-ins, interleaved one by one.
     console.log('Sequential sign-ins…');
@@ -505,7 +545,7 @@ async function main(): Promise<void> {
 
     // 5. A signed-in user reading /api/me, interleaved request by request.
     console.log('Signed-in /api/me…');
-    await runMe(runs, size.me, issuer);
+    await runMe(runs, size.me);
 
     // 6. Throughput at each concurrency.
     for (const [index, c] of CONCURRENCY_LEVELS.entries()) {

@@ -35,6 +35,8 @@ export type SubjectFigures = {
     /** Requests the provider received per warm login, by endpoint (front channel apart). */
     readonly backChannelPerLogin: Record<BackChannelKind, number>;
     readonly authorizePerLogin: number;
+    /** Redis commands per warm login (NaN without REDIS_URL). */
+    readonly redisCommandsPerLogin: number;
   };
   readonly meSignedIn: {
     readonly total: Summary;
@@ -42,6 +44,8 @@ export type SubjectFigures = {
     readonly rpCpuMsPerRequest: number;
     /** Provider requests per session read: must be 0. */
     readonly providerRequestsPerRead: number;
+    /** Redis commands per session read (NaN without REDIS_URL). */
+    readonly redisCommandsPerRead: number;
   };
   readonly load: Record<`${Concurrency}`, LoadFigures>;
   readonly rssPeakMb: number;
@@ -130,6 +134,16 @@ const ROWS: readonly Row[] = [
     digits: 2,
     noRatio: true,
   },
+  {
+    label: 'Redis commands per login / per read',
+    value: (s) => s.sequential.redisCommandsPerLogin,
+    digits: 1,
+    note: (s) =>
+      Number.isFinite(s.meSignedIn.redisCommandsPerRead)
+        ? ` / ${s.meSignedIn.redisCommandsPerRead.toFixed(1)}`
+        : '',
+    noRatio: true,
+  },
   { label: 'RSS peak, MB', value: (s) => s.rssPeakMb, digits: 0 },
   { label: 'cold start to first 200, ms', value: coldStart, digits: 0 },
 ];
@@ -160,7 +174,14 @@ export function formatTable(result: BenchResult): string {
     ...(floor ? [{ title: `${id} / floor`, of: id, to: floor }] : []),
   ]);
   const header = ['figure', ...order, ...ratioColumns.map((c) => c.title)];
-  const rows = ROWS.map((row) => [
+  // Rows no subject has a figure for (Redis without --redis) are left out.
+  const shown = ROWS.filter((row) =>
+    order.some((id) => {
+      const s = byId.get(id);
+      return s !== undefined && Number.isFinite(row.value(s));
+    }),
+  );
+  const rows = shown.map((row) => [
     row.label,
     ...order.map((id) => {
       const s = byId.get(id);

@@ -301,4 +301,28 @@ export async function startRedis(): Promise<{ child: Child; url: string }> {
   throw new Error(`redis-server did not start:\n${child.output.slice(-10).join('\n')}`);
 }
 
+/** Commands the Redis server has processed so far (INFO stats), not counting this INFO itself. */
+export function readRedisCommands(url: string): Promise<number> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let text = '';
+    const timer = setTimeout(() => socket.destroy(new Error('redis INFO timed out')), 5000);
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const match = /total_commands_processed:(\d+)/.exec(text);
+      if (match?.[1] && text.includes('\r\n', text.indexOf(match[0]))) {
+        clearTimeout(timer);
+        socket.end();
+        resolve(Number(match[1]));
+      }
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.write('INFO stats\r\n');
+  });
+}
+
 export { stopChild };

@@ -53,6 +53,9 @@ function sessionOptions(): SessionOptions {
   return {
     cookieName: cookieName('rp_session'),
     password: getConfig().sessionSecret,
+    // A burst of these means probing (`invalid`) or a broken secret rotation (`unknown-password`).
+    onUnsealError: (reason) =>
+      log.warn('session cookie unreadable; treating as signed out', { reason }),
     ttl: SESSION_TTL_SECONDS,
     cookieOptions: {
       httpOnly: true,

@@ -33,8 +33,9 @@ export type ProviderSettings = {
   /** Keys for the provider's cookies. */
   readonly cookieKeys: string[];
   /**
-   * Lets the provider fetch a client's jwks_uri on a loopback host, which oidc-provider's SSRF
-   * guard refuses. Development only: the demo app serves its JWKS on localhost.
+   * Lets the provider reach a client on a loopback host (GET its jwks_uri, POST Logout Tokens to
+   * its backchannel_logout_uri), which oidc-provider's SSRF guard refuses. Development only: the
+   * demo app runs on localhost.
    */
   readonly allowLoopbackFetch: boolean;
   /** The API whose JWT access tokens the client gets with the client-credentials grant. */
@@ -53,6 +54,11 @@ export function demoClient(settings: ProviderSettings): ClientMetadata {
     token_endpoint_auth_method: 'private_key_jwt',
     redirect_uris: [`${settings.appUrl}/auth/callback`],
     post_logout_redirect_uris: [`${settings.appUrl}/`],
+    // OpenID Connect Back-Channel Logout 1.0 §2.2: where the provider POSTs a Logout Token when
+    // the user's session with it ends; with session_required, Logout Tokens and ID tokens carry
+    // `sid`, so the app can end exactly the session signed in through that provider session.
+    backchannel_logout_uri: `${settings.appUrl}/auth/backchannel-logout`,
+    backchannel_logout_session_required: true,
     // client_credentials: the same client, authenticated by the same assertion, calls the API as itself.
     grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
     response_types: ['code'],
@@ -113,6 +119,9 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
     features: {
       devInteractions: { enabled: false },
       ...buildApiResourceFeatures(settings.api, settings.clientId),
+      // Signing out at the provider (its end_session_endpoint) POSTs a Logout Token to the
+      // backchannel_logout_uri of every client of that session (typ logout+jwt, exp = iat + 120 s).
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => {
@@ -130,12 +139,17 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
         out.error_description === undefined ? undefined : String(out.error_description),
       );
     },
+    // Every outbound request of oidc-provider goes through this hook (its fetch helper adds the
+    // SSRF-guarding dispatcher, then calls it): the client's jwks_uri and the back-channel Logout
+    // Token POSTs alike.
     fetch: (input, init) => {
-      // Logged so that developers see when the provider (re)fetches the client's jwks_uri.
+      // Logged so that developers see when the provider (re)fetches the client's jwks_uri or
+      // delivers a Logout Token (the URL only: the body holds the token).
       console.log(`[op] outbound ${init?.method ?? 'GET'} ${requestUrl(input).href}`);
       if (settings.allowLoopbackFetch && isLoopbackUrl(requestUrl(input))) {
         // Deliberate, development-only exception to oidc-provider's SSRF guard: drop its
-        // special-use-address dispatcher for loopback targets (the demo app's jwks_uri).
+        // special-use-address dispatcher for loopback targets (the demo app's jwks_uri and
+        // backchannel_logout_uri).
         const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & {
           dispatcher?: unknown;
         };

@@ -11,9 +11,12 @@ export type DriveOptions = {
   readonly consent?: 'allow' | 'deny';
   /** Where the provider finally redirects (the app's redirect URI, without query). */
   readonly redirectUri: string;
+  /** Keeps the provider's cookies (its session) for later requests, e.g. signing out. */
+  readonly jar?: CookieJar;
 };
 
-class CookieJar {
+/** The provider's cookies, as a browser would keep them (names and values only). */
+export class CookieJar {
   private readonly cookies = new Map<string, string>();
 
   store(response: Response): void {
@@ -42,7 +45,7 @@ function formAction(html: string, suffix: string): string {
  * @returns the URL the provider redirects the browser to (the callback, with code or error).
  */
 export async function driveSignIn(authorizationUrl: URL, options: DriveOptions): Promise<URL> {
-  const jar = new CookieJar();
+  const jar = options.jar ?? new CookieJar();
   let url = authorizationUrl;
   let method = 'GET';
   let body: URLSearchParams | undefined;
@@ -80,4 +83,41 @@ export async function driveSignIn(authorizationUrl: URL, options: DriveOptions):
     method = 'POST';
   }
   throw new Error('too many steps at the provider');
+}
+
+/**
+ * Signs out at the bundled provider as a browser does (RP-initiated logout): its
+ * end_session_endpoint with the provider's session cookies in `jar`, then its "sign out?" form,
+ * answered yes. The provider sends its back-channel Logout Tokens before it answers.
+ *
+ * @param params end_session parameters (`id_token_hint`, `post_logout_redirect_uri`, …).
+ * @returns where the provider redirects the browser afterwards.
+ */
+export async function driveSignOut(
+  issuer: string,
+  jar: CookieJar,
+  params: Record<string, string> = {},
+): Promise<URL> {
+  const endSession = new URL(`${issuer}/session/end`);
+  endSession.search = new URLSearchParams(params).toString();
+  const page = await fetch(endSession, { headers: { cookie: jar.header() } });
+  jar.store(page);
+  const html = await page.text();
+  const action = /<form id="op\.logoutForm" method="post" action="([^"]+)"/.exec(html)?.[1];
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+  if (!action || !xsrf)
+    throw new Error(
+      `no sign-out form on the provider page (${page.status}):\n${html.slice(0, 500)}`,
+    );
+  const confirm = await fetch(new URL(action, endSession), {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ xsrf, logout: 'yes' }),
+  });
+  jar.store(confirm);
+  await confirm.body?.cancel();
+  const location = confirm.headers.get('location');
+  if (!location) throw new Error(`no redirect after sign-out (${confirm.status})`);
+  return new URL(location, endSession);
 }

@@ -140,6 +140,19 @@ function logEvents(provider: Provider): void {
   provider.on('end_session.error', report('end_session.error'));
   provider.on('jwks.error', report('jwks.error'));
   provider.on('server_error', report('server_error'));
+  // One line per Logout Token sent (Back-Channel Logout 1.0 §2.5): which client, and whether it
+  // answered 200 (oidc-provider also takes 204), else its status or the network failure. Never the
+  // token.
+  provider.on('backchannel.success', (_ctx, client) => {
+    console.log(`[op] backchannel.logout client=${client.clientId} outcome=delivered`);
+  });
+  provider.on('backchannel.error', (_ctx, err, client) => {
+    const { status } = (err as { response?: { status?: unknown } }).response ?? {};
+    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+    const reason =
+      typeof status === 'number' ? `status=${status}` : `reason="${err.message}${cause}"`;
+    console.warn(`[op] backchannel.logout client=${client.clientId} outcome=failed ${reason}`);
+  });
   provider.on('grant.success', (ctx) => {
     console.log(
       `[op] grant.success grant_type=${String(ctx.oidc.params?.grant_type)} client=${ctx.oidc.client?.clientId}`,

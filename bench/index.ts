@@ -66,6 +66,7 @@ import {
  *   npm run bench -- --only app,peer   a subset (floor, peer, app, app+redis)
  *   npm run bench -- --cpu-prof        also writes CPU profiles of the app (bench/results/profiles)
  *   npm run bench -- --json FILE       where to write the JSON (default bench/results/<time>.json)
+ *   npm run bench -- --baseline DIR    adds another checkout of the app (built there), as `base`
  *   npm run bench -- --machine         the machine-to-machine figures instead (bench/machine-to-machine.ts)
  *
  * Every loop is bounded in count and time; every server listens on loopback and is stopped at the
@@ -78,6 +79,7 @@ type Options = {
   readonly only: readonly SubjectId[] | undefined;
   readonly cpuProf: boolean;
   readonly json: string | undefined;
+  readonly baseline: string | undefined;
 };
 
 const SIZES = {
@@ -115,8 +117,8 @@ function parseOptions(args: readonly string[]): Options {
     ?.split(',')
     .map((s) => s.trim()) as SubjectId[] | undefined;
   for (const id of only ?? []) {
-    if (!['floor', 'peer', 'app', 'app+redis'].includes(id))
-      throw new Error(`--only: unknown subject "${id}" (floor, peer, app, app+redis)`);
+    if (!['floor', 'peer', 'app', 'app+redis', 'base'].includes(id))
+      throw new Error(`--only: unknown subject "${id}" (floor, peer, app, app+redis, base)`);
   }
   return {
     quick: args.includes('--quick'),
@@ -124,6 +126,7 @@ function parseOptions(args: readonly string[]): Options {
     only,
     cpuProf: args.includes('--cpu-prof'),
     json: valueOf('--json'),
+    baseline: valueOf('--baseline'),
   };
 }
 
@@ -453,8 +456,15 @@ async function main(): Promise<void> {
   }
   const options = parseOptions(args);
   const size = SIZES[options.quick ? 'quick' : 'full'];
-  const ids = options.only ?? [...ALL, ...(options.redis ? (['app+redis'] as const) : [])];
+  const ids = options.only ?? [
+    ...ALL,
+    ...(options.redis ? (['app+redis'] as const) : []),
+    ...(options.baseline ? (['base'] as const) : []),
+  ];
+  if (ids.includes('base') && !options.baseline) throw new Error('base needs --baseline DIR');
   if (ids.includes('app') || ids.includes('app+redis')) ensureAppBuild();
+  const baselineDir = options.baseline ? resolve(options.baseline) : undefined;
+  if (baselineDir) ensureAppBuild(baselineDir);
   if (ids.includes('peer')) ensurePeerBuild();
 
   const dir = mkdtempSync(join(tmpdir(), 'rp-bench-'));
@@ -477,6 +487,7 @@ async function main(): Promise<void> {
       material,
       redisUrl,
       appNodeOptions: options.cpuProf ? `--cpu-prof --cpu-prof-dir=${profileDir}` : undefined,
+      baselineDir,
     });
     console.log(
       `Subjects: ${subjects.map((s) => `${s.id} ${s.url.origin}`).join(', ')}; provider ${issuer.origin}` +

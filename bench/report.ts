@@ -165,13 +165,17 @@ function pad(cells: readonly string[], widths: readonly number[]): string {
 /** The side-by-side table (Markdown), with ratios of each app variant to the peer and the floor. */
 export function formatTable(result: BenchResult): string {
   const byId = new Map(result.subjects.map((s) => [s.id, s]));
-  const order = (['floor', 'peer', 'app', 'app+redis'] as const).filter((id) => byId.has(id));
-  const apps = order.filter((id) => id === 'app' || id === 'app+redis');
+  const order = (['floor', 'peer', 'base', 'app', 'app+redis'] as const).filter((id) =>
+    byId.has(id),
+  );
+  const apps = order.filter((id) => id !== 'floor' && id !== 'peer');
+  const base = byId.get('base');
   const peer = byId.get('peer');
   const floor = byId.get('floor');
   const ratioColumns = apps.flatMap((id) => [
     ...(peer ? [{ title: `${id} / peer`, of: id, to: peer }] : []),
     ...(floor ? [{ title: `${id} / floor`, of: id, to: floor }] : []),
+    ...(base && id !== 'base' ? [{ title: `${id} / base`, of: id, to: base }] : []),
   ]);
   const header = ['figure', ...order, ...ratioColumns.map((c) => c.title)];
   // Rows no subject has a figure for (Redis without --redis) are left out.
@@ -230,7 +234,7 @@ export function checkTargets(result: BenchResult): Target[] {
   const peer = byId.get('peer');
   const floor = byId.get('floor');
   const out: Target[] = [];
-  for (const app of result.subjects.filter((s) => s.id === 'app' || s.id === 'app+redis')) {
+  for (const app of result.subjects.filter((s) => s.id !== 'floor' && s.id !== 'peer')) {
     const add = (name: string, a: number, b: number, limit: number, atMost: boolean) => {
       const r = a / b;
       out.push({

@@ -22,7 +22,7 @@ import { get } from './http';
  * - `floor`: bench/floor/server.ts, plain node:http on openid-client doing the app's protocol work.
  */
 
-export type SubjectId = 'floor' | 'peer' | 'app' | 'app+redis';
+export type SubjectId = 'floor' | 'peer' | 'app' | 'app+redis' | 'base';
 
 export type Subject = {
   readonly id: SubjectId;
@@ -61,23 +61,23 @@ function buildIfStale(dir: string, sources: readonly string[], label: string): v
   });
 }
 
-/** The app's production build, rebuilt when its sources changed since. */
-export function ensureAppBuild(): void {
-  buildIfStale(
-    ROOT,
-    [
-      'app',
-      'lib',
-      'public',
-      'proxy.ts',
-      'instrumentation.ts',
-      'next.config.js',
-      'package.json',
-      'package-lock.json',
-      'tsconfig.json',
-    ],
-    'the app',
-  );
+const APP_SOURCES = [
+  'app',
+  'lib',
+  'public',
+  'proxy.ts',
+  'instrumentation.ts',
+  'next.config.js',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+];
+
+/** The app's production build in `dir` (another checkout for --baseline), rebuilt when stale. */
+export function ensureAppBuild(dir = ROOT): void {
+  if (dir !== ROOT && !existsSync(join(dir, NEXT_BIN)))
+    throw new Error(`--baseline ${dir}: no ${NEXT_BIN} there (run npm ci in it first)`);
+  buildIfStale(dir, APP_SOURCES, dir === ROOT ? 'the app' : `the baseline (${dir})`);
 }
 
 /** Installs the peer's dependencies into bench/peer (first run, or after its package.json changed). */
@@ -136,6 +136,7 @@ const CLIENT_IDS: Record<SubjectId, string> = {
   peer: 'bench_peer',
   app: 'bench_app',
   'app+redis': 'bench_app_redis',
+  base: 'bench_base',
 };
 
 /** Environment for the servers: no inherited OIDC_/APP_ settings from the caller's shell. */
@@ -155,6 +156,8 @@ export type SubjectOptions = {
   readonly redisUrl?: string | undefined;
   /** Extra NODE_OPTIONS for the app (e.g. `--cpu-prof --cpu-prof-dir=…`). */
   readonly appNodeOptions?: string | undefined;
+  /** Another checkout of the app (built), measured as `base`. */
+  readonly baselineDir?: string | undefined;
 };
 
 /** The relying parties to measure, each on its own free port. */
@@ -202,11 +205,15 @@ export async function defineSubjects(
         });
     } else {
       if (id === 'app+redis' && !options.redisUrl) throw new Error('app+redis needs a Redis URL');
+      const dir = id === 'base' ? options.baselineDir : undefined;
+      if (id === 'base' && !dir) throw new Error('base needs --baseline DIR');
       spawn = () =>
         startChild({
           name: id,
           command: process.execPath,
-          args: [NEXT_BIN, 'start', '-H', 'localhost', '-p', `${port}`],
+          args: dir
+            ? [join(dir, NEXT_BIN), 'start', dir, '-H', 'localhost', '-p', `${port}`]
+            : [NEXT_BIN, 'start', '-H', 'localhost', '-p', `${port}`],
           env: cleanEnv({
             NODE_ENV: 'production',
             APP_URL: origin,

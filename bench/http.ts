@@ -54,7 +54,28 @@ export function createAgent(sockets: number): Agent {
 
 const REQUEST_TIMEOUT_MS = 15_000;
 
-function send(
+/**
+ * One request. A kept-alive connection the server closed just as it was reused fails with
+ * ECONNRESET before the server saw the request; like browsers, that request is sent again once.
+ */
+async function send(
+  method: 'GET' | 'POST',
+  url: URL,
+  jar: CookieJar | undefined,
+  agent: Agent | false,
+  form?: URLSearchParams,
+): Promise<Reply> {
+  try {
+    return await sendOnce(method, url, jar, agent, form);
+  } catch (err) {
+    if (!(err instanceof StaleConnectionError)) throw err;
+    return sendOnce(method, url, jar, agent, form);
+  }
+}
+
+class StaleConnectionError extends Error {}
+
+function sendOnce(
   method: 'GET' | 'POST',
   url: URL,
   jar: CookieJar | undefined,
@@ -99,7 +120,13 @@ function send(
       },
     );
     req.on('timeout', () => req.destroy(new Error(`timeout after ${REQUEST_TIMEOUT_MS} ms`)));
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        req.reusedSocket && err.code === 'ECONNRESET'
+          ? new StaleConnectionError('connection reset on reuse', { cause: err })
+          : err,
+      ),
+    );
     req.end(body);
   });
 }

@@ -6,6 +6,9 @@ const nextConfig = {
   // served sooner after a (re)start (measured by `npm run bench`: cold start), and routes nobody
   // calls cost no memory. The first request of each route pays its module loading once.
   experimental: { preloadEntriesOnStart: false },
+  // MUST: `next dev` logs every request URL; the callback's carries the authorization code and
+  // the state. Production (`next start`) logs no requests.
+  logging: { incomingRequests: { ignore: [/^\/auth\/callback(?:[/?#]|$)/] } },
   // Loaded from node_modules at run time rather than bundled: instrumentation.ts and the route
   // handlers are separate bundles, and objects they share through lib/process-slot.ts (the
   // openid-client Configuration, jose key sets) must come from one copy of each library, or

@@ -53,13 +53,19 @@ function summarize(samplesMs: number[]): string {
   const sorted = [...samplesMs].sort((a, b) => a - b);
   const mean = sorted.reduce((sum, v) => sum + v, 0) / sorted.length;
   const f = (v: number) => (v < 1 ? `${(v * 1000).toFixed(0)} µs` : `${v.toFixed(2)} ms`);
-  return `median ${f(pickPercentile(sorted, 50))}  p95 ${f(pickPercentile(sorted, 95))}  p99 ${f(pickPercentile(sorted, 99))}  mean ${f(mean)}  min ${f(sorted[0] ?? NaN)}  max ${f(sorted.at(-1) ?? NaN)}  (n=${sorted.length})`;
+  return (
+    `median ${f(pickPercentile(sorted, 50))}  p95 ${f(pickPercentile(sorted, 95))} ` +
+    ` p99 ${f(pickPercentile(sorted, 99))}  mean ${f(mean)}  min ` +
+    `${f(sorted[0] ?? NaN)}  max ${f(sorted.at(-1) ?? NaN)}  (n=${sorted.length})`
+  );
 }
 
 function ensureBuild(): void {
   if (existsSync('.next/BUILD_ID')) {
     console.log(
-      `Using the existing production build (.next, built ${statSync('.next/BUILD_ID').mtime.toISOString()}); run \`npm run build\` first if sources changed.`,
+      `Using the existing production build (.next, built ` +
+        `${statSync('.next/BUILD_ID').mtime.toISOString()}); run \`npm run build\` ` +
+        `first if sources changed.`,
     );
     return;
   }
@@ -171,7 +177,9 @@ export async function runMachineToMachine(): Promise<void> {
         {},
       );
       say(
-        `   round ${round}: ${issued() - before} token request(s) at the provider, ${distinct} distinct token(s), ${JSON.stringify(sources)}, all ${CONCURRENT_CALLERS} served in ${ms.toFixed(1)} ms`,
+        `   round ${round}: ${issued() - before} token request(s) at the provider, ` +
+          `${distinct} distinct token(s), ${JSON.stringify(sources)}, all ` +
+          `${CONCURRENT_CALLERS} served in ${ms.toFixed(1)} ms`,
       );
     }
 
@@ -199,7 +207,8 @@ export async function runMachineToMachine(): Promise<void> {
     say(`   sequential:      ${summarize(sequential.samples)}`);
     const parallel = await measure(REQUESTS, 10, callApi);
     say(
-      `   10 at once:      ${summarize(parallel.samples)}; ${((REQUESTS / parallel.wallMs) * 1000).toFixed(0)} requests/s`,
+      `   10 at once:      ${summarize(parallel.samples)}; ` +
+        `${((REQUESTS / parallel.wallMs) * 1000).toFixed(0)} requests/s`,
     );
     say(`   non-200 or non-cached: ${refused}`);
 
@@ -216,7 +225,8 @@ export async function runMachineToMachine(): Promise<void> {
     say(`   token client cache hit:                      ${summarize(hits.samples)}`);
     await waitForLog();
     say(
-      `\n   Token requests during 2 and 3 (${REQUESTS * 12} token-client calls, all served from the cache): ${issued() - afterFill}`,
+      `\n   Token requests during 2 and 3 (${REQUESTS * 12} token-client calls, all ` +
+        `served from the cache): ${issued() - afterFill}`,
     );
   } finally {
     console.log = originalLog;

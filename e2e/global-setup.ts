@@ -19,7 +19,8 @@ export default async function globalSetup(): Promise<void> {
   const found = configured.some((p) => p && existsSync(p)) || existsSync(chromium.executablePath());
   if (!found) {
     throw new Error(
-      "No Chromium found: install Debian's chromium (apt-get install -y chromium) or set PLAYWRIGHT_CHROMIUM_EXECUTABLE.",
+      "No Chromium found: install Debian's chromium (apt-get install -y chromium) or " +
+        'set PLAYWRIGHT_CHROMIUM_EXECUTABLE.',
     );
   }
   if (!existsSync('.next/BUILD_ID')) {

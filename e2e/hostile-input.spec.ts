@@ -539,7 +539,8 @@ test(`hostile input (seed ${SEED}): no 5xx, no internal detail, no session, no f
     )
     .join('\n');
   console.log(
-    `\nHostile input: ${cases.length} cases in ${seconds} s (seed ${SEED}, ${CONCURRENCY} in flight)\n${breakdown}\n  failures: ${failures.length}\n`,
+    `\nHostile input: ${cases.length} cases in ${seconds} s (seed ${SEED}, ` +
+      `${CONCURRENCY} in flight)\n${breakdown}\n  failures: ${failures.length}\n`,
   );
 
   expect(failures.slice(0, 25)).toEqual([]);

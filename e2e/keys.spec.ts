@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 
 import type { Browser } from '@playwright/test';
 
-import { earliestPromotion, type PrivateJwk } from '../keys/rotation';
+import { earliestPromotion, earliestRetirement, type PrivateJwk } from '../keys/rotation';
 import { ALICE, expect, signIn, test } from './fixtures';
 import {
   CERTIFIED_CERT,
@@ -28,6 +28,7 @@ type SignedWith = {
   kid: string;
   x5tS256: string | null;
   x5t: string | null;
+  typ: string | null;
   aud: string;
 };
 
@@ -48,6 +49,7 @@ async function signInAndReadAssertion(browser: Browser, stack: Stack): Promise<S
       kid: (await cell(header, 'kid')) ?? '',
       x5tS256: await cell(header, 'x5t#S256'),
       x5t: await cell(header, 'x5t'),
+      typ: await cell(header, 'typ'),
       aud: (await cell(page.getByTestId('assertion-payload'), 'aud')) ?? '',
     };
   } finally {
@@ -60,11 +62,21 @@ async function publishedKids(stack: Stack): Promise<string[]> {
   return ((await response.json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
 }
 
+/**
+ * The rotation test's assertion lifetime, for the app and the key tool alike: `retire` waits for
+ * it, and a short one keeps that wait short.
+ */
+const ROTATION_ASSERTION_LIFETIME = '5';
+
 function keyTool(...args: string[]): string {
   return execFileSync(
     process.execPath,
     ['--import', 'tsx', 'keys/cli.ts', ...args, '--file', ROTATION_KEY],
-    { encoding: 'utf8', stdio: 'pipe' },
+    {
+      encoding: 'utf8',
+      stdio: 'pipe',
+      env: { ...process.env, OIDC_CLIENT_ASSERTION_LIFETIME: ROTATION_ASSERTION_LIFETIME },
+    },
   );
 }
 
@@ -79,57 +91,72 @@ function jwksFetches(stack: Stack): number {
     .filter((line) => line.includes(`outbound GET ${stack.appUrl}/.well-known/jwks.json`)).length;
 }
 
-test('a key rotation with the key tool while the app runs: no sign-in fails, and the provider refetches the JWKS', async ({
-  browser,
-}) => {
-  test.setTimeout(240_000);
-  const stack = await startStack({
-    appPort: PORT_BASE + 1,
-    providerPort: PORT_BASE + 1001,
-    appEnv: { OIDC_CLIENT_KEY_FILE: ROTATION_KEY },
-  });
-  try {
-    const [a] = await publishedKids(stack);
-    expect(a).toBeTruthy();
-    expect((await signInAndReadAssertion(browser, stack)).kid).toBe(a);
-    expect(jwksFetches(stack)).toBe(1);
+test(
+  'a key rotation with the key tool while the app runs: no sign-in fails, and ' +
+    'the provider refetches the JWKS',
+  async ({ browser }) => {
+    test.setTimeout(240_000);
+    const stack = await startStack({
+      appPort: PORT_BASE + 1,
+      providerPort: PORT_BASE + 1001,
+      appEnv: {
+        OIDC_CLIENT_KEY_FILE: ROTATION_KEY,
+        OIDC_CLIENT_ASSERTION_LIFETIME: ROTATION_ASSERTION_LIFETIME,
+      },
+    });
+    try {
+      const [a] = await publishedKids(stack);
+      expect(a).toBeTruthy();
+      expect((await signInAndReadAssertion(browser, stack)).kid).toBe(a);
+      expect(jwksFetches(stack)).toBe(1);
 
-    // rotate: B is published at once (the app reloads the key file), A still signs.
-    expect(keyTool('rotate')).toContain('published now, not signing yet');
-    const b = fileKeys()[1]?.kid;
-    expect(b).toBeTruthy();
-    await expect.poll(() => publishedKids(stack), { timeout: 10_000 }).toEqual([a, b]);
-    expect((await signInAndReadAssertion(browser, stack)).kid).toBe(a);
+      // rotate: B is published at once (the app reloads the key file), A still signs.
+      expect(keyTool('rotate')).toContain('published now, not signing yet');
+      const b = fileKeys()[1]?.kid;
+      expect(b).toBeTruthy();
+      await expect.poll(() => publishedKids(stack), { timeout: 10_000 }).toEqual([a, b]);
+      expect((await signInAndReadAssertion(browser, stack)).kid).toBe(a);
 
-    // promote: refused until B has been published longer than providers cache the JWKS.
-    expect(() => keyTool('promote')).toThrow(/has been published for less than/);
-    const earliest = earliestPromotion(fileKeys()[1] as PrivateJwk);
-    expect(earliest).toBeDefined();
-    await new Promise((resolve) =>
-      setTimeout(resolve, Math.max(0, (earliest?.getTime() ?? 0) - Date.now() + 500)),
-    );
-    expect(keyTool('promote')).toContain(`Key ${b} signs`);
-    await expect.poll(() => publishedKids(stack), { timeout: 10_000 }).toEqual([b, a]);
-    const fetchesBefore = jwksFetches(stack);
-    expect((await signInAndReadAssertion(browser, stack)).kid).toBe(b);
-    expect(jwksFetches(stack), 'the provider fetched the JWKS again to verify B').toBeGreaterThan(
-      fetchesBefore,
-    );
+      // promote: refused until B has been published longer than providers cache the JWKS.
+      expect(() => keyTool('promote')).toThrow(/has been published for less than/);
+      const earliest = earliestPromotion(fileKeys()[1] as PrivateJwk);
+      expect(earliest).toBeDefined();
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(0, (earliest?.getTime() ?? 0) - Date.now() + 500)),
+      );
+      expect(keyTool('promote')).toContain(`Key ${b} signs`);
+      // retire: refused while an assertion signed by A may still be accepted.
+      expect(() => keyTool('retire')).toThrow(/may still be valid/);
+      const retireAt = earliestRetirement(
+        { keys: fileKeys() },
+        Number(ROTATION_ASSERTION_LIFETIME),
+      );
+      expect(retireAt).toBeDefined();
+      await expect.poll(() => publishedKids(stack), { timeout: 10_000 }).toEqual([b, a]);
+      const fetchesBefore = jwksFetches(stack);
+      expect((await signInAndReadAssertion(browser, stack)).kid).toBe(b);
+      expect(jwksFetches(stack), 'the provider fetched the JWKS again to verify B').toBeGreaterThan(
+        fetchesBefore,
+      );
 
-    // retire: A is no longer published; B signs on.
-    expect(keyTool('retire')).toContain(`Retired ${a}`);
-    await expect.poll(() => publishedKids(stack), { timeout: 10_000 }).toEqual([b]);
-    expect((await signInAndReadAssertion(browser, stack)).kid).toBe(b);
+      // retire: A is no longer published; B signs on.
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(0, (retireAt?.getTime() ?? 0) - Date.now() + 500)),
+      );
+      expect(keyTool('retire')).toContain(`Retired ${a}`);
+      await expect.poll(() => publishedKids(stack), { timeout: 10_000 }).toEqual([b]);
+      expect((await signInAndReadAssertion(browser, stack)).kid).toBe(b);
 
-    expect(stack.providerLog().filter((line) => line.includes('invalid_client'))).toEqual([]);
-    expect(stack.appLog().filter((line) => line.includes('sign-in failed'))).toEqual([]);
-    expect(
-      stack.appLog().filter((line) => line.includes('client keys reloaded')).length,
-    ).toBeGreaterThanOrEqual(3);
-  } finally {
-    await stack.stop();
-  }
-});
+      expect(stack.providerLog().filter((line) => line.includes('invalid_client'))).toEqual([]);
+      expect(stack.appLog().filter((line) => line.includes('sign-in failed'))).toEqual([]);
+      expect(
+        stack.appLog().filter((line) => line.includes('client keys reloaded')).length,
+      ).toBeGreaterThanOrEqual(3);
+    } finally {
+      await stack.stop();
+    }
+  },
+);
 
 test('signs in with an EC P-256 key (SEC1 PEM): ES256', async ({ browser }) => {
   const stack = await startStack({
@@ -151,33 +178,39 @@ test('signs in with an EC P-256 key (SEC1 PEM): ES256', async ({ browser }) => {
   }
 });
 
-test('signs in as a client registered by its certificate, with the key from a legacy PKCS#12 file and the legacy audience', async ({
-  browser,
-}) => {
-  const certificate = new X509Certificate(readFileSync(CERTIFIED_CERT));
-  const stack = await startStack({
-    appPort: PORT_BASE + 3,
-    providerPort: PORT_BASE + 1003,
-    appEnv: {
-      OIDC_CLIENT_KEY_FILE: CERTIFIED_PFX,
-      OIDC_CLIENT_KEY_PASSPHRASE: CERTIFIED_PFX_PASSPHRASE,
-      // The article's IdentityServer4 expects the token endpoint as audience.
-      OIDC_CLIENT_ASSERTION_AUDIENCE: 'token_endpoint',
-    },
-    providerEnv: {
-      PROVIDER_CLIENT_REGISTRATION: 'certificate',
-      PROVIDER_CLIENT_CERT_FILE: CERTIFIED_CERT,
-      PROVIDER_ASSERTION_AUDIENCE: 'legacy',
-    },
-  });
-  try {
-    const signed = await signInAndReadAssertion(browser, stack);
-    expect(signed.alg).toBe('RS256');
-    expect(signed.x5tS256).toBe(createHash('sha256').update(certificate.raw).digest('base64url'));
-    expect(signed.x5t).toBe(createHash('sha1').update(certificate.raw).digest('base64url'));
-    expect(signed.aud).toBe(`${stack.issuer}/token`);
-    expect(jwksFetches(stack), 'the provider never asked the app for keys').toBe(0);
-  } finally {
-    await stack.stop();
-  }
-});
+test(
+  'signs in as a client registered by its certificate, with the key from a ' +
+    'legacy PKCS#12 file and the legacy audience',
+  async ({ browser }) => {
+    const certificate = new X509Certificate(readFileSync(CERTIFIED_CERT));
+    const stack = await startStack({
+      appPort: PORT_BASE + 3,
+      providerPort: PORT_BASE + 1003,
+      appEnv: {
+        OIDC_CLIENT_KEY_FILE: CERTIFIED_PFX,
+        OIDC_CLIENT_KEY_PASSPHRASE: CERTIFIED_PFX_PASSPHRASE,
+        // The article's IdentityServer4 expects the token endpoint as audience.
+        OIDC_CLIENT_ASSERTION_AUDIENCE: 'token_endpoint',
+        // The SHA-1 thumbprint is opt-in (AD FS and older Microsoft stacks read it).
+        OIDC_CLIENT_ASSERTION_X5T_SHA1: 'true',
+      },
+      providerEnv: {
+        PROVIDER_CLIENT_REGISTRATION: 'certificate',
+        PROVIDER_CLIENT_CERT_FILE: CERTIFIED_CERT,
+        PROVIDER_ASSERTION_AUDIENCE: 'legacy',
+      },
+    });
+    try {
+      const signed = await signInAndReadAssertion(browser, stack);
+      expect(signed.alg).toBe('RS256');
+      expect(signed.x5tS256).toBe(createHash('sha256').update(certificate.raw).digest('base64url'));
+      expect(signed.x5t).toBe(createHash('sha1').update(certificate.raw).digest('base64url'));
+      expect(signed.aud).toBe(`${stack.issuer}/token`);
+      // No RFC 10070 type on an assertion that does not follow RFC 10070's audience rule.
+      expect(signed.typ).toBeNull();
+      expect(jwksFetches(stack), 'the provider never asked the app for keys').toBe(0);
+    } finally {
+      await stack.stop();
+    }
+  },
+);

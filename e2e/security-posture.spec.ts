@@ -121,7 +121,8 @@ async function watchPage(page: Page): Promise<{ problems: string[]; violations: 
       const report = (window as unknown as { __reportCspViolation: (v: string) => void })
         .__reportCspViolation;
       report(
-        `${location.pathname}: ${event.violatedDirective} blocked ${event.blockedURI || 'inline'} (${event.sourceFile}:${event.lineNumber})`,
+        `${location.pathname}: ${event.violatedDirective} blocked ` +
+          `${event.blockedURI || 'inline'} (${event.sourceFile}:${event.lineNumber})`,
       );
     });
   });

@@ -11,12 +11,13 @@ import {
   isEd25519Alg,
   type ClientAuthAlg,
 } from '../lib/algorithms';
-import { DEFAULTS } from '../lib/config';
+import { DEFAULTS, MAX_ASSERTION_LIFETIME_SECONDS, type Env } from '../lib/config';
 import { parseKeyFile } from '../lib/key-file';
 import { JWKS_MAX_AGE_SECONDS, loadClientKeySet, type ClientKeySet } from '../lib/keys';
 import { createSelfSignedCertificate } from './certificate';
 import {
   earliestPromotion,
+  earliestRetirement,
   promote,
   retire,
   rotateIn,
@@ -32,7 +33,7 @@ import {
  *   npm run keys -- generate [--alg A] [--cert]   a new key set with one key (replaces with --force)
  *   npm run keys -- rotate [--alg A] [--cert]     add the next key: published now, not signing yet
  *   npm run keys -- promote [--force]             the next key signs; the old one stays published
- *   npm run keys -- retire                        remove the old key(s)
+ *   npm run keys -- retire [--force]              remove the old key(s)
  *   npm run keys -- show                          kids, algorithms, thumbprints, JWKS and certificate
  *   npm run keys -- import <file>                 a PEM, PKCS#12, DER or JWK key as a private JWKS file
  *
@@ -139,8 +140,11 @@ export function readPrivateKeySet(file: string): PrivateKeySet {
   }
   if (!json || !Array.isArray(json.keys)) {
     throw new RotationError(
-      `${relative(process.cwd(), file)} is not a private JWK Set. Rotation keeps several keys in one file, which only a JWKS file can: ` +
-        `convert it with \`npm run keys -- import ${relative(process.cwd(), file)} --file <new>.private.jwks.json\` and point OIDC_CLIENT_KEY_FILE at the new file.`,
+      `${relative(process.cwd(), file)} is not a private JWK Set. Rotation keeps ` +
+        `several keys in one file, which only a JWKS file can: ` +
+        `convert it with \`npm run keys -- import ${relative(process.cwd(), file)} ` +
+        `--file <new>.private.jwks.json\` and point OIDC_CLIENT_KEY_FILE at the new ` +
+        `file.`,
     );
   }
   return { keys: json.keys as PrivateJwk[] };
@@ -172,10 +176,13 @@ export function describeKeySet(set: ClientKeySet, file: string): string {
     if (key.certificate) {
       const sha1Hex = Buffer.from(key.certificate.x5t, 'base64url').toString('hex').toUpperCase();
       lines.push(
-        `      certificate: ${key.certificate.subject.replace(/\n/g, ', ')}, valid ${key.certificate.notBefore.toISOString()} – ${key.certificate.notAfter.toISOString()}`,
+        `      certificate: ${key.certificate.subject.replace(/\n/g, ', ')}, valid ` +
+          `${key.certificate.notBefore.toISOString()} – ` +
+          `${key.certificate.notAfter.toISOString()}`,
       );
       lines.push(
-        `      x5t#S256: ${key.certificate.x5tS256}   x5t: ${key.certificate.x5t}   SHA-1 (hex, as Windows and Entra ID show it): ${sha1Hex}`,
+        `      x5t#S256: ${key.certificate.x5tS256}   x5t: ${key.certificate.x5t}   ` +
+          `SHA-1 (hex, as Windows and Entra ID show it): ${sha1Hex}`,
       );
     }
   });
@@ -254,6 +261,22 @@ function daysFrom(flags: Flags): number | undefined {
   return days;
 }
 
+/**
+ * The app's assertion lifetime, which `retire` waits for: OIDC_CLIENT_ASSERTION_LIFETIME as the
+ * app reads it (the tool loads .env.local too), 60 s by default.
+ */
+export function assertionLifetimeFromEnv(env: Env = process.env): number {
+  const raw = env.OIDC_CLIENT_ASSERTION_LIFETIME?.trim();
+  if (!raw) return DEFAULTS.assertionLifetimeSeconds;
+  const seconds = Number(raw);
+  if (!Number.isInteger(seconds) || seconds < 5 || seconds > MAX_ASSERTION_LIFETIME_SECONDS) {
+    throw new Error(
+      `OIDC_CLIENT_ASSERTION_LIFETIME "${raw}" is not a whole number from 5 to ${MAX_ASSERTION_LIFETIME_SECONDS}`,
+    );
+  }
+  return seconds;
+}
+
 async function commit(set: PrivateKeySet, file: string): Promise<ClientKeySet> {
   return writeKeySet(set.keys, file);
 }
@@ -263,9 +286,11 @@ function rotationAdvice(next: PrivateJwk): string {
   return [
     '',
     'Next:',
-    `  1. The app serves both keys at APP_URL/.well-known/jwks.json within a second (it watches the key file; no restart).`,
+    `  1. The app serves both keys at APP_URL/.well-known/jwks.json within a ` +
+      `second (it watches the key file; no restart).`,
     `     Providers that read the jwks_uri see the new key once their cached copy expires: the app sends`,
-    `     max-age=${JWKS_MAX_AGE_SECONDS}, and the bundled provider (oidc-provider) keeps a copy for max(60 s, max-age) even`,
+    `     max-age=${JWKS_MAX_AGE_SECONDS}, and the bundled provider ` +
+      `(oidc-provider) keeps a copy for max(60 s, max-age) even`,
     `     when a kid is unknown. Providers with a registered JWKS or certificate: register the new key now (below).`,
     `  2. From ${earliest?.toISOString() ?? 'now'} on: npm run keys -- promote`,
   ].join('\n');
@@ -289,7 +314,9 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
     case 'generate': {
       if (existsSync(file) && !flags.switches.has('--force')) {
         throw new Error(
-          `${relative(process.cwd(), file)} exists; use \`rotate\` to replace a key without downtime, or pass --force to overwrite it (providers that know only the old key will reject the new one)`,
+          `${relative(process.cwd(), file)} exists; use \`rotate\` to replace a key ` +
+            `without downtime, or pass --force to overwrite it (providers that know only ` +
+            `the old key will reject the new one)`,
         );
       }
       const key = await generatePrivateJwk(algFrom(flags, 'RS256'), {
@@ -322,6 +349,8 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
       return;
     }
     case 'promote': {
+      // Read before anything changes: a bad setting must not leave a half-reported promotion.
+      const lifetimeSeconds = assertionLifetimeFromEnv();
       const {
         set: promotedSet,
         promoted,
@@ -332,19 +361,27 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
       });
       const set = await commit(promotedSet, file);
       console.log(
-        `Key ${promoted.kid} signs from the app's next request on (within a second). Key ${demoted.kid} stays published until \`retire\`.\n`,
+        `Key ${promoted.kid} signs from the app's next request on (within a second). ` +
+          `Key ${demoted.kid} stays published until \`retire\`.\n`,
       );
       console.log(describeKeySet(set, file));
+      const retireAt = earliestRetirement(promotedSet, lifetimeSeconds);
       console.log(
-        `\nNext: once no assertion signed by ${demoted.kid} can still be in flight (the assertion lifetime, 60 s by default): npm run keys -- retire`,
+        `\nNext: once no assertion signed by ${demoted.kid} can still be accepted ` +
+          `(the app's reload, ${lifetimeSeconds} s of assertion lifetime and a margin), ` +
+          `from ${retireAt?.toISOString() ?? 'now'} on: npm run keys -- retire`,
       );
       return;
     }
     case 'retire': {
-      const { set: retiredSet, retired } = retire(readPrivateKeySet(file));
+      const { set: retiredSet, retired } = retire(readPrivateKeySet(file), {
+        lifetimeSeconds: assertionLifetimeFromEnv(),
+        force: flags.switches.has('--force'),
+      });
       const set = await commit(retiredSet, file);
       console.log(
-        `Retired ${retired.map((k) => k.kid).join(', ')}: no longer published. Remove it from any provider where it was registered.\n`,
+        `Retired ${retired.map((k) => k.kid).join(', ')}: no longer published. Remove ` +
+          `it from any provider where it was registered.\n`,
       );
       console.log(describeKeySet(set, file));
       return;
@@ -383,7 +420,8 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
       });
       const set = await writeKeySet(keys, file);
       console.log(
-        `Imported ${keys.length} key(s) from ${source}. Point OIDC_CLIENT_KEY_FILE at ${relative(process.cwd(), file)}.\n`,
+        `Imported ${keys.length} key(s) from ${source}. Point OIDC_CLIENT_KEY_FILE at ` +
+          `${relative(process.cwd(), file)}.\n`,
       );
       console.log(describeKeySet(set, file));
       return;

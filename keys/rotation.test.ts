@@ -6,12 +6,14 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { loadClientKeySet } from '../lib/keys';
-import { generatePrivateJwk, runKeyTool, writeKeySet } from './cli';
+import { assertionLifetimeFromEnv, generatePrivateJwk, runKeyTool, writeKeySet } from './cli';
 import {
   earliestPromotion,
+  earliestRetirement,
   promote,
   PUBLISH_BEFORE_SIGNING_SECONDS,
   retire,
+  RETIRE_MARGIN_SECONDS,
   rotateIn,
   RotationError,
   type PrivateJwk,
@@ -53,7 +55,27 @@ describe('key rotation steps', () => {
     assert.equal(b.kid, 'B');
     assert.equal(a.kid, 'A');
 
-    const { set: retired, retired: gone } = retire(promoted);
+    // retire: not while an assertion A signed may still be accepted (reload 1 s + lifetime 60 s).
+    const retireAt = earliestRetirement(promoted, 60);
+    assert.equal(
+      retireAt?.toISOString(),
+      new Date((earliest?.getTime() ?? 0) + (1 + 60 + RETIRE_MARGIN_SECONDS) * 1000).toISOString(),
+    );
+    assert.throws(
+      () =>
+        retire(promoted, {
+          lifetimeSeconds: 60,
+          now: new Date((retireAt?.getTime() ?? 0) - 30_000),
+        }),
+      (err: unknown) =>
+        err instanceof RotationError &&
+        /A may still be valid/.test(err.message) &&
+        /Retire at 2026-11-28T10:02:11.000Z \(in 30 s\)/.test(err.message),
+    );
+    const { set: retired, retired: gone } = retire(promoted, {
+      lifetimeSeconds: 60,
+      now: retireAt,
+    });
     assert.equal(kids(retired.keys), 'B');
     assert.deepEqual(
       gone.map((k) => k.kid),
@@ -68,9 +90,12 @@ describe('key rotation steps', () => {
       () => promote({ keys: [key('A')] }),
       /no key is waiting to be promoted: run `rotate` first/,
     );
-    assert.throws(() => retire({ keys: [key('A')] }), /no previous key to retire/);
     assert.throws(
-      () => retire(rotated),
+      () => retire({ keys: [key('A')] }, { lifetimeSeconds: 60 }),
+      /no previous key to retire/,
+    );
+    assert.throws(
+      () => retire(rotated, { lifetimeSeconds: 60 }),
       /no previous key to retire/,
       'the next key is not retired',
     );
@@ -80,6 +105,64 @@ describe('key rotation steps', () => {
       'B A(previous)',
       '--force skips the wait',
     );
+  });
+
+  it('treats a rotation time it cannot read as "not yet", for promote and for retire', () => {
+    const t0 = new Date('2026-11-28T10:00:00Z');
+    const late = new Date('2030-01-01T00:00:00Z');
+    for (const since of ['', 'soon', '2026-13-45T99:00:00Z', undefined]) {
+      const next = { ...key('B'), rotation: { state: 'next', since } } as PrivateJwk;
+      assert.throws(
+        () => promote({ keys: [key('A'), next] }, { now: late }),
+        /no readable rotation time .* Pass --force/,
+        `promote with since ${String(since)}`,
+      );
+      assert.equal(
+        kids(promote({ keys: [key('A'), next] }, { now: late, force: true }).set.keys),
+        'B A(previous)',
+      );
+      const previous = { ...key('A'), rotation: { state: 'previous', since } } as PrivateJwk;
+      assert.throws(
+        () => retire({ keys: [key('B'), previous] }, { lifetimeSeconds: 60, now: late }),
+        /no readable rotation time .* Pass --force/,
+        `retire with since ${String(since)}`,
+      );
+      assert.equal(
+        kids(retire({ keys: [key('B'), previous] }, { lifetimeSeconds: 60, force: true }).set.keys),
+        'B',
+      );
+    }
+    // A readable time long past opens both gates.
+    const old = { ...key('B'), rotation: { state: 'next', since: t0.toISOString() } } as PrivateJwk;
+    assert.equal(kids(promote({ keys: [key('A'), old] }, { now: late }).set.keys), 'B A(previous)');
+  });
+
+  it('reads the assertion lifetime as the app does', () => {
+    assert.equal(assertionLifetimeFromEnv({}), 60);
+    assert.equal(assertionLifetimeFromEnv({ OIDC_CLIENT_ASSERTION_LIFETIME: ' 300 ' }), 300);
+    for (const bad of ['4', '301', '1.5', 'soon'])
+      assert.throws(
+        () => assertionLifetimeFromEnv({ OIDC_CLIENT_ASSERTION_LIFETIME: bad }),
+        /OIDC_CLIENT_ASSERTION_LIFETIME/,
+      );
+  });
+
+  it('waits for the configured assertion lifetime before retiring', () => {
+    const promotedAt = new Date('2026-11-28T10:00:00Z');
+    const set = {
+      keys: [
+        key('B'),
+        { ...key('A'), rotation: { state: 'previous', since: promotedAt.toISOString() } },
+      ],
+    } as { keys: PrivateJwk[] };
+    for (const lifetimeSeconds of [5, 60, 300]) {
+      const gate = promotedAt.getTime() + (lifetimeSeconds + 1 + RETIRE_MARGIN_SECONDS) * 1000;
+      assert.throws(
+        () => retire(set, { lifetimeSeconds, now: new Date(gate - 1) }),
+        /may still be valid/,
+      );
+      assert.equal(kids(retire(set, { lifetimeSeconds, now: new Date(gate) }).set.keys), 'B');
+    }
   });
 });
 
@@ -149,7 +232,9 @@ describe('npm run keys', () => {
     const promoted = await run('promote', '--force', '--file', file);
     assert.match(promoted, new RegExp(`Signs client assertions:\\s+${b}`));
     assert.equal((await loadClientKeySet(file)).signing.kid, b);
-    const retired = await run('retire', '--file', file);
+    assert.match(promoted, /from \S+ on: npm run keys -- retire/);
+    await assert.rejects(run('retire', '--file', file), /may still be valid: .* Retire at/);
+    const retired = await run('retire', '--force', '--file', file);
     assert.match(retired, new RegExp(`Retired ${a}`));
     assert.deepEqual(
       (await loadClientKeySet(file)).published.map((k) => k.kid),

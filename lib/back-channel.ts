@@ -1,13 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-import { observeProviderClock } from './clock-skew';
+import { observeProviderResponse } from './clock-skew';
 import { log } from './log';
 import { processSingleton } from './process-slot';
 
 /**
  * The one `fetch` every server-to-provider request goes through (discovery, JWKS, token,
- * UserInfo). It logs method, path, status and duration (never bodies), learns the provider's clock
- * from each response's `Date` header (lib/clock-skew.ts), and records each request
+ * UserInfo). It logs method, path, status and duration (never bodies), hands each response's
+ * headers to lib/clock-skew.ts (which learns the provider's clock from token-endpoint responses
+ * only), and records each request
  * and each `client_assertion` sent into the {@link BackChannelTrace} of the operation that caused
  * it, so the app can show exactly which assertion redeemed a code and tests can count requests.
  */
@@ -24,6 +25,11 @@ export type BackChannelTrace = {
   readonly requests: BackChannelRequest[];
   /** Every `client_assertion` sent, in order (compact JWTs). */
   readonly clientAssertions: string[];
+  /**
+   * Every response whose body is a JWT (`application/jwt`: a signed UserInfo response), by URL
+   * (origin and path), so that the caller can verify the signature that openid-client does not.
+   */
+  readonly jwtResponses: Array<{ readonly url: string; readonly jwt: string }>;
 };
 
 // One store per process, not per bundle: the fetch function may come from the bundle that ran the
@@ -35,7 +41,7 @@ const traces = processSingleton(
 
 /** A new, empty trace. */
 export function createTrace(): BackChannelTrace {
-  return { requests: [], clientAssertions: [] };
+  return { requests: [], clientAssertions: [], jwtResponses: [] };
 }
 
 /** Runs `fn` so that the back-channel requests it causes are recorded into `trace`. */
@@ -50,7 +56,14 @@ function readClientAssertion(body: unknown): string | undefined {
   return undefined;
 }
 
-function stripQuery(url: string): string {
+/** `Content-Type: application/jwt` (parameters and case aside), as openid-client tells it. */
+export function isJwtResponse(response: Response): boolean {
+  const type = response.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase();
+  return type === 'application/jwt';
+}
+
+/** Origin and path of a URL: how requests are recorded (a query could carry secrets). */
+export function stripQuery(url: string): string {
   try {
     const u = new URL(url);
     return `${u.origin}${u.pathname}`;
@@ -72,10 +85,15 @@ export async function backChannelFetch(url: string, options: FetchOptions): Prom
   const assertion = readClientAssertion(options.body);
   if (assertion) trace?.clientAssertions.push(assertion);
   const started = performance.now();
+  const sentAt = Date.now();
   const target = stripQuery(url);
   try {
     const response = await fetch(url, options as RequestInit);
-    observeProviderClock(response.headers);
+    observeProviderResponse({ method, url }, response.headers, sentAt, Date.now());
+    if (trace && isJwtResponse(response)) {
+      // A copy of the body: openid-client reads the original.
+      trace.jwtResponses.push({ url: target, jwt: (await response.clone().text()).trim() });
+    }
     const ms = Math.round(performance.now() - started);
     trace?.requests.push({ method, url: target, status: response.status, ms });
     log.info('back-channel', { method, url: target, status: response.status, ms });

@@ -20,11 +20,17 @@ import type { AppConfig, AssertionAudience } from './config';
 import {
   CLIENT_ASSERTION_TYP,
   createClientAuthentication,
+  findAudienceOriginProblem,
   JWT_BEARER_ASSERTION_TYPE,
   resolveAudience,
   selectAssertionAlg,
 } from './client-assertion';
-import { getClockSkew, observeProviderClock, resetClockSkew } from './clock-skew';
+import {
+  configureClockSkew,
+  getClockSkew,
+  observeProviderResponse,
+  resetClockSkew,
+} from './clock-skew';
 import { ConfigError } from './errors';
 import { loadClientKeySet, type ClientKeySet } from './keys';
 
@@ -37,6 +43,7 @@ const defaults: AppConfig['assertion'] = {
   alg: undefined,
   audience: { mode: 'issuer' },
   typ: true,
+  x5tSha1: false,
   lifetimeSeconds: 60,
 };
 
@@ -113,70 +120,91 @@ describe('client assertion (private_key_jwt)', () => {
     { audience: { mode: 'issuer' }, expected: as.issuer },
     { audience: { mode: 'token_endpoint' }, expected: as.token_endpoint },
     {
-      audience: { mode: 'url', url: 'https://login.example.com/tenant/oauth2/v2.0/token' },
+      audience: {
+        mode: 'url',
+        url: 'https://login.example.com/tenant/oauth2/v2.0/token',
+        anyOrigin: true,
+      },
       expected: 'https://login.example.com/tenant/oauth2/v2.0/token',
     },
   ];
 
   for (const { alg, type } of ALGS) {
-    it(`${alg}: the header is alg, kid, typ (+ x5t#S256, x5t with a certificate) and the claims are iss, sub, aud, iat, nbf, exp, jti, for every aud mode`, async () => {
-      const key =
-        type === 'rsa'
-          ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
-          : type === 'ec'
-            ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
-            : generateKeyPairSync('ed25519').privateKey;
-      const certificate = await createSelfSignedCertificate(key);
-      const plain = await loadClientKeySet(
-        file(key.export({ type: 'pkcs8', format: 'pem' }) as string),
-        { alg },
-      );
-      const certified = await loadClientKeySet(
-        file(`${key.export({ type: 'pkcs8', format: 'pem' }) as string}${certificate.toString()}`),
-        { alg },
-      );
-      for (const keys of [plain, certified]) {
-        for (const { audience, expected } of AUDIENCES) {
-          const before = Math.floor(Date.now() / 1000);
-          const { jwt } = await sign(authFor(keys, { audience }));
-          const header = decodeProtectedHeader(jwt);
-          const thumbprints = keys.signing.certificate
-            ? { 'x5t#S256': keys.signing.certificate.x5tS256, x5t: keys.signing.certificate.x5t }
-            : {};
-          assert.deepEqual(header, {
-            alg,
-            kid: keys.signing.kid,
-            typ: CLIENT_ASSERTION_TYP,
-            ...thumbprints,
-          });
-          const payload = await verify(jwt, keys);
-          assert.deepEqual(Object.keys(payload).sort(), [
-            'aud',
-            'exp',
-            'iat',
-            'iss',
-            'jti',
-            'nbf',
-            'sub',
-          ]);
-          assert.equal(payload.iss, 'client_using_jwt');
-          assert.equal(payload.sub, 'client_using_jwt');
-          // One string, never an array: Entra ID refuses two audience values, RFC 10070 wants one.
-          assert.equal(payload.aud, expected);
-          assert.ok(Math.abs((payload.iat as number) - before) <= 2);
-          assert.equal(payload.nbf, payload.iat);
-          assert.equal((payload.exp as number) - (payload.iat as number), 60);
-          assert.ok(
-            Buffer.from(String(payload.jti), 'base64url').length >= 16,
-            'jti carries at least 128 bits',
-          );
+    it(
+      `${alg}: the header is alg, kid, typ (+ x5t#S256 with a certificate, and x5t ` +
+        `on request) and the claims are iss, sub, aud, iat, nbf, exp, jti, for every ` +
+        `aud mode`,
+      async () => {
+        const key =
+          type === 'rsa'
+            ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+            : type === 'ec'
+              ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+              : generateKeyPairSync('ed25519').privateKey;
+        const certificate = await createSelfSignedCertificate(key);
+        const plain = await loadClientKeySet(
+          file(key.export({ type: 'pkcs8', format: 'pem' }) as string),
+          { alg },
+        );
+        const certified = await loadClientKeySet(
+          file(
+            `${key.export({ type: 'pkcs8', format: 'pem' }) as string}${certificate.toString()}`,
+          ),
+          { alg },
+        );
+        for (const [keys, x5tSha1] of [
+          [plain, false],
+          [plain, true],
+          [certified, false],
+          [certified, true],
+        ] as const) {
+          for (const { audience, expected } of AUDIENCES) {
+            const before = Math.floor(Date.now() / 1000);
+            const { jwt } = await sign(authFor(keys, { audience, x5tSha1 }));
+            const header = decodeProtectedHeader(jwt);
+            const certificate = keys.signing.certificate;
+            const thumbprints = certificate
+              ? {
+                  'x5t#S256': certificate.x5tS256,
+                  // The SHA-1 thumbprint only when asked for (AD FS); Entra ID reads x5t#S256.
+                  ...(x5tSha1 ? { x5t: certificate.x5t } : {}),
+                }
+              : {};
+            assert.deepEqual(header, {
+              alg,
+              kid: keys.signing.kid,
+              typ: CLIENT_ASSERTION_TYP,
+              ...thumbprints,
+            });
+            const payload = await verify(jwt, keys);
+            assert.deepEqual(Object.keys(payload).sort(), [
+              'aud',
+              'exp',
+              'iat',
+              'iss',
+              'jti',
+              'nbf',
+              'sub',
+            ]);
+            assert.equal(payload.iss, 'client_using_jwt');
+            assert.equal(payload.sub, 'client_using_jwt');
+            // One string, never an array: Entra ID refuses two audience values, RFC 10070 wants one.
+            assert.equal(payload.aud, expected);
+            assert.ok(Math.abs((payload.iat as number) - before) <= 2);
+            assert.equal(payload.nbf, payload.iat);
+            assert.equal((payload.exp as number) - (payload.iat as number), 60);
+            assert.ok(
+              Buffer.from(String(payload.jti), 'base64url').length >= 16,
+              'jti carries at least 128 bits',
+            );
+          }
         }
-      }
-      if (certified.signing.certificate) {
-        assert.match(certified.signing.certificate.x5tS256, /^[A-Za-z0-9_-]{43}$/);
-        assert.match(certified.signing.certificate.x5t, /^[A-Za-z0-9_-]{27}$/);
-      }
-    });
+        if (certified.signing.certificate) {
+          assert.match(certified.signing.certificate.x5tS256, /^[A-Za-z0-9_-]{43}$/);
+          assert.match(certified.signing.certificate.x5t, /^[A-Za-z0-9_-]{27}$/);
+        }
+      },
+    );
   }
 
   it('fails on a missing token_endpoint only when that audience is configured', () => {
@@ -185,6 +213,47 @@ describe('client assertion (private_key_jwt)', () => {
       /no token_endpoint/,
     );
     assert.equal(resolveAudience({ mode: 'issuer' }, { issuer: as.issuer }), as.issuer);
+  });
+
+  it('refuses an audience URL on another origin than the issuer’s or the token endpoint’s, unless forced', () => {
+    const entra = {
+      issuer: 'https://login.microsoftonline.com/tenant/v2.0',
+      token_endpoint: 'https://login.microsoftonline.com/tenant/oauth2/v2.0/token',
+    };
+    const url = (u: string, anyOrigin = false): AssertionAudience => ({
+      mode: 'url',
+      url: u,
+      anyOrigin,
+    });
+    assert.equal(findAudienceOriginProblem({ mode: 'issuer' }, entra), undefined);
+    assert.equal(findAudienceOriginProblem({ mode: 'token_endpoint' }, entra), undefined);
+    assert.equal(
+      findAudienceOriginProblem(
+        url('https://login.microsoftonline.com/tenant/oauth2/token'),
+        entra,
+      ),
+      undefined,
+      'same origin as the issuer',
+    );
+    const split = {
+      issuer: 'https://idp.example.com',
+      token_endpoint: 'https://token.example.com/t',
+    };
+    assert.equal(
+      findAudienceOriginProblem(url('https://token.example.com/other'), split),
+      undefined,
+    );
+    for (const foreign of [
+      'https://attacker.example/token',
+      'https://login.microsoftonline.com.attacker.example/tenant/oauth2/v2.0/token',
+      'http://login.microsoftonline.com/tenant/oauth2/v2.0/token',
+      'https://login.microsoftonline.com:8443/tenant/oauth2/v2.0/token',
+    ]) {
+      const problem = findAudienceOriginProblem(url(foreign), entra);
+      assert.equal(problem?.variable, 'OIDC_CLIENT_ASSERTION_AUDIENCE', foreign);
+      assert.match(problem?.fix ?? '', /OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE=true/);
+      assert.equal(findAudienceOriginProblem(url(foreign, true), entra), undefined, 'forced');
+    }
   });
 
   it('omits typ when switched off and applies the configured lifetime', async () => {
@@ -231,9 +300,11 @@ describe('clock-skew correction', () => {
     assert.equal(claims.exp, (claims.iat as number) + 60);
   });
 
-  it('applies the offset learned from a provider Date header to the next assertion', async () => {
-    const ahead = new Headers({ date: new Date(Date.now() + 300_000).toUTCString() });
-    observeProviderClock(ahead);
+  it('applies the offset learned from a token-endpoint Date header to the next assertion', async () => {
+    configureClockSkew({ maxSeconds: 300, tokenEndpoint: as.token_endpoint });
+    const now = Date.now();
+    const ahead = new Headers({ date: new Date(now + 300_000).toUTCString() });
+    observeProviderResponse({ method: 'POST', url: as.token_endpoint }, ahead, now, now);
     assert.ok(getClockSkew() >= 298 && getClockSkew() <= 300, `skew ${getClockSkew()}`);
     const auth = createClientAuthentication(defaults, {
       keys: async () => rsa,

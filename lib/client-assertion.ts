@@ -61,6 +61,39 @@ export function resolveAudience(audience: AssertionAudience, metadata: AudienceM
 }
 
 /**
+ * Refuses an audience URL (`OIDC_CLIENT_ASSERTION_AUDIENCE=<url>`) on an origin that is neither
+ * the issuer's nor the token endpoint's, unless `OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE=true`.
+ *
+ * MUST: the assertion is accepted wherever its audience points; one signed for another origin is a
+ * credential for a server that is not this provider (the audience-injection attack RFC 10070
+ * answers), so a typo or a pasted URL must not quietly make one.
+ *
+ * @returns the problem, or undefined when the audience is acceptable.
+ * @see https://www.rfc-editor.org/rfc/rfc10070
+ */
+export function findAudienceOriginProblem(
+  audience: AssertionAudience,
+  metadata: AudienceMetadata,
+): ConfigProblem | undefined {
+  if (audience.mode !== 'url' || audience.anyOrigin) return undefined;
+  const origins = [metadata.issuer, metadata.token_endpoint]
+    .filter((u): u is string => typeof u === 'string' && URL.canParse(u))
+    .map((u) => new URL(u).origin);
+  if (URL.canParse(audience.url) && origins.includes(new URL(audience.url).origin))
+    return undefined;
+  return {
+    variable: 'OIDC_CLIENT_ASSERTION_AUDIENCE',
+    message:
+      `${audience.url} is not on the provider's origin (issuer ${metadata.issuer}, ` +
+      `token endpoint ${metadata.token_endpoint ?? 'none'}): ` +
+      'an assertion for it would authenticate this client at another server',
+    fix:
+      'use issuer (RFC 10070) or token_endpoint; set OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE=true ' +
+      'only if the provider really expects this URL',
+  };
+}
+
+/**
  * The JWS `alg` to send for a key, given the provider's
  * `token_endpoint_auth_signing_alg_values_supported` (undefined: the provider does not say).
  *
@@ -99,13 +132,18 @@ export function describeAlgIncompatibility(
     (key.alg === 'RS256' || key.alg === 'PS256') &&
     supported?.includes(key.alg === 'RS256' ? 'PS256' : 'RS256');
   const fix = sameKey.length
-    ? `set OIDC_CLIENT_AUTH_ALG=${sameKey[0]} (the same Ed25519 signature under the name the provider lists; the published JWK follows)`
+    ? `set OIDC_CLIENT_AUTH_ALG=${sameKey[0]} (the same Ed25519 signature under the ` +
+      `name the provider lists; the published JWK follows)`
     : rsaAlternative
-      ? `set OIDC_CLIENT_AUTH_ALG=${key.alg === 'RS256' ? 'PS256' : 'RS256'} (this RSA key can sign it; the published JWK follows)`
-      : `use a key of a type the provider accepts (npm run keys -- rotate --alg ${(supported ?? []).find(isClientAuthAlg) ?? 'ES256'})`;
+      ? `set OIDC_CLIENT_AUTH_ALG=${key.alg === 'RS256' ? 'PS256' : 'RS256'} (this RSA ` +
+        `key can sign it; the published JWK follows)`
+      : `use a key of a type the provider accepts (npm run keys -- rotate --alg ` +
+        `${(supported ?? []).find(isClientAuthAlg) ?? 'ES256'})`;
   return {
     variable: 'OIDC_CLIENT_AUTH_ALG',
-    message: `the client would sign with ${key.alg} (key ${key.kid}), but the provider accepts only ${accepted} (token_endpoint_auth_signing_alg_values_supported)`,
+    message:
+      `the client would sign with ${key.alg} (key ${key.kid}), but the provider ` +
+      `accepts only ${accepted} (token_endpoint_auth_signing_alg_values_supported)`,
     fix,
   };
 }
@@ -144,10 +182,11 @@ export function createClientAuthentication(
           header.alg = alg;
           if (settings.typ) header.typ = CLIENT_ASSERTION_TYP;
           if (signing.certificate) {
-            // RFC 7515 §4.1.8 / §4.1.7: identifies the certificate (and so the key) to providers
-            // that register certificates; Entra ID still reads the SHA-1 `x5t`.
+            // RFC 7515 §4.1.8: identifies the certificate (and so the key) to providers that
+            // register certificates (Entra ID reads `x5t#S256`). The SHA-1 `x5t` (§4.1.7) only on
+            // request, for the providers that still need it (AD FS).
             header['x5t#S256'] = signing.certificate.x5tS256;
-            header.x5t = signing.certificate.x5t;
+            if (settings.x5tSha1) header.x5t = signing.certificate.x5t;
           }
           payload.aud = resolveAudience(settings.audience, as);
           // MUST: short-lived. openid-client sets iat = nbf = now, corrected by the clock skew.

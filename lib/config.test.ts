@@ -44,8 +44,10 @@ describe('parseConfig', () => {
       alg: undefined,
       audience: { mode: 'issuer' },
       typ: true,
+      x5tSha1: false,
       lifetimeSeconds: 60,
     });
+    assert.equal(config.clockSkewMaxSeconds, 300);
     assert.deepEqual(config.api, {
       resource: 'http://localhost:3000/api',
       scope: 'api1',
@@ -175,6 +177,7 @@ describe('parseConfig', () => {
       {
         mode: 'url',
         url: 'https://idp.example.com/oauth2/token',
+        anyOrigin: false,
       },
     );
     assert.equal(parse({ ...base, OIDC_CLIENT_ASSERTION_TYP: 'false' }).assertion.typ, false);
@@ -195,6 +198,61 @@ describe('parseConfig', () => {
     assert.equal(parse({ ...base, OIDC_CLIENT_AUTH_ALG: 'PS256' }).assertion.alg, 'PS256');
     assert.equal(parse({ ...base, OIDC_CLIENT_AUTH_ALG: 'Ed25519' }).assertion.alg, 'Ed25519');
     assert.ok(problemsOf({ ...base, OIDC_CLIENT_AUTH_ALG: 'ES384' }).has('OIDC_CLIENT_AUTH_ALG'));
+  });
+
+  it('sends typ: client-authentication+jwt by default only with the issuer audience', () => {
+    const base = { OIDC_CLIENT_KEY_FILE: keyFile };
+    const typOf = (env: Env) => parse({ ...base, ...env }).assertion.typ;
+    assert.equal(typOf({}), true);
+    assert.equal(typOf({ OIDC_CLIENT_ASSERTION_AUDIENCE: 'issuer' }), true);
+    // RFC 10070's type announces RFC 10070's audience rule: not with a legacy audience…
+    assert.equal(typOf({ OIDC_CLIENT_ASSERTION_AUDIENCE: 'token_endpoint' }), false);
+    assert.equal(
+      typOf({ OIDC_CLIENT_ASSERTION_AUDIENCE: 'https://idp.example.com/oauth2/token' }),
+      false,
+    );
+    // …unless asked for explicitly.
+    assert.equal(
+      typOf({
+        OIDC_CLIENT_ASSERTION_AUDIENCE: 'token_endpoint',
+        OIDC_CLIENT_ASSERTION_TYP: 'true',
+      }),
+      true,
+    );
+    assert.equal(typOf({ OIDC_CLIENT_ASSERTION_TYP: 'false' }), false);
+  });
+
+  it('parses the clock-skew cap, the SHA-1 thumbprint switch and the audience force switch', () => {
+    const base = { OIDC_CLIENT_KEY_FILE: keyFile };
+    assert.equal(parse(base).clockSkewMaxSeconds, 300);
+    assert.equal(parse({ ...base, OIDC_CLOCK_SKEW_MAX: '0' }).clockSkewMaxSeconds, 0);
+    assert.equal(parse({ ...base, OIDC_CLOCK_SKEW_MAX: '900' }).clockSkewMaxSeconds, 900);
+    for (const bad of ['-1', '3601', '1.5', 'lots'])
+      assert.ok(problemsOf({ ...base, OIDC_CLOCK_SKEW_MAX: bad }).has('OIDC_CLOCK_SKEW_MAX'), bad);
+    assert.equal(parse(base).assertion.x5tSha1, false);
+    assert.equal(
+      parse({ ...base, OIDC_CLIENT_ASSERTION_X5T_SHA1: 'true' }).assertion.x5tSha1,
+      true,
+    );
+    assert.ok(
+      problemsOf({ ...base, OIDC_CLIENT_ASSERTION_X5T_SHA1: 'maybe' }).has(
+        'OIDC_CLIENT_ASSERTION_X5T_SHA1',
+      ),
+    );
+    assert.deepEqual(
+      parse({
+        ...base,
+        OIDC_CLIENT_ASSERTION_AUDIENCE: 'https://sts.example.net/token',
+        OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE: 'true',
+      }).assertion.audience,
+      { mode: 'url', url: 'https://sts.example.net/token', anyOrigin: true },
+    );
+    assert.match(
+      problemsOf({ ...base, OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE: 'true' }).get(
+        'OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE',
+      ) ?? '',
+      /only when OIDC_CLIENT_ASSERTION_AUDIENCE is a URL/,
+    );
   });
 
   it('parses the key passphrase (verbatim) and the certificate file', () => {

@@ -19,7 +19,15 @@ import { processSlot } from './process-slot';
 export type AssertionAudience =
   | { readonly mode: 'issuer' }
   | { readonly mode: 'token_endpoint' }
-  | { readonly mode: 'url'; readonly url: string };
+  | {
+      readonly mode: 'url';
+      readonly url: string;
+      /**
+       * `OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE`: accept a URL whose origin is neither the issuer's
+       * nor the token endpoint's (checked at discovery otherwise).
+       */
+      readonly anyOrigin: boolean;
+    };
 
 export type AppConfig = {
   readonly production: boolean;
@@ -50,6 +58,8 @@ export type AppConfig = {
   readonly httpTimeoutMs: number;
   /** The only algorithm accepted on ID tokens (OIDC Registration's default: RS256). */
   readonly idTokenSignedResponseAlg: string;
+  /** The largest clock offset (seconds) corrected from the provider's `Date`; 0 never corrects. */
+  readonly clockSkewMaxSeconds: number;
   /** The protected API (machine to machine): the resource server in this app and its tokens. */
   readonly api: {
     /**
@@ -66,8 +76,13 @@ export type AppConfig = {
     /** Forces the signing algorithm; by default it follows the key (RSA → RS256). */
     readonly alg: ClientAuthAlg | undefined;
     readonly audience: AssertionAudience;
-    /** Send `typ: client-authentication+jwt` (RFC 10070). */
+    /**
+     * Send `typ: client-authentication+jwt` (RFC 10070). By default only with the issuer audience:
+     * the type announces an assertion made under RFC 10070's rules, which forbid other audiences.
+     */
     readonly typ: boolean;
+    /** Also send the SHA-1 certificate thumbprint `x5t` (AD FS); `x5t#S256` is always sent. */
+    readonly x5tSha1: boolean;
     /** `exp - iat`, seconds. */
     readonly lifetimeSeconds: number;
   };
@@ -81,6 +96,7 @@ export const DEFAULTS = Object.freeze({
   scopes: 'openid profile email',
   httpTimeoutMs: 10_000,
   assertionLifetimeSeconds: 60,
+  clockSkewMaxSeconds: 300,
   /** Appended to APP_URL for the default API resource indicator. */
   apiResourcePath: '/api',
   apiScope: 'api1',
@@ -90,6 +106,8 @@ export const DEFAULTS = Object.freeze({
 });
 
 export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+/** Upper bound of `OIDC_CLOCK_SKEW_MAX`: a clock an hour off is a time-zone mistake, not skew. */
+export const MAX_CLOCK_SKEW_SETTING_SECONDS = 3600;
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -157,11 +175,23 @@ function parseHttpUrl(
   return url;
 }
 
-function parseAudience(problems: ConfigProblem[], raw: string | undefined): AssertionAudience {
-  if (raw === undefined || raw === 'issuer') return { mode: 'issuer' };
-  if (raw === 'token_endpoint') return { mode: 'token_endpoint' };
+function parseAudience(
+  problems: ConfigProblem[],
+  raw: string | undefined,
+  anyOrigin: boolean,
+): AssertionAudience {
+  if (raw === undefined || raw === 'issuer' || raw === 'token_endpoint') {
+    if (anyOrigin) {
+      problems.push({
+        variable: 'OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE',
+        message: 'applies only when OIDC_CLIENT_ASSERTION_AUDIENCE is a URL',
+        fix: 'remove it',
+      });
+    }
+    return { mode: raw === 'token_endpoint' ? 'token_endpoint' : 'issuer' };
+  }
   const url = parseHttpUrl(problems, 'OIDC_CLIENT_ASSERTION_AUDIENCE', raw, 'issuer');
-  return url ? { mode: 'url', url: raw } : { mode: 'issuer' };
+  return url ? { mode: 'url', url: raw, anyOrigin } : { mode: 'issuer' };
 }
 
 /**
@@ -380,12 +410,29 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     value(env, 'OIDC_CLIENT_AUTH_ALG'),
     CLIENT_AUTH_ALGS,
   );
-  const audience = parseAudience(problems, value(env, 'OIDC_CLIENT_ASSERTION_AUDIENCE'));
+  const audience = parseAudience(
+    problems,
+    value(env, 'OIDC_CLIENT_ASSERTION_AUDIENCE'),
+    parseBoolean(
+      problems,
+      'OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE',
+      value(env, 'OIDC_CLIENT_ASSERTION_AUDIENCE_FORCE'),
+      false,
+    ),
+  );
+  // MUST: the explicit type announces an RFC 10070 assertion, whose audience is the issuer; with
+  // a legacy audience it is sent only when asked for explicitly.
   const typ = parseBoolean(
     problems,
     'OIDC_CLIENT_ASSERTION_TYP',
     value(env, 'OIDC_CLIENT_ASSERTION_TYP'),
-    true,
+    audience.mode === 'issuer',
+  );
+  const x5tSha1 = parseBoolean(
+    problems,
+    'OIDC_CLIENT_ASSERTION_X5T_SHA1',
+    value(env, 'OIDC_CLIENT_ASSERTION_X5T_SHA1'),
+    false,
   );
   const lifetimeSeconds = parseInteger(
     problems,
@@ -394,6 +441,14 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     DEFAULTS.assertionLifetimeSeconds,
     5,
     MAX_ASSERTION_LIFETIME_SECONDS,
+  );
+  const clockSkewMaxSeconds = parseInteger(
+    problems,
+    'OIDC_CLOCK_SKEW_MAX',
+    value(env, 'OIDC_CLOCK_SKEW_MAX'),
+    DEFAULTS.clockSkewMaxSeconds,
+    0,
+    MAX_CLOCK_SKEW_SETTING_SECONDS,
   );
 
   const apiResource = parseResourceIndicator(
@@ -427,12 +482,19 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     sessionSecretSource,
     httpTimeoutMs,
     idTokenSignedResponseAlg,
+    clockSkewMaxSeconds,
     api: Object.freeze({
       resource: apiResource,
       scope: apiScope,
       messagesUrl: `${appUrl.origin}/api/messages`,
     }),
-    assertion: Object.freeze({ alg, audience: Object.freeze(audience), typ, lifetimeSeconds }),
+    assertion: Object.freeze({
+      alg,
+      audience: Object.freeze(audience),
+      typ,
+      x5tSha1,
+      lifetimeSeconds,
+    }),
   });
 }
 
@@ -450,7 +512,8 @@ export function getConfig(): AppConfig {
   const config = parseConfig(process.env);
   if (config.clientKeyIsDev) {
     warnLoudly(
-      `DEVELOPMENT KEY IN USE: the client signs with ${config.clientKeyFile}. Register your own key for anything but a demo.`,
+      `DEVELOPMENT KEY IN USE: the client signs with ${config.clientKeyFile}. ` +
+        `Register your own key for anything but a demo.`,
     );
   }
   if (config.sessionSecretSource === 'dev-file') {
@@ -459,8 +522,11 @@ export function getConfig(): AppConfig {
     );
   }
   if (config.assertion.audience.mode !== 'issuer') {
+    const { audience } = config.assertion;
     warnLoudly(
-      `LEGACY CLIENT ASSERTION AUDIENCE (OIDC_CLIENT_ASSERTION_AUDIENCE=${config.assertion.audience.mode === 'url' ? config.assertion.audience.url : 'token_endpoint'}): RFC 10070 requires the issuer; use this only for a provider that refuses it.`,
+      `LEGACY CLIENT ASSERTION AUDIENCE ` +
+        `(OIDC_CLIENT_ASSERTION_AUDIENCE=${audience.mode === 'url' ? audience.url : 'token_endpoint'}): ` +
+        `RFC 10070 requires the issuer; use this only for a provider that refuses it.`,
     );
   }
   cached.set(config);

@@ -4,7 +4,7 @@ import { decodeJwt, type JWTPayload } from 'jose';
 import { redirect } from 'next/navigation';
 import { cache } from 'react';
 
-import type { SessionData } from './session-data';
+import { mergeUserClaims, type SessionData } from './session-data';
 import { readSession } from './session';
 
 /**
@@ -35,7 +35,10 @@ export function idTokenClaims(session: SessionData): JWTPayload {
   return session.claims ?? { sub: session.sub };
 }
 
-/** The user's claims as the app sees them: ID token claims, completed by UserInfo. */
+/**
+ * The user's claims as the app sees them: ID token claims, completed (never overridden: `iss`,
+ * `aud`, `sub` and the other claims the ID token vouches for) by UserInfo.
+ */
 export function userClaims(session: SessionData): Record<string, unknown> {
-  return { ...idTokenClaims(session), ...(session.userinfo ?? {}), sub: session.sub };
+  return mergeUserClaims(idTokenClaims(session), session.userinfo, session.sub);
 }

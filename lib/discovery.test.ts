@@ -15,12 +15,20 @@ import { DISCOVERY_RETRY_MS, getProvider } from './discovery';
  */
 
 let server: Server;
+/** Discovery requests (GET of the discovery document). */
 let requests = 0;
+/** Other requests: the clock probe (an empty POST to the token endpoint) after discovery. */
+const others: string[] = [];
 let healthy = false;
 let issuer: string;
 
 before(async () => {
-  server = createServer((_req, res) => {
+  server = createServer((req, res) => {
+    if (req.url !== '/.well-known/openid-configuration') {
+      others.push(`${req.method} ${req.url}`);
+      res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"invalid_request"}');
+      return;
+    }
     requests++;
     if (!healthy) {
       res.writeHead(503, { 'content-type': 'text/html' }).end('<h1>Service Unavailable</h1>');
@@ -70,5 +78,6 @@ describe('discovery of a failing provider', () => {
     const { metadata } = await getProvider();
     assert.equal(metadata.issuer, issuer);
     assert.equal(requests, 2);
+    assert.deepEqual(others, ['POST /token'], 'one clock probe, after the successful discovery');
   });
 });

@@ -1,8 +1,12 @@
 import * as client from 'openid-client';
 
 import { backChannelFetch } from './back-channel';
-import { createClientAuthentication, describeAlgIncompatibility } from './client-assertion';
-import { getClockSkew } from './clock-skew';
+import {
+  createClientAuthentication,
+  describeAlgIncompatibility,
+  findAudienceOriginProblem,
+} from './client-assertion';
+import { configureClockSkew, getClockSkew, hasClockSample } from './clock-skew';
 import { getConfig, type AppConfig } from './config';
 import { AuthError, ConfigError, type AuthErrorCode, type ConfigProblem } from './errors';
 import { getClientKeySet, type ClientKey } from './keys';
@@ -57,7 +61,9 @@ export function findIncompatibility(
   if (Array.isArray(methods) && !methods.includes('private_key_jwt')) {
     return {
       variable: 'OIDC_ISSUER',
-      message: `the provider does not support private_key_jwt (token_endpoint_auth_methods_supported: ${methods.join(', ')})`,
+      message:
+        `the provider does not support private_key_jwt ` +
+        `(token_endpoint_auth_methods_supported: ${methods.join(', ')})`,
       fix: 'enable private_key_jwt client authentication at the provider',
     };
   }
@@ -66,7 +72,9 @@ export function findIncompatibility(
   if (Array.isArray(idTokenAlgs) && !idTokenAlgs.includes(idTokenAlg)) {
     return {
       variable: 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG',
-      message: `ID tokens are accepted only when signed with ${idTokenAlg}, but the provider signs with ${idTokenAlgs.join(', ')} (id_token_signing_alg_values_supported)`,
+      message:
+        `ID tokens are accepted only when signed with ${idTokenAlg}, but the provider ` +
+        `signs with ${idTokenAlgs.join(', ')} (id_token_signing_alg_values_supported)`,
       fix: 'set OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG to the algorithm registered for this client at the provider',
     };
   }
@@ -114,7 +122,9 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
         {
           variable: 'OIDC_ISSUER',
           message: `the provider at ${settings.issuer} declares its issuer as "${declared}"`,
-          fix: 'set OIDC_ISSUER to exactly the issuer the provider declares (scheme, host, path and trailing slash included)',
+          fix:
+            'set OIDC_ISSUER to exactly the issuer the provider declares (scheme, host, ' +
+            'path and trailing slash included)',
         },
       ]);
     }
@@ -130,6 +140,8 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
     settings.idTokenSignedResponseAlg,
   );
   if (incompatible) throw new ConfigError([incompatible]);
+  const audienceProblem = findAudienceOriginProblem(settings.assertion.audience, metadata);
+  if (audienceProblem) throw new ConfigError([audienceProblem]);
   if (!metadata.jwks_uri)
     throw new AuthError('discovery_failed', { detail: 'the provider metadata has no jwks_uri' });
   // MUST: the keys that vouch for ID tokens and access tokens travel over TLS like everything
@@ -147,7 +159,36 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
     token_endpoint: metadata.token_endpoint,
   });
   discovered.set(metadata);
+  configureClockSkew({
+    maxSeconds: settings.clockSkewMaxSeconds,
+    tokenEndpoint: metadata.token_endpoint,
+  });
+  if (!hasClockSample()) await probeProviderClock(metadata.token_endpoint, settings.httpTimeoutMs);
   return { config, metadata, jwks: createProviderJwks(metadata.jwks_uri, settings.httpTimeoutMs) };
+}
+
+/**
+ * Learns the provider's clock before the first assertion is signed: an empty POST to the token
+ * endpoint (no grant, no credentials; the provider answers 400 or 401, with its `Date`). Token
+ * requests keep the estimate current afterwards. Without it, a machine whose clock is off would
+ * see its first token request refused before the app could learn anything.
+ *
+ * Failures are ignored: the sign-in itself reports an unreachable provider.
+ */
+async function probeProviderClock(tokenEndpoint: string | undefined, timeoutMs: number) {
+  if (!tokenEndpoint) return;
+  try {
+    const response = await backChannelFetch(tokenEndpoint, {
+      method: 'POST',
+      body: new URLSearchParams(),
+      headers: { accept: 'application/json' },
+      redirect: 'manual',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await response.body?.cancel();
+  } catch {
+    // logged by backChannelFetch; nothing learned
+  }
 }
 
 /**

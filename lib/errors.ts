@@ -39,19 +39,30 @@ export class ConfigError extends Error {
 export const AUTH_ERROR_CATALOG = {
   missing_transaction: {
     title: 'This sign-in response does not match a sign-in started in this browser',
-    hint: 'The sign-in transaction cookie is missing or has expired (it lives 10 minutes). This happens when a callback link is opened twice, in another browser, or on another host name. Start the sign-in again.',
+    hint:
+      'The sign-in transaction cookie is missing or has expired (it lives 10 ' +
+      'minutes). This happens when a callback link is opened twice, in another ' +
+      'browser, or on another host name. Start the sign-in again.',
   },
   state_mismatch: {
     title: 'The sign-in response belongs to a different sign-in',
-    hint: 'The `state` returned by the provider does not match the one this browser sent. The link may be stale or forged; the authorization code was not used. Start the sign-in again.',
+    hint:
+      'The `state` returned by the provider does not match the one this browser ' +
+      'sent. The link may be stale or forged; the authorization code was not used. ' +
+      'Start the sign-in again.',
   },
   issuer_mismatch: {
     title: 'The sign-in response came from an unexpected issuer',
-    hint: 'The `iss` parameter of the authorization response (RFC 9207) is missing or names another provider. This protects against mix-up attacks; the code was not used. Check OIDC_ISSUER.',
+    hint:
+      'The `iss` parameter of the authorization response (RFC 9207) is missing or ' +
+      'names another provider. This protects against mix-up attacks; the code was ' +
+      'not used. Check OIDC_ISSUER.',
   },
   authorization_error: {
     title: 'The provider did not sign you in',
-    hint: 'The provider answered the sign-in request with an error (for example you declined consent). Nothing was stored. You can try again.',
+    hint:
+      'The provider answered the sign-in request with an error (for example you ' +
+      'declined consent). Nothing was stored. You can try again.',
   },
   invalid_authorization_response: {
     title: 'The sign-in response is malformed',
@@ -59,11 +70,19 @@ export const AUTH_ERROR_CATALOG = {
   },
   client_authentication_failed: {
     title: 'The provider rejected this app’s client assertion',
-    hint: 'The token endpoint answered invalid_client: the provider does not accept the signed JWT this app authenticates with. Usually: the provider does not have the public key (check the registered JWKS or jwks_uri and the kid), the client_id differs, the audience is not what the provider expects (OIDC_CLIENT_ASSERTION_AUDIENCE), or the clocks differ.',
+    hint:
+      'The token endpoint answered invalid_client: the provider does not accept the ' +
+      'signed JWT this app authenticates with. Usually: the provider does not have ' +
+      'the public key (check the registered JWKS or jwks_uri and the kid), the ' +
+      'client_id differs, the audience is not what the provider expects ' +
+      '(OIDC_CLIENT_ASSERTION_AUDIENCE), or the clocks differ.',
   },
   code_rejected: {
     title: 'The authorization code was rejected',
-    hint: 'The token endpoint answered invalid_grant: the code was already used (a replayed callback), has expired, or the PKCE verifier does not match. Start the sign-in again.',
+    hint:
+      'The token endpoint answered invalid_grant: the code was already used (a ' +
+      'replayed callback), has expired, or the PKCE verifier does not match. Start ' +
+      'the sign-in again.',
   },
   token_request_failed: {
     title: 'The token request failed',
@@ -71,39 +90,62 @@ export const AUTH_ERROR_CATALOG = {
   },
   invalid_token_response: {
     title: 'The provider sent an invalid token response',
-    hint: 'The token endpoint answered with something other than a valid JSON token response (an HTML error page, malformed JSON, or missing access_token / id_token).',
+    hint:
+      'The token endpoint answered with something other than a valid JSON token ' +
+      'response (an HTML error page, malformed JSON, or missing access_token / ' +
+      'id_token).',
   },
   id_token_invalid: {
     title: 'The ID token failed validation',
-    hint: 'The provider’s ID token has a bad signature, an unexpected algorithm, or wrong iss / aud / azp / exp / iat / nonce / sub. No session was created.',
+    hint:
+      'The provider’s ID token has a bad signature, an unexpected algorithm, or ' +
+      'wrong iss / aud / azp / exp / iat / nonce / sub. No session was created.',
   },
   userinfo_invalid: {
     title: 'The UserInfo response failed validation',
-    hint: 'The UserInfo endpoint answered with an error or with a `sub` that differs from the ID token’s. No session was created.',
+    hint:
+      'The UserInfo endpoint answered with an error or with a `sub` that differs ' +
+      'from the ID token’s. No session was created.',
   },
   provider_unreachable: {
     title: 'The provider could not be reached',
-    hint: 'A request to the OpenID Provider failed or timed out (OIDC_HTTP_TIMEOUT_MS). Check that the provider is up and reachable from this server, then try again.',
+    hint:
+      'A request to the OpenID Provider failed or timed out (OIDC_HTTP_TIMEOUT_MS). ' +
+      'Check that the provider is up and reachable from this server, then try again.',
   },
   discovery_failed: {
     title: 'The provider’s configuration could not be loaded',
-    hint: 'Fetching or validating /.well-known/openid-configuration failed: the provider is down, or its metadata is invalid, or its issuer differs from OIDC_ISSUER.',
+    hint:
+      'Fetching or validating /.well-known/openid-configuration failed: the provider ' +
+      'is down, or its metadata is invalid, or its issuer differs from OIDC_ISSUER.',
   },
   app_misconfigured: {
     title: 'This app’s configuration does not fit the provider',
-    hint: 'A setting of this app contradicts what the provider publishes (its issuer, or the signing algorithms it accepts). The server log names the setting to change.',
+    hint:
+      'A setting of this app contradicts what the provider publishes (its issuer, or ' +
+      'the signing algorithms it accepts). The server log names the setting to ' +
+      'change.',
   },
   signin_failed: {
     title: 'Sign-in failed',
-    hint: 'An unexpected error interrupted the sign-in. No session was created. Try again; the server log has the details.',
+    hint:
+      'An unexpected error interrupted the sign-in. No session was created. Try ' +
+      'again; the server log has the details.',
   },
   grant_not_allowed: {
     title: 'The provider does not allow this client the client-credentials grant',
-    hint: 'The token endpoint answered unauthorized_client or unsupported_grant_type: register the client_credentials grant for this client at the provider (its grant_types), or enable the grant there.',
+    hint:
+      'The token endpoint answered unauthorized_client or unsupported_grant_type: ' +
+      'register the client_credentials grant for this client at the provider (its ' +
+      'grant_types), or enable the grant there.',
   },
   api_target_rejected: {
     title: 'The provider refused the API or the scope requested',
-    hint: 'The token endpoint answered invalid_target or invalid_scope: the provider does not know the API by API_RESOURCE (its resource indicator, RFC 8707), or does not let this client have API_SCOPE. Register the API and its scope at the provider and allow this client to use them.',
+    hint:
+      'The token endpoint answered invalid_target or invalid_scope: the provider ' +
+      'does not know the API by API_RESOURCE (its resource indicator, RFC 8707), or ' +
+      'does not let this client have API_SCOPE. Register the API and its scope at ' +
+      'the provider and allow this client to use them.',
   },
 } as const satisfies Record<string, { title: string; hint: string }>;
 

@@ -7,7 +7,7 @@ import {
   type KeyObject,
   type X509Certificate,
 } from 'node:crypto';
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -224,7 +224,12 @@ describe('client keys: formats', () => {
       key: {
         kty: 'RSA',
         e: 'AQAB',
-        n: '0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw',
+        n:
+          '0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhD' +
+          'R1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6C' +
+          'f0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1' +
+          'n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1' +
+          'jF44-csFCur-kEgU8awapJzKnqDKgw',
       },
     });
     const jwk = await toPublicJwk(rfcKey, 'RS256');
@@ -423,35 +428,42 @@ describe('client keys: refusals', () => {
     );
   });
 
-  it('applies a forced algorithm to every key that can sign it, so a promoted key keeps its published alg', async () => {
-    const a = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
-      format: 'jwk',
-    });
-    const b = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
-      format: 'jwk',
-    });
-    const c = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
-      format: 'jwk',
-    });
-    const before = await loadClientKeySet(
-      file(JSON.stringify({ keys: [{ ...a, alg: 'RS256' }, { ...b, alg: 'RS256' }, c] })),
-      { alg: 'PS256' },
-    );
-    assert.deepEqual(
-      before.published.map((k) => k.alg),
-      ['PS256', 'PS256', 'ES256'],
-    );
-    const promoted = await loadClientKeySet(
-      file(JSON.stringify({ keys: [{ ...b, alg: 'RS256' }, { ...a, alg: 'RS256' }, c] })),
-      { alg: 'PS256' },
-    );
-    assert.equal(promoted.signing.alg, 'PS256');
-    assert.equal(promoted.published.find((k) => k.kid === before.published[1]?.kid)?.alg, 'PS256');
-    await assert.rejects(
-      loadClientKeySet(file(JSON.stringify({ keys: [c, a] })), { alg: 'PS256' }),
-      /cannot sign PS256/,
-    );
-  });
+  it(
+    'applies a forced algorithm to every key that can sign it, so a promoted key ' +
+      'keeps its published alg',
+    async () => {
+      const a = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+        format: 'jwk',
+      });
+      const b = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+        format: 'jwk',
+      });
+      const c = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+        format: 'jwk',
+      });
+      const before = await loadClientKeySet(
+        file(JSON.stringify({ keys: [{ ...a, alg: 'RS256' }, { ...b, alg: 'RS256' }, c] })),
+        { alg: 'PS256' },
+      );
+      assert.deepEqual(
+        before.published.map((k) => k.alg),
+        ['PS256', 'PS256', 'ES256'],
+      );
+      const promoted = await loadClientKeySet(
+        file(JSON.stringify({ keys: [{ ...b, alg: 'RS256' }, { ...a, alg: 'RS256' }, c] })),
+        { alg: 'PS256' },
+      );
+      assert.equal(promoted.signing.alg, 'PS256');
+      assert.equal(
+        promoted.published.find((k) => k.kid === before.published[1]?.kid)?.alg,
+        'PS256',
+      );
+      await assert.rejects(
+        loadClientKeySet(file(JSON.stringify({ keys: [c, a] })), { alg: 'PS256' }),
+        /cannot sign PS256/,
+      );
+    },
+  );
 
   it('refuses an RSA-PSS (id-RSASSA-PSS) key with a fix instead of a crash', async () => {
     const pss = generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).privateKey.export({
@@ -538,38 +550,86 @@ describe('client keys: refusals', () => {
   });
 });
 
-describe('client keys: reloading', () => {
-  it('reloads a changed key file after the check interval, and keeps the old keys when the new file is broken', async () => {
-    const [rsa, ec] = cases;
-    assert.ok(rsa && ec);
-    const path = join(dir, 'rotating.jwks.json');
-    const write = (content: string) => {
-      writeFileSync(`${path}.tmp`, content);
-      renameSync(`${path}.tmp`, path);
-    };
-    const a = { ...rsa.key.export({ format: 'jwk' }), kid: 'a' };
-    const b = { ...ec.key.export({ format: 'jwk' }), kid: 'b' };
-    write(JSON.stringify({ keys: [a] }));
-    let now = 1_000_000;
-    const loader = createKeySetLoader({ file: path }, () => now);
-    const kids = async () => {
-      const set: ClientKeySet = await loader.get();
-      return `${set.signing.kid}:${set.published.map((k) => k.kid).join(',')}`;
-    };
-    assert.equal(await kids(), 'a:a');
-    write(JSON.stringify({ keys: [a, b] }));
-    now += KEY_FILE_CHECK_INTERVAL_MS - 1;
-    assert.equal(await kids(), 'a:a', 'not checked again within the interval');
-    now += 2;
-    assert.equal(await kids(), 'a:a,b', 'the rotated-in key is published');
-    write(JSON.stringify({ keys: [b, a] }));
-    now += KEY_FILE_CHECK_INTERVAL_MS;
-    assert.equal(await kids(), 'b:b,a', 'the promoted key signs');
-    write('{ half-written');
-    now += KEY_FILE_CHECK_INTERVAL_MS;
-    assert.equal(await kids(), 'b:b,a', 'a broken file keeps the previous keys');
-    write(JSON.stringify({ keys: [b] }));
-    now += KEY_FILE_CHECK_INTERVAL_MS;
-    assert.equal(await kids(), 'b:b', 'the fixed file is picked up');
+describe('client keys: hygiene', () => {
+  it('refuses an RSA key whose public exponent is below 65537, in any format', async () => {
+    for (const publicExponent of [3, 17, 257]) {
+      const small = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent }).privateKey;
+      for (const content of [
+        small.export({ type: 'pkcs8', format: 'pem' }) as string,
+        small.export({ type: 'pkcs1', format: 'pem' }) as string,
+        JSON.stringify(small.export({ format: 'jwk' })),
+      ]) {
+        await rejects(
+          loadClientKeySet(file(content)),
+          'OIDC_CLIENT_KEY_FILE',
+          new RegExp(`public exponent ${publicExponent}; at least 65537`),
+        );
+      }
+    }
+    const usual = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    const set = await loadClientKeySet(file(usual.export({ type: 'pkcs8', format: 'pem' })));
+    assert.equal(set.signing.publicJwk.e, 'AQAB', 'e = 65537');
   });
+
+  it('warns when the key file is open to its group or other users', async (t) => {
+    if (process.platform === 'win32') return t.skip('no POSIX modes');
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+    }) as string;
+    const path = file(pem);
+    const permissionWarnings = async (mode: number) => {
+      chmodSync(path, mode);
+      return (await loadClientKeySet(path)).warnings.filter((w) => w.includes('chmod 600'));
+    };
+    assert.deepEqual(await permissionWarnings(0o600), []);
+    assert.deepEqual(await permissionWarnings(0o400), []);
+    assert.match(
+      (await permissionWarnings(0o644))[0] ?? '',
+      /its group and other users \(mode 644\)/,
+    );
+    assert.match((await permissionWarnings(0o640))[0] ?? '', /open to its group \(mode 640\)/);
+    assert.match((await permissionWarnings(0o604))[0] ?? '', /open to other users \(mode 604\)/);
+    assert.match((await permissionWarnings(0o620))[0] ?? '', /its group/);
+  });
+});
+
+describe('client keys: reloading', () => {
+  it(
+    'reloads a changed key file after the check interval, and keeps the old keys ' +
+      'when the new file is broken',
+    async () => {
+      const [rsa, ec] = cases;
+      assert.ok(rsa && ec);
+      const path = join(dir, 'rotating.jwks.json');
+      const write = (content: string) => {
+        writeFileSync(`${path}.tmp`, content);
+        renameSync(`${path}.tmp`, path);
+      };
+      const a = { ...rsa.key.export({ format: 'jwk' }), kid: 'a' };
+      const b = { ...ec.key.export({ format: 'jwk' }), kid: 'b' };
+      write(JSON.stringify({ keys: [a] }));
+      let now = 1_000_000;
+      const loader = createKeySetLoader({ file: path }, () => now);
+      const kids = async () => {
+        const set: ClientKeySet = await loader.get();
+        return `${set.signing.kid}:${set.published.map((k) => k.kid).join(',')}`;
+      };
+      assert.equal(await kids(), 'a:a');
+      write(JSON.stringify({ keys: [a, b] }));
+      now += KEY_FILE_CHECK_INTERVAL_MS - 1;
+      assert.equal(await kids(), 'a:a', 'not checked again within the interval');
+      now += 2;
+      assert.equal(await kids(), 'a:a,b', 'the rotated-in key is published');
+      write(JSON.stringify({ keys: [b, a] }));
+      now += KEY_FILE_CHECK_INTERVAL_MS;
+      assert.equal(await kids(), 'b:b,a', 'the promoted key signs');
+      write('{ half-written');
+      now += KEY_FILE_CHECK_INTERVAL_MS;
+      assert.equal(await kids(), 'b:b,a', 'a broken file keeps the previous keys');
+      write(JSON.stringify({ keys: [b] }));
+      now += KEY_FILE_CHECK_INTERVAL_MS;
+      assert.equal(await kids(), 'b:b', 'the fixed file is picked up');
+    },
+  );
 });

@@ -58,7 +58,7 @@ export type ClientKeySet = {
   /** Every public key the provider may still see, signing key first. */
   readonly published: readonly Readonly<PublicJwk>[];
   readonly format: KeyFileFormat;
-  /** Things an operator should hear about (an expiring certificate). */
+  /** Things an operator should hear about (an expiring certificate, a key file others can read). */
   readonly warnings: readonly string[];
 };
 
@@ -83,6 +83,25 @@ export const JWKS_MAX_AGE_SECONDS = 60;
 
 /** Minimum RSA modulus: RFC 7518 §3.3 requires 2048 bits for RS/PS algorithms. */
 export const MIN_RSA_BITS = 2048;
+/**
+ * Minimum RSA public exponent: 65537 (F4), what every key generator has used for decades.
+ * Small exponents (3) made PKCS#1 v1.5 signature forgeries practical against lax verifiers
+ * (Bleichenbacher 2006), and NIST SP 800-56B and FIPS 186-5 require at least 65537.
+ */
+export const MIN_RSA_PUBLIC_EXPONENT = 65537n;
+
+/**
+ * The reason a private key file needs tighter permissions, or undefined: its group or other users
+ * may read (or write) it (POSIX mode bits; Windows has none to check).
+ */
+export function describeKeyFilePermissions(file: string, mode: number): string | undefined {
+  if (process.platform === 'win32' || (mode & 0o077) === 0) return undefined;
+  const who = [mode & 0o070 ? 'its group' : '', mode & 0o007 ? 'other users' : '']
+    .filter(Boolean)
+    .join(' and ');
+  const octal = (mode & 0o777).toString(8).padStart(3, '0');
+  return `${file} is open to ${who} (mode ${octal}); a private key belongs to its owner alone: chmod 600 ${file}`;
+}
 
 /** The algorithm a key signs with when nobody says: RS256 for RSA (as in the article). */
 export function defaultAlgFor(key: KeyObject): ClientAuthAlg | undefined {
@@ -149,7 +168,8 @@ async function toClientKey(
     throw keyFileError(
       file,
       `${where} is an RSA-PSS (id-RSASSA-PSS) key, which JWK and WebCrypto cannot use`,
-      'export it as an ordinary RSA key (PKCS#8, rsaEncryption); it signs PS256 all the same (OIDC_CLIENT_AUTH_ALG=PS256)',
+      'export it as an ordinary RSA key (PKCS#8, rsaEncryption); it signs PS256 all ' +
+        'the same (OIDC_CLIENT_AUTH_ALG=PS256)',
     );
   }
   if (key.asymmetricKeyType === 'rsa') {
@@ -160,6 +180,14 @@ async function toClientKey(
         file,
         `${where} is a ${bits}-bit RSA key; at least ${MIN_RSA_BITS} bits are required`,
         'generate a new key with `npm run keys -- generate`',
+      );
+    const exponent = key.asymmetricKeyDetails?.publicExponent ?? 0n;
+    // MUST: a small public exponent invites signature forgeries against lax verifiers.
+    if (exponent < MIN_RSA_PUBLIC_EXPONENT)
+      throw keyFileError(
+        file,
+        `${where} is an RSA key with public exponent ${exponent}; at least ${MIN_RSA_PUBLIC_EXPONENT} is required`,
+        'generate a new key with `npm run keys -- generate` (exponent 65537)',
       );
   }
   const declared = entry.alg;
@@ -252,8 +280,10 @@ export async function loadClientKeySet(
   options: Omit<KeySource, 'file'> = {},
 ): Promise<ClientKeySet> {
   let content: Buffer;
+  let mode: number;
   try {
     content = readFileSync(file);
+    mode = statSync(file).mode;
   } catch (cause) {
     throw keyFileError(file, `cannot be read (${(cause as Error).message})`);
   }
@@ -275,10 +305,14 @@ export async function loadClientKeySet(
   if (kids.size !== keys.length) throw keyFileError(file, 'holds two keys with the same kid');
   const [signing] = keys;
   if (!signing) throw keyFileError(file, 'holds no key');
-  const warnings = keys.flatMap((k) => {
-    const validity = k.certificate ? describeCertificateValidity(k.certificate) : undefined;
-    return validity ? [`key ${k.kid}: ${validity}`] : [];
-  });
+  const permissions = describeKeyFilePermissions(file, mode);
+  const warnings = [
+    ...(permissions ? [permissions] : []),
+    ...keys.flatMap((k) => {
+      const validity = k.certificate ? describeCertificateValidity(k.certificate) : undefined;
+      return validity ? [`key ${k.kid}: ${validity}`] : [];
+    }),
+  ];
   return Object.freeze({
     signing,
     keys: Object.freeze(keys),
@@ -326,8 +360,7 @@ export function createKeySetLoader(
       const previous = current?.keys;
       const keys = loadClientKeySet(source.file, source).then(
         (set) => {
-          for (const warning of set.warnings)
-            log.warn('client key certificate', { detail: warning });
+          for (const warning of set.warnings) log.warn('client key', { detail: warning });
           if (previous) {
             log.info('client keys reloaded', {
               signing_kid: set.signing.kid.slice(0, 12),

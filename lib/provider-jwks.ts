@@ -95,7 +95,8 @@ function requireKidAmongSeveralKeys(verified: VerifiedJwt, remote: RemoteJWKSet)
   );
   if (signingKeys.length > 1) {
     throw new errors.JWKSMultipleMatchingKeys(
-      `the JWT has no kid but the provider publishes ${signingKeys.length} signing keys (OpenID Connect Core §10.1 requires a kid then)`,
+      `the JWT has no kid but the provider publishes ${signingKeys.length} signing ` +
+        `keys (OpenID Connect Core §10.1 requires a kid then)`,
     );
   }
   return verified;

@@ -590,7 +590,8 @@ describe('bearer header syntax', () => {
         error_description: 'needs "api1" \\ now\r\nSet-Cookie: x',
         scope: 'api1',
       }),
-      `Bearer realm="r", error="insufficient_scope", error_description="needs 'api1' ? now??Set-Cookie: x", scope="api1"`,
+      `Bearer realm="r", error="insufficient_scope", error_description="needs 'api1' ` +
+        `? now??Set-Cookie: x", scope="api1"`,
     );
     assert.equal(sanitizeQuotedValue('é"\\'), "?'?");
   });

@@ -24,6 +24,51 @@ export type SessionData = {
   readonly signed_in_at: number;
 };
 
+/**
+ * Claims whose value the ID token vouches for (signed, checked at sign-in: issuer, audience,
+ * subject, times, nonce, how and where the user authenticated). UserInfo may complete the profile
+ * but never replace these: its `iss`/`aud` describe the UserInfo response itself, and an unsigned
+ * response is only as good as the TLS connection it came over.
+ *
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#IDToken (§2)
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#UserInfoResponse (§5.3.2)
+ */
+export const ID_TOKEN_AUTHORITATIVE_CLAIMS: ReadonlySet<string> = new Set([
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'iat',
+  'nbf',
+  'jti',
+  'auth_time',
+  'nonce',
+  'acr',
+  'amr',
+  'azp',
+  'sid',
+  'at_hash',
+  'c_hash',
+  's_hash',
+  'cnf',
+]);
+
+/**
+ * The user's claims as the app shows them: the ID token's, completed by UserInfo's profile
+ * claims. UserInfo never replaces an {@link ID_TOKEN_AUTHORITATIVE_CLAIMS} member, and `sub` is
+ * always the session's.
+ */
+export function mergeUserClaims(
+  idTokenClaims: Readonly<Record<string, unknown>>,
+  userinfo: Readonly<Record<string, unknown>> | undefined,
+  sub: string,
+): Record<string, unknown> {
+  const profile = Object.entries(userinfo ?? {}).filter(
+    ([name]) => !ID_TOKEN_AUTHORITATIVE_CLAIMS.has(name),
+  );
+  return { ...idTokenClaims, ...Object.fromEntries(profile), sub };
+}
+
 /** A session lives this long (seconds), then the user signs in again. */
 export const SESSION_TTL_SECONDS = 8 * 60 * 60;
 /** Browsers drop cookies over 4096 bytes (name, value and attributes); keep a margin. */

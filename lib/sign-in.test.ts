@@ -130,28 +130,32 @@ describe('sign-in against the bundled provider', () => {
     });
   });
 
-  it('authenticates every other token request made with the provider configuration the same way, with a fresh assertion', async () => {
-    const { transaction, params } = await authorize();
-    const signIn = await completeSignIn(params, transaction);
-    const { config } = await getProvider();
-    const trace = createTrace();
-    // A refresh with a made-up token: the client authenticates, then the grant is refused.
-    await assert.rejects(
-      withTrace(trace, () => client.refreshTokenGrant(config, 'not-a-refresh-token')),
-      (err: unknown) => {
-        assert.ok(err instanceof client.ResponseBodyError);
-        assert.equal(err.error, 'invalid_grant', 'client authentication passed');
-        return true;
-      },
-    );
-    const [refreshAssertion] = trace.clientAssertions;
-    assert.ok(refreshAssertion && signIn.clientAssertion);
-    assert.deepEqual(
-      decodeProtectedHeader(refreshAssertion),
-      decodeProtectedHeader(signIn.clientAssertion),
-    );
-    assert.notEqual(decodeJwt(refreshAssertion).jti, decodeJwt(signIn.clientAssertion).jti);
-  });
+  it(
+    'authenticates every other token request made with the provider configuration ' +
+      'the same way, with a fresh assertion',
+    async () => {
+      const { transaction, params } = await authorize();
+      const signIn = await completeSignIn(params, transaction);
+      const { config } = await getProvider();
+      const trace = createTrace();
+      // A refresh with a made-up token: the client authenticates, then the grant is refused.
+      await assert.rejects(
+        withTrace(trace, () => client.refreshTokenGrant(config, 'not-a-refresh-token')),
+        (err: unknown) => {
+          assert.ok(err instanceof client.ResponseBodyError);
+          assert.equal(err.error, 'invalid_grant', 'client authentication passed');
+          return true;
+        },
+      );
+      const [refreshAssertion] = trace.clientAssertions;
+      assert.ok(refreshAssertion && signIn.clientAssertion);
+      assert.deepEqual(
+        decodeProtectedHeader(refreshAssertion),
+        decodeProtectedHeader(signIn.clientAssertion),
+      );
+      assert.notEqual(decodeJwt(refreshAssertion).jti, decodeJwt(signIn.clientAssertion).jti);
+    },
+  );
 
   it('refuses a nonce that is not this transaction’s', async () => {
     const { transaction, params } = await authorize();

@@ -1,12 +1,12 @@
 import * as client from 'openid-client';
 import type { IDToken, UserInfoResponse } from 'openid-client';
 
-import { createTrace, withTrace, type BackChannelTrace } from './back-channel';
-import { getConfig } from './config';
-import { findConfigError, getProvider, isNetworkError } from './discovery';
+import { createTrace, stripQuery, withTrace, type BackChannelTrace } from './back-channel';
+import { getConfig, isLoopbackUrl } from './config';
+import { findConfigError, getProvider, isNetworkError, type ProviderContext } from './discovery';
 import { AuthError, type AuthErrorCode } from './errors';
 import { findAudienceProblem } from './id-token';
-import { describeError } from './log';
+import { describeError, log } from './log';
 import type { Transaction } from './transaction';
 
 /**
@@ -114,6 +114,49 @@ function classifyCodeExchangeError(err: unknown, tokenRequestSent: boolean): Aut
 }
 
 /**
+ * Verifies a signed UserInfo response (`application/jwt`), which openid-client decodes and checks
+ * for `iss`, `aud` and `sub` when present but does not verify: its signature against the provider's
+ * JWKS with the one algorithm this app accepts from the provider
+ * (`OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG`), and `iss` and `aud`, which a signed response MUST carry.
+ * A plain JSON response (the usual case, over TLS) needs none of this.
+ *
+ * MUST: unverified, a signed response is worse than an unsigned one: it looks vouched for.
+ *
+ * @throws {AuthError} `userinfo_invalid`, or `provider_unreachable` when the JWKS cannot be read.
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#UserInfoResponse (§5.3.2)
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#UserInfoResponseValidation (§5.3.4)
+ */
+async function verifySignedUserInfo(
+  trace: BackChannelTrace,
+  provider: ProviderContext,
+  clientId: string,
+  alg: string,
+): Promise<void> {
+  const endpoint = provider.metadata.userinfo_endpoint;
+  if (!endpoint) return;
+  const signed = trace.jwtResponses.filter((r) => r.url === stripQuery(endpoint));
+  const last = signed.at(-1);
+  if (!last) return;
+  try {
+    await provider.jwks.verify(
+      last.jwt,
+      { algorithms: [alg], issuer: provider.metadata.issuer, audience: clientId },
+      true,
+    );
+  } catch (err) {
+    throw isNetworkError(err)
+      ? new AuthError('provider_unreachable', {
+          detail: `fetching the provider's JWKS failed: ${describeError(err)}`,
+          cause: err,
+        })
+      : new AuthError('userinfo_invalid', {
+          detail: `signed UserInfo response rejected: ${describeError(err)}`,
+          cause: err,
+        });
+  }
+}
+
+/**
  * Completes the sign-in: checks the authorization response, redeems the code with a freshly signed
  * client assertion, validates the ID token (claims by openid-client, signature against the
  * provider's JWKS here) and, when the provider has one, reads UserInfo for the same subject.
@@ -211,13 +254,27 @@ export async function completeSignIn(
         cause: err,
       });
     }
+    await verifySignedUserInfo(
+      trace,
+      provider,
+      settings.clientId,
+      settings.idTokenSignedResponseAlg,
+    );
   }
 
   return { id_token, claims, userinfo, clientAssertion: trace.clientAssertions.at(-1), trace };
 }
 
+/** An https URL, or an http one on a loopback host (localhost, 127.0.0.1, ::1). */
+export function isSecureEndpoint(raw: string): boolean {
+  if (!URL.canParse(raw)) return false;
+  const url = new URL(raw);
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackUrl(url));
+}
+
 /**
- * The provider's RP-initiated logout URL, or undefined when it has no end_session_endpoint.
+ * The provider's RP-initiated logout URL, or undefined when it has no end_session_endpoint or one
+ * that is not https (outside loopback).
  *
  * @see https://openid.net/specs/openid-connect-rpinitiated-1_0.html#RPLogout
  */
@@ -225,6 +282,15 @@ export async function buildLogoutUrl(idTokenHint: string | undefined): Promise<U
   const settings = getConfig();
   const { config, metadata } = await getProvider();
   if (!metadata.end_session_endpoint) return undefined;
+  // MUST: the browser carries the ID token (`id_token_hint`) to this URL; never in clear text
+  // across a network. Logout then ends the session here only.
+  if (!isSecureEndpoint(metadata.end_session_endpoint)) {
+    log.warn('provider logout skipped', {
+      reason: 'end_session_endpoint is not an https URL (http only on loopback)',
+      end_session_endpoint: metadata.end_session_endpoint.slice(0, 200),
+    });
+    return undefined;
+  }
   return client.buildEndSessionUrl(config, {
     post_logout_redirect_uri: settings.postLogoutRedirectUri,
     ...(idTokenHint ? { id_token_hint: idTokenHint } : {}),

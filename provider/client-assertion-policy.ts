@@ -71,11 +71,14 @@ function checkAudience(ctx: KoaContextWithOIDC, aud: unknown, policy: AssertionP
   if (typeof value === 'string' && accepted.includes(value)) return;
   if (value === tokenEndpoint) {
     reject(
-      `aud is the token endpoint URL; RFC 10070 requires the issuer identifier "${issuer}" (PROVIDER_ASSERTION_AUDIENCE=legacy accepts the token endpoint)`,
+      `aud is the token endpoint URL; RFC 10070 requires the issuer identifier ` +
+        `"${issuer}" (PROVIDER_ASSERTION_AUDIENCE=legacy accepts the token endpoint)`,
     );
   }
   reject(
-    `aud must be the issuer identifier "${issuer}"${policy.audience === 'legacy' ? ` or the token endpoint "${tokenEndpoint}"` : ''}; got ${describe(aud)}`,
+    `aud must be the issuer identifier ` +
+      `"${issuer}"${policy.audience === 'legacy' ? ` or the token endpoint "${tokenEndpoint}"` : ''}; ` +
+      `got ${describe(aud)}`,
   );
 }
 
@@ -86,7 +89,8 @@ function checkTimes(claims: Claims): void {
     if (typeof iat !== 'number') reject('iat must be a number');
     if (iat > now + ASSERTION_CLOCK_TOLERANCE_SECONDS) {
       reject(
-        `iat is ${iat - now} s in the future (tolerance ${ASSERTION_CLOCK_TOLERANCE_SECONDS} s); check the client's clock`,
+        `iat is ${iat - now} s in the future (tolerance ` +
+          `${ASSERTION_CLOCK_TOLERANCE_SECONDS} s); check the client's clock`,
       );
     }
   }
@@ -134,7 +138,8 @@ function checkCertificate(
   const now = new Date();
   if (now > new Date(named.certificate.validTo) || now < new Date(named.certificate.validFrom)) {
     reject(
-      `the registered certificate ${named.x5tS256} is not valid now (${named.certificate.validFrom} – ${named.certificate.validTo})`,
+      `the registered certificate ${named.x5tS256} is not valid now ` +
+        `(${named.certificate.validFrom} – ${named.certificate.validTo})`,
     );
   }
 }
@@ -159,7 +164,8 @@ export function strictClientAssertionCheck(
       (typeof header.typ !== 'string' || !ACCEPTED_TYPES.has(header.typ.toLowerCase()))
     ) {
       reject(
-        `typ ${describe(header.typ)} names another kind of JWT; a client assertion is typed client-authentication+jwt (RFC 10070) or untyped`,
+        `typ ${describe(header.typ)} names another kind of JWT; a client assertion is ` +
+          `typed client-authentication+jwt (RFC 10070) or untyped`,
       );
     }
     checkAudience(ctx, claims.aud, policy);

@@ -70,7 +70,11 @@ export function describeClientAuthFailure(
     err.error_description === 'client_id mismatch' &&
     sub !== undefined
   ) {
-    return `client authentication failed: the client_assertion's sub "${sub}" is not the client_id "${String(ctx.oidc.params?.client_id)}" (RFC 7523 §3: iss and sub are both the client_id)`;
+    return (
+      `client authentication failed: the client_assertion's sub "${sub}" is not the ` +
+      `client_id "${String(ctx.oidc.params?.client_id)}" (RFC 7523 §3: iss and sub ` +
+      `are both the client_id)`
+    );
   }
   return undefined;
 }

@@ -87,7 +87,8 @@ async function registrationFrom(
       );
     } catch (err) {
       throw new Error(
-        `PROVIDER_CLIENT_CERT_FILE: cannot read a certificate from ${file} (${(err as Error).message}); \`npm run keys -- generate --cert\` makes one`,
+        `PROVIDER_CLIENT_CERT_FILE: cannot read a certificate from ${file} ` +
+          `(${(err as Error).message}); \`npm run keys -- generate --cert\` makes one`,
       );
     }
     return { mode, certificates };
@@ -189,7 +190,10 @@ if (isMain) {
     const settings = await settingsFromEnv();
     await startProvider(settings);
     console.log(
-      `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ${settings.clientId}, keys via ${settings.registration.mode}, assertion aud: ${settings.assertionAudience}; API ${settings.api.resource}, scope ${settings.api.scope})`,
+      `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ` +
+        `${settings.clientId}, keys via ${settings.registration.mode}, assertion aud: ` +
+        `${settings.assertionAudience}; API ${settings.api.resource}, scope ` +
+        `${settings.api.scope})`,
     );
     const stop = () => process.exit(0);
     process.on('SIGINT', stop);

@@ -79,7 +79,9 @@ async function judgeLocally(accessToken: string): Promise<boolean> {
     return true;
   }
   console.log(
-    `   → refused: ${decision.status}${decision.status === 503 ? '' : ` ${decision.challenge.error ?? ''}`} — ${decision.reason}`,
+    `   → refused: ` +
+      `${decision.status}${decision.status === 503 ? '' : ` ${decision.challenge.error ?? ''}`} ` +
+      `— ${decision.reason}`,
   );
   return false;
 }
@@ -116,7 +118,8 @@ API        ${settings.api.resource}, scope ${settings.api.scope}
 
   console.log(
     bold(
-      `1. Token request: grant_type=client_credentials, resource=${settings.api.resource}, scope=${settings.api.scope},`,
+      `1. Token request: grant_type=client_credentials, ` +
+        `resource=${settings.api.resource}, scope=${settings.api.scope},`,
     ),
   );
   console.log(
@@ -126,7 +129,8 @@ API        ${settings.api.resource}, scope ${settings.api.scope}
   console.log();
   console.log(
     bold(
-      `2. Access token: token_type ${token.token_type}, expires_in ${token.expires_in ?? '?'} s, scope ${token.scope ?? '(not stated)'}`,
+      `2. Access token: token_type ${token.token_type}, expires_in ` +
+        `${token.expires_in ?? '?'} s, scope ${token.scope ?? '(not stated)'}`,
     ),
   );
   printJwt(viewJwt(token.access_token));
@@ -163,7 +167,8 @@ main().then(
     if (err instanceof ConfigError) console.error(`\n${err.message}\n`);
     else if (err instanceof AuthError)
       console.error(
-        `\n✗ ${AUTH_ERROR_CATALOG[err.code].title} (${err.code}).\n${AUTH_ERROR_CATALOG[err.code].hint}\n${err.detail ?? ''}`,
+        `\n✗ ${AUTH_ERROR_CATALOG[err.code].title} ` +
+          `(${err.code}).\n${AUTH_ERROR_CATALOG[err.code].hint}\n${err.detail ?? ''}`,
       );
     else console.error(`client-credentials: ${describeError(err)}`);
     process.exit(1);

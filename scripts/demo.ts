@@ -69,7 +69,8 @@ async function main(): Promise<void> {
     readOrCreateDevSessionSecret(resolve(DEFAULTS.devSessionSecretFile));
   if (!process.env.OIDC_CLIENT_KEY_FILE) {
     warnLoudly(
-      `DEMO: the app signs with the development key ${DEFAULTS.devKeyFile} and a generated session secret. Never use them outside a demo.`,
+      `DEMO: the app signs with the development key ${DEFAULTS.devKeyFile} and a ` +
+        `generated session secret. Never use them outside a demo.`,
     );
   }
   if (!dev) buildIfStale();
@@ -136,8 +137,10 @@ async function main(): Promise<void> {
   await waitForHttp(`${appUrl}/.well-known/jwks.json`, appChild);
 
   const seconds = (ms: number) => (ms / 1000).toFixed(1);
+  const ready = seconds(performance.now() - buildDone);
+  const total = seconds(performance.now() - started);
   console.log(`
-  Ready in ${seconds(performance.now() - buildDone)} s (${seconds(performance.now() - started)} s including the build check).
+  Ready in ${ready} s (${total} s including the build check).
 
   Open ${appUrl} and sign in.
   Provider: ${issuer}${bundled ? ' (bundled)' : ''}

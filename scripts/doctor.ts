@@ -37,7 +37,8 @@ async function main(): Promise<void> {
   console.log('Signing key');
   const keys = await getClientKeySet();
   ok(
-    `${config.clientKeyFile}: signs with kid ${keys.signing.kid} (${keys.signing.alg}); ${keys.published.length} key(s) published`,
+    `${config.clientKeyFile}: signs with kid ${keys.signing.kid} ` +
+      `(${keys.signing.alg}); ${keys.published.length} key(s) published`,
   );
 
   console.log('Provider');
@@ -54,7 +55,8 @@ async function main(): Promise<void> {
     ok('RFC 9207 iss in authorization responses');
   else
     warn(
-      'the provider does not announce RFC 9207 iss in authorization responses (mix-up protection relies on state alone)',
+      'the provider does not announce RFC 9207 iss in authorization responses ' +
+        '(mix-up protection relies on state alone)',
     );
   if (!metadata.end_session_endpoint) warn('no end_session_endpoint: sign-out will be local only');
 
@@ -88,7 +90,9 @@ async function main(): Promise<void> {
       const header = decodeProtectedHeader(sent);
       const claims = decodeJwt(sent);
       ok(
-        `sent assertion: alg=${header.alg} kid=${header.kid} typ=${header.typ ?? '-'} aud=${JSON.stringify(claims.aud)} exp-iat=${Number(claims.exp) - Number(claims.iat)}s`,
+        `sent assertion: alg=${header.alg} kid=${header.kid} typ=${header.typ ?? '-'} ` +
+          `aud=${JSON.stringify(claims.aud)} ` +
+          `exp-iat=${Number(claims.exp) - Number(claims.iat)}s`,
       );
     }
     if (err instanceof client.ResponseBodyError && err.error === 'invalid_grant') {

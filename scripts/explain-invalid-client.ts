@@ -38,7 +38,8 @@ export async function explainInvalidClient(errorDescription?: string): Promise<s
     '    A provider that still wants its token endpoint needs OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint.',
     '  - The typed assertion (typ client-authentication+jwt, RFC 10070) is refused by an older provider:',
     '    OIDC_CLIENT_ASSERTION_TYP=false.',
-    `  - The clocks differ: the assertion is valid for ${settings.assertion.lifetimeSeconds} s from the moment it was signed.`,
+    `  - The clocks differ: the assertion is valid for ` +
+      `${settings.assertion.lifetimeSeconds} s from the moment it was signed.`,
     'The provider\'s own log names the reason (the bundled provider prints "[op] grant.error ... (reason)").',
   ];
   if (errorDescription) lines.push(`The provider said: ${errorDescription}`);

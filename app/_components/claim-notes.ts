@@ -1,18 +1,30 @@
 /** One line per claim: what it proves. Shown next to the values on /profile. */
 
 export const ASSERTION_HEADER_NOTES: Record<string, string> = {
-  alg: 'Signature algorithm. The provider verifies the signature with this client’s registered public key; no shared secret exists.',
-  kid: 'Which of the client’s published keys signed (its RFC 7638 thumbprint unless the key file names it). Lets the provider pick the key, and lets keys rotate.',
-  typ: 'client-authentication+jwt: explicitly typed (RFC 10070), so this JWT cannot be mistaken for, or replayed as, another kind of token.',
+  alg:
+    'Signature algorithm. The provider verifies the signature with this client’s ' +
+    'registered public key; no shared secret exists.',
+  kid:
+    'Which of the client’s published keys signed (its RFC 7638 thumbprint unless ' +
+    'the key file names it). Lets the provider pick the key, and lets keys rotate.',
+  typ:
+    'client-authentication+jwt: explicitly typed (RFC 10070), so this JWT cannot be mistaken for, ' +
+    'or replayed as, another kind of token. Sent with the issuer audience (the rule the type promises).',
   'x5t#S256':
     'SHA-256 thumbprint of the client’s X.509 certificate, for providers that register certificates.',
-  x5t: 'SHA-1 thumbprint of the client’s X.509 certificate (Entra ID still asks for it).',
+  x5t:
+    'SHA-1 thumbprint of the client’s X.509 certificate, sent only when ' +
+    'OIDC_CLIENT_ASSERTION_X5T_SHA1=true (AD FS still reads it).',
 };
 
 export const ASSERTION_CLAIM_NOTES: Record<string, string> = {
   iss: 'Issuer = the client_id: the client itself makes this statement (RFC 7523 §3).',
   sub: 'Subject = the client_id: the party being authenticated is this client (RFC 7523 §3).',
-  aud: 'Audience = the provider’s issuer identifier, one string: worthless at any other server, including one that claims this provider’s token endpoint (RFC 10070). The token endpoint URL only when OIDC_CLIENT_ASSERTION_AUDIENCE says so, for legacy providers.',
+  aud:
+    'Audience = the provider’s issuer identifier, one string: worthless at any ' +
+    'other server, including one that claims this provider’s token endpoint (RFC ' +
+    '10070). The token endpoint URL only when OIDC_CLIENT_ASSERTION_AUDIENCE says ' +
+    'so, for legacy providers.',
   iat: 'Issued at: signed moments before the token request.',
   nbf: 'Not before: not valid earlier than its signing time.',
   exp: 'Expires: valid for seconds only, so a leaked assertion soon becomes useless.',

@@ -1,9 +1,15 @@
 /** One line per access-token claim: what it means to the API (RFC 9068 §2.2). Shown on /machine. */
 
 export const ACCESS_TOKEN_HEADER_NOTES: Record<string, string> = {
-  alg: 'Signed by the provider with its private key; the API verifies it with the provider’s published JWKS. Never none, never HMAC.',
-  kid: 'Which of the provider’s keys signed: the API refetches the JWKS when it sees a kid it does not know (key rotation).',
-  typ: 'at+jwt: explicitly an access token (RFC 9068 §2.1). The API refuses any other type, so an ID token cannot be used in its place.',
+  alg:
+    'Signed by the provider with its private key; the API verifies it with the ' +
+    'provider’s published JWKS. Never none, never HMAC.',
+  kid:
+    'Which of the provider’s keys signed: the API refetches the JWKS when it sees ' +
+    'a kid it does not know (key rotation).',
+  typ:
+    'at+jwt: explicitly an access token (RFC 9068 §2.1). The API refuses any other ' +
+    'type, so an ID token cannot be used in its place.',
 };
 
 export const ACCESS_TOKEN_CLAIM_NOTES: Record<string, string> = {

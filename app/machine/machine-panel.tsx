@@ -20,7 +20,11 @@ function describeSource(token: TokenView): string {
     case 'in_flight':
       return 'Shared: another request was already fetching a token, and this one waited for it.';
     case 'cache':
-      return `From the cache: no request to the provider. Requested at ${formatTime(token.requestedAt)}; replaced after ${formatTime(token.refreshAt)}.`;
+      return (
+        `From the cache: no request to the provider. Requested at ` +
+        `${formatTime(token.requestedAt)}; replaced after ` +
+        `${formatTime(token.refreshAt)}.`
+      );
   }
 }
 
@@ -45,7 +49,8 @@ function AssertionSection({ token }: { token: TokenView }) {
       <p className="muted">
         {token.source === 'token_endpoint'
           ? 'Signed moments before the token request, with the app’s private key; it replaced the client secret.'
-          : `The one that authenticated the token request of ${formatTime(token.requestedAt)}, which got the token in use.`}
+          : `The one that authenticated the token request of ` +
+            `${formatTime(token.requestedAt)}, which got the token in use.`}
       </p>
       {token.assertion ? (
         <JwtCard

@@ -4,6 +4,7 @@ import type { AuthErrorCode } from '../../lib/errors';
 import { HttpAgent } from './http-agent';
 import {
   corruptSignature,
+  createSignedUserInfo,
   generateProviderKey,
   NEVER,
   RawResponse,
@@ -61,6 +62,8 @@ export type FaultCase = {
 export type Snapshot = { readonly jwksFetches: number; readonly tokenRequests: number };
 
 const UNTRUSTED_CLIENT = 'another-client-of-this-provider';
+/** The app's client_id in every fault case (e2e/provider-faults.spec.ts). */
+const CLIENT_ID_OF_CASES = 'client_using_jwt';
 
 function editClaims(edit: (c: IdTokenDraft['claims']) => void): Fault {
   return { idToken: (draft) => edit(draft.claims) };
@@ -134,7 +137,10 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   // --- the happy path, and variations a correct provider may send
   {
     name: 'conformant provider: discovery, PKCE, client assertion, UserInfo',
-    ref: 'OIDC Core §3.1; oidcc-client-test, -idtoken-sig-rs256, -scope-userinfo-claims; Config RP -discovery-openid-configuration, -discovery-jwks-uri-keys',
+    ref:
+      'OIDC Core §3.1; oidcc-client-test, -idtoken-sig-rs256, ' +
+      '-scope-userinfo-claims; Config RP -discovery-openid-configuration, ' +
+      '-discovery-jwks-uri-keys',
     expected: { session: true },
     check: (outcome, ctx) => {
       const request = outcome.authorization?.params;
@@ -461,7 +467,9 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   // --- authorization response (the code must never be redeemed)
   {
     name: 'authorization response state is another sign-in’s',
-    ref: 'RFC 6749 §4.1.2, §10.12; RFC 9700 §4.7; fapi2-…-client-test-ensure-authorization-response-with-invalid-state-fails',
+    ref:
+      'RFC 6749 §4.1.2, §10.12; RFC 9700 §4.7; ' +
+      'fapi2-…-client-test-ensure-authorization-response-with-invalid-state-fails',
     fault: {
       authorizationResponse: (p) => {
         p.set('state', 'state-of-another-sign-in');
@@ -501,7 +509,9 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   },
   {
     name: 'authorization response without iss, the provider advertises it',
-    ref: 'RFC 9207 §2.4 (authorization_response_iss_parameter_supported); fapi2-…-client-test-remove-authorization-response-iss',
+    ref:
+      'RFC 9207 §2.4 (authorization_response_iss_parameter_supported); ' +
+      'fapi2-…-client-test-remove-authorization-response-iss',
     fault: {
       authorizationResponse: (p) => {
         p.delete('iss');
@@ -683,6 +693,89 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
         new RawResponse(401, 'application/json', '{}', {
           'www-authenticate': 'Bearer error="invalid_token"',
         }),
+    },
+    expected: expectError('userinfo_invalid', true, true),
+  },
+
+  {
+    name: 'UserInfo claims iss, aud, auth_time and acr of its own (plain JSON)',
+    ref: 'OIDC Core §5.3.2, §2 (the ID token vouches for these)',
+    fault: {
+      userinfo: (c) => ({
+        ...c,
+        iss: 'https://attacker.example',
+        aud: UNTRUSTED_CLIENT,
+        auth_time: 1,
+        acr: 'urn:forged:loa-4',
+        name: 'Mallory From UserInfo',
+      }),
+    },
+    expected: { session: true },
+    check: (outcome, ctx) => {
+      const claims = outcome.claims ?? {};
+      expectTrue(claims.iss === ctx.op.issuer, `iss shown: ${String(claims.iss)}`);
+      expectTrue(claims.aud === ctx.clientId, `aud shown: ${String(claims.aud)}`);
+      expectTrue(claims.auth_time !== 1, 'auth_time is the ID token’s');
+      expectTrue(claims.acr === undefined, `acr shown: ${String(claims.acr)}`);
+      expectTrue(
+        claims.name === 'Mallory From UserInfo',
+        'profile claims still come from UserInfo',
+      );
+    },
+  },
+  {
+    name: 'UserInfo signed (application/jwt) by the provider’s key, with iss and aud',
+    ref: 'OIDC Core §5.3.2, §5.3.4',
+    fault: {
+      userinfo: (c, op) =>
+        createSignedUserInfo(op, CLIENT_ID_OF_CASES, { ...c, email: 'signed@op.test' }),
+    },
+    expected: { session: true },
+    check: (outcome) => {
+      expectTrue(outcome.claims?.email === 'signed@op.test', 'the verified UserInfo is used');
+    },
+  },
+  {
+    name: 'UserInfo signed, with a bad signature',
+    ref: 'OIDC Core §5.3.4 (1) (verify the signature, JWS)',
+    fault: {
+      userinfo: async (c, op) => {
+        const signed = await createSignedUserInfo(op, CLIENT_ID_OF_CASES, c);
+        return new RawResponse(200, 'application/jwt', corruptSignature(signed.body));
+      },
+    },
+    expected: expectError('userinfo_invalid', true, true),
+  },
+  {
+    name: 'UserInfo signed by a key outside the JWKS under a published kid',
+    ref: 'OIDC Core §5.3.4 (1), §10.1',
+    fault: {
+      userinfo: async (c, op) =>
+        createSignedUserInfo(op, CLIENT_ID_OF_CASES, c, {
+          ...(await generateProviderKey('RS256')),
+          kid: op.signing.kid,
+        }),
+    },
+    expected: expectError('userinfo_invalid', true, true),
+  },
+  {
+    name: 'UserInfo signed, without iss and aud',
+    ref: 'OIDC Core §5.3.2 (a signed response MUST contain iss and aud)',
+    fault: {
+      userinfo: (c, op) =>
+        createSignedUserInfo(op, CLIENT_ID_OF_CASES, c, op.signing, {
+          iss: undefined,
+          aud: undefined,
+        }),
+    },
+    expected: expectError('userinfo_invalid', true, true),
+  },
+  {
+    name: 'UserInfo signed, for another client (aud)',
+    ref: 'OIDC Core §5.3.2 (aud MUST be or include the client_id)',
+    fault: {
+      userinfo: (c, op) =>
+        createSignedUserInfo(op, CLIENT_ID_OF_CASES, c, op.signing, { aud: UNTRUSTED_CLIENT }),
     },
     expected: expectError('userinfo_invalid', true, true),
   },

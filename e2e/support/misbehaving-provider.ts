@@ -77,8 +77,11 @@ export type Fault = {
   ) => string | Promise<string>;
   /** Edits the token response JSON, or replaces the whole response. */
   readonly tokenResponse?: (body: Record<string, unknown>) => Record<string, unknown> | Override;
-  /** Edits the UserInfo JSON, or replaces the whole response. */
-  readonly userinfo?: (claims: Record<string, unknown>) => Record<string, unknown> | Override;
+  /** Edits the UserInfo JSON, or replaces the whole response (a signed one, say). */
+  readonly userinfo?: (
+    claims: Record<string, unknown>,
+    op: MisbehavingProvider,
+  ) => Record<string, unknown> | Override | Promise<Record<string, unknown> | Override>;
 };
 
 export type AuthorizationRecord = {
@@ -162,6 +165,27 @@ export function createUnsecuredJwt(claims: JWTPayload): string {
   return `${encode({ alg: 'none', typ: 'JWT' })}.${encode(claims)}.`;
 }
 
+/**
+ * A signed UserInfo response (`application/jwt`, OIDC Core §5.3.2): the claims plus `iss` and
+ * `aud` (= `clientId`), signed by `key` (the provider's signing key unless told otherwise).
+ * `overrides` set claims or, given `undefined`, remove them.
+ */
+export async function createSignedUserInfo(
+  op: MisbehavingProvider,
+  clientId: string,
+  claims: Record<string, unknown>,
+  key: ProviderKey = op.signing,
+  overrides: Record<string, unknown> = {},
+): Promise<RawResponse> {
+  const all: Record<string, unknown> = { iss: op.issuer, aud: clientId, ...claims };
+  for (const [name, value] of Object.entries(overrides)) {
+    if (value === undefined) delete all[name];
+    else all[name] = value;
+  }
+  const jwt = await signJwt({ alg: key.alg, kid: key.kid, typ: 'JWT' }, all, key);
+  return new RawResponse(200, 'application/jwt', jwt);
+}
+
 /** The same JWT with one bit of its signature flipped. */
 export function corruptSignature(jwt: string): string {
   const [header, payload, signature = ''] = jwt.split('.');
@@ -194,6 +218,8 @@ export class MisbehavingProvider {
   signing: ProviderKey;
   /** Answer JWKS requests this way instead (e.g. {@link NEVER}). */
   jwksOverride: Override | undefined;
+  /** Members that replace the discovery document's (e.g. an http end_session_endpoint). */
+  metadataOverrides: Record<string, unknown> = {};
 
   private armed: Fault = {};
   private readonly grants = new Map<string, Grant>();
@@ -322,6 +348,8 @@ export class MisbehavingProvider {
       scopes_supported: ['openid', 'profile', 'email'],
       code_challenge_methods_supported: ['S256'],
       id_token_signing_alg_values_supported: [this.signingAlg],
+      // Signed UserInfo responses (application/jwt) are possible, as at most providers.
+      userinfo_signing_alg_values_supported: [this.signingAlg],
       token_endpoint_auth_methods_supported: ['private_key_jwt'],
       token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'EdDSA'],
       claims_supported: [
@@ -337,6 +365,7 @@ export class MisbehavingProvider {
         'preferred_username',
       ],
       authorization_response_iss_parameter_supported: this.options.advertiseIssParameter ?? true,
+      ...this.metadataOverrides,
     };
   }
 
@@ -460,7 +489,7 @@ export class MisbehavingProvider {
     this.json(res, 200, answer);
   }
 
-  private userinfo(req: IncomingMessage, res: ServerResponse): void {
+  private async userinfo(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const token = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
     this.userinfoRequests.push(token);
     const grant = this.accessTokens.get(token);
@@ -470,7 +499,7 @@ export class MisbehavingProvider {
       return;
     }
     const claims: Record<string, unknown> = { ...grant.userClaims, sub: grant.sub };
-    const answer = grant.fault.userinfo ? grant.fault.userinfo(claims) : claims;
+    const answer = grant.fault.userinfo ? await grant.fault.userinfo(claims, this) : claims;
     if (typeof answer === 'string' || answer instanceof RawResponse) return this.send(res, answer);
     this.json(res, 200, answer);
   }

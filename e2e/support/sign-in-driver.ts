@@ -12,6 +12,8 @@ export type Outcome = {
   readonly kind: 'session' | 'error' | 'unexpected';
   /** Who `/api/me` says is signed in. */
   readonly sub?: string | undefined;
+  /** Every claim `/api/me` shows for the session. */
+  readonly claims?: Readonly<Record<string, unknown>> | undefined;
   /** The code on the error page. */
   readonly code?: string | undefined;
   /** Where the callback sent the browser. */
@@ -39,11 +41,19 @@ export function readErrorCode(html: string): string | undefined {
 export async function askWhoIsSignedIn(
   agent: HttpAgent,
   appUrl: string,
-): Promise<{ status: number; sub: string | undefined }> {
+): Promise<{
+  status: number;
+  sub: string | undefined;
+  claims: Record<string, unknown> | undefined;
+}> {
   const me = await agent.request(`${appUrl}/api/me`);
-  if (me.status !== 200) return { status: me.status, sub: undefined };
-  const claims = JSON.parse(me.body) as { sub?: unknown };
-  return { status: me.status, sub: typeof claims.sub === 'string' ? claims.sub : undefined };
+  if (me.status !== 200) return { status: me.status, sub: undefined, claims: undefined };
+  const claims = JSON.parse(me.body) as Record<string, unknown>;
+  return {
+    status: me.status,
+    sub: typeof claims.sub === 'string' ? claims.sub : undefined,
+    claims,
+  };
 }
 
 /** Follows the app's answer to a callback to the error page or the signed-in page. */
@@ -71,6 +81,7 @@ export async function settleCallback(
   return {
     kind,
     sub: me.sub,
+    claims: me.claims,
     code,
     landing,
     errorPage,

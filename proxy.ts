@@ -19,14 +19,15 @@ export function proxy(request: NextRequest): NextResponse {
 }
 
 export const config = {
-  // Static assets need no CSP; prefetches are not rendered documents. The hot route handlers
+  // Static assets need no CSP; prefetches are not rendered documents. /favicon.ico is a page here
+  // (there is no icon: the not-found page answers it), so it gets the proxy. The hot route handlers
   // (sign-in, /api/me, the API, the JWKS) render no HTML and set the same headers themselves
   // (lib/response-security.ts withSecurityHeaders): a proxy pass costs each of them about as much
   // as the handler itself.
   matcher: [
     {
       source:
-        '/((?!_next/static|_next/image|favicon.ico|auth/login$|auth/callback$|api/me$|api/messages$|\\.well-known/jwks\\.json$).*)',
+        '/((?!_next/static|_next/image|(?:auth/(?:login|callback)|api/(?:me|messages)|\\.well-known/jwks\\.json)$).*)',
       missing: [
         { type: 'header', key: 'next-router-prefetch' },
         { type: 'header', key: 'purpose', value: 'prefetch' },

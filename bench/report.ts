@@ -296,7 +296,9 @@ export function checkTargets(result: BenchResult): Target[] {
     out.push({
       subject: app.id,
       name: 'one token request + UserInfo per warm sign-in, nothing else',
-      value: `token ${b.token.toFixed(2)}, userinfo ${b.userinfo.toFixed(2)}, jwks ${b.jwks.toFixed(2)}, discovery ${b.discovery.toFixed(2)}, other ${b.other.toFixed(2)}`,
+      value: (['token', 'userinfo', 'jwks', 'discovery', 'other'] as const)
+        .map((kind) => `${kind} ${b[kind].toFixed(2)}`)
+        .join(', '),
       ok: b.token === 1 && b.userinfo === 1 && b.jwks === 0 && b.discovery === 0 && b.other === 0,
     });
     out.push({

@@ -89,6 +89,7 @@ describe('proxy.ts matcher', () => {
     assert.ok(pages.length >= 4);
     for (const page of pages) assert.ok(matches(page.path), `${page.path} must get the proxy`);
     assert.ok(matches('/no-such-page'));
+    assert.ok(matches('/favicon.ico'), 'no icon: the not-found page answers it');
   });
 
   it('leaves out only route handlers that set the headers themselves', () => {

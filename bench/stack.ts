@@ -57,6 +57,7 @@ function buildIfStale(dir: string, sources: readonly string[], label: string): v
   execFileSync(process.execPath, [NEXT_BIN, 'build'], {
     cwd: dir,
     stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: 10 * 60_000,
     env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', NODE_ENV: 'production' },
   });
 }
@@ -93,6 +94,7 @@ export function ensurePeerBuild(): void {
     execFileSync('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund'], {
       cwd: PEER_DIR,
       stdio: ['ignore', 'ignore', 'inherit'],
+      timeout: 10 * 60_000,
     });
   }
   buildIfStale(

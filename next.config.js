@@ -22,6 +22,9 @@ const nextConfig = {
     'iron-session',
     'oidc-provider',
     'node-forge',
+    // The session store's client: one connection per process, shared by every bundle.
+    'redis',
+    '@redis/client',
   ],
   // Security headers of every response; the per-request Content-Security-Policy is set in
   // proxy.ts (lib/security-headers.ts).

@@ -1,7 +1,16 @@
 import { NextResponse, type NextRequest } from 'next/server';
 
+import { getConfig } from './lib/config';
 import { buildSecurityHeaders } from './lib/response-security';
 import { createNonce } from './lib/security-headers';
+import { shouldAnswerUnavailable } from './lib/store-health';
+
+/**
+ * Pages and routes that read the session (with a session cookie, they need the store). `/api/me`
+ * is left out of the matcher below and makes the same check itself (app/api/me/route.ts).
+ */
+const SESSION_PAGES = new Set(['/', '/profile']);
+const SESSION_APIS = new Set(['/api/me', '/api/me/messages']);
 
 /**
  * Runs before every page: a nonce-based Content-Security-Policy, fresh per request (and HSTS on
@@ -9,6 +18,8 @@ import { createNonce } from './lib/security-headers';
  * renders.
  */
 export function proxy(request: NextRequest): NextResponse {
+  const unavailable = answerWhileStoreDown(request, getConfig().secureCookies);
+  if (unavailable) return unavailable;
   const headers = buildSecurityHeaders(createNonce());
   const csp = headers['content-security-policy'];
   const requestHeaders = new Headers(request.headers);
@@ -16,6 +27,31 @@ export function proxy(request: NextRequest): NextResponse {
   const response = NextResponse.next({ request: { headers: requestHeaders } });
   for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
   return response;
+}
+
+/**
+ * While the session store is known to be unreachable, a request that carries a session cookie to
+ * a route that reads the session gets its 503 here at once, instead of waiting for the store to
+ * fail again (lib/store-health.ts).
+ */
+function answerWhileStoreDown(request: NextRequest, secure: boolean): NextResponse | undefined {
+  const path = request.nextUrl.pathname;
+  if (!SESSION_PAGES.has(path) && !SESSION_APIS.has(path)) return undefined;
+  if (!request.cookies.has(secure ? '__Host-rp_session' : 'rp_session')) return undefined;
+  if (!shouldAnswerUnavailable()) return undefined;
+  if (SESSION_APIS.has(path)) {
+    return NextResponse.json(
+      {
+        error: 'temporarily_unavailable',
+        error_description:
+          'The session store cannot be reached; nobody was signed out. Retry shortly.',
+      },
+      { status: 503, headers: { 'cache-control': 'no-store', 'retry-after': '5' } },
+    );
+  }
+  const target = new URL('/auth/unavailable', request.nextUrl);
+  target.searchParams.set('returnTo', path);
+  return NextResponse.rewrite(target);
 }
 
 export const config = {

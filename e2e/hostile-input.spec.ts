@@ -373,8 +373,9 @@ function buildCookieCases(random: Random, session: string): FuzzCase[] {
         // opens: that is the same session, not a new one.
         const opens = await Promise.all(
           sessions.map((value) =>
-            unsealData<{ sub?: unknown }>(value, { password: stack.sessionSecret }).then(
-              (data) => typeof data.sub === 'string',
+            // The cookie holds a sealed session id (lib/session-data.ts), nothing else.
+            unsealData<{ id?: unknown }>(value, { password: stack.sessionSecret }).then(
+              (data) => typeof data.id === 'string',
               () => false,
             ),
           ),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { parseConfig, type Env } from './config';
+import { describeRedisUrl, parseConfig, sessionPasswordId, type Env } from './config';
 import { ConfigError } from './errors';
 
 const root = mkdtempSync(join(tmpdir(), 'rp-config-'));
@@ -314,5 +314,49 @@ describe('parseConfig', () => {
     for (const scope of ['api1 api2', 'api"1', 'api\\1', 'äpi', 'api\u0000']) {
       assert.ok(problemsOf({ ...base, API_SCOPE: scope }).has('API_SCOPE'), scope);
     }
+  });
+
+  it('keeps sessions in memory by default and in Redis with REDIS_URL; refuses another URL', () => {
+    const base = { OIDC_CLIENT_KEY_FILE: keyFile };
+    assert.deepEqual(parse(base).sessionStore, { kind: 'memory' });
+    for (const url of ['redis://127.0.0.1:6379', 'rediss://user:pw@cache.example.com:6380/2']) {
+      assert.deepEqual(parse({ ...base, REDIS_URL: url }).sessionStore, { kind: 'redis', url });
+    }
+    for (const url of ['http://cache:6379', 'cache:6379', 'not a url']) {
+      assert.match(problemsOf({ ...base, REDIS_URL: url }).get('REDIS_URL') ?? '', /redis:\/\//);
+    }
+    assert.equal(
+      describeRedisUrl('rediss://user:secret@cache.example.com:6380/2'),
+      'rediss://cache.example.com:6380/2',
+    );
+  });
+
+  it('rotates SESSION_SECRET: the current secret seals, previous ones still open, ids stable', () => {
+    const base = { OIDC_CLIENT_KEY_FILE: keyFile };
+    const old = 'o'.repeat(32);
+    const current = 'n'.repeat(40);
+    const before = parse({ ...base, SESSION_SECRET: old }).sessionPasswords;
+    const after = parse({
+      ...base,
+      SESSION_SECRET: current,
+      SESSION_SECRET_PREVIOUS: old,
+    }).sessionPasswords;
+    // Alone, a secret seals as iron-session does with a plain string: id "1".
+    assert.deepEqual(before.seal, { '1': old });
+    assert.deepEqual(before.open['1'], old);
+    // Rotating: the new secret seals under its own id; the old one opens what it sealed as "1".
+    assert.deepEqual(after.seal, { [sessionPasswordId(current)]: current });
+    assert.equal(after.open['1'], old);
+    assert.equal(after.open[sessionPasswordId(old)], old);
+    assert.equal(after.open[sessionPasswordId(current)], current);
+    // Rotation done (previous dropped): "1" again for new cookies, the rotation's still open.
+    const done = parse({ ...base, SESSION_SECRET: current }).sessionPasswords;
+    assert.deepEqual(done.seal, { '1': current });
+    assert.equal(done.open[sessionPasswordId(current)], current);
+    assert.ok(
+      problemsOf({ ...base, SESSION_SECRET: current, SESSION_SECRET_PREVIOUS: 'short' }).has(
+        'SESSION_SECRET_PREVIOUS',
+      ),
+    );
   });
 });

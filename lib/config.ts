@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 
@@ -51,9 +51,18 @@ export type AppConfig = {
   /** Absolute path of the client's X.509 certificate (PEM or DER), when it is not in the key file. */
   readonly clientCertFile: string | undefined;
   readonly scopes: string;
+  /** The current session secret: it seals every new cookie. */
   readonly sessionSecret: string;
   /** Where the session secret came from; `dev-file` means generated for development. */
   readonly sessionSecretSource: 'env' | 'dev-file';
+  /**
+   * iron-session password maps (see {@link buildSessionPasswords}): `seal` holds only the current
+   * secret, `open` also every secret in SESSION_SECRET_PREVIOUS, so that rotating the secret signs
+   * nobody out.
+   */
+  readonly sessionPasswords: SessionPasswords;
+  /** Where sessions live: this process's memory (one instance), or Redis (any number). */
+  readonly sessionStore: SessionStoreSetting;
   /** Bound on every back-channel request to the provider. */
   readonly httpTimeoutMs: number;
   /** The only algorithm accepted on ID tokens (OIDC Registration's default: RS256). */
@@ -87,6 +96,17 @@ export type AppConfig = {
     readonly lifetimeSeconds: number;
   };
 };
+
+/** iron-session password maps: id → secret. */
+export type SessionPasswords = {
+  readonly seal: Readonly<Record<string, string>>;
+  readonly open: Readonly<Record<string, string>>;
+};
+
+export type SessionStoreSetting =
+  | { readonly kind: 'memory' }
+  /** `url` may carry credentials: never log it whole (see {@link describeRedisUrl}). */
+  | { readonly kind: 'redis'; readonly url: string };
 
 /** Defaults for the bundled provider, so `npm run demo` needs no configuration at all. */
 export const DEFAULTS = Object.freeze({
@@ -271,6 +291,72 @@ function parseInteger(
   return n;
 }
 
+/**
+ * The iron-session id of a secret: a number derived from the secret itself, so that it stays the
+ * same whichever position the secret holds in the settings (current, then previous). iron-session
+ * seals with the highest id of the map it is given and writes that id into the seal; opening looks
+ * the id up. Ids must be numeric for its sealData.
+ */
+export function sessionPasswordId(secret: string): string {
+  const id = String(parseInt(createHash('sha256').update(secret).digest('hex').slice(0, 12), 16));
+  // "1" is what a bare string password seals with; keep it unambiguous.
+  return id === '1' ? '2' : id;
+}
+
+/**
+ * Password maps for iron-session from the current secret and those it replaced.
+ *
+ * - One secret, no previous ones: it seals under id "1", exactly as iron-session does with a plain
+ *   string password (so the cookies of a deployment that never rotated stay what they were).
+ * - During a rotation: the current secret seals under its own id ({@link sessionPasswordId});
+ *   every previous secret opens under its own id, and the first previous one also under "1" (it
+ *   sealed under "1" while it was alone). After the previous secrets are dropped, the current one
+ *   returns to "1" for new cookies and still opens the cookies it sealed under its own id.
+ *
+ * So rotating is: set SESSION_SECRET to the new secret and SESSION_SECRET_PREVIOUS to the old
+ * one; once the old cookies have expired (8 hours), remove SESSION_SECRET_PREVIOUS.
+ *
+ * @see https://github.com/vvo/iron-session#passwords-rotation (password maps)
+ */
+export function buildSessionPasswords(
+  current: string,
+  previous: readonly string[],
+): SessionPasswords {
+  const open: Record<string, string> = {};
+  for (const secret of [...previous].reverse()) open[sessionPasswordId(secret)] = secret;
+  open[sessionPasswordId(current)] = current;
+  open['1'] = previous[0] ?? current;
+  return Object.freeze({
+    seal: Object.freeze(
+      previous.length === 0 ? { '1': current } : { [sessionPasswordId(current)]: current },
+    ),
+    open: Object.freeze(open),
+  });
+}
+
+/** A Redis URL for logs: scheme, host, port and database, never the user name or password. */
+export function describeRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return '(unparseable REDIS_URL)';
+  }
+}
+
+function parseRedisUrl(problems: ConfigProblem[], raw: string | undefined): SessionStoreSetting {
+  if (raw === undefined) return { kind: 'memory' };
+  if (!URL.canParse(raw) || !['redis:', 'rediss:'].includes(new URL(raw).protocol)) {
+    problems.push({
+      variable: 'REDIS_URL',
+      message: 'is not a redis:// or rediss:// URL',
+      fix: 'use redis://host:6379 (or rediss:// for TLS), with user:password@ when Redis needs them',
+    });
+    return { kind: 'memory' };
+  }
+  return { kind: 'redis', url: raw };
+}
+
 /** Reads the development session secret, creating it (owner-only) on first use. */
 export function readOrCreateDevSessionSecret(file: string): string {
   try {
@@ -389,6 +475,18 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     });
   }
 
+  const previousSecrets = (value(env, 'SESSION_SECRET_PREVIOUS') ?? '')
+    .split(/\s+/)
+    .filter((secret) => secret !== '');
+  if (previousSecrets.some((secret) => secret.length < 32)) {
+    problems.push({
+      variable: 'SESSION_SECRET_PREVIOUS',
+      message: 'every secret must be at least 32 characters',
+      fix: 'list the secrets SESSION_SECRET replaced, separated by spaces, newest first',
+    });
+  }
+  const sessionStore = parseRedisUrl(problems, value(env, 'REDIS_URL'));
+
   const httpTimeoutMs = parseInteger(
     problems,
     'OIDC_HTTP_TIMEOUT_MS',
@@ -480,6 +578,8 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     scopes,
     sessionSecret,
     sessionSecretSource,
+    sessionPasswords: buildSessionPasswords(sessionSecret, previousSecrets),
+    sessionStore: Object.freeze(sessionStore),
     httpTimeoutMs,
     idTokenSignedResponseAlg,
     clockSkewMaxSeconds,
@@ -528,6 +628,14 @@ export function getConfig(): AppConfig {
         `(OIDC_CLIENT_ASSERTION_AUDIENCE=${audience.mode === 'url' ? audience.url : 'token_endpoint'}): ` +
         `RFC 10070 requires the issuer; use this only for a provider that refuses it.`,
     );
+  }
+  if (config.sessionStore.kind === 'redis') {
+    const url = new URL(config.sessionStore.url);
+    if (url.protocol === 'redis:' && !isLoopbackUrl(new URL(`http://${url.host}`))) {
+      warnLoudly(
+        `PLAIN-TEXT REDIS (${describeRedisUrl(config.sessionStore.url)}): sessions hold refresh tokens. Use rediss:// (TLS) unless this network is private to the app.`,
+      );
+    }
   }
   cached.set(config);
   return config;

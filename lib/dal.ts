@@ -4,26 +4,49 @@ import { decodeJwt, type JWTPayload } from 'jose';
 import { redirect } from 'next/navigation';
 import { cache } from 'react';
 
+import { AuthError } from './errors';
 import { mergeUserClaims, type SessionData } from './session-data';
-import { readSession } from './session';
+import { readSessionState, type SessionState } from './session';
 
 /**
  * Data access layer: the only way pages learn who is signed in (as in the Next.js authentication
- * guide). Reading it costs one cookie decryption and no request to the provider; React's `cache`
- * makes that once per render.
+ * guide). Reading it costs one cookie decryption and one session-store read, no request to the
+ * provider; React's `cache` makes that once per render.
+ *
+ * A page cannot answer 503 itself: when the session store is unreachable, the page sends the
+ * browser to `/auth/unavailable`, which does (never a 500, never a silent sign-out).
  */
 
-/** The current session, or undefined. */
-export const getSession = cache(readSession);
-
-/** The current session; redirects to sign-in (coming back to `returnTo`) when there is none. */
-export async function requireSession(returnTo: string): Promise<SessionData> {
-  const session = await getSession();
-  if (!session) redirect(`/auth/login?returnTo=${encodeURIComponent(returnTo)}`);
-  return session;
+async function readStateOrUnavailable(returnTo: string): Promise<SessionState> {
+  try {
+    return await readSessionState();
+  } catch (err) {
+    if (err instanceof AuthError && err.code === 'session_store_unavailable')
+      redirect(`/auth/unavailable?returnTo=${encodeURIComponent(returnTo)}`);
+    throw err;
+  }
 }
 
-/** The ID token's claims of a session (verified at sign-in; the cookie is sealed). */
+const getState = cache(readStateOrUnavailable);
+
+/** The current session, or undefined. */
+export async function getSession(returnTo = '/'): Promise<SessionData | undefined> {
+  const current = await getState(returnTo);
+  return current.state === 'active' ? current.record.user : undefined;
+}
+
+/**
+ * The current session; without one, sends the browser to sign in (coming back to `returnTo`), or,
+ * when the provider ended the session (its refresh token was refused), to a page that says so.
+ */
+export async function requireSession(returnTo: string): Promise<SessionData> {
+  const current = await getState(returnTo);
+  if (current.state === 'ended') redirect('/auth/error?code=session_expired');
+  if (current.state !== 'active') redirect(`/auth/login?returnTo=${encodeURIComponent(returnTo)}`);
+  return current.record.user;
+}
+
+/** The ID token's claims of a session (verified at sign-in; the record is server-side). */
 export function idTokenClaims(session: SessionData): JWTPayload {
   if (session.id_token) {
     try {

@@ -147,6 +147,32 @@ export const AUTH_ERROR_CATALOG = {
       'does not let this client have API_SCOPE. Register the API and its scope at ' +
       'the provider and allow this client to use them.',
   },
+  not_signed_in: {
+    title: 'You are not signed in',
+    hint:
+      'This needs a signed-in session, and this browser has none (or it has ended). Sign in, ' +
+      'then try again.',
+  },
+  session_expired: {
+    title: 'Your session has ended',
+    hint:
+      'The provider no longer accepts this session’s refresh token: it was revoked (you signed ' +
+      'out elsewhere, or an administrator ended the session) or it expired. Sign in again to ' +
+      'continue.',
+  },
+  refresh_unavailable: {
+    title: 'This session cannot get new access tokens',
+    hint:
+      'The provider issued no refresh token at sign-in, so the app cannot get an access token ' +
+      'for the API on your behalf. Allow the client the refresh_token grant at the provider ' +
+      '(some providers also want the offline_access scope in OIDC_SCOPES), then sign in again.',
+  },
+  session_store_unavailable: {
+    title: 'Sessions are unavailable right now',
+    hint:
+      'The app cannot reach its session store (Redis). Nobody was signed out: try again in a ' +
+      'moment.',
+  },
 } as const satisfies Record<string, { title: string; hint: string }>;
 
 /** Stable code of a protocol failure. */

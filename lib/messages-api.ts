@@ -12,7 +12,10 @@ export const MESSAGES = Object.freeze([
   { id: 1, text: 'Hello from the protected API.' },
   {
     id: 2,
-    text: 'You reached me with a JWT access token from the client-credentials grant: no user, no client secret.',
+    text:
+      'You reached me with a JWT access token for this API: from the client-credentials grant ' +
+      '(no user), or a signed-in user’s, obtained by the app with a refresh grant. No client ' +
+      'secret either way.',
   },
 ]);
 
@@ -52,6 +55,8 @@ export async function answerMessagesRequest(
     {
       messages: MESSAGES,
       caller: { client_id: claims.client_id, sub: claims.sub, scope: claims.scope },
+      // When the presented token was issued and expires (never the token): shows a refresh.
+      token: { iat: claims.iat, exp: claims.exp },
     },
     { headers: { 'cache-control': 'no-store' } },
   );

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 
 import {
   base64url,
+  decodeJwt,
   exportJWK,
   generateKeyPair,
   SignJWT,
@@ -371,13 +372,22 @@ describe('GET /api/messages: bad input, one by one', () => {
 
 describe('GET /api/messages: what is accepted', () => {
   it('a valid access token → 200 with the messages and who called, no-store', async () => {
-    const res = await send(request(`Bearer ${await mint()}`));
+    const token = await mint();
+    const res = await send(request(`Bearer ${token}`));
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('cache-control'), 'no-store');
     assert.equal(res.headers.get('www-authenticate'), null);
-    const body = (await res.json()) as { messages: unknown[]; caller: Record<string, string> };
+    const body = (await res.json()) as {
+      messages: unknown[];
+      caller: Record<string, string>;
+      token: Record<string, unknown>;
+    };
     assert.ok(body.messages.length > 0);
     assert.deepEqual(body.caller, { client_id: CLIENT_ID, sub: CLIENT_ID, scope: 'api1' });
+    // The presented token's iat and exp (so a refresh is visible), never the token itself.
+    const { iat, exp } = decodeJwt(token);
+    assert.deepEqual(body.token, { iat, exp });
+    assert.ok(!JSON.stringify(body).includes(token.split('.')[2] ?? token));
   });
 
   it('accepts typ application/at+jwt and any case; the scheme in any case; more scopes; aud in an array', async () => {

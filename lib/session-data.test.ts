@@ -8,14 +8,18 @@ import type { IDToken } from 'openid-client';
 import { createTrace } from './back-channel';
 import type { SignInResult } from './sign-in';
 import { viewJwt } from './jwt-view';
+import { buildSessionPasswords } from './config';
 import {
-  fitSessionData,
+  buildSessionRecord,
   MAX_SEALED_LENGTH,
+  openSessionCookie,
+  sealSessionCookie,
   SESSION_TTL_SECONDS,
-  type SessionData,
 } from './session-data';
+import { createSessionId } from './session-store';
 
 const password = 'p'.repeat(32);
+const passwords = buildSessionPasswords(password, []);
 const key = new TextEncoder().encode('k'.repeat(32));
 
 async function jwt(
@@ -26,7 +30,7 @@ async function jwt(
 }
 
 async function result(
-  extra: { idTokenPadding?: number; userinfoPadding?: number } = {},
+  extra: { idTokenPadding?: number; userinfoPadding?: number; refreshTokenLength?: number } = {},
 ): Promise<SignInResult> {
   const claims = {
     iss: 'https://idp.example.com',
@@ -50,6 +54,7 @@ async function result(
         ? { roles: Array.from({ length: extra.userinfoPadding }, (_, i) => `role-${i}`) }
         : {}),
     },
+    refresh_token: 'r'.repeat(extra.refreshTokenLength ?? 43),
     clientAssertion: await jwt(
       { kid: 'client-key', typ: 'client-authentication+jwt' },
       {
@@ -66,41 +71,81 @@ async function result(
   };
 }
 
-async function sealedLength(data: SessionData): Promise<number> {
-  return (await sealData(data, { password, ttl: SESSION_TTL_SECONDS })).length;
-}
+describe('buildSessionRecord', () => {
+  it('keeps the ID token, UserInfo, the decoded client assertion and the refresh token, whole', async () => {
+    const signIn = await result({ idTokenPadding: 400, userinfoPadding: 400 });
+    const id = createSessionId();
+    const record = buildSessionRecord(signIn, { id, now: 1_900_000_000_000 });
+    assert.equal(record.id, id);
+    assert.equal(record.sub, 'alice');
+    assert.equal(record.user.id_token, signIn.id_token, 'a large ID token is not trimmed');
+    assert.deepEqual(record.user.userinfo, signIn.userinfo);
+    assert.equal(record.user.client_assertion?.header.typ, 'client-authentication+jwt');
+    assert.equal(record.user.client_assertion?.payload.aud, 'https://idp.example.com');
+    assert.equal(record.tokens.refresh_token, signIn.refresh_token);
+    assert.equal(record.tokens.access_token, undefined, 'the API token comes on first use');
+    assert.equal(record.expires_at - record.created_at, SESSION_TTL_SECONDS * 1000);
+  });
 
-describe('fitSessionData', () => {
-  it('keeps the ID token, UserInfo and the decoded client assertion when they fit', async () => {
-    const data = await fitSessionData(await result(), password);
-    assert.equal(data.sub, 'alice');
-    assert.ok(data.id_token);
-    assert.equal(data.userinfo?.email, 'alice@example.com');
-    assert.equal(data.client_assertion?.header.typ, 'client-authentication+jwt');
-    assert.equal(data.client_assertion?.payload.aud, 'https://idp.example.com');
-    assert.ok((await sealedLength(data)) <= MAX_SEALED_LENGTH);
-    // The session round-trips through the seal unchanged.
-    assert.deepEqual(
-      await unsealData(await sealData(data, { password }), { password }),
-      JSON.parse(JSON.stringify(data)),
+  it('indexes the session by the provider session id (sid) when the ID token has one', async () => {
+    const signIn = await result();
+    const withSid = { ...signIn, claims: { ...signIn.claims, sid: 'op-session' } };
+    assert.equal(buildSessionRecord(withSid, { id: createSessionId() }).sid, 'op-session');
+    assert.equal(buildSessionRecord(signIn, { id: createSessionId() }).sid, undefined);
+  });
+});
+
+describe('session cookie', () => {
+  it('holds only the sealed session id: far under 4 KB whatever the tokens', async () => {
+    const id = createSessionId();
+    const sealed = await sealSessionCookie(id, passwords);
+    assert.ok(sealed.length < 400, `sealed cookie is ${sealed.length} bytes`);
+    assert.ok(sealed.length <= MAX_SEALED_LENGTH);
+    assert.equal(await openSessionCookie(sealed, passwords), id);
+    // Tokens never enter the cookie: a provider issuing 2 KB access and refresh tokens changes
+    // the record, not the cookie.
+    const big = buildSessionRecord(await result({ refreshTokenLength: 2048 }), { id });
+    assert.ok(JSON.stringify(big).length > 2048);
+    assert.equal((await sealSessionCookie(big.id, passwords)).length, sealed.length);
+    const opened = await unsealData<Record<string, unknown>>(sealed, { password: passwords.open });
+    assert.deepEqual(Object.keys(opened), ['id']);
+  });
+
+  it('opens after SESSION_SECRET rotation: the new secret seals, the previous one still opens', async () => {
+    const id = createSessionId();
+    const before = await sealSessionCookie(id, passwords);
+    const rotated = buildSessionPasswords('n'.repeat(32), [password]);
+    assert.equal(await openSessionCookie(before, rotated), id, 'signed in before the rotation');
+    const after = await sealSessionCookie(id, rotated);
+    assert.equal(await openSessionCookie(after, rotated), id);
+    assert.equal(
+      await openSessionCookie(after, passwords),
+      undefined,
+      'the old secret alone cannot',
+    );
+    // Once the previous secret is dropped, its cookies no longer open.
+    assert.equal(
+      await openSessionCookie(before, buildSessionPasswords('n'.repeat(32), [])),
+      undefined,
     );
   });
 
-  it('drops a UserInfo answer too large for the cookie, and keeps the ID token', async () => {
-    const data = await fitSessionData(await result({ userinfoPadding: 400 }), password);
-    assert.equal(data.userinfo, undefined);
-    assert.ok(data.id_token);
-    assert.ok((await sealedLength(data)) <= MAX_SEALED_LENGTH);
-  });
-
-  it('replaces an ID token too large for the cookie by a subset of its claims', async () => {
-    const data = await fitSessionData(await result({ idTokenPadding: 400 }), password);
-    assert.equal(data.id_token, undefined);
-    assert.deepEqual(
-      { sub: data.claims?.sub, iss: data.claims?.iss, name: data.claims?.name },
-      { sub: 'alice', iss: 'https://idp.example.com', name: 'Alice Liddell' },
-    );
-    assert.ok((await sealedLength(data)) <= MAX_SEALED_LENGTH);
+  it('treats tampered, foreign, oversized and malformed cookies as no session', async () => {
+    const sealed = await sealSessionCookie(createSessionId(), passwords);
+    const flipped = `${sealed.slice(0, 60)}${sealed[60] === 'A' ? 'B' : 'A'}${sealed.slice(61)}`;
+    for (const value of [
+      undefined,
+      '',
+      'junk',
+      flipped,
+      sealed.slice(0, -5),
+      'x'.repeat(5000),
+      await sealData({ id: 'short' }, { password }),
+      await sealData({ sub: 'alice' }, { password }),
+      await sealSessionCookie(createSessionId(), buildSessionPasswords('f'.repeat(32), [])),
+    ]) {
+      assert.equal(await openSessionCookie(value, passwords), undefined);
+    }
   });
 });
 

@@ -1,21 +1,22 @@
-import { sealData } from 'iron-session';
+import { sealData, unsealData } from 'iron-session';
 import type { JWTPayload } from 'jose';
 
-import { AuthError } from './errors';
+import type { SessionPasswords } from './config';
 import { viewJwt, type JwtView } from './jwt-view';
-import { log } from './log';
+import type { SessionRecord } from './session-record';
 import type { SignInResult } from './sign-in';
 
 /**
- * What a session holds, and how a completed sign-in becomes one that fits in a cookie.
- * Kept free of Next.js so that it can be tested on its own.
+ * What a session shows (the user), how a completed sign-in becomes a session record, and the
+ * session cookie, which holds only the sealed session id. Kept free of Next.js so that it can be
+ * tested on its own.
  */
 
 export type SessionData = {
   readonly sub: string;
   /** Kept for `id_token_hint` at logout; its claims are shown on /profile. */
   readonly id_token?: string | undefined;
-  /** Stored only when the ID token itself had to be dropped to fit the cookie. */
+  /** The ID token's claims, for sessions without the ID token itself. */
   readonly claims?: JWTPayload | undefined;
   readonly userinfo?: Record<string, unknown> | undefined;
   /** Decoded header and payload of the client assertion that redeemed the code. */
@@ -75,43 +76,68 @@ export const SESSION_TTL_SECONDS = 8 * 60 * 60;
 export const MAX_SEALED_LENGTH = 3800;
 
 /**
- * What to store for a completed sign-in, trimmed to fit a cookie: large ID tokens or UserInfo
- * responses (group claims, say) are dropped in favour of a claims subset rather than failing.
+ * The session record for a completed sign-in: everything the sign-in produced, kept whole (the
+ * record lives server-side, so nothing needs trimming to fit a cookie), with a new session id.
+ * The API access token is not there yet: the first {@link getAccessToken} gets it.
  */
-export async function fitSessionData(result: SignInResult, password: string): Promise<SessionData> {
-  const base = {
+export function buildSessionRecord(
+  result: SignInResult,
+  options: { readonly id: string; readonly now?: number; readonly ttlSeconds?: number },
+): SessionRecord {
+  const now = options.now ?? Date.now();
+  const sid = (result.claims as { sid?: unknown }).sid;
+  return {
+    id: options.id,
     sub: result.claims.sub,
-    signed_in_at: Math.floor(Date.now() / 1000),
-    client_assertion: viewJwt(result.clientAssertion),
-  };
-  const { iss, aud, exp, iat, auth_time, name, email, preferred_username } =
-    result.claims as JWTPayload & Record<string, unknown>;
-  const candidates: SessionData[] = [
-    { ...base, id_token: result.id_token, userinfo: result.userinfo },
-    { ...base, id_token: result.id_token },
-    {
-      ...base,
-      claims: {
-        sub: base.sub,
-        iss,
-        aud,
-        exp,
-        iat,
-        auth_time,
-        name,
-        email,
-        preferred_username,
-      } as JWTPayload,
+    sid: typeof sid === 'string' ? sid : undefined,
+    created_at: now,
+    expires_at: now + (options.ttlSeconds ?? SESSION_TTL_SECONDS) * 1000,
+    user: {
+      sub: result.claims.sub,
+      signed_in_at: Math.floor(now / 1000),
+      id_token: result.id_token,
+      userinfo: result.userinfo,
+      client_assertion: viewJwt(result.clientAssertion),
     },
-    { sub: base.sub, signed_in_at: base.signed_in_at },
-  ];
-  for (const candidate of candidates) {
-    const sealed = await sealData(candidate, { password, ttl: SESSION_TTL_SECONDS });
-    if (sealed.length <= MAX_SEALED_LENGTH) {
-      if (candidate !== candidates[0])
-        log.warn('session trimmed to fit its cookie', { sealed: sealed.length });
-      return candidate;
-    }
+    tokens: { refresh_token: result.refresh_token },
+  };
+}
+
+/** What the session cookie holds: the session id, nothing else. */
+type SessionCookie = { readonly id: string };
+
+/**
+ * Seals a session id for the session cookie (iron-session: AES-256-CBC + HMAC-SHA-256 under the
+ * current SESSION_SECRET). About 250 bytes whatever the tokens: they stay on the server.
+ *
+ * @see https://github.com/vvo/iron-session
+ */
+export function sealSessionCookie(id: string, passwords: SessionPasswords): Promise<string> {
+  const cookie: SessionCookie = { id };
+  return sealData(cookie, { password: passwords.seal, ttl: SESSION_TTL_SECONDS });
+}
+
+/**
+ * Opens a session cookie with the current or a previous SESSION_SECRET. Tampered, truncated,
+ * expired, foreign or malformed values all yield undefined: an unreadable cookie is no session.
+ * Never throws.
+ */
+export async function openSessionCookie(
+  sealed: string | undefined,
+  passwords: SessionPasswords,
+  onUnsealError?: (reason: string) => void,
+): Promise<string | undefined> {
+  if (!sealed || sealed.length > MAX_SEALED_LENGTH) return undefined;
+  try {
+    const cookie = await unsealData<Partial<SessionCookie>>(sealed, {
+      password: passwords.open,
+      ttl: SESSION_TTL_SECONDS,
+      ...(onUnsealError ? { onUnsealError } : {}),
+    });
+    return typeof cookie.id === 'string' && /^[A-Za-z0-9_-]{43}$/.test(cookie.id)
+      ? cookie.id
+      : undefined;
+  } catch {
+    return undefined;
   }
-  throw new AuthError('signin_failed', { detail: 'even a minimal session does not fit a cookie' });
 }

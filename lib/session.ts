@@ -1,30 +1,39 @@
 import 'server-only';
 
-import {
-  getIronSession,
-  sealData,
-  unsealData,
-  type IronSession,
-  type SessionOptions,
-} from 'iron-session';
+import { sealData, unsealData } from 'iron-session';
 import { cookies } from 'next/headers';
 
 import { getConfig } from './config';
-import { isAuthErrorCode, type AuthError, type AuthErrorCode } from './errors';
-import { log } from './log';
-import { SESSION_TTL_SECONDS, type SessionData } from './session-data';
+import { AuthError, isAuthErrorCode, type AuthErrorCode } from './errors';
+import { describeError, log } from './log';
+import { getSessionStore, getUserTokens } from './session-backend';
+import {
+  buildSessionRecord,
+  openSessionCookie,
+  sealSessionCookie,
+  SESSION_TTL_SECONDS,
+  type SessionData,
+} from './session-data';
+import type { EndReason, SessionRecord } from './session-record';
+import { createSessionId, isSessionStoreUnavailable } from './session-store';
+import type { SignInResult } from './sign-in';
 import {
   sealTransaction,
   TRANSACTION_TTL_SECONDS,
   unsealTransaction,
   type Transaction,
 } from './transaction';
+import type { TokenSource } from './user-tokens';
 
 /**
  * The app's cookies, all sealed with iron-session (AES-256-CBC + HMAC-SHA-256 under
- * SESSION_SECRET), HttpOnly, SameSite=Lax, and Secure with a `__Host-` name when APP_URL is https.
+ * SESSION_SECRET; previous secrets still open them, see lib/config.ts), HttpOnly, SameSite=Lax,
+ * and Secure with a `__Host-` name when APP_URL is https.
  *
- * - session: who is signed in. Read by pages without any request to the provider.
+ * - session: the session id, nothing else. The session itself (who, the ID token, UserInfo, the
+ *   refresh and access tokens) is a record in the session store (./session-backend.ts): memory,
+ *   or Redis shared by every instance. Ending a session there ends it for every copy of the
+ *   cookie, and no token ever reaches the browser.
  * - transaction: one sign-in in flight (see ./transaction.ts), deleted by the callback.
  * - error: the OAuth error of a failed sign-in, for the error page (so that the page never shows
  *   text taken from its own URL).
@@ -49,62 +58,145 @@ function cookieOptions(maxAge: number) {
   };
 }
 
-function sessionOptions(): SessionOptions {
-  return {
-    cookieName: cookieName('rp_session'),
-    password: getConfig().sessionSecret,
-    // A burst of these means probing (`invalid`) or a broken secret rotation (`unknown-password`).
-    onUnsealError: (reason) =>
-      log.warn('session cookie unreadable; treating as signed out', { reason }),
-    ttl: SESSION_TTL_SECONDS,
-    cookieOptions: {
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: getConfig().secureCookies,
-      path: '/',
-    },
-  };
+/** The session cookie's name (`__Host-rp_session` under https). */
+export function sessionCookieName(): string {
+  return cookieName('rp_session');
 }
 
-type Stored = Partial<SessionData>;
-
 /**
- * Opens the session. An unreadable cookie (tampered, truncated, sealed with another secret) is
- * treated as no session: iron-session throws for some of these, which must not become a 500.
+ * Runs a store operation; an unreachable store becomes `AuthError('session_store_unavailable')`,
+ * which routes answer with 503 (never a 500, never a silent sign-out).
  */
-async function openSession(): Promise<IronSession<Stored>> {
-  const store = await cookies();
-  const options = sessionOptions();
+async function withStore<T>(fn: () => Promise<T>): Promise<T> {
   try {
-    return await getIronSession<Stored>(store, options);
-  } catch {
-    log.warn('session cookie unreadable; treating as signed out');
-    const blind = {
-      get: (name: string) => (name === options.cookieName ? undefined : store.get(name)),
-      set: store.set.bind(store),
-    };
-    return getIronSession<Stored>(blind, options);
+    return await fn();
+  } catch (err) {
+    if (isSessionStoreUnavailable(err))
+      throw new AuthError('session_store_unavailable', { detail: describeError(err), cause: err });
+    throw err;
   }
 }
 
-/** The signed-in user's session, or undefined. Makes no request to the provider. */
+/** The session id in this request's cookie, if it opens. */
+async function readSessionId(): Promise<string | undefined> {
+  const sealed = (await cookies()).get(sessionCookieName())?.value;
+  return openSessionCookie(sealed, getConfig().sessionPasswords, (reason) =>
+    // A burst of these means probing (`invalid`) or a broken secret rotation (`unknown-password`).
+    log.warn('session cookie unreadable; treating as signed out', { reason }),
+  );
+}
+
+export type SessionState =
+  | { readonly state: 'none' }
+  /** Ended early by the provider's refusal to refresh: the next page says so. */
+  | { readonly state: 'ended'; readonly reason: EndReason }
+  | { readonly state: 'active'; readonly record: SessionRecord };
+
+/**
+ * This request's session as the store has it. Costs one cookie decryption and one store read
+ * (none without a cookie); no request to the provider.
+ *
+ * @throws {AuthError} `session_store_unavailable` when the store cannot be reached.
+ */
+export async function readSessionState(): Promise<SessionState> {
+  const id = await readSessionId();
+  if (id === undefined) return { state: 'none' };
+  const stored = await withStore(() => getSessionStore().get(id));
+  if (!stored) return { state: 'none' };
+  return stored.state === 'active'
+    ? { state: 'active', record: stored.record }
+    : { state: 'ended', reason: stored.reason };
+}
+
+/**
+ * The signed-in user's session, or undefined. Makes no request to the provider.
+ *
+ * @throws {AuthError} `session_store_unavailable` when the store cannot be reached.
+ */
 export async function readSession(): Promise<SessionData | undefined> {
-  const session = await openSession();
-  if (typeof session.sub !== 'string' || typeof session.signed_in_at !== 'number') return undefined;
-  return { ...session, sub: session.sub, signed_in_at: session.signed_in_at };
+  const current = await readSessionState();
+  return current.state === 'active' ? current.record.user : undefined;
 }
 
-/** Stores the session of a completed sign-in. Route handlers only. */
-export async function saveSession(data: SessionData): Promise<void> {
-  const session = await openSession();
-  Object.assign(session, data);
-  await session.save();
+/**
+ * Creates the session of a completed sign-in: a new session id (never one the browser brought:
+ * no session fixation), the record in the store, the sealed id in the cookie. Route handlers only.
+ *
+ * @throws {AuthError} `session_store_unavailable`.
+ */
+export async function saveSession(result: SignInResult): Promise<SessionRecord> {
+  const record = buildSessionRecord(result, { id: createSessionId() });
+  await withStore(() => getSessionStore().create(record));
+  (await cookies()).set(
+    sessionCookieName(),
+    await sealSessionCookie(record.id, getConfig().sessionPasswords),
+    cookieOptions(SESSION_TTL_SECONDS),
+  );
+  return record;
 }
 
-/** Removes the session cookie. Route handlers only. */
-export async function destroySession(): Promise<void> {
-  const session = await openSession();
-  session.destroy();
+/**
+ * Ends this browser's session: the record is deleted from the store (a replayed cookie then
+ * finds nothing) and the cookie removed. Route handlers only.
+ *
+ * @returns the record that was ended, for the caller to revoke its refresh token.
+ * @throws {AuthError} `session_store_unavailable`: then nothing was ended, the cookie stays, and
+ *   the user can try again.
+ */
+export async function destroySession(): Promise<SessionRecord | undefined> {
+  const store = await cookies();
+  const name = sessionCookieName();
+  if (store.get(name) === undefined) return undefined;
+  const id = await readSessionId();
+  const removed =
+    id === undefined ? undefined : await withStore(() => getSessionStore().remove(id));
+  store.set(name, '', cookieOptions(0));
+  return removed;
+}
+
+/** A valid access token of the signed-in user, for the protected API. */
+export type UserAccessToken = {
+  /** The access token (a bearer token). Never send it to the browser or write it to a log. */
+  readonly token: string;
+  /** When it expires, ms since the epoch (undefined when the provider did not say). */
+  readonly expiresAt: number | undefined;
+  readonly scope: string | undefined;
+  /** Where it came from: the session, a refresh made now, or a refresh made by someone else. */
+  readonly source: TokenSource;
+  /** When this call refreshed: the client assertion that authenticated the refresh grant. */
+  readonly refreshAssertion?: string | undefined;
+};
+
+/**
+ * **The integrator's entry point**: a valid access token of the signed-in user for the protected
+ * API (`API_RESOURCE`, scope `API_SCOPE`), for server code only (route handlers, server
+ * components, server actions). The token comes from the server-side session; when it expires
+ * within 30 seconds (or does not exist yet), it is refreshed first: a refresh grant with
+ * `resource=API_RESOURCE`, authenticated by a newly signed client assertion, one at a time per
+ * session across every instance, the rotated refresh token stored atomically.
+ *
+ * @param options.forceRefresh refresh even if the stored token looks valid (the API refused it).
+ * @throws {AuthError} `not_signed_in`; `session_expired` (the provider refused the refresh: the
+ *   session is ended, sign in again); `refresh_unavailable` (no refresh token);
+ *   `provider_unreachable` (retry later; the session is kept); `session_store_unavailable`.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6 (refresh)
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2.2 (resource on the token request)
+ */
+export async function getAccessToken(
+  options: { forceRefresh?: boolean } = {},
+): Promise<UserAccessToken> {
+  const id = await readSessionId();
+  if (id === undefined) throw new AuthError('not_signed_in');
+  const lease = await withStore(() =>
+    getUserTokens().getAccessToken(id, { force: options.forceRefresh === true }),
+  );
+  return {
+    token: lease.access_token,
+    expiresAt: lease.expires_at,
+    scope: lease.scope,
+    source: lease.source,
+    refreshAssertion: lease.client_assertion,
+  };
 }
 
 /** Stores the sign-in transaction in its cookie. Route handlers only. */
@@ -112,7 +204,7 @@ export async function storeTransaction(tx: Transaction): Promise<void> {
   const store = await cookies();
   store.set(
     cookieName('rp_tx'),
-    await sealTransaction(tx, getConfig().sessionSecret),
+    await sealTransaction(tx, getConfig().sessionPasswords.seal),
     cookieOptions(TRANSACTION_TTL_SECONDS),
   );
 }
@@ -126,7 +218,7 @@ export async function takeTransaction(): Promise<Transaction | undefined> {
   const name = cookieName('rp_tx');
   const sealed = store.get(name)?.value;
   if (sealed !== undefined) store.set(name, '', cookieOptions(0));
-  return unsealTransaction(sealed, getConfig().sessionSecret);
+  return unsealTransaction(sealed, getConfig().sessionPasswords.open);
 }
 
 type ErrorFlash = {
@@ -145,7 +237,7 @@ export async function storeErrorFlash(err: AuthError): Promise<void> {
   const store = await cookies();
   store.set(
     cookieName('rp_error'),
-    await sealData(flash, { password: getConfig().sessionSecret, ttl: ERROR_TTL_SECONDS }),
+    await sealData(flash, { password: getConfig().sessionPasswords.seal, ttl: ERROR_TTL_SECONDS }),
     cookieOptions(ERROR_TTL_SECONDS),
   );
 }
@@ -156,7 +248,7 @@ export async function readErrorFlash(code: AuthErrorCode): Promise<ErrorFlash | 
   if (!sealed) return undefined;
   try {
     const flash = await unsealData<Partial<ErrorFlash>>(sealed, {
-      password: getConfig().sessionSecret,
+      password: getConfig().sessionPasswords.open,
       ttl: ERROR_TTL_SECONDS,
     });
     if (!isAuthErrorCode(flash.code) || flash.code !== code) return undefined;

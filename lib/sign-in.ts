@@ -37,7 +37,12 @@ export async function startSignIn(
   };
   const url = client.buildAuthorizationUrl(config, {
     redirect_uri: settings.redirectUri,
-    scope: settings.scopes,
+    // The API's scope and resource indicator are asked for now, at sign-in (RFC 8707 §2.1), so
+    // that the grant covers the API; its token comes later from a refresh with `resource`
+    // (./token-refresh.ts). The code itself is redeemed without `resource`: its access token is
+    // the one UserInfo accepts.
+    scope: [...new Set([...settings.scopes.split(' '), settings.api.scope])].join(' '),
+    resource: settings.api.resource,
     response_type: 'code',
     code_challenge: await client.calculatePKCECodeChallenge(code_verifier),
     code_challenge_method: 'S256',
@@ -51,6 +56,8 @@ export type SignInResult = {
   readonly id_token: string;
   readonly claims: IDToken;
   readonly userinfo: UserInfoResponse | undefined;
+  /** The refresh token, when the provider issued one: it gets the API token later. */
+  readonly refresh_token: string | undefined;
   /** The compact client assertion that redeemed the code. */
   readonly clientAssertion: string | undefined;
   readonly trace: BackChannelTrace;
@@ -262,7 +269,14 @@ export async function completeSignIn(
     );
   }
 
-  return { id_token, claims, userinfo, clientAssertion: trace.clientAssertions.at(-1), trace };
+  return {
+    id_token,
+    claims,
+    userinfo,
+    refresh_token: tokens.refresh_token,
+    clientAssertion: trace.clientAssertions.at(-1),
+    trace,
+  };
 }
 
 /** An https URL, or an http one on a loopback host (localhost, 127.0.0.1, ::1). */

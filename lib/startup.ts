@@ -3,6 +3,7 @@ import { AuthError, ConfigError } from './errors';
 import { getClientKeySet } from './keys';
 import { describeError, log } from './log';
 import { getProvider } from './discovery';
+import { getSessionStore } from './session-backend';
 
 /**
  * Runs once when the server starts (from `instrumentation.ts`): parses the configuration, imports
@@ -24,6 +25,9 @@ export async function checkAtStartup(): Promise<void> {
       certificate_x5t_s256: keys.signing.certificate?.x5tS256.slice(0, 12),
       published: keys.published.length,
     });
+    // The session store connects now (Redis: in the background; an unreachable one is not fatal,
+    // requests that need it answer 503 until it is there).
+    getSessionStore();
     await getProvider();
   } catch (err) {
     if (err instanceof AuthError) {

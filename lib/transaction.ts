@@ -40,8 +40,11 @@ function isTransaction(value: unknown): value is Transaction {
   );
 }
 
+/** An iron-session password: one secret, or a map id → secret (rotation, see lib/config.ts). */
+export type SealPassword = string | Readonly<Record<string, string>>;
+
 /** Seals a transaction for its cookie. */
-export function sealTransaction(tx: Transaction, password: string): Promise<string> {
+export function sealTransaction(tx: Transaction, password: SealPassword): Promise<string> {
   return sealData(tx, { password, ttl: TRANSACTION_TTL_SECONDS });
 }
 
@@ -51,7 +54,7 @@ export function sealTransaction(tx: Transaction, password: string): Promise<stri
  */
 export async function unsealTransaction(
   sealed: string | undefined,
-  password: string,
+  password: SealPassword,
 ): Promise<Transaction | undefined> {
   if (!sealed) return undefined;
   try {

@@ -9,6 +9,7 @@ import {
   type AssertionPolicy,
 } from './client-assertion-policy';
 import { clientKeyMetadata, type ClientRegistration } from './client-registration';
+import { userSessionConfiguration } from './user-sessions';
 import { errorPage, loggedOutPage, logoutPage } from './views';
 
 /**
@@ -40,6 +41,8 @@ export type ProviderSettings = {
   readonly allowLoopbackFetch: boolean;
   /** The API whose JWT access tokens the client gets with the client-credentials grant. */
   readonly api: ApiResourceSettings;
+  /** Lifetime of user access tokens, seconds (PROVIDER_ACCESS_TOKEN_TTL). */
+  readonly userAccessTokenTtlSeconds: number;
 };
 
 function requestUrl(input: string | URL | Request): URL {
@@ -82,7 +85,9 @@ export function clientAssertionValidation(
 }
 
 export function buildConfiguration(settings: ProviderSettings): Configuration {
+  const { revocation, ...refresh } = userSessionConfiguration(settings.clientId);
   return {
+    ...refresh,
     clients: [demoClient(settings)],
     findAccount,
     jwks: settings.signingKeys,
@@ -105,7 +110,8 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
     // working day of provider session.
     ttl: {
       AuthorizationCode: 60,
-      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 10 * 60,
+      // Every user access token, the API's JWT and the sign-in's opaque one alike.
+      AccessToken: settings.userAccessTokenTtlSeconds,
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 5 * 60,
       IdToken: 10 * 60,
       RefreshToken: 24 * 60 * 60,
@@ -119,6 +125,7 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
     features: {
       devInteractions: { enabled: false },
       ...buildApiResourceFeatures(settings.api, settings.clientId),
+      revocation,
       // Signing out at the provider (its end_session_endpoint) POSTs a Logout Token to the
       // backchannel_logout_uri of every client of that session (typ logout+jwt, exp = iat + 120 s).
       backchannelLogout: { enabled: true },

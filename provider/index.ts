@@ -18,6 +18,8 @@ import {
 } from './client-registration';
 import { buildConfiguration, type ProviderSettings } from './configuration';
 import { interactions } from './interactions';
+import { logTokenRequests } from './token-log';
+import { userAccessTokenTtlFromEnv } from './user-sessions';
 
 /**
  * Boot script of the bundled OpenID Provider: `tsx provider/index.ts`.
@@ -36,7 +38,8 @@ import { interactions } from './interactions';
  *   PROVIDER_SIGNING_KEYS_FILE    keeps the provider's signing keys across restarts (new per process)
  *   API_RESOURCE                  the API's resource indicator (APP_URL/api), shared with the app
  *   API_SCOPE                     the API's scope              (api1), shared with the app
- *   PROVIDER_API_TOKEN_TTL        API access token lifetime, s (300)
+ *   PROVIDER_API_TOKEN_TTL        API access token lifetime (client credentials), s (300)
+ *   PROVIDER_ACCESS_TOKEN_TTL     user access token lifetime, s (300)
  */
 
 async function generateSigningKeys(): Promise<{ keys: JWK[] }> {
@@ -121,6 +124,7 @@ export async function settingsFromEnv(
     // Only a provider that itself lives on loopback may fetch from loopback.
     allowLoopbackFetch: isLoopbackUrl(new URL(issuer)) && env.NODE_ENV !== 'production',
     api: apiResourceSettingsFromEnv(env, appUrl),
+    userAccessTokenTtlSeconds: userAccessTokenTtlFromEnv(env),
   };
 }
 
@@ -168,6 +172,7 @@ export async function startProvider(
   const provider = new Provider(settings.issuer, buildConfiguration(settings));
   const url = new URL(settings.issuer);
   if (url.protocol === 'https:') provider.proxy = true;
+  logTokenRequests(provider);
   provider.use(interactions(provider));
   exposeClientAuthFailures(provider);
   logEvents(provider);

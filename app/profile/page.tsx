@@ -8,6 +8,7 @@ import {
   ID_TOKEN_CLAIM_NOTES,
 } from '../_components/claim-notes';
 import { ClaimsTable, JwtCard } from '../_components/claims-table';
+import { UserApiPanel } from './user-api-panel';
 
 export const dynamic = 'force-dynamic';
 export const metadata: Metadata = { title: 'Profile · private_key_jwt RP' };
@@ -29,6 +30,15 @@ export default async function ProfilePage() {
         Signed in as{' '}
         <span data-testid="profile-sub">{typeof name === 'string' ? name : session.sub}</span>
       </h1>
+
+      <h2>The protected API, called as you</h2>
+      <p className="muted">
+        The app holds your tokens on its server (a backend-for-frontend): it calls{' '}
+        <code>GET /api/messages</code> with your access token for the API, refreshing it first when
+        it expires within 30 seconds. This page only ever sees the token decoded. The same call as
+        JSON: <a href="/api/me/messages">/api/me/messages</a>.
+      </p>
+      <UserApiPanel />
 
       <h2>The client assertion that redeemed your authorization code</h2>
       <p className="muted">

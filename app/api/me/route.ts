@@ -1,20 +1,42 @@
+import { cookies } from 'next/headers';
+
 import { userClaims } from '@/lib/dal';
-import { readSession } from '@/lib/session';
+import { AuthError } from '@/lib/errors';
 import { withSecurityHeaders } from '@/lib/response-security';
+import { readSessionState, sessionCookieName } from '@/lib/session';
+import { shouldAnswerUnavailable } from '@/lib/store-health';
+import { jsonSessionUnavailable } from '@/lib/unavailable-page';
 
 export const dynamic = 'force-dynamic';
 
-/** `GET /api/me` — the signed-in user's claims as JSON; 401 when signed out. */
+/**
+ * `GET /api/me` — the signed-in user's claims as JSON; 401 when signed out (with
+ * `session_expired` when the provider ended the session); 503 when the session store is
+ * unreachable.
+ */
 async function readMe() {
-  const session = await readSession();
+  // During a known store outage, 503 at once without trying the store, as proxy.ts does for the
+  // pages (this route is left out of the proxy: lib/response-security.ts).
+  if ((await cookies()).has(sessionCookieName()) && shouldAnswerUnavailable())
+    return jsonSessionUnavailable();
   const headers = { 'cache-control': 'no-store' };
-  if (!session) {
+  let current: Awaited<ReturnType<typeof readSessionState>>;
+  try {
+    current = await readSessionState();
+  } catch (err) {
+    if (err instanceof AuthError && err.code === 'session_store_unavailable')
+      return jsonSessionUnavailable();
+    throw err;
+  }
+  if (current.state !== 'active') {
     return Response.json(
-      { error: 'unauthenticated', error_description: 'sign in at /auth/login' },
+      current.state === 'ended'
+        ? { error: 'session_expired', error_description: 'the session has ended; sign in again' }
+        : { error: 'unauthenticated', error_description: 'sign in at /auth/login' },
       { status: 401, headers },
     );
   }
-  return Response.json(userClaims(session), { headers });
+  return Response.json(userClaims(current.record.user), { headers });
 }
 
 export const GET = withSecurityHeaders(readMe);

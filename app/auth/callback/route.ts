@@ -6,7 +6,6 @@ import { log } from '@/lib/log';
 import { completeSignIn } from '@/lib/sign-in';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import { destroySession, saveSession, takeTransaction } from '@/lib/session';
-import { fitSessionData } from '@/lib/session-data';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
 import { withSecurityHeaders } from '@/lib/response-security';
 
@@ -31,9 +30,11 @@ async function completeCallback(request: NextRequest) {
 
     const result = await completeSignIn(request.nextUrl.searchParams, transaction);
     const settings = getConfig();
-    await saveSession(await fitSessionData(result, settings.sessionSecret));
+    const session = await saveSession(result);
     log.info('sign-in completed', {
       sub: result.claims.sub,
+      sid: session.sid !== undefined,
+      refresh_token: result.refresh_token !== undefined,
       back_channel_requests: result.trace.requests.length,
     });
     // The stored returnTo was sanitised at /auth/login; checked again here, where it is used.

@@ -1,16 +1,22 @@
 import type { NextRequest } from 'next/server';
 
 import { getConfig } from '@/lib/config';
+import { AuthError } from '@/lib/errors';
 import { describeError, log } from '@/lib/log';
 import { buildLogoutUrl } from '@/lib/sign-in';
-import { destroySession, readSession } from '@/lib/session';
+import { destroySession } from '@/lib/session';
 import { redirectSeeOther } from '@/lib/sign-in-failure';
+import { revokeRefreshToken } from '@/lib/token-refresh';
+import { renderSessionUnavailable } from '@/lib/unavailable-page';
 
 export const dynamic = 'force-dynamic';
 
 /**
- * `POST /auth/logout` — ends the session here, then at the provider (RP-initiated logout with
- * `id_token_hint` and `post_logout_redirect_uri`) when it has an end_session_endpoint.
+ * `POST /auth/logout` — ends the session here (its record is deleted from the session store, so
+ * the cookie, replayed, finds nothing), revokes its refresh token at the provider (RFC 7009, with
+ * a freshly signed client assertion) when the provider has a revocation endpoint, then sends the
+ * browser to the provider's logout (RP-initiated logout with `id_token_hint` and
+ * `post_logout_redirect_uri`) when it has an end_session_endpoint.
  * A POST, not a GET: a link or an image elsewhere must not end sessions here and at the provider.
  */
 export async function POST(request: NextRequest) {
@@ -25,12 +31,23 @@ export async function POST(request: NextRequest) {
       { status: 403 },
     );
   }
-  const session = await readSession();
-  await destroySession();
+  let session: Awaited<ReturnType<typeof destroySession>>;
+  try {
+    session = await destroySession();
+  } catch (err) {
+    // The session could not be deleted: say so and keep the cookie, so that signing out can be
+    // retried and really ends the session (clearing only the cookie would leave it replayable).
+    if (err instanceof AuthError && err.code === 'session_store_unavailable')
+      return renderSessionUnavailable('/');
+    throw err;
+  }
   let target: URL = new URL('/', settings.appUrl);
   if (session) {
+    // MUST: the refresh token dies with the session, not only the cookie (RFC 7009 §2).
+    if (session.tokens.refresh_token)
+      await revokeRefreshToken(session.tokens.refresh_token, session.sub);
     try {
-      target = (await buildLogoutUrl(session.id_token)) ?? target;
+      target = (await buildLogoutUrl(session.user.id_token)) ?? target;
     } catch (err) {
       log.warn('provider logout skipped', { reason: describeError(err) });
     }

@@ -1,0 +1,18 @@
+import type { NextRequest } from 'next/server';
+
+import { getConfig } from '@/lib/config';
+import { sanitizeReturnTo } from '@/lib/return-to';
+import { renderSessionUnavailable } from '@/lib/unavailable-page';
+
+export const dynamic = 'force-dynamic';
+
+/**
+ * `GET /auth/unavailable?returnTo=/path` — 503: the session store cannot be reached. Pages that
+ * need the session send the browser here (a page cannot answer 503 itself); `proxy.ts` answers
+ * with it directly while an outage is known.
+ */
+export function GET(request: NextRequest) {
+  return renderSessionUnavailable(
+    sanitizeReturnTo(request.nextUrl.searchParams.get('returnTo'), getConfig().appUrl),
+  );
+}

@@ -1,0 +1,337 @@
+import type { APIResponse, BrowserContext, Page } from '@playwright/test';
+
+import { ALICE, expect, submitLogin, test } from './fixtures';
+import { startRedisServer, type RedisServer } from './support/redis-server';
+import { startSessionStack, type AppInstance, type SessionStack } from './support/session-stack';
+
+/**
+ * Sessions that live: the user's own access token, refreshed with a fresh assertion, logout both
+ * ways, and many instances on Redis. Real parts only: the bundled provider, the production build
+ * of the app (two instances on two ports, which share the browser's cookies), a real
+ * redis-server, Chromium. Grants are counted from the provider's one-line-per-token-request log.
+ *
+ * User access tokens live PROVIDER_ACCESS_TOKEN_TTL = 30 s here, so the app refreshes them once
+ * 15 s are left (half their lifetime, as they live less than a minute).
+ */
+
+const TTL_SECONDS = 30;
+/** A JWT in compact form: what must never reach the browser. */
+const COMPACT_JWT = /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
+
+type MessagesAnswer = {
+  caller: { sub: string; client_id: string; scope: string };
+  token: { iat: number; exp: number };
+};
+
+async function signInAt(page: Page, stack: SessionStack, app: AppInstance): Promise<void> {
+  await page.goto(`${app.url}/auth/login?returnTo=/profile`);
+  await expect(page).toHaveURL(new RegExp(`^${stack.issuer}/interaction/`));
+  const loginUrl = page.url();
+  await submitLogin(page, ALICE);
+  await page.waitForURL(
+    (url) =>
+      url.href !== loginUrl &&
+      (url.href.startsWith(app.url) || url.pathname.startsWith('/interaction/')),
+  );
+  if (page.url().startsWith(stack.issuer))
+    await page.getByRole('button', { name: 'Allow' }).click();
+  await page.waitForURL(`${app.url}/profile`);
+  await expect(page.getByTestId('profile-sub')).toHaveText(ALICE.name);
+}
+
+async function readMessages(response: APIResponse): Promise<MessagesAnswer> {
+  expect(response.status(), await response.text()).toBe(200);
+  return (await response.json()) as MessagesAnswer;
+}
+
+async function sessionCookie(context: BrowserContext): Promise<string> {
+  const cookie = (await context.cookies()).find((c) => c.name === 'rp_session');
+  expect(cookie, 'a session cookie').toBeTruthy();
+  return `rp_session=${cookie?.value ?? ''}`;
+}
+
+/** Waits until the token issued at `iat` is within the refresh margin (15 s of a 30 s life). */
+async function waitForRefreshWindow(page: Page, iat: number): Promise<void> {
+  const due = (iat + TTL_SECONDS / 2 + 1.5) * 1000;
+  const wait = due - Date.now();
+  if (wait > 0) await page.waitForTimeout(wait);
+}
+
+/** Signs out at the provider itself (its end_session_endpoint): it sends the Logout Token. */
+async function signOutAtProvider(page: Page, stack: SessionStack): Promise<void> {
+  await page.goto(`${stack.issuer}/session/end`);
+  await page.getByRole('button', { name: 'Yes, sign me out' }).click();
+  await expect(page.getByRole('heading', { name: 'Signed out' })).toBeVisible();
+}
+
+test.describe('two app instances on one Redis', () => {
+  test.describe.configure({ mode: 'serial' });
+  let redis: RedisServer;
+  let stack: SessionStack;
+  let a: AppInstance;
+  let b: AppInstance;
+
+  test.beforeAll(async () => {
+    redis = await startRedisServer({ persist: true });
+    stack = await startSessionStack({
+      instances: 2,
+      redisUrl: redis.url,
+      providerEnv: { PROVIDER_ACCESS_TOKEN_TTL: String(TTL_SECONDS) },
+    });
+    [a, b] = stack.instances as [AppInstance, AppInstance];
+  });
+  test.afterAll(async () => {
+    const logs = (stack?.instances ?? []).flatMap((app) => app.log());
+    await stack?.stop();
+    await redis?.remove();
+    expect(findTokensInLog(logs)).toEqual([]);
+  });
+
+  test('signed in on one instance, signed in on the other; the API call as the user refreshes once, lazily', async ({
+    page,
+  }) => {
+    await signInAt(page, stack, a);
+    await page.goto(`${b.url}/profile`);
+    await expect(page.getByTestId('profile-sub')).toHaveText(ALICE.name);
+    expect(stack.countGrants('authorization_code')).toBe(1);
+    expect(stack.countGrants('refresh_token')).toBe(0);
+
+    const first = await page.request.get(`${a.url}/api/me/messages`);
+    expect(first.headers()['x-token-source']).toBe('refreshed');
+    const answer = await readMessages(first);
+    expect(answer.caller).toEqual({ sub: 'alice', client_id: 'client_using_jwt', scope: 'api1' });
+    expect(answer.token.exp - answer.token.iat).toBe(TTL_SECONDS);
+    const second = await page.request.get(`${b.url}/api/me/messages`);
+    expect(second.headers()['x-token-source']).toBe('store');
+    expect((await readMessages(second)).token).toEqual(answer.token);
+    expect(stack.countGrants('refresh_token')).toBe(1);
+    // Every refresh authenticated with private_key_jwt, the assertion's aud the issuer.
+    const refreshes = stack
+      .providerLog()
+      .filter((l) => l.startsWith('[op] token grant_type=refresh_token'));
+    expect(refreshes).toHaveLength(1);
+    for (const line of refreshes) {
+      expect(line).toContain('auth=private_key_jwt');
+      expect(line).toContain(`aud=${stack.issuer} `);
+      expect(line).toContain(`resource=${stack.apiResource} `);
+    }
+  });
+
+  test('the /profile button shows the call (request, token claims, answer); no token reaches the browser', async ({
+    page,
+  }) => {
+    await signInAt(page, stack, a);
+    const bodies: string[] = [];
+    page.on('response', async (response) => {
+      if (response.url().startsWith(b.url)) bodies.push(await response.text().catch(() => ''));
+    });
+    await page.goto(`${b.url}/profile`);
+    await page.getByTestId('user-api-run').click();
+    await expect(page.getByTestId('user-api-status')).toHaveText('200');
+    await expect(page.getByTestId('user-api-request')).toContainText(`GET ${b.url}/api/messages`);
+    const payload = page.getByTestId('user-token-payload');
+    await expect(payload.locator('tr[data-claim="sub"] td.value')).toHaveText('alice');
+    await expect(payload.locator('tr[data-claim="aud"] td.value')).toHaveText(stack.apiResource);
+    await expect(payload.locator('tr[data-claim="scope"] td.value')).toHaveText('api1');
+    await expect(
+      page.getByTestId('user-token-header').locator('tr[data-claim="typ"] td.value'),
+    ).toHaveText('at+jwt');
+    await expect(page.getByTestId('user-api-body')).toContainText('"sub": "alice"');
+    expect(bodies.length).toBeGreaterThan(0);
+    for (const body of bodies) expect(body).not.toMatch(COMPACT_JWT);
+    expect(await page.content()).not.toMatch(COMPACT_JWT);
+  });
+
+  test('at expiry, 20 concurrent calls over both instances make exactly one refresh grant', async ({
+    page,
+  }) => {
+    await signInAt(page, stack, a);
+    const before = await readMessages(await page.request.get(`${b.url}/api/me/messages`));
+    await waitForRefreshWindow(page, before.token.iat);
+    const grants = stack.countGrants('refresh_token');
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        page.request.get(`${(i % 2 === 0 ? a : b).url}/api/me/messages`),
+      ),
+    );
+    const answers = await Promise.all(responses.map(readMessages));
+    expect(stack.countGrants('refresh_token') - grants).toBe(1);
+    const issued = new Set(answers.map((x) => x.token.iat));
+    expect(issued.size, 'every call got the one new token').toBe(1);
+    expect([...issued][0]).toBeGreaterThan(before.token.iat);
+    const sources = responses.map((r) => r.headers()['x-token-source']);
+    expect(sources.filter((s) => s === 'refreshed')).toHaveLength(1);
+    // No refresh token was ever presented twice: the provider would have refused it.
+    expect(stack.providerLog().filter((l) => l.includes('outcome=invalid_grant'))).toEqual([]);
+  });
+
+  test('a back-channel logout delivered to one instance ends the session on both; replay gets nothing', async ({
+    page,
+    context,
+  }) => {
+    await signInAt(page, stack, a);
+    await readMessages(await page.request.get(`${b.url}/api/me/messages`));
+    const cookie = await sessionCookie(context);
+    const endedBefore = a.count('back-channel logout by=sid');
+    await signOutAtProvider(page, stack);
+    await expect.poll(() => a.count('back-channel logout by=sid')).toBe(endedBefore + 1);
+    expect(
+      a.log().some((l) => /back-channel logout by=sid sub=alice sessions_ended=[1-9]/.test(l)),
+    ).toBe(true);
+    for (const app of [a, b]) {
+      expect((await page.request.get(`${app.url}/api/me`)).status()).toBe(401);
+      const replayed = await fetch(`${app.url}/api/me`, { headers: { cookie } });
+      expect(replayed.status).toBe(401);
+      const replayedCall = await fetch(`${app.url}/api/me/messages`, { headers: { cookie } });
+      expect(replayedCall.status).toBe(401);
+    }
+    expect(
+      stack.providerLog().some((l) => l.includes('backchannel.logout') && l.includes('delivered')),
+    ).toBe(true);
+  });
+
+  test('signing out in the app deletes the session everywhere and revokes the refresh token', async ({
+    page,
+    context,
+  }) => {
+    await signInAt(page, stack, a);
+    await readMessages(await page.request.get(`${b.url}/api/me/messages`));
+    const cookie = await sessionCookie(context);
+    const revoked = a.count('refresh token revoked');
+    // Signed out where the provider sends the browser back to (the first instance's APP_URL).
+    await page.goto(`${a.url}/`);
+    await page.getByRole('main').getByRole('button', { name: 'Sign out' }).click();
+    await expect(page).toHaveURL(new RegExp(`^${stack.issuer}/`));
+    await page.getByRole('button', { name: 'Yes, sign me out' }).click();
+    await page.waitForURL(`${a.url}/`);
+    await expect(page.getByTestId('signed-out')).toBeVisible();
+    expect(a.count('refresh token revoked')).toBe(revoked + 1);
+    for (const app of [a, b]) {
+      const replayed = await fetch(`${app.url}/api/me`, { headers: { cookie } });
+      expect(replayed.status).toBe(401);
+    }
+  });
+
+  test('Redis stopped: 503, logged once, nobody signed out; Redis back: it works, nothing lost', async ({
+    page,
+    context,
+  }) => {
+    await signInAt(page, stack, a);
+    const before = await readMessages(await page.request.get(`${a.url}/api/me/messages`));
+    const cookie = await sessionCookie(context);
+    const outages = [a, b].map((app) => app.count('session store unreachable'));
+
+    await redis.stop();
+    for (const app of [a, b]) {
+      for (let i = 0; i < 3; i++) {
+        const me = await fetch(`${app.url}/api/me`, { headers: { cookie } });
+        expect(me.status).toBe(503);
+        expect(((await me.json()) as { error: string }).error).toBe('temporarily_unavailable');
+        expect((await fetch(`${app.url}/api/me/messages`, { headers: { cookie } })).status).toBe(
+          503,
+        );
+      }
+      const profile = await page.goto(`${app.url}/profile`);
+      expect(profile?.status()).toBe(503);
+      await expect(page.getByTestId('error-code')).toHaveText('session_store_unavailable');
+      // Signing out cannot be done now: said so, and the cookie is kept to try again.
+      const logout = await page.request.post(`${app.url}/auth/logout`, {
+        headers: { origin: app.url },
+        maxRedirects: 0,
+      });
+      expect(logout.status()).toBe(503);
+    }
+    expect([a, b].map((app) => app.count('session store unreachable'))).toEqual(
+      outages.map((n) => n + 1),
+    );
+
+    await redis.start();
+    for (const app of [a, b]) {
+      await expect
+        .poll(async () => (await fetch(`${app.url}/api/me`, { headers: { cookie } })).status, {
+          timeout: 15_000,
+        })
+        .toBe(200);
+    }
+    const after = await readMessages(await page.request.get(`${b.url}/api/me/messages`));
+    expect(after.caller.sub).toBe('alice');
+    expect(after.token.iat, 'the same stored token: nothing lost').toBe(before.token.iat);
+    await page.goto(`${b.url}/profile`);
+    await expect(page.getByTestId('profile-sub')).toHaveText(ALICE.name);
+    expect(a.count('session store reachable again')).toBeGreaterThan(0);
+  });
+});
+
+/** No token in the app's log: no compact JWT, no long opaque value (refresh tokens are 43 chars). */
+function findTokensInLog(lines: readonly string[]): string[] {
+  return lines.filter((line) => COMPACT_JWT.test(line) || /[A-Za-z0-9_-]{43,}/.test(line));
+}
+
+test.describe('one instance, sessions in memory (no Redis)', () => {
+  test.describe.configure({ mode: 'serial' });
+  let stack: SessionStack;
+  let app: AppInstance;
+
+  test.beforeAll(async () => {
+    stack = await startSessionStack({
+      instances: 1,
+      providerEnv: { PROVIDER_ACCESS_TOKEN_TTL: String(TTL_SECONDS) },
+    });
+    [app] = stack.instances as [AppInstance];
+  });
+  test.afterAll(async () => {
+    const logs = app?.log() ?? [];
+    await stack?.stop();
+    expect(findTokensInLog(logs)).toEqual([]);
+  });
+
+  test('the API call as the user, refreshed at expiry once for 20 concurrent calls', async ({
+    page,
+  }) => {
+    await signInAt(page, stack, app);
+    const first = await readMessages(await page.request.get(`${app.url}/api/me/messages`));
+    expect(first.caller.sub).toBe('alice');
+    expect(stack.countGrants('refresh_token')).toBe(1);
+    await waitForRefreshWindow(page, first.token.iat);
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () => page.request.get(`${app.url}/api/me/messages`)),
+    );
+    const answers = await Promise.all(responses.map(readMessages));
+    expect(stack.countGrants('refresh_token')).toBe(2);
+    expect(new Set(answers.map((x) => x.token.iat)).size).toBe(1);
+  });
+
+  test('a back-channel logout ends the session; the cookie, replayed, gets nothing', async ({
+    page,
+    context,
+  }) => {
+    await signInAt(page, stack, app);
+    const cookie = await sessionCookie(context);
+    await signOutAtProvider(page, stack);
+    await expect
+      .poll(() => app.count(/back-channel logout by=sid sub=alice sessions_ended=1/))
+      .toBe(1);
+    expect((await fetch(`${app.url}/api/me`, { headers: { cookie } })).status).toBe(401);
+  });
+
+  test('provider down: 503 and the session kept; refresh refused: the session ends and the next page says so', async ({
+    page,
+  }) => {
+    await signInAt(page, stack, app);
+    await stack.stopProvider();
+    const down = await page.request.get(`${app.url}/api/me/messages`);
+    expect(down.status()).toBe(503);
+    expect(((await down.json()) as { error: string }).error).toBe('provider_unreachable');
+    expect((await page.request.get(`${app.url}/api/me`)).status(), 'still signed in').toBe(200);
+
+    // A new provider process knows no grant: the refresh token is refused (invalid_grant).
+    await stack.startProvider();
+    const refused = await page.request.get(`${app.url}/api/me/messages`);
+    expect(refused.status()).toBe(401);
+    expect(((await refused.json()) as { error: string }).error).toBe('session_expired');
+    await page.goto(`${app.url}/profile`);
+    await expect(page.getByTestId('error-code')).toHaveText('session_expired');
+    await expect(page.getByTestId('error-title')).toHaveText('Your session has ended');
+    expect((await page.request.get(`${app.url}/api/me`)).status()).toBe(401);
+  });
+});

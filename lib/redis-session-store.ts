@@ -1,0 +1,286 @@
+import { randomBytes } from 'node:crypto';
+
+import { createClient } from 'redis';
+
+import { describeRedisUrl } from './config';
+import { describeError, log } from './log';
+import {
+  parseSessionRecord,
+  type EndReason,
+  type SessionRecord,
+  type StoredSession,
+} from './session-record';
+import { ENDED_TTL_MS, SessionStoreUnavailableError, type SessionStore } from './session-store';
+import { reportStoreFailure, reportStoreSuccess } from './store-health';
+
+/**
+ * The session store on Redis (`REDIS_URL`), with node-redis (the `redis` package, maintained by
+ * Redis itself: typed commands, promise API, RESP3, and the two options this store depends on:
+ * `disableOfflineQueue` and a per-command timeout).
+ *
+ * Layout (every key under `rp:`):
+ * - `rp:s:<id>`    hash `{ r: record JSON, v: version }`, expiring with the session;
+ * - `rp:e:<id>`    why a session ended early (refresh refused), for an hour;
+ * - `rp:sid:<sid>` and `rp:sub:<sub>`: sets of session ids, for back-channel logout;
+ * - `rp:lock:<name>` a lock: owner token, `SET NX PX`, released only by its owner (Lua);
+ * - `rp:jti:<jti>` a logout token seen, `SET NX EXAT` its expiry (replay).
+ *
+ * Failure model: while Redis is unreachable no command waits for it. The offline queue is off and
+ * every operation has a time limit, so a request fails within {@link COMMAND_TIMEOUT_MS} with a
+ * {@link SessionStoreUnavailableError} (routes answer 503); the client reconnects by itself in the
+ * background and the first successful command ends the outage (./store-health.ts).
+ *
+ * @see https://redis.io/docs/latest/develop/clients/nodejs/
+ * @see https://redis.io/docs/latest/develop/use/patterns/distributed-locks/ (single instance lock)
+ */
+
+/** A command that takes longer than this fails (the request answers 503 rather than hang). */
+export const COMMAND_TIMEOUT_MS = 2000;
+/** Reconnect backoff: 50 ms, growing to at most this. */
+const MAX_RECONNECT_DELAY_MS = 1000;
+/** How long a request waits for the very first connection of the process. */
+const FIRST_CONNECT_WAIT_MS = 2000;
+
+const PREFIX = 'rp:';
+const sessionKey = (id: string) => `${PREFIX}s:${id}`;
+const endedKey = (id: string) => `${PREFIX}e:${id}`;
+const sidKey = (sid: string) => `${PREFIX}sid:${sid}`;
+const subKey = (sub: string) => `${PREFIX}sub:${sub}`;
+const lockKey = (name: string) => `${PREFIX}lock:${name}`;
+const jtiKey = (jti: string) => `${PREFIX}jti:${jti}`;
+
+// Compare-and-set of the record: the version must not have moved since it was read, so a refresh
+// that lost a race never puts back an older (already rotated) refresh token.
+const UPDATE_IF_VERSION = `
+local v = redis.call('HGET', KEYS[1], 'v')
+if v == false or v ~= ARGV[1] then return 0 end
+local n = tonumber(v) + 1
+redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', tostring(n))
+return n`;
+
+// A lock is released by its owner only: after its TTL it may already be someone else's.
+const RELEASE_IF_OWNER = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+export type RedisStoreOptions = {
+  readonly url: string;
+  /** Name in logs (tests run several). */
+  readonly name?: string;
+};
+
+/**
+ * Connects to Redis (in the background) and returns the store. Never throws for an unreachable
+ * server: operations fail with {@link SessionStoreUnavailableError} until it is reachable.
+ */
+export function createRedisSessionStore(options: RedisStoreOptions): SessionStore {
+  const where = describeRedisUrl(options.url);
+  const client = createClient({
+    url: options.url,
+    // MUST: no offline queue. With it, commands issued while Redis is down wait for the reconnect
+    // and requests hang; without it they fail at once and the route answers 503.
+    disableOfflineQueue: true,
+    pingInterval: 1000,
+    socket: {
+      connectTimeout: COMMAND_TIMEOUT_MS,
+      // A server that stops answering (frozen, or a dead network path) is noticed by silence:
+      // pings every second, and a socket silent for longer than the command limit is closed
+      // (then reconnected), which fails the commands waiting on it.
+      socketTimeout: COMMAND_TIMEOUT_MS * 2,
+      reconnectStrategy: (retries) =>
+        Math.min(50 * 2 ** Math.min(retries, 5), MAX_RECONNECT_DELAY_MS),
+    },
+  });
+  // node-redis emits 'error' on every failed (re)connection; without a listener Node would crash.
+  client.on('error', (err: unknown) => reportStoreFailure(`${where}: ${describeError(err)}`));
+  client.on('ready', () => {
+    reportStoreSuccess();
+    log.info('session store connected', { redis: where });
+  });
+  let closed = false;
+  const firstConnect = client.connect().then(
+    () => true,
+    (err: unknown) => {
+      reportStoreFailure(`${where}: ${describeError(err)}`);
+      return false;
+    },
+  );
+
+  /** Runs `fn` against a ready client, mapping every failure to SessionStoreUnavailableError. */
+  async function run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (closed) throw new SessionStoreUnavailableError('the store is closed');
+    if (!client.isReady) {
+      // Right after start the first connection may still be under way: wait for it, briefly.
+      await Promise.race([firstConnect, new Promise((r) => setTimeout(r, FIRST_CONNECT_WAIT_MS))]);
+      if (!client.isReady) {
+        reportStoreFailure(`${where}: not connected`);
+        throw new SessionStoreUnavailableError(`${what}: Redis at ${where} is not connected`);
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // node-redis's own command timeout stops counting once the command is written: a server
+      // that accepts the bytes and never answers would hold the request forever.
+      const result = await Promise.race([
+        fn(),
+        new Promise<never>((_, fail) => {
+          timer = setTimeout(
+            () => fail(new Error(`no answer within ${COMMAND_TIMEOUT_MS} ms`)),
+            COMMAND_TIMEOUT_MS,
+          );
+        }),
+      ]);
+      reportStoreSuccess();
+      return result;
+    } catch (err) {
+      reportStoreFailure(`${where}: ${describeError(err)}`);
+      throw new SessionStoreUnavailableError(`${what}: ${describeError(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function readRecord(id: string): Promise<SessionRecord | undefined> {
+    const json = await client.hGet(sessionKey(id), 'r');
+    if (typeof json !== 'string') return undefined;
+    try {
+      return parseSessionRecord(JSON.parse(json));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Deletes a session and its index entries; returns the record if there was one. */
+  async function removeRecord(id: string): Promise<SessionRecord | undefined> {
+    const record = await readRecord(id);
+    const multi = client.multi().del(sessionKey(id));
+    if (record?.sid !== undefined) multi.sRem(sidKey(record.sid), id);
+    if (record) multi.sRem(subKey(record.sub), id);
+    await multi.exec();
+    return record;
+  }
+
+  async function removeSet(key: string): Promise<SessionRecord[]> {
+    const ids = await client.sMembers(key);
+    const removed: SessionRecord[] = [];
+    for (const id of ids) {
+      const record = await removeRecord(id);
+      if (record) removed.push(record);
+    }
+    await client.del(key);
+    return removed;
+  }
+
+  return {
+    kind: 'redis',
+    create(record) {
+      return run('create', async () => {
+        const multi = client
+          .multi()
+          .del(endedKey(record.id))
+          .hSet(sessionKey(record.id), { r: JSON.stringify(record), v: '1' })
+          .pExpireAt(sessionKey(record.id), record.expires_at);
+        // An index lives as long as its newest session: set its expiry when it has none, and
+        // push it later (GT) when this session outlives it.
+        for (const key of [
+          record.sid === undefined ? undefined : sidKey(record.sid),
+          subKey(record.sub),
+        ]) {
+          if (key === undefined) continue;
+          multi
+            .sAdd(key, record.id)
+            .pExpireAt(key, record.expires_at, 'NX')
+            .pExpireAt(key, record.expires_at, 'GT');
+        }
+        await multi.exec();
+      });
+    },
+    get(id) {
+      return run('get', async (): Promise<StoredSession | undefined> => {
+        const fields = await client.hGetAll(sessionKey(id));
+        const version = Number(fields.v);
+        if (typeof fields.r === 'string' && Number.isSafeInteger(version)) {
+          let record: SessionRecord | undefined;
+          try {
+            record = parseSessionRecord(JSON.parse(fields.r));
+          } catch {
+            record = undefined;
+          }
+          if (record?.id === id) return { state: 'active', record, version };
+          return undefined;
+        }
+        const reason = await client.get(endedKey(id));
+        return reason === 'refresh_rejected' ? { state: 'ended', reason } : undefined;
+      });
+    },
+    updateTokens(id, expectedVersion, tokens) {
+      return run('updateTokens', async () => {
+        const record = await readRecord(id);
+        if (!record) return undefined;
+        const next = await client.eval(UPDATE_IF_VERSION, {
+          keys: [sessionKey(id)],
+          arguments: [String(expectedVersion), JSON.stringify({ ...record, tokens })],
+        });
+        return typeof next === 'number' && next > 0 ? next : undefined;
+      });
+    },
+    remove(id) {
+      return run('remove', () => removeRecord(id));
+    },
+    end(id, reason: EndReason) {
+      return run('end', async () => {
+        const record = await removeRecord(id);
+        if (record) {
+          const ttl = Math.max(1, Math.min(record.expires_at - Date.now(), ENDED_TTL_MS));
+          await client.set(endedKey(id), reason, { expiration: { type: 'PX', value: ttl } });
+        }
+        return record;
+      });
+    },
+    removeBySid(sid) {
+      return run('removeBySid', () => removeSet(sidKey(sid)));
+    },
+    removeBySub(sub) {
+      return run('removeBySub', () => removeSet(subKey(sub)));
+    },
+    acquireLock(name, ttlMs) {
+      return run('acquireLock', async () => {
+        const token = randomBytes(16).toString('base64url');
+        const set = await client.set(lockKey(name), token, {
+          condition: 'NX',
+          expiration: { type: 'PX', value: Math.max(1, Math.round(ttlMs)) },
+        });
+        return set === 'OK' ? token : undefined;
+      });
+    },
+    releaseLock(name, token) {
+      return run('releaseLock', async () => {
+        await client.eval(RELEASE_IF_OWNER, { keys: [lockKey(name)], arguments: [token] });
+      });
+    },
+    rememberOnce(jti, expiresAtSeconds) {
+      return run('rememberOnce', async () => {
+        // At least a few seconds: an already expired token is refused elsewhere anyway.
+        const until = Math.max(Math.ceil(expiresAtSeconds), Math.ceil(Date.now() / 1000) + 5);
+        const set = await client.set(jtiKey(jti), '1', {
+          condition: 'NX',
+          expiration: { type: 'EXAT', value: until },
+        });
+        return set === 'OK';
+      });
+    },
+    async close() {
+      closed = true;
+      // Not awaiting the first connection: against a server that never came up it never settles.
+      if (client.isReady) {
+        try {
+          await client.close();
+        } catch {
+          client.destroy();
+        }
+      } else {
+        client.destroy();
+      }
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { startRedisServer, type RedisServer } from '../e2e/support/redis-server';
+import { createRedisSessionStore } from './redis-session-store';
+import type { SessionRecord } from './session-record';
+import {
+  createMemorySessionStore,
+  createSessionId,
+  isSessionStoreUnavailable,
+  type SessionStore,
+} from './session-store';
+
+/**
+ * The session store contract, run against both implementations: this process's memory and a real
+ * `redis-server` started for the test on a free loopback port (no mock).
+ */
+
+function makeRecord(overrides: Partial<SessionRecord> = {}): SessionRecord {
+  const now = Date.now();
+  const sub = overrides.sub ?? 'alice';
+  return {
+    id: createSessionId(),
+    sub,
+    sid: 'op-session-1',
+    created_at: now,
+    expires_at: now + 60_000,
+    user: { sub, signed_in_at: Math.floor(now / 1000), id_token: 'header.payload.signature' },
+    tokens: { refresh_token: 'rt-0' },
+    ...overrides,
+  };
+}
+
+let redis: RedisServer;
+const stores: Array<{ name: string; open: () => SessionStore }> = [
+  { name: 'memory', open: () => createMemorySessionStore() },
+  { name: 'redis', open: () => createRedisSessionStore({ url: redis.url }) },
+];
+
+before(async () => {
+  redis = await startRedisServer();
+});
+after(async () => {
+  await redis.stop();
+});
+
+for (const { name, open } of stores) {
+  describe(`session store: ${name}`, () => {
+    let store: SessionStore;
+    before(() => {
+      store = open();
+    });
+    after(() => store.close());
+
+    it('stores, reads and deletes a session', async () => {
+      const record = makeRecord();
+      await store.create(record);
+      const stored = await store.get(record.id);
+      assert.equal(stored?.state, 'active');
+      assert.deepEqual(stored?.state === 'active' && stored.record, record);
+      assert.deepEqual(await store.remove(record.id), record);
+      assert.equal(await store.get(record.id), undefined);
+      assert.equal(await store.remove(record.id), undefined);
+    });
+
+    it('replaces tokens only when the version is the one read (compare-and-set)', async () => {
+      const record = makeRecord();
+      await store.create(record);
+      const read = await store.get(record.id);
+      assert.ok(read?.state === 'active');
+      const v2 = await store.updateTokens(record.id, read.version, { refresh_token: 'rt-1' });
+      assert.equal(v2, read.version + 1);
+      // A second writer that read the same version loses: the rotated token stays.
+      assert.equal(
+        await store.updateTokens(record.id, read.version, { refresh_token: 'rt-stale' }),
+        undefined,
+      );
+      const now = await store.get(record.id);
+      assert.ok(now?.state === 'active');
+      assert.equal(now.record.tokens.refresh_token, 'rt-1');
+      assert.equal(now.version, v2);
+      await store.remove(record.id);
+      assert.equal(
+        await store.updateTokens(record.id, now.version, { refresh_token: 'x' }),
+        undefined,
+      );
+      assert.equal(await store.get(record.id), undefined, 'no resurrection by a late update');
+    });
+
+    it('ends sessions by provider sid and by sub, on every session of them', async () => {
+      const a1 = makeRecord({ sid: 'sid-A' });
+      const a2 = makeRecord({ sid: 'sid-A' });
+      const b = makeRecord({ sid: 'sid-B' });
+      const bob = makeRecord({ sub: 'bob', sid: 'sid-C' });
+      for (const r of [a1, a2, b, bob]) await store.create(r);
+      const bySid = await store.removeBySid('sid-A');
+      assert.deepEqual(bySid.map((r) => r.id).sort(), [a1.id, a2.id].sort());
+      assert.equal(await store.get(a1.id), undefined);
+      assert.equal((await store.get(b.id))?.state, 'active');
+      assert.deepEqual(await store.removeBySid('sid-A'), [], 'nothing left to end');
+      const bySub = await store.removeBySub('alice');
+      assert.deepEqual(
+        bySub.map((r) => r.id),
+        [b.id],
+      );
+      assert.equal((await store.get(bob.id))?.state, 'active', 'another user is untouched');
+      await store.remove(bob.id);
+    });
+
+    it('keeps why a session ended, and nothing else', async () => {
+      const record = makeRecord();
+      await store.create(record);
+      assert.deepEqual(await store.end(record.id, 'refresh_rejected'), record);
+      assert.deepEqual(await store.get(record.id), { state: 'ended', reason: 'refresh_rejected' });
+      assert.equal(await store.updateTokens(record.id, 1, { refresh_token: 'x' }), undefined);
+      assert.deepEqual(await store.removeBySub(record.sub), []);
+    });
+
+    it('lets one owner hold a lock until it releases it or it expires', async () => {
+      const name = `refresh:${createSessionId()}`;
+      const token = await store.acquireLock(name, 300);
+      assert.ok(token);
+      assert.equal(await store.acquireLock(name, 300), undefined);
+      await store.releaseLock(name, 'not-the-owner');
+      assert.equal(await store.acquireLock(name, 300), undefined, 'only the owner releases');
+      await store.releaseLock(name, token);
+      const second = await store.acquireLock(name, 150);
+      assert.ok(second);
+      await new Promise((r) => setTimeout(r, 250));
+      const third = await store.acquireLock(name, 300);
+      assert.ok(third, 'an expired lock is free');
+      await store.releaseLock(name, second);
+      assert.equal(await store.acquireLock(name, 300), undefined, 'a late release frees nothing');
+    });
+
+    it('remembers a jti once (replay)', async () => {
+      const jti = createSessionId();
+      const exp = Math.floor(Date.now() / 1000) + 120;
+      assert.equal(await store.rememberOnce(jti, exp), true);
+      assert.equal(await store.rememberOnce(jti, exp), false);
+      assert.equal(await store.rememberOnce(createSessionId(), exp), true);
+    });
+
+    it('drops a session when it expires', async () => {
+      const record = makeRecord({ expires_at: Date.now() + 200 });
+      await store.create(record);
+      assert.equal((await store.get(record.id))?.state, 'active');
+      await new Promise((r) => setTimeout(r, 350));
+      assert.equal(await store.get(record.id), undefined);
+    });
+  });
+}
+
+describe('session store: redis outage', () => {
+  it('fails fast while Redis is down, keeps the data of a frozen server, and recovers by itself', async () => {
+    const server = await startRedisServer();
+    const store = createRedisSessionStore({ url: server.url });
+    try {
+      const record = makeRecord();
+      await store.create(record);
+
+      // Frozen: connections open, nothing answers. The operation gives up in bounded time.
+      server.pause();
+      const started = Date.now();
+      await assert.rejects(store.get(record.id), (err: unknown) => isSessionStoreUnavailable(err));
+      assert.ok(Date.now() - started < 3000, 'bounded by the command time limit');
+      server.resume();
+      assert.equal((await store.get(record.id))?.state, 'active', 'nothing lost');
+
+      // Stopped: refused at once, never a silent "no session".
+      await server.stop();
+      const refused = Date.now();
+      await assert.rejects(store.get(record.id), (err: unknown) => isSessionStoreUnavailable(err));
+      assert.ok(Date.now() - refused < 2500);
+      await server.start();
+      let back = false;
+      for (let i = 0; i < 60 && !back; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        back = await store.get(record.id).then(
+          () => true,
+          () => false,
+        );
+      }
+      assert.ok(back, 'the store reconnects by itself');
+    } finally {
+      await store.close();
+      await server.stop();
+    }
+  });
+});

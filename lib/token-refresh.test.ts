@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import * as client from 'openid-client';
+
+import { startInProcessProvider, type InProcessProvider } from '../e2e/support/in-process-provider';
+import { driveSignIn } from '../provider/drive-sign-in';
+import { createTrace, withTrace } from './back-channel';
+import { getConfig } from './config';
+import { getProvider } from './discovery';
+import { AuthError } from './errors';
+import { answerMessagesRequest } from './messages-api';
+import { buildSessionRecord } from './session-data';
+import { createMemorySessionStore, createSessionId } from './session-store';
+import { completeSignIn, startSignIn, type SignInResult } from './sign-in';
+import { refreshUserApiToken, revokeRefreshToken } from './token-refresh';
+import { createUserTokens } from './user-tokens';
+
+/**
+ * The user's tokens against the real bundled provider in this process: the refresh grant with
+ * `resource` gives an RFC 9068 JWT for the API (while the sign-in's token stays UserInfo's),
+ * rotation, reuse detection, revocation, and single flight counted at the provider.
+ */
+
+const appUrl = 'http://localhost:3998';
+let op: InProcessProvider;
+const grants: string[] = [];
+
+before(async () => {
+  op = await startInProcessProvider(appUrl);
+  op.provider.on('grant.success', (ctx) => grants.push(String(ctx.oidc.params?.grant_type)));
+});
+after(() => op.stop());
+
+async function signIn(): Promise<SignInResult> {
+  const { url, transaction } = await startSignIn('/profile');
+  const callback = await driveSignIn(url, {
+    login: 'alice',
+    password: 'alice-password',
+    redirectUri: `${appUrl}/auth/callback`,
+  });
+  return completeSignIn(callback.searchParams, transaction);
+}
+
+function isCode(code: string) {
+  return (err: unknown) => err instanceof AuthError && err.code === code;
+}
+
+describe('the user’s API token from a refresh with resource', () => {
+  it('asks for the API at sign-in; one token request plus UserInfo, and a refresh token', async () => {
+    const { url } = await startSignIn('/profile');
+    const { api } = getConfig();
+    assert.equal(url.searchParams.get('resource'), api.resource);
+    assert.ok(url.searchParams.get('scope')?.split(' ').includes(api.scope));
+    const result = await signIn();
+    assert.ok(result.refresh_token, 'a refresh token at sign-in');
+    assert.deepEqual(
+      result.trace.requests.map((r) => `${r.method} ${new URL(r.url).pathname} ${r.status}`),
+      ['POST /token 200', 'GET /me 200'],
+      'the sign-in itself stays one token request plus UserInfo: the API token comes lazily',
+    );
+  });
+
+  it('refresh with resource → an RFC 9068 JWT for the API alone, a fresh assertion, rotation', async () => {
+    const result = await signIn();
+    assert.ok(result.refresh_token);
+    const refreshed = await refreshUserApiToken(result.refresh_token, 'alice');
+    const { api, issuer, clientId } = getConfig();
+    assert.equal(decodeProtectedHeader(refreshed.access_token).typ, 'at+jwt');
+    const claims = decodeJwt(refreshed.access_token);
+    assert.equal(claims.aud, api.resource, 'one audience: the API');
+    assert.equal(claims.iss, issuer);
+    assert.equal(claims.sub, 'alice');
+    assert.equal(claims.client_id, clientId);
+    assert.equal(claims.scope, api.scope, 'down-scoped to the API scope');
+    assert.equal(refreshed.expires_in, 300, 'PROVIDER_ACCESS_TOKEN_TTL default');
+    assert.ok(refreshed.refresh_token && refreshed.refresh_token !== result.refresh_token);
+    assert.ok(refreshed.client_assertion && result.clientAssertion);
+    assert.notEqual(
+      decodeJwt(refreshed.client_assertion).jti,
+      decodeJwt(result.clientAssertion).jti,
+      'every refresh signs a new assertion',
+    );
+    assert.equal(decodeJwt(refreshed.client_assertion).aud, issuer);
+
+    // The API accepts it and names the user, the client and the scope, plus the token's times.
+    const answer = await answerMessagesRequest(
+      new Request(api.messagesUrl, {
+        headers: { authorization: `Bearer ${refreshed.access_token}` },
+      }),
+    );
+    assert.equal(answer.status, 200);
+    const body = (await answer.json()) as {
+      caller: Record<string, unknown>;
+      token: Record<string, unknown>;
+    };
+    assert.deepEqual(body.caller, { client_id: clientId, sub: 'alice', scope: api.scope });
+    assert.deepEqual(body.token, { iat: claims.iat, exp: claims.exp });
+
+    // UserInfo does not take the API's token: hence the sign-in's own token for UserInfo.
+    const { config } = await getProvider();
+    await assert.rejects(client.fetchUserInfo(config, refreshed.access_token, 'alice'));
+  });
+
+  it('refuses a rotated refresh token used again (session_expired), and the grant with it', async () => {
+    const result = await signIn();
+    assert.ok(result.refresh_token);
+    const first = await refreshUserApiToken(result.refresh_token, 'alice');
+    await assert.rejects(
+      refreshUserApiToken(result.refresh_token, 'alice'),
+      isCode('session_expired'),
+    );
+    assert.ok(first.refresh_token);
+    await assert.rejects(
+      refreshUserApiToken(first.refresh_token, 'alice'),
+      isCode('session_expired'),
+    );
+  });
+
+  it('revokes a refresh token (RFC 7009) with a fresh client assertion; it no longer refreshes', async () => {
+    const result = await signIn();
+    assert.ok(result.refresh_token);
+    const trace = createTrace();
+    assert.equal(
+      await withTrace(trace, () => revokeRefreshToken(result.refresh_token ?? '', 'alice')),
+      true,
+    );
+    assert.deepEqual(
+      trace.requests.map((r) => `${r.method} ${new URL(r.url).pathname} ${r.status}`),
+      ['POST /token/revocation 200'],
+    );
+    const [assertion] = trace.clientAssertions;
+    assert.ok(assertion);
+    assert.equal(decodeJwt(assertion).aud, getConfig().issuer);
+    await assert.rejects(
+      refreshUserApiToken(result.refresh_token, 'alice'),
+      isCode('session_expired'),
+    );
+  });
+
+  it('20 concurrent calls of a session at expiry: one refresh grant at the provider', async () => {
+    const result = await signIn();
+    const store = createMemorySessionStore();
+    const record = buildSessionRecord(result, { id: createSessionId() });
+    await store.create(record);
+    const tokens = createUserTokens({ store, refresh: refreshUserApiToken, lockTtlMs: 25_000 });
+    const before = grants.filter((g) => g === 'refresh_token').length;
+    const leases = await Promise.all(
+      Array.from({ length: 20 }, () => tokens.getAccessToken(record.id)),
+    );
+    assert.equal(grants.filter((g) => g === 'refresh_token').length - before, 1);
+    assert.equal(new Set(leases.map((l) => l.access_token)).size, 1);
+    const stored = await store.get(record.id);
+    assert.ok(stored?.state === 'active');
+    assert.notEqual(stored.record.tokens.refresh_token, record.tokens.refresh_token, 'rotated');
+  });
+});

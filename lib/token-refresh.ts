@@ -1,0 +1,145 @@
+import * as client from 'openid-client';
+
+import { createTrace, withTrace } from './back-channel';
+import { getConfig } from './config';
+import { findConfigError, getProvider, isNetworkError } from './discovery';
+import { AuthError, type AuthErrorCode } from './errors';
+import { describeError, log } from './log';
+import type { RefreshedTokens } from './user-tokens';
+
+/**
+ * The refresh grant for the signed-in user's API token, through openid-client with this app's
+ * client authentication: every refresh sends a newly signed client assertion (new `jti`), like
+ * the code exchange and every other token request (./client-assertion.ts).
+ *
+ * The request carries `resource=API_RESOURCE` (RFC 8707 §2.2) and `scope=API_SCOPE`, so the
+ * provider answers with an access token for the API alone (an RFC 9068 JWT at the bundled
+ * provider), down-scoped from the sign-in's grant. The sign-in's own access token, obtained
+ * without `resource`, stays what UserInfo accepts; one token with both audiences would be
+ * refused by the API (and by oidc-provider, which issues one audience per access token).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6 (refreshing an access token)
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2.2 (resource in the token request)
+ * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2 (client authentication with a JWT)
+ */
+
+/**
+ * Maps a failed refresh onto an {@link AuthError}: `invalid_grant` ends the session
+ * (`session_expired`); a provider that cannot be reached, or answers 5xx or
+ * `temporarily_unavailable`, is `provider_unreachable` (503, the session stays).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ */
+export function classifyRefreshError(err: unknown): AuthError {
+  if (err instanceof AuthError) return err;
+  const detail = describeError(err);
+  const misconfigured = findConfigError(err);
+  if (misconfigured)
+    return new AuthError('app_misconfigured', { detail: misconfigured.message, cause: err });
+  if (err instanceof client.ResponseBodyError) {
+    const code: AuthErrorCode =
+      err.error === 'invalid_grant'
+        ? 'session_expired'
+        : err.error === 'invalid_client'
+          ? 'client_authentication_failed'
+          : err.status >= 500 ||
+              err.error === 'temporarily_unavailable' ||
+              err.error === 'server_error'
+            ? 'provider_unreachable'
+            : err.error === 'invalid_target' || err.error === 'invalid_scope'
+              ? 'api_target_rejected'
+              : 'token_request_failed';
+    return new AuthError(code, {
+      error: err.error,
+      error_description: err.error_description,
+      detail,
+      cause: err,
+    });
+  }
+  if (err instanceof client.WWWAuthenticateChallengeError) {
+    return new AuthError('client_authentication_failed', {
+      error: err.cause[0]?.parameters.error ?? 'invalid_client',
+      detail,
+      cause: err,
+    });
+  }
+  if (isNetworkError(err)) return new AuthError('provider_unreachable', { detail, cause: err });
+  // A 5xx without an OAuth body surfaces as a response that is not a token response.
+  const status = (err as { cause?: { status?: unknown } }).cause?.status;
+  if (typeof status === 'number' && status >= 500)
+    return new AuthError('provider_unreachable', { detail, cause: err });
+  return new AuthError('invalid_token_response', { detail, cause: err });
+}
+
+/**
+ * Sends one refresh grant for the API token of the user `sub`.
+ *
+ * @throws {AuthError} `session_expired` for invalid_grant, `provider_unreachable`, or another code.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
+export async function refreshUserApiToken(
+  refreshToken: string,
+  sub: string,
+): Promise<RefreshedTokens> {
+  const { api } = getConfig();
+  const trace = createTrace();
+  let response: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
+  const started = performance.now();
+  try {
+    const { config } = await getProvider();
+    response = await withTrace(trace, () =>
+      client.refreshTokenGrant(config, refreshToken, { resource: api.resource, scope: api.scope }),
+    );
+  } catch (err) {
+    const classified = classifyRefreshError(err);
+    log.warn('refresh failed', { sub, code: classified.code, error: classified.error });
+    throw classified;
+  }
+  // MUST: this app presents the token as a bearer token (RFC 6750). A sender-constrained token
+  // (DPoP) would need a proof this app does not make yet.
+  if (response.token_type.toLowerCase() !== 'bearer') {
+    throw new AuthError('invalid_token_response', {
+      detail: `token_type "${response.token_type.slice(0, 20)}" instead of bearer`,
+    });
+  }
+  // MUST: an ID token in a refresh response is about the same user (OIDC Core §12.2).
+  const claims = response.claims();
+  if (claims && claims.sub !== sub) {
+    throw new AuthError('id_token_invalid', { detail: 'the refreshed ID token names another sub' });
+  }
+  log.info('refreshed', {
+    sub,
+    ms: Math.round(performance.now() - started),
+    rotated: response.refresh_token !== undefined && response.refresh_token !== refreshToken,
+    expires_in: response.expires_in,
+  });
+  return {
+    access_token: response.access_token,
+    token_type: response.token_type,
+    expires_in: response.expires_in,
+    scope: response.scope,
+    refresh_token: response.refresh_token,
+    client_assertion: trace.clientAssertions.at(-1),
+  };
+}
+
+/**
+ * Revokes a refresh token at the provider's revocation endpoint, authenticated by a fresh client
+ * assertion; a provider without one is skipped. Failures are logged, never thrown: the local
+ * session ends whatever the provider says.
+ *
+ * @returns whether the provider accepted the revocation request.
+ * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
+ */
+export async function revokeRefreshToken(refreshToken: string, sub: string): Promise<boolean> {
+  try {
+    const { config, metadata } = await getProvider();
+    if (!metadata.revocation_endpoint) return false;
+    await client.tokenRevocation(config, refreshToken, { token_type_hint: 'refresh_token' });
+    log.info('refresh token revoked', { sub });
+    return true;
+  } catch (err) {
+    log.warn('refresh token revocation failed', { sub, reason: describeError(err) });
+    return false;
+  }
+}

@@ -1,8 +1,15 @@
 import type { Server } from 'node:http';
 
 import type { Middleware } from 'koa';
-import Provider, { type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
+import Provider, {
+  errors,
+  type Adapter,
+  type AdapterFactory,
+  type AdapterPayload,
+  type Configuration,
+} from 'oidc-provider';
 
+import { buildApiResourceFeatures } from '../provider/api-resource';
 import { exposeClientAuthFailures } from '../provider/client-auth-errors';
 import { buildConfiguration, demoClient } from '../provider/configuration';
 import { settingsFromEnv } from '../provider/index';
@@ -23,6 +30,7 @@ import { isLoopbackUrl } from '../provider/loopback';
  *   PROVIDER_ISSUER               loopback issuer, also the listen address
  *   PROVIDER_CLIENT_JWKS_FILE     the clients' public JWK Set
  *   BENCH_CLIENTS                 JSON [{ "clientId": …, "appUrl": … }, …]
+ *   API_RESOURCE                  the API the apps ask for at sign-in (one for all clients)
  *
  * Refused outside loopback and with NODE_ENV=production: the counter is for this machine only.
  */
@@ -132,10 +140,30 @@ async function main(): Promise<void> {
     PROVIDER_CLIENT_ID: clients[0]?.clientId,
     PROVIDER_CLIENT_REGISTRATION: 'jwks',
   });
-  const configuration = {
-    ...buildConfiguration(settings),
+  const base = buildConfiguration(settings);
+  // The API (API_RESOURCE, shared with the apps) for every client, each checked as the bundled
+  // provider checks its one client: the app asks for it at sign-in.
+  const resourceIndicators = new Map(
+    clients.map((c) => [
+      c.clientId,
+      buildApiResourceFeatures(settings.api, c.clientId).resourceIndicators,
+    ]),
+  );
+  const configuration: Configuration = {
+    ...base,
     clients: clients.map((c) => demoClient({ ...settings, ...c })),
     adapter: createRunStore(),
+    features: {
+      ...base.features,
+      resourceIndicators: {
+        ...base.features?.resourceIndicators,
+        getResourceServerInfo: (ctx, indicator, client) => {
+          const own = resourceIndicators.get(client.clientId)?.getResourceServerInfo;
+          if (!own) throw new errors.InvalidTarget('unknown client');
+          return own(ctx, indicator, client);
+        },
+      },
+    },
   };
   const provider = new Provider(settings.issuer, configuration);
   const counts = new Map<string, number>();

@@ -133,6 +133,9 @@ export async function createMaterial(dir: string): Promise<Material> {
   };
 }
 
+/** The API every app subject asks for at sign-in (an identifier, never fetched). */
+const API_RESOURCE = 'urn:bench:api';
+
 const CLIENT_IDS: Record<SubjectId, string> = {
   floor: 'bench_floor',
   peer: 'bench_peer',
@@ -223,6 +226,7 @@ export async function defineSubjects(
             OIDC_CLIENT_ID: clientId,
             OIDC_CLIENT_KEY_FILE: material.privateJwksFile,
             SESSION_SECRET: material.sessionSecret,
+            API_RESOURCE,
             ...(id === 'app+redis' ? { REDIS_URL: options.redisUrl } : {}),
             ...(options.appNodeOptions ? { NODE_OPTIONS: options.appNodeOptions } : {}),
           }),
@@ -242,6 +246,7 @@ export async function startProvider(issuer: URL, subjects: readonly Subject[], m
       NODE_ENV: 'development',
       PROVIDER_ISSUER: issuer.origin,
       PROVIDER_CLIENT_JWKS_FILE: material.publicJwksFile,
+      API_RESOURCE,
       BENCH_CLIENTS: JSON.stringify(
         subjects.map((s) => ({ clientId: s.clientId, appUrl: s.url.origin })),
       ),

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 
 import type { JWK } from 'jose';
 
-import type { Child } from '../scripts/processes';
+import { findFreePort, type Child } from '../scripts/processes';
 import { measureCryptoFloor } from './crypto-floor';
 import { createAgent, get } from './http';
 import {
@@ -479,7 +479,6 @@ async function main(): Promise<void> {
       children.push(redis.child);
       redisUrl = redis.url;
     }
-    const { findFreePort } = await import('../scripts/processes');
     const issuer = new URL(`http://localhost:${await findFreePort()}`);
     if (options.cpuProf) mkdirSync(profileDir, { recursive: true });
     const subjects = await defineSubjects(ids, {

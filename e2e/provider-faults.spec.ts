@@ -1,6 +1,7 @@
 import { expect, test } from '@playwright/test';
 
 import {
+  fapi2Cases,
   PRIMARY_CASES,
   secondaryCases,
   type CaseContext,
@@ -11,7 +12,9 @@ import { findLeaks, listRunSecrets } from './support/log-scan';
 import { MisbehavingProvider } from './support/misbehaving-provider';
 import { formatTable, type Row } from './support/report';
 import { signIn, type Outcome } from './support/sign-in-driver';
+import { ES256_KEY } from './support/material';
 import { PORT_BASE, startStack, type Stack } from './support/stack';
+import { findFreePort } from '../scripts/processes';
 
 /**
  * The app against a provider that gets one thing wrong per sign-in (e2e/support/fault-cases.ts),
@@ -167,6 +170,49 @@ test.describe(`an ES256 provider without RFC 9207, the app timing out after ${SH
   }
 
   test('the app log holds no token, code, assertion, private key or session secret', () => {
+    expectCleanLog(stack, op);
+  });
+});
+
+test.describe(`a FAPI 2.0 provider (PAR, DPoP), OIDC_PROFILE=fapi2, ${SHORT_TIMEOUT_MS} ms timeout`, () => {
+  let op: MisbehavingProvider;
+  let stack: Stack;
+  let ctx: CaseContext;
+
+  test.beforeAll(async () => {
+    op = await MisbehavingProvider.start({
+      port: await findFreePort(),
+      issuerPath: '/fapi',
+      signingAlg: 'ES256',
+      fapi2: true,
+    });
+    stack = await startStack({
+      appPort: await findFreePort(),
+      providerPort: op.port,
+      withoutProvider: true,
+      appEnv: {
+        OIDC_ISSUER: op.issuer,
+        OIDC_PROFILE: 'fapi2',
+        OIDC_CLIENT_KEY_FILE: ES256_KEY,
+        OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG: 'ES256',
+        OIDC_HTTP_TIMEOUT_MS: String(SHORT_TIMEOUT_MS),
+      },
+    });
+    ctx = { appUrl: stack.appUrl, op, clientId: CLIENT_ID, appLog: () => stack.appLog() };
+  });
+
+  test.afterAll(async () => {
+    await stack?.stop();
+    await op?.stop();
+  });
+
+  for (const c of fapi2Cases()) {
+    test(c.name, async () => {
+      await runCase(c, ctx);
+    });
+  }
+
+  test('the app log holds no token, code, assertion, proof, private key or session secret', () => {
     expectCleanLog(stack, op);
   });
 });

@@ -8,9 +8,9 @@ import { processSingleton } from './process-slot';
  * The one `fetch` every server-to-provider request goes through (discovery, JWKS, token,
  * UserInfo). It logs method, path, status and duration (never bodies), hands each response's
  * headers to lib/clock-skew.ts (which learns the provider's clock from token-endpoint responses
- * only), and records each request
- * and each `client_assertion` sent into the {@link BackChannelTrace} of the operation that caused
- * it, so the app can show exactly which assertion redeemed a code and tests can count requests.
+ * only), and records each request, each `client_assertion` and each DPoP proof sent into the
+ * {@link BackChannelTrace} of the operation that caused it, so the app can show exactly which
+ * assertion redeemed a code (and which proofs went with it) and tests can count requests.
  */
 
 export type BackChannelRequest = {
@@ -25,6 +25,8 @@ export type BackChannelTrace = {
   readonly requests: BackChannelRequest[];
   /** Every `client_assertion` sent, in order (compact JWTs). */
   readonly clientAssertions: string[];
+  /** Every DPoP proof sent (the `DPoP` header, RFC 9449 §4), in order (compact JWTs). */
+  readonly dpopProofs: string[];
   /**
    * Every response whose body is a JWT (`application/jwt`: a signed UserInfo response), by URL
    * (origin and path), so that the caller can verify the signature that openid-client does not.
@@ -41,7 +43,7 @@ const traces = processSingleton(
 
 /** A new, empty trace. */
 export function createTrace(): BackChannelTrace {
-  return { requests: [], clientAssertions: [], jwtResponses: [] };
+  return { requests: [], clientAssertions: [], dpopProofs: [], jwtResponses: [] };
 }
 
 /** Runs `fn` so that the back-channel requests it causes are recorded into `trace`. */
@@ -53,6 +55,15 @@ function readClientAssertion(body: unknown): string | undefined {
   if (body instanceof URLSearchParams) return body.get('client_assertion') ?? undefined;
   if (typeof body === 'string')
     return new URLSearchParams(body).get('client_assertion') ?? undefined;
+  return undefined;
+}
+
+function readDpopProof(headers: unknown): string | undefined {
+  if (headers instanceof Headers) return headers.get('dpop') ?? undefined;
+  if (typeof headers === 'object' && headers !== null) {
+    const entry = Object.entries(headers).find(([name]) => name.toLowerCase() === 'dpop');
+    return typeof entry?.[1] === 'string' ? entry[1] : undefined;
+  }
   return undefined;
 }
 
@@ -79,29 +90,48 @@ type FetchOptions = { method?: string; body?: unknown } & Omit<RequestInit, 'bod
  *
  * @see https://github.com/panva/openid-client/blob/v6.x/docs/variables/customFetch.md
  */
-export async function backChannelFetch(url: string, options: FetchOptions): Promise<Response> {
+export function backChannelFetch(url: string, options: FetchOptions): Promise<Response> {
+  return tracedFetch(url, options, 'back-channel');
+}
+
+/**
+ * {@link backChannelFetch} for requests to this app's own API (the resource server): traced and
+ * logged the same way, but its `Date` header says nothing about the provider's clock.
+ */
+export function apiFetch(url: string, options: FetchOptions): Promise<Response> {
+  return tracedFetch(url, options, 'api call');
+}
+
+async function tracedFetch(
+  url: string,
+  options: FetchOptions,
+  label: 'back-channel' | 'api call',
+): Promise<Response> {
   const trace = traces.getStore();
   const method = options.method ?? 'GET';
   const assertion = readClientAssertion(options.body);
   if (assertion) trace?.clientAssertions.push(assertion);
+  const proof = readDpopProof(options.headers);
+  if (proof) trace?.dpopProofs.push(proof);
   const started = performance.now();
   const sentAt = Date.now();
   const target = stripQuery(url);
   try {
     const response = await fetch(url, options as RequestInit);
-    observeProviderResponse({ method, url }, response.headers, sentAt, Date.now());
+    if (label === 'back-channel')
+      observeProviderResponse({ method, url }, response.headers, sentAt, Date.now());
     if (trace && isJwtResponse(response)) {
       // A copy of the body: openid-client reads the original.
       trace.jwtResponses.push({ url: target, jwt: (await response.clone().text()).trim() });
     }
     const ms = Math.round(performance.now() - started);
     trace?.requests.push({ method, url: target, status: response.status, ms });
-    log.info('back-channel', { method, url: target, status: response.status, ms });
+    log.info(label, { method, url: target, status: response.status, ms });
     return response;
   } catch (err) {
     const ms = Math.round(performance.now() - started);
     trace?.requests.push({ method, url: target, ms });
-    log.warn('back-channel failed', { method, url: target, ms, reason: (err as Error).name });
+    log.warn(`${label} failed`, { method, url: target, ms, reason: (err as Error).name });
     throw err;
   }
 }

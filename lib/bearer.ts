@@ -13,6 +13,12 @@
 /** The error codes of RFC 6750 §3.1. */
 export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope';
 
+/** RFC 6750's codes plus RFC 9449's for the DPoP scheme (§7.1 `invalid_dpop_proof`, §9 `use_dpop_nonce`). */
+export type ChallengeErrorCode = BearerErrorCode | 'invalid_dpop_proof' | 'use_dpop_nonce';
+
+/** The authentication schemes an access token can arrive with. */
+export type AuthScheme = 'bearer' | 'dpop';
+
 /** What a `WWW-Authenticate: Bearer` challenge says. */
 export type BearerChallenge = {
   readonly realm?: string | undefined;
@@ -20,6 +26,18 @@ export type BearerChallenge = {
   readonly error_description?: string | undefined;
   /** Space-separated scope tokens needed (RFC 6750 §3, with insufficient_scope). */
   readonly scope?: string | undefined;
+};
+
+/**
+ * A challenge of either scheme: `Bearer` (RFC 6750 §3) or `DPoP` (RFC 9449 §7.1, which adds
+ * `algs`, the proof algorithms the server accepts).
+ */
+export type Challenge = Omit<BearerChallenge, 'error'> & {
+  /** Default `bearer`. */
+  readonly scheme?: AuthScheme | undefined;
+  readonly error?: ChallengeErrorCode | undefined;
+  /** Space-separated JWS algorithms for DPoP proofs (DPoP scheme only). */
+  readonly algs?: string | undefined;
 };
 
 /** The outcome of reading the credentials of a request. */
@@ -72,6 +90,28 @@ export function readBearerCredentials(
   authorization: string | null | undefined,
   url: URL,
 ): BearerCredentials {
+  const credentials = readAccessTokenCredentials(authorization, url, ['bearer']);
+  return credentials.kind === 'token' ? { kind: 'token', token: credentials.token } : credentials;
+}
+
+/** {@link BearerCredentials}, with the scheme the token came with. */
+export type AccessTokenCredentials =
+  | { readonly kind: 'token'; readonly scheme: AuthScheme; readonly token: string }
+  | Exclude<BearerCredentials, { kind: 'token' }>;
+
+/**
+ * Reads the access token of a request sent with one of `schemes`: `Bearer` (RFC 6750 §2.1) or
+ * `DPoP` (RFC 9449 §7.1, the same token68 syntax), by the rules of {@link readBearerCredentials}.
+ * Another scheme is `none`: no credentials this API understands.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
+ */
+export function readAccessTokenCredentials(
+  authorization: string | null | undefined,
+  url: URL,
+  schemes: readonly AuthScheme[],
+): AccessTokenCredentials {
   const inQuery = url.searchParams.has('access_token');
   const header = authorization?.trim() ?? '';
   if (header === '') {
@@ -83,10 +123,12 @@ export function readBearerCredentials(
     };
   }
   const space = header.indexOf(' ');
-  const scheme = space === -1 ? header : header.slice(0, space);
-  if (scheme.toLowerCase() !== 'bearer') {
+  const scheme = (space === -1 ? header : header.slice(0, space)).toLowerCase();
+  const accepted = schemes.find((s) => s === scheme);
+  if (accepted === undefined) {
     return { kind: 'none', reason: `unsupported authentication scheme ${scheme.slice(0, 20)}` };
   }
+  const name = accepted === 'dpop' ? 'DPoP' : 'bearer';
   if (inQuery) {
     return {
       kind: 'invalid_request',
@@ -97,12 +139,12 @@ export function readBearerCredentials(
   if (token.includes(',')) {
     return { kind: 'invalid_request', description: 'More than one Authorization credential' };
   }
-  if (token === '') return { kind: 'invalid_token', description: 'The bearer token is empty' };
+  if (token === '') return { kind: 'invalid_token', description: `The ${name} token is empty` };
   if (token.length > MAX_BEARER_TOKEN_LENGTH)
-    return { kind: 'invalid_token', description: 'The bearer token is too long' };
+    return { kind: 'invalid_token', description: `The ${name} token is too long` };
   if (!B64TOKEN.test(token))
-    return { kind: 'invalid_token', description: 'The bearer token is malformed' };
-  return { kind: 'token', token };
+    return { kind: 'invalid_token', description: `The ${name} token is malformed` };
+  return { kind: 'token', scheme: accepted, token };
 }
 
 /**
@@ -128,19 +170,33 @@ export function sanitizeQuotedValue(value: string, maxLength = 300): string {
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
  */
 export function formatBearerChallenge(challenge: BearerChallenge): string {
+  return formatChallenge({ ...challenge, scheme: 'bearer' });
+}
+
+/**
+ * One challenge of either scheme. `realm` always comes first (RFC 6750 §3 needs an auth-param);
+ * the DPoP scheme adds `algs` (RFC 9449 §7.1).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
+ */
+export function formatChallenge(challenge: Challenge): string {
   const params: Array<[string, string]> = [['realm', challenge.realm ?? 'api']];
   if (challenge.error) params.push(['error', challenge.error]);
   if (challenge.error_description) params.push(['error_description', challenge.error_description]);
   if (challenge.scope) params.push(['scope', challenge.scope]);
-  return `Bearer ${params.map(([name, value]) => `${name}="${sanitizeQuotedValue(value)}"`).join(', ')}`;
+  if (challenge.scheme === 'dpop' && challenge.algs) params.push(['algs', challenge.algs]);
+  const scheme = challenge.scheme === 'dpop' ? 'DPoP' : 'Bearer';
+  return `${scheme} ${params.map(([name, value]) => `${name}="${sanitizeQuotedValue(value)}"`).join(', ')}`;
 }
 
 /**
- * The status RFC 6750 §3.1 gives each error code; 401 when there is none.
+ * The status RFC 6750 §3.1 gives each error code (RFC 9449's are 401s); 401 when there is none.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
  */
-export function getChallengeStatus(error: BearerErrorCode | undefined): 400 | 401 | 403 {
+export function getChallengeStatus(error: ChallengeErrorCode | undefined): 400 | 401 | 403 {
   switch (error) {
     case 'invalid_request':
       return 400;
@@ -159,10 +215,23 @@ export function getChallengeStatus(error: BearerErrorCode | undefined): 400 | 40
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
  */
 export function bearerErrorResponse(challenge: BearerChallenge): Response {
-  const headers = {
-    'www-authenticate': formatBearerChallenge(challenge),
-    'cache-control': 'no-store',
-  };
+  return challengeErrorResponse({ ...challenge, scheme: 'bearer' });
+}
+
+/**
+ * {@link bearerErrorResponse} for either scheme: the challenge that carries the error, then one
+ * bare challenge per other scheme the API accepts (RFC 9110 §11.6.1 allows several; RFC 9449 §7.2
+ * shows `Bearer` and `DPoP` side by side), and extra headers (`DPoP-Nonce`, RFC 9449 §9).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.2
+ */
+export function challengeErrorResponse(
+  challenge: Challenge,
+  others: readonly Challenge[] = [],
+  extraHeaders: Readonly<Record<string, string>> = {},
+): Response {
+  const headers = new Headers({ 'cache-control': 'no-store', ...extraHeaders });
+  for (const c of [challenge, ...others]) headers.append('www-authenticate', formatChallenge(c));
   const status = getChallengeStatus(challenge.error);
   if (!challenge.error) return new Response(null, { status, headers });
   return Response.json(

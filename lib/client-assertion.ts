@@ -159,13 +159,15 @@ export type ClientAuthenticationSources = {
  * openid-client client authentication that signs a fresh assertion with the current signing key
  * for every request.
  *
+ * @param allowedAlgs the only algorithms the profile allows (FAPI 2.0), if it restricts them.
  * @throws {ConfigError} (wrapped by openid-client into a ClientError's `cause`) before anything is
- *   sent, when the provider does not accept the signing key's algorithm.
+ *   sent, when the provider does not accept the signing key's algorithm, or the profile does not.
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2 (using JWTs for client authentication)
  */
 export function createClientAuthentication(
   settings: AppConfig['assertion'],
   sources: ClientAuthenticationSources,
+  allowedAlgs?: readonly string[],
 ): client.ClientAuth {
   return async (as, clientMetadata, body, headers) => {
     const { signing } = await sources.keys();
@@ -174,6 +176,16 @@ export function createClientAuthentication(
     if (alg === undefined) {
       // MUST: stop before sending; an assertion the provider cannot verify only yields invalid_client.
       throw new ConfigError([describeAlgIncompatibility(signing, supported) as ConfigProblem]);
+    }
+    // MUST: the profile's algorithms hold for every assertion, a key promoted since start included.
+    if (allowedAlgs && !allowedAlgs.includes(alg)) {
+      throw new ConfigError([
+        {
+          variable: 'OIDC_CLIENT_AUTH_ALG',
+          message: `the signing key ${signing.kid} signs ${alg}, which OIDC_PROFILE=fapi2 does not allow`,
+          fix: `use a key that signs ${allowedAlgs.join(', ')}`,
+        },
+      ]);
     }
     const sign = client.PrivateKeyJwt(
       { key: signing.privateKey, kid: signing.kid },

@@ -2,10 +2,11 @@ import * as client from 'openid-client';
 
 import { createTrace, withTrace, type BackChannelTrace } from './back-channel';
 import { getConfig } from './config';
+import { checkDpopBinding, generateDpopKey, getDpopHandle, type DpopKey } from './dpop-client';
 import { AuthError, type AuthErrorCode } from './errors';
 import { describeError } from './log';
 import { findConfigError, getProvider, isNetworkError } from './discovery';
-import { processSlot } from './process-slot';
+import { processSingleton, processSlot } from './process-slot';
 import { createTokenCache, type TokenCache, type TokenLease } from './token-cache';
 
 /**
@@ -34,6 +35,8 @@ export type ApiAccessToken = {
   readonly clientAssertion: string | undefined;
   /** The back-channel requests the token request made. */
   readonly trace: BackChannelTrace;
+  /** The key the token is bound to, when DPoP is on (RFC 9449): the API call must prove it. */
+  readonly dpopKey?: DpopKey | undefined;
 };
 
 export type ClientCredentialsRequest = {
@@ -88,19 +91,27 @@ export function classifyClientCredentialsError(err: unknown): AuthError {
 export async function requestClientCredentialsToken(
   config: client.Configuration,
   request: ClientCredentialsRequest,
+  dpopKey?: DpopKey,
 ): Promise<ApiAccessToken> {
   const trace = createTrace();
   let response: Awaited<ReturnType<typeof client.clientCredentialsGrant>>;
   try {
     response = await withTrace(trace, () =>
-      client.clientCredentialsGrant(config, { scope: request.scope, resource: request.resource }),
+      client.clientCredentialsGrant(
+        config,
+        { scope: request.scope, resource: request.resource },
+        dpopKey ? { DPoP: getDpopHandle(config, dpopKey, 'provider') } : undefined,
+      ),
     );
   } catch (err) {
     throw classifyClientCredentialsError(err);
   }
-  // MUST: this client sends the token as a bearer token (RFC 6750); a token of another type
-  // (DPoP-bound, say) would be refused by the API or, worse, misused.
-  if (response.token_type !== 'bearer') {
+  if (dpopKey) {
+    // MUST: asked for with a proof, the token is DPoP-bound to this key (RFC 9449 §5, §6.1).
+    checkDpopBinding(response, dpopKey);
+  } else if (response.token_type !== 'bearer') {
+    // MUST: this client sends the token as a bearer token (RFC 6750); a token of another type
+    // (DPoP-bound, say) would be refused by the API or, worse, misused.
     throw new AuthError('invalid_token_response', {
       detail: `token_type "${String(response.token_type).slice(0, 20)}" instead of bearer`,
     });
@@ -112,7 +123,22 @@ export async function requestClientCredentialsToken(
     expires_in: response.expires_in,
     clientAssertion: trace.clientAssertions.at(-1),
     trace,
+    dpopKey,
   };
+}
+
+/**
+ * The key machine-to-machine tokens are bound to when DPoP is on: one per process, made on first
+ * use and imported non-extractable. It need not outlive the process: neither does the token
+ * cache, and a new process simply gets new tokens for its new key.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-2
+ */
+export function getMachineDpopKey(): Promise<DpopKey> {
+  const { alg } = getConfig().protocol.dpop;
+  return processSingleton(`machine-dpop-key:${alg}`, () =>
+    generateDpopKey(alg).then(({ key }) => key),
+  );
 }
 
 /**
@@ -123,9 +149,10 @@ export async function requestClientCredentialsToken(
 export function createApiTokenCache(
   config: client.Configuration,
   request: ClientCredentialsRequest,
+  dpopKey?: () => Promise<DpopKey>,
 ): TokenCache<ApiAccessToken> {
   return createTokenCache(async () => {
-    const token = await requestClientCredentialsToken(config, request);
+    const token = await requestClientCredentialsToken(config, request, await dpopKey?.());
     return { token, expiresIn: token.expires_in };
   });
 }
@@ -136,17 +163,21 @@ type CacheSlot = { readonly key: string; readonly cache: Promise<TokenCache<ApiA
 const slot = processSlot<CacheSlot>('api-token-cache');
 
 function cacheKey(): string {
-  const { issuer, clientId, api } = getConfig();
-  return JSON.stringify([issuer, clientId, api.resource, api.scope]);
+  const { issuer, clientId, api, protocol } = getConfig();
+  return JSON.stringify([issuer, clientId, api.resource, api.scope, protocol.dpop.enabled]);
 }
 
 function getApiTokenCache(): Promise<TokenCache<ApiAccessToken>> {
   const key = cacheKey();
   const current = slot.get();
   if (current?.key === key) return current.cache;
-  const { api } = getConfig();
+  const { api, protocol } = getConfig();
   const cache = getProvider().then(({ config }) =>
-    createApiTokenCache(config, { resource: api.resource, scope: api.scope }),
+    createApiTokenCache(
+      config,
+      { resource: api.resource, scope: api.scope },
+      protocol.dpop.enabled ? getMachineDpopKey : undefined,
+    ),
   );
   slot.set({ key, cache });
   // A failed discovery is not kept: the next call discovers again.

@@ -6,6 +6,7 @@ import { ConfigError, type ConfigProblem } from './errors';
 import { CLIENT_AUTH_ALGS, ID_TOKEN_ALGS, type ClientAuthAlg } from './algorithms';
 import { warnLoudly } from './log';
 import { processSlot } from './process-slot';
+import { defaultIdTokenAlg, parseProtocolProfile, type ProtocolProfile } from './protocol-profile';
 
 /**
  * The app's settings, parsed once from the environment into a frozen, typed object.
@@ -95,6 +96,8 @@ export type AppConfig = {
     /** `exp - iat`, seconds. */
     readonly lifetimeSeconds: number;
   };
+  /** OIDC_PROFILE (FAPI 2.0), PAR, DPoP and the API's DPoP rules (./protocol-profile.ts). */
+  readonly protocol: ProtocolProfile;
 };
 
 /** iron-session password maps: id → secret. */
@@ -495,13 +498,13 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     100,
     120_000,
   );
-  const idTokenSignedResponseAlg =
-    parseChoice(
-      problems,
-      'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG',
-      value(env, 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG'),
-      ID_TOKEN_ALGS,
-    ) ?? 'RS256';
+  const idTokenAlgRaw = value(env, 'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG');
+  const idTokenAlg = parseChoice(
+    problems,
+    'OIDC_ID_TOKEN_SIGNED_RESPONSE_ALG',
+    idTokenAlgRaw,
+    ID_TOKEN_ALGS,
+  );
   const alg = parseChoice(
     problems,
     'OIDC_CLIENT_AUTH_ALG',
@@ -549,6 +552,14 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
     MAX_CLOCK_SKEW_SETTING_SECONDS,
   );
 
+  const protocol = parseProtocolProfile((name) => value(env, name), problems, {
+    assertionAudience: value(env, 'OIDC_CLIENT_ASSERTION_AUDIENCE'),
+    assertionLifetimeSeconds: lifetimeSeconds,
+    assertionAlg: alg,
+    idTokenAlg,
+  });
+  const idTokenSignedResponseAlg = idTokenAlg ?? defaultIdTokenAlg(protocol.profile);
+
   const apiResource = parseResourceIndicator(
     problems,
     value(env, 'API_RESOURCE') ?? `${appUrl?.origin ?? DEFAULTS.appUrl}${DEFAULTS.apiResourcePath}`,
@@ -595,6 +606,7 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
       x5tSha1,
       lifetimeSeconds,
     }),
+    protocol,
   });
 }
 

@@ -11,6 +11,7 @@ import { getConfig, type AppConfig } from './config';
 import { AuthError, ConfigError, type AuthErrorCode, type ConfigProblem } from './errors';
 import { getClientKeySet, type ClientKey } from './keys';
 import { describeError, log } from './log';
+import { findProfileIncompatibilities } from './profile-checks';
 import { processSlot } from './process-slot';
 import { createProviderJwks, JWKS_UNAVAILABLE, type ProviderJwks } from './provider-jwks';
 
@@ -109,10 +110,11 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
         token_endpoint_auth_method: 'private_key_jwt',
         id_token_signed_response_alg: settings.idTokenSignedResponseAlg,
       },
-      createClientAuthentication(settings.assertion, {
-        keys: getClientKeySet,
-        clockSkew: getClockSkew,
-      }),
+      createClientAuthentication(
+        settings.assertion,
+        { keys: getClientKeySet, clockSkew: getClockSkew },
+        settings.protocol.assertionAlgs,
+      ),
       { execute, timeout: settings.httpTimeoutMs / 1000, [client.customFetch]: backChannelFetch },
     );
   } catch (err) {
@@ -142,6 +144,8 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
   if (incompatible) throw new ConfigError([incompatible]);
   const audienceProblem = findAudienceOriginProblem(settings.assertion.audience, metadata);
   if (audienceProblem) throw new ConfigError([audienceProblem]);
+  const profileProblems = findProfileIncompatibilities(metadata, keys.signing, settings.protocol);
+  if (profileProblems.length > 0) throw new ConfigError(profileProblems);
   if (!metadata.jwks_uri)
     throw new AuthError('discovery_failed', { detail: 'the provider metadata has no jwks_uri' });
   // MUST: the keys that vouch for ID tokens and access tokens travel over TLS like everything
@@ -232,10 +236,25 @@ export function getDiscoveredMetadata(): Readonly<client.ServerMetadata> | undef
   return discovered.get();
 }
 
+/** Socket-level failures, as Node.js (system errors) and undici (`UND_ERR_*`) code them. */
+const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
+
 function isNetworkFailure(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
+  // fetch's TypeError ("fetch failed", "terminated") is told apart by its cause's code, not its
+  // message: the loop in isNetworkError reaches the cause.
   return (
-    (err instanceof TypeError && /fetch failed|terminated|network/i.test(err.message)) ||
+    (typeof code === 'string' && (NETWORK_ERROR_CODES.has(code) || code.startsWith('UND_ERR_'))) ||
     code === 'OAUTH_TIMEOUT' ||
     code === 'OAUTH_ABORT' ||
     code === JWKS_UNAVAILABLE ||

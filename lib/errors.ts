@@ -147,6 +147,20 @@ export const AUTH_ERROR_CATALOG = {
       'does not let this client have API_SCOPE. Register the API and its scope at ' +
       'the provider and allow this client to use them.',
   },
+  par_request_failed: {
+    title: 'The provider refused the pushed authorization request',
+    hint:
+      'The app pushes its sign-in request to the provider first (PAR, RFC 9126) and the provider ' +
+      'answered with an error, shown below. Usually a setting the provider does not accept for ' +
+      'this client (its redirect URI, scope or PKCE), or a provider without PAR. Nothing was stored.',
+  },
+  dpop_binding_invalid: {
+    title: 'The provider did not bind the tokens to this app’s key',
+    hint:
+      'The app asked for sender-constrained (DPoP, RFC 9449) tokens, but the token response was ' +
+      'not DPoP-bound (token_type is not DPoP) or is bound to another key (cnf.jkt). Such tokens ' +
+      'work for whoever steals them; no session was created. Check the provider’s DPoP support.',
+  },
   not_signed_in: {
     title: 'You are not signed in',
     hint:

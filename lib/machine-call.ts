@@ -1,3 +1,4 @@
+import { callApiWithBearer, callApiWithDpop, type ApiAnswer } from './api-call';
 import { forgetApiAccessToken, getApiAccessToken, type ApiAccessToken } from './client-credentials';
 import { getConfig } from './config';
 import { viewJwt, type JwtView } from './jwt-view';
@@ -26,15 +27,11 @@ export type TokenView = {
   readonly assertion: JwtView | undefined;
   /** The access token, decoded; undefined when it is not a JWT (an opaque token). */
   readonly accessToken: JwtView | undefined;
+  /** `token_type` of the token response: `bearer`, or `dpop` (RFC 9449) when DPoP is on. */
+  readonly token_type: string;
 };
 
-export type ApiAnswer = {
-  readonly url: string;
-  readonly status: number;
-  readonly wwwAuthenticate: string | null;
-  readonly body: unknown;
-  readonly ms: number;
-};
+export type { ApiAnswer } from './api-call';
 
 export type MachineCallOutcome =
   | {
@@ -77,51 +74,32 @@ export function viewLease(lease: TokenLease<ApiAccessToken>): TokenView {
     expires_in: lease.token.expires_in,
     assertion: viewJwt(lease.token.clientAssertion),
     accessToken: viewJwt(lease.token.access_token),
+    token_type: lease.token.token_type,
   };
 }
 
-const MAX_BODY_CHARS = 4000;
-
 /**
- * `GET url` with the access token as a bearer token (RFC 6750 §2.1). Redirects are not followed:
- * a bearer token goes to the API's own URL and nowhere else.
+ * `GET url` with the access token: as a bearer token (RFC 6750 §2.1), or with a DPoP proof of its
+ * key when it is DPoP-bound (RFC 9449 §7.1). Redirects are not followed.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
  */
 export async function callApi(
   url: string,
-  accessToken: string,
+  token: Pick<ApiAccessToken, 'access_token' | 'dpopKey'>,
   timeoutMs: number,
 ): Promise<ApiAnswer> {
-  const started = performance.now();
-  const response = await fetch(url, {
-    headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
-    redirect: 'manual',
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = (await response.text()).slice(0, MAX_BODY_CHARS);
-  let body: unknown = text;
-  if ((response.headers.get('content-type') ?? '').includes('json')) {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // shown as text
-    }
-  }
-  return {
-    url,
-    status: response.status,
-    wwwAuthenticate: response.headers.get('www-authenticate'),
-    body,
-    ms: Math.round(performance.now() - started),
-  };
+  return token.dpopKey
+    ? callApiWithDpop(url, token.access_token, token.dpopKey, timeoutMs)
+    : callApiWithBearer(url, token.access_token, timeoutMs);
 }
 
 /** The API refused the token itself (RFC 6750 §3.1 invalid_token): expired early, revoked, keys rotated. */
 function refusedAsInvalidToken(answer: ApiAnswer): boolean {
   return (
     answer.status === 401 &&
-    /^Bearer\b.*\berror="invalid_token"/i.test(answer.wwwAuthenticate ?? '')
+    /^(Bearer|DPoP)\b.*\berror="invalid_token"/i.test(answer.wwwAuthenticate ?? '')
   );
 }
 
@@ -171,7 +149,7 @@ export async function callApiWithClientCredentials(): Promise<MachineCallOutcome
     const token = viewLease(lease);
     let answer: ApiAnswer;
     try {
-      answer = await callApi(api.messagesUrl, lease.token.access_token, httpTimeoutMs);
+      answer = await callApi(api.messagesUrl, lease.token, httpTimeoutMs);
     } catch (err) {
       return { ok: false, stage: 'api', token, url: api.messagesUrl, message: describeError(err) };
     }

@@ -6,11 +6,15 @@ import {
 } from 'jose';
 
 import { ACCESS_TOKEN_ALGS } from './algorithms';
-import { readBearerCredentials, type BearerChallenge } from './bearer';
+import { readAccessTokenCredentials, type AuthScheme, type Challenge } from './bearer';
 import { getConfig } from './config';
+import { createDpopNonces } from './dpop-nonce';
+import { verifyDpopProof, type DpopProofPolicy } from './dpop-proof';
 import { describeError } from './log';
 import { getProvider } from './discovery';
+import { processSingleton } from './process-slot';
 import type { ProviderJwks } from './provider-jwks';
+import { getReplayStore } from './replay-store-config';
 
 /**
  * The resource server: decides whether a request to the protected API carries an access token
@@ -27,7 +31,10 @@ import type { ProviderJwks } from './provider-jwks';
  * 4. `iss` is the provider's issuer identifier, `aud` contains this API's resource indicator,
  *    `exp` / `nbf` hold (small clock tolerance), and the claims RFC 9068 §2.2 makes mandatory are
  *    there;
- * 5. `scope` contains the API's scope, else 403 `insufficient_scope` (RFC 6750 §3.1).
+ * 5. the token's binding matches how it came: a Bearer token has no `cnf` (a sender-constrained
+ *    token is worthless without its key, RFC 9449 §7.2); a DPoP token (`Authorization: DPoP`) has
+ *    `cnf.jkt` and comes with a valid proof by that key for this request (./dpop-proof.ts);
+ * 6. `scope` contains the API's scope, else 403 `insufficient_scope` (RFC 6750 §3.1).
  *
  * Every failure caused by the request is an answer (400/401/403), never an exception. Failures
  * that are not the request's fault (the provider's keys cannot be fetched) are a 503, so a client
@@ -36,7 +43,11 @@ import type { ProviderJwks } from './provider-jwks';
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4 (validating JWT access tokens)
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1 (error codes)
  * @see https://www.rfc-editor.org/rfc/rfc8725#section-3.1 (algorithm allowlist)
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7 (DPoP-protected resource access)
  */
+
+/** What the API reads of a request: its headers, URL and method (GET when absent). */
+export type ApiRequest = Pick<Request, 'headers' | 'url'> & { readonly method?: string };
 
 /** What the API trusts about its caller once a token is accepted. */
 export type AccessTokenClaims = JWTPayload & {
@@ -59,19 +70,47 @@ export type ResourceServerPolicy = {
   readonly algorithms?: readonly string[];
   /** Tolerated clock difference with the provider, seconds. */
   readonly clockToleranceSeconds?: number;
+  /** DPoP (RFC 9449 §7); without it only Bearer tokens are understood. */
+  readonly dpop?: ApiDpopPolicy | undefined;
 };
+
+/** How the API treats DPoP: the proof checks, and what it announces and demands. */
+export type ApiDpopPolicy = DpopProofPolicy & {
+  /** Announce `DPoP algs=…` to Bearer and anonymous requests (RFC 9449 §7.2). */
+  readonly advertised: boolean;
+  /** Accept only DPoP-bound tokens (FAPI 2.0: sender-constrained tokens only). */
+  readonly required: boolean;
+  /**
+   * This API's origin as clients address it. The URL a server sees can differ (a bind address,
+   * a proxy); `htu` is compared with this origin and the request's path.
+   */
+  readonly publicOrigin?: string | undefined;
+};
+
+/** How an accepted token was bound: not at all (Bearer), or to the DPoP key that proved it. */
+export type TokenBinding =
+  { readonly scheme: 'bearer' } | { readonly scheme: 'dpop'; readonly jkt: string };
 
 export type Authorization =
   | {
       readonly ok: true;
       readonly claims: AccessTokenClaims;
       readonly header: ProtectedHeaderParameters;
+      /** How the token came: a Bearer token, or a DPoP-bound one with its proof's key. */
+      readonly binding: TokenBinding;
+      /** Headers to send with the answer (`DPoP-Nonce`, RFC 9449 §8.2, §9). */
+      readonly headers?: Readonly<Record<string, string>> | undefined;
     }
-  /** Refused for what the request carries; answer with the challenge (./bearer.ts). */
+  /** Refused for what the request carries; answer with the challenges (./bearer.ts). */
   | {
       readonly ok: false;
       readonly status: 400 | 401 | 403;
-      readonly challenge: BearerChallenge;
+      /** The challenge that carries the error, in the scheme the request used. */
+      readonly challenge: Challenge;
+      /** Bare challenges of the other schemes the API accepts. */
+      readonly others?: readonly Challenge[] | undefined;
+      /** Headers to send with the answer (`DPoP-Nonce`, RFC 9449 §9). */
+      readonly headers?: Readonly<Record<string, string>> | undefined;
       readonly reason: string;
     }
   /** Cannot decide now (the provider's keys are out of reach); not the token's fault. */
@@ -142,6 +181,45 @@ function invalidToken(realm: string, description: string, reason = description):
   };
 }
 
+/** How a token was presented: as a bearer token, or with a DPoP proof of its key. */
+export type TokenPresentation =
+  | { readonly scheme: 'bearer' }
+  | {
+      readonly scheme: 'dpop';
+      /** The `DPoP` header as received. */
+      readonly proof: string | null;
+      readonly method: string;
+      /** The URL the client addressed (public origin, path, query). */
+      readonly url: URL;
+    };
+
+/**
+ * The challenges of a refusal: the one with the error in the scheme the request used, then a bare
+ * one per other scheme the API takes (RFC 9449 §7.2), and a fresh nonce when the API wants them.
+ */
+function frame(
+  result: Authorization,
+  policy: ResourceServerPolicy,
+  scheme: AuthScheme | undefined,
+): Authorization {
+  const dpop = policy.dpop;
+  if (result.ok || result.status === 503 || !dpop) return result;
+  const nonce = dpop.nonces ? { 'dpop-nonce': dpop.nonces.current() } : undefined;
+  const algs = dpop.algorithms.join(' ');
+  // Anonymous requests get the scheme the API prefers first: DPoP when it is the only one.
+  const primary: AuthScheme = scheme ?? (dpop.required ? 'dpop' : 'bearer');
+  const challenge: Challenge = {
+    ...result.challenge,
+    scheme: primary,
+    ...(primary === 'dpop' ? { algs } : {}),
+  };
+  const others: Challenge[] = [];
+  if (primary !== 'bearer' && !dpop.required) others.push({ realm: policy.realm });
+  if (primary !== 'dpop' && (dpop.advertised || dpop.required))
+    others.push({ scheme: 'dpop', realm: policy.realm, algs });
+  return { ...result, challenge, others, headers: { ...result.headers, ...nonce } };
+}
+
 /**
  * Validates a bearer token as a JWT access token for this API (checks 2 to 5 above).
  *
@@ -153,6 +231,7 @@ export async function verifyAccessToken(
   token: string,
   policy: ResourceServerPolicy,
   jwks: () => Promise<ProviderJwks>,
+  presentation: TokenPresentation = { scheme: 'bearer' },
 ): Promise<Authorization> {
   const { realm } = policy;
   const algorithms = [...(policy.algorithms ?? ACCESS_TOKEN_ALGS)];
@@ -216,15 +295,50 @@ export async function verifyAccessToken(
     };
   }
 
-  // MUST: a sender-constrained token (DPoP, RFC 9449 §6; mTLS, RFC 8705 §3) carries `cnf` and is
-  // good only with proof of its key, which a Bearer request does not give: accepting it would let
-  // a stolen token work without its key.
-  if (payload.cnf !== undefined) {
-    return invalidToken(
-      realm,
-      'A sender-constrained access token cannot be used as a bearer token',
-      'cnf present on a Bearer request',
-    );
+  let binding: TokenBinding = { scheme: 'bearer' };
+  if (presentation.scheme === 'bearer') {
+    // MUST: a sender-constrained token (DPoP, RFC 9449 §6; mTLS, RFC 8705 §3) carries `cnf` and is
+    // good only with proof of its key, which a Bearer request does not give: accepting it would
+    // let a stolen token work without its key (RFC 9449 §7.2).
+    if (payload.cnf !== undefined) {
+      return invalidToken(
+        realm,
+        'A sender-constrained access token cannot be used as a bearer token',
+        'cnf present on a Bearer request',
+      );
+    }
+    if (policy.dpop?.required) {
+      return invalidToken(
+        realm,
+        'This API accepts only DPoP-bound access tokens',
+        'Bearer token refused: DPoP required',
+      );
+    }
+  } else {
+    const dpop = policy.dpop;
+    const cnf = payload.cnf as { jkt?: unknown } | undefined;
+    const jkt = typeof cnf === 'object' && cnf !== null ? cnf.jkt : undefined;
+    // MUST: the DPoP scheme carries only DPoP-bound tokens (RFC 9449 §7.1): a proof of some key
+    // proves nothing about a token that is bound to none.
+    if (!dpop || typeof jkt !== 'string') {
+      return invalidToken(
+        realm,
+        'The access token is not DPoP-bound',
+        'no cnf.jkt on a DPoP request',
+      );
+    }
+    const proof = await verifyDpopProof({ ...presentation, accessToken: token, jkt }, dpop);
+    if (!proof.ok) {
+      if (proof.error === 'unavailable')
+        return { ok: false, status: 503, reason: `DPoP replay check: ${proof.reason}` };
+      return {
+        ok: false,
+        status: 401,
+        challenge: { realm, error: proof.error, error_description: proof.description },
+        reason: `DPoP proof: ${proof.reason}`,
+      };
+    }
+    binding = { scheme: 'dpop', jkt: proof.jkt };
   }
   const { client_id, scope } = payload;
   if (typeof client_id !== 'string' || typeof payload.sub !== 'string') {
@@ -252,6 +366,8 @@ export async function verifyAccessToken(
   return {
     ok: true,
     header,
+    binding,
+    ...(policy.dpop?.nonces ? { headers: { 'dpop-nonce': policy.dpop.nonces.current() } } : {}),
     claims: {
       ...payload,
       iss: String(payload.iss),
@@ -270,7 +386,7 @@ export async function verifyAccessToken(
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
 export async function authorizeRequest(
-  request: Pick<Request, 'headers' | 'url'>,
+  request: ApiRequest,
   policy: ResourceServerPolicy,
   jwks: () => Promise<ProviderJwks>,
 ): Promise<Authorization> {
@@ -280,17 +396,24 @@ export async function authorizeRequest(
   } catch {
     url = new URL('http://invalid.invalid/');
   }
-  const credentials = readBearerCredentials(request.headers.get('authorization'), url);
+  const schemes: readonly AuthScheme[] = policy.dpop ? ['bearer', 'dpop'] : ['bearer'];
+  const credentials = readAccessTokenCredentials(
+    request.headers.get('authorization'),
+    url,
+    schemes,
+  );
+  let result: Authorization;
   switch (credentials.kind) {
     case 'none':
-      return {
+      result = {
         ok: false,
         status: 401,
         challenge: { realm: policy.realm },
         reason: credentials.reason,
       };
+      break;
     case 'invalid_request':
-      return {
+      result = {
         ok: false,
         status: 400,
         challenge: {
@@ -300,11 +423,29 @@ export async function authorizeRequest(
         },
         reason: credentials.description,
       };
+      break;
     case 'invalid_token':
-      return invalidToken(policy.realm, credentials.description);
+      result = invalidToken(policy.realm, credentials.description);
+      break;
     case 'token':
-      return verifyAccessToken(credentials.token, policy, jwks);
+      result = await verifyAccessToken(
+        credentials.token,
+        policy,
+        jwks,
+        credentials.scheme === 'dpop'
+          ? {
+              scheme: 'dpop',
+              proof: request.headers.get('dpop'),
+              method: request.method ?? 'GET',
+              url: policy.dpop?.publicOrigin
+                ? new URL(`${url.pathname}${url.search}`, policy.dpop.publicOrigin)
+                : url,
+            }
+          : { scheme: 'bearer' },
+      );
+      break;
   }
+  return frame(result, policy, credentials.kind === 'token' ? credentials.scheme : undefined);
 }
 
 /**
@@ -313,8 +454,24 @@ export async function authorizeRequest(
  * @see https://www.rfc-editor.org/rfc/rfc8707#section-2 (resource indicator as audience)
  */
 export function getApiPolicy(): ResourceServerPolicy {
-  const { issuer, api } = getConfig();
-  return { issuer, audience: api.resource, requiredScope: api.scope, realm: api.resource };
+  const { issuer, api, appUrl, protocol, sessionSecret } = getConfig();
+  const { apiDpop } = protocol;
+  return {
+    issuer,
+    audience: api.resource,
+    requiredScope: api.scope,
+    realm: api.resource,
+    dpop: {
+      algorithms: apiDpop.algorithms,
+      advertised: apiDpop.advertised,
+      required: apiDpop.required,
+      publicOrigin: appUrl,
+      replay: getReplayStore(),
+      nonces: apiDpop.nonce
+        ? processSingleton('api-dpop-nonces', () => createDpopNonces(sessionSecret))
+        : undefined,
+    },
+  };
 }
 
 /**
@@ -331,8 +488,6 @@ export async function getProviderJwks(): Promise<ProviderJwks> {
  *
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
-export function authorizeApiRequest(
-  request: Pick<Request, 'headers' | 'url'>,
-): Promise<Authorization> {
+export function authorizeApiRequest(request: ApiRequest): Promise<Authorization> {
   return authorizeRequest(request, getApiPolicy(), getProviderJwks);
 }

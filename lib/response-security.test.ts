@@ -95,12 +95,18 @@ describe('proxy.ts matcher', () => {
   it('leaves out only route handlers that set the headers themselves', () => {
     const routes = listRoutes('app').filter((r) => r.kind === 'route');
     assert.ok(routes.length >= 5);
+    const methods = 'GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS';
     for (const route of routes) {
       if (matches(route.path)) continue;
-      assert.match(
-        readFileSync(route.file, 'utf8'),
-        /export const (GET|POST) = withSecurityHeaders\(/,
-        `${route.path} is left out of the proxy, so it must wrap its handler in withSecurityHeaders`,
+      const source = readFileSync(route.file, 'utf8');
+      const left = `${route.path} is left out of the proxy, so every handler it exports`;
+      assert.match(source, new RegExp(`export const (${methods}) = withSecurityHeaders\\(`), left);
+      assert.doesNotMatch(
+        source,
+        new RegExp(
+          `export (async )?function (${methods})\\b|export const (${methods}) = (?!withSecurityHeaders\\()`,
+        ),
+        `${left} must be wrapped in withSecurityHeaders`,
       );
     }
     // The hot ones are indeed left out (that is the point of the wrapper).

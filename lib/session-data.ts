@@ -2,6 +2,7 @@ import { sealData, unsealData } from 'iron-session';
 import type { JWTPayload } from 'jose';
 
 import type { SessionPasswords } from './config';
+import { describeSignInFlow, type SignInFlowView } from './flow-view';
 import { viewJwt, type JwtView } from './jwt-view';
 import type { SessionRecord } from './session-record';
 import type { SignInResult } from './sign-in';
@@ -23,6 +24,8 @@ export type SessionData = {
   readonly client_assertion?: JwtView | undefined;
   /** Seconds since the epoch. */
   readonly signed_in_at: number;
+  /** The pushed request and the DPoP binding of the sign-in (FAPI 2.0), for /profile. */
+  readonly flow?: SignInFlowView | undefined;
 };
 
 /**
@@ -82,7 +85,13 @@ export const MAX_SEALED_LENGTH = 3800;
  */
 export function buildSessionRecord(
   result: SignInResult,
-  options: { readonly id: string; readonly now?: number; readonly ttlSeconds?: number },
+  options: {
+    readonly id: string;
+    readonly now?: number;
+    readonly ttlSeconds?: number;
+    /** The session's DPoP private key, sealed (./dpop-client.ts `sealDpopJwk`). */
+    readonly dpopKey?: string | undefined;
+  },
 ): SessionRecord {
   const now = options.now ?? Date.now();
   const sid = (result.claims as { sid?: unknown }).sid;
@@ -98,8 +107,10 @@ export function buildSessionRecord(
       id_token: result.id_token,
       userinfo: result.userinfo,
       client_assertion: viewJwt(result.clientAssertion),
+      flow: describeSignInFlow(result),
     },
     tokens: { refresh_token: result.refresh_token },
+    ...(options.dpopKey === undefined ? {} : { dpop_key: options.dpopKey }),
   };
 }
 

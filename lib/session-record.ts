@@ -46,6 +46,12 @@ export type SessionRecord = {
   /** What pages show: ID token, UserInfo, the client assertion of the sign-in. */
   readonly user: SessionData;
   readonly tokens: SessionTokens;
+  /**
+   * The session's DPoP private key (RFC 9449), when DPoP is on: a private JWK sealed with
+   * SESSION_SECRET (iron-session), so that the store (a Redis dump included) never holds it in
+   * the clear. Every instance unseals it and imports it non-extractable (./dpop-client.ts).
+   */
+  readonly dpop_key?: string | undefined;
 };
 
 /** Why a session ended before its time, kept briefly so the next page can say so. */

@@ -4,6 +4,7 @@ import { sealData, unsealData } from 'iron-session';
 import { cookies } from 'next/headers';
 
 import { getConfig } from './config';
+import { loadDpopKey, sealDpopJwk, unsealDpopJwk, type DpopKey } from './dpop-client';
 import { AuthError, isAuthErrorCode, type AuthErrorCode } from './errors';
 import { describeError, log } from './log';
 import { getSessionStore, getUserTokens } from './session-backend';
@@ -125,7 +126,11 @@ export async function readSession(): Promise<SessionData | undefined> {
  * @throws {AuthError} `session_store_unavailable`.
  */
 export async function saveSession(result: SignInResult): Promise<SessionRecord> {
-  const record = buildSessionRecord(result, { id: createSessionId() });
+  // MUST: the session's DPoP private key is stored sealed, never in the clear (./dpop-client.ts).
+  const dpopKey = result.dpop
+    ? await sealDpopJwk(result.dpop.key, getConfig().sessionPasswords.seal)
+    : undefined;
+  const record = buildSessionRecord(result, { id: createSessionId(), dpopKey });
   await withStore(() => getSessionStore().create(record));
   (await cookies()).set(
     sessionCookieName(),
@@ -165,6 +170,15 @@ export type UserAccessToken = {
   readonly source: TokenSource;
   /** When this call refreshed: the client assertion that authenticated the refresh grant. */
   readonly refreshAssertion?: string | undefined;
+  /** `token_type`: `bearer`, or `dpop` for a token bound to the session's key (RFC 9449). */
+  readonly tokenType: string;
+  /**
+   * The session's DPoP key (non-extractable), for a DPoP-bound token: every request with the
+   * token must carry a proof of it (lib/api-call.ts does).
+   */
+  readonly dpopKey?: DpopKey | undefined;
+  /** When this call refreshed with DPoP: the proofs sent with the refresh grant. */
+  readonly refreshProofs?: readonly string[] | undefined;
 };
 
 /**
@@ -196,7 +210,29 @@ export async function getAccessToken(
     scope: lease.scope,
     source: lease.source,
     refreshAssertion: lease.client_assertion,
+    tokenType: lease.token_type,
+    dpopKey: lease.token_type === 'dpop' ? await readDpopKey(id) : undefined,
+    refreshProofs: lease.dpop_proofs,
   };
+}
+
+/**
+ * The session's DPoP key: unsealed from the record, imported non-extractable once per process.
+ *
+ * @throws {AuthError} `session_expired` when the record has none or it cannot be opened (its
+ *   DPoP-bound tokens are then useless).
+ */
+async function readDpopKey(id: string): Promise<DpopKey> {
+  const stored = await withStore(() => getSessionStore().get(id));
+  if (stored?.state !== 'active') throw new AuthError('not_signed_in');
+  const sealed = stored.record.dpop_key;
+  const jwk =
+    sealed === undefined
+      ? undefined
+      : await unsealDpopJwk(sealed, getConfig().sessionPasswords.open);
+  if (!jwk)
+    throw new AuthError('session_expired', { detail: 'the session has no usable DPoP key' });
+  return loadDpopKey(jwk);
 }
 
 /** Stores the sign-in transaction in its cookie. Route handlers only. */

@@ -1,9 +1,12 @@
 import * as client from 'openid-client';
+import type { JWK } from 'jose';
 import type { IDToken, UserInfoResponse } from 'openid-client';
 
+import { buildAuthorizationRequest, type ParView } from './authorization-request';
 import { createTrace, stripQuery, withTrace, type BackChannelTrace } from './back-channel';
 import { getConfig, isLoopbackUrl } from './config';
 import { findConfigError, getProvider, isNetworkError, type ProviderContext } from './discovery';
+import { checkDpopBinding, getDpopHandle, loadDpopKey, type TokenBindingView } from './dpop-client';
 import { AuthError, type AuthErrorCode } from './errors';
 import { findAudienceProblem } from './id-token';
 import { describeError, log } from './log';
@@ -17,16 +20,19 @@ import type { Transaction } from './transaction';
 
 /**
  * Starts the authorization-code flow: a fresh `state`, `nonce` and PKCE verifier, and the URL of
- * the provider's authorization endpoint with the S256 challenge.
+ * the provider's authorization endpoint with the S256 challenge, pushed first when PAR is on, with
+ * the session's new DPoP key when DPoP is on (./authorization-request.ts).
  *
+ * @throws {AuthError} when the PAR request fails.
  * @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest
  * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.2 (S256)
+ * @see https://www.rfc-editor.org/rfc/rfc9126 (PAR)
  */
 export async function startSignIn(
   returnTo: string,
 ): Promise<{ url: URL; transaction: Transaction }> {
   const settings = getConfig();
-  const { config } = await getProvider();
+  const provider = await getProvider();
   const code_verifier = client.randomPKCECodeVerifier();
   const transaction: Transaction = {
     state: client.randomState(),
@@ -35,7 +41,7 @@ export async function startSignIn(
     returnTo,
     created_at: Math.floor(Date.now() / 1000),
   };
-  const url = client.buildAuthorizationUrl(config, {
+  const { url, dpopKey, par } = await buildAuthorizationRequest(provider, settings, {
     redirect_uri: settings.redirectUri,
     // The API's scope and resource indicator are asked for now, at sign-in (RFC 8707 §2.1), so
     // that the grant covers the API; its token comes later from a refresh with `resource`
@@ -49,7 +55,7 @@ export async function startSignIn(
     state: transaction.state,
     nonce: transaction.nonce,
   });
-  return { url, transaction };
+  return { url, transaction: { ...transaction, dpop_key: dpopKey, par } };
 }
 
 export type SignInResult = {
@@ -61,6 +67,21 @@ export type SignInResult = {
   /** The compact client assertion that redeemed the code. */
   readonly clientAssertion: string | undefined;
   readonly trace: BackChannelTrace;
+  /** What was pushed to the PAR endpoint, when the request was pushed (RFC 9126). */
+  readonly par?: ParView | undefined;
+  /** DPoP (RFC 9449), when on: the session's key and how the tokens are bound to it. */
+  readonly dpop?: SignInDpop | undefined;
+};
+
+/** The DPoP side of a sign-in. */
+export type SignInDpop = {
+  /** The session's private key (JWK): to keep sealed with the session state, nowhere else. */
+  readonly key: JWK;
+  /** Its RFC 7638 thumbprint: the tokens' `cnf.jkt`. */
+  readonly jkt: string;
+  readonly binding: TokenBindingView;
+  /** Every DPoP proof sent to the provider during the callback, in order (compact JWTs). */
+  readonly proofs: readonly string[];
 };
 
 /** Maps a failure of the code exchange onto a stable {@link AuthError}. */
@@ -106,18 +127,74 @@ function classifyCodeExchangeError(err: unknown, tokenRequestSent: boolean): Aut
   }
   if (isNetworkError(err)) return new AuthError('provider_unreachable', { detail, cause: err });
   if (!tokenRequestSent) {
-    // openid-client refused the authorization response itself (RFC 9207 `iss`, repeated or
-    // missing parameters, no code) before sending anything.
-    const code: AuthErrorCode = /"iss"/.test(detail)
-      ? 'issuer_mismatch'
-      : 'invalid_authorization_response';
-    return new AuthError(code, { detail, cause: err });
+    // openid-client refused the authorization response itself (repeated or missing parameters,
+    // no code) before sending anything. RFC 9207 `iss` was checked before, explicitly.
+    return new AuthError('invalid_authorization_response', { detail, cause: err });
   }
   // Past the token request: either the response as a whole or the ID token inside it is bad.
-  return new AuthError(
-    /\bJWT\b|ID Token/.test(detail) ? 'id_token_invalid' : 'invalid_token_response',
-    { detail, cause: err },
-  );
+  return new AuthError(isIdTokenFailure(err) ? 'id_token_invalid' : 'invalid_token_response', {
+    detail,
+    cause: err,
+  });
+}
+
+/** oauth4webapi codes that, in a token response, only its ID token (the one JWT it validates) raises. */
+const ID_TOKEN_CHECK_CODES: ReadonlySet<string> = new Set([
+  'OAUTH_JWT_CLAIM_COMPARISON_FAILED',
+  'OAUTH_JWT_TIMESTAMP_CHECK_FAILED',
+  'OAUTH_KEY_SELECTION_FAILED',
+]);
+
+/**
+ * Whether openid-client refused the ID token rather than the token response around it, told by
+ * the error's structure: its code, and what oauth4webapi attaches as the cause (the ID token's
+ * claims, or the compact JWT that would not parse). Never by the message text.
+ */
+function isIdTokenFailure(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code;
+    const cause: unknown = current.cause;
+    if (typeof code === 'string' && ID_TOKEN_CHECK_CODES.has(code)) return true;
+    if (code === 'OAUTH_INVALID_RESPONSE') {
+      // A claim missing or of the wrong type: the cause carries the decoded claims; an
+      // unexpected `alg`: its JOSE header; a JWT that is not one: the compact string itself.
+      if (typeof cause === 'string') return true;
+      if (typeof cause === 'object' && cause !== null && ('claims' in cause || 'header' in cause))
+        return true;
+    }
+    current = cause;
+  }
+  return false;
+}
+
+/**
+ * RFC 9207: the authorization response's `iss` must be this provider's issuer, exactly once;
+ * when the provider advertises `authorization_response_iss_parameter_supported` (or the FAPI 2.0
+ * profile is on) it must be present. Checked here, before openid-client sees the response, so
+ * that a mix-up is classified by an explicit comparison and never redeemed.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9207#section-2.4
+ */
+function checkAuthorizationResponseIssuer(
+  params: URLSearchParams,
+  metadata: Readonly<client.ServerMetadata>,
+  required: boolean,
+): void {
+  const values = params.getAll('iss');
+  const mustBePresent =
+    required || metadata.authorization_response_iss_parameter_supported === true;
+  if (values.length === 0 && !mustBePresent) return;
+  if (values.length !== 1 || values[0] !== metadata.issuer) {
+    throw new AuthError('issuer_mismatch', {
+      detail:
+        values.length === 0
+          ? `the authorization response has no iss (RFC 9207)${required ? ', which OIDC_PROFILE=fapi2 requires' : ''}`
+          : values.length > 1
+            ? 'iss is repeated in the authorization response'
+            : `the authorization response names another issuer: ${values[0]!.slice(0, 200)}`,
+    });
+  }
 }
 
 /**
@@ -188,7 +265,19 @@ export async function completeSignIn(
 
   const settings = getConfig();
   const provider = await getProvider();
+  // MUST: a response from another provider (mix-up, RFC 9207) is refused before its code is
+  // redeemed. Under FAPI 2.0 `iss` is required whatever the provider advertises.
+  checkAuthorizationResponseIssuer(
+    callbackParams,
+    provider.metadata,
+    settings.protocol.requireIssParameter,
+  );
   const trace = createTrace();
+  // The key the code is bound to (RFC 9449 §10): every request of this callback proves it.
+  if (settings.protocol.dpop.enabled && tx.dpop_key === undefined)
+    throw new AuthError('missing_transaction', { detail: 'the sign-in began without a DPoP key' });
+  const dpopKey = tx.dpop_key === undefined ? undefined : await loadDpopKey(tx.dpop_key);
+  const dpop = dpopKey && { DPoP: getDpopHandle(provider.config, dpopKey, 'provider') };
   // Build the callback URL from APP_URL, not from the request: behind proxies and with Next's bind
   // address the request URL differs from the registered redirect_uri.
   const currentUrl = new URL(settings.redirectUri);
@@ -200,17 +289,25 @@ export async function completeSignIn(
     // token endpoint, and the client authenticates with a client assertion signed just now with
     // its private key (private_key_jwt) instead of a client secret.
     tokens = await withTrace(trace, () =>
-      client.authorizationCodeGrant(provider.config, currentUrl, {
-        pkceCodeVerifier: tx.code_verifier,
-        expectedState: tx.state,
-        expectedNonce: tx.nonce,
-        idTokenExpected: true,
-      }),
+      client.authorizationCodeGrant(
+        provider.config,
+        currentUrl,
+        {
+          pkceCodeVerifier: tx.code_verifier,
+          expectedState: tx.state,
+          expectedNonce: tx.nonce,
+          idTokenExpected: true,
+        },
+        undefined,
+        dpop,
+      ),
     );
   } catch (err) {
     throw classifyCodeExchangeError(err, trace.clientAssertions.length > 0);
   }
 
+  // MUST: tokens asked for with a DPoP proof are DPoP-bound, to this key (RFC 9449 §5, §6.1).
+  const binding = dpopKey && checkDpopBinding(tokens, dpopKey);
   const claims = tokens.claims();
   const id_token = tokens.id_token;
   if (!claims || !id_token)
@@ -245,7 +342,7 @@ export async function completeSignIn(
     try {
       // MUST: UserInfo's `sub` must equal the ID token's (OIDC Core §5.3.2); openid-client checks.
       userinfo = await withTrace(trace, () =>
-        client.fetchUserInfo(provider.config, tokens.access_token, claims.sub),
+        client.fetchUserInfo(provider.config, tokens.access_token, claims.sub, dpop),
       );
     } catch (err) {
       if (isNetworkError(err))
@@ -276,6 +373,11 @@ export async function completeSignIn(
     refresh_token: tokens.refresh_token,
     clientAssertion: trace.clientAssertions.at(-1),
     trace,
+    par: tx.par,
+    dpop:
+      dpopKey && binding && tx.dpop_key
+        ? { key: tx.dpop_key, jkt: dpopKey.jkt, binding, proofs: [...trace.dpopProofs] }
+        : undefined,
   };
 }
 

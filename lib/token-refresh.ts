@@ -3,8 +3,10 @@ import * as client from 'openid-client';
 import { createTrace, withTrace } from './back-channel';
 import { getConfig } from './config';
 import { findConfigError, getProvider, isNetworkError } from './discovery';
+import { checkDpopBinding, getDpopHandle, loadDpopKey, unsealDpopJwk } from './dpop-client';
 import { AuthError, type AuthErrorCode } from './errors';
 import { describeError, log } from './log';
+import type { SessionRecord } from './session-record';
 import type { RefreshedTokens } from './user-tokens';
 
 /**
@@ -17,6 +19,12 @@ import type { RefreshedTokens } from './user-tokens';
  * provider), down-scoped from the sign-in's grant. The sign-in's own access token, obtained
  * without `resource`, stays what UserInfo accepts; one token with both audiences would be
  * refused by the API (and by oidc-provider, which issues one audience per access token).
+ *
+ * With DPoP (a session that has a DPoP key), the refresh carries a new proof of the session's key
+ * (RFC 9449 §5) along with the new assertion, and the new access token must come back DPoP-bound
+ * to that key. A confidential client's refresh token is bound to its client authentication, not
+ * to the DPoP key (RFC 9449 §5: it is sender-constrained by that authentication already); the
+ * provider in FAPI 2.0 mode still refuses a refresh without a proof.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6 (refreshing an access token)
  * @see https://www.rfc-editor.org/rfc/rfc8707#section-2.2 (resource in the token request)
@@ -80,24 +88,42 @@ export function classifyRefreshError(err: unknown): AuthError {
 export async function refreshUserApiToken(
   refreshToken: string,
   sub: string,
+  session: Pick<SessionRecord, 'dpop_key'> = {},
 ): Promise<RefreshedTokens> {
-  const { api } = getConfig();
+  const { api, sessionPasswords } = getConfig();
   const trace = createTrace();
   let response: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
   const started = performance.now();
+  let dpopKey: Awaited<ReturnType<typeof loadDpopKey>> | undefined;
+  if (session.dpop_key !== undefined) {
+    const jwk = await unsealDpopJwk(session.dpop_key, sessionPasswords.open);
+    // A key that cannot be opened (SESSION_SECRET changed without SESSION_SECRET_PREVIOUS) makes
+    // the session's tokens useless: end it like a refused refresh.
+    if (!jwk)
+      throw new AuthError('session_expired', { detail: 'the session DPoP key cannot be opened' });
+    dpopKey = await loadDpopKey(jwk);
+  }
   try {
     const { config } = await getProvider();
     response = await withTrace(trace, () =>
-      client.refreshTokenGrant(config, refreshToken, { resource: api.resource, scope: api.scope }),
+      client.refreshTokenGrant(
+        config,
+        refreshToken,
+        { resource: api.resource, scope: api.scope },
+        dpopKey ? { DPoP: getDpopHandle(config, dpopKey, 'provider') } : undefined,
+      ),
     );
   } catch (err) {
     const classified = classifyRefreshError(err);
     log.warn('refresh failed', { sub, code: classified.code, error: classified.error });
     throw classified;
   }
-  // MUST: this app presents the token as a bearer token (RFC 6750). A sender-constrained token
-  // (DPoP) would need a proof this app does not make yet.
-  if (response.token_type.toLowerCase() !== 'bearer') {
+  if (dpopKey) {
+    // MUST: refreshed with a proof, the new access token is bound to the session's key
+    // (RFC 9449 §5, §6.1): a Bearer token, or one bound to another key, is refused.
+    checkDpopBinding(response, dpopKey);
+  } else if (response.token_type.toLowerCase() !== 'bearer') {
+    // MUST: without a DPoP key this app presents the token as a bearer token (RFC 6750).
     throw new AuthError('invalid_token_response', {
       detail: `token_type "${response.token_type.slice(0, 20)}" instead of bearer`,
     });
@@ -120,6 +146,7 @@ export async function refreshUserApiToken(
     scope: response.scope,
     refresh_token: response.refresh_token,
     client_assertion: trace.clientAssertions.at(-1),
+    dpop_proofs: trace.dpopProofs.length > 0 ? [...trace.dpopProofs] : undefined,
   };
 }
 

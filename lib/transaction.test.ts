@@ -4,6 +4,7 @@ import { describe, it, mock } from 'node:test';
 import { sealData } from 'iron-session';
 
 import {
+  MAX_SEALED_TRANSACTION_LENGTH,
   sealTransaction,
   TRANSACTION_TTL_SECONDS,
   unsealTransaction,
@@ -72,5 +73,33 @@ describe('transaction cookie', () => {
       mock.timers.reset();
     }
     assert.equal(await unsealTransaction(old, password), undefined);
+  });
+
+  it('drops the PAR view (display only), never the DPoP key, when the cookie would not fit', async () => {
+    const dpop_key = {
+      kty: 'EC',
+      crv: 'P-256',
+      x: 'x'.repeat(43),
+      y: 'y'.repeat(43),
+      d: 'd'.repeat(43),
+    };
+    const par = {
+      endpoint: 'https://op.example/par',
+      parameters: { scope: 'openid '.repeat(400) },
+      attempts: [],
+      request_uri: 'urn:ietf:params:oauth:request_uri:abc',
+      authorization_url: 'https://op.example/auth?client_id=c&request_uri=x',
+    };
+    const big = { ...tx, dpop_key, par };
+    const sealed = await sealTransaction(big, password);
+    assert.ok(sealed.length <= MAX_SEALED_TRANSACTION_LENGTH);
+    const opened = await unsealTransaction(sealed, password);
+    assert.equal(opened?.par, undefined);
+    assert.deepEqual(opened?.dpop_key, dpop_key);
+    const small = { ...tx, dpop_key, par: { ...par, parameters: { scope: 'openid' } } };
+    assert.deepEqual(
+      (await unsealTransaction(await sealTransaction(small, password), password))?.par,
+      small.par,
+    );
   });
 });

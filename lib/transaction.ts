@@ -1,4 +1,7 @@
 import { sealData, unsealData } from 'iron-session';
+import type { JWK } from 'jose';
+
+import type { ParView } from './authorization-request';
 
 /**
  * The sign-in transaction: what `/auth/login` must remember for `/auth/callback` to check the
@@ -19,7 +22,17 @@ export type Transaction = {
   readonly returnTo: string;
   /** Seconds since the epoch. */
   readonly created_at: number;
+  /**
+   * The session's DPoP private key (RFC 9449), made at sign-in start and bound to the code: the
+   * cookie is sealed, and the key moves to the session state at the callback.
+   */
+  readonly dpop_key?: JWK | undefined;
+  /** What was pushed to the PAR endpoint (RFC 9126), for /profile. */
+  readonly par?: ParView | undefined;
 };
+
+/** Browsers drop cookies over 4096 bytes (name, value and attributes); keep a margin. */
+export const MAX_SEALED_TRANSACTION_LENGTH = 3800;
 
 /** A sign-in must complete within this many seconds. */
 export const TRANSACTION_TTL_SECONDS = 600;
@@ -36,7 +49,9 @@ function isTransaction(value: unknown): value is Transaction {
     v.code_verifier.length >= 43 &&
     typeof v.returnTo === 'string' &&
     v.returnTo.startsWith('/') &&
-    typeof v.created_at === 'number'
+    typeof v.created_at === 'number' &&
+    (v.dpop_key === undefined || (typeof v.dpop_key === 'object' && v.dpop_key !== null)) &&
+    (v.par === undefined || (typeof v.par === 'object' && v.par !== null))
   );
 }
 
@@ -44,8 +59,12 @@ function isTransaction(value: unknown): value is Transaction {
 export type SealPassword = string | Readonly<Record<string, string>>;
 
 /** Seals a transaction for its cookie. */
-export function sealTransaction(tx: Transaction, password: SealPassword): Promise<string> {
-  return sealData(tx, { password, ttl: TRANSACTION_TTL_SECONDS });
+export async function sealTransaction(tx: Transaction, password: SealPassword): Promise<string> {
+  const sealed = await sealData(tx, { password, ttl: TRANSACTION_TTL_SECONDS });
+  if (sealed.length <= MAX_SEALED_TRANSACTION_LENGTH || tx.par === undefined) return sealed;
+  // The PAR view is for display only: it goes first when the cookie would not fit (a browser
+  // drops a cookie over 4 KB, and the sign-in would fail for want of its transaction).
+  return sealData({ ...tx, par: undefined }, { password, ttl: TRANSACTION_TTL_SECONDS });
 }
 
 /**

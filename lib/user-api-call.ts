@@ -8,8 +8,9 @@ import type { TokenSource } from './user-tokens';
 
 /**
  * The protected API called *as the signed-in user*: the user's access token from the server-side
- * session ({@link getAccessToken}, refreshed when needed), sent as a bearer token to
- * `GET /api/messages`. Used by `GET /api/me/messages` and the button on `/profile`.
+ * session ({@link getAccessToken}, refreshed when needed), sent to `GET /api/messages` as a
+ * bearer token, or with a DPoP proof of the session's key when the token is DPoP-bound. Used by
+ * `GET /api/me/messages` and the button on `/profile`.
  *
  * What is displayed is decoded, never the compact token: the token stays on the server (the
  * backend-for-frontend keeps tokens away from page scripts).
@@ -23,6 +24,10 @@ export type UserTokenView = {
   readonly accessToken: JwtView | undefined;
   /** When this call refreshed: the client assertion that authenticated the refresh grant. */
   readonly refreshAssertion: JwtView | undefined;
+  /** `bearer`, or `dpop` (RFC 9449). */
+  readonly tokenType: string;
+  /** When this call refreshed with DPoP: the proofs sent with the refresh grant, decoded. */
+  readonly refreshProofs: readonly JwtView[];
 };
 
 export type UserApiCallOutcome =
@@ -79,6 +84,8 @@ function viewToken(token: UserAccessToken): UserTokenView {
     scope: token.scope,
     accessToken: viewJwt(token.token),
     refreshAssertion: viewJwt(token.refreshAssertion),
+    tokenType: token.tokenType,
+    refreshProofs: (token.refreshProofs ?? []).flatMap((proof) => viewJwt(proof) ?? []),
   };
 }
 
@@ -86,7 +93,7 @@ function viewToken(token: UserAccessToken): UserTokenView {
 function refusedAsInvalidToken(answer: ApiAnswer): boolean {
   return (
     answer.status === 401 &&
-    /^Bearer\b.*\berror="invalid_token"/i.test(answer.wwwAuthenticate ?? '')
+    /^(Bearer|DPoP)\b.*\berror="invalid_token"/i.test(answer.wwwAuthenticate ?? '')
   );
 }
 
@@ -112,7 +119,11 @@ export async function callMessagesApiAsUser(): Promise<UserApiCallOutcome> {
     }
     let answer: ApiAnswer;
     try {
-      answer = await callApi(api.messagesUrl, token.token, httpTimeoutMs);
+      answer = await callApi(
+        api.messagesUrl,
+        { access_token: token.token, dpopKey: token.dpopKey },
+        httpTimeoutMs,
+      );
     } catch (err) {
       log.warn('api call failed', { reason: describeError(err) });
       return failure(new AuthError('provider_unreachable', { detail: describeError(err) }));

@@ -38,13 +38,20 @@ export type RefreshedTokens = {
   readonly refresh_token?: string | undefined;
   /** The client assertion that authenticated the refresh (compact JWT), for display. */
   readonly client_assertion?: string | undefined;
+  /** The DPoP proofs sent with the refresh (RFC 9449), for display. */
+  readonly dpop_proofs?: readonly string[] | undefined;
 };
 
 /**
  * Sends one refresh grant. Must throw an {@link AuthError} with code `session_expired` for
  * `invalid_grant`, and any other error for anything else (provider down, misconfiguration).
+ * `session` carries what else the grant needs from the record (its DPoP key).
  */
-export type RefreshGrant = (refreshToken: string, sub: string) => Promise<RefreshedTokens>;
+export type RefreshGrant = (
+  refreshToken: string,
+  sub: string,
+  session: Pick<SessionRecord, 'dpop_key'>,
+) => Promise<RefreshedTokens>;
 
 /** Where the token a caller got came from. */
 export type TokenSource =
@@ -66,6 +73,8 @@ export type AccessTokenLease = {
   readonly source: TokenSource;
   /** When this call refreshed: the client assertion that authenticated the refresh grant. */
   readonly client_assertion?: string | undefined;
+  /** When this call refreshed: the DPoP proofs sent with the refresh grant. */
+  readonly dpop_proofs?: readonly string[] | undefined;
 };
 
 export type UserTokenOptions = {
@@ -206,7 +215,7 @@ export function createUserTokens(options: UserTokenOptions): UserTokens {
         const sentAt = now();
         let refreshed: RefreshedTokens;
         try {
-          refreshed = await refresh(sent, record.sub);
+          refreshed = await refresh(sent, record.sub, record);
         } catch (err) {
           if (errorCode(err) !== 'session_expired') throw err;
           const after = await store.get(id);
@@ -236,7 +245,11 @@ export function createUserTokens(options: UserTokenOptions): UserTokens {
         }
         const result = lease(tokens, 'refreshed');
         if (!result) throw new AuthError('invalid_token_response', { detail: 'no access token' });
-        return { ...result, client_assertion: refreshed.client_assertion };
+        return {
+          ...result,
+          client_assertion: refreshed.client_assertion,
+          dpop_proofs: refreshed.dpop_proofs,
+        };
       } finally {
         await store.releaseLock(`refresh:${id}`, lock).catch(() => undefined);
       }
@@ -257,6 +270,7 @@ export function createUserTokens(options: UserTokenOptions): UserTokens {
           ...shared,
           source: shared.source === 'refreshed' ? 'shared' : shared.source,
           client_assertion: undefined,
+          dpop_proofs: undefined,
         };
       }
       const attempt = refreshUnderLock(id, force);

@@ -45,6 +45,8 @@ export type AssertionPolicy = {
   readonly audience: 'issuer' | 'legacy';
   /** Set in certificate registration mode: the assertion must name one of these. */
   readonly certificates?: readonly RegisteredCertificate[] | undefined;
+  /** FAPI 2.0: `aud` is the issuer as a JSON string; an array, even of the issuer alone, is refused. */
+  readonly stringAudience?: boolean | undefined;
 };
 
 type Claims = Record<string, unknown>;
@@ -61,6 +63,9 @@ function checkAudience(ctx: KoaContextWithOIDC, aud: unknown, policy: AssertionP
   const issuer = ctx.oidc.issuer;
   const tokenEndpoint = ctx.oidc.urlFor('token');
   const accepted = policy.audience === 'legacy' ? [issuer, tokenEndpoint] : [issuer];
+  if (policy.stringAudience && typeof aud !== 'string') {
+    reject(`aud must be the issuer identifier as a string under FAPI 2.0; got ${describe(aud)}`);
+  }
   const values = Array.isArray(aud) ? aud : [aud];
   if (values.length !== 1) {
     reject(

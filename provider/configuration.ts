@@ -9,6 +9,12 @@ import {
   type AssertionPolicy,
 } from './client-assertion-policy';
 import { clientKeyMetadata, type ClientRegistration } from './client-registration';
+import {
+  fapi2ClientMetadata,
+  fapi2Configuration,
+  fapi2SigningKeys,
+  type Fapi2Settings,
+} from './fapi2';
 import { userSessionConfiguration } from './user-sessions';
 import { errorPage, loggedOutPage, logoutPage } from './views';
 
@@ -41,9 +47,13 @@ export type ProviderSettings = {
   readonly allowLoopbackFetch: boolean;
   /** The API whose JWT access tokens the client gets with the client-credentials grant. */
   readonly api: ApiResourceSettings;
+  /** `PROVIDER_PROFILE=fapi2`: oidc-provider's FAPI 2.0 mode, PAR and DPoP required (./fapi2.ts). */
+  readonly fapi2?: Fapi2Settings | undefined;
   /** Lifetime of user access tokens, seconds (PROVIDER_ACCESS_TOKEN_TTL). */
   readonly userAccessTokenTtlSeconds: number;
 };
+
+const PLAIN: Fapi2Settings = { profile: 'plain', dpopNonce: false };
 
 function requestUrl(input: string | URL | Request): URL {
   return new URL(input instanceof Request ? input.url : input);
@@ -67,6 +77,7 @@ export function demoClient(settings: ProviderSettings): ClientMetadata {
     response_types: ['code'],
     scope: 'openid profile email offline_access',
     ...clientKeyMetadata(settings.registration),
+    ...fapi2ClientMetadata(settings.fapi2 ?? PLAIN),
   };
 }
 
@@ -80,23 +91,23 @@ export function clientAssertionValidation(
     assertJwtClientAuthClaimsAndHeader: strictClientAssertionCheck({
       audience: settings.assertionAudience,
       certificates: registration.mode === 'certificate' ? registration.certificates : undefined,
+      stringAudience: settings.fapi2?.profile === 'fapi2',
     }),
   };
 }
 
 export function buildConfiguration(settings: ProviderSettings): Configuration {
+  const profile = fapi2Configuration(settings.fapi2 ?? PLAIN);
   const { revocation, ...refresh } = userSessionConfiguration(settings.clientId);
   return {
     ...refresh,
     clients: [demoClient(settings)],
     findAccount,
-    jwks: settings.signingKeys,
+    jwks: { keys: fapi2SigningKeys(settings.signingKeys.keys, settings.fapi2 ?? PLAIN) },
     cookies: { keys: settings.cookieKeys },
     // Only what the demo client uses: a confidential client proving itself with a signed JWT.
     clientAuthMethods: ['private_key_jwt'],
-    enabledJWA: {
-      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'],
-    },
+    enabledJWA: profile.enabledJWA,
     ...clientAssertionValidation(settings),
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     claims: {
@@ -123,6 +134,7 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     features: {
+      ...profile.features,
       devInteractions: { enabled: false },
       ...buildApiResourceFeatures(settings.api, settings.clientId),
       revocation,

@@ -17,6 +17,7 @@ import {
   type RegisteredCertificate,
 } from './client-registration';
 import { buildConfiguration, type ProviderSettings } from './configuration';
+import { fapi2SettingsFromEnv } from './fapi2';
 import { interactions } from './interactions';
 import { logTokenRequests } from './token-log';
 import { userAccessTokenTtlFromEnv } from './user-sessions';
@@ -40,6 +41,8 @@ import { userAccessTokenTtlFromEnv } from './user-sessions';
  *   API_SCOPE                     the API's scope              (api1), shared with the app
  *   PROVIDER_API_TOKEN_TTL        API access token lifetime (client credentials), s (300)
  *   PROVIDER_ACCESS_TOKEN_TTL     user access token lifetime, s (300)
+ *   PROVIDER_PROFILE              plain | fapi2: FAPI 2.0 mode, PAR and DPoP required (plain)
+ *   PROVIDER_DPOP_NONCE           true: demand a server nonce in DPoP proofs      (false)
  */
 
 async function generateSigningKeys(): Promise<{ keys: JWK[] }> {
@@ -124,6 +127,7 @@ export async function settingsFromEnv(
     // Only a provider that itself lives on loopback may fetch from loopback.
     allowLoopbackFetch: isLoopbackUrl(new URL(issuer)) && env.NODE_ENV !== 'production',
     api: apiResourceSettingsFromEnv(env, appUrl),
+    fapi2: fapi2SettingsFromEnv(env),
     userAccessTokenTtlSeconds: userAccessTokenTtlFromEnv(env),
   };
 }
@@ -198,7 +202,10 @@ if (isMain) {
       `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ` +
         `${settings.clientId}, keys via ${settings.registration.mode}, assertion aud: ` +
         `${settings.assertionAudience}; API ${settings.api.resource}, scope ` +
-        `${settings.api.scope})`,
+        `${settings.api.scope}` +
+        (settings.fapi2?.profile === 'fapi2' ? '; FAPI 2.0: PAR and DPoP required' : '') +
+        (settings.fapi2?.dpopNonce ? ', DPoP nonces' : '') +
+        ')',
     );
     const stop = () => process.exit(0);
     process.on('SIGINT', stop);

@@ -65,8 +65,15 @@ function printAnswer(answer: ApiAnswer): void {
   if (body) console.log(body.replace(/^/gm, '   '));
 }
 
-async function judgeLocally(accessToken: string): Promise<boolean> {
+async function judgeLocally(accessToken: string, dpopBound: boolean): Promise<boolean> {
   const { api } = getConfig();
+  if (dpopBound) {
+    // A DPoP proof is made by openid-client for a real request; there is none to judge here.
+    console.log(
+      '   → the token is DPoP-bound (RFC 9449): only the running API can check its proof.',
+    );
+    return false;
+  }
   const decision = await authorizeRequest(
     new Request(api.messagesUrl, { headers: { authorization: `Bearer ${accessToken}` } }),
     getApiPolicy(),
@@ -138,14 +145,15 @@ API        ${settings.api.resource}, scope ${settings.api.scope}
 
   if (!local) {
     console.log(
-      bold(`3. GET ${settings.api.messagesUrl} with Authorization: Bearer <the access token>`),
+      bold(
+        `3. GET ${settings.api.messagesUrl} with Authorization: ` +
+          (token.dpopKey
+            ? 'DPoP <the access token> and a DPoP proof'
+            : 'Bearer <the access token>'),
+      ),
     );
     try {
-      const answer = await callApi(
-        settings.api.messagesUrl,
-        token.access_token,
-        settings.httpTimeoutMs,
-      );
+      const answer = await callApi(settings.api.messagesUrl, token, settings.httpTimeoutMs);
       printAnswer(answer);
       return answer.status === 200 ? 0 : 1;
     } catch (err) {
@@ -154,11 +162,11 @@ API        ${settings.api.resource}, scope ${settings.api.scope}
       console.log(
         '   Judging the token here instead, with the API’s own checks (lib/resource-server.ts):',
       );
-      return (await judgeLocally(token.access_token)) ? 0 : 1;
+      return (await judgeLocally(token.access_token, token.dpopKey !== undefined)) ? 0 : 1;
     }
   }
   console.log(bold('3. The API’s checks (lib/resource-server.ts), run here (--local):'));
-  return (await judgeLocally(token.access_token)) ? 0 : 1;
+  return (await judgeLocally(token.access_token, token.dpopKey !== undefined)) ? 0 : 1;
 }
 
 main().then(

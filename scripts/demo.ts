@@ -6,7 +6,7 @@ import nextEnv from '@next/env';
 
 import { DEFAULTS, readOrCreateDevSessionSecret } from '../lib/config';
 import { warnLoudly } from '../lib/log';
-import { ensureDevKey, PRIVATE_FILE } from '../keys/cli';
+import { ensureDevKey, generatePrivateJwk, PRIVATE_FILE, writeKeySet } from '../keys/cli';
 import { DEMO_ACCOUNTS } from '../provider/accounts';
 import { nextCli, startChild, stopChild, tsxNode, waitForHttp, type Child } from './processes';
 
@@ -17,9 +17,18 @@ import { nextCli, startChild, stopChild, tsxNode, waitForHttp, type Child } from
  * and the app behaves as it will in production, including NODE_ENV=production's refusal of
  * implicit development keys and secrets — which is why this launcher names them explicitly.
  * `npm run dev` runs `next dev` instead, for working on the code.
+ *
+ * `npm run demo -- --fapi2` runs both sides under the FAPI 2.0 Security Profile: the provider with
+ * PROVIDER_PROFILE=fapi2 (PAR and DPoP required, PS256/ES256 only) and the app with
+ * OIDC_PROFILE=fapi2, signing with an ES256 development key of its own
+ * (keys/dev-client-fapi2.private.jwks.json, generated on first use).
  */
 
 const dev = process.argv.includes('--dev');
+const fapi2 = process.argv.includes('--fapi2');
+/** The ES256 development key the FAPI 2.0 demo signs with (RS256 is not a FAPI 2.0 algorithm). */
+const FAPI2_DEV_KEY_FILE = 'keys/dev-client-fapi2.private.jwks.json';
+const FAPI2_BANNER = '\n  Profile:  FAPI 2.0 (PAR, DPoP, PS256/ES256, RFC 9207 iss)';
 const started = performance.now();
 nextEnv.loadEnvConfig(process.cwd(), dev);
 
@@ -64,13 +73,19 @@ function buildIfStale(): void {
 
 async function main(): Promise<void> {
   if (await ensureDevKey()) console.log(`Generated a development key pair in ${PRIVATE_FILE}.`);
+  if (fapi2 && !existsSync(FAPI2_DEV_KEY_FILE)) {
+    await writeKeySet([await generatePrivateJwk('ES256')], resolve(FAPI2_DEV_KEY_FILE));
+    console.log(`Generated an ES256 development key pair in ${FAPI2_DEV_KEY_FILE} (FAPI 2.0).`);
+  }
+  const clientKeyFile =
+    process.env.OIDC_CLIENT_KEY_FILE ?? (fapi2 ? FAPI2_DEV_KEY_FILE : DEFAULTS.devKeyFile);
   const sessionSecret =
     process.env.SESSION_SECRET ??
     readOrCreateDevSessionSecret(resolve(DEFAULTS.devSessionSecretFile));
   if (!process.env.OIDC_CLIENT_KEY_FILE) {
     warnLoudly(
-      `DEMO: the app signs with the development key ${DEFAULTS.devKeyFile} and a ` +
-        `generated session secret. Never use them outside a demo.`,
+      `DEMO: the app signs with the development key ${clientKeyFile} and a generated session ` +
+        'secret. Never use them outside a demo.',
     );
   }
   if (!dev) buildIfStale();
@@ -99,6 +114,7 @@ async function main(): Promise<void> {
         // The demo provider keeps its signing keys across restarts (sessions' ID tokens stay valid).
         PROVIDER_SIGNING_KEYS_FILE:
           process.env.PROVIDER_SIGNING_KEYS_FILE ?? 'keys/dev-provider.private.jwks.json',
+        ...(fapi2 ? { PROVIDER_PROFILE: 'fapi2' } : {}),
       },
       echo: true,
     });
@@ -125,7 +141,8 @@ async function main(): Promise<void> {
       APP_URL: appUrl,
       OIDC_ISSUER: issuer,
       SESSION_SECRET: sessionSecret,
-      OIDC_CLIENT_KEY_FILE: process.env.OIDC_CLIENT_KEY_FILE ?? DEFAULTS.devKeyFile,
+      OIDC_CLIENT_KEY_FILE: clientKeyFile,
+      ...(fapi2 ? { OIDC_PROFILE: 'fapi2' } : {}),
     },
     echo: true,
   });
@@ -143,7 +160,7 @@ async function main(): Promise<void> {
   Ready in ${ready} s (${total} s including the build check).
 
   Open ${appUrl} and sign in.
-  Provider: ${issuer}${bundled ? ' (bundled)' : ''}
+  Provider: ${issuer}${bundled ? ' (bundled)' : ''}${fapi2 ? FAPI2_BANNER : ''}
 ${bundled ? DEMO_ACCOUNTS.map((a) => `  Account:  ${a.login} / ${a.password}`).join('\n') : ''}
 
   Ctrl-C stops both.

@@ -46,3 +46,18 @@ export const ID_TOKEN_CLAIM_NOTES: Record<string, string> = {
   acr: 'Authentication context class: how strongly you were authenticated.',
   amr: 'Authentication methods used.',
 };
+
+export const DPOP_PROOF_HEADER_NOTES: Record<string, string> = {
+  typ: 'dpop+jwt: explicitly a DPoP proof (RFC 9449 §4.2), never mistaken for another JWT.',
+  alg: 'Signed by the session’s own key pair (ES256 or EdDSA), made at sign-in start.',
+  jwk: 'The public key: its RFC 7638 thumbprint is the cnf.jkt the tokens are bound to. Never a private member.',
+};
+
+export const DPOP_PROOF_CLAIM_NOTES: Record<string, string> = {
+  jti: 'Unique per proof: the server refuses a replayed proof.',
+  htm: 'The HTTP method of the one request this proof is for.',
+  htu: 'The URL (without query and fragment) of the one request this proof is for.',
+  iat: 'Signed moments before the request: servers accept proofs only within a short window.',
+  ath: 'SHA-256 of the access token sent with it: the proof is for that token only.',
+  nonce: 'The value the server asked for (use_dpop_nonce): bounds how long a proof can be used.',
+};

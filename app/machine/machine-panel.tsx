@@ -4,7 +4,12 @@ import { useActionState } from 'react';
 
 import type { MachineCallOutcome, TokenView } from '@/lib/machine-call';
 
-import { ASSERTION_CLAIM_NOTES, ASSERTION_HEADER_NOTES } from '../_components/claim-notes';
+import {
+  ASSERTION_CLAIM_NOTES,
+  ASSERTION_HEADER_NOTES,
+  DPOP_PROOF_CLAIM_NOTES,
+  DPOP_PROOF_HEADER_NOTES,
+} from '../_components/claim-notes';
 import { JwtCard } from '../_components/claims-table';
 import { runMachineCall, type MachineRun } from './actions';
 import { ACCESS_TOKEN_CLAIM_NOTES, ACCESS_TOKEN_HEADER_NOTES } from './claim-notes';
@@ -71,7 +76,11 @@ function AccessTokenSection({ token }: { token: TokenView }) {
     <>
       <h2>2. The access token received</h2>
       <p className="muted">
-        Granted scope <code>{token.scope ?? '(not stated)'}</code>, expires_in{' '}
+        token_type <code data-testid="token-type">{token.token_type}</code>
+        {token.token_type === 'dpop'
+          ? ' (bound to a key of this app, RFC 9449: worthless without a proof of that key)'
+          : ''}
+        , granted scope <code>{token.scope ?? '(not stated)'}</code>, expires_in{' '}
         {token.expires_in ?? '(not stated)'} s
         {token.expiresAt ? `, expires at ${formatTime(token.expiresAt)}` : ''}. Shown decoded: the
         token itself never leaves the server.
@@ -122,6 +131,20 @@ function ApiSection({ outcome }: { outcome: Exclude<MachineCallOutcome, { stage:
               ? outcome.api.body
               : JSON.stringify(outcome.api.body, null, 2)}
           </pre>
+          {outcome.api.dpop?.proofs.map((proof, i) => (
+            <div key={i}>
+              <h3>
+                DPoP proof {i + 1} of {outcome.api.dpop?.proofs.length}
+                {i > 0 ? ' (the API asked for a nonce; retried once)' : ''}
+              </h3>
+              <JwtCard
+                jwt={proof}
+                headerNotes={DPOP_PROOF_HEADER_NOTES}
+                claimNotes={DPOP_PROOF_CLAIM_NOTES}
+                prefix={`api-dpop-${i + 1}`}
+              />
+            </div>
+          ))}
         </div>
       ) : (
         <p className="card" data-testid="api-unreachable">

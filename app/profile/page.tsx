@@ -8,6 +8,7 @@ import {
   ID_TOKEN_CLAIM_NOTES,
 } from '../_components/claim-notes';
 import { ClaimsTable, JwtCard } from '../_components/claims-table';
+import { SignInFlow } from '../_components/sign-in-flow';
 import { UserApiPanel } from './user-api-panel';
 
 export const dynamic = 'force-dynamic';
@@ -58,6 +59,8 @@ export default async function ProfilePage() {
           Not kept for this session (it did not fit in the session cookie).
         </p>
       )}
+
+      {session.flow ? <SignInFlow flow={session.flow} /> : null}
 
       <h2>ID token claims</h2>
       <p className="muted">

@@ -4,7 +4,12 @@ import { useActionState } from 'react';
 
 import type { UserApiCallOutcome, UserTokenView } from '@/lib/user-api-call';
 
-import { ASSERTION_CLAIM_NOTES, ASSERTION_HEADER_NOTES } from '../_components/claim-notes';
+import {
+  ASSERTION_CLAIM_NOTES,
+  ASSERTION_HEADER_NOTES,
+  DPOP_PROOF_CLAIM_NOTES,
+  DPOP_PROOF_HEADER_NOTES,
+} from '../_components/claim-notes';
 import { JwtCard } from '../_components/claims-table';
 import { ACCESS_TOKEN_HEADER_NOTES } from '../machine/claim-notes';
 import { runUserApiCall, type UserCallRun } from './actions';
@@ -76,8 +81,14 @@ function Outcome({ outcome }: { outcome: UserApiCallOutcome }) {
     <>
       <h3>1. The request</h3>
       <pre className="card" data-testid="user-api-request">
-        {`${outcome.request.method} ${outcome.request.url}\n`}
-        {'Authorization: Bearer <your access token: kept on the server, never sent to this page>'}
+        {[
+          `${outcome.request.method} ${outcome.request.url}`,
+          `Authorization: ${token.tokenType === 'dpop' ? 'DPoP' : 'Bearer'} ` +
+            '<your access token: kept on the server, never sent to this page>',
+          ...(token.tokenType === 'dpop'
+            ? ['DPoP: <a proof signed by your session’s key, below>']
+            : []),
+        ].join('\n')}
       </pre>
       <p className="card" data-testid="user-token-source" data-source={token.source}>
         {describeSource(token)}{' '}
@@ -94,6 +105,17 @@ function Outcome({ outcome }: { outcome: UserApiCallOutcome }) {
           />
         </>
       ) : null}
+      {token.refreshProofs.map((proof, i) => (
+        <div key={i}>
+          <h3>DPoP proof {i + 1} of the refresh</h3>
+          <JwtCard
+            jwt={proof}
+            headerNotes={DPOP_PROOF_HEADER_NOTES}
+            claimNotes={DPOP_PROOF_CLAIM_NOTES}
+            prefix={`refresh-dpop-${i + 1}`}
+          />
+        </div>
+      ))}
       <h3>2. Your access token, decoded</h3>
       {token.accessToken ? (
         <JwtCard
@@ -115,6 +137,20 @@ function Outcome({ outcome }: { outcome: UserApiCallOutcome }) {
           {typeof api.body === 'string' ? api.body : JSON.stringify(api.body, null, 2)}
         </pre>
       </div>
+      {api.dpop?.proofs.map((proof, i) => (
+        <div key={i} data-testid={`user-api-dpop-${i + 1}`}>
+          <h3>
+            DPoP proof {i + 1} sent to the API
+            {i > 0 ? ' (the API asked for a nonce; retried once)' : ''}
+          </h3>
+          <JwtCard
+            jwt={proof}
+            headerNotes={DPOP_PROOF_HEADER_NOTES}
+            claimNotes={DPOP_PROOF_CLAIM_NOTES}
+            prefix={`user-api-dpop-${i + 1}`}
+          />
+        </div>
+      ))}
     </>
   );
 }

@@ -16,7 +16,13 @@ import {
   type MisbehavingProvider,
   type ProviderKey,
 } from './misbehaving-provider';
-import { authorize, settleCallback, signIn, type Outcome } from './sign-in-driver';
+import {
+  authorize,
+  settleCallback,
+  signIn,
+  signInFailingAtLogin,
+  type Outcome,
+} from './sign-in-driver';
 
 /**
  * The catalogue of provider faults: one misbehaviour per case, each with the specification it
@@ -994,4 +1000,220 @@ export function secondaryCases(timeoutMs: number): readonly FaultCase[] {
       check: bounded,
     },
   ];
+}
+
+function claimsOfJwt(jwt: string | null | undefined): Record<string, unknown> {
+  const payload = (jwt ?? '').split('.')[1] ?? '';
+  try {
+    return JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
+/** A PAR answer replaced by `override`: the sign-in must end at /auth/login, no code issued. */
+function failPar(override: RawResponse | typeof NEVER): Pick<FaultCase, 'run'> {
+  return { run: (ctx) => signInFailingAtLogin(ctx.appUrl, ctx.op, { par: () => override }) };
+}
+
+/**
+ * The FAPI 2.0 RP cases that apply to this client (the OpenID Foundation's FAPI 2.0 Security
+ * Profile RP plan, `fapi2-security-profile-final-client-test-*`, and RFC 9126 / RFC 9449 / RFC
+ * 9207), against a provider in FAPI 2.0 mode (PAR required, DPoP), the app with
+ * OIDC_PROFILE=fapi2 signing ES256.
+ */
+export function fapi2Cases(): FaultCase[] {
+  return [
+    {
+      name: 'FAPI 2.0 provider: conformant sign-in through PAR with DPoP-bound tokens',
+      ref:
+        'FAPI 2.0 §5.3; RFC 9126 §2, §4; RFC 9449 §5, §7; ' +
+        'fapi2-security-profile-final-client-test (happy path)',
+      expected: { session: true },
+      check: (outcome, ctx) => {
+        const query = outcome.authorization?.query;
+        expectTrue(
+          [...(query?.keys() ?? [])].sort().join(' ') === 'client_id request_uri',
+          `the browser URL carries client_id and request_uri only (got ${[...(query?.keys() ?? [])].join(' ')})`,
+        );
+        const pushed = ctx.op.parRequests.at(-1);
+        expectTrue(pushed?.status === 201, 'the request was pushed');
+        const params = pushed?.params;
+        expectTrue(
+          params?.get('code_challenge_method') === 'S256',
+          'PKCE S256 in the pushed request',
+        );
+        expectTrue(
+          claimsOfJwt(params?.get('client_assertion')).aud === ctx.op.issuer,
+          'the PAR request is authenticated by an assertion whose aud is the issuer',
+        );
+        expectTrue(pushed?.dpop !== undefined, 'a DPoP proof on the PAR request binds the code');
+        const token = ctx.op.redemptionsOf(outcome.authorization?.code)[0];
+        expectTrue(token?.dpop !== undefined, 'a DPoP proof on the token request');
+        const proof = claimsOfJwt(token?.dpop);
+        expectTrue(proof.htu === `${ctx.op.issuer}/token` && proof.htm === 'POST', 'proof htm/htu');
+        const userinfoProof = claimsOfJwt(ctx.op.userinfoProofs.at(-1));
+        expectTrue(typeof userinfoProof.ath === 'string', 'UserInfo called with DPoP (ath)');
+      },
+    },
+    {
+      name: 'FAPI 2.0: token_type in odd case ("dPoP")',
+      ref: 'RFC 6749 §5.1 (case-insensitive); fapi2-…-client-test token_type case',
+      fault: editTokenResponse((b) => {
+        b.token_type = 'dPoP';
+      }),
+      expected: { session: true },
+    },
+    {
+      name: 'FAPI 2.0: authorization response iss names another issuer',
+      ref: 'RFC 9207 §2.4; fapi2-security-profile-final-client-test-invalid-iss',
+      fault: {
+        authorizationResponse: (p) => {
+          p.set('iss', 'https://op.attacker.example');
+        },
+      },
+      expected: expectError('issuer_mismatch', NOT_REDEEMED),
+    },
+    {
+      name: 'FAPI 2.0: authorization response without iss',
+      ref:
+        'RFC 9207 §2.4; FAPI 2.0 requires iss; ' +
+        'fapi2-security-profile-final-client-test-remove-authorization-response-iss',
+      fault: {
+        authorizationResponse: (p) => {
+          p.delete('iss');
+        },
+      },
+      expected: expectError('issuer_mismatch', NOT_REDEEMED),
+    },
+    {
+      name: 'PAR endpoint answers 400 invalid_request',
+      ref: 'RFC 9126 §2.3 (error response)',
+      ...failPar(
+        new RawResponse(
+          400,
+          'application/json',
+          JSON.stringify({
+            error: 'invalid_request',
+            error_description: 'redirect_uri not allowed',
+          }),
+        ),
+      ),
+      expected: expectError('par_request_failed', NOT_REDEEMED),
+      check: (outcome) => {
+        expectTrue(outcome.authorization === undefined, 'no authorization request was made');
+        expectTrue(
+          (outcome.errorPage?.body ?? '').includes('invalid_request'),
+          'the OAuth error is on the page',
+        );
+      },
+    },
+    {
+      name: 'PAR endpoint answers 401 invalid_client',
+      ref: 'RFC 9126 §2.3; RFC 6749 §5.2; RFC 10070 (PAR client authentication)',
+      ...failPar(
+        new RawResponse(401, 'application/json', JSON.stringify({ error: 'invalid_client' }), {
+          'www-authenticate': 'Bearer error="invalid_client"',
+        }),
+      ),
+      expected: expectError('client_authentication_failed', NOT_REDEEMED),
+    },
+    {
+      name: 'PAR endpoint answers 201 without request_uri',
+      ref: 'RFC 9126 §2.2 (request_uri REQUIRED)',
+      ...failPar(new RawResponse(201, 'application/json', JSON.stringify({ expires_in: 60 }))),
+      expected: expectError('par_request_failed', NOT_REDEEMED),
+    },
+    {
+      name: 'PAR endpoint answers HTTP 500 with an HTML page',
+      ref: 'RFC 9126 §2.2, §2.3',
+      ...failPar(
+        new RawResponse(500, 'text/html', '<html><body>Internal Server Error</body></html>'),
+      ),
+      expected: expectError('par_request_failed', NOT_REDEEMED),
+    },
+    {
+      name: 'PAR endpoint never answers',
+      ref: 'operational: bounded by OIDC_HTTP_TIMEOUT_MS',
+      ...failPar(NEVER),
+      expected: expectError('provider_unreachable', NOT_REDEEMED),
+    },
+    {
+      name: 'token response token_type Bearer although DPoP was used',
+      ref: 'RFC 9449 §5 (token_type DPoP); fapi2-…-client-test (sender-constrained tokens)',
+      fault: editTokenResponse((b) => {
+        b.token_type = 'Bearer';
+      }),
+      expected: expectError('dpop_binding_invalid', true),
+    },
+    {
+      name: 'access token cnf.jkt names another key',
+      ref: 'RFC 9449 §6.1 (cnf.jkt = thumbprint of the proof key)',
+      fault: {
+        accessToken: (c) => {
+          c.cnf = { jkt: '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I' };
+        },
+      },
+      expected: expectError('dpop_binding_invalid', true),
+    },
+    {
+      name: 'DPoP access token without cnf',
+      ref: 'RFC 9449 §6.1',
+      fault: {
+        accessToken: (c) => {
+          delete c.cnf;
+        },
+      },
+      expected: expectError('dpop_binding_invalid', true),
+    },
+    {
+      name: 'token endpoint demands a DPoP nonce: one retry, a new proof and a new assertion',
+      ref: 'RFC 9449 §8; FAPI 2.0 (DPoP nonces); fapi2-…-client-test-dpop-nonce',
+      fault: { tokenNonce: 'once' },
+      expected: { session: true },
+      check: (outcome, ctx) => {
+        expectTrue(outcome.redemptions === 2, `two token requests (got ${outcome.redemptions})`);
+        checkNonceRetry(ctx, outcome);
+      },
+    },
+    {
+      name: 'UserInfo demands a DPoP nonce: one retry with it',
+      ref: 'RFC 9449 §9 (resource server nonce)',
+      fault: { userinfoNonce: true },
+      expected: { session: true },
+      check: (outcome, ctx) => {
+        expectTrue(
+          outcome.userinfoCalls === 2,
+          `two UserInfo requests (got ${outcome.userinfoCalls})`,
+        );
+        const [first, second] = ctx.op.userinfoProofs.slice(-2).map(claimsOfJwt);
+        expectTrue(first?.nonce === undefined, 'the first proof has no nonce');
+        expectTrue(typeof second?.nonce === 'string', 'the retry carries the nonce');
+        expectTrue(first?.jti !== second?.jti, 'a new proof');
+      },
+    },
+    {
+      name: 'token endpoint demands a new DPoP nonce every time: exactly one retry, then the error',
+      ref: 'RFC 9449 §8 (a client retries once)',
+      fault: { tokenNonce: 'always' },
+      expected: expectError('token_request_failed', true),
+      check: (outcome) => {
+        expectTrue(
+          outcome.redemptions === 2,
+          `two token requests, no more (got ${outcome.redemptions})`,
+        );
+      },
+    },
+  ];
+}
+
+/** The two token requests of a nonce retry: distinct assertions and proofs, the nonce in the second. */
+export function checkNonceRetry(ctx: CaseContext, outcome: Outcome): void {
+  const [first, second] = ctx.op.redemptionsOf(outcome.authorization?.code);
+  const assertion = (r: typeof first) => claimsOfJwt(r?.params.get('client_assertion'));
+  expectTrue(first?.status === 400 && second?.status === 200, 'use_dpop_nonce, then success');
+  expectTrue(assertion(first).jti !== assertion(second).jti, 'a new client assertion (jti)');
+  expectTrue(claimsOfJwt(first?.dpop).jti !== claimsOfJwt(second?.dpop).jti, 'a new proof');
+  expectTrue(claimsOfJwt(first?.dpop).nonce === undefined, 'the first proof has no nonce');
+  expectTrue(typeof claimsOfJwt(second?.dpop).nonce === 'string', 'the retry carries the nonce');
 }

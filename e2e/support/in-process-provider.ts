@@ -25,16 +25,26 @@ export type InProcessProvider = {
   stop(): void;
 };
 
-export async function startInProcessProvider(appUrl: string): Promise<InProcessProvider> {
+export type InProcessOptions = {
+  /** The client key's type (default RSA 2048). */
+  readonly keyType?: 'rsa' | 'ec';
+  /** More settings for the app (OIDC_PROFILE, OIDC_DPOP, …), put in `process.env`. */
+  readonly appEnv?: Readonly<Record<string, string>>;
+  /** More settings for the provider (PROVIDER_PROFILE, PROVIDER_DPOP_NONCE, …). */
+  readonly providerEnv?: Readonly<Record<string, string>>;
+};
+
+export async function startInProcessProvider(
+  appUrl: string,
+  options: InProcessOptions = {},
+): Promise<InProcessProvider> {
   const dir = mkdtempSync(join(tmpdir(), 'rp-op-'));
   const keyFile = join(dir, 'client.pem');
-  writeFileSync(
-    keyFile,
-    generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
-      type: 'pkcs8',
-      format: 'pem',
-    }),
-  );
+  const pair =
+    options.keyType === 'ec'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  writeFileSync(keyFile, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }));
   const jwksFile = join(dir, 'client.public.jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: (await loadClientKeySet(keyFile)).published }));
   const issuer = `http://localhost:${await findFreePort()}`;
@@ -43,6 +53,7 @@ export async function startInProcessProvider(appUrl: string): Promise<InProcessP
     APP_URL: appUrl,
     OIDC_CLIENT_KEY_FILE: keyFile,
     SESSION_SECRET: 's'.repeat(32),
+    ...options.appEnv,
   });
   const settings = await settingsFromEnv({
     NODE_ENV: 'test',
@@ -50,6 +61,7 @@ export async function startInProcessProvider(appUrl: string): Promise<InProcessP
     APP_URL: appUrl,
     PROVIDER_CLIENT_REGISTRATION: 'jwks',
     PROVIDER_CLIENT_JWKS_FILE: jwksFile,
+    ...options.providerEnv,
   });
   const { provider, server } = await startProvider(settings);
   return {

@@ -5,6 +5,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import {
   base64url,
   calculateJwkThumbprint,
+  decodeJwt,
+  decodeProtectedHeader,
   exportJWK,
   generateKeyPair,
   SignJWT,
@@ -26,6 +28,11 @@ import {
  *
  * A test arms a {@link Fault} before a sign-in; the authorization request binds it to the code it
  * issues, and the token and UserInfo requests for that code misbehave accordingly.
+ *
+ * In FAPI 2.0 mode (`fapi2: true`) it also takes pushed authorization requests (RFC 9126) and
+ * DPoP (RFC 9449): a token request with a proof gets a JWT access token bound to the proof's key
+ * (`cnf.jkt`, `token_type` DPoP), and the token endpoint and UserInfo can demand a server nonce.
+ * A PAR fault must be armed before the sign-in starts (the push happens at /auth/login).
  */
 
 export type SigningAlg = 'RS256' | 'PS256' | 'ES256';
@@ -82,10 +89,24 @@ export type Fault = {
     claims: Record<string, unknown>,
     op: MisbehavingProvider,
   ) => Record<string, unknown> | Override | Promise<Record<string, unknown> | Override>;
+  /** Replaces the PAR endpoint's answer (FAPI 2.0 mode; arm before the sign-in starts). */
+  readonly par?: (params: URLSearchParams) => Override;
+  /** Edits the claims of the DPoP-bound JWT access token (`cnf`, …) before it is signed. */
+  readonly accessToken?: (claims: Record<string, unknown>) => void;
+  /**
+   * The token endpoint demands a DPoP nonce (RFC 9449 §8): `once` accepts the one it handed out,
+   * `always` hands out a new one each time and accepts none.
+   */
+  readonly tokenNonce?: 'once' | 'always';
+  /** UserInfo demands a DPoP nonce of its own (RFC 9449 §9), once. */
+  readonly userinfoNonce?: boolean;
 };
 
 export type AuthorizationRecord = {
+  /** The request's parameters: the pushed ones when it came by `request_uri` (RFC 9126). */
   readonly params: URLSearchParams;
+  /** What the browser's URL carried. */
+  readonly query: URLSearchParams;
   /** The code issued, when the response carried one. */
   readonly code: string | undefined;
   /** Where the browser was sent. */
@@ -95,6 +116,15 @@ export type AuthorizationRecord = {
 export type TokenRequestRecord = {
   readonly params: URLSearchParams;
   readonly code: string | undefined;
+  readonly status: number;
+  /** The DPoP proof sent with it (RFC 9449), when there was one. */
+  readonly dpop?: string | undefined;
+};
+
+/** One pushed authorization request (RFC 9126). */
+export type ParRecord = {
+  readonly params: URLSearchParams;
+  readonly dpop: string | undefined;
   readonly status: number;
 };
 
@@ -109,6 +139,8 @@ export type ProviderOptions = {
   readonly declaredIssuer?: string;
   /** The end-user every sign-in authenticates. */
   readonly user?: Readonly<Record<string, unknown>> & { readonly sub: string };
+  /** FAPI 2.0 mode: a PAR endpoint (required) and DPoP. */
+  readonly fapi2?: boolean;
 };
 
 type Grant = {
@@ -117,6 +149,9 @@ type Grant = {
   readonly sub: string;
   readonly userClaims: Readonly<Record<string, unknown>>;
   redeemed: boolean;
+  /** The DPoP nonces this grant's token request and UserInfo accept, once handed out. */
+  tokenNonce?: string | undefined;
+  userinfoNonce?: string | undefined;
 };
 
 const DEFAULT_USER = {
@@ -207,6 +242,10 @@ export class MisbehavingProvider {
   readonly tokenRequests: TokenRequestRecord[] = [];
   /** Every UserInfo request (its access token). */
   readonly userinfoRequests: string[] = [];
+  /** The DPoP proof of each UserInfo request, in the same order. */
+  readonly userinfoProofs: Array<string | undefined> = [];
+  /** Every pushed authorization request (FAPI 2.0 mode). */
+  readonly parRequests: ParRecord[] = [];
   /** Every end_session request. */
   readonly endSessionRequests: URLSearchParams[] = [];
   /** How often the JWKS was served. */
@@ -223,6 +262,7 @@ export class MisbehavingProvider {
 
   private armed: Fault = {};
   private readonly grants = new Map<string, Grant>();
+  private readonly pushed = new Map<string, URLSearchParams>();
   private readonly accessTokens = new Map<string, Grant>();
   private readonly secrets = new Set<string>();
   private readonly server: Server;
@@ -365,6 +405,13 @@ export class MisbehavingProvider {
         'preferred_username',
       ],
       authorization_response_iss_parameter_supported: this.options.advertiseIssParameter ?? true,
+      ...(this.options.fapi2
+        ? {
+            pushed_authorization_request_endpoint: `${base}/par`,
+            require_pushed_authorization_requests: true,
+            dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'PS256'],
+          }
+        : {}),
       ...this.metadataOverrides,
     };
   }
@@ -379,8 +426,10 @@ export class MisbehavingProvider {
         return this.json(res, 200, this.metadata());
       case '/authorize':
         return this.authorize(url.searchParams, res);
+      case '/par':
+        return this.par(await this.readForm(req), req, res);
       case '/token':
-        return this.token(await this.readForm(req), res);
+        return this.token(await this.readForm(req), req, res);
       case '/userinfo':
         return this.userinfo(req, res);
       case '/end_session':
@@ -406,7 +455,33 @@ export class MisbehavingProvider {
     );
   }
 
-  private authorize(params: URLSearchParams, res: ServerResponse): void {
+  /** RFC 9126 §2: stores the request, answers 201 with a one-time `request_uri`. */
+  private par(params: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
+    this.keep(params.get('client_assertion'));
+    const dpop = req.headers.dpop;
+    const proof = typeof dpop === 'string' ? dpop : undefined;
+    this.keep(proof);
+    const override = this.armed.par?.(params);
+    if (override) {
+      this.parRequests.push({
+        params,
+        dpop: proof,
+        status: override instanceof RawResponse ? override.status : 0,
+      });
+      return this.send(res, override);
+    }
+    const requestUri = `urn:ietf:params:oauth:request_uri:${generateToken(16)}`;
+    this.pushed.set(requestUri, params);
+    this.parRequests.push({ params, dpop: proof, status: 201 });
+    this.json(res, 201, { request_uri: requestUri, expires_in: 60 });
+  }
+
+  private authorize(query: URLSearchParams, res: ServerResponse): void {
+    // RFC 9126 §4: a pushed request is used once, by reference.
+    const requestUri = query.get('request_uri');
+    const pushed = requestUri === null ? undefined : this.pushed.get(requestUri);
+    if (requestUri !== null) this.pushed.delete(requestUri);
+    const params = pushed ?? query;
     const fault = this.armed;
     this.armed = {};
     const redirectUri = params.get('redirect_uri') ?? '';
@@ -428,6 +503,7 @@ export class MisbehavingProvider {
     target.search = response.toString();
     this.authorizations.push({
       params,
+      query,
       code: response.getAll('code').includes(code) ? code : undefined,
       redirect: target.href,
     });
@@ -435,12 +511,41 @@ export class MisbehavingProvider {
     res.end();
   }
 
-  private async token(params: URLSearchParams, res: ServerResponse): Promise<void> {
+  private async token(
+    params: URLSearchParams,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
     const code = params.get('code') ?? undefined;
     this.keep(params.get('client_assertion'));
     this.keep(params.get('code_verifier'));
+    const dpopHeader = req.headers.dpop;
+    const proof = typeof dpopHeader === 'string' ? dpopHeader : undefined;
+    this.keep(proof);
     const grant = code === undefined ? undefined : this.grants.get(code);
-    const record = (status: number) => this.tokenRequests.push({ params, code, status });
+    const record = (status: number) =>
+      this.tokenRequests.push({ params, code, status, dpop: proof });
+    // RFC 9449 §8: a nonce demanded before anything else is decided (the code stays unused).
+    if (grant && !grant.redeemed && grant.fault.tokenNonce && proof) {
+      const nonce = decodeJwt(proof).nonce;
+      if (
+        grant.fault.tokenNonce === 'always' ||
+        nonce === undefined ||
+        nonce !== grant.tokenNonce
+      ) {
+        grant.tokenNonce = generateToken(12);
+        record(400);
+        return this.json(
+          res,
+          400,
+          {
+            error: 'use_dpop_nonce',
+            error_description: 'Authorization server requires nonce in DPoP proof',
+          },
+          { 'dpop-nonce': grant.tokenNonce },
+        );
+      }
+    }
     if (!grant || grant.redeemed || params.get('grant_type') !== 'authorization_code') {
       record(400);
       return this.json(res, 400, {
@@ -469,13 +574,14 @@ export class MisbehavingProvider {
     await fault.idToken?.(draft, this);
     let idToken = await signJwt(draft.header, draft.claims, draft.key);
     if (fault.signedIdToken) idToken = await fault.signedIdToken(idToken, draft, this);
-    const accessToken = generateToken();
+    // With a DPoP proof: a JWT access token bound to the proof's key (RFC 9449 §6.1).
+    const accessToken = proof ? await this.signDpopBoundToken(proof, grant, now) : generateToken();
     this.keep(accessToken);
     this.keep(idToken);
     this.accessTokens.set(accessToken, grant);
     const body: Record<string, unknown> = {
       access_token: accessToken,
-      token_type: 'Bearer',
+      token_type: proof ? 'DPoP' : 'Bearer',
       expires_in: 300,
       scope: grant.params.get('scope') ?? 'openid',
       id_token: idToken,
@@ -489,14 +595,59 @@ export class MisbehavingProvider {
     this.json(res, 200, answer);
   }
 
+  /** An RFC 9068 access token bound to the key of `proof` (`cnf.jkt`), edited by the fault. */
+  private async signDpopBoundToken(proof: string, grant: Grant, now: number): Promise<string> {
+    let jkt = 'unreadable-proof';
+    try {
+      jkt = await calculateJwkThumbprint(decodeProtectedHeader(proof).jwk as JWK);
+    } catch {
+      // leave the marker: the app will refuse the binding
+    }
+    const claims: Record<string, unknown> = {
+      iss: this.issuer,
+      sub: grant.sub,
+      aud: `${this.issuer}/userinfo`,
+      client_id: grant.params.get('client_id') ?? '',
+      scope: grant.params.get('scope') ?? 'openid',
+      jti: generateToken(12),
+      iat: now,
+      exp: now + 300,
+      cnf: { jkt },
+    };
+    grant.fault.accessToken?.(claims);
+    return signJwt(
+      { alg: this.signing.alg, kid: this.signing.kid, typ: 'at+jwt' },
+      claims,
+      this.signing,
+    );
+  }
+
   private async userinfo(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const token = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const token = /^(?:Bearer|DPoP) (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const dpop = req.headers.dpop;
+    const proof = typeof dpop === 'string' ? dpop : undefined;
+    this.keep(proof);
     this.userinfoRequests.push(token);
+    this.userinfoProofs.push(proof);
     const grant = this.accessTokens.get(token);
     if (!grant) {
       res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' });
       res.end();
       return;
+    }
+    // RFC 9449 §9: a nonce of UserInfo's own, demanded once.
+    if (grant.fault.userinfoNonce && proof) {
+      const nonce = decodeJwt(proof).nonce;
+      if (grant.userinfoNonce === undefined || nonce !== grant.userinfoNonce) {
+        grant.userinfoNonce ??= generateToken(12);
+        res.writeHead(401, {
+          'www-authenticate':
+            'DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"',
+          'dpop-nonce': grant.userinfoNonce,
+        });
+        res.end();
+        return;
+      }
     }
     const claims: Record<string, unknown> = { ...grant.userClaims, sub: grant.sub };
     const answer = grant.fault.userinfo ? await grant.fault.userinfo(claims, this) : claims;

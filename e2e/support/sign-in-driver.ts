@@ -132,3 +132,48 @@ export async function signIn(
   const { callback, authorization } = await authorize(agent, appUrl, op, fault);
   return settleCallback(agent, appUrl, op, callback, authorization, userinfoBefore);
 }
+
+/**
+ * A sign-in whose authorization request the provider refuses on the back channel (a pushed
+ * authorization request, RFC 9126): `fault` is armed before `/auth/login`, which then ends on
+ * the error page itself, with no code issued.
+ */
+export async function signInFailingAtLogin(
+  appUrl: string,
+  op: MisbehavingProvider,
+  fault: Fault,
+  agent = new HttpAgent(),
+): Promise<Outcome> {
+  const userinfoBefore = op.userinfoRequests.length;
+  const authorizationsBefore = op.authorizations.length;
+  op.arm(fault);
+  let login: HttpResponse;
+  try {
+    login = await agent.request(`${appUrl}/auth/login?returnTo=${encodeURIComponent('/profile')}`);
+  } finally {
+    // Nothing reached the authorization endpoint: the fault must not leak into the next case.
+    if (op.authorizations.length === authorizationsBefore) op.arm({});
+  }
+  const landing = login.location;
+  let errorPage: HttpResponse | undefined;
+  let code: string | undefined;
+  if (login.status === 303 && landing?.startsWith(`${appUrl}/auth/error?`)) {
+    errorPage = await agent.request(landing);
+    code = readErrorCode(errorPage.body);
+  }
+  const me = await askWhoIsSignedIn(agent, appUrl);
+  return {
+    kind:
+      me.status === 200 ? 'session' : errorPage?.status === 200 && code ? 'error' : 'unexpected',
+    sub: me.sub,
+    code,
+    landing,
+    errorPage,
+    authorization: op.authorizations[authorizationsBefore],
+    callback: undefined,
+    redemptions: 0,
+    userinfoCalls: op.userinfoRequests.length - userinfoBefore,
+    callbackMs: 0,
+    meStatus: me.status,
+  };
+}

@@ -1,0 +1,139 @@
+import * as client from 'openid-client';
+
+import { apiFetch, createTrace, withTrace } from './back-channel';
+import { getConfig } from './config';
+import { getProvider } from './discovery';
+import { getDpopHandle, type DpopKey } from './dpop-client';
+import { viewJwt, type JwtView } from './jwt-view';
+import { processSlot } from './process-slot';
+
+/**
+ * Calling the protected API with an access token, as a bearer token (RFC 6750 §2.1) or, for a
+ * DPoP-bound token, with `Authorization: DPoP` and a proof of the key (RFC 9449 §7.1). The DPoP
+ * call goes through openid-client (`fetchProtectedResource`), which signs the proof (`htm`, `htu`,
+ * `ath`) and answers the API's `use_dpop_nonce` with exactly one retry (RFC 9449 §9).
+ *
+ * Redirects are never followed: a token goes to the API's own URL and nowhere else.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
+ */
+
+export type ApiAnswer = {
+  readonly url: string;
+  readonly status: number;
+  readonly wwwAuthenticate: string | null;
+  readonly body: unknown;
+  readonly ms: number;
+  /** For a DPoP call: every proof sent (two when the API demanded a nonce), decoded. */
+  readonly dpop?: { readonly proofs: readonly JwtView[]; readonly requests: number } | undefined;
+};
+
+const MAX_BODY_CHARS = 4000;
+
+async function readAnswer(
+  url: string,
+  response: Response,
+  started: number,
+): Promise<Omit<ApiAnswer, 'dpop'>> {
+  const text = (await response.text()).slice(0, MAX_BODY_CHARS);
+  let body: unknown = text;
+  if ((response.headers.get('content-type') ?? '').includes('json')) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // shown as text
+    }
+  }
+  return {
+    url,
+    status: response.status,
+    wwwAuthenticate: response.headers.get('www-authenticate'),
+    body,
+    ms: Math.round(performance.now() - started),
+  };
+}
+
+/**
+ * `GET url` with the access token as a bearer token.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
+ */
+export async function callApiWithBearer(
+  url: string,
+  accessToken: string,
+  timeoutMs: number,
+): Promise<ApiAnswer> {
+  const started = performance.now();
+  const response = await fetch(url, {
+    headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
+    redirect: 'manual',
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  return readAnswer(url, response, started);
+}
+
+type ApiConfiguration = { readonly key: string; readonly config: client.Configuration };
+const slot = processSlot<ApiConfiguration>('api-call-configuration');
+
+/**
+ * openid-client's Configuration for calls to this app's API: the provider's metadata (openid-client
+ * wants it), this client's id, a traced fetch that does not take the API's clock for the
+ * provider's, and the timeout. No client authentication: resource requests carry none.
+ */
+async function getApiConfiguration(timeoutMs: number): Promise<client.Configuration> {
+  const { metadata, config: providerConfig } = await getProvider();
+  const clientId = providerConfig.clientMetadata().client_id;
+  const key = JSON.stringify([metadata.issuer, clientId, timeoutMs]);
+  const existing = slot.get();
+  if (existing?.key === key) return existing.config;
+  const config = new client.Configuration(metadata, clientId);
+  config[client.customFetch] = apiFetch;
+  config.timeout = timeoutMs / 1000;
+  // Plain http only for a loopback APP_URL (lib/config.ts refuses it elsewhere).
+  if (getConfig().appUrl.startsWith('http:')) client.allowInsecureRequests(config);
+  slot.set({ key, config });
+  return config;
+}
+
+/**
+ * `GET url` with a DPoP-bound access token and a proof of `key`, through openid-client. A refusal
+ * with a challenge (401/403) is an answer, not an exception.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-9 (use_dpop_nonce, one retry)
+ */
+export async function callApiWithDpop(
+  url: string,
+  accessToken: string,
+  key: DpopKey,
+  timeoutMs: number,
+): Promise<ApiAnswer> {
+  const config = await getApiConfiguration(timeoutMs);
+  const trace = createTrace();
+  const started = performance.now();
+  let response: Response;
+  try {
+    response = await withTrace(trace, () =>
+      client.fetchProtectedResource(
+        config,
+        accessToken,
+        new URL(url),
+        'GET',
+        undefined,
+        new Headers({ accept: 'application/json' }),
+        { DPoP: getDpopHandle(config, key, 'api') },
+      ),
+    );
+  } catch (err) {
+    if (!(err instanceof client.WWWAuthenticateChallengeError)) throw err;
+    response = err.response;
+  }
+  return {
+    ...(await readAnswer(url, response, started)),
+    dpop: {
+      proofs: trace.dpopProofs.flatMap((proof) => viewJwt(proof) ?? []),
+      requests: trace.requests.length,
+    },
+  };
+}

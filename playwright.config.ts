@@ -17,6 +17,8 @@ const chromium = [
 
 export default defineConfig({
   testDir: 'e2e',
+  // The suite for any provider runs with its own configuration (npm run test:provider).
+  testIgnore: ['any-provider/**'],
   globalSetup: './e2e/global-setup.ts',
   fullyParallel: false,
   workers: 1,

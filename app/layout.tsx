@@ -24,6 +24,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
             </Link>
             <a href="/profile">Profile</a>
             <a href="/machine">Machine to machine</a>
+            {session ? <a href="/inspector">Inspector</a> : null}
             {session ? (
               <form className="inline" method="post" action="/auth/logout">
                 <button className="secondary" type="submit">

@@ -1,9 +1,11 @@
-import { getSession, userClaims } from '@/lib/dal';
+import { getSession, isSessionEnded, userClaims } from '@/lib/dal';
+import { AUTH_ERROR_CATALOG } from '@/lib/errors';
 
 export const dynamic = 'force-dynamic';
 
 export default async function HomePage() {
   const session = await getSession();
+  const ended = !session && (await isSessionEnded());
   const claims = session ? userClaims(session) : undefined;
   const name = claims && typeof claims.name === 'string' ? claims.name : session?.sub;
   return (
@@ -38,6 +40,13 @@ export default async function HomePage() {
           </>
         ) : (
           <>
+            {ended ? (
+              <p data-testid="session-ended">
+                <strong>{AUTH_ERROR_CATALOG.session_expired.title}.</strong>{' '}
+                {AUTH_ERROR_CATALOG.session_expired.hint} (
+                <span className="error-code">session_expired</span>)
+              </p>
+            ) : null}
             <p data-testid="signed-out">You are not signed in.</p>
             <p>
               <a className="button" href="/auth/login?returnTo=/profile">

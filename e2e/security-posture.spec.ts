@@ -48,6 +48,7 @@ test('every response carries the security headers; the CSP nonce is fresh per re
   const paths = [
     '/',
     '/profile',
+    '/inspector',
     '/auth/error?code=state_mismatch',
     '/api/me',
     '/auth/login?returnTo=/profile',
@@ -92,7 +93,13 @@ test('every response carries the security headers; the CSP nonce is fresh per re
 test('pages and API responses that show tokens or claims are never stored', async () => {
   const agent = new HttpAgent();
   expect((await signIn(stack.appUrl, op, {}, agent)).kind).toBe('session');
-  for (const path of ['/profile', '/', '/api/me', '/auth/error?code=id_token_invalid']) {
+  for (const path of [
+    '/profile',
+    '/inspector',
+    '/',
+    '/api/me',
+    '/auth/error?code=id_token_invalid',
+  ]) {
     const r = await agent.request(`${stack.appUrl}${path}`);
     expect(r.status, path).toBe(200);
     expect(r.headers.get('cache-control') ?? '', path).toMatch(/\bno-store\b/);
@@ -160,6 +167,10 @@ test('in a browser, every page renders and hydrates under the CSP with no violat
   await page.getByRole('link', { name: 'Sign in' }).first().click();
   await page.waitForURL(`${stack.appUrl}/profile`);
   await expect(page.getByTestId('profile-sub')).toHaveText(String(op.user.name));
+  await expectHydrated(page);
+
+  await page.goto(`${stack.appUrl}/inspector`);
+  await expect(page.getByTestId('timeline')).toBeVisible();
   await expectHydrated(page);
 
   await page.goto(`${stack.appUrl}/auth/error?code=state_mismatch`);

@@ -1,4 +1,10 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import type { APIResponse, BrowserContext, Page } from '@playwright/test';
+import { generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
 
 import { ALICE, expect, submitLogin, test } from './fixtures';
 import { startRedisServer, type RedisServer } from './support/redis-server';
@@ -271,18 +277,139 @@ test.describe('one instance, sessions in memory (no Redis)', () => {
   test.describe.configure({ mode: 'serial' });
   let stack: SessionStack;
   let app: AppInstance;
+  // The provider's signing keys, kept in a file so that the route tests can sign Logout Tokens
+  // as the provider would (and forge them as an attacker would).
+  const keysDir = mkdtempSync(join(tmpdir(), 'rp-op-keys-'));
+  const keysFile = join(keysDir, 'op-keys.json');
 
   test.beforeAll(async () => {
     stack = await startSessionStack({
       instances: 1,
-      providerEnv: { PROVIDER_ACCESS_TOKEN_TTL: String(TTL_SECONDS) },
+      providerEnv: {
+        PROVIDER_ACCESS_TOKEN_TTL: String(TTL_SECONDS),
+        PROVIDER_SIGNING_KEYS_FILE: keysFile,
+      },
     });
     [app] = stack.instances as [AppInstance];
   });
   test.afterAll(async () => {
     const logs = app?.log() ?? [];
     await stack?.stop();
+    rmSync(keysDir, { recursive: true, force: true });
     expect(findTokensInLog(logs)).toEqual([]);
+  });
+
+  test('back-channel logout route: invalid requests 400 no-store, session intact; by sub 200, once', async ({
+    page,
+    context,
+  }) => {
+    await signInAt(page, stack, app);
+    const cookie = await sessionCookie(context);
+    const me = async () => (await fetch(`${app.url}/api/me`, { headers: { cookie } })).status;
+    const claims = (await (await page.request.get(`${app.url}/api/me`)).json()) as {
+      sub: string;
+      sid: string;
+    };
+    expect(claims.sid, 'the ID token carries sid').toBeTruthy();
+
+    const [opJwk] = (JSON.parse(readFileSync(keysFile, 'utf8')) as { keys: JWK[] }).keys;
+    if (!opJwk?.kid) throw new Error('no provider signing key');
+    const opKey = await importJWK(opJwk, 'RS256');
+    const other = await generateKeyPair('RS256');
+    const ec = await generateKeyPair('ES256');
+    const event = { 'http://schemas.openid.net/event/backchannel-logout': {} };
+    const base = (): JWTPayload => ({
+      iss: stack.issuer,
+      aud: 'client_using_jwt',
+      iat: Math.floor(Date.now() / 1000),
+      jti: randomUUID(),
+      sub: claims.sub,
+      sid: claims.sid,
+      events: event,
+    });
+    const sign = (
+      payload: JWTPayload,
+      options: { key?: Parameters<SignJWT['sign']>[0]; alg?: string; kid?: string } = {},
+    ) =>
+      new SignJWT(payload)
+        .setProtectedHeader({
+          alg: options.alg ?? 'RS256',
+          typ: 'logout+jwt',
+          kid: options.kid ?? opJwk.kid,
+        })
+        .sign(options.key ?? opKey);
+    const without = (claim: string): JWTPayload => {
+      const payload = base();
+      delete payload[claim];
+      return payload;
+    };
+    const unsigned = (payload: JWTPayload) =>
+      `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'logout+jwt' })).toString('base64url')}.` +
+      `${Buffer.from(JSON.stringify(payload)).toString('base64url')}.`;
+    const post = (body: string, type = 'application/x-www-form-urlencoded') =>
+      fetch(`${app.url}/auth/backchannel-logout`, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body,
+      });
+    const form = (token: string) => new URLSearchParams({ logout_token: token }).toString();
+
+    const refused: Array<[string, Promise<Response>]> = [
+      ['alg none', post(form(unsigned(base())))],
+      ['wrong alg (ES256)', post(form(await sign(base(), { key: ec.privateKey, alg: 'ES256' })))],
+      ['bad signature', post(form(await sign(base(), { key: other.privateKey })))],
+      ['wrong iss', post(form(await sign({ ...base(), iss: 'https://op.example' })))],
+      ['wrong aud', post(form(await sign({ ...base(), aud: 'another-client' })))],
+      ['no iat', post(form(await sign(without('iat'))))],
+      ['no events', post(form(await sign(without('events'))))],
+      ['wrong event', post(form(await sign({ ...base(), events: { 'urn:other': {} } })))],
+      ['nonce', post(form(await sign({ ...base(), nonce: 'n-0S6_WzA2Mj' })))],
+      ['neither sid nor sub', post(form(await sign({ ...without('sid'), sub: undefined })))],
+      ['no jti', post(form(await sign(without('jti'))))],
+      [
+        'not form-encoded',
+        post(JSON.stringify({ logout_token: await sign(base()) }), 'application/json'),
+      ],
+      ['two logout_token', post(`${form(await sign(base()))}&${form(await sign(base()))}`)],
+      ['no logout_token', post('')],
+      ['a body of 1 MB', post(`logout_token=${'a'.repeat(1024 * 1024)}`)],
+    ];
+    for (const [name, pending] of refused) {
+      const response = await pending;
+      expect(response.status, name).toBe(400);
+      expect(response.headers.get('cache-control'), name).toBe('no-store');
+      const body = (await response.json()) as { error?: unknown; error_description?: unknown };
+      expect(typeof body.error, name).toBe('string');
+      expect(typeof body.error_description, name).toBe('string');
+      expect(await me(), `${name}: the session is intact`).toBe(200);
+    }
+
+    // Valid, by sub alone: every session of the user ends.
+    const bySub = await sign(without('sid'));
+    const accepted = await post(form(bySub));
+    expect(accepted.status).toBe(200);
+    expect(accepted.headers.get('cache-control')).toBe('no-store');
+    expect(await me(), 'ended by sub').toBe(401);
+
+    // Replayed to a new session of the same user: refused, and the new session survives.
+    await page.goto(`${app.url}/auth/login?returnTo=/profile`);
+    // The provider may ask for the password again, or only for consent, or for nothing.
+    const signedIn = page.getByTestId('profile-sub');
+    const username = page.getByLabel('Username');
+    const allow = page.getByRole('button', { name: 'Allow' });
+    for (let step = 0; step < 3; step++) {
+      await expect(signedIn.or(username).or(allow).first()).toBeVisible();
+      if (await signedIn.isVisible()) break;
+      const before = page.url();
+      if (await username.isVisible()) await submitLogin(page, ALICE);
+      else await allow.click();
+      await page.waitForURL((url) => url.href !== before);
+    }
+    await page.waitForURL(`${app.url}/profile`);
+    const again = await sessionCookie(context);
+    const replay = await post(form(bySub));
+    expect(replay.status).toBe(400);
+    expect((await fetch(`${app.url}/api/me`, { headers: { cookie: again } })).status).toBe(200);
   });
 
   test('the API call as the user, refreshed at expiry once for 20 concurrent calls', async ({
@@ -329,6 +456,10 @@ test.describe('one instance, sessions in memory (no Redis)', () => {
     const refused = await page.request.get(`${app.url}/api/me/messages`);
     expect(refused.status()).toBe(401);
     expect(((await refused.json()) as { error: string }).error).toBe('session_expired');
+    // Whichever page comes next says why, the home page included (not a silent "signed out").
+    await page.goto(`${app.url}/`);
+    await expect(page.getByTestId('session-ended')).toContainText('Your session has ended');
+    await expect(page.getByTestId('signed-out')).toBeVisible();
     await page.goto(`${app.url}/profile`);
     await expect(page.getByTestId('error-code')).toHaveText('session_expired');
     await expect(page.getByTestId('error-title')).toHaveText('Your session has ended');

@@ -19,6 +19,8 @@ export type BackChannelRequest = {
   readonly url: string;
   readonly status?: number | undefined;
   readonly ms: number;
+  /** When it was sent, on the monotonic clock (`performance.now()`), for timelines. */
+  readonly start?: number | undefined;
 };
 
 export type BackChannelTrace = {
@@ -125,12 +127,12 @@ async function tracedFetch(
       trace.jwtResponses.push({ url: target, jwt: (await response.clone().text()).trim() });
     }
     const ms = Math.round(performance.now() - started);
-    trace?.requests.push({ method, url: target, status: response.status, ms });
+    trace?.requests.push({ method, url: target, status: response.status, ms, start: started });
     log.info(label, { method, url: target, status: response.status, ms });
     return response;
   } catch (err) {
     const ms = Math.round(performance.now() - started);
-    trace?.requests.push({ method, url: target, ms });
+    trace?.requests.push({ method, url: target, ms, start: started });
     log.warn(`${label} failed`, { method, url: target, ms, reason: (err as Error).name });
     throw err;
   }

@@ -7,6 +7,7 @@ import { AuthError, type AuthErrorCode } from './errors';
 import { describeError } from './log';
 import { findConfigError, getProvider, isNetworkError } from './discovery';
 import { processSingleton, processSlot } from './process-slot';
+import { classifyTokenEndpointRefusal } from './token-endpoint-answer';
 import { createTokenCache, type TokenCache, type TokenLease } from './token-cache';
 
 /**
@@ -59,6 +60,10 @@ export function classifyClientCredentialsError(err: unknown): AuthError {
   const misconfigured = findConfigError(err);
   if (misconfigured)
     return new AuthError('app_misconfigured', { detail: misconfigured.message, cause: err });
+  // A 400/401/403 without an OAuth JSON error (an empty 403 from a gateway, an HTML page), or a
+  // 401 challenge: the provider refused the client, not a malformed token response.
+  const refusal = classifyTokenEndpointRefusal(err);
+  if (refusal) return refusal;
   if (err instanceof client.ResponseBodyError) {
     const byError: Record<string, AuthErrorCode> = {
       invalid_client: 'client_authentication_failed',
@@ -67,9 +72,13 @@ export function classifyClientCredentialsError(err: unknown): AuthError {
       invalid_scope: 'api_target_rejected',
       invalid_target: 'api_target_rejected',
     };
-    const code = Object.hasOwn(byError, err.error)
-      ? (byError[err.error] as AuthErrorCode)
-      : 'token_request_failed';
+    // A 401 is client authentication whatever the code (RFC 6749 §5.2); Keycloak says unauthorized_client.
+    const code: AuthErrorCode =
+      err.status === 401
+        ? 'client_authentication_failed'
+        : Object.hasOwn(byError, err.error)
+          ? (byError[err.error] as AuthErrorCode)
+          : 'token_request_failed';
     return new AuthError(code, {
       error: err.error,
       error_description: err.error_description,

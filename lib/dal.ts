@@ -36,6 +36,14 @@ export async function getSession(returnTo = '/'): Promise<SessionData | undefine
 }
 
 /**
+ * Whether this browser's session was ended by the provider (its refresh token refused), so that a
+ * page can say so instead of silently showing "not signed in".
+ */
+export async function isSessionEnded(returnTo = '/'): Promise<boolean> {
+  return (await getState(returnTo)).state === 'ended';
+}
+
+/**
  * The current session; without one, sends the browser to sign in (coming back to `returnTo`), or,
  * when the provider ended the session (its refresh token was refused), to a page that says so.
  */

@@ -86,7 +86,7 @@ export function findIncompatibility(
 }
 
 /** The issuer a provider declared when openid-client refused it for not matching OIDC_ISSUER. */
-function discoveredIssuerMismatch(err: unknown): string | undefined {
+export function discoveredIssuerMismatch(err: unknown): string | undefined {
   if (!(err instanceof client.ClientError) || err.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED')
     return undefined;
   const cause = err.cause as { attribute?: unknown; body?: { issuer?: unknown } } | undefined;

@@ -77,6 +77,14 @@ export const AUTH_ERROR_CATALOG = {
       'client_id differs, the audience is not what the provider expects ' +
       '(OIDC_CLIENT_ASSERTION_AUDIENCE), or the clocks differ.',
   },
+  client_authentication_likely_failed: {
+    title: 'The provider refused this app’s token request without saying why',
+    hint:
+      'The token endpoint answered 400, 401 or 403 without an OAuth error (an empty body, or an error page ' +
+      'instead of JSON). That is how many providers, and the gateways in front of them, refuse a client ' +
+      'assertion: the causes are those of invalid_client below. `npm run doctor` finds the settings the ' +
+      'provider accepts.',
+  },
   code_rejected: {
     title: 'The authorization code was rejected',
     hint:

@@ -29,6 +29,8 @@ export type TokenView = {
   readonly accessToken: JwtView | undefined;
   /** `token_type` of the token response: `bearer`, or `dpop` (RFC 9449) when DPoP is on. */
   readonly token_type: string;
+  /** The token request at the token endpoint: status and duration (for the flow inspector). */
+  readonly tokenRequest?: { readonly status: number | undefined; readonly ms: number } | undefined;
 };
 
 export type { ApiAnswer } from './api-call';
@@ -75,6 +77,10 @@ export function viewLease(lease: TokenLease<ApiAccessToken>): TokenView {
     assertion: viewJwt(lease.token.clientAssertion),
     accessToken: viewJwt(lease.token.access_token),
     token_type: lease.token.token_type,
+    tokenRequest: lease.token.trace.requests
+      .filter((r) => r.method === 'POST')
+      .map((r) => ({ status: r.status, ms: r.ms }))
+      .at(-1),
   };
 }
 

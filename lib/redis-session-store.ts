@@ -21,7 +21,9 @@ import { reportStoreFailure, reportStoreSuccess } from './store-health';
  * Layout (every key under `rp:`):
  * - `rp:s:<id>`    hash `{ r: record JSON, v: version }`, expiring with the session;
  * - `rp:e:<id>`    why a session ended early (refresh refused), for an hour;
- * - `rp:sid:<sid>` and `rp:sub:<sub>`: sets of session ids, for back-channel logout;
+ * - `rp:sidx:<sid>` and `rp:subx:<sub>`: sorted sets of session ids scored by the session's
+ *   expiry (ms), for back-channel logout; every sign-in drops the ids that have expired, so an index
+ *   holds the live sessions of its sid or user, not every session they ever had;
  * - `rp:lock:<name>` a lock: owner token, `SET NX PX`, released only by its owner (Lua);
  * - `rp:jti:<jti>` a logout token seen, `SET NX EXAT` its expiry (replay).
  *
@@ -44,8 +46,8 @@ const FIRST_CONNECT_WAIT_MS = 2000;
 const PREFIX = 'rp:';
 const sessionKey = (id: string) => `${PREFIX}s:${id}`;
 const endedKey = (id: string) => `${PREFIX}e:${id}`;
-const sidKey = (sid: string) => `${PREFIX}sid:${sid}`;
-const subKey = (sub: string) => `${PREFIX}sub:${sub}`;
+const sidKey = (sid: string) => `${PREFIX}sidx:${sid}`;
+const subKey = (sub: string) => `${PREFIX}subx:${sub}`;
 const lockKey = (name: string) => `${PREFIX}lock:${name}`;
 const jtiKey = (jti: string) => `${PREFIX}jti:${jti}`;
 
@@ -154,20 +156,21 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
   async function removeRecord(id: string): Promise<SessionRecord | undefined> {
     const record = await readRecord(id);
     const multi = client.multi().del(sessionKey(id));
-    if (record?.sid !== undefined) multi.sRem(sidKey(record.sid), id);
-    if (record) multi.sRem(subKey(record.sub), id);
+    if (record?.sid !== undefined) multi.zRem(sidKey(record.sid), id);
+    if (record) multi.zRem(subKey(record.sub), id);
     await multi.exec();
     return record;
   }
 
   async function removeSet(key: string): Promise<SessionRecord[]> {
-    const ids = await client.sMembers(key);
+    const ids = await client.zRange(key, 0, -1);
     const removed: SessionRecord[] = [];
     for (const id of ids) {
       const record = await removeRecord(id);
       if (record) removed.push(record);
     }
-    await client.del(key);
+    // The ids read, not the whole key: a session created meanwhile keeps its index entry.
+    if (ids.length > 0) await client.zRem(key, ids);
     return removed;
   }
 
@@ -181,14 +184,17 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
           .hSet(sessionKey(record.id), { r: JSON.stringify(record), v: '1' })
           .pExpireAt(sessionKey(record.id), record.expires_at);
         // An index lives as long as its newest session: set its expiry when it has none, and
-        // push it later (GT) when this session outlives it.
+        // push it later (GT) when this session outlives it. Ids of sessions that expired on their
+        // own (nothing removed them) go now: a user who signs in every day would otherwise grow
+        // an index without bound, and a logout by `sub` would walk all of it.
         for (const key of [
           record.sid === undefined ? undefined : sidKey(record.sid),
           subKey(record.sub),
         ]) {
           if (key === undefined) continue;
           multi
-            .sAdd(key, record.id)
+            .zRemRangeByScore(key, '-inf', Date.now())
+            .zAdd(key, { score: record.expires_at, value: record.id })
             .pExpireAt(key, record.expires_at, 'NX')
             .pExpireAt(key, record.expires_at, 'GT');
         }

@@ -3,7 +3,7 @@ import { log } from './log';
 import { processSingleton } from './process-slot';
 import { createRedisSessionStore } from './redis-session-store';
 import { createMemorySessionStore, type SessionStore } from './session-store';
-import { refreshUserApiToken } from './token-refresh';
+import { refreshUserApiToken, revokeRefreshToken } from './token-refresh';
 import { createUserTokens, type UserTokens } from './user-tokens';
 
 /**
@@ -34,6 +34,7 @@ export function getUserTokens(): UserTokens {
     createUserTokens({
       store: getSessionStore(),
       refresh: refreshUserApiToken,
+      revoke: revokeRefreshToken,
       // Longer than a refresh can take (its request is bounded by OIDC_HTTP_TIMEOUT_MS; the
       // discovery it may need first, too), so that no one refreshes with a token the holder is
       // still rotating.

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
+import { createClient } from 'redis';
+
 import { startRedisServer, type RedisServer } from '../e2e/support/redis-server';
 import { createRedisSessionStore } from './redis-session-store';
 import type { SessionRecord } from './session-record';
@@ -183,6 +185,46 @@ describe('session store: redis outage', () => {
       }
       assert.ok(back, 'the store reconnects by itself');
     } finally {
+      await store.close();
+      await server.stop();
+    }
+  });
+});
+
+describe('session store: redis indexes', () => {
+  it('keeps only live sessions in the sid and sub indexes, not every session a user ever had', async () => {
+    const server = await startRedisServer();
+    const store = createRedisSessionStore({ url: server.url });
+    const raw = createClient({ url: server.url });
+    await raw.connect();
+    try {
+      // A user who keeps one session (another device) while signing in again and again here; the
+      // short sessions expire on their own (nobody logs out), so the indexes outlive them.
+      const device = makeRecord({ sub: 'carol', sid: 'sid-carol' });
+      await store.create(device);
+      for (let i = 0; i < 5; i++) {
+        const short = makeRecord({ sub: 'carol', sid: 'sid-carol', expires_at: Date.now() + 100 });
+        await store.create(short);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      const live = makeRecord({ sub: 'carol', sid: 'sid-carol' });
+      await store.create(live);
+
+      // Whatever the layout, the keys that index carol's sessions hold the live ids only.
+      const indexes = (await raw.keys('rp:*')).filter((key) => /carol$/.test(key));
+      assert.equal(indexes.length, 2, `a sid and a sub index: ${indexes.join(', ')}`);
+      for (const key of indexes) {
+        const type = await raw.type(key);
+        const members = type === 'zset' ? await raw.zRange(key, 0, -1) : await raw.sMembers(key);
+        assert.deepEqual(members.sort(), [device.id, live.id].sort(), `${key} (${type})`);
+      }
+      assert.deepEqual(
+        (await store.removeBySub('carol')).map((r) => r.id).sort(),
+        [device.id, live.id].sort(),
+      );
+      assert.equal((await raw.keys('rp:*')).filter((key) => /carol$/.test(key)).length, 0);
+    } finally {
+      await raw.close();
       await store.close();
       await server.stop();
     }

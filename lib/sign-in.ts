@@ -10,6 +10,7 @@ import { checkDpopBinding, getDpopHandle, loadDpopKey, type TokenBindingView } f
 import { AuthError, type AuthErrorCode } from './errors';
 import { findAudienceProblem } from './id-token';
 import { describeError, log } from './log';
+import { classifyTokenEndpointRefusal } from './token-endpoint-answer';
 import type { Transaction } from './transaction';
 
 /**
@@ -41,7 +42,26 @@ export async function startSignIn(
     returnTo,
     created_at: Math.floor(Date.now() / 1000),
   };
-  const { url, dpopKey, par } = await buildAuthorizationRequest(provider, settings, {
+  const { url, dpopKey, par } = await buildAuthorizationRequest(
+    provider,
+    settings,
+    await buildAuthorizationParameters(transaction),
+  );
+  return { url, transaction: { ...transaction, dpop_key: dpopKey, par } };
+}
+
+/**
+ * The authorization request's parameters for a transaction (client_id is added by openid-client;
+ * with PAR they are pushed, ./authorization-request.ts). Also what the flow inspector shows as the
+ * request that was sent.
+ *
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest
+ */
+export async function buildAuthorizationParameters(
+  transaction: Pick<Transaction, 'state' | 'nonce' | 'code_verifier'>,
+): Promise<Record<string, string>> {
+  const settings = getConfig();
+  return {
     redirect_uri: settings.redirectUri,
     // The API's scope and resource indicator are asked for now, at sign-in (RFC 8707 §2.1), so
     // that the grant covers the API; its token comes later from a refresh with `resource`
@@ -50,12 +70,11 @@ export async function startSignIn(
     scope: [...new Set([...settings.scopes.split(' '), settings.api.scope])].join(' '),
     resource: settings.api.resource,
     response_type: 'code',
-    code_challenge: await client.calculatePKCECodeChallenge(code_verifier),
+    code_challenge: await client.calculatePKCECodeChallenge(transaction.code_verifier),
     code_challenge_method: 'S256',
     state: transaction.state,
     nonce: transaction.nonce,
-  });
-  return { url, transaction: { ...transaction, dpop_key: dpopKey, par } };
+  };
 }
 
 export type SignInResult = {
@@ -67,10 +86,25 @@ export type SignInResult = {
   /** The compact client assertion that redeemed the code. */
   readonly clientAssertion: string | undefined;
   readonly trace: BackChannelTrace;
+  /** The token response, for the flow inspector (which keeps it decoded, never whole). */
+  readonly tokens?: client.TokenEndpointResponse | undefined;
+  /** Step ends on the monotonic clock (`performance.now()`), for the flow inspector. */
+  readonly timing?: SignInTiming | undefined;
   /** What was pushed to the PAR endpoint, when the request was pushed (RFC 9126). */
   readonly par?: ParView | undefined;
   /** DPoP (RFC 9449), when on: the session's key and how the tokens are bound to it. */
   readonly dpop?: SignInDpop | undefined;
+};
+
+/** When each step of {@link completeSignIn} began or ended (`performance.now()`). */
+export type SignInTiming = {
+  readonly started: number;
+  /** The token response received and its claims checked by openid-client. */
+  readonly tokens: number;
+  /** The ID token's signature verified. */
+  readonly idToken: number;
+  /** UserInfo read and checked (= idToken when there is no UserInfo endpoint). */
+  readonly userinfo: number;
 };
 
 /** The DPoP side of a sign-in. */
@@ -99,8 +133,9 @@ function classifyCodeExchangeError(err: unknown, tokenRequestSent: boolean): Aut
     });
   }
   if (err instanceof client.ResponseBodyError) {
+    // A 401 is client authentication whatever the code (RFC 6749 §5.2); Keycloak says unauthorized_client.
     const code: AuthErrorCode =
-      err.error === 'invalid_client'
+      err.error === 'invalid_client' || err.status === 401
         ? 'client_authentication_failed'
         : err.error === 'invalid_grant'
           ? 'code_rejected'
@@ -112,6 +147,9 @@ function classifyCodeExchangeError(err: unknown, tokenRequestSent: boolean): Aut
       cause: err,
     });
   }
+  // A 400/401/403 without an OAuth JSON error (an empty 403 from a gateway, an HTML page).
+  const refusal = classifyTokenEndpointRefusal(err);
+  if (refusal) return refusal;
   if (err instanceof client.WWWAuthenticateChallengeError) {
     // A 401 from the token endpoint is invalid_client (RFC 6749 §5.2), sent with a challenge.
     const error = err.cause[0]?.parameters.error;
@@ -273,6 +311,7 @@ export async function completeSignIn(
     settings.protocol.requireIssParameter,
   );
   const trace = createTrace();
+  const started = performance.now();
   // The key the code is bound to (RFC 9449 §10): every request of this callback proves it.
   if (settings.protocol.dpop.enabled && tx.dpop_key === undefined)
     throw new AuthError('missing_transaction', { detail: 'the sign-in began without a DPoP key' });
@@ -306,6 +345,7 @@ export async function completeSignIn(
     throw classifyCodeExchangeError(err, trace.clientAssertions.length > 0);
   }
 
+  const tokensAt = performance.now();
   // MUST: tokens asked for with a DPoP proof are DPoP-bound, to this key (RFC 9449 §5, §6.1).
   const binding = dpopKey && checkDpopBinding(tokens, dpopKey);
   const claims = tokens.claims();
@@ -336,6 +376,8 @@ export async function completeSignIn(
           cause: err,
         });
   }
+
+  const idTokenAt = performance.now();
 
   let userinfo: UserInfoResponse | undefined;
   if (provider.metadata.userinfo_endpoint) {
@@ -373,6 +415,8 @@ export async function completeSignIn(
     refresh_token: tokens.refresh_token,
     clientAssertion: trace.clientAssertions.at(-1),
     trace,
+    tokens,
+    timing: { started, tokens: tokensAt, idToken: idTokenAt, userinfo: performance.now() },
     par: tx.par,
     dpop:
       dpopKey && binding && tx.dpop_key

@@ -7,6 +7,7 @@ import { checkDpopBinding, getDpopHandle, loadDpopKey, unsealDpopJwk } from './d
 import { AuthError, type AuthErrorCode } from './errors';
 import { describeError, log } from './log';
 import type { SessionRecord } from './session-record';
+import { classifyTokenEndpointRefusal } from './token-endpoint-answer';
 import type { RefreshedTokens } from './user-tokens';
 
 /**
@@ -48,7 +49,7 @@ export function classifyRefreshError(err: unknown): AuthError {
     const code: AuthErrorCode =
       err.error === 'invalid_grant'
         ? 'session_expired'
-        : err.error === 'invalid_client'
+        : err.error === 'invalid_client' || err.status === 401
           ? 'client_authentication_failed'
           : err.status >= 500 ||
               err.error === 'temporarily_unavailable' ||
@@ -64,6 +65,9 @@ export function classifyRefreshError(err: unknown): AuthError {
       cause: err,
     });
   }
+  // A 400/401/403 without an OAuth JSON error (an empty 403 from a gateway, an HTML page).
+  const refusal = classifyTokenEndpointRefusal(err);
+  if (refusal) return refusal;
   if (err instanceof client.WWWAuthenticateChallengeError) {
     return new AuthError('client_authentication_failed', {
       error: err.cause[0]?.parameters.error ?? 'invalid_client',

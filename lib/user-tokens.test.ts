@@ -312,6 +312,45 @@ describe('user tokens (memory store, fake clock)', () => {
     assert.equal(await store.get(record.id), undefined);
   });
 
+  it('revokes the rotated refresh token of a session signed out while its refresh was in flight', async () => {
+    const clock = createFakeClock();
+    const store = createMemorySessionStore({ now: clock.now });
+    const record = makeRecord(clock.now());
+    await store.create(record);
+    const revoked: string[] = [];
+    const tokens = createUserTokens({
+      store,
+      lockTtlMs: 1000,
+      now: clock.now,
+      sleep: clock.sleep,
+      refresh: async (rt) => {
+        // The user signs out meanwhile: the logout deletes the record and revokes the token it
+        // found (rt-0, which this refresh is replacing).
+        const removed = await store.remove(record.id);
+        if (removed?.tokens.refresh_token) revoked.push(removed.tokens.refresh_token);
+        assert.equal(rt, 'rt-0');
+        return {
+          access_token: 'at-1',
+          token_type: 'Bearer',
+          expires_in: 300,
+          refresh_token: 'rt-1',
+        };
+      },
+      revoke: async (rt, sub) => {
+        assert.equal(sub, 'alice');
+        revoked.push(rt);
+      },
+    });
+    await assert.rejects(
+      tokens.getAccessToken(record.id),
+      (err: unknown) => err instanceof AuthError && err.code === 'not_signed_in',
+    );
+    // Both the token the logout found and the one the provider rotated to: no refresh token of
+    // the ended session is left alive at a provider that revokes tokens one by one.
+    assert.deepEqual(revoked, ['rt-0', 'rt-1']);
+    assert.equal(await store.get(record.id), undefined);
+  });
+
   it('refreshes on demand (force) when the API refused the stored token', async () => {
     const clock = createFakeClock();
     const store = createMemorySessionStore({ now: clock.now });

@@ -53,6 +53,9 @@ export type RefreshGrant = (
   session: Pick<SessionRecord, 'dpop_key'>,
 ) => Promise<RefreshedTokens>;
 
+/** Revokes a refresh token at the provider (RFC 7009); never throws. */
+export type RevokeRefreshToken = (refreshToken: string, sub: string) => Promise<unknown>;
+
 /** Where the token a caller got came from. */
 export type TokenSource =
   /** The stored token: no request to the provider. */
@@ -80,6 +83,11 @@ export type AccessTokenLease = {
 export type UserTokenOptions = {
   readonly store: SessionStore;
   readonly refresh: RefreshGrant;
+  /**
+   * Revokes the refresh token a refresh returned for a session that ended while it was in flight
+   * (nobody holds it any more). Without it, that token stays alive at the provider.
+   */
+  readonly revoke?: RevokeRefreshToken;
   /** Refresh when the token expires within this (ms; default 30 s, at most half its lifetime). */
   readonly marginMs?: number;
   /** Lifetime of the refresh lock: longer than a token request can take. */
@@ -238,7 +246,15 @@ export function createUserTokens(options: UserTokenOptions): UserTokens {
           // Ended (logout, back-channel logout) while the refresh was in flight: the session
           // stays ended; the new tokens die with this request.
           const after = await store.get(id);
-          if (after?.state !== 'active') throw new AuthError('not_signed_in');
+          if (after?.state !== 'active') {
+            // MUST: a rotated refresh token that no session holds dies now (RFC 7009 §2). The
+            // logout revoked the token it found, which this refresh had just replaced, and not
+            // every provider revokes the whole grant with it.
+            const orphan = refreshed.refresh_token;
+            if (orphan !== undefined && orphan !== sent && options.revoke)
+              await options.revoke(orphan, record.sub).catch(() => undefined);
+            throw new AuthError('not_signed_in');
+          }
           log.warn('session changed during a refresh; its tokens were not replaced', {
             session: id.slice(0, 8),
           });

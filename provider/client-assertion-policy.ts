@@ -21,6 +21,11 @@ import type { RegisteredCertificate } from './client-registration';
  * - a `client_secret` sent alongside (one client authentication method per request);
  * - with a registered certificate: no, or another, certificate thumbprint in the header.
  *
+ * Settings make it behave like other providers, so that the app's tools can be tried against
+ * them: only the token endpoint as `aud` (PROVIDER_ASSERTION_AUDIENCE=token_endpoint), `typ`
+ * required or refused (PROVIDER_ASSERTION_TYP), or none of these checks at all
+ * (PROVIDER_ASSERTION_CHECKS=lenient).
+ *
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-3
  * @see https://www.rfc-editor.org/rfc/rfc10070
  */
@@ -37,12 +42,35 @@ const ACCEPTED_TYPES = new Set([
   'application/client-authentication+jwt',
 ]);
 
+/**
+ * Which `aud` a client assertion may carry. `issuer`: RFC 10070, the issuer identifier only.
+ * `legacy`: also the token endpoint URL, as RFC 7523 allowed. `token_endpoint`: only the token
+ * endpoint URL, the issuer refused, as IdentityServer4 and Entra ID behave (a provider that needs
+ * the app's legacy setting).
+ */
+export const ASSERTION_AUDIENCES = ['issuer', 'legacy', 'token_endpoint'] as const;
+export type AssertionAudiencePolicy = (typeof ASSERTION_AUDIENCES)[number];
+
+/**
+ * What the provider does with the header's `typ`. `optional`: RFC 10070's advice, typed or untyped
+ * are both fine (another kind of JWT is refused). `required`: only `client-authentication+jwt`, as
+ * Duende IdentityServer 7.2.0 and OpenIddict 7 did. `forbidden`: the explicit type is refused (only
+ * `JWT` or none), as providers predating RFC 10070 may do.
+ */
+export const ASSERTION_TYP_POLICIES = ['optional', 'required', 'forbidden'] as const;
+export type AssertionTypPolicy = (typeof ASSERTION_TYP_POLICIES)[number];
+
 export type AssertionPolicy = {
+  readonly audience: AssertionAudiencePolicy;
+  /** Defaults to `optional`. */
+  readonly typ?: AssertionTypPolicy | undefined;
   /**
-   * `issuer`: RFC 10070, the issuer identifier only. `legacy`: also the token endpoint URL, as
-   * RFC 7523 allowed and IdentityServer4 or Entra ID expect, to demonstrate the app's legacy mode.
+   * `lenient`: none of this module's checks, only oidc-provider's own (which accept the token
+   * endpoint as `aud`, an `aud` array with foreign members, `exp` any time ahead, `iat` in the
+   * future and a `client_secret` alongside). A deliberately weak provider, for `npm run
+   * provider-check` to catch. Defaults to `strict`.
    */
-  readonly audience: 'issuer' | 'legacy';
+  readonly checks?: 'strict' | 'lenient' | undefined;
   /** Set in certificate registration mode: the assertion must name one of these. */
   readonly certificates?: readonly RegisteredCertificate[] | undefined;
   /** FAPI 2.0: `aud` is the issuer as a JSON string; an array, even of the issuer alone, is refused. */
@@ -62,7 +90,12 @@ function describe(value: unknown): string {
 function checkAudience(ctx: KoaContextWithOIDC, aud: unknown, policy: AssertionPolicy): void {
   const issuer = ctx.oidc.issuer;
   const tokenEndpoint = ctx.oidc.urlFor('token');
-  const accepted = policy.audience === 'legacy' ? [issuer, tokenEndpoint] : [issuer];
+  const accepted =
+    policy.audience === 'legacy'
+      ? [issuer, tokenEndpoint]
+      : policy.audience === 'token_endpoint'
+        ? [tokenEndpoint]
+        : [issuer];
   if (policy.stringAudience && typeof aud !== 'string') {
     reject(`aud must be the issuer identifier as a string under FAPI 2.0; got ${describe(aud)}`);
   }
@@ -74,6 +107,12 @@ function checkAudience(ctx: KoaContextWithOIDC, aud: unknown, policy: AssertionP
   }
   const [value] = values;
   if (typeof value === 'string' && accepted.includes(value)) return;
+  if (policy.audience === 'token_endpoint') {
+    reject(
+      `aud must be the token endpoint URL "${tokenEndpoint}" (this provider is set to ` +
+        `PROVIDER_ASSERTION_AUDIENCE=token_endpoint, like providers that predate RFC 10070); got ${describe(aud)}`,
+    );
+  }
   if (value === tokenEndpoint) {
     reject(
       `aud is the token endpoint URL; RFC 10070 requires the issuer identifier ` +
@@ -85,6 +124,29 @@ function checkAudience(ctx: KoaContextWithOIDC, aud: unknown, policy: AssertionP
       `"${issuer}"${policy.audience === 'legacy' ? ` or the token endpoint "${tokenEndpoint}"` : ''}; ` +
       `got ${describe(aud)}`,
   );
+}
+
+function checkType(typ: unknown, policy: AssertionTypPolicy): void {
+  const lowered = typeof typ === 'string' ? typ.toLowerCase() : undefined;
+  const explicit =
+    lowered === 'client-authentication+jwt' || lowered === 'application/client-authentication+jwt';
+  if (policy === 'required' && !explicit) {
+    reject(
+      `typ must be client-authentication+jwt (this provider requires explicitly typed assertions); got ` +
+        `${describe(typ)}`,
+    );
+  }
+  if (policy === 'forbidden' && explicit) {
+    reject(
+      `typ ${describe(typ)} is not accepted by this provider (only JWT or no typ; PROVIDER_ASSERTION_TYP=forbidden)`,
+    );
+  }
+  if (typ !== undefined && (lowered === undefined || !ACCEPTED_TYPES.has(lowered))) {
+    reject(
+      `typ ${describe(typ)} names another kind of JWT; a client assertion is typed client-authentication+jwt (RFC ` +
+        `10070) or untyped`,
+    );
+  }
 }
 
 function checkTimes(claims: Claims): void {
@@ -158,21 +220,14 @@ export function strictClientAssertionCheck(
   policy: AssertionPolicy,
 ): NonNullable<Configuration['assertJwtClientAuthClaimsAndHeader']> {
   return (ctx, claims, header) => {
+    if (policy.checks === 'lenient') return;
     const body = ctx.oidc.body as Record<string, unknown> | undefined;
     if (body?.client_secret !== undefined) {
       reject(
         'a client_secret must not be sent with a client assertion: use one client authentication method per request',
       );
     }
-    if (
-      header.typ !== undefined &&
-      (typeof header.typ !== 'string' || !ACCEPTED_TYPES.has(header.typ.toLowerCase()))
-    ) {
-      reject(
-        `typ ${describe(header.typ)} names another kind of JWT; a client assertion is ` +
-          `typed client-authentication+jwt (RFC 10070) or untyped`,
-      );
-    }
+    checkType(header.typ, policy.typ ?? 'optional');
     checkAudience(ctx, claims.aud, policy);
     checkTimes(claims);
     if (policy.certificates) checkCertificate(header, header.kid, policy.certificates);

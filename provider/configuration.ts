@@ -1,4 +1,4 @@
-import type { ClientMetadata, Configuration, JWK } from 'oidc-provider';
+import type { ClientMetadata, Configuration, JWK, SigningAlgorithm } from 'oidc-provider';
 
 import { isLoopbackUrl } from './loopback';
 import { findAccount } from './accounts';
@@ -9,6 +9,7 @@ import {
   type AssertionPolicy,
 } from './client-assertion-policy';
 import { clientKeyMetadata, type ClientRegistration } from './client-registration';
+import type { RefusalStyle } from './refusal-style';
 import {
   fapi2ClientMetadata,
   fapi2Configuration,
@@ -35,6 +36,17 @@ export type ProviderSettings = {
   readonly registration: ClientRegistration;
   /** Which `aud` values a client assertion may carry (RFC 10070: the issuer only). */
   readonly assertionAudience: AssertionPolicy['audience'];
+  /** What the provider does with the assertion's `typ` (default `optional`). */
+  readonly assertionTyp?: AssertionPolicy['typ'];
+  /** `lenient` switches this provider's own assertion checks off (default `strict`). */
+  readonly assertionChecks?: AssertionPolicy['checks'];
+  /**
+   * The algorithms accepted on client assertions (`token_endpoint_auth_signing_alg_values_supported`),
+   * default RS256, PS256, ES256, EdDSA, Ed25519.
+   */
+  readonly clientAuthAlgs?: readonly ClientAuthSigningAlg[] | undefined;
+  /** How refused client authentications are answered (provider/refusal-style.ts). */
+  readonly refusalStyle?: RefusalStyle | undefined;
   /** The provider's own private signing keys (JWKS). */
   readonly signingKeys: { keys: JWK[] };
   /** Keys for the provider's cookies. */
@@ -53,6 +65,15 @@ export type ProviderSettings = {
   readonly userAccessTokenTtlSeconds: number;
 };
 
+/** The default `token_endpoint_auth_signing_alg_values_supported`. */
+export const DEFAULT_CLIENT_AUTH_ALGS = [
+  'RS256',
+  'PS256',
+  'ES256',
+  'EdDSA',
+  'Ed25519',
+] as const satisfies readonly SigningAlgorithm[];
+export type ClientAuthSigningAlg = (typeof DEFAULT_CLIENT_AUTH_ALGS)[number];
 const PLAIN: Fapi2Settings = { profile: 'plain', dpopNonce: false };
 
 function requestUrl(input: string | URL | Request): URL {
@@ -90,6 +111,8 @@ export function clientAssertionValidation(
     clockTolerance: ASSERTION_CLOCK_TOLERANCE_SECONDS,
     assertJwtClientAuthClaimsAndHeader: strictClientAssertionCheck({
       audience: settings.assertionAudience,
+      typ: settings.assertionTyp,
+      checks: settings.assertionChecks,
       certificates: registration.mode === 'certificate' ? registration.certificates : undefined,
       stringAudience: settings.fapi2?.profile === 'fapi2',
     }),
@@ -107,7 +130,9 @@ export function buildConfiguration(settings: ProviderSettings): Configuration {
     cookies: { keys: settings.cookieKeys },
     // Only what the demo client uses: a confidential client proving itself with a signed JWT.
     clientAuthMethods: ['private_key_jwt'],
-    enabledJWA: profile.enabledJWA,
+    enabledJWA: settings.clientAuthAlgs
+      ? { ...profile.enabledJWA, clientAuthSigningAlgValues: [...settings.clientAuthAlgs] }
+      : profile.enabledJWA,
     ...clientAssertionValidation(settings),
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     claims: {

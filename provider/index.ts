@@ -16,9 +16,20 @@ import {
   type ClientRegistration,
   type RegisteredCertificate,
 } from './client-registration';
-import { buildConfiguration, type ProviderSettings } from './configuration';
+import {
+  ASSERTION_AUDIENCES,
+  ASSERTION_TYP_POLICIES,
+  type AssertionAudiencePolicy,
+} from './client-assertion-policy';
+import {
+  buildConfiguration,
+  DEFAULT_CLIENT_AUTH_ALGS,
+  type ClientAuthSigningAlg,
+  type ProviderSettings,
+} from './configuration';
 import { fapi2SettingsFromEnv } from './fapi2';
 import { interactions } from './interactions';
+import { REFUSAL_STYLES, refusalStyle } from './refusal-style';
 import { logTokenRequests } from './token-log';
 import { userAccessTokenTtlFromEnv } from './user-sessions';
 
@@ -34,8 +45,17 @@ import { userAccessTokenTtlFromEnv } from './user-sessions';
  *   PROVIDER_CLIENT_JWKS_FILE     public JWKS file, for jwks   (keys/dev-client.public.jwks.json)
  *   PROVIDER_CLIENT_CERT_FILE     certificate(s), PEM, DER or base64, for certificate
  *                                                              (keys/dev-client.cert.pem)
- *   PROVIDER_ASSERTION_AUDIENCE   issuer | legacy: aud the client assertion may carry; legacy also
- *                                 accepts the token endpoint URL                       (issuer)
+ *   PROVIDER_ASSERTION_AUDIENCE   issuer | legacy | token_endpoint: aud the client assertion may
+ *                                 carry; legacy also accepts the token endpoint URL, token_endpoint
+ *                                 accepts only it (a pre-RFC 10070 provider)             (issuer)
+ *   PROVIDER_ASSERTION_TYP        optional | required | forbidden: typ client-authentication+jwt
+ *                                 may, must or must not be sent                        (optional)
+ *   PROVIDER_ASSERTION_CHECKS     strict | lenient: lenient drops this provider's own assertion
+ *                                 checks (a deliberately weak provider)                  (strict)
+ *   PROVIDER_CLIENT_AUTH_ALGS     comma-separated token_endpoint_auth_signing_alg_values_supported
+ *                                                               (RS256,PS256,ES256,EdDSA,Ed25519)
+ *   PROVIDER_CLIENT_AUTH_FAILURE  explain | opaque | empty-403 | html-400: how a refused client
+ *                                 authentication is answered (provider/refusal-style.ts) (explain)
  *   PROVIDER_SIGNING_KEYS_FILE    keeps the provider's signing keys across restarts (new per process)
  *   API_RESOURCE                  the API's resource indicator (APP_URL/api), shared with the app
  *   API_SCOPE                     the API's scope              (api1), shared with the app
@@ -104,10 +124,30 @@ async function registrationFrom(
   );
 }
 
-function assertionAudienceFrom(env: NodeJS.ProcessEnv): ProviderSettings['assertionAudience'] {
-  const value = env.PROVIDER_ASSERTION_AUDIENCE ?? 'issuer';
-  if (value === 'issuer' || value === 'legacy') return value;
-  throw new Error(`PROVIDER_ASSERTION_AUDIENCE: unknown value "${value}" (use issuer or legacy)`);
+/** One of `choices` from `env[name]`, or `fallback` when unset. */
+function choiceFrom<T extends string>(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  choices: readonly T[],
+  fallback: T,
+): T {
+  const value = env[name]?.trim() || fallback;
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new Error(`${name}: unknown value "${value}" (use ${choices.join(', ')})`);
+}
+
+/** The algorithms PROVIDER_CLIENT_AUTH_ALGS names; undefined: the profile's own list. */
+function clientAuthAlgsFrom(env: NodeJS.ProcessEnv): readonly ClientAuthSigningAlg[] | undefined {
+  const raw = env.PROVIDER_CLIENT_AUTH_ALGS?.trim();
+  if (!raw) return undefined;
+  const names = raw.split(/[\s,]+/).filter(Boolean);
+  const algs = DEFAULT_CLIENT_AUTH_ALGS.filter((alg) => names.includes(alg));
+  if (algs.length !== names.length || algs.length === 0) {
+    throw new Error(
+      `PROVIDER_CLIENT_AUTH_ALGS: "${raw}" (use a comma-separated list of ${DEFAULT_CLIENT_AUTH_ALGS.join(', ')})`,
+    );
+  }
+  return algs;
 }
 
 /** Settings from the environment. */
@@ -121,7 +161,21 @@ export async function settingsFromEnv(
     appUrl,
     clientId: env.PROVIDER_CLIENT_ID ?? 'client_using_jwt',
     registration: await registrationFrom(env, appUrl),
-    assertionAudience: assertionAudienceFrom(env),
+    assertionAudience: choiceFrom<AssertionAudiencePolicy>(
+      env,
+      'PROVIDER_ASSERTION_AUDIENCE',
+      ASSERTION_AUDIENCES,
+      'issuer',
+    ),
+    assertionTyp: choiceFrom(env, 'PROVIDER_ASSERTION_TYP', ASSERTION_TYP_POLICIES, 'optional'),
+    assertionChecks: choiceFrom(
+      env,
+      'PROVIDER_ASSERTION_CHECKS',
+      ['strict', 'lenient'] as const,
+      'strict',
+    ),
+    clientAuthAlgs: clientAuthAlgsFrom(env),
+    refusalStyle: choiceFrom(env, 'PROVIDER_CLIENT_AUTH_FAILURE', REFUSAL_STYLES, 'explain'),
     signingKeys: await loadSigningKeys(env.PROVIDER_SIGNING_KEYS_FILE),
     cookieKeys: [randomBytes(32).toString('base64url')],
     // Only a provider that itself lives on loopback may fetch from loopback.
@@ -176,6 +230,8 @@ export async function startProvider(
   const provider = new Provider(settings.issuer, buildConfiguration(settings));
   const url = new URL(settings.issuer);
   if (url.protocol === 'https:') provider.proxy = true;
+  // Outermost, so that it sees the final answer of every endpoint.
+  provider.use(refusalStyle(settings.refusalStyle ?? 'explain'));
   logTokenRequests(provider);
   provider.use(interactions(provider));
   exposeClientAuthFailures(provider);
@@ -201,8 +257,9 @@ if (isMain) {
     console.log(
       `[op] Bundled OpenID Provider ready at ${settings.issuer} (client ` +
         `${settings.clientId}, keys via ${settings.registration.mode}, assertion aud: ` +
-        `${settings.assertionAudience}; API ${settings.api.resource}, scope ` +
-        `${settings.api.scope}` +
+        `${settings.assertionAudience}, typ: ${settings.assertionTyp}, checks: ` +
+        `${settings.assertionChecks}, algs: ${settings.clientAuthAlgs?.join(',') ?? 'default'}, refusals: ` +
+        `${settings.refusalStyle}; API ${settings.api.resource}, scope ${settings.api.scope}` +
         (settings.fapi2?.profile === 'fapi2' ? '; FAPI 2.0: PAR and DPoP required' : '') +
         (settings.fapi2?.dpopNonce ? ', DPoP nonces' : '') +
         ')',

@@ -112,9 +112,16 @@ API        ${settings.api.resource}, scope ${settings.api.scope}
     console.error(
       `✗ No token: ${AUTH_ERROR_CATALOG[err.code].title} (${err.code}${err.error ? `, ${err.error}` : ''}).`,
     );
-    if (err.code === 'client_authentication_failed')
-      console.error(`\n${(await explainInvalidClient(err.error_description)).join('\n')}`);
-    else {
+    if (
+      err.code === 'client_authentication_failed' ||
+      err.code === 'client_authentication_likely_failed'
+    ) {
+      // The catalog's words say why a refusal without an OAuth error is still this one.
+      if (err.code === 'client_authentication_likely_failed')
+        console.error(AUTH_ERROR_CATALOG[err.code].hint);
+      const answer = err.code === 'client_authentication_likely_failed' ? err.detail : undefined;
+      console.error(`\n${(await explainInvalidClient(err.error_description, answer)).join('\n')}`);
+    } else {
       if (err.error_description) console.error(`The provider said: ${err.error_description}`);
       console.error(AUTH_ERROR_CATALOG[err.code].hint);
       if (err.detail) console.error(`Detail: ${err.detail}`);

@@ -1,123 +1,110 @@
-import nextEnv from '@next/env';
-import { decodeJwt, decodeProtectedHeader } from 'jose';
-import * as client from 'openid-client';
+import { randomBytes } from 'node:crypto';
 
-import { createTrace, withTrace } from '../lib/back-channel';
+import nextEnv from '@next/env';
+
 import { getConfig } from '../lib/config';
-import { AuthError, ConfigError } from '../lib/errors';
-import { getClientKeySet } from '../lib/keys';
+import { runDoctor, type DoctorReport, type Finding, type ProbeRecord } from '../lib/doctor';
+import { ConfigError } from '../lib/errors';
 import { describeError } from '../lib/log';
-import { getProvider } from '../lib/discovery';
-import { explainInvalidClient } from './explain-invalid-client';
 
 /**
- * `npm run doctor` — checks this app's set-up against the configured provider without a user:
- * settings, the signing key, discovery, what the provider supports, whether the app's JWKS is
- * served, and finally whether the provider accepts the client assertion. For the last step it
- * redeems a made-up authorization code: a provider authenticates the client before it looks at
- * the code, so `invalid_grant` means the assertion was accepted and `invalid_client` means it was
- * not. Nothing is changed anywhere.
+ * `npm run doctor [-- --json]` — checks this app's set-up against the configured provider without
+ * a user (settings, key, discovery, the app's JWKS, the authorization endpoint), proves client
+ * authentication at the token endpoint, and when the provider refuses the assertion finds the
+ * settings it accepts (lib/doctor.ts). Reads the same variables (and `.env.local`) as the app.
+ *
+ * Exit code: 0 client authentication proven with the current settings; 1 refused or not proven;
+ * 2 configuration error. `--json` prints the same findings as one JSON document on stdout.
  */
 
 nextEnv.loadEnvConfig(process.cwd(), process.env.NODE_ENV !== 'production');
+// The doctor seals no cookies: a throwaway secret satisfies the configuration check, instead of
+// creating (or requiring) the app's session secret.
+process.env.SESSION_SECRET ||= randomBytes(32).toString('base64url');
 
-let failures = 0;
-const ok = (message: string) => console.log(`  ok    ${message}`);
-const warn = (message: string) => console.log(`  warn  ${message}`);
-const fail = (message: string) => {
-  failures += 1;
-  console.log(`  FAIL  ${message}`);
+const json = process.argv.includes('--json');
+const MARK: Record<Finding['level'], string> = {
+  ok: 'ok  ',
+  warn: 'warn',
+  fail: 'FAIL',
+  info: 'info',
 };
 
-async function main(): Promise<void> {
-  console.log('Configuration');
-  const config = getConfig();
-  ok(`issuer ${config.issuer}, client_id ${config.clientId}, redirect_uri ${config.redirectUri}`);
-
-  console.log('Signing key');
-  const keys = await getClientKeySet();
-  ok(
-    `${config.clientKeyFile}: signs with kid ${keys.signing.kid} ` +
-      `(${keys.signing.alg}); ${keys.published.length} key(s) published`,
-  );
-
-  console.log('Provider');
-  const { metadata, config: oidc } = await getProvider();
-  ok(`discovered ${metadata.issuer}`);
-  const methods = metadata.token_endpoint_auth_methods_supported;
-  if (methods === undefined)
-    warn('token_endpoint_auth_methods_supported not published (assuming private_key_jwt works)');
-  else ok(`private_key_jwt supported (${methods.join(', ')})`);
-  const pkce = metadata.code_challenge_methods_supported;
-  if (pkce?.includes('S256')) ok('PKCE S256 supported');
-  else warn('code_challenge_methods_supported does not list S256 (PKCE is sent anyway)');
-  if (metadata.authorization_response_iss_parameter_supported)
-    ok('RFC 9207 iss in authorization responses');
-  else
-    warn(
-      'the provider does not announce RFC 9207 iss in authorization responses ' +
-        '(mix-up protection relies on state alone)',
-    );
-  if (!metadata.end_session_endpoint) warn('no end_session_endpoint: sign-out will be local only');
-
-  console.log('Client JWKS');
-  const jwksUrl = `${config.appUrl}/.well-known/jwks.json`;
-  try {
-    const response = await fetch(jwksUrl, { signal: AbortSignal.timeout(config.httpTimeoutMs) });
-    const body = (await response.json()) as { keys?: Array<{ kid?: string }> };
-    if (body.keys?.some((k) => k.kid === keys.signing.kid)) ok(`${jwksUrl} serves the signing key`);
-    else fail(`${jwksUrl} does not serve kid ${keys.signing.kid}`);
-  } catch {
-    warn(
-      `${jwksUrl} is not reachable from here (is the app running?); needed only if the provider uses jwks_uri`,
-    );
+let section = '';
+function printFinding(finding: Finding): void {
+  if (finding.section !== section) {
+    section = finding.section;
+    console.log(`\n${section}`);
   }
-
-  console.log('Client authentication');
-  const trace = createTrace();
-  try {
-    await withTrace(trace, () =>
-      client.genericGrantRequest(oidc, 'authorization_code', {
-        code: 'doctor-probe-not-a-real-code',
-        redirect_uri: config.redirectUri,
-        code_verifier: client.randomPKCECodeVerifier(),
-      }),
-    );
-    fail('the provider accepted a made-up authorization code');
-  } catch (err) {
-    const sent = trace.clientAssertions.at(-1);
-    if (sent) {
-      const header = decodeProtectedHeader(sent);
-      const claims = decodeJwt(sent);
-      ok(
-        `sent assertion: alg=${header.alg} kid=${header.kid} typ=${header.typ ?? '-'} ` +
-          `aud=${JSON.stringify(claims.aud)} ` +
-          `exp-iat=${Number(claims.exp) - Number(claims.iat)}s`,
-      );
-    }
-    if (err instanceof client.ResponseBodyError && err.error === 'invalid_grant') {
-      ok(
-        'the provider accepted the client assertion (it then refused the made-up code: invalid_grant)',
-      );
-    } else if (err instanceof client.ResponseBodyError && err.error === 'invalid_client') {
-      fail('the provider rejected the client assertion (invalid_client)');
-      for (const line of await explainInvalidClient(err.error_description))
-        console.log(`        ${line}`);
-    } else {
-      warn(`inconclusive: ${describeError(err)}`);
-    }
-  }
+  console.log(`  ${MARK[finding.level]}  ${finding.message}`);
+  for (const line of finding.lines ?? []) console.log(`        ${line}`);
 }
 
-main()
-  .catch((err: unknown) => {
-    failures += 1;
-    if (err instanceof ConfigError) console.log(`\n${err.message}`);
-    else if (err instanceof AuthError)
-      console.log(`  FAIL  ${err.code}: ${err.detail ?? err.message}`);
-    else console.log(`  FAIL  ${describeError(err)}`);
-  })
-  .finally(() => {
-    console.log(failures ? `\n${failures} problem(s) found.` : '\nAll checks passed.');
-    process.exit(failures ? 1 : 0);
-  });
+function printProbe(probe: ProbeRecord): void {
+  if (section !== 'Client authentication') {
+    section = 'Client authentication';
+    console.log(`\n${section}`);
+  }
+  const verdict =
+    probe.verdict === 'authenticated'
+      ? 'passed client authentication'
+      : probe.verdict === 'refused'
+        ? 'refused'
+        : probe.verdict === 'no_answer'
+          ? 'no answer'
+          : 'says nothing about client authentication';
+  console.log(`  probe ${probe.purpose}${probe.shape ? `: ${probe.shape}` : ''} (${probe.grant})`);
+  if (probe.sent) {
+    console.log(`        sent header ${JSON.stringify(probe.sent.header)}`);
+    console.log(`             claims ${JSON.stringify(probe.sent.payload)}`);
+  }
+  console.log(`        answer ${probe.answered} (${probe.ms} ms) → ${verdict}`);
+}
+
+function printSummary(report: DoctorReport): void {
+  console.log(`\n${report.summary}`);
+  if (report.accepted && report.verdict !== 'proven') {
+    console.log('\nSettings to use:');
+    for (const line of report.accepted.env) console.log(`  ${line}`);
+    for (const name of report.accepted.unset) console.log(`  (unset ${name})`);
+    for (const text of report.accepted.unsupported) console.log(`  note: ${text}`);
+  }
+  if (report.weakenings.length > 0)
+    console.log(
+      `\n${report.weakenings.length} setting(s) weaken client authentication (see Security).`,
+    );
+}
+
+async function main(): Promise<number> {
+  let settings;
+  try {
+    settings = getConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    if (json) {
+      console.log(
+        JSON.stringify(
+          { verdict: 'config_error', exitCode: 2, summary: err.message, problems: err.problems },
+          null,
+          2,
+        ),
+      );
+    } else console.log(`\n${err.message}`);
+    return 2;
+  }
+  const report = await runDoctor(
+    settings,
+    json ? {} : { onFinding: printFinding, onProbe: printProbe },
+  );
+  if (json) console.log(JSON.stringify(report, null, 2));
+  else printSummary(report);
+  return report.exitCode;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`doctor: ${describeError(err)}`);
+    process.exit(1);
+  },
+);

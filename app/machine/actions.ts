@@ -1,5 +1,6 @@
 'use server';
 
+import { recordClientCredentialsFlow } from '@/lib/flow-inspector';
 import { callApiWithClientCredentials, type MachineCallOutcome } from '@/lib/machine-call';
 
 export type MachineRun = { readonly at: number; readonly outcome: MachineCallOutcome };
@@ -11,5 +12,8 @@ export type MachineRun = { readonly at: number; readonly outcome: MachineCallOut
  * cookie to carry it. Works without JavaScript as a plain form post.
  */
 export async function runMachineCall(_previous: MachineRun | undefined): Promise<MachineRun> {
-  return { at: Date.now(), outcome: await callApiWithClientCredentials() };
+  const outcome = await callApiWithClientCredentials();
+  // A signed-in user can inspect the token request on /inspector.
+  await recordClientCredentialsFlow(outcome);
+  return { at: Date.now(), outcome };
 }

@@ -1,5 +1,6 @@
 'use server';
 
+import { recordRefreshFlow } from '@/lib/flow-inspector';
 import { callMessagesApiAsUser, type UserApiCallOutcome } from '@/lib/user-api-call';
 
 export type UserCallRun = { readonly at: number; readonly outcome: UserApiCallOutcome };
@@ -9,5 +10,8 @@ export type UserCallRun = { readonly at: number; readonly outcome: UserApiCallOu
  * needed) and sent to the API on the server; only its decoded claims come back to the page.
  */
 export async function runUserApiCall(_previous: UserCallRun | undefined): Promise<UserCallRun> {
-  return { at: Date.now(), outcome: await callMessagesApiAsUser() };
+  const outcome = await callMessagesApiAsUser();
+  // A refresh made by this call can be inspected on /inspector.
+  await recordRefreshFlow(outcome);
+  return { at: Date.now(), outcome };
 }

@@ -32,6 +32,13 @@ export default async function ProfilePage() {
         <span data-testid="profile-sub">{typeof name === 'string' ? name : session.sub}</span>
       </h1>
 
+      <p>
+        <a href="/inspector" data-testid="inspector-link">
+          Inspect this sign-in step by step
+        </a>{' '}
+        <span className="muted">(every request, timing and check)</span>
+      </p>
+
       <h2>The protected API, called as you</h2>
       <p className="muted">
         The app holds your tokens on its server (a backend-for-frontend): it calls{' '}

@@ -882,6 +882,42 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     expected: expectError('client_authentication_failed', true),
   },
   {
+    name: 'token endpoint answers 401 unauthorized_client (Keycloak’s client refusal)',
+    ref: 'RFC 6749 §5.2 (401 is client authentication)',
+    fault: {
+      tokenResponse: () =>
+        new RawResponse(
+          401,
+          'application/json',
+          JSON.stringify({
+            error: 'unauthorized_client',
+            error_description: 'Invalid client or Invalid client credentials',
+          }),
+        ),
+    },
+    expected: expectError('client_authentication_failed', true),
+  },
+  {
+    name: 'token endpoint answers 403 with an empty body (a gateway refusing the client)',
+    ref: 'RFC 6749 §5.2; issue 11 (reported as a probable client-authentication failure)',
+    fault: { tokenResponse: () => new RawResponse(403, '', '') },
+    expected: expectError('client_authentication_likely_failed', true),
+    check: (outcome) => {
+      const html = outcome.errorPage?.body ?? '';
+      expectTrue(html.includes('data-testid="client-auth-hints"'), 'the hints are on the page');
+      expectTrue(html.includes('npm run doctor'), 'the page points to npm run doctor');
+    },
+  },
+  {
+    name: 'token endpoint answers 400 with an HTML error page',
+    ref: 'RFC 6749 §5.2 (application/json); issue 11',
+    fault: {
+      tokenResponse: () =>
+        new RawResponse(400, 'text/html', '<!doctype html><title>Bad Request</title><p>Denied</p>'),
+    },
+    expected: expectError('client_authentication_likely_failed', true),
+  },
+  {
     name: 'token endpoint error_description carries HTML',
     ref: 'RFC 6749 §5.2 (error_description is human-readable text)',
     fault: {

@@ -362,7 +362,11 @@ export class MisbehavingProvider {
       res.write('{"access_token":"');
       return;
     }
-    res.writeHead(override.status, { 'content-type': override.contentType, ...override.headers });
+    // An empty content type sends none (an empty 403 from a gateway has none).
+    res.writeHead(override.status, {
+      ...(override.contentType ? { 'content-type': override.contentType } : {}),
+      ...override.headers,
+    });
     res.end(override.body);
   }
 

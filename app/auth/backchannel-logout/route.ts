@@ -1,9 +1,10 @@
 import { after, type NextRequest } from 'next/server';
 
+import { readBoundedText } from '@/lib/bounded-body';
 import { getConfig } from '@/lib/config';
 import { getProvider } from '@/lib/discovery';
 import { describeError, log } from '@/lib/log';
-import { LogoutTokenError, validateLogoutToken } from '@/lib/logout-token';
+import { LOGOUT_TOKEN_MAX_LENGTH, LogoutTokenError, validateLogoutToken } from '@/lib/logout-token';
 import { getSessionStore } from '@/lib/session-backend';
 import type { SessionRecord } from '@/lib/session-record';
 import { isSessionStoreUnavailable } from '@/lib/session-store';
@@ -12,6 +13,8 @@ import { revokeRefreshToken } from '@/lib/token-refresh';
 export const dynamic = 'force-dynamic';
 
 const NO_STORE = { 'cache-control': 'no-store' } as const;
+/** The longest Logout Token accepted, form-encoded (at most 3 bytes per character), with room. */
+const MAX_BODY_BYTES = 3 * LOGOUT_TOKEN_MAX_LENGTH + 1024;
 
 function refuse(error: string, description: string): Response {
   return Response.json(
@@ -48,7 +51,10 @@ export async function POST(request: NextRequest) {
     return refuse('invalid_request', 'The logout token must be sent form-encoded (§2.5)');
   let tokens: string[];
   try {
-    tokens = new URLSearchParams(await request.text()).getAll('logout_token');
+    // MUST: anyone can POST here; a body is read only up to what a Logout Token can need.
+    const body = await readBoundedText(request, MAX_BODY_BYTES);
+    if (body === undefined) return refuse('invalid_request', 'The request body is too large');
+    tokens = new URLSearchParams(body).getAll('logout_token');
   } catch {
     return refuse('invalid_request', 'The request body could not be read');
   }

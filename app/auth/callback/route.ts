@@ -6,6 +6,7 @@ import { log } from '@/lib/log';
 import { completeSignIn } from '@/lib/sign-in';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import { destroySession, saveSession, takeTransaction } from '@/lib/session';
+import { recordSignInFlow } from '@/lib/flow-inspector';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
 import { withSecurityHeaders } from '@/lib/response-security';
 
@@ -17,6 +18,8 @@ export const dynamic = 'force-dynamic';
  * and only then creates the session.
  */
 async function completeCallback(request: NextRequest) {
+  const callbackStart = performance.now();
+  const callbackAt = Date.now();
   try {
     // The transaction is single-use: read and deleted whatever happens next.
     const transaction = await takeTransaction();
@@ -31,6 +34,13 @@ async function completeCallback(request: NextRequest) {
     const result = await completeSignIn(request.nextUrl.searchParams, transaction);
     const settings = getConfig();
     const session = await saveSession(result);
+    await recordSignInFlow({
+      transaction,
+      callbackParams: request.nextUrl.searchParams,
+      result,
+      callbackStart,
+      callbackAt,
+    });
     log.info('sign-in completed', {
       sub: result.claims.sub,
       sid: session.sid !== undefined,

@@ -1,6 +1,7 @@
 import Link from 'next/link';
 import type { Metadata } from 'next';
 
+import { listClientAuthHints } from '@/lib/client-auth-hints';
 import { AUTH_ERROR_CATALOG, isAuthErrorCode } from '@/lib/errors';
 import { readErrorFlash } from '@/lib/session';
 
@@ -41,6 +42,14 @@ export default async function AuthErrorPage({ searchParams }: Props) {
           </p>
         ) : null}
         <p data-testid="error-hint">{entry.hint}</p>
+        {code === 'client_authentication_failed' ||
+        code === 'client_authentication_likely_failed' ? (
+          <ul data-testid="client-auth-hints">
+            {listClientAuthHints().map((hint) => (
+              <li key={hint}>{hint}</li>
+            ))}
+          </ul>
+        ) : null}
       </div>
       <p>
         <a className="button" href="/auth/login?returnTo=/profile">

@@ -1,3 +1,4 @@
+import { recordRefreshFlow } from '@/lib/flow-inspector';
 import { callMessagesApiAsUser } from '@/lib/user-api-call';
 
 export const dynamic = 'force-dynamic';
@@ -14,6 +15,7 @@ export const dynamic = 'force-dynamic';
  */
 export async function GET() {
   const outcome = await callMessagesApiAsUser();
+  await recordRefreshFlow(outcome);
   const headers: Record<string, string> = { 'cache-control': 'no-store' };
   if (!outcome.ok) {
     if (outcome.status === 503) headers['retry-after'] = '5';

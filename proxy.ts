@@ -1,6 +1,7 @@
 import { NextResponse, type NextRequest } from 'next/server';
 
 import { getConfig } from './lib/config';
+import { sessionCookieName } from './lib/cookie-names';
 import { buildSecurityHeaders } from './lib/response-security';
 import { createNonce } from './lib/security-headers';
 import { shouldAnswerUnavailable } from './lib/store-health';
@@ -37,7 +38,7 @@ export function proxy(request: NextRequest): NextResponse {
 function answerWhileStoreDown(request: NextRequest, secure: boolean): NextResponse | undefined {
   const path = request.nextUrl.pathname;
   if (!SESSION_PAGES.has(path) && !SESSION_APIS.has(path)) return undefined;
-  if (!request.cookies.has(secure ? '__Host-rp_session' : 'rp_session')) return undefined;
+  if (!request.cookies.has(sessionCookieName(secure))) return undefined;
   if (!shouldAnswerUnavailable()) return undefined;
   if (SESSION_APIS.has(path)) {
     return NextResponse.json(

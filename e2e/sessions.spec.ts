@@ -45,6 +45,23 @@ async function signInAt(page: Page, stack: SessionStack, app: AppInstance): Prom
   await expect(page.getByTestId('profile-sub')).toHaveText(ALICE.name);
 }
 
+/**
+ * After a sign-in was started at `app`: the provider may ask for the password again, or only for
+ * consent, or for nothing; answers whatever it asks until the browser is back at `app`.
+ */
+async function passProvider(page: Page, app: AppInstance): Promise<void> {
+  const username = page.getByLabel('Username');
+  const allow = page.getByRole('button', { name: 'Allow' });
+  for (let step = 0; step < 3 && !page.url().startsWith(app.url); step++) {
+    await expect(username.or(allow).first()).toBeVisible();
+    const before = page.url();
+    if (await username.isVisible()) await submitLogin(page, ALICE);
+    else await allow.click();
+    await page.waitForURL((url) => url.href !== before);
+  }
+  expect(page.url()).toMatch(new RegExp(`^${app.url}/`));
+}
+
 async function readMessages(response: APIResponse): Promise<MessagesAnswer> {
   expect(response.status(), await response.text()).toBe(200);
   return (await response.json()) as MessagesAnswer;
@@ -218,6 +235,39 @@ test.describe('two app instances on one Redis', () => {
     }
   });
 
+  test('sessions survive an app restart: the same cookie has its session on the new process', async ({
+    page,
+    context,
+  }) => {
+    await signInAt(page, stack, a);
+    const before = await readMessages(await page.request.get(`${a.url}/api/me/messages`));
+    const cookie = await sessionCookie(context);
+    const grants = stack.countGrants('refresh_token');
+    const signIns = stack.countGrants('authorization_code');
+
+    for (const [index, app] of [a, b].entries()) {
+      const pid = app.pid();
+      expect(pid, 'a running process').toBeDefined();
+      // Stopped by PID, started again on the same port with the same settings.
+      await stack.restartInstance(index);
+      expect(app.pid(), 'a new process').toBeDefined();
+      expect(app.pid()).not.toBe(pid);
+
+      const me = await fetch(`${app.url}/api/me`, { headers: { cookie } });
+      expect(me.status, 'the same cookie has its session on the new process').toBe(200);
+      expect(((await me.json()) as { sub: string }).sub).toBe('alice');
+      const answer = await readMessages(
+        await page.request.get(`${app.url}/api/me/messages`, { headers: { cookie } }),
+      );
+      expect(answer.caller.sub).toBe('alice');
+      expect(answer.token, 'the stored API token, not a new one').toEqual(before.token);
+      await page.goto(`${app.url}/profile`);
+      await expect(page.getByTestId('profile-sub')).toHaveText(ALICE.name);
+    }
+    expect(stack.countGrants('refresh_token'), 'no refresh was needed').toBe(grants);
+    expect(stack.countGrants('authorization_code'), 'no new sign-in').toBe(signIns);
+  });
+
   test('Redis stopped: 503, logged once, nobody signed out; Redis back: it works, nothing lost', async ({
     page,
     context,
@@ -251,6 +301,24 @@ test.describe('two app instances on one Redis', () => {
       outages.map((n) => n + 1),
     );
 
+    // Signing in now: the callback answers 503 (as every route that needs a session does) before
+    // it redeems the code, so no tokens are issued for a session that could not be kept, and the
+    // browser's session and sign-in transaction stay as they were.
+    const signIns = stack.countGrants('authorization_code');
+    const answered = page.waitForResponse((r) => r.url().startsWith(`${a.url}/auth/callback?`));
+    await page.goto(`${a.url}/auth/login?returnTo=/profile`);
+    await passProvider(page, a);
+    const callback = await answered;
+    expect(callback.status()).toBe(503);
+    expect(callback.headers()['cache-control']).toBe('no-store');
+    await expect(page.getByTestId('error-code')).toHaveText('session_store_unavailable');
+    expect(stack.countGrants('authorization_code'), 'the code was not redeemed').toBe(signIns);
+    expect(await sessionCookie(context), 'nobody signed out').toBe(cookie);
+    expect(
+      (await context.cookies()).some((c) => c.name === 'rp_tx'),
+      'the transaction is kept',
+    ).toBe(true);
+
     await redis.start();
     for (const app of [a, b]) {
       await expect
@@ -265,6 +333,14 @@ test.describe('two app instances on one Redis', () => {
     await page.goto(`${b.url}/profile`);
     await expect(page.getByTestId('profile-sub')).toHaveText(ALICE.name);
     expect(a.count('session store reachable again')).toBeGreaterThan(0);
+
+    // The callback that answered 503, loaded again: the sign-in completes, its code redeemed once.
+    const retried = await page.goto(callback.url());
+    await page.waitForURL(`${a.url}/profile`);
+    expect(retried?.status()).toBe(200);
+    await expect(page.getByTestId('profile-sub')).toHaveText(ALICE.name);
+    expect(stack.countGrants('authorization_code')).toBe(signIns + 1);
+    expect(await sessionCookie(context), 'a new session').not.toBe(cookie);
   });
 });
 

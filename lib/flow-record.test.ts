@@ -101,6 +101,12 @@ async function capture(
     claims: claims as client.IDToken,
     userinfo: { sub: 'alice', email: 'alice@example.com', ...overrides.userinfo },
     refresh_token: 'r'.repeat(40),
+    access_token: {
+      access_token: accessToken,
+      token_type: 'bearer',
+      expires_at: Date.now() + 600_000,
+      scope: 'openid email',
+    },
     clientAssertion,
     trace: {
       requests: [

@@ -275,6 +275,11 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
         return set === 'OK';
       });
     },
+    ping() {
+      return run('ping', async () => {
+        await client.ping();
+      });
+    },
     async close() {
       closed = true;
       // Not awaiting the first connection: against a server that never came up it never settles.

@@ -30,7 +30,12 @@ async function jwt(
 }
 
 async function result(
-  extra: { idTokenPadding?: number; userinfoPadding?: number; refreshTokenLength?: number } = {},
+  extra: {
+    idTokenPadding?: number;
+    userinfoPadding?: number;
+    refreshTokenLength?: number;
+    accessTokenLength?: number;
+  } = {},
 ): Promise<SignInResult> {
   const claims = {
     iss: 'https://idp.example.com',
@@ -55,6 +60,12 @@ async function result(
         : {}),
     },
     refresh_token: 'r'.repeat(extra.refreshTokenLength ?? 43),
+    access_token: {
+      access_token: 'a'.repeat(extra.accessTokenLength ?? 43),
+      token_type: 'bearer',
+      expires_at: 1_900_000_300_000,
+      scope: 'openid profile api1',
+    },
     clientAssertion: await jwt(
       { kid: 'client-key', typ: 'client-authentication+jwt' },
       {
@@ -84,6 +95,20 @@ describe('buildSessionRecord', () => {
     assert.equal(record.user.client_assertion?.payload.aud, 'https://idp.example.com');
     assert.equal(record.tokens.refresh_token, signIn.refresh_token);
     assert.equal(record.tokens.access_token, undefined, 'the API token comes on first use');
+    assert.deepEqual(
+      record.sign_in_token,
+      {
+        access_token: 'a'.repeat(43),
+        token_type: 'bearer',
+        expires_at: 1_900_000_300_000,
+        scope: 'openid profile api1',
+      },
+      'the sign-in access token and its expiry, kept apart from the API token',
+    );
+    assert.ok(
+      !JSON.stringify(record.user).includes('a'.repeat(43)),
+      'what pages show never holds the sign-in access token',
+    );
     assert.equal(record.expires_at - record.created_at, SESSION_TTL_SECONDS * 1000);
   });
 
@@ -104,11 +129,20 @@ describe('session cookie', () => {
     assert.equal(await openSessionCookie(sealed, passwords), id);
     // Tokens never enter the cookie: a provider issuing 2 KB access and refresh tokens changes
     // the record, not the cookie.
-    const big = buildSessionRecord(await result({ refreshTokenLength: 2048 }), { id });
-    assert.ok(JSON.stringify(big).length > 2048);
-    assert.equal((await sealSessionCookie(big.id, passwords)).length, sealed.length);
-    const opened = await unsealData<Record<string, unknown>>(sealed, { password: passwords.open });
-    assert.deepEqual(Object.keys(opened), ['id']);
+    const big = buildSessionRecord(
+      await result({ refreshTokenLength: 2048, accessTokenLength: 2048 }),
+      { id },
+    );
+    assert.ok(JSON.stringify(big).length > 4096);
+    assert.equal(big.sign_in_token?.access_token.length, 2048, 'the record holds it');
+    const bigSealed = await sealSessionCookie(big.id, passwords);
+    assert.equal(bigSealed.length, sealed.length);
+    for (const cookie of [sealed, bigSealed]) {
+      const opened = await unsealData<Record<string, unknown>>(cookie, {
+        password: passwords.open,
+      });
+      assert.deepEqual(opened, { id }, 'the cookie holds the session id and nothing else');
+    }
   });
 
   it('opens after SESSION_SECRET rotation: the new secret seals, the previous one still opens', async () => {

@@ -81,7 +81,8 @@ export const MAX_SEALED_LENGTH = 3800;
 /**
  * The session record for a completed sign-in: everything the sign-in produced, kept whole (the
  * record lives server-side, so nothing needs trimming to fit a cookie), with a new session id.
- * The API access token is not there yet: the first {@link getAccessToken} gets it.
+ * The sign-in's own access token (UserInfo's) is kept with its expiry, apart from the API access
+ * token, which is not there yet: the first `getAccessToken()` gets it (lib/session.ts).
  */
 export function buildSessionRecord(
   result: SignInResult,
@@ -110,6 +111,12 @@ export function buildSessionRecord(
       flow: describeSignInFlow(result),
     },
     tokens: { refresh_token: result.refresh_token },
+    sign_in_token: {
+      access_token: result.access_token.access_token,
+      token_type: result.access_token.token_type,
+      expires_at: result.access_token.expires_at,
+      scope: result.access_token.scope,
+    },
     ...(options.dpopKey === undefined ? {} : { dpop_key: options.dpopKey }),
   };
 }

@@ -33,6 +33,16 @@ export type SessionTokens = {
   readonly refresh_count?: number | undefined;
 };
 
+/** The sign-in's access token as the record keeps it. */
+export type SignInTokenRecord = {
+  readonly access_token: string;
+  /** `token_type`, lower case (`bearer`, or `dpop`). */
+  readonly token_type: string;
+  /** When it expires, ms since the epoch (undefined when the provider did not say). */
+  readonly expires_at: number | undefined;
+  readonly scope: string | undefined;
+};
+
 export type SessionRecord = {
   /** 256 random bits, base64url: the session's key in the store, sealed in the cookie. */
   readonly id: string;
@@ -46,6 +56,13 @@ export type SessionRecord = {
   /** What pages show: ID token, UserInfo, the client assertion of the sign-in. */
   readonly user: SessionData;
   readonly tokens: SessionTokens;
+  /**
+   * The access token of the sign-in itself, with its expiry: the token UserInfo takes (audience:
+   * the provider), not the API's (`tokens.access_token`, from a refresh with `resource`). Kept
+   * apart from `tokens`, which refreshes replace, and never shown: not in `user`, the cookie, a
+   * page or a log. Absent from records stored before it was kept.
+   */
+  readonly sign_in_token?: SignInTokenRecord | undefined;
   /**
    * The session's DPoP private key (RFC 9449), when DPoP is on: a private JWK sealed with
    * SESSION_SECRET (iron-session), so that the store (a Redis dump included) never holds it in
@@ -79,6 +96,8 @@ export function parseSessionRecord(value: unknown): SessionRecord | undefined {
   if (!isObject(user) || user.sub !== sub || typeof user.signed_in_at !== 'number')
     return undefined;
   if (!isObject(tokens)) return undefined;
+  const { sign_in_token } = value;
+  if (sign_in_token !== undefined && !isObject(sign_in_token)) return undefined;
   return value as SessionRecord;
 }
 

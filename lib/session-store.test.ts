@@ -54,6 +54,15 @@ for (const { name, open } of stores) {
     });
     after(() => store.close());
 
+    it('answers a ping, changing nothing', async () => {
+      // A user and sid of its own: the other tests share this store.
+      const record = makeRecord({ sub: 'ping-user', sid: 'ping-sid' });
+      await store.create(record);
+      await store.ping();
+      assert.deepEqual(await store.get(record.id), { state: 'active', record, version: 1 });
+      assert.deepEqual(await store.remove(record.id), record);
+    });
+
     it('stores, reads and deletes a session', async () => {
       const record = makeRecord();
       await store.create(record);
@@ -174,6 +183,10 @@ describe('session store: redis outage', () => {
       const refused = Date.now();
       await assert.rejects(store.get(record.id), (err: unknown) => isSessionStoreUnavailable(err));
       assert.ok(Date.now() - refused < 2500);
+      // The callback's check before it redeems a code: refused at once too.
+      const pinged = Date.now();
+      await assert.rejects(store.ping(), (err: unknown) => isSessionStoreUnavailable(err));
+      assert.ok(Date.now() - pinged < 2500);
       await server.start();
       let back = false;
       for (let i = 0; i < 60 && !back; i++) {

@@ -58,6 +58,11 @@ export type SessionStore = {
    * The shape of lib/logout-token.ts's JtiReplayStore.
    */
   rememberOnce(jti: string, expiresAtSeconds: number): Promise<boolean>;
+  /**
+   * Checks that the store answers, changing nothing: the callback asks before it redeems a code,
+   * so that no tokens are issued for a session that could not be kept.
+   */
+  ping(): Promise<void>;
   /** Closes connections (tests, shutdown). */
   close(): Promise<void>;
 };
@@ -225,6 +230,9 @@ export function createMemorySessionStore(options: MemoryStoreOptions = {}): Sess
       if (seen !== undefined && seen > now()) return false;
       jtis.set(jti, Math.max(expiresAtSeconds * 1000, now() + 1000));
       return true;
+    },
+    async ping() {
+      // This process's memory is always there.
     },
     async close() {
       sessions.clear();

@@ -4,6 +4,7 @@ import { sealData, unsealData } from 'iron-session';
 import { cookies } from 'next/headers';
 
 import { getConfig } from './config';
+import { cookieName, sessionCookieName } from './cookie-names';
 import { loadDpopKey, sealDpopJwk, unsealDpopJwk, type DpopKey } from './dpop-client';
 import { AuthError, isAuthErrorCode, type AuthErrorCode } from './errors';
 import { describeError, log } from './log';
@@ -45,10 +46,6 @@ import type { TokenSource } from './user-tokens';
 
 const ERROR_TTL_SECONDS = 300;
 
-function cookieName(base: string): string {
-  return getConfig().secureCookies ? `__Host-${base}` : base;
-}
-
 function cookieOptions(maxAge: number) {
   return {
     httpOnly: true,
@@ -57,11 +54,6 @@ function cookieOptions(maxAge: number) {
     path: '/',
     maxAge,
   };
-}
-
-/** The session cookie's name (`__Host-rp_session` under https). */
-export function sessionCookieName(): string {
-  return cookieName('rp_session');
 }
 
 /**
@@ -117,6 +109,16 @@ export async function readSessionState(): Promise<SessionState> {
 export async function readSession(): Promise<SessionData | undefined> {
   const current = await readSessionState();
   return current.state === 'active' ? current.record.user : undefined;
+}
+
+/**
+ * Checks that the session store answers, changing nothing. The callback asks before it redeems
+ * the authorization code: no tokens are issued for a session that could not be kept.
+ *
+ * @throws {AuthError} `session_store_unavailable`.
+ */
+export async function checkSessionStore(): Promise<void> {
+  await withStore(() => getSessionStore().ping());
 }
 
 /**

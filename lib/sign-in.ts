@@ -83,6 +83,11 @@ export type SignInResult = {
   readonly userinfo: UserInfoResponse | undefined;
   /** The refresh token, when the provider issued one: it gets the API token later. */
   readonly refresh_token: string | undefined;
+  /**
+   * The access token of the sign-in itself: the one UserInfo takes (audience: the provider), not
+   * the API's, which a refresh with `resource` obtains later. Kept server-side with its expiry.
+   */
+  readonly access_token: SignInAccessToken;
   /** The compact client assertion that redeemed the code. */
   readonly clientAssertion: string | undefined;
   readonly trace: BackChannelTrace;
@@ -94,6 +99,17 @@ export type SignInResult = {
   readonly par?: ParView | undefined;
   /** DPoP (RFC 9449), when on: the session's key and how the tokens are bound to it. */
   readonly dpop?: SignInDpop | undefined;
+};
+
+/** The access token of a sign-in, as the token response gave it. */
+export type SignInAccessToken = {
+  readonly access_token: string;
+  /** `token_type`, lower case (`bearer`, or `dpop` for a DPoP-bound token). */
+  readonly token_type: string;
+  /** When it expires, ms since the epoch, counted from when the request was sent (undefined when
+   * the provider did not say). */
+  readonly expires_at: number | undefined;
+  readonly scope: string | undefined;
 };
 
 /** When each step of {@link completeSignIn} began or ended (`performance.now()`). */
@@ -323,6 +339,8 @@ export async function completeSignIn(
   currentUrl.search = callbackParams.toString();
 
   let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+  // The token's lifetime counts from before the request: never later than the provider's clock.
+  const requestedAt = Date.now();
   try {
     // This is the app's OnAuthorizationCodeReceived (ASP.NET Core): the code is redeemed at the
     // token endpoint, and the client authenticates with a client assertion signed just now with
@@ -413,6 +431,7 @@ export async function completeSignIn(
     claims,
     userinfo,
     refresh_token: tokens.refresh_token,
+    access_token: describeAccessToken(tokens, requestedAt),
     clientAssertion: trace.clientAssertions.at(-1),
     trace,
     tokens,
@@ -422,6 +441,25 @@ export async function completeSignIn(
       dpopKey && binding && tx.dpop_key
         ? { key: tx.dpop_key, jkt: dpopKey.jkt, binding, proofs: [...trace.dpopProofs] }
         : undefined,
+  };
+}
+
+/** The access token of a token response, its expiry counted from `requestedAt` (ms). */
+function describeAccessToken(
+  tokens: {
+    readonly access_token: string;
+    readonly token_type: string;
+    readonly scope?: string | undefined;
+    expiresIn(): number | undefined;
+  },
+  requestedAt: number,
+): SignInAccessToken {
+  const expiresIn = tokens.expiresIn();
+  return {
+    access_token: tokens.access_token,
+    token_type: tokens.token_type.toLowerCase(),
+    expires_at: expiresIn === undefined ? undefined : requestedAt + expiresIn * 1000,
+    scope: tokens.scope,
   };
 }
 

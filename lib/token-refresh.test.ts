@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
+import { unsealData } from 'iron-session';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as client from 'openid-client';
 
@@ -11,7 +12,7 @@ import { getConfig } from './config';
 import { getProvider } from './discovery';
 import { AuthError } from './errors';
 import { answerMessagesRequest } from './messages-api';
-import { buildSessionRecord } from './session-data';
+import { buildSessionRecord, sealSessionCookie } from './session-data';
 import { createMemorySessionStore, createSessionId } from './session-store';
 import { completeSignIn, startSignIn, type SignInResult } from './sign-in';
 import { refreshUserApiToken, revokeRefreshToken } from './token-refresh';
@@ -60,6 +61,47 @@ describe('the user’s API token from a refresh with resource', () => {
       ['POST /token 200', 'GET /me 200'],
       'the sign-in itself stays one token request plus UserInfo: the API token comes lazily',
     );
+  });
+
+  it('keeps the sign-in access token (UserInfo’s) and its expiry in the record, not the cookie', async () => {
+    const sentAt = Date.now();
+    const result = await signIn();
+    const record = buildSessionRecord(result, { id: createSessionId() });
+    const kept = record.sign_in_token;
+    assert.ok(kept, 'the record holds the sign-in access token');
+    assert.equal(kept.access_token, result.access_token.access_token);
+    assert.equal(kept.token_type, 'bearer');
+    assert.ok(kept.expires_at !== undefined, 'and its expiry');
+    // The bundled provider's default lifetime (PROVIDER_ACCESS_TOKEN_TTL = 300 s), counted from
+    // before the request (`expires_in` is whole seconds, and may be one less than the TTL).
+    assert.ok(
+      kept.expires_at >= sentAt + 298_000 && kept.expires_at <= Date.now() + 300_000,
+      `expires ${kept.expires_at - sentAt} ms after the request`,
+    );
+    // It is the token UserInfo takes; the API token stays the refresh's (getAccessToken).
+    const { config } = await getProvider();
+    const userinfo = await client.fetchUserInfo(config, kept.access_token, 'alice');
+    assert.equal(userinfo.sub, 'alice');
+    assert.equal(record.tokens.access_token, undefined);
+    assert.ok(!JSON.stringify(record.user).includes(kept.access_token), 'never on a page');
+    const cookie = await sealSessionCookie(record.id, getConfig().sessionPasswords);
+    assert.deepEqual(
+      await unsealData(cookie, { password: getConfig().sessionPasswords.open }),
+      { id: record.id },
+      'the cookie holds the session id only',
+    );
+
+    // The API token comes from a refresh and does not replace it: both are kept, apart.
+    const store = createMemorySessionStore();
+    await store.create(record);
+    const tokens = createUserTokens({ store, refresh: refreshUserApiToken, lockTtlMs: 25_000 });
+    const lease = await tokens.getAccessToken(record.id);
+    assert.equal(decodeJwt(lease.access_token).aud, getConfig().api.resource);
+    assert.notEqual(lease.access_token, kept.access_token);
+    const stored = await store.get(record.id);
+    assert.ok(stored?.state === 'active');
+    assert.deepEqual(stored.record.sign_in_token, kept, 'a refresh leaves it in place');
+    assert.equal(stored.record.tokens.access_token, lease.access_token);
   });
 
   it('refresh with resource → an RFC 9068 JWT for the API alone, a fresh assertion, rotation', async () => {

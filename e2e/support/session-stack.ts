@@ -24,6 +24,9 @@ import { RS256_KEY, SESSION_SECRET_FILE } from './material';
 
 export type AppInstance = {
   readonly url: string;
+  /** The PID of the instance's current process (it changes when the instance is restarted). */
+  pid(): number | undefined;
+  /** This instance's log, across restarts. */
   log(): string[];
   /** Lines of this instance's log that contain `text`. */
   count(text: string | RegExp): number;
@@ -40,6 +43,11 @@ export type SessionStack = {
   stopProvider(): Promise<void>;
   /** Starts the provider again on the same port: a new process that remembers no grant. */
   startProvider(): Promise<void>;
+  /**
+   * Stops instance `index` (by PID, its process group) and starts it again on the same port with
+   * the same settings: a new process that shares nothing with the old one but the session store.
+   */
+  restartInstance(index: number): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -96,11 +104,15 @@ export async function startSessionStack(options: SessionStackOptions): Promise<S
   };
   try {
     await startProvider();
-    const apps = appPorts.map((port, index) => {
-      const url = `http://localhost:${port}`;
+    const appUrls = appPorts.map((port) => `http://localhost:${port}`);
+    // Each instance's lines, kept across restarts (each process's own buffer starts empty).
+    const appOutputs: string[][] = appPorts.map(() => []);
+    const apps: Child[] = [];
+    const startApp = (index: number): Child => {
+      const url = appUrls[index] as string;
       const app = startChild({
         name: `app${index + 1}`,
-        ...nextCli(['start', '-H', 'localhost', '-p', String(port)]),
+        ...nextCli(['start', '-H', 'localhost', '-p', String(appPorts[index])]),
         env: {
           ...process.env,
           NODE_ENV: 'production',
@@ -115,19 +127,25 @@ export async function startSessionStack(options: SessionStackOptions): Promise<S
         },
         echo,
       });
+      for (const stream of [app.process.stdout, app.process.stderr]) {
+        if (stream)
+          createInterface({ input: stream }).on('line', (line) => appOutputs[index]?.push(line));
+      }
       children.push(app);
-      return { url, app };
-    });
-    await Promise.all(
-      apps.map(({ url, app }) => waitForHttp(`${url}/.well-known/jwks.json`, app, 30_000)),
-    );
+      apps[index] = app;
+      return app;
+    };
+    const waitForApp = (index: number, app: Child) =>
+      waitForHttp(`${appUrls[index]}/.well-known/jwks.json`, app, 30_000);
+    await Promise.all(appPorts.map((_, index) => waitForApp(index, startApp(index))));
     return {
       issuer,
       apiResource,
-      instances: apps.map(({ url, app }) => ({
+      instances: appUrls.map((url, index) => ({
         url,
-        log: () => [...app.output],
-        count: (text) => countLines(app.output, text),
+        pid: () => apps[index]?.process.pid,
+        log: () => [...(appOutputs[index] ?? [])],
+        count: (text) => countLines(appOutputs[index] ?? [], text),
       })),
       providerLog: () => [...providerOutput],
       countGrants: (grantType) =>
@@ -139,6 +157,12 @@ export async function startSessionStack(options: SessionStackOptions): Promise<S
         if (provider) await stopChild(provider);
       },
       startProvider,
+      async restartInstance(index) {
+        const running = apps[index];
+        if (!running) throw new Error(`no app instance ${index}`);
+        await stopChild(running);
+        await waitForApp(index, startApp(index));
+      },
       stop,
     };
   } catch (err) {

@@ -3,7 +3,8 @@ import { cookies } from 'next/headers';
 import { userClaims } from '@/lib/dal';
 import { AuthError } from '@/lib/errors';
 import { withSecurityHeaders } from '@/lib/response-security';
-import { readSessionState, sessionCookieName } from '@/lib/session';
+import { sessionCookieName } from '@/lib/cookie-names';
+import { readSessionState } from '@/lib/session';
 import { shouldAnswerUnavailable } from '@/lib/store-health';
 import { jsonSessionUnavailable } from '@/lib/unavailable-page';
 

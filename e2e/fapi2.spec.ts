@@ -114,6 +114,41 @@ test('sign-in through PAR: the browser carries only client_id and request_uri; t
   await expect(claimCell(page, 'id-token-claims', 'sub')).toHaveText('alice');
 });
 
+test('the flow inspector shows the PAR step, the decoded DPoP proofs and the token’s cnf', async ({
+  page,
+}) => {
+  await signIn(page, stack, ALICE);
+  const jkt = await page.getByTestId('dpop-jkt').textContent();
+  expect(jkt).toMatch(/^[\w-]{43}$/);
+  await page.goto(`${stack.appUrl}/inspector`);
+  await expect(page.getByTestId('timeline')).toBeVisible();
+  await expect(page.getByTestId('step-par')).toContainText('Pushed authorization request (PAR)');
+  const browserUrl = new URL((await page.getByTestId('par-browser-url').textContent()) ?? '');
+  expect([...browserUrl.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
+  await expect(page.getByTestId('par-attempt-1')).toBeVisible();
+  // The proof of the token request, decoded.
+  await expect(claimCell(page, 'dpop-proof-1-header', 'typ')).toHaveText('dpop+jwt');
+  await expect(claimCell(page, 'dpop-proof-1-payload', 'htm')).toHaveText('POST');
+  const tokenEndpoint = (
+    (await (await page.request.get(`${stack.issuer}/.well-known/openid-configuration`)).json()) as {
+      token_endpoint: string;
+    }
+  ).token_endpoint;
+  await expect(claimCell(page, 'dpop-proof-1-payload', 'htu')).toHaveText(tokenEndpoint);
+  await expect(page.getByTestId('dpop-token-type')).toHaveText('dpop');
+  await expect(page.getByTestId('dpop-jkt')).toHaveText(jkt ?? '');
+  // The sign-in's access token is opaque here (it is for UserInfo): its cnf cannot be read, and the
+  // page says so. The API's token, from the refresh grant, is a JWT: its cnf.jkt is the same key.
+  await expect(page.getByTestId('dpop-cnf-opaque')).toBeVisible();
+  await page.goto(`${stack.appUrl}/profile`);
+  await page.getByTestId('user-api-run').click();
+  await expect(page.getByTestId('user-api-status')).toHaveText('200');
+  await page.goto(`${stack.appUrl}/inspector`);
+  await expect(claimCell(page, 'refresh-access-token-payload', 'cnf')).toHaveText(
+    JSON.stringify({ jkt }),
+  );
+});
+
 test('the user’s API call: a token refreshed with a proof; the API’s nonce costs one retry', async ({
   page,
 }) => {

@@ -14,6 +14,7 @@ import {
   type RefreshFlowRecord,
   type SignInFlowRecord,
 } from './flow-record';
+import { describeSignInFlow } from './flow-view';
 import type { MachineCallOutcome } from './machine-call';
 import type { UserApiCallOutcome } from './user-api-call';
 import type { SignInResult } from './sign-in';
@@ -139,6 +140,7 @@ export function captureSignIn(input: SignInCapture): SignInFlowRecord {
         }
       : undefined,
     requests,
+    fapi: describeSignInFlow(result),
   };
 }
 

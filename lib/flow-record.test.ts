@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { unsealData } from 'iron-session';
-import { SignJWT, type JWTPayload } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import type * as client from 'openid-client';
 
 import { parseConfig } from './config';
@@ -18,6 +18,7 @@ import {
   listUserInfoChecks,
 } from './flow-checks';
 import { MAX_SEALED_FLOW_LENGTH, sealFlowRecord, type SignInFlowRecord } from './flow-record';
+import { viewJwt } from './jwt-view';
 import type { SignInResult } from './sign-in';
 import type { UserApiCallOutcome } from './user-api-call';
 
@@ -56,7 +57,66 @@ type Overrides = {
   assertionHeader?: Record<string, unknown>;
   callback?: Record<string, string>;
   userinfo?: Record<string, unknown>;
+  /** A FAPI 2.0 sign-in: PAR (a nonce retry), DPoP proofs, a DPoP-bound JWT access token. */
+  fapi?: boolean;
 };
+
+/** What a FAPI 2.0 sign-in adds to its result: PAR, four proofs (two nonce retries), the binding. */
+async function addFapi(
+  result: SignInResult,
+  assertion: () => Promise<string>,
+): Promise<SignInResult> {
+  const pair = await generateKeyPair('ES256');
+  const jwk = await exportJWK(pair.publicKey);
+  const jkt = await calculateJwkThumbprint(jwk);
+  const proof = (htm: string, htu: string, nonce?: string) =>
+    new SignJWT({ jti: randomBytes(16).toString('base64url'), htm, htu, ...(nonce && { nonce }) })
+      .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk })
+      .setIssuedAt()
+      .sign(pair.privateKey);
+  const nonce = randomBytes(32).toString('base64url');
+  const accessToken = await sign(
+    { kid: 'op-key', typ: 'at+jwt' },
+    { iss: ISSUER, sub: 'alice', aud: ISSUER, client_id: CLIENT_ID, cnf: { jkt }, jti: 'at-1' },
+  );
+  const requestUri = `urn:ietf:params:oauth:request_uri:${randomBytes(16).toString('base64url')}`;
+  return {
+    ...result,
+    par: {
+      endpoint: `${ISSUER}/par`,
+      parameters: { response_type: 'code', scope: 'openid email', code_challenge_method: 'S256' },
+      attempts: [
+        {
+          status: 400,
+          client_assertion: viewJwt(await assertion()),
+          dpop_proof: viewJwt(await proof('POST', `${ISSUER}/par`)),
+        },
+        {
+          status: 201,
+          client_assertion: viewJwt(await assertion()),
+          dpop_proof: viewJwt(await proof('POST', `${ISSUER}/par`, nonce)),
+        },
+      ],
+      request_uri: requestUri,
+      authorization_url: `${ISSUER}/authorize?client_id=${CLIENT_ID}&request_uri=${requestUri}`,
+    },
+    dpop: {
+      key: jwk,
+      jkt,
+      binding: { token_type: 'dpop', cnf: { jkt }, format: 'jwt' },
+      proofs: [
+        await proof('POST', `${ISSUER}/token`),
+        await proof('POST', `${ISSUER}/token`, nonce),
+        await proof('GET', `${ISSUER}/me`, nonce),
+      ],
+    },
+    tokens: {
+      ...result.tokens,
+      access_token: accessToken,
+      token_type: 'dpop',
+    } as client.TokenEndpointResponse,
+  };
+}
 
 async function capture(
   overrides: Overrides = {},
@@ -96,7 +156,7 @@ async function capture(
     },
   );
   const started = performance.now();
-  const result: SignInResult = {
+  const plain: SignInResult = {
     id_token: idToken,
     claims: claims as client.IDToken,
     userinfo: { sub: 'alice', email: 'alice@example.com', ...overrides.userinfo },
@@ -127,6 +187,21 @@ async function capture(
     } as client.TokenEndpointResponse,
     timing: { started, tokens: started + 14, idToken: started + 15, userinfo: started + 20 },
   };
+  const result = overrides.fapi
+    ? await addFapi(plain, () =>
+        sign(
+          { kid: 'client-key', typ: 'client-authentication+jwt' },
+          {
+            iss: CLIENT_ID,
+            sub: CLIENT_ID,
+            aud: ISSUER,
+            iat: now,
+            exp: now + 60,
+            jti: randomBytes(32).toString('base64url'),
+          },
+        ),
+      )
+    : plain;
   const input: SignInCapture = {
     transaction: { state, nonce, created_at: now - 5 },
     authorizationParams: {
@@ -250,6 +325,66 @@ describe('the flow inspector record', () => {
     const { record: usual } = await capture();
     const fitted = await sealFlowRecord(usual, PASSWORD, 60);
     assert.equal(fitted?.record.trimmed, undefined, 'a usual sign-in fits whole');
+  });
+});
+
+describe('the flow inspector record of a FAPI 2.0 sign-in', () => {
+  it('carries the PAR request, the decoded DPoP proofs and the token’s cnf, within one cookie', async () => {
+    const { record, input } = await capture({ fapi: true });
+    const jkt = input.result.dpop?.jkt;
+    assert.ok(jkt);
+    assert.equal(record.fapi?.par?.endpoint, `${ISSUER}/par`);
+    assert.deepEqual(
+      record.fapi.par.attempts.map((a) => a.status),
+      [400, 201],
+    );
+    assert.deepEqual(record.fapi.dpop?.cnf, { jkt });
+    assert.equal(record.fapi.dpop.proofs.length, 3);
+    assert.equal(record.fapi.dpop.proofs[0]?.header.typ, 'dpop+jwt');
+    assert.equal(record.fapi.dpop.proofs[0]?.payload.htm, 'POST');
+    assert.equal(record.fapi.dpop.proofs[0]?.payload.htu, `${ISSUER}/token`);
+    assert.ok(!JSON.stringify(record).includes('"d":'), 'no private key member');
+    assert.ok(
+      !JSON.stringify(record).includes(input.result.dpop?.proofs[0] ?? '?'),
+      'no proof whole',
+    );
+
+    const sealed = await sealFlowRecord(record, PASSWORD, 60);
+    assert.ok(sealed, 'a FAPI 2.0 sign-in fits (trimmed)');
+    assert.ok(sealed.sealed.length <= MAX_SEALED_FLOW_LENGTH);
+    const opened = await unsealData<SignInFlowRecord>(sealed.sealed, {
+      password: PASSWORD,
+      ttl: 60,
+    });
+    // What the page must still show: the PAR step, a decoded proof, the binding.
+    const { par, dpop } = opened.fapi ?? {};
+    assert.ok(par && dpop, 'the PAR step and the DPoP binding are kept');
+    assert.equal(par.authorization_url, input.result.par?.authorization_url);
+    assert.equal(par.attempts.at(-1)?.status, 201);
+    assert.deepEqual(dpop.cnf, { jkt });
+    assert.equal(dpop.jkt, jkt);
+    const proof = dpop.proofs[0];
+    assert.equal(proof?.header.typ, 'dpop+jwt');
+    assert.equal(proof.payload.htm, 'POST');
+    assert.equal(proof.payload.htu, `${ISSUER}/token`);
+    assert.equal(opened.token.assertion?.payload.iss, CLIENT_ID);
+    assert.ok(opened.trimmed?.length, 'what was left out is said');
+
+    const { record: plain } = await capture();
+    assert.equal(plain.fapi, undefined, 'a plain sign-in has no FAPI part');
+  });
+
+  it('trims the FAPI parts too when the rest is large, and still fits', async () => {
+    const { record } = await capture({
+      fapi: true,
+      userinfo: { groups: Array.from({ length: 300 }, (_, i) => `group-${i}`) },
+    });
+    const sealed = await sealFlowRecord(record, PASSWORD, 60);
+    assert.ok(sealed);
+    assert.ok(sealed.sealed.length <= MAX_SEALED_FLOW_LENGTH);
+    const kept = sealed.record as SignInFlowRecord;
+    assert.equal(kept.fapi?.dpop?.proofs[0]?.header.typ, 'dpop+jwt');
+    assert.ok(kept.fapi.dpop.cnf);
   });
 });
 

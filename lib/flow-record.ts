@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { sealData } from 'iron-session';
 
 import type { BackChannelRequest } from './back-channel';
+import type { SignInFlowView } from './flow-view';
 import { viewJwt, type JwtView } from './jwt-view';
 
 /**
@@ -111,6 +112,11 @@ export type SignInFlowRecord = {
       }
     | undefined;
   readonly requests: readonly FlowRequest[];
+  /**
+   * FAPI 2.0 parts, as /profile shows them (./flow-view.ts): the pushed authorization request
+   * (RFC 9126) and the DPoP proofs and binding (RFC 9449), decoded. Absent for a plain sign-in.
+   */
+  readonly fapi?: SignInFlowView | undefined;
   /** What was left out to fit the bound, said on the page. */
   readonly trimmed?: readonly string[] | undefined;
 };
@@ -259,43 +265,123 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
   }
   const trimmed: string[] = [];
   let current: SignInFlowRecord = record;
-  if (current.userinfo) {
-    trimmed.push('UserInfo values (their names are kept)');
-    current = {
-      ...current,
-      userinfo: {
-        ...current.userinfo,
-        claims: Object.fromEntries(Object.keys(current.userinfo.claims).map((k) => [k, '…'])),
-      },
-      trimmed: [...trimmed],
-    };
+  /** Applies one reduction, when it changes anything, and notes it. */
+  function* reduce(
+    note: string,
+    change: (r: SignInFlowRecord) => SignInFlowRecord | undefined,
+  ): Generator<FlowRecord> {
+    const next = change(current);
+    // A reduction that saves nothing would only lengthen the list of what was left out.
+    if (!next || JSON.stringify(next).length >= JSON.stringify(current).length) return;
+    trimmed.push(note);
+    current = { ...next, trimmed: [...trimmed] };
     yield current;
   }
-  trimmed.push('access token claims');
-  current = {
-    ...current,
+  yield* reduce('UserInfo values (their names are kept)', (r) =>
+    r.userinfo
+      ? {
+          ...r,
+          userinfo: {
+            ...r.userinfo,
+            claims: Object.fromEntries(Object.keys(r.userinfo.claims).map((k) => [k, '…'])),
+          },
+        }
+      : undefined,
+  );
+  // The pushed parameters are the authorization request's, shown in step 1 already.
+  yield* reduce('PAR parameters', (r) =>
+    r.fapi?.par ? { ...r, fapi: { ...r.fapi, par: { ...r.fapi.par, parameters: {} } } } : undefined,
+  );
+  // Every proof carries the same public key; its thumbprint (cnf.jkt) stays on the page.
+  yield* reduce('proof keys', (r) =>
+    r.fapi?.dpop?.proofs.length
+      ? {
+          ...r,
+          fapi: {
+            ...r.fapi,
+            dpop: { ...r.fapi.dpop, proofs: r.fapi.dpop.proofs.map(compactProofKey) },
+          },
+        }
+      : undefined,
+  );
+  yield* reduce('access token claims', (r) => ({
+    ...r,
     tokenResponse: {
-      ...current.tokenResponse,
-      accessToken: current.tokenResponse.accessToken && {
+      ...r.tokenResponse,
+      accessToken: r.tokenResponse.accessToken && {
         kind: 'opaque',
-        length: current.tokenResponse.accessToken.length ?? 0,
+        length: r.tokenResponse.accessToken.length ?? 0,
       },
     },
-    trimmed: [...trimmed],
-  };
-  yield current;
-  trimmed.push('ID token claims other than those OIDC Core §3.1.3.7 checks');
-  current = {
-    ...current,
+  }));
+  yield* reduce('ID token claims not checked', (r) => ({
+    ...r,
     tokenResponse: {
-      ...current.tokenResponse,
-      idToken: trimToken(current.tokenResponse.idToken, KEEP_ID_TOKEN_CLAIMS),
+      ...r.tokenResponse,
+      idToken: trimToken(r.tokenResponse.idToken, KEEP_ID_TOKEN_CLAIMS),
     },
-    trimmed: [...trimmed],
-  };
-  yield current;
-  trimmed.push('the request list');
-  yield { ...current, requests: [], trimmed: [...trimmed] };
+  }));
+  yield* reduce('the request list', (r) => ({ ...r, requests: [] }));
+  // The PAR request's assertion is made like the token request's, shown whole in step 3.
+  yield* reduce('PAR assertions, proofs', (r) =>
+    r.fapi?.par
+      ? {
+          ...r,
+          fapi: {
+            ...r.fapi,
+            par: {
+              ...r.fapi.par,
+              // In authorization_url too.
+              request_uri: '',
+              attempts: r.fapi.par.attempts.map((a) => ({
+                status: a.status,
+                client_assertion: undefined,
+                dpop_proof: undefined,
+              })),
+            },
+          },
+        }
+      : undefined,
+  );
+  // The first proof is the token request's: what binds the tokens (RFC 9449 §5).
+  yield* reduce('later proofs', (r) => {
+    const first = r.fapi?.dpop?.proofs[0];
+    if (!r.fapi?.dpop || !first) return undefined;
+    const proof = {
+      header: pick(first.header, ['typ', 'alg']),
+      payload: pick(first.payload, ['htm', 'htu']),
+    };
+    return { ...r, fapi: { ...r.fapi, dpop: { ...r.fapi.dpop, proofs: [proof] } } };
+  });
+  yield* reduce('state, nonce, challenge', (r) => ({
+    ...r,
+    authorization: {
+      ...r.authorization,
+      params: Object.fromEntries(
+        Object.entries(r.authorization.params).map(([name, value]) => [
+          name,
+          ['state', 'nonce', 'code_challenge'].includes(name) ? shortenCode(value) : value,
+        ]),
+      ),
+    },
+  }));
+  yield* reduce('UserInfo names', (r) =>
+    r.userinfo ? { ...r, userinfo: { ...r.userinfo, claims: {} } } : undefined,
+  );
+  yield* reduce('member names', (r) => ({
+    ...r,
+    tokenResponse: { ...r.tokenResponse, members: [] },
+  }));
+  // Last resort: the record of the plain steps, as before the FAPI parts were recorded.
+  yield* reduce('PAR and DPoP details', (r) => (r.fapi ? { ...r, fapi: undefined } : undefined));
+}
+
+/** A DPoP proof with only the type of its public key: the key itself is the session's. */
+function compactProofKey(proof: JwtView): JwtView {
+  const jwk = proof.header.jwk as { kty?: unknown; crv?: unknown } | undefined;
+  return jwk
+    ? { ...proof, header: { ...proof.header, jwk: { kty: jwk.kty, crv: jwk.crv } } }
+    : proof;
 }
 
 /**

@@ -9,7 +9,7 @@ import {
 import { ClaimsTable, JwtCard } from './claims-table';
 
 /**
- * The FAPI 2.0 parts of a sign-in, on /profile: the pushed authorization request (RFC 9126) with
+ * The FAPI 2.0 parts of a sign-in, on /profile and /inspector: the pushed authorization request (RFC 9126) with
  * its client assertion and DPoP proof, and how the tokens are bound to the session's key
  * (RFC 9449): `token_type`, the access token's `cnf`, and every proof sent, decoded.
  */
@@ -32,10 +32,14 @@ export function SignInFlow({ flow }: { flow: SignInFlowView }) {
           <p className="card">
             <code data-testid="par-browser-url">{par.authorization_url}</code>
           </p>
-          <h3>Parameters pushed</h3>
-          <div className="card">
-            <ClaimsTable claims={par.parameters} testId="par-parameters" />
-          </div>
+          {Object.keys(par.parameters).length > 0 ? (
+            <>
+              <h3>Parameters pushed</h3>
+              <div className="card">
+                <ClaimsTable claims={par.parameters} testId="par-parameters" />
+              </div>
+            </>
+          ) : null}
           {par.attempts.map((attempt, i) => (
             <div key={i} data-testid={`par-attempt-${i + 1}`}>
               <h3>

@@ -18,6 +18,7 @@ import {
   ID_TOKEN_CLAIM_NOTES,
 } from '../_components/claim-notes';
 import { ClaimsTable, JwtCard } from '../_components/claims-table';
+import { SignInFlow } from '../_components/sign-in-flow';
 
 export const dynamic = 'force-dynamic';
 export const metadata: Metadata = { title: 'Flow inspector · private_key_jwt RP' };
@@ -123,6 +124,18 @@ function Timeline({ record }: { record: SignInFlowRecord }) {
           {new Date(record.startedAt).toISOString()})
         </span>
       </div>
+      {record.fapi?.par ? (
+        <div className="row" data-step="par" data-testid="step-par">
+          <span className="label">
+            Pushed authorization request (PAR) → {record.fapi.par.endpoint}
+          </span>
+          <span className="muted">
+            before the browser left: {record.fapi.par.attempts.length} request
+            {record.fapi.par.attempts.length > 1 ? 's' : ''}, HTTP{' '}
+            {record.fapi.par.attempts.map((a) => a.status ?? 'no answer').join(', ')}
+          </span>
+        </div>
+      ) : null}
       <p className="muted">At the callback, on the server ({record.totalMs} ms in all):</p>
       {steps.map((step, i) => (
         <div className="row" key={`${step.id}-${i}`} data-step={step.id}>
@@ -188,7 +201,17 @@ export default async function InspectorPage() {
 
           <h2>1. Authorization request</h2>
           <p className="muted">
-            The browser went to <code>{record.authorization.endpoint}</code> with:
+            {record.fapi?.par ? (
+              <>
+                Pushed to <code>{record.fapi.par.endpoint}</code> (RFC 9126); the browser went to{' '}
+                <code>{record.authorization.endpoint}</code> with client_id and request_uri only.
+                The request:
+              </>
+            ) : (
+              <>
+                The browser went to <code>{record.authorization.endpoint}</code> with:
+              </>
+            )}
           </p>
           <div className="card">
             <ClaimsTable claims={record.authorization.params} testId="authorization-params" />
@@ -197,6 +220,8 @@ export default async function InspectorPage() {
               sealed transaction cookie) and went only to the token endpoint (RFC 7636).
             </p>
           </div>
+
+          {record.fapi ? <SignInFlow flow={record.fapi} /> : null}
 
           <h2>2. Authorization response</h2>
           <div className="card">

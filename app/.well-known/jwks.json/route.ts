@@ -1,6 +1,7 @@
 import { describeError, log } from '@/lib/log';
 import { getConfig } from '@/lib/config';
 import { getClientKeySet } from '@/lib/keys';
+import { withSecurityHeaders } from '@/lib/response-security';
 
 // MUST be rendered per request: a static route would bake today's keys into the build.
 export const dynamic = 'force-dynamic';
@@ -14,7 +15,7 @@ export const dynamic = 'force-dynamic';
  *
  * @see https://www.rfc-editor.org/rfc/rfc7591#section-2 (jwks_uri client metadata)
  */
-export async function GET() {
+async function serveJwks() {
   try {
     const { published } = await getClientKeySet();
     return Response.json(
@@ -35,3 +36,5 @@ export async function GET() {
     );
   }
 }
+
+export const GET = withSecurityHeaders(serveJwks);

@@ -1,6 +1,11 @@
+import { cookies } from 'next/headers';
+
 import { userClaims } from '@/lib/dal';
 import { AuthError } from '@/lib/errors';
+import { withSecurityHeaders } from '@/lib/response-security';
+import { sessionCookieName } from '@/lib/cookie-names';
 import { readSessionState } from '@/lib/session';
+import { shouldAnswerUnavailable } from '@/lib/store-health';
 import { jsonSessionUnavailable } from '@/lib/unavailable-page';
 
 export const dynamic = 'force-dynamic';
@@ -10,7 +15,11 @@ export const dynamic = 'force-dynamic';
  * `session_expired` when the provider ended the session); 503 when the session store is
  * unreachable.
  */
-export async function GET() {
+async function readMe() {
+  // During a known store outage, 503 at once without trying the store, as proxy.ts does for the
+  // pages (this route is left out of the proxy: lib/response-security.ts).
+  if ((await cookies()).has(sessionCookieName()) && shouldAnswerUnavailable())
+    return jsonSessionUnavailable();
   const headers = { 'cache-control': 'no-store' };
   let current: Awaited<ReturnType<typeof readSessionState>>;
   try {
@@ -30,3 +39,5 @@ export async function GET() {
   }
   return Response.json(userClaims(current.record.user), { headers });
 }
+
+export const GET = withSecurityHeaders(readMe);

@@ -1,4 +1,5 @@
 import { answerMessagesRequest } from '@/lib/messages-api';
+import { withSecurityHeaders } from '@/lib/response-security';
 
 export const dynamic = 'force-dynamic';
 
@@ -9,12 +10,15 @@ export const dynamic = 'force-dynamic';
  * 400/401/403 with a `WWW-Authenticate` challenge otherwise, 503 when the provider's keys cannot
  * be fetched. See lib/messages-api.ts and lib/resource-server.ts.
  */
-export async function GET(request: Request) {
+async function answerMessages(request: Request) {
   return answerMessagesRequest(request);
 }
 
 /** `HEAD /api/messages`: the same decision without a body (RFC 9110 §9.3.2). */
-export async function HEAD(request: Request) {
+async function answerMessagesHead(request: Request) {
   const answer = await answerMessagesRequest(request);
   return new Response(null, { status: answer.status, headers: answer.headers });
 }
+
+export const GET = withSecurityHeaders(answerMessages);
+export const HEAD = withSecurityHeaders(answerMessagesHead);

@@ -18,6 +18,7 @@ import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
 import { revokeRefreshToken } from '@/lib/token-refresh';
 import type { Transaction } from '@/lib/transaction';
 import { renderSessionUnavailable } from '@/lib/unavailable-page';
+import { withSecurityHeaders } from '@/lib/response-security';
 
 export const dynamic = 'force-dynamic';
 
@@ -33,7 +34,7 @@ function isStoreUnavailable(err: unknown): boolean {
  * While the session store is unreachable it answers 503 (the page of `/auth/unavailable`), as
  * every route that needs a session does: not an error page, and never half a sign-in.
  */
-export async function GET(request: NextRequest) {
+async function completeCallback(request: NextRequest) {
   const callbackStart = performance.now();
   const callbackAt = Date.now();
   const settings = getConfig();
@@ -105,3 +106,5 @@ export async function GET(request: NextRequest) {
     return renderSessionUnavailable(sanitizeReturnTo(transaction?.returnTo, settings.appUrl));
   }
 }
+
+export const GET = withSecurityHeaders(completeCallback);

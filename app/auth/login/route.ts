@@ -5,6 +5,7 @@ import { startSignIn } from '@/lib/sign-in';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import { storeTransaction } from '@/lib/session';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
+import { withSecurityHeaders } from '@/lib/response-security';
 
 export const dynamic = 'force-dynamic';
 
@@ -12,7 +13,7 @@ export const dynamic = 'force-dynamic';
  * `GET /auth/login?returnTo=/path` — starts the authorization-code flow with PKCE, state and nonce,
  * kept in a sealed transaction cookie, and sends the browser to the provider.
  */
-export async function GET(request: NextRequest) {
+async function startLogin(request: NextRequest) {
   try {
     const returnTo = sanitizeReturnTo(
       request.nextUrl.searchParams.get('returnTo'),
@@ -25,3 +26,5 @@ export async function GET(request: NextRequest) {
     return failSignIn(err, 'login');
   }
 }
+
+export const GET = withSecurityHeaders(startLogin);

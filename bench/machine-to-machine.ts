@@ -9,10 +9,17 @@ import { createApiTokenCache, getApiAccessToken } from '../lib/client-credential
 import { getConfig } from '../lib/config';
 import { getProvider } from '../lib/discovery';
 import { authorizeRequest, getApiPolicy, getProviderJwks } from '../lib/resource-server';
-import { nextCli, startChild, stopChild, tsxNode, waitForHttp, type Child } from './processes';
+import {
+  nextCli,
+  startChild,
+  stopChild,
+  tsxNode,
+  waitForHttp,
+  type Child,
+} from '../scripts/processes';
 
 /**
- * `npm run bench` — figures for machine to machine, measured against a real stack: the bundled
+ * `npm run bench -- --machine` — figures for machine to machine, measured against a real stack: the bundled
  * provider and the production build of the app (`next start`), started here on loopback ports and
  * stopped at the end.
  *
@@ -121,7 +128,8 @@ async function measure(
   return { samples, wallMs: performance.now() - started };
 }
 
-async function main(): Promise<void> {
+/** Runs the machine-to-machine figures (see above); stops what it started. */
+export async function runMachineToMachine(): Promise<void> {
   ensureBuild();
   const dir = mkdtempSync(join(tmpdir(), 'rp-bench-'));
   const keyFile = join(dir, 'client.private.jwks.json');
@@ -226,11 +234,3 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    console.error(`bench: ${err.message}`);
-    process.exit(1);
-  },
-);

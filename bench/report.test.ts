@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import type { Summary } from './measure';
+import {
+  checkTargets,
+  formatTable,
+  type BenchResult,
+  type LoadFigures,
+  type SubjectFigures,
+} from './report';
+import type { SubjectId } from './stack';
+
+function summary(p50: number): Summary {
+  return { n: 10, p50, p95: p50 * 2, mean: p50, min: p50, max: p50 * 3 };
+}
+
+function load(perSecond: number, failures = 0): LoadFigures {
+  return {
+    logins: 100,
+    failures,
+    perSecond,
+    total: summary(100),
+    rpCpuMsPerLogin: 5,
+    providerCpuMsPerLogin: 4,
+  };
+}
+
+function subject(id: SubjectId, f: { login: number; cpu: number; rate: number; me: number }) {
+  const figures: SubjectFigures = {
+    id,
+    url: 'http://localhost:1',
+    coldStartMs: [500, 700, 600],
+    sequential: {
+      logins: 50,
+      failures: 0,
+      total: summary(f.login),
+      login: summary(1),
+      authorize: summary(1),
+      callback: summary(f.login / 2),
+      me: summary(f.me),
+      rpCpuMsPerLogin: f.cpu,
+      providerCpuMsPerLogin: 4,
+      backChannelPerLogin: {
+        token: 1,
+        userinfo: id === 'peer' ? 0 : 1,
+        jwks: 0,
+        discovery: 0,
+        other: 0,
+      },
+      authorizePerLogin: 1,
+      redisCommandsPerLogin: Number.NaN,
+    },
+    meSignedIn: {
+      total: summary(f.me),
+      failures: 0,
+      rpCpuMsPerRequest: 1,
+      providerRequestsPerRead: 0,
+      redisCommandsPerRead: Number.NaN,
+    },
+    load: { '1': load(f.rate / 4), '8': load(f.rate / 2), '32': load(f.rate) },
+    rssPeakMb: 200,
+    rssAfterMb: 150,
+    firstErrors: [],
+  };
+  return figures;
+}
+
+const floor = subject('floor', { login: 10, cpu: 6, rate: 400, me: 1 });
+const peer = subject('peer', { login: 20, cpu: 20, rate: 100, me: 7 });
+
+function result(app: SubjectFigures): BenchResult {
+  const stat = summary(0.5);
+  return {
+    startedAt: '2026-11-30T00:00:00.000Z',
+    mode: 'quick',
+    node: 'v24',
+    commit: 'abc',
+    peerVersion: '4.30.0',
+    subjects: [floor, peer, app],
+    cryptoFloor: {
+      assertionSign: stat,
+      idTokenVerify: stat,
+      seal: stat,
+      unseal: stat,
+      signInMs: 1.5,
+    },
+    machine: {
+      cores: 2,
+      seconds: 30,
+      loadAtStart: [1, 1, 1],
+      loadAtEnd: [1, 1, 1],
+      busyCores: 1,
+      benchCores: 0.8,
+      otherCores: 0.2,
+      topOthers: [],
+    },
+    driverCpuCores: 0.1,
+  };
+}
+
+describe('checkTargets', () => {
+  it('meets every target when the app is that much better than the peer and close to the floor', () => {
+    const app = subject('app', { login: 14, cpu: 9, rate: 250, me: 1.5 });
+    const targets = checkTargets(result(app));
+    assert.ok(targets.length >= 10);
+    assert.deepEqual(
+      targets.filter((t) => !t.ok).map((t) => t.name),
+      [],
+    );
+  });
+
+  it('names each target missed', () => {
+    const app = subject('app', { login: 16, cpu: 12, rate: 150, me: 3 });
+    const missed = checkTargets(result(app))
+      .filter((t) => !t.ok)
+      .map((t) => t.name);
+    assert.deepEqual(missed, [
+      'login round trip p50 ≤ 0.7× peer',
+      'RP CPU per login (sequential) ≤ 0.5× peer',
+      'logins/s at 32 ≥ 2× peer',
+      'login round trip p50 ≤ 1.5× floor',
+      '/api/me signed in p50 ≤ 2× floor',
+    ]);
+  });
+
+  it('refuses extra back-channel requests and failures under load', () => {
+    const app = subject('app', { login: 14, cpu: 9, rate: 250, me: 1.5 });
+    const noisy: SubjectFigures = {
+      ...app,
+      sequential: {
+        ...app.sequential,
+        backChannelPerLogin: { ...app.sequential.backChannelPerLogin, jwks: 1 },
+      },
+      load: { ...app.load, '32': load(250, 3) },
+    };
+    const missed = checkTargets(result(noisy)).filter((t) => !t.ok);
+    assert.equal(missed.length, 2);
+  });
+});
+
+describe('formatTable', () => {
+  it('prints every subject, the ratios to the peer and the floor, and the crypto floor', () => {
+    const app = subject('app', { login: 14, cpu: 9, rate: 250, me: 1.5 });
+    const table = formatTable(result(app));
+    const header = table.split('\n')[0] ?? '';
+    assert.match(header, /floor.*peer.*app.*app \/ peer.*app \/ floor/);
+    assert.match(
+      table,
+      /login round trip p50, ms\s*\|\s*10\.0 \|\s*20\.0 \|\s*14\.0 \|\s*0\.70× \|\s*1\.40×/,
+    );
+    assert.match(table, /cold start to first 200, ms\s*\|\s*600 \|/);
+    assert.doesNotMatch(table, /Redis/);
+    assert.match(table, /Crypto floor of one sign-in: 1\.50 ms/);
+  });
+});

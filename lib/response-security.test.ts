@@ -82,7 +82,7 @@ function listRoutes(root: string): { path: string; file: string; kind: 'page' | 
 describe('proxy.ts matcher', () => {
   const matcher = proxyConfig.matcher[0];
   assert.ok(matcher);
-  const matches = (path: string) => new RegExp(`^${matcher.source}$`).test(path);
+  const matches = (path: string) => new RegExp(`^${matcher}$`).test(path);
 
   it('runs on every page (they need the nonce in the request) and on unknown paths', () => {
     const pages = listRoutes('app').filter((r) => r.kind === 'page');

@@ -68,7 +68,14 @@ export const config = {
   // proxy. The hot route handlers (sign-in, /api/me, the API, the JWKS) render no HTML and set the
   // same headers themselves (lib/response-security.ts withSecurityHeaders): a proxy pass costs
   // each of them about as much as the handler itself.
+  // An RSC request (`RSC: 1`, the router's prefetches) to one of those routes came back without
+  // the handler's headers (e2e/security-posture.spec.ts), so those still go through the proxy.
   matcher: [
     '/((?!_next/static|_next/image|(?:auth/(?:login|callback)|api/(?:me|messages)|\\.well-known/jwks\\.json)$).*)',
+    { source: '/auth/login', has: [{ type: 'header', key: 'rsc' }] },
+    { source: '/auth/callback', has: [{ type: 'header', key: 'rsc' }] },
+    { source: '/api/me', has: [{ type: 'header', key: 'rsc' }] },
+    { source: '/api/messages', has: [{ type: 'header', key: 'rsc' }] },
+    { source: '/.well-known/jwks.json', has: [{ type: 'header', key: 'rsc' }] },
   ],
 };

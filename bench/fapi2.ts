@@ -9,7 +9,7 @@ import { authorizeRequest, getApiPolicy, getProviderJwks } from '../lib/resource
 import { callApi } from '../lib/machine-call';
 import { completeSignIn, startSignIn } from '../lib/sign-in';
 import { driveSignIn } from '../provider/drive-sign-in';
-import { findFreePort, tsxNode } from './processes';
+import { findFreePort, tsxNode } from '../scripts/processes';
 
 /**
  * `npm run bench:fapi2` — what the FAPI 2.0 profile costs, measured in-process against the
@@ -139,7 +139,7 @@ if (only) {
   process.exit(0);
 } else {
   for (const profile of ['plain', 'fapi2', 'fapi2-nonce'] as const) {
-    const { command, args } = tsxNode('scripts/bench-fapi2.ts', [profile]);
+    const { command, args } = tsxNode('bench/fapi2.ts', [profile]);
     execFileSync(command, args, { stdio: 'inherit' });
   }
 }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
@@ -37,15 +39,42 @@ describe('parseProcStat', () => {
 });
 
 describe('createGroupCpuReader', () => {
-  it("counts this process group's CPU time as it is used", () => {
+  const ownGroup = (): number => {
     const own = parseProcStat(readFileSync('/proc/self/stat', 'utf8'));
     assert.ok(own);
-    const read = createGroupCpuReader(own.pgrp);
+    return own.pgrp;
+  };
+
+  it("counts this process group's CPU time as it is used", () => {
+    const read = createGroupCpuReader(ownGroup());
     const before = read();
-    const until = performance.now() + 150;
+    // Burn CPU until this process itself has used 100 ms of it (however slow the machine).
+    const start = process.cpuUsage();
     let x = 0;
-    while (performance.now() < until) x += Math.sqrt(x + 1);
+    while (process.cpuUsage(start).user < 100_000) x += Math.sqrt(x + 1);
     assert.ok(x > 0);
-    assert.ok(read() - before >= 50, 'busy-looping 150 ms shows as CPU time');
+    // /proc counts in clock ticks (10 ms): allow two of them.
+    assert.ok(read() - before >= 80, 'the 100 ms of CPU used show in the group');
+  });
+
+  it('never goes down when a process of the group exits', async () => {
+    // A child in this group burns 200 ms of CPU, says so, and exits when told.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const s = process.cpuUsage(); let x = 0;
+         while (process.cpuUsage(s).user < 200000) x += Math.sqrt(x + 1);
+         process.stdout.write('ready'); process.stdin.on('data', () => process.exit(0));`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    await once(child.stdout, 'data');
+    const read = createGroupCpuReader(ownGroup());
+    const withChild = read();
+    child.stdin.write('exit');
+    await once(child, 'exit');
+    const afterExit = read();
+    assert.ok(afterExit >= withChild, `${afterExit} ms after the exit < ${withChild} ms before`);
   });
 });

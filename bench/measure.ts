@@ -108,19 +108,29 @@ export function readGroupCpuMs(
 /**
  * A cheap CPU reader for one process group: finds its processes once, then reads only their
  * /proc/<pid>/stat files (the benchmark reads it around every single sign-in).
+ *
+ * The total never goes down: a process that has exited keeps the CPU time last read for it.
+ * Dropping it would subtract all the CPU it ever used from the next reading.
  */
 export function createGroupCpuReader(pgrp: number): () => number {
-  const pids = readProcesses()
-    .filter((p) => p.pgrp === pgrp)
-    .map((p) => p.pid);
+  const lastMs = new Map(
+    readProcesses()
+      .filter((p) => p.pgrp === pgrp)
+      .map((p) => [p.pid, p.cpuMs]),
+  );
   return () => {
     let sum = 0;
-    for (const pid of pids) {
+    for (const [pid, previous] of lastMs) {
+      let now = previous;
       try {
-        sum += parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.cpuMs ?? 0;
+        const sample = parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+        // The same pid in another group is a new process: keep the old one's last figure.
+        if (sample && sample.pgrp === pgrp) now = Math.max(previous, sample.cpuMs);
       } catch {
-        // exited
+        // exited: keep its last figure
       }
+      lastMs.set(pid, now);
+      sum += now;
     }
     return sum;
   };

@@ -1,9 +1,9 @@
-import { sealData, unsealData } from 'iron-session';
 import type { JWTPayload } from 'jose';
 
 import type { SessionPasswords } from './config';
 import { describeSignInFlow, type SignInFlowView } from './flow-view';
 import { viewJwt, type JwtView } from './jwt-view';
+import { createSealCache } from './seal-cache';
 import type { SessionRecord } from './session-record';
 import type { SignInResult } from './sign-in';
 
@@ -125,6 +125,12 @@ export function buildSessionRecord(
 type SessionCookie = { readonly id: string };
 
 /**
+ * Session cookies sealed or opened here: reading the session on each request costs no crypto
+ * once this process has seen its cookie (./seal-cache.ts says when a hit is allowed).
+ */
+const sessionCookieSeals = createSealCache();
+
+/**
  * Seals a session id for the session cookie (iron-session: AES-256-CBC + HMAC-SHA-256 under the
  * current SESSION_SECRET). About 250 bytes whatever the tokens: they stay on the server.
  *
@@ -132,7 +138,7 @@ type SessionCookie = { readonly id: string };
  */
 export function sealSessionCookie(id: string, passwords: SessionPasswords): Promise<string> {
   const cookie: SessionCookie = { id };
-  return sealData(cookie, { password: passwords.seal, ttl: SESSION_TTL_SECONDS });
+  return sessionCookieSeals.seal(cookie, { password: passwords.seal, ttl: SESSION_TTL_SECONDS });
 }
 
 /**
@@ -147,7 +153,7 @@ export async function openSessionCookie(
 ): Promise<string | undefined> {
   if (!sealed || sealed.length > MAX_SEALED_LENGTH) return undefined;
   try {
-    const cookie = await unsealData<Partial<SessionCookie>>(sealed, {
+    const cookie = await sessionCookieSeals.unseal<Partial<SessionCookie>>(sealed, {
       password: passwords.open,
       ttl: SESSION_TTL_SECONDS,
       ...(onUnsealError ? { onUnsealError } : {}),

@@ -20,6 +20,7 @@ import type { EndReason, SessionRecord } from './session-record';
 import { createSessionId, isSessionStoreUnavailable } from './session-store';
 import type { SignInResult } from './sign-in';
 import {
+  forgetSealedTransaction,
   isTransactionCookieName,
   sealTransaction,
   selectEvictions,
@@ -308,7 +309,11 @@ export async function readTransaction(state: string): Promise<Transaction | unde
 export async function forgetTransaction(state: string): Promise<void> {
   const store = await cookies();
   const name = transactionCookieName(state, transactionPrefix());
-  if (store.get(name) !== undefined) store.set(name, '', cookieOptions(0));
+  const sealed = store.get(name)?.value;
+  if (sealed === undefined) return;
+  // Consumed: not even this process opens it from memory again (lib/seal-cache.ts).
+  forgetSealedTransaction(sealed);
+  store.set(name, '', cookieOptions(0));
 }
 
 type ErrorFlash = {

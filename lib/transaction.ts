@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 
-import { sealData, unsealData } from 'iron-session';
 import type { JWK } from 'jose';
 
 import type { ParView } from './authorization-request';
+import { createSealCache, type SealPassword } from './seal-cache';
 
 /**
  * The sign-in transaction: what `/auth/login` must remember for `/auth/callback` to check the
@@ -128,8 +128,10 @@ function isTransaction(value: unknown): value is Transaction {
   );
 }
 
-/** An iron-session password: one secret, or a map id → secret (rotation, see lib/config.ts). */
-export type SealPassword = string | Readonly<Record<string, string>>;
+export type { SealPassword } from './seal-cache';
+
+/** Transactions sealed or opened here: the callback's unseal of the login's seal costs no crypto. */
+const transactionSeals = createSealCache();
 
 /**
  * Seals a transaction for its cookie. The PAR view, for display only, goes first when the cookie
@@ -141,9 +143,13 @@ export type SealPassword = string | Readonly<Record<string, string>>;
  *   error; never stored, so never lost silently by the browser).
  */
 export async function sealTransaction(tx: Transaction, password: SealPassword): Promise<string> {
-  let sealed = await sealData(tx, { password, ttl: TRANSACTION_TTL_SECONDS });
-  if (sealed.length > MAX_SEALED_TRANSACTION_LENGTH && tx.par !== undefined)
-    sealed = await sealData({ ...tx, par: undefined }, { password, ttl: TRANSACTION_TTL_SECONDS });
+  let sealed = await transactionSeals.seal(tx, { password, ttl: TRANSACTION_TTL_SECONDS });
+  if (sealed.length > MAX_SEALED_TRANSACTION_LENGTH && tx.par !== undefined) {
+    sealed = await transactionSeals.seal(
+      { ...tx, par: undefined },
+      { password, ttl: TRANSACTION_TTL_SECONDS },
+    );
+  }
   if (sealed.length > MAX_SEALED_TRANSACTION_LENGTH) {
     throw new RangeError(
       `sealed transaction of ${sealed.length} characters exceeds ${MAX_SEALED_TRANSACTION_LENGTH}`,
@@ -162,9 +168,17 @@ export async function unsealTransaction(
 ): Promise<Transaction | undefined> {
   if (!sealed) return undefined;
   try {
-    const value = await unsealData<unknown>(sealed, { password, ttl: TRANSACTION_TTL_SECONDS });
+    const value = await transactionSeals.unseal<unknown>(sealed, {
+      password,
+      ttl: TRANSACTION_TTL_SECONDS,
+    });
     return isTransaction(value) ? value : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Forgets a consumed transaction's cookie value: it is never opened from memory again. */
+export function forgetSealedTransaction(sealed: string): void {
+  transactionSeals.forget(sealed);
 }

@@ -20,10 +20,10 @@ export default defineConfig({
   // The suite for any provider runs with its own configuration (npm run test:provider).
   testIgnore: ['any-provider/**'],
   globalSetup: './e2e/global-setup.ts',
-  // Spec files run side by side on two workers (each file's tests in order, on stacks and ports
+  // Spec files run side by side on three workers (each file’s tests in order, on stacks and ports
   // of its own: e2e/fixtures.ts, e2e/support/stack.ts); E2E_WORKERS=1 runs them one by one.
   fullyParallel: false,
-  workers: Number(process.env.E2E_WORKERS ?? 2),
+  workers: Number(process.env.E2E_WORKERS ?? 3),
   retries: 0,
   timeout: 60_000,
   expect: { timeout: 10_000 },

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
  *   1. the Node.js in use (`npm run runtime`)
  *   2. format, lint, type check
  *   3. unit and protocol tests, and the production build the browser tests run
- *   4. the browser tests (Playwright, two workers)
+ *   4. the browser tests (Playwright, three workers: much of their time is spent waiting)
  *   5. the suite for any provider, against the bundled provider as an external one
  *
  * The browser tests' output is shown as it comes, the others' whole when each step ends. A table

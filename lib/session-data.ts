@@ -3,6 +3,7 @@ import type { JWTPayload } from 'jose';
 import type { SessionPasswords } from './config';
 import { describeSignInFlow, type SignInFlowView } from './flow-view';
 import { viewJwt, type JwtView } from './jwt-view';
+import { processSingleton } from './process-slot';
 import { createSealCache } from './seal-cache';
 import type { SessionRecord } from './session-record';
 import type { SignInResult } from './sign-in';
@@ -125,10 +126,11 @@ export function buildSessionRecord(
 type SessionCookie = { readonly id: string };
 
 /**
- * Session cookies sealed or opened here: reading the session on each request costs no crypto
- * once this process has seen its cookie (./seal-cache.ts says when a hit is allowed).
+ * Session cookies sealed or opened in this process: reading the session on each request costs no
+ * crypto once the process has seen its cookie (./seal-cache.ts says when a hit is allowed). One
+ * per process, not per Next.js bundle: the callback seals, every other route opens.
  */
-const sessionCookieSeals = createSealCache();
+const sessionCookieSeals = processSingleton('seal-cache:session', () => createSealCache());
 
 /**
  * Seals a session id for the session cookie (iron-session: AES-256-CBC + HMAC-SHA-256 under the

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { JWK } from 'jose';
 
 import type { ParView } from './authorization-request';
+import { processSingleton } from './process-slot';
 import { createSealCache, type SealPassword } from './seal-cache';
 
 /**
@@ -130,8 +131,11 @@ function isTransaction(value: unknown): value is Transaction {
 
 export type { SealPassword } from './seal-cache';
 
-/** Transactions sealed or opened here: the callback's unseal of the login's seal costs no crypto. */
-const transactionSeals = createSealCache();
+/**
+ * Transactions sealed or opened in this process: the callback's unseal of the login's seal costs
+ * no crypto. One per process, not per Next.js bundle (the login and the callback are two).
+ */
+const transactionSeals = processSingleton('seal-cache:transaction', () => createSealCache());
 
 /**
  * Seals a transaction for its cookie. The PAR view, for display only, goes first when the cookie

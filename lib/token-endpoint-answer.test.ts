@@ -180,4 +180,30 @@ describe('reading and judging a token endpoint answer', () => {
     );
     assert.equal(judgeClientAuthentication(await answerFor({ status: 502 })), 'unclear');
   });
+
+  it('invalid_grant on a 400 or a 403 passes client authentication (Auth0 answers 403)', async () => {
+    // Auth0 answers a bad code with 403 {"error":"invalid_grant","error_description":"Invalid
+    // authorization code"} once the client is authenticated; the OAuth error code says which check
+    // failed (RFC 6749 §5.2: "400 unless specified otherwise"). A 401 stays client authentication,
+    // as everywhere in the app.
+    const json = { 'content-type': 'application/json' };
+    for (const status of [400, 403]) {
+      const grant = await answerFor({
+        status,
+        headers: json,
+        body: '{"error":"invalid_grant","error_description":"Invalid authorization code"}',
+      });
+      assert.equal(judgeClientAuthentication(grant), 'authenticated', String(status));
+    }
+    for (const body of ['{"error":"invalid_client"}', '{"error":"access_denied"}']) {
+      const refused = await answerFor({ status: 403, headers: json, body });
+      assert.equal(judgeClientAuthentication(refused), 'refused', body);
+    }
+    const challenged = await answerFor({
+      status: 401,
+      headers: json,
+      body: '{"error":"invalid_grant"}',
+    });
+    assert.equal(judgeClientAuthentication(challenged), 'refused');
+  });
 });

@@ -206,4 +206,24 @@ describe('reading and judging a token endpoint answer', () => {
     });
     assert.equal(judgeClientAuthentication(challenged), 'refused');
   });
+  it('an Entra ID description on several lines, or with terminal escapes, is read as one line', async () => {
+    // Entra ID puts Trace ID, Correlation ID and Timestamp on lines of their own (CRLF); RFC 6749
+    // §5.2 allows no control character in error_description, and the doctor prints it to a terminal.
+    const answer = await answerFor({
+      status: 401,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: JSON.stringify({
+        error: 'invalid_client',
+        error_description:
+          'AADSTS700027: Client assertion failed signature validation.\r\nTrace ID: 1f\r\n' +
+          'Correlation ID: 2e\r\nTimestamp: 2026-12-01 10:00:00Z\u001b[2J\u001b]0;x\u0007',
+        error_codes: [700027],
+      }),
+    });
+    assert.equal(
+      describeTokenEndpointAnswer(answer),
+      '401 invalid_client: AADSTS700027: Client assertion failed signature validation. Trace ID: 1f ' +
+        'Correlation ID: 2e Timestamp: 2026-12-01 10:00:00Z [2J ]0;x',
+    );
+  });
 });

@@ -49,8 +49,17 @@ function mediaType(headers: Headers): string | undefined {
   return raw ? raw.split(';')[0]?.trim().toLowerCase() || undefined : undefined;
 }
 
+/**
+ * A provider's string, shortened and on one line. MUST: control characters (CR/LF that Entra ID
+ * puts in its descriptions, or a terminal escape a hostile provider sends) become spaces before
+ * the text reaches a terminal or a log line; RFC 6749 §5.2 allows none in these members.
+ */
 function shortText(value: unknown, max = 500): string | undefined {
-  return typeof value === 'string' ? value.slice(0, max) : undefined;
+  if (typeof value !== 'string') return undefined;
+  return value
+    .replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')
+    .trim()
+    .slice(0, max);
 }
 
 /**

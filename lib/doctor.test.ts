@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -190,6 +191,45 @@ describe('npm run doctor finds the settings a provider needs', () => {
     assert.ok(report.providerSaid.some((said) => said.includes('invalid_client')));
     // The authorization endpoint refuses the unknown client too.
     assert.equal(finding(report, 'Authorization endpoint')[0]?.level, 'fail');
+  });
+
+  it('metadata lists that are not JSON arrays: reported, not a crash', async () => {
+    // RFC 8414 §2 makes these members JSON arrays; a provider that sends a string must get a
+    // finding, the way the app itself ignores such a value, not a TypeError from the doctor.
+    const server = createServer((req, res) => {
+      const base = `http://localhost:${(server.address() as AddressInfo).port}`;
+      if (req.url === '/.well-known/openid-configuration') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            issuer: base,
+            authorization_endpoint: `${base}/auth`,
+            token_endpoint: `${base}/token`,
+            jwks_uri: `${base}/jwks`,
+            response_types_supported: ['code'],
+            token_endpoint_auth_methods_supported: 'private_key_jwt',
+            token_endpoint_auth_signing_alg_values_supported: 'RS256',
+          }),
+        );
+        return;
+      }
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end('{"error":"invalid_client"}');
+    });
+    await new Promise<void>((done) => server.listen(0, 'localhost', done));
+    running.push(server);
+    const report = await diagnose(`http://localhost:${(server.address() as AddressInfo).port}`);
+    assert.equal(report.verdict, 'refused', report.summary);
+    const provider = finding(report, 'Provider');
+    for (const member of [
+      'token_endpoint_auth_methods_supported',
+      'token_endpoint_auth_signing_alg_values_supported',
+    ])
+      assert.ok(
+        provider.some((f) => f.level === 'warn' && f.message.startsWith(`${member} is not a list`)),
+        member,
+      );
+    assert.ok(report.probes.length > 0, 'the assertion is still tried');
   });
 
   it('a provider that is down: not proven (exit 1), nothing claimed', async () => {

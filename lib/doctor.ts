@@ -161,6 +161,32 @@ async function probe(
   return record;
 }
 
+/**
+ * A metadata member that RFC 8414 §2 makes a JSON array, or undefined (with a warning) when the
+ * provider sent something else: the app ignores such a value too (it checks `Array.isArray`), so
+ * the doctor reports it instead of failing on it.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
+ */
+function listMember(
+  ctx: Context,
+  metadata: client.ServerMetadata,
+  member:
+    'token_endpoint_auth_methods_supported' | 'token_endpoint_auth_signing_alg_values_supported',
+): readonly string[] | undefined {
+  const value: unknown = metadata[member];
+  if (value === undefined) return undefined;
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  note(
+    ctx,
+    'Provider',
+    'warn',
+    `${member} is not a list of strings (${JSON.stringify(value).slice(0, 100)}): ignored, as the app ` +
+      'ignores it (RFC 8414 §2 makes it a JSON array)',
+  );
+  return undefined;
+}
+
 /** A key nobody registered, of the same type, for the control assertion. */
 async function createStrangerKey(alg: ClientAuthAlg): Promise<ClientKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg === 'EdDSA' ? 'Ed25519' : alg);
@@ -363,7 +389,7 @@ export async function runDoctor(
     'ok',
     `discovered ${metadata.issuer} (token endpoint ${metadata.token_endpoint ?? 'none'})`,
   );
-  const methods = metadata.token_endpoint_auth_methods_supported;
+  const methods = listMember(ctx, metadata, 'token_endpoint_auth_methods_supported');
   if (methods === undefined)
     note(
       ctx,
@@ -374,7 +400,7 @@ export async function runDoctor(
   else if (methods.includes('private_key_jwt'))
     note(ctx, 'Provider', 'ok', `private_key_jwt offered (${methods.join(', ')})`);
   else note(ctx, 'Provider', 'fail', `private_key_jwt not offered (${methods.join(', ')})`);
-  const supported = metadata.token_endpoint_auth_signing_alg_values_supported;
+  const supported = listMember(ctx, metadata, 'token_endpoint_auth_signing_alg_values_supported');
   note(
     ctx,
     'Provider',

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -141,6 +142,49 @@ describe('npm run provider-check', () => {
     );
     assert.match(skipped[0]?.reason ?? '', /RFC 10070/);
     assert.equal(report.summary, `${CHECK_CASES.length - 1} passed, 0 failed, 1 skipped`);
+  });
+
+  it('a rate-limited or failing token endpoint: no PASS for what was not refused', async () => {
+    // The valid assertion is accepted; every later request gets 429 (a rate limit) or 503: those
+    // say nothing about the assertion, so they must not count as refusals.
+    let requests = 0;
+    const server = createServer((req, res) => {
+      const base = `http://localhost:${(server.address() as AddressInfo).port}`;
+      if (req.url === '/.well-known/openid-configuration') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            issuer: base,
+            authorization_endpoint: `${base}/auth`,
+            token_endpoint: `${base}/token`,
+            jwks_uri: `${base}/jwks`,
+            response_types_supported: ['code'],
+          }),
+        );
+        return;
+      }
+      requests += 1;
+      if (requests === 1) {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end('{"error":"invalid_grant"}');
+      } else {
+        res.writeHead(requests % 2 ? 429 : 503, { 'retry-after': '60' });
+        res.end();
+      }
+    });
+    await new Promise<void>((done) => server.listen(0, 'localhost', done));
+    servers.push(server);
+    const report = await runProviderCheck(
+      parseConfig(appEnv(`http://localhost:${(server.address() as AddressInfo).port}`)),
+    );
+    assert.equal(statusOf(report).valid, 'PASS');
+    const bad = report.results.filter((r) => r.id !== 'valid');
+    assert.deepEqual(
+      bad.filter((r) => r.status === 'PASS').map((r) => `${r.id}: ${r.answered}`),
+      [],
+    );
+    assert.ok(bad.some((r) => r.status === 'SKIP' && r.answered?.startsWith('429')));
+    assert.ok(bad.some((r) => r.status === 'SKIP' && r.answered?.startsWith('503')));
   });
 
   it('a refused valid assertion: nothing is judged (exit 2)', async () => {

@@ -372,7 +372,11 @@ function resultOf(c: Case, probe: ProbeResult, status: CheckStatus, reason?: str
   };
 }
 
-/** PASS when refused, FAIL when accepted, SKIP when there was no answer. */
+/**
+ * PASS when refused, FAIL when accepted, SKIP when the answer says neither: no answer, or one
+ * that is not a token endpoint's verdict on the client (a 429 rate limit, a 5xx, a redirect).
+ * MUST: a PASS claims the provider refused the assertion; a throttled request proves nothing.
+ */
 function judgeBad(c: Case, probe: ProbeResult): CaseResult {
   switch (probe.verdict) {
     case 'authenticated':
@@ -380,7 +384,12 @@ function judgeBad(c: Case, probe: ProbeResult): CaseResult {
     case 'refused':
       return resultOf(c, probe, 'PASS');
     case 'unclear':
-      return resultOf(c, probe, 'PASS', 'refused, though not with an OAuth error status');
+      return resultOf(
+        c,
+        probe,
+        'SKIP',
+        'the answer says nothing about client authentication (not 400/401/403): run again later',
+      );
     case 'no_answer':
       return resultOf(c, probe, 'SKIP', 'no answer from the token endpoint');
   }

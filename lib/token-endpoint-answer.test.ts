@@ -180,4 +180,50 @@ describe('reading and judging a token endpoint answer', () => {
     );
     assert.equal(judgeClientAuthentication(await answerFor({ status: 502 })), 'unclear');
   });
+
+  it('invalid_grant on a 400 or a 403 passes client authentication (Auth0 answers 403)', async () => {
+    // Auth0 answers a bad code with 403 {"error":"invalid_grant","error_description":"Invalid
+    // authorization code"} once the client is authenticated; the OAuth error code says which check
+    // failed (RFC 6749 §5.2: "400 unless specified otherwise"). A 401 stays client authentication,
+    // as everywhere in the app.
+    const json = { 'content-type': 'application/json' };
+    for (const status of [400, 403]) {
+      const grant = await answerFor({
+        status,
+        headers: json,
+        body: '{"error":"invalid_grant","error_description":"Invalid authorization code"}',
+      });
+      assert.equal(judgeClientAuthentication(grant), 'authenticated', String(status));
+    }
+    for (const body of ['{"error":"invalid_client"}', '{"error":"access_denied"}']) {
+      const refused = await answerFor({ status: 403, headers: json, body });
+      assert.equal(judgeClientAuthentication(refused), 'refused', body);
+    }
+    const challenged = await answerFor({
+      status: 401,
+      headers: json,
+      body: '{"error":"invalid_grant"}',
+    });
+    assert.equal(judgeClientAuthentication(challenged), 'refused');
+  });
+  it('an Entra ID description on several lines, or with terminal escapes, is read as one line', async () => {
+    // Entra ID puts Trace ID, Correlation ID and Timestamp on lines of their own (CRLF); RFC 6749
+    // §5.2 allows no control character in error_description, and the doctor prints it to a terminal.
+    const answer = await answerFor({
+      status: 401,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: JSON.stringify({
+        error: 'invalid_client',
+        error_description:
+          'AADSTS700027: Client assertion failed signature validation.\r\nTrace ID: 1f\r\n' +
+          'Correlation ID: 2e\r\nTimestamp: 2026-12-01 10:00:00Z\u001b[2J\u001b]0;x\u0007',
+        error_codes: [700027],
+      }),
+    });
+    assert.equal(
+      describeTokenEndpointAnswer(answer),
+      '401 invalid_client: AADSTS700027: Client assertion failed signature validation. Trace ID: 1f ' +
+        'Correlation ID: 2e Timestamp: 2026-12-01 10:00:00Z [2J ]0;x',
+    );
+  });
 });

@@ -49,8 +49,17 @@ function mediaType(headers: Headers): string | undefined {
   return raw ? raw.split(';')[0]?.trim().toLowerCase() || undefined : undefined;
 }
 
+/**
+ * A provider's string, shortened and on one line. MUST: control characters (CR/LF that Entra ID
+ * puts in its descriptions, or a terminal escape a hostile provider sends) become spaces before
+ * the text reaches a terminal or a log line; RFC 6749 §5.2 allows none in these members.
+ */
 function shortText(value: unknown, max = 500): string | undefined {
-  return typeof value === 'string' ? value.slice(0, max) : undefined;
+  if (typeof value !== 'string') return undefined;
+  return value
+    .replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')
+    .trim()
+    .slice(0, max);
 }
 
 /**
@@ -90,11 +99,16 @@ export async function readTokenEndpointAnswer(response: Response): Promise<Token
 /**
  * Whether the provider got past client authentication. A provider authenticates the client before
  * it looks at the grant, so `invalid_grant` (for a made-up code) passes; so does a token.
+ *
+ * `invalid_grant` counts on a 403 as on a 400: Auth0 answers a bad code with `403 invalid_grant`
+ * (RFC 6749 §5.2 says 400 "unless specified otherwise"); the error code names the check that
+ * failed. A 401 stays a refusal: it is the status of client authentication (§5.2).
  */
 export function judgeClientAuthentication(answer: TokenEndpointAnswer): ClientAuthVerdict {
   if (answer.status === 200 && answer.body === 'json' && answer.members?.includes('access_token'))
     return 'authenticated';
-  if (answer.status === 400 && answer.error === 'invalid_grant') return 'authenticated';
+  if ((answer.status === 400 || answer.status === 403) && answer.error === 'invalid_grant')
+    return 'authenticated';
   if (answer.status === 400 || answer.status === 401 || answer.status === 403) return 'refused';
   return 'unclear';
 }

@@ -174,7 +174,16 @@ export async function buildAuthorizationRequest(
   }
   // MUST: RFC 9126 §4: the browser's URL carries the reference and the client_id, nothing else: the
   // request's content stays on the back channel, out of browser history, logs and referrers.
-  const carried = [...url.searchParams.keys()].sort().join(' ');
+  // The endpoint's own query (RFC 6749 §3.1: retained, e.g. a tenant or realm) is not the
+  // request's, unless it names one of the request's parameters.
+  const own = new URL(String(metadata.authorization_endpoint)).searchParams;
+  const carried = [...url.searchParams.keys()]
+    .filter(
+      (name) =>
+        !own.has(name) || name in parameters || name === 'client_id' || name === 'request_uri',
+    )
+    .sort()
+    .join(' ');
   if (carried !== 'client_id request_uri') {
     throw new AuthError('par_request_failed', {
       detail: `the authorization URL would carry more than client_id and request_uri: ${carried}`,

@@ -85,13 +85,19 @@ function refuse(description: string, reason = description): DpopProofOutcome {
   return { ok: false, error: 'invalid_dpop_proof', description, reason };
 }
 
+/** RFC 3986 §2.3 unreserved characters: percent-encoding them changes nothing (§6.2.2.2). */
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
 /**
  * RFC 9449 §4.3 check 9 (`htu`): the URI without query and fragment. The WHATWG parser applies
- * RFC 3986 syntax- and scheme-based normalisation (case of scheme and host, default port, dot
- * segments, percent-encoding case), which is what §4.3 asks servers to do before comparing.
+ * most of RFC 3986 syntax- and scheme-based normalisation (case of scheme and host, default port,
+ * dot segments) but leaves percent-encodings as written, so the path's are normalised here:
+ * unreserved characters decoded, hex digits in upper case (§6.2.2.1, §6.2.2.2). That is what §4.3
+ * asks servers to do before comparing.
  *
  * @returns undefined when `value` is not an http(s) URL.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ * @see https://www.rfc-editor.org/rfc/rfc3986#section-6.2.2
  */
 export function normalizeHtu(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
@@ -99,6 +105,10 @@ export function normalizeHtu(value: unknown): string | undefined {
   if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) return undefined;
   url.search = '';
   url.hash = '';
+  url.pathname = url.pathname.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => {
+    const char = String.fromCharCode(parseInt(hex, 16));
+    return UNRESERVED.test(char) ? char : `%${hex.toUpperCase()}`;
+  });
   return url.href;
 }
 

@@ -221,6 +221,20 @@ describe('the API accepts a DPoP-bound token with a valid proof', () => {
     assert.equal(normalizeHtu(42), undefined);
   });
 
+  it('normalises percent-encoding in htu as RFC 3986 §6.2.2.1–§6.2.2.2 say (RFC 9449 §4.3)', async () => {
+    // An unreserved character percent-encoded is the same URI; a reserved one (`/`) is not.
+    const token = await mintToken();
+    const encoded = await mintProof(token, {
+      claims: { htu: 'https://app.example/api/m%65ssages' },
+    });
+    assert.equal((await send(dpopRequest(token, encoded))).status, 200);
+    const slash = await mintProof(token, { claims: { htu: 'https://app.example/api%2Fmessages' } });
+    await expectDpopRefusal(await send(dpopRequest(token, slash)), 'invalid_dpop_proof', /URL/);
+    // Hex digits of a percent-encoding compare case-insensitively.
+    assert.equal(normalizeHtu('https://a.example/a%2fb'), normalizeHtu('https://a.example/a%2Fb'));
+    assert.equal(normalizeHtu('https://a.example/%7euser'), 'https://a.example/~user');
+  });
+
   it('accepts typ application/dpop+jwt', async () => {
     const token = await mintToken();
     const proof = await mintProof(token, { header: { typ: 'application/dpop+jwt' } });

@@ -132,7 +132,10 @@ export function buildConfiguration(
   observeFetch: FetchObserver = () => {},
 ): Configuration {
   const profile = fapi2Configuration(settings.fapi2 ?? PLAIN);
-  const { revocation, ...refresh } = userSessionConfiguration(settings.clientId);
+  const { revocation, ...refresh } = userSessionConfiguration(
+    settings.clientId,
+    settings.fapi2?.profile !== 'fapi2',
+  );
   return {
     ...refresh,
     clients: [demoClient(settings)],

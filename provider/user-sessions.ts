@@ -6,7 +6,10 @@ import type { Configuration } from 'oidc-provider';
  * - refresh tokens for the client whenever it may use the refresh_token grant (no `offline_access`
  *   needed, as with Keycloak; bound to the provider session, so they die when the user signs out
  *   here), rotated on every use: a refresh token used twice is refused and, as oidc-provider does,
- *   revokes the whole grant (RFC 9700 §4.14.2);
+ *   revokes the whole grant (RFC 9700 §4.14.2). Not under `PROVIDER_PROFILE=fapi2`: FAPI 2.0
+ *   §5.3.2.1 says an authorization server "shall not use refresh token rotation except in
+ *   extraordinary circumstances" (its clients are confidential and their access tokens
+ *   sender-constrained, RFC 9700 §4.14.2's other protection);
  * - token revocation (RFC 7009), for the client's own tokens;
  * - user access tokens that live `PROVIDER_ACCESS_TOKEN_TTL` seconds (default 300), so that a
  *   person or a test can watch a refresh happen. The user's token for the API is an RFC 9068 JWT
@@ -38,17 +41,22 @@ export function userAccessTokenTtlFromEnv(
   return ttl;
 }
 
-/** The configuration members for refresh, rotation and revocation. */
-export function userSessionConfiguration(clientId: string): Pick<
-  Configuration,
-  'issueRefreshToken' | 'rotateRefreshToken'
-> & {
+/**
+ * The configuration members for refresh, rotation and revocation.
+ *
+ * @param rotate whether refresh tokens rotate on use (not under FAPI 2.0, §5.3.2.1).
+ * @see https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.2.1
+ */
+export function userSessionConfiguration(
+  clientId: string,
+  rotate = true,
+): Pick<Configuration, 'issueRefreshToken' | 'rotateRefreshToken'> & {
   revocation: NonNullable<NonNullable<Configuration['features']>['revocation']>;
 } {
   return {
     issueRefreshToken: (_ctx, client) =>
       client.clientId === clientId && client.grantTypeAllowed('refresh_token'),
-    rotateRefreshToken: true,
+    rotateRefreshToken: rotate,
     revocation: {
       enabled: true,
       // A client revokes its own tokens only.

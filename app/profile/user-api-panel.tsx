@@ -36,7 +36,7 @@ function describeSource(token: UserTokenView): string {
     case 'refreshed':
       return (
         'Refreshed just now: a refresh grant with resource=API_RESOURCE, authenticated by a ' +
-        'newly signed client assertion (below); the rotated refresh token was stored.'
+        'newly signed client assertion (below); a rotated refresh token replaced the stored one.'
       );
     case 'shared':
       return (

@@ -116,7 +116,7 @@ function sign(
 
 function validate(
   token: string,
-  replay: JtiReplayStore = createMemoryJtiReplayStore(),
+  replay: Pick<JtiReplayStore, 'rememberOnce'> = createMemoryJtiReplayStore(),
   overrides: { algorithms?: string[]; maxAgeSeconds?: number; jwks?: ProviderJwks } = {},
 ) {
   return validateLogoutToken(token, {
@@ -152,6 +152,7 @@ function recordingStore(): JtiReplayStore & { calls: string[] } {
       calls.push(jti);
       return inner.rememberOnce(jti, expiresAt);
     },
+    forgetOnce: (jti) => inner.forgetOnce(jti),
   };
 }
 
@@ -531,7 +532,7 @@ describe('validateLogoutToken: key rotation and the replay store', () => {
 
   it('keeps the jti until the token would be too old anyway', async () => {
     const asked: number[] = [];
-    const replay: JtiReplayStore = {
+    const replay: Pick<JtiReplayStore, 'rememberOnce'> = {
       async rememberOnce(_jti, expiresAt) {
         asked.push(expiresAt);
         return true;
@@ -544,7 +545,7 @@ describe('validateLogoutToken: key rotation and the replay store', () => {
 
   it('lets a replay store error through, untouched', async () => {
     const failure = Object.assign(new Error('store down'), { code: 'ECONNREFUSED' });
-    const broken: JtiReplayStore = {
+    const broken: Pick<JtiReplayStore, 'rememberOnce'> = {
       async rememberOnce() {
         throw failure;
       },

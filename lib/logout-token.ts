@@ -134,6 +134,11 @@ export type JtiReplayStore = {
    *   still remembered. Must be atomic: of two concurrent calls with one `jti`, one gets true.
    */
   rememberOnce(jti: string, expiresAtSeconds: number): Promise<boolean>;
+  /**
+   * Forgets `jti` again: the token was accepted but could not be acted on for a reason that is
+   * not its own (the session store failed), so the provider's retry must not count as a replay.
+   */
+  forgetOnce(jti: string): Promise<void>;
 };
 
 /** Default bound of the in-memory replay store. */
@@ -173,6 +178,9 @@ export function createMemoryJtiReplayStore(options: { maxEntries?: number } = {}
       expiries.set(jti, expiresAtSeconds);
       return true;
     },
+    async forgetOnce(jti) {
+      expiries.delete(jti);
+    },
   };
 }
 
@@ -186,7 +194,7 @@ export type LogoutTokenValidationOptions = {
   /** The algorithm(s) this client expects ID tokens to be signed with (asymmetric ones only). */
   readonly algorithms: readonly string[];
   /** Where accepted `jti`s are remembered. */
-  readonly replay: JtiReplayStore;
+  readonly replay: Pick<JtiReplayStore, 'rememberOnce'>;
   /** How old `iat` may be, seconds ({@link LOGOUT_TOKEN_MAX_AGE_SECONDS}), plus the tolerance. */
   readonly maxAgeSeconds?: number;
 };

@@ -275,6 +275,11 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
         return set === 'OK';
       });
     },
+    forgetOnce(jti) {
+      return run('forgetOnce', async () => {
+        await client.del(jtiKey(jti));
+      });
+    },
     ping() {
       return run('ping', async () => {
         await client.ping();

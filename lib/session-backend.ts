@@ -31,6 +31,7 @@ function createDeferredRedisStore(url: string): SessionStore {
     acquireLock: async (name, ttlMs) => (await loading).acquireLock(name, ttlMs),
     releaseLock: async (name, token) => (await loading).releaseLock(name, token),
     rememberOnce: async (jti, expiresAt) => (await loading).rememberOnce(jti, expiresAt),
+    forgetOnce: async (jti) => (await loading).forgetOnce(jti),
     ping: async () => (await loading).ping(),
     close: async () => (await loading).close(),
   };

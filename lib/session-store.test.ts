@@ -152,6 +152,16 @@ for (const { name, open } of stores) {
       assert.equal(await store.rememberOnce(createSessionId(), exp), true);
     });
 
+    it('forgets a jti on request (a logout to be retried), and only that one', async () => {
+      const [jti, other] = [createSessionId(), createSessionId()];
+      const exp = Math.floor(Date.now() / 1000) + 120;
+      await store.rememberOnce(jti, exp);
+      await store.rememberOnce(other, exp);
+      await store.forgetOnce(jti);
+      assert.equal(await store.rememberOnce(jti, exp), true);
+      assert.equal(await store.rememberOnce(other, exp), false);
+    });
+
     it('drops a session when it expires', async () => {
       const record = makeRecord({ expires_at: Date.now() + 200 });
       await store.create(record);

@@ -58,6 +58,8 @@ export type SessionStore = {
    * The shape of lib/logout-token.ts's JtiReplayStore.
    */
   rememberOnce(jti: string, expiresAtSeconds: number): Promise<boolean>;
+  /** Forgets a `jti` remembered by {@link SessionStore.rememberOnce} (a logout to be retried). */
+  forgetOnce(jti: string): Promise<void>;
   /**
    * Checks that the store answers, changing nothing: the callback asks before it redeems a code,
    * so that no tokens are issued for a session that could not be kept.
@@ -230,6 +232,9 @@ export function createMemorySessionStore(options: MemoryStoreOptions = {}): Sess
       if (seen !== undefined && seen > now()) return false;
       jtis.set(jti, Math.max(expiresAtSeconds * 1000, now() + 1000));
       return true;
+    },
+    async forgetOnce(jti) {
+      jtis.delete(jti);
     },
     async ping() {
       // This process's memory is always there.

@@ -1,5 +1,6 @@
 import { after, type NextRequest } from 'next/server';
 
+import { endLoggedOutSessions } from '@/lib/backchannel-logout';
 import { readBoundedText } from '@/lib/bounded-body';
 import { getConfig } from '@/lib/config';
 import { getProvider } from '@/lib/discovery';
@@ -90,10 +91,8 @@ export async function POST(request: NextRequest) {
 
   let ended: SessionRecord[];
   try {
-    ended =
-      claims.sid !== undefined
-        ? await store.removeBySid(claims.sid)
-        : await store.removeBySub(claims.sub ?? '');
+    // On a store failure the token's jti is released: the provider's retry is not a replay.
+    ended = await endLoggedOutSessions(store, claims);
   } catch (err) {
     log.warn('back-channel logout not processed', { reason: describeError(err) });
     return unavailable('The session store cannot be reached; retry the logout');

@@ -387,10 +387,22 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
       );
       console.log(describeKeySet(set, file));
       const retireAt = earliestRetirement(promotedSet, lifetimeSeconds);
+      // An older key in the file may carry a time that cannot be read: the promotion is done,
+      // and `retire` will name that key.
+      const when =
+        retireAt === undefined
+          ? 'now'
+          : Number.isNaN(retireAt.getTime())
+            ? undefined
+            : retireAt.toISOString();
       console.log(
-        `\nNext: once no assertion signed by ${demoted.kid} can still be accepted ` +
-          `(the app's reload, ${lifetimeSeconds} s of assertion lifetime and a margin), ` +
-          `from ${retireAt?.toISOString() ?? 'now'} on: npm run keys -- retire`,
+        when === undefined
+          ? `\nNext: another key in the file has no readable rotation time, so \`retire\` ` +
+              `cannot tell when it is safe; wait the app's reload, ${lifetimeSeconds} s of ` +
+              `assertion lifetime and a margin, then: npm run keys -- retire --force`
+          : `\nNext: once no assertion signed by ${demoted.kid} can still be accepted ` +
+              `(the app's reload, ${lifetimeSeconds} s of assertion lifetime and a margin), ` +
+              `from ${when} on: npm run keys -- retire`,
       );
       return;
     }

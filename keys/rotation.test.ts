@@ -158,6 +158,81 @@ describe('key rotation steps', () => {
     assert.equal(kids(promote({ keys: [key('A'), old] }, { now: late }).set.keys), 'B A(previous)');
   });
 
+  it('reads only the RFC 3339 time it writes: text that Date.parse guesses at keeps gates shut', () => {
+    const late = new Date('2030-01-01T00:00:00Z');
+    // V8's Date.parse reads each of these as a date in 2001 or at the start of a year or a day,
+    // long past: a lenient read would open the gate on a time nobody wrote.
+    for (const since of ['soon 5', 'rotated 1', '1', '2026', 'Dec 2026', '2026-12-01', '12/01']) {
+      const next = { ...key('B'), rotation: { state: 'next', since } } as PrivateJwk;
+      assert.throws(
+        () => promote({ keys: [key('A'), next] }, { now: late }),
+        /no readable rotation time .* Pass --force/,
+        `promote with since ${since}`,
+      );
+      const previous = { ...key('A'), rotation: { state: 'previous', since } } as PrivateJwk;
+      assert.throws(
+        () => retire({ keys: [key('B'), previous] }, { lifetimeSeconds: 60, now: late }),
+        /no readable rotation time .* Pass --force/,
+        `retire with since ${since}`,
+      );
+    }
+    // What the tool writes, and the same instant with an offset, still open them.
+    for (const since of ['2026-11-28T10:00:00.000Z', '2026-11-28T11:00:00+01:00']) {
+      const next = { ...key('B'), rotation: { state: 'next', since } } as PrivateJwk;
+      assert.equal(
+        kids(promote({ keys: [key('A'), next] }, { now: late }).set.keys),
+        'B A(previous)',
+      );
+    }
+  });
+
+  it('does not retire a key that stopped signing at a time it cannot know (no rotation mark)', () => {
+    const late = new Date('2030-01-01T00:00:00Z');
+    // Hand-promoted: B moved first, A after it without a `previous` mark. A may still be signing
+    // (the app reloads within a second) and what it signed is valid for an assertion lifetime.
+    for (const a of [
+      key('A'),
+      { ...key('A'), rotation: { state: 'Previous', since: late.toISOString() } },
+    ]) {
+      const set = { keys: [key('B'), a as PrivateJwk] };
+      assert.throws(
+        () => retire(set, { lifetimeSeconds: 60, now: late }),
+        /no readable rotation time .* Pass --force/,
+        JSON.stringify(a.rotation),
+      );
+      assert.equal(
+        kids(retire(set, { lifetimeSeconds: 60, now: late, force: true }).set.keys),
+        'B',
+      );
+    }
+  });
+
+  it('promote still reports on a key set holding an older unreadable rotation time', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rp-keytool-'));
+    const file = join(dir, 'old.private.jwks.json');
+    const [a, b, c] = await Promise.all([
+      generatePrivateJwk('ES256'),
+      generatePrivateJwk('ES256'),
+      generatePrivateJwk('ES256'),
+    ]);
+    const keys: PrivateJwk[] = [
+      a,
+      { ...b, rotation: { state: 'next', since: '2026-01-01T00:00:00Z' } },
+      { ...c, rotation: { state: 'previous', since: 'a while ago' } },
+    ];
+    await writeKeySet(keys, file);
+    const printed: string[] = [];
+    const original = console.log;
+    console.log = (...parts: unknown[]) => printed.push(parts.join(' '));
+    try {
+      await runKeyTool(['promote', '--file', file]);
+    } finally {
+      console.log = original;
+    }
+    assert.equal((await loadClientKeySet(file)).signing.kid, b?.kid);
+    assert.match(printed.join('\n'), /no readable rotation time/);
+  });
+
   it('reads the assertion lifetime as the app does', () => {
     assert.equal(assertionLifetimeFromEnv({}), 60);
     assert.equal(assertionLifetimeFromEnv({ OIDC_CLIENT_ASSERTION_LIFETIME: ' 300 ' }), 300);

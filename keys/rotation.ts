@@ -74,12 +74,35 @@ export function signingKey(set: PrivateKeySet): PrivateJwk {
   return first;
 }
 
+/**
+ * An RFC 3339 date-time with its offset, as the tool writes it (`toISOString`). Nothing else is
+ * read: `Date.parse` guesses at other text (`"soon 5"` is 1 May 2001, `"2026"` New Year's Day),
+ * and a guess in the past would open a gate.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc3339#section-5.6
+ */
+const RFC3339_DATE_TIME =
+  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+
 /** The moment a key entered its rotation state, or undefined when it cannot be read. */
 function sinceOf(key: PrivateJwk): number | undefined {
   const since = key.rotation?.since;
-  if (typeof since !== 'string') return undefined;
+  if (typeof since !== 'string' || !RFC3339_DATE_TIME.test(since)) return undefined;
   const ms = Date.parse(since);
   return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** The keys `retire` removes: every key after the signing key except the one waiting to sign. */
+function leavingKeys(set: PrivateKeySet): PrivateJwk[] {
+  return set.keys.slice(1).filter((k) => stateOf(k) !== 'next');
+}
+
+/**
+ * When a retiring key stopped signing (its `previous` time), or undefined when that is not known:
+ * an unreadable time, or no `previous` mark at all (a hand-edited file).
+ */
+function demotedAt(key: PrivateJwk): number | undefined {
+  return stateOf(key) === 'previous' ? sinceOf(key) : undefined;
 }
 
 /** Why a gate stays shut for a key whose rotation time cannot be read. */
@@ -107,15 +130,16 @@ export function earliestPromotion(
 
 /**
  * When the keys that signed before may be retired: once the app reloaded the file that demoted
- * them and the last assertion they signed has expired. Undefined when there is nothing to wait
- * for (no `previous` key); an invalid Date (never reached) when a rotation time cannot be read.
+ * them and the last assertion they signed has expired. Undefined when there is nothing to retire;
+ * an invalid Date (never reached) when a retiring key's demotion time cannot be read, or it has
+ * none (a key after the signing key without a `previous` mark: moved there by hand).
  *
  * @param lifetimeSeconds the app's assertion lifetime (OIDC_CLIENT_ASSERTION_LIFETIME).
  */
 export function earliestRetirement(set: PrivateKeySet, lifetimeSeconds: number): Date | undefined {
-  const previous = set.keys.filter((k) => stateOf(k) === 'previous');
-  if (previous.length === 0) return undefined;
-  const times = previous.map(sinceOf);
+  const leaving = leavingKeys(set);
+  if (leaving.length === 0) return undefined;
+  const times = leaving.map(demotedAt);
   if (times.some((t) => t === undefined)) return new Date(Number.NaN);
   const demoted = Math.max(...(times as number[]));
   return new Date(
@@ -194,14 +218,14 @@ export function retire(
   set: PrivateKeySet,
   options: { lifetimeSeconds: number; force?: boolean; now?: Date },
 ): { set: PrivateKeySet; retired: readonly PrivateJwk[] } {
-  const signing = signingKey(set);
-  const retired = set.keys.filter((k) => k !== signing && stateOf(k) !== 'next');
+  signingKey(set);
+  const retired = leavingKeys(set);
   if (retired.length === 0) throw new RotationError('no previous key to retire');
   const earliest = earliestRetirement(set, options.lifetimeSeconds);
   const now = options.now ?? new Date();
   if (earliest && !options.force) {
-    const previous = retired.find((k) => stateOf(k) === 'previous') ?? retired[0];
-    if (Number.isNaN(earliest.getTime()) && previous) throw unreadableTime(previous, 'retire it');
+    const unknown = retired.find((k) => demotedAt(k) === undefined);
+    if (unknown) throw unreadableTime(unknown, 'retire it');
     if (now < earliest) {
       const wait = Math.ceil((earliest.getTime() - now.getTime()) / 1000);
       throw new RotationError(

@@ -125,6 +125,29 @@ describe('a signed UserInfo response (application/jwt)', () => {
     }
   });
 
+  it('allows the provider’s clock a few seconds ahead, as the ID token does (nbf, iat)', async () => {
+    // The provider signs `nbf` = its own now; this machine's clock a little behind it (or the
+    // provider's Date truncated to the second) must not fail a sign-in that the ID token passed.
+    const now = Math.floor(Date.now() / 1000);
+    const result = await signInWith({
+      userinfo: (c, provider) =>
+        createSignedUserInfo(provider, CLIENT_ID, c, provider.signing, {
+          iat: now + 5,
+          nbf: now + 5,
+          exp: now + 305,
+        }),
+    });
+    assert.equal(result.userinfo?.sub, op.user.sub);
+    // Far beyond any tolerance it is still refused.
+    await assert.rejects(
+      signInWith({
+        userinfo: (c, provider) =>
+          createSignedUserInfo(provider, CLIENT_ID, c, provider.signing, { nbf: now + 600 }),
+      }),
+      refusedAs('userinfo_invalid'),
+    );
+  });
+
   it('is refused without iss or aud (a signed response MUST carry both), or for another client', async () => {
     for (const overrides of [
       { iss: undefined },

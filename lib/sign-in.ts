@@ -134,6 +134,12 @@ export type SignInDpop = {
   readonly proofs: readonly string[];
 };
 
+/**
+ * Seconds of clock difference allowed on the time claims of the provider's JWTs at sign-in (the ID
+ * token, a signed UserInfo response): openid-client's default, which it applies to both too.
+ */
+const PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS = 30;
+
 /** Maps a failure of the code exchange onto a stable {@link AuthError}. */
 function classifyCodeExchangeError(err: unknown, tokenRequestSent: boolean): AuthError {
   const detail = describeError(err);
@@ -278,7 +284,14 @@ async function verifySignedUserInfo(
   try {
     await provider.jwks.verify(
       last.jwt,
-      { algorithms: [alg], issuer: provider.metadata.issuer, audience: clientId },
+      {
+        algorithms: [alg],
+        issuer: provider.metadata.issuer,
+        audience: clientId,
+        // The same tolerance as the ID token's and openid-client's: a provider signing `nbf` with
+        // its own now, a second ahead of this machine, must not fail a sign-in the ID token passed.
+        clockTolerance: PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS,
+      },
       true,
     );
   } catch (err) {
@@ -380,7 +393,10 @@ export async function completeSignIn(
   try {
     await provider.jwks.verify(
       id_token,
-      { algorithms: [settings.idTokenSignedResponseAlg], clockTolerance: 30 },
+      {
+        algorithms: [settings.idTokenSignedResponseAlg],
+        clockTolerance: PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS,
+      },
       true,
     );
   } catch (err) {

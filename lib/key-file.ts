@@ -86,6 +86,16 @@ function parseJson(text: string, file: string): KeyFileContents {
         'use the private key file, not the public one',
       );
     }
+    // MUST: `kid` is a string (RFC 7517 §4.5) and names the key in every assertion header; a
+    // hand-edited number or empty value would be published and sent as it is.
+    const kid: unknown = jwk.kid;
+    if (kid !== undefined && (typeof kid !== 'string' || kid === '')) {
+      throw keyFileError(
+        file,
+        `key #${index + 1} has a kid that is not a non-empty string (${JSON.stringify(kid)})`,
+        'give it a string kid, or remove kid to use the RFC 7638 thumbprint',
+      );
+    }
     let key: KeyObject;
     try {
       key = createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' });

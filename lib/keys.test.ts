@@ -547,6 +547,14 @@ describe('client keys: refusals', () => {
       'OIDC_CLIENT_KEY_FILE',
       /same kid/,
     );
+    // RFC 7517 §4.5: kid is a string; a number, an object or nothing at all names no key.
+    for (const kid of [7, '', { id: 'x' }, null]) {
+      await rejects(
+        loadClientKeySet(file(JSON.stringify({ keys: [{ ...jwk, kid }] }))),
+        'OIDC_CLIENT_KEY_FILE',
+        /key #1 has a kid that is not a non-empty string/,
+      );
+    }
   });
 });
 
@@ -627,6 +635,12 @@ describe('client keys: reloading', () => {
       write('{ half-written');
       now += KEY_FILE_CHECK_INTERVAL_MS;
       assert.equal(await kids(), 'b:b,a', 'a broken file keeps the previous keys');
+      // A hand edit that leaves a kid that is no string (RFC 7517 §4.5) is a broken file too.
+      for (const kid of [7, '', { id: 'b' }]) {
+        write(JSON.stringify({ keys: [{ ...b, kid }, a] }));
+        now += KEY_FILE_CHECK_INTERVAL_MS;
+        assert.equal(await kids(), 'b:b,a', `kid ${JSON.stringify(kid)} keeps the previous keys`);
+      }
       write(JSON.stringify({ keys: [b] }));
       now += KEY_FILE_CHECK_INTERVAL_MS;
       assert.equal(await kids(), 'b:b', 'the fixed file is picked up');

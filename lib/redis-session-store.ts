@@ -154,11 +154,22 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
 
   /** Deletes a session and its index entries; returns the record if there was one. */
   async function removeRecord(id: string): Promise<SessionRecord | undefined> {
-    const record = await readRecord(id);
-    const multi = client.multi().del(sessionKey(id));
-    if (record?.sid !== undefined) multi.zRem(sidKey(record.sid), id);
-    if (record) multi.zRem(subKey(record.sub), id);
-    await multi.exec();
+    // MUST: read and delete in one transaction. A refresh on another instance may store its
+    // rotated refresh token (compare-and-set) at any moment; between a separate read and the
+    // delete, it would succeed, and the caller would revoke the token it read, already replaced,
+    // leaving the new one alive at the provider with no session to hold it.
+    const [json] = await client.multi().hGet(sessionKey(id), 'r').del(sessionKey(id)).exec();
+    let record: SessionRecord | undefined;
+    try {
+      record = typeof json === 'string' ? parseSessionRecord(JSON.parse(json)) : undefined;
+    } catch {
+      record = undefined;
+    }
+    if (record) {
+      const multi = client.multi().zRem(subKey(record.sub), id);
+      if (record.sid !== undefined) multi.zRem(sidKey(record.sid), id);
+      await multi.exec();
+    }
     return record;
   }
 

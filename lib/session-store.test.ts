@@ -253,3 +253,36 @@ describe('session store: redis indexes', () => {
     }
   });
 });
+
+describe('session store: redis, two instances', () => {
+  it('never loses a token update that races a logout: the logout gets the tokens it deleted', async () => {
+    // A refresh on one instance stores its rotated refresh token while a logout on another deletes
+    // the session. Either the update fails (the refresh then revokes its token), or it lands first
+    // and the logout gets the record with it (the logout then revokes it). An update that lands
+    // between the logout's read and its delete would leave a refresh token nobody revokes.
+    const one = createRedisSessionStore({ url: redis.url });
+    const two = createRedisSessionStore({ url: redis.url });
+    try {
+      const lost: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        const record = makeRecord({ sub: `race-${i}`, sid: `race-sid-${i}` });
+        await one.create(record);
+        const ending = [
+          () => two.remove(record.id),
+          () => two.end(record.id, 'refresh_rejected'),
+          async () => (await two.removeBySid(`race-sid-${i}`))[0],
+        ][i % 3]!;
+        const [updated, removed] = await Promise.all([
+          one.updateTokens(record.id, 1, { refresh_token: 'rt-rotated' }),
+          ending(),
+        ]);
+        if (updated !== undefined && removed?.tokens.refresh_token !== 'rt-rotated') lost.push(i);
+        assert.notEqual((await one.get(record.id))?.state, 'active');
+      }
+      assert.deepEqual(lost, [], 'rounds where the rotated refresh token escaped the logout');
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+});

@@ -25,7 +25,7 @@ import { reportStoreFailure, reportStoreSuccess } from './store-health';
  *   expiry (ms), for back-channel logout; every sign-in drops the ids that have expired, so an index
  *   holds the live sessions of its sid or user, not every session they ever had;
  * - `rp:lock:<name>` a lock: owner token, `SET NX PX`, released only by its owner (Lua);
- * - `rp:jti:<jti>` a logout token seen, `SET NX EXAT` its expiry (replay).
+ * - `rp:jti:<jti>` a logout token seen, `SET NX PX` until it could no longer be accepted (replay).
  *
  * Failure model: while Redis is unreachable no command waits for it. The offline queue is off and
  * every operation has a time limit, so a request fails within {@link COMMAND_TIMEOUT_MS} with a
@@ -277,11 +277,14 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
     },
     rememberOnce(jti, expiresAtSeconds) {
       return run('rememberOnce', async () => {
+        // MUST: a time to live, not a moment (EXAT): `expiresAtSeconds` is on this instance's
+        // clock, and Redis would read a moment on its own; an app host whose clock runs behind
+        // Redis's would have the jti forgotten early, or at once, and its replay taken.
         // At least a few seconds: an already expired token is refused elsewhere anyway.
-        const until = Math.max(Math.ceil(expiresAtSeconds), Math.ceil(Date.now() / 1000) + 5);
+        const ttlMs = Math.max(Math.ceil(expiresAtSeconds * 1000 - Date.now()), 5000);
         const set = await client.set(jtiKey(jti), '1', {
           condition: 'NX',
-          expiration: { type: 'EXAT', value: until },
+          expiration: { type: 'PX', value: ttlMs },
         });
         return set === 'OK';
       });

@@ -152,6 +152,22 @@ for (const { name, open } of stores) {
       assert.equal(await store.rememberOnce(createSessionId(), exp), true);
     });
 
+    it('remembers a jti until the time given on this instance’s clock, whatever the server’s', async () => {
+      // This instance's clock runs 25 s behind the store's (an app host that learned the
+      // provider's offset, on a Redis host with a correct clock): a jti to be kept 20 s by this
+      // clock must not be forgotten at once.
+      const realNow = Date.now;
+      Date.now = () => realNow() - 25_000;
+      try {
+        const jti = createSessionId();
+        const until = Math.floor(Date.now() / 1000) + 20;
+        assert.equal(await store.rememberOnce(jti, until), true);
+        assert.equal(await store.rememberOnce(jti, until), false, 'a replay is still refused');
+      } finally {
+        Date.now = realNow;
+      }
+    });
+
     it('forgets a jti on request (a logout to be retried), and only that one', async () => {
       const [jti, other] = [createSessionId(), createSessionId()];
       const exp = Math.floor(Date.now() / 1000) + 120;

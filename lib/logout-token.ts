@@ -372,10 +372,12 @@ export async function validateLogoutToken(
   const claims = readLogoutClaims(payload);
 
   // The token can be accepted until its iat is too old (exp, if earlier, ends it sooner); keep the
-  // jti that long, in this machine's time.
+  // jti that long, in this machine's time, and a tolerance longer: with several instances on one
+  // store, one whose clock runs behind this one's (by less than lib/clock-skew.ts corrects, or by
+  // what its estimate of the provider's offset got wrong) accepts the token for that much longer.
   const iat = payload.iat as number;
   const expiresAtSeconds = Math.ceil(
-    iat - skewSeconds + maxAgeSeconds + LOGOUT_TOKEN_CLOCK_TOLERANCE_SECONDS,
+    iat - skewSeconds + maxAgeSeconds + 2 * LOGOUT_TOKEN_CLOCK_TOLERANCE_SECONDS,
   );
   // MUST (§2.6 step 8): last, so that only a token valid in every other way consumes its jti.
   if (!(await options.replay.rememberOnce(claims.jti, expiresAtSeconds)))

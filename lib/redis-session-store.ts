@@ -25,7 +25,7 @@ import { reportStoreFailure, reportStoreSuccess } from './store-health';
  *   expiry (ms), for back-channel logout; every sign-in drops the ids that have expired, so an index
  *   holds the live sessions of its sid or user, not every session they ever had;
  * - `rp:lock:<name>` a lock: owner token, `SET NX PX`, released only by its owner (Lua);
- * - `rp:jti:<jti>` a logout token seen, `SET NX EXAT` its expiry (replay).
+ * - `rp:jti:<jti>` a logout token seen, `SET NX PX` until it could no longer be accepted (replay).
  *
  * Failure model: while Redis is unreachable no command waits for it. The offline queue is off and
  * every operation has a time limit, so a request fails within {@link COMMAND_TIMEOUT_MS} with a
@@ -154,11 +154,22 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
 
   /** Deletes a session and its index entries; returns the record if there was one. */
   async function removeRecord(id: string): Promise<SessionRecord | undefined> {
-    const record = await readRecord(id);
-    const multi = client.multi().del(sessionKey(id));
-    if (record?.sid !== undefined) multi.zRem(sidKey(record.sid), id);
-    if (record) multi.zRem(subKey(record.sub), id);
-    await multi.exec();
+    // MUST: read and delete in one transaction. A refresh on another instance may store its
+    // rotated refresh token (compare-and-set) at any moment; between a separate read and the
+    // delete, it would succeed, and the caller would revoke the token it read, already replaced,
+    // leaving the new one alive at the provider with no session to hold it.
+    const [json] = await client.multi().hGet(sessionKey(id), 'r').del(sessionKey(id)).exec();
+    let record: SessionRecord | undefined;
+    try {
+      record = typeof json === 'string' ? parseSessionRecord(JSON.parse(json)) : undefined;
+    } catch {
+      record = undefined;
+    }
+    if (record) {
+      const multi = client.multi().zRem(subKey(record.sub), id);
+      if (record.sid !== undefined) multi.zRem(sidKey(record.sid), id);
+      await multi.exec();
+    }
     return record;
   }
 
@@ -266,11 +277,14 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
     },
     rememberOnce(jti, expiresAtSeconds) {
       return run('rememberOnce', async () => {
+        // MUST: a time to live, not a moment (EXAT): `expiresAtSeconds` is on this instance's
+        // clock, and Redis would read a moment on its own; an app host whose clock runs behind
+        // Redis's would have the jti forgotten early, or at once, and its replay taken.
         // At least a few seconds: an already expired token is refused elsewhere anyway.
-        const until = Math.max(Math.ceil(expiresAtSeconds), Math.ceil(Date.now() / 1000) + 5);
+        const ttlMs = Math.max(Math.ceil(expiresAtSeconds * 1000 - Date.now()), 5000);
         const set = await client.set(jtiKey(jti), '1', {
           condition: 'NX',
-          expiration: { type: 'EXAT', value: until },
+          expiration: { type: 'PX', value: ttlMs },
         });
         return set === 'OK';
       });

@@ -23,7 +23,10 @@ export type SessionTokens = {
   readonly access_token?: string | undefined;
   /** `token_type` of the access token, lower case (`bearer`). */
   readonly token_type?: string | undefined;
-  /** When the access token expires, ms since the epoch (from `expires_in`, counted from the request). */
+  /**
+   * When the access token expires, ms since the epoch (from `expires_in`, counted from the
+   * request); undefined when the provider did not say (the token is then not reused).
+   */
   readonly expires_at?: number | undefined;
   /** The scope granted with the access token, as the provider stated it. */
   readonly scope?: string | undefined;

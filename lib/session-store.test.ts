@@ -152,6 +152,22 @@ for (const { name, open } of stores) {
       assert.equal(await store.rememberOnce(createSessionId(), exp), true);
     });
 
+    it('remembers a jti until the time given on this instance’s clock, whatever the server’s', async () => {
+      // This instance's clock runs 25 s behind the store's (an app host that learned the
+      // provider's offset, on a Redis host with a correct clock): a jti to be kept 20 s by this
+      // clock must not be forgotten at once.
+      const realNow = Date.now;
+      Date.now = () => realNow() - 25_000;
+      try {
+        const jti = createSessionId();
+        const until = Math.floor(Date.now() / 1000) + 20;
+        assert.equal(await store.rememberOnce(jti, until), true);
+        assert.equal(await store.rememberOnce(jti, until), false, 'a replay is still refused');
+      } finally {
+        Date.now = realNow;
+      }
+    });
+
     it('forgets a jti on request (a logout to be retried), and only that one', async () => {
       const [jti, other] = [createSessionId(), createSessionId()];
       const exp = Math.floor(Date.now() / 1000) + 120;
@@ -250,6 +266,39 @@ describe('session store: redis indexes', () => {
       await raw.close();
       await store.close();
       await server.stop();
+    }
+  });
+});
+
+describe('session store: redis, two instances', () => {
+  it('never loses a token update that races a logout: the logout gets the tokens it deleted', async () => {
+    // A refresh on one instance stores its rotated refresh token while a logout on another deletes
+    // the session. Either the update fails (the refresh then revokes its token), or it lands first
+    // and the logout gets the record with it (the logout then revokes it). An update that lands
+    // between the logout's read and its delete would leave a refresh token nobody revokes.
+    const one = createRedisSessionStore({ url: redis.url });
+    const two = createRedisSessionStore({ url: redis.url });
+    try {
+      const lost: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        const record = makeRecord({ sub: `race-${i}`, sid: `race-sid-${i}` });
+        await one.create(record);
+        const ending = [
+          () => two.remove(record.id),
+          () => two.end(record.id, 'refresh_rejected'),
+          async () => (await two.removeBySid(`race-sid-${i}`))[0],
+        ][i % 3]!;
+        const [updated, removed] = await Promise.all([
+          one.updateTokens(record.id, 1, { refresh_token: 'rt-rotated' }),
+          ending(),
+        ]);
+        if (updated !== undefined && removed?.tokens.refresh_token !== 'rt-rotated') lost.push(i);
+        assert.notEqual((await one.get(record.id))?.state, 'active');
+      }
+      assert.deepEqual(lost, [], 'rounds where the rotated refresh token escaped the logout');
+    } finally {
+      await one.close();
+      await two.close();
     }
   });
 });

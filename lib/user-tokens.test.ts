@@ -37,7 +37,7 @@ function createFakeClock(start = 1_900_000_000_000): FakeClock {
 }
 
 /** A provider with refresh-token rotation and reuse detection, counting its grants. */
-function createRotatingProvider(options: { latencyMs?: number; expiresIn?: number } = {}) {
+function createRotatingProvider(options: { latencyMs?: number; expiresIn?: number | 'none' } = {}) {
   let current = 'rt-0';
   let issued = 0;
   let revoked = false;
@@ -68,7 +68,7 @@ function createRotatingProvider(options: { latencyMs?: number; expiresIn?: numbe
       return {
         access_token: `at-${issued}`,
         token_type: 'Bearer',
-        expires_in: options.expiresIn ?? 300,
+        expires_in: options.expiresIn === 'none' ? undefined : (options.expiresIn ?? 300),
         refresh_token: current,
         scope: 'api1',
       };
@@ -178,6 +178,32 @@ describe('user tokens (memory store, fake clock)', () => {
     assert.ok(leases.some((l) => l.source === 'other_instance'));
     const stored = await store.get(record.id);
     assert.ok(stored?.state === 'active' && stored.record.tokens.refresh_token === 'rt-1');
+  });
+
+  it('sends one refresh grant for two instances racing when the provider sends no expires_in', async () => {
+    const clock = createFakeClock();
+    const store = createMemorySessionStore({ now: clock.now });
+    // RFC 6749 §5.1: expires_in is only RECOMMENDED. The token is then not kept for later calls,
+    // but callers that were waiting for the refresh another instance was making take its token.
+    const provider = createRotatingProvider({ latencyMs: 30, expiresIn: 'none' });
+    const one = manager(store, provider, clock, { lockTtlMs: 60_000 });
+    const two = manager(store, provider, clock, { lockTtlMs: 60_000 });
+    const record = makeRecord(clock.now());
+    await store.create(record);
+    const leases = await Promise.all([
+      ...Array.from({ length: 10 }, () => one.getAccessToken(record.id)),
+      ...Array.from({ length: 10 }, () => two.getAccessToken(record.id)),
+    ]);
+    assert.deepEqual(provider.grants, ['rt-0'], 'exactly one refresh grant');
+    assert.ok(leases.every((l) => l.access_token === 'at-1'));
+    assert.ok(leases.some((l) => l.source === 'other_instance'));
+    assert.ok(
+      leases.every((l) => l.expires_at === undefined),
+      'the expiry is unknown, not now',
+    );
+    // A later call does not reuse a token of unknown lifetime: it refreshes.
+    assert.equal((await one.getAccessToken(record.id)).source, 'refreshed');
+    assert.deepEqual(provider.grants, ['rt-0', 'rt-1']);
   });
 
   it('takes over when the instance holding the refresh lock died (the lock expires)', async () => {

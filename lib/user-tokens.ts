@@ -157,8 +157,9 @@ export function applyRefresh(
     ...previous,
     access_token: refreshed.access_token,
     token_type: refreshed.token_type.toLowerCase(),
-    // Without expires_in the token is not reused: a guess could call the API with a dead token.
-    expires_at: lifetime === undefined ? sentAt : sentAt + lifetime * 1000,
+    // Without expires_in the expiry is unknown (undefined), and the token is not reused by later
+    // calls: a guess could call the API with a dead token.
+    expires_at: lifetime === undefined ? undefined : sentAt + lifetime * 1000,
     scope: refreshed.scope,
     refresh_token: refreshed.refresh_token ?? previous.refresh_token,
     refreshed_at: sentAt,
@@ -189,10 +190,34 @@ export function createUserTokens(options: UserTokenOptions): UserTokens {
       : undefined;
   }
 
-  async function refreshUnderLock(id: string, force: boolean): Promise<AccessTokenLease> {
+  /**
+   * @param seen the access token the caller found unusable (undefined: none yet); with `force`,
+   *   it is read here.
+   */
+  async function refreshUnderLock(
+    id: string,
+    force: boolean,
+    seen: string | undefined,
+  ): Promise<AccessTokenLease> {
     const deadline = now() + maxWaitMs;
     // With `force`, only a token other than the one the caller found unusable will do.
-    const refused = force ? (await readActive(id)).record.tokens.access_token : undefined;
+    const looked = force ? (await readActive(id)).record.tokens.access_token : seen;
+    const refused = force ? looked : undefined;
+    /**
+     * The token someone else stored while this call waited, if it will do: one good for more
+     * than the margin, or one refreshed since this call looked whose lifetime the provider did
+     * not state (RFC 6749 §5.1: expires_in is optional). Such a token is never kept for later
+     * calls, but it is as new as any this call could get: refreshing again would make a second
+     * grant for one burst of callers (and rotate the refresh token under the others).
+     */
+    const theirs = (tokens: SessionTokens, source: TokenSource) => {
+      if (tokens.access_token === refused) return undefined;
+      const fresh = usable(tokens, source);
+      if (fresh) return fresh;
+      return tokens.access_token !== looked && tokens.expires_at === undefined
+        ? lease(tokens, source)
+        : undefined;
+    };
     let waited = false;
     for (;;) {
       const lock = await store.acquireLock(`refresh:${id}`, options.lockTtlMs);
@@ -206,18 +231,15 @@ export function createUserTokens(options: UserTokenOptions): UserTokens {
         await sleep(pollMs);
         waited = true;
         const { record } = await readActive(id);
-        const theirs =
-          record.tokens.access_token !== refused && usable(record.tokens, 'other_instance');
-        if (theirs) return theirs;
+        const taken = theirs(record.tokens, 'other_instance');
+        if (taken) return taken;
         continue;
       }
       try {
         // Re-read under the lock: the previous holder may have refreshed already.
         const { record, version } = await readActive(id);
-        if (record.tokens.access_token !== refused) {
-          const fresh = usable(record.tokens, waited ? 'other_instance' : 'store');
-          if (fresh) return fresh;
-        }
+        const taken = theirs(record.tokens, waited ? 'other_instance' : 'store');
+        if (taken) return taken;
         const sent = record.tokens.refresh_token;
         if (sent === undefined) throw new AuthError('refresh_unavailable');
         const sentAt = now();
@@ -274,10 +296,12 @@ export function createUserTokens(options: UserTokenOptions): UserTokens {
 
   return {
     async getAccessToken(id, { force = false } = {}) {
+      let seen: string | undefined;
       if (!force) {
         const { record } = await readActive(id);
         const stored = usable(record.tokens, 'store');
         if (stored) return stored;
+        seen = record.tokens.access_token;
       }
       const running = inFlight.get(id);
       if (running) {
@@ -289,7 +313,7 @@ export function createUserTokens(options: UserTokenOptions): UserTokens {
           dpop_proofs: undefined,
         };
       }
-      const attempt = refreshUnderLock(id, force);
+      const attempt = refreshUnderLock(id, force, seen);
       inFlight.set(id, attempt);
       const clear = () => {
         if (inFlight.get(id) === attempt) inFlight.delete(id);

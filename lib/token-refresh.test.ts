@@ -15,7 +15,7 @@ import { answerMessagesRequest } from './messages-api';
 import { buildSessionRecord, sealSessionCookie } from './session-data';
 import { createMemorySessionStore, createSessionId } from './session-store';
 import { completeSignIn, startSignIn, type SignInResult } from './sign-in';
-import { refreshUserApiToken, revokeRefreshToken } from './token-refresh';
+import { compareRefreshedIdToken, refreshUserApiToken, revokeRefreshToken } from './token-refresh';
 import { createUserTokens } from './user-tokens';
 
 /**
@@ -196,5 +196,38 @@ describe('the user’s API token from a refresh with resource', () => {
     const stored = await store.get(record.id);
     assert.ok(stored?.state === 'active');
     assert.notEqual(stored.record.tokens.refresh_token, record.tokens.refresh_token, 'rotated');
+  });
+});
+
+describe('compareRefreshedIdToken (OIDC Core §12.2)', () => {
+  const original = {
+    iss: 'https://op.example',
+    sub: 'alice',
+    aud: ['rp', 'api'],
+    azp: 'rp',
+    auth_time: 1_700_000_000,
+    iat: 1_700_000_000,
+  };
+
+  it('accepts the same authentication: a new iat, aud in another order, auth_time left out', () => {
+    assert.equal(
+      compareRefreshedIdToken(original, { ...original, iat: 1_700_000_900, aud: ['api', 'rp'] }),
+      undefined,
+    );
+    const { auth_time: _omitted, ...withoutAuthTime } = original;
+    assert.equal(compareRefreshedIdToken(original, withoutAuthTime), undefined);
+  });
+
+  it('names the claim that differs', () => {
+    assert.equal(compareRefreshedIdToken(original, { ...original, iss: 'https://x' }), 'iss');
+    assert.equal(compareRefreshedIdToken(original, { ...original, sub: 'bob' }), 'sub');
+    assert.equal(compareRefreshedIdToken(original, { ...original, aud: 'rp' }), 'aud');
+    assert.equal(compareRefreshedIdToken(original, { ...original, azp: 'other' }), 'azp');
+    assert.equal(
+      compareRefreshedIdToken(original, { ...original, auth_time: original.auth_time + 1 }),
+      'auth_time',
+    );
+    const { azp: _none, ...withoutAzp } = original;
+    assert.equal(compareRefreshedIdToken(withoutAzp, original), 'azp', 'no azp before, none now');
   });
 });

@@ -1,3 +1,4 @@
+import { decodeJwt, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
 
 import { createTrace, withTrace } from './back-channel';
@@ -83,6 +84,48 @@ export function classifyRefreshError(err: unknown): AuthError {
   return new AuthError('invalid_token_response', { detail, cause: err });
 }
 
+function audiences(aud: unknown): string {
+  const list = Array.isArray(aud) ? aud : aud === undefined ? [] : [aud];
+  return JSON.stringify(list.map(String).sort());
+}
+
+/**
+ * Compares the ID token of a refresh response with the one of the sign-in: MUST (OIDC Core
+ * §12.2) the same `iss`, `sub` and `aud`; the same `azp`, or none when the sign-in's had none;
+ * and, when both carry `auth_time`, the same one (it is the time of the original authentication,
+ * not of the refresh). openid-client has already checked the signature, `iss` against the issuer
+ * and `aud` against this client, as for any ID token.
+ *
+ * @returns undefined when they agree, else the claim that differs.
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#RefreshTokenResponse
+ */
+export function compareRefreshedIdToken(
+  original: JWTPayload,
+  refreshed: JWTPayload,
+): string | undefined {
+  if (refreshed.iss !== original.iss) return 'iss';
+  if (refreshed.sub !== original.sub) return 'sub';
+  if (audiences(refreshed.aud) !== audiences(original.aud)) return 'aud';
+  if (refreshed.azp !== original.azp) return 'azp';
+  if (
+    original.auth_time !== undefined &&
+    refreshed.auth_time !== undefined &&
+    refreshed.auth_time !== original.auth_time
+  )
+    return 'auth_time';
+  return undefined;
+}
+
+/** The sign-in's ID token claims, when the session kept the token (it was verified then). */
+function readOriginalClaims(idToken: string | undefined): JWTPayload | undefined {
+  if (idToken === undefined) return undefined;
+  try {
+    return decodeJwt(idToken);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Sends one refresh grant for the API token of the user `sub`.
  *
@@ -92,7 +135,9 @@ export function classifyRefreshError(err: unknown): AuthError {
 export async function refreshUserApiToken(
   refreshToken: string,
   sub: string,
-  session: Pick<SessionRecord, 'dpop_key'> = {},
+  session: Pick<SessionRecord, 'dpop_key'> & {
+    readonly user?: { readonly id_token?: string };
+  } = {},
 ): Promise<RefreshedTokens> {
   const { api, sessionPasswords } = getConfig();
   const trace = createTrace();
@@ -132,10 +177,18 @@ export async function refreshUserApiToken(
       detail: `token_type "${response.token_type.slice(0, 20)}" instead of bearer`,
     });
   }
-  // MUST: an ID token in a refresh response is about the same user (OIDC Core §12.2).
+  // MUST: an ID token in a refresh response is about the same user and the same authentication
+  // as the sign-in's (OIDC Core §12.2).
   const claims = response.claims();
   if (claims && claims.sub !== sub) {
     throw new AuthError('id_token_invalid', { detail: 'the refreshed ID token names another sub' });
+  }
+  const original = readOriginalClaims(session.user?.id_token);
+  const differs = claims && original ? compareRefreshedIdToken(original, claims) : undefined;
+  if (differs !== undefined) {
+    throw new AuthError('id_token_invalid', {
+      detail: `the refreshed ID token's ${differs} differs from the sign-in's (OIDC Core §12.2)`,
+    });
   }
   log.info('refreshed', {
     sub,

@@ -50,7 +50,8 @@ export type RefreshedTokens = {
 export type RefreshGrant = (
   refreshToken: string,
   sub: string,
-  session: Pick<SessionRecord, 'dpop_key'>,
+  /** The session's DPoP key, and its sign-in ID token (a refreshed one must match it). */
+  session: Pick<SessionRecord, 'dpop_key' | 'user'>,
 ) => Promise<RefreshedTokens>;
 
 /** Revokes a refresh token at the provider (RFC 7009); never throws. */

@@ -126,46 +126,22 @@ export async function checkSessionStore(): Promise<void> {
   await withStore(() => getSessionStore().ping());
 }
 
-/** A new session's id and its sealed cookie, made before the sign-in completes. */
-export type PreparedSession = {
-  readonly id: string;
-  readonly cookie: Promise<string>;
-};
-
-/**
- * Draws a new session id and starts sealing its cookie. The callback calls it before it redeems
- * the code: the sealing (WebCrypto jobs on libuv's thread pool) then runs while the token and
- * UserInfo requests are in flight, instead of after them. Nothing is stored or sent until
- * {@link saveSession}; a sign-in that fails simply drops it.
- */
-export function prepareSession(): PreparedSession {
-  const id = createSessionId();
-  const cookie = sealSessionCookie(id, getConfig().sessionPasswords);
-  // Awaited by saveSession; until then a failure must not count as unhandled.
-  cookie.catch(() => undefined);
-  return { id, cookie };
-}
-
 /**
  * Creates the session of a completed sign-in: a new session id (never one the browser brought:
  * no session fixation), the record in the store, the sealed id in the cookie. Route handlers only.
  *
- * @param prepared - from {@link prepareSession}, made for this sign-in only.
  * @throws {AuthError} `session_store_unavailable`.
  */
-export async function saveSession(
-  result: SignInResult,
-  prepared: PreparedSession = prepareSession(),
-): Promise<SessionRecord> {
+export async function saveSession(result: SignInResult): Promise<SessionRecord> {
   // MUST: the session's DPoP private key is stored sealed, never in the clear (./dpop-client.ts).
   const dpopKey = result.dpop
     ? await sealDpopJwk(result.dpop.key, getConfig().sessionPasswords.seal)
     : undefined;
-  const record = buildSessionRecord(result, { id: prepared.id, dpopKey });
+  const record = buildSessionRecord(result, { id: createSessionId(), dpopKey });
   await withStore(() => getSessionStore().create(record));
   (await cookies()).set(
     sessionCookieName(),
-    await prepared.cookie,
+    await sealSessionCookie(record.id, getConfig().sessionPasswords),
     cookieOptions(SESSION_TTL_SECONDS),
   );
   return record;

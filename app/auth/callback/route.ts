@@ -10,7 +10,6 @@ import {
   countPendingTransactions,
   destroySession,
   forgetTransaction,
-  prepareSession,
   readTransaction,
   saveSession,
 } from '@/lib/session';
@@ -76,10 +75,8 @@ async function completeCallback(request: NextRequest) {
     await forgetTransaction(found.state);
     transaction = found;
 
-    // The new session's cookie is sealed while the code is redeemed (nothing is kept if it fails).
-    const prepared = prepareSession();
     result = await completeSignIn(params, transaction);
-    const session = await saveSession(result, prepared);
+    const session = await saveSession(result);
     await recordSignInFlow({
       transaction,
       callbackParams: params,

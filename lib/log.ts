@@ -20,12 +20,27 @@ export function redact(text: string): string {
     .replace(LONG_OPAQUE, (s) => `${s.slice(0, 4)}…[redacted]`);
 }
 
+/** Whitespace, quotes and control characters (C0, DEL, C1): such a value is written quoted. */
+const NEEDS_QUOTES = /[\s"\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * A field value as written: bare, or JSON-quoted with every control character escaped. MUST: a
+ * value can come from a provider (an error description) or a request; written raw, a line break
+ * would forge a log line and an escape sequence would reach the operator's terminal.
+ */
+function formatValue(value: string | number | boolean): string {
+  if (typeof value !== 'string' || !NEEDS_QUOTES.test(value)) return String(value);
+  // JSON escapes C0 controls and quotes; DEL and the C1 range it leaves as they are.
+  return JSON.stringify(value).replace(
+    /[\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 function format(event: string, fields: Fields = {}): string {
-  const parts = Object.entries(fields)
-    .filter(([, v]) => v !== undefined)
-    .map(
-      ([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : String(v)}`,
-    );
+  const parts = Object.entries(fields).flatMap(([k, v]) =>
+    v === undefined ? [] : [`${k}=${formatValue(v)}`],
+  );
   return redact(`[rp] ${event}${parts.length ? ` ${parts.join(' ')}` : ''}`);
 }
 

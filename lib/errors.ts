@@ -217,6 +217,15 @@ export type AuthErrorOptions = {
 };
 
 /** A protocol failure with a stable code; see {@link AUTH_ERROR_CATALOG}. */
+/**
+ * Provider text on one line, control characters (C0, DEL, C1) turned into spaces. MUST: `error`,
+ * `error_description` and the details quoting them come from the provider. RFC 6749 §5.2 allows no
+ * control characters there, and the CLIs print them to a terminal as they are.
+ */
+function oneLine(text: string | undefined): string | undefined {
+  return text?.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
+}
+
 export class AuthError extends Error {
   readonly code: AuthErrorCode;
   readonly error: string | undefined;
@@ -225,13 +234,13 @@ export class AuthError extends Error {
 
   constructor(code: AuthErrorCode, options: AuthErrorOptions = {}) {
     super(
-      [code, options.error, options.detail].filter(Boolean).join(': '),
+      [code, oneLine(options.error), oneLine(options.detail)].filter(Boolean).join(': '),
       options.cause === undefined ? undefined : { cause: options.cause },
     );
     this.name = 'AuthError';
     this.code = code;
-    this.error = options.error;
-    this.error_description = options.error_description;
-    this.detail = options.detail;
+    this.error = oneLine(options.error);
+    this.error_description = oneLine(options.error_description);
+    this.detail = oneLine(options.detail);
   }
 }

@@ -83,7 +83,8 @@ function readSealHeader(
 ): { passwordId: string; expiresAt: number | undefined } | undefined {
   const parts = withoutVersion(sealed).split('*');
   if (parts.length !== 8) return undefined;
-  const passwordId = parts[1] || '1';
+  // As iron-webcrypto: a seal without an id is looked up as "default".
+  const passwordId = parts[1] || 'default';
   const expiration = parts[5] ?? '';
   if (expiration === '') return { passwordId, expiresAt: undefined };
   if (!/^[1-9]\d*$/.test(expiration)) return undefined;

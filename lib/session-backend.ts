@@ -1,6 +1,6 @@
 import { describeRedisUrl, getConfig } from './config';
 import { log } from './log';
-import { processSingleton } from './process-slot';
+import { processSingleton, processSlot } from './process-slot';
 import { createMemorySessionStore, type SessionStore } from './session-store';
 import { refreshUserApiToken, revokeRefreshToken } from './token-refresh';
 import { createUserTokens, type UserTokens } from './user-tokens';
@@ -15,11 +15,22 @@ import { createUserTokens, type UserTokens } from './user-tokens';
 /**
  * The Redis store, its module (and the `redis` client library) loaded only when REDIS_URL asks
  * for it: without it the app starts about 100 ms sooner and holds less memory. The connection
- * still starts at once (./startup.ts asks for the store when the server starts).
+ * still starts at once (./startup.ts loads the store when the server starts).
+ *
+ * `loaded` settles once the module is loaded and its client created: it rejects when the client
+ * refuses the URL (node-redis throws on a URL the configuration's check lets through, e.g.
+ * `redis://host/name`), so that startup stops with that error as it did before the deferral.
  */
-function createDeferredRedisStore(url: string): SessionStore {
+export function createDeferredRedisStore(url: string): {
+  readonly store: SessionStore;
+  readonly loaded: () => Promise<void>;
+} {
   const loading = import('./redis-session-store').then((m) => m.createRedisSessionStore({ url }));
-  return {
+  // MUST: handled at once. Nobody may await it yet (startup only asks for the store), and an
+  // unhandled rejection ends the process with a stack instead of startup's message; each call and
+  // `loaded` still get the error.
+  loading.catch(() => undefined);
+  const store: SessionStore = {
     kind: 'redis',
     create: async (record) => (await loading).create(record),
     get: async (id) => (await loading).get(id),
@@ -35,7 +46,16 @@ function createDeferredRedisStore(url: string): SessionStore {
     ping: async () => (await loading).ping(),
     close: async () => (await loading).close(),
   };
+  return {
+    store,
+    loaded: async () => {
+      await loading;
+    },
+  };
 }
+
+/** How to wait for the store's module, when it is loaded lazily (Redis). */
+const storeLoaded = processSlot<() => Promise<void>>('session-store-loaded');
 
 /** The session store of this process. */
 export function getSessionStore(): SessionStore {
@@ -43,13 +63,26 @@ export function getSessionStore(): SessionStore {
     const { sessionStore } = getConfig();
     if (sessionStore.kind === 'redis') {
       log.info('sessions in Redis', { redis: describeRedisUrl(sessionStore.url) });
-      return createDeferredRedisStore(sessionStore.url);
+      const deferred = createDeferredRedisStore(sessionStore.url);
+      storeLoaded.set(deferred.loaded);
+      return deferred.store;
     }
     log.info(
       'sessions in memory: one instance only; a restart signs everyone out (set REDIS_URL to share and keep them)',
     );
     return createMemorySessionStore();
   });
+}
+
+/**
+ * The session store of this process, once its module is loaded (./startup.ts).
+ *
+ * @throws what the Redis client throws on a REDIS_URL it refuses.
+ */
+export async function loadSessionStore(): Promise<SessionStore> {
+  const store = getSessionStore();
+  await storeLoaded.get()?.();
+  return store;
 }
 
 /** The user-token manager of this process (refresh single flight, rotation). */

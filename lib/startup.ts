@@ -3,7 +3,7 @@ import { AuthError, ConfigError } from './errors';
 import { getClientKeySet } from './keys';
 import { describeError, log } from './log';
 import { getProvider } from './discovery';
-import { getSessionStore } from './session-backend';
+import { loadSessionStore } from './session-backend';
 
 /**
  * Runs once when the server starts (from `instrumentation.ts`): parses the configuration, imports
@@ -26,8 +26,8 @@ export async function checkAtStartup(): Promise<void> {
       published: keys.published.length,
     });
     // The session store connects now (Redis: in the background; an unreachable one is not fatal,
-    // requests that need it answer 503 until it is there).
-    getSessionStore();
+    // requests that need it answer 503 until it is there). A URL its client refuses is fatal.
+    await loadSessionStore();
     await getProvider();
   } catch (err) {
     if (err instanceof AuthError) {

@@ -18,4 +18,15 @@ describe('AuthError', () => {
     );
     assert.equal(err.message, 'token_request_failed: invalid_client [2J: answer 401 forged');
   });
+
+  it('takes the Unicode line and paragraph separators for line ends too', () => {
+    const err = new AuthError('token_request_failed', {
+      error: 'invalid_client\u2028forged',
+      error_description: 'a\u2029b',
+      detail: 'c\u2028d',
+    });
+    assert.equal(err.error, 'invalid_client forged');
+    assert.equal(err.error_description, 'a b');
+    assert.equal(err.message, 'token_request_failed: invalid_client forged: c d');
+  });
 });

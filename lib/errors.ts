@@ -218,12 +218,13 @@ export type AuthErrorOptions = {
 
 /** A protocol failure with a stable code; see {@link AUTH_ERROR_CATALOG}. */
 /**
- * Provider text on one line, control characters (C0, DEL, C1) turned into spaces. MUST: `error`,
- * `error_description` and the details quoting them come from the provider. RFC 6749 §5.2 allows no
- * control characters there, and the CLIs print them to a terminal as they are.
+ * Provider text on one line, control characters (C0, DEL, C1) and the line and paragraph
+ * separators (U+2028, U+2029) turned into spaces. MUST: `error`, `error_description` and the
+ * details quoting them come from the provider. RFC 6749 §5.2 allows none of them there, and the
+ * CLIs print them to a terminal as they are.
  */
 function oneLine(text: string | undefined): string | undefined {
-  return text?.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
+  return text?.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ');
 }
 
 export class AuthError extends Error {

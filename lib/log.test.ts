@@ -40,6 +40,20 @@ describe('log', () => {
     assert.match(line, /c1="x\\u009b31my"/);
     assert.match(line, /del="x\\u007fy"/);
   });
+
+  it('escapes the Unicode line and paragraph separators: line splitters take them for line ends', () => {
+    // Python's str.splitlines(), JavaScript's line terminators and many log viewers break there.
+    log.warn('refresh failed', {
+      ls: 'x\u2028[rp] sign-in completed sub=mallory',
+      ps: 'x\u2029y',
+    });
+    assert.equal(lines.length, 1);
+    const [line] = lines;
+    assert.ok(line);
+    assert.doesNotMatch(line, /[\u2028\u2029]/);
+    assert.match(line, /ls="x\\u2028\[rp\] sign-in completed sub=mallory"/);
+    assert.match(line, /ps="x\\u2029y"/);
+  });
 });
 
 describe('redact', () => {

@@ -20,7 +20,10 @@ export function redact(text: string): string {
     .replace(LONG_OPAQUE, (s) => `${s.slice(0, 4)}…[redacted]`);
 }
 
-/** Whitespace, quotes and control characters (C0, DEL, C1): such a value is written quoted. */
+/**
+ * Whitespace, quotes and control characters (C0, DEL, C1): such a value is written quoted. The
+ * line and paragraph separators (U+2028, U+2029) are whitespace for `\s`.
+ */
 const NEEDS_QUOTES = /[\s"\u0000-\u001f\u007f-\u009f]/;
 
 /**
@@ -30,9 +33,11 @@ const NEEDS_QUOTES = /[\s"\u0000-\u001f\u007f-\u009f]/;
  */
 function formatValue(value: string | number | boolean): string {
   if (typeof value !== 'string' || !NEEDS_QUOTES.test(value)) return String(value);
-  // JSON escapes C0 controls and quotes; DEL and the C1 range it leaves as they are.
+  // JSON escapes C0 controls and quotes; DEL, the C1 range and the line and paragraph separators
+  // it leaves as they are. MUST: those two as well, line splitters (Python's splitlines, JavaScript,
+  // log viewers) end a line there.
   return JSON.stringify(value).replace(
-    /[\u007f-\u009f]/g,
+    /[\u007f-\u009f\u2028\u2029]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }

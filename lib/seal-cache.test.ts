@@ -24,6 +24,18 @@ function flip(sealed: string, at: number): string {
 }
 
 describe('createSealCache', () => {
+  it('remembers what was sealed when sealing began, not what the object holds when it ends', async () => {
+    const cache = createSealCache();
+    const data = { id: 'x', list: [1] };
+    const sealing = cache.seal(data, { password: A, ttl: 600 });
+    // iron-session serialised the value when called; a change meanwhile is not in the cookie.
+    data.list.push(2);
+    const sealed = await sealing;
+    const fromIron = await unsealData(sealed, { password: A, ttl: 600 });
+    assert.deepEqual(fromIron, { id: 'x', list: [1] });
+    assert.deepEqual(await cache.unseal(sealed, { password: A, ttl: 600 }), fromIron);
+  });
+
   it('opens what it sealed without any crypto, and each hit is a fresh copy', async () => {
     const cache = createSealCache();
     const sealed = await cache.seal({ id: 'x', list: [1] }, { password: A, ttl: 600 });

@@ -108,14 +108,14 @@ export function createSealCache(options: SealCacheOptions = {}): SealCache {
   const maxSealedLength = options.maxSealedLength ?? 4096;
   const entries = new Map<string, Entry>();
 
-  function remember(sealed: string, value: unknown, passwordId: string, secret: string): void {
+  function remember(sealed: string, json: string, passwordId: string, secret: string): void {
     if (sealed.length > maxSealedLength) return;
     const header = readSealHeader(sealed);
     if (!header || header.passwordId !== passwordId) return;
     const key = keyOf(sealed);
     entries.delete(key);
     entries.set(key, {
-      json: JSON.stringify(value),
+      json,
       passwordId,
       secret,
       expiresAt: header.expiresAt,
@@ -129,9 +129,18 @@ export function createSealCache(options: SealCacheOptions = {}): SealCache {
 
   return {
     async seal(data, { password, ttl }) {
-      const sealed = await sealData(data, { password, ttl });
-      const sealing = sealingPassword(password);
-      if (sealing) remember(sealed, data, sealing.id, sealing.secret);
+      const sealing = sealData(data, { password, ttl });
+      // MUST: read now, as iron-session has just done: a change to `data` while it encrypts is
+      // not in the seal, and must not be in the entry either.
+      let json: string | undefined;
+      try {
+        json = JSON.stringify(data);
+      } catch {
+        json = undefined; // not JSON: iron-session refuses it too (and says why)
+      }
+      const sealed = await sealing;
+      const by = sealingPassword(password);
+      if (by && json !== undefined) remember(sealed, json, by.id, by.secret);
       return sealed;
     },
 
@@ -171,7 +180,8 @@ export function createSealCache(options: SealCacheOptions = {}): SealCache {
       if (!failed) {
         const header = readSealHeader(sealed);
         const secret = header ? passwordMap(password)[header.passwordId] : undefined;
-        if (header && secret !== undefined) remember(sealed, value, header.passwordId, secret);
+        if (header && secret !== undefined)
+          remember(sealed, JSON.stringify(value), header.passwordId, secret);
       }
       return value;
     },

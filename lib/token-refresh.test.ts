@@ -218,14 +218,28 @@ describe('compareRefreshedIdToken (OIDC Core §12.2)', () => {
     assert.equal(compareRefreshedIdToken(original, withoutAuthTime), undefined);
   });
 
+  it('accepts a later auth_time: the user authenticated again in the same provider session', () => {
+    // Keycloak moves its user session's auth_time on a re-authentication (prompt=login, max_age,
+    // step-up by another client), and its refresh tokens belong to that session.
+    assert.equal(
+      compareRefreshedIdToken(original, {
+        ...original,
+        iat: 1_700_000_900,
+        auth_time: original.auth_time + 600,
+      }),
+      undefined,
+    );
+  });
+
   it('names the claim that differs', () => {
     assert.equal(compareRefreshedIdToken(original, { ...original, iss: 'https://x' }), 'iss');
     assert.equal(compareRefreshedIdToken(original, { ...original, sub: 'bob' }), 'sub');
     assert.equal(compareRefreshedIdToken(original, { ...original, aud: 'rp' }), 'aud');
     assert.equal(compareRefreshedIdToken(original, { ...original, azp: 'other' }), 'azp');
     assert.equal(
-      compareRefreshedIdToken(original, { ...original, auth_time: original.auth_time + 1 }),
+      compareRefreshedIdToken(original, { ...original, auth_time: original.auth_time - 1 }),
       'auth_time',
+      'an authentication older than the sign-in is not the sign-in’s',
     );
     const { azp: _none, ...withoutAzp } = original;
     assert.equal(compareRefreshedIdToken(withoutAzp, original), 'azp', 'no azp before, none now');

@@ -92,9 +92,12 @@ function audiences(aud: unknown): string {
 /**
  * Compares the ID token of a refresh response with the one of the sign-in: MUST (OIDC Core
  * §12.2) the same `iss`, `sub` and `aud`; the same `azp`, or none when the sign-in's had none;
- * and, when both carry `auth_time`, the same one (it is the time of the original authentication,
- * not of the refresh). openid-client has already checked the signature, `iss` against the issuer
- * and `aud` against this client, as for any ID token.
+ * and, when both carry `auth_time`, not an earlier one (it is the time of the original
+ * authentication, not of the refresh). A later one is taken: Keycloak moves its session's
+ * `auth_time` when the user authenticates again in it (prompt=login, max_age, another client's
+ * step-up), and the refresh token belongs to that session; refusing it would refuse every refresh
+ * of the session from then on. openid-client has already checked the signature, `iss` against the
+ * issuer and `aud` against this client, as for any ID token.
  *
  * @returns undefined when they agree, else the claim that differs.
  * @see https://openid.net/specs/openid-connect-core-1_0.html#RefreshTokenResponse
@@ -108,9 +111,9 @@ export function compareRefreshedIdToken(
   if (audiences(refreshed.aud) !== audiences(original.aud)) return 'aud';
   if (refreshed.azp !== original.azp) return 'azp';
   if (
-    original.auth_time !== undefined &&
+    typeof original.auth_time === 'number' &&
     refreshed.auth_time !== undefined &&
-    refreshed.auth_time !== original.auth_time
+    !(typeof refreshed.auth_time === 'number' && refreshed.auth_time >= original.auth_time)
   )
     return 'auth_time';
   return undefined;

@@ -216,7 +216,6 @@ export type AuthErrorOptions = {
   readonly cause?: unknown;
 };
 
-/** A protocol failure with a stable code; see {@link AUTH_ERROR_CATALOG}. */
 /**
  * Provider text on one line, control characters (C0, DEL, C1) and the line and paragraph
  * separators (U+2028, U+2029) turned into spaces. MUST: `error`, `error_description` and the
@@ -227,6 +226,7 @@ function oneLine(text: string | undefined): string | undefined {
   return text?.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ');
 }
 
+/** A protocol failure with a stable code; see {@link AUTH_ERROR_CATALOG}. */
 export class AuthError extends Error {
   readonly code: AuthErrorCode;
   readonly error: string | undefined;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { findFreePort } from '../scripts/processes';
-import { settingsFromEnv, startProvider } from '../provider/index';
+import { startBundledProviderWithJwks } from '../e2e/support/in-process-provider';
 import { parseConfig, type Env } from './config';
 import { runDoctor, type DoctorReport } from './doctor';
 import { loadClientKeySet } from './keys';
@@ -55,19 +55,9 @@ async function startOddProvider(
   env: Env,
   jwks: { keys: Array<Record<string, unknown>> } = publicJwks,
 ): Promise<string> {
-  const issuer = `http://localhost:${await findFreePort()}`;
   const jwksFile = join(dir, `jwks-${running.length}.json`);
   writeFileSync(jwksFile, JSON.stringify(jwks));
-  const { server } = await startProvider(
-    await settingsFromEnv({
-      NODE_ENV: 'test',
-      PROVIDER_ISSUER: issuer,
-      APP_URL,
-      PROVIDER_CLIENT_REGISTRATION: 'jwks',
-      PROVIDER_CLIENT_JWKS_FILE: jwksFile,
-      ...env,
-    }),
-  );
+  const { issuer, server } = await startBundledProviderWithJwks(APP_URL, jwksFile, env);
   running.push(server);
   return issuer;
 }

@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { findFreePort } from '../scripts/processes';
-import { settingsFromEnv, startProvider } from '../provider/index';
+import { startBundledProviderWithJwks } from '../e2e/support/in-process-provider';
 import { parseConfig, type Env } from './config';
 import { loadClientKeySet } from './keys';
 import { CHECK_CASES, runProviderCheck } from './provider-check';
@@ -48,17 +47,7 @@ after(() => {
 });
 
 async function startBundledProvider(env: Env = {}): Promise<string> {
-  const issuer = `http://localhost:${await findFreePort()}`;
-  const { server } = await startProvider(
-    await settingsFromEnv({
-      NODE_ENV: 'test',
-      PROVIDER_ISSUER: issuer,
-      APP_URL,
-      PROVIDER_CLIENT_REGISTRATION: 'jwks',
-      PROVIDER_CLIENT_JWKS_FILE: jwksFile,
-      ...env,
-    }),
-  );
+  const { issuer, server } = await startBundledProviderWithJwks(APP_URL, jwksFile, env);
   servers.push(server);
   return issuer;
 }

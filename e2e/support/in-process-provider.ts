@@ -34,6 +34,28 @@ export type InProcessOptions = {
   readonly providerEnv?: Readonly<Record<string, string>>;
 };
 
+/**
+ * The bundled provider on a free loopback port, with the client's public JWKS (`jwksFile`)
+ * registered inline and `env` on top of the test settings.
+ */
+export async function startBundledProviderWithJwks(
+  appUrl: string,
+  jwksFile: string,
+  env: Readonly<Record<string, string | undefined>> = {},
+): Promise<{ issuer: string; provider: Provider; server: Server }> {
+  const issuer = `http://localhost:${await findFreePort()}`;
+  const settings = await settingsFromEnv({
+    NODE_ENV: 'test',
+    PROVIDER_ISSUER: issuer,
+    APP_URL: appUrl,
+    PROVIDER_CLIENT_REGISTRATION: 'jwks',
+    PROVIDER_CLIENT_JWKS_FILE: jwksFile,
+    ...env,
+  });
+  const { provider, server } = await startProvider(settings);
+  return { issuer, provider, server };
+}
+
 export async function startInProcessProvider(
   appUrl: string,
   options: InProcessOptions = {},
@@ -47,7 +69,11 @@ export async function startInProcessProvider(
   writeFileSync(keyFile, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }));
   const jwksFile = join(dir, 'client.public.jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: (await loadClientKeySet(keyFile)).published }));
-  const issuer = `http://localhost:${await findFreePort()}`;
+  const { issuer, provider, server } = await startBundledProviderWithJwks(
+    appUrl,
+    jwksFile,
+    options.providerEnv,
+  );
   Object.assign(process.env, {
     OIDC_ISSUER: issuer,
     APP_URL: appUrl,
@@ -55,15 +81,6 @@ export async function startInProcessProvider(
     SESSION_SECRET: 's'.repeat(32),
     ...options.appEnv,
   });
-  const settings = await settingsFromEnv({
-    NODE_ENV: 'test',
-    PROVIDER_ISSUER: issuer,
-    APP_URL: appUrl,
-    PROVIDER_CLIENT_REGISTRATION: 'jwks',
-    PROVIDER_CLIENT_JWKS_FILE: jwksFile,
-    ...options.providerEnv,
-  });
-  const { provider, server } = await startProvider(settings);
   return {
     issuer,
     keyFile,

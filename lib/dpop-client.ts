@@ -13,6 +13,7 @@ import * as client from 'openid-client';
 import { getClockSkew } from './clock-skew';
 import { AuthError } from './errors';
 import { processSingleton } from './process-slot';
+import type { SealPassword } from './seal-cache';
 import type { DpopAlg } from './protocol-profile';
 
 /**
@@ -138,9 +139,6 @@ export async function loadDpopKey(jwk: unknown): Promise<DpopKey> {
   entry.key.catch(() => cache.delete(jkt));
   return entry.key;
 }
-
-/** iron-session's password: one secret, or a map of them (rotation). */
-type SealPassword = Parameters<typeof sealData>[1]['password'];
 
 /** Seals a private JWK for storage (iron-session, SESSION_SECRET). */
 export function sealDpopJwk(jwk: JWK, password: SealPassword): Promise<string> {

@@ -1,6 +1,6 @@
 import { describeRedisUrl, getConfig } from './config';
 import { log } from './log';
-import { processSingleton, processSlot } from './process-slot';
+import { processSingleton } from './process-slot';
 import { createMemorySessionStore, type SessionStore } from './session-store';
 import { refreshUserApiToken, revokeRefreshToken } from './token-refresh';
 import { createUserTokens, type UserTokens } from './user-tokens';
@@ -54,24 +54,24 @@ export function createDeferredRedisStore(url: string): {
   };
 }
 
-/** How to wait for the store's module, when it is loaded lazily (Redis). */
-const storeLoaded = processSlot<() => Promise<void>>('session-store-loaded');
-
-/** The session store of this process. */
-export function getSessionStore(): SessionStore {
+/** The process's store, and a way to wait until it is loaded (the Redis one loads lazily). */
+function getStoreHandle(): { readonly store: SessionStore; readonly loaded: () => Promise<void> } {
   return processSingleton('session-store', () => {
     const { sessionStore } = getConfig();
     if (sessionStore.kind === 'redis') {
       log.info('sessions in Redis', { redis: describeRedisUrl(sessionStore.url) });
-      const deferred = createDeferredRedisStore(sessionStore.url);
-      storeLoaded.set(deferred.loaded);
-      return deferred.store;
+      return createDeferredRedisStore(sessionStore.url);
     }
     log.info(
       'sessions in memory: one instance only; a restart signs everyone out (set REDIS_URL to share and keep them)',
     );
-    return createMemorySessionStore();
+    return { store: createMemorySessionStore(), loaded: async () => undefined };
   });
+}
+
+/** The session store of this process. */
+export function getSessionStore(): SessionStore {
+  return getStoreHandle().store;
 }
 
 /**
@@ -80,8 +80,8 @@ export function getSessionStore(): SessionStore {
  * @throws what the Redis client throws on a REDIS_URL it refuses.
  */
 export async function loadSessionStore(): Promise<SessionStore> {
-  const store = getSessionStore();
-  await storeLoaded.get()?.();
+  const { store, loaded } = getStoreHandle();
+  await loaded();
   return store;
 }
 

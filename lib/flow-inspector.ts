@@ -3,9 +3,10 @@ import 'server-only';
 import { getConfig } from './config';
 import { getProvider } from './discovery';
 import { captureClientCredentials, captureRefresh, captureSignIn } from './flow-capture';
-import { storeFlowRecord } from './flow-store';
+import { storeFlowRecord, toSessionAttachments } from './flow-store';
 import type { MachineCallOutcome } from './machine-call';
 import { readSession } from './session';
+import type { SessionAttachments } from './session-store';
 import { buildAuthorizationParameters, type SignInResult } from './sign-in';
 import type { Transaction } from './transaction';
 import type { UserApiCallOutcome } from './user-api-call';
@@ -17,19 +18,19 @@ import type { UserApiCallOutcome } from './user-api-call';
  */
 
 /**
- * Keeps the inspector's record of a completed sign-in. Route handlers only; call it after the
- * session is saved.
+ * The inspector's record of a completed sign-in, as attachments of the session about to be saved
+ * (`saveSession`), so that it is stored in the same write. Undefined when it cannot be made.
  */
-export async function recordSignInFlow(input: {
+export async function captureSignInFlow(input: {
   readonly transaction: Transaction;
   readonly callbackParams: URLSearchParams;
   readonly result: SignInResult;
   readonly callbackStart: number;
   readonly callbackAt: number;
-}): Promise<void> {
+}): Promise<SessionAttachments | undefined> {
   try {
     const { metadata } = await getProvider();
-    await storeFlowRecord(
+    return toSessionAttachments(
       captureSignIn({
         ...input,
         authorizationParams: await buildAuthorizationParameters(input.transaction),
@@ -39,6 +40,7 @@ export async function recordSignInFlow(input: {
     );
   } catch {
     // MUST: the inspector is a view; its failure is no sign-in failure, and nothing of it is logged.
+    return undefined;
   }
 }
 

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { unsealData } from 'iron-session';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import type * as client from 'openid-client';
 
@@ -17,7 +16,7 @@ import {
   listIdTokenChecks,
   listUserInfoChecks,
 } from './flow-checks';
-import { MAX_SEALED_FLOW_LENGTH, sealFlowRecord, type SignInFlowRecord } from './flow-record';
+import { fitFlowRecord, MAX_FLOW_RECORD_LENGTH, type SignInFlowRecord } from './flow-record';
 import { viewJwt } from './jwt-view';
 import type { SignInResult } from './sign-in';
 import type { UserApiCallOutcome } from './user-api-call';
@@ -307,29 +306,37 @@ describe('the flow inspector record', () => {
     assert.deepEqual(failed(listUserInfoChecks(record)), ['sub is the ID token’s sub']);
   });
 
-  it('is bounded to one cookie: a large UserInfo is trimmed, and said so', async () => {
+  it('is bounded in size: a large UserInfo is trimmed, and said so', async () => {
     const { record } = await capture({
-      userinfo: { groups: Array.from({ length: 300 }, (_, i) => `group-${i}`) },
+      userinfo: { groups: Array.from({ length: 2000 }, (_, i) => `group-${i}`) },
     });
-    const small = await sealFlowRecord(record, PASSWORD, 60);
+    assert.ok(JSON.stringify(record).length > MAX_FLOW_RECORD_LENGTH);
+    const small = fitFlowRecord(record);
     assert.ok(small);
-    assert.ok(small.sealed.length <= MAX_SEALED_FLOW_LENGTH);
+    assert.ok(small.json.length <= MAX_FLOW_RECORD_LENGTH);
     assert.ok(small.record.trimmed?.[0]?.startsWith('UserInfo values'));
-    const opened = await unsealData<SignInFlowRecord>(small.sealed, {
-      password: PASSWORD,
-      ttl: 60,
-    });
-    assert.equal(opened.userinfo?.claims.groups, '…');
-    assert.equal(opened.token.assertion?.payload.iss, CLIENT_ID);
+    const kept = JSON.parse(small.json) as SignInFlowRecord;
+    assert.equal(small.json, JSON.stringify(small.record));
+    assert.equal(kept.userinfo?.claims.groups, '…');
+    assert.equal(kept.token.assertion?.payload.iss, CLIENT_ID);
 
     const { record: usual } = await capture();
-    const fitted = await sealFlowRecord(usual, PASSWORD, 60);
+    const fitted = fitFlowRecord(usual);
     assert.equal(fitted?.record.trimmed, undefined, 'a usual sign-in fits whole');
+    assert.ok(fitted && fitted.json.length < 6000, `a usual sign-in takes ${fitted?.json.length}`);
+  });
+
+  it('keeps nothing when not even the smallest version fits', async () => {
+    const { record } = await capture();
+    assert.equal(fitFlowRecord(record, 200), undefined);
   });
 });
 
+/** About what one sealed cookie held (the inspector's records once lived in cookies). */
+const TIGHT_BOUND = 2700;
+
 describe('the flow inspector record of a FAPI 2.0 sign-in', () => {
-  it('carries the PAR request, the decoded DPoP proofs and the token’s cnf, within one cookie', async () => {
+  it('carries the PAR request, the decoded DPoP proofs and the token’s cnf, within the bound', async () => {
     const { record, input } = await capture({ fapi: true });
     const jkt = input.result.dpop?.jkt;
     assert.ok(jkt);
@@ -349,13 +356,12 @@ describe('the flow inspector record of a FAPI 2.0 sign-in', () => {
       'no proof whole',
     );
 
-    const sealed = await sealFlowRecord(record, PASSWORD, 60);
-    assert.ok(sealed, 'a FAPI 2.0 sign-in fits (trimmed)');
-    assert.ok(sealed.sealed.length <= MAX_SEALED_FLOW_LENGTH);
-    const opened = await unsealData<SignInFlowRecord>(sealed.sealed, {
-      password: PASSWORD,
-      ttl: 60,
-    });
+    assert.equal(fitFlowRecord(record)?.record.trimmed, undefined, 'it fits whole');
+    // Under a bound as tight as one cookie's, what matters is kept.
+    const tight = fitFlowRecord(record, TIGHT_BOUND);
+    assert.ok(tight, 'a FAPI 2.0 sign-in fits (trimmed)');
+    assert.ok(tight.json.length <= TIGHT_BOUND);
+    const opened = JSON.parse(tight.json) as SignInFlowRecord;
     // What the page must still show: the PAR step, a decoded proof, the binding.
     const { par, dpop } = opened.fapi ?? {};
     assert.ok(par && dpop, 'the PAR step and the DPoP binding are kept');
@@ -379,10 +385,10 @@ describe('the flow inspector record of a FAPI 2.0 sign-in', () => {
       fapi: true,
       userinfo: { groups: Array.from({ length: 300 }, (_, i) => `group-${i}`) },
     });
-    const sealed = await sealFlowRecord(record, PASSWORD, 60);
-    assert.ok(sealed);
-    assert.ok(sealed.sealed.length <= MAX_SEALED_FLOW_LENGTH);
-    const kept = sealed.record as SignInFlowRecord;
+    const fitted = fitFlowRecord(record, TIGHT_BOUND);
+    assert.ok(fitted);
+    assert.ok(fitted.json.length <= TIGHT_BOUND);
+    const kept = fitted.record as SignInFlowRecord;
     assert.equal(kept.fapi?.dpop?.proofs[0]?.header.typ, 'dpop+jwt');
     assert.ok(kept.fapi.dpop.cnf);
   });
@@ -420,7 +426,8 @@ describe('the flow inspector record of a refresh', () => {
     assert.equal(refresh?.request.params.resource, settings.api.resource);
     assert.deepEqual(refresh?.request.assertion, assertion);
     assert.ok(!JSON.stringify(refresh).match(/eyJ[\w-]+\.eyJ/), 'no compact token');
-    const sealed = await sealFlowRecord(refresh!, PASSWORD, 60);
-    assert.ok(sealed && sealed.sealed.length <= MAX_SEALED_FLOW_LENGTH);
+    const fitted = fitFlowRecord(refresh!);
+    assert.ok(fitted && fitted.json.length <= MAX_FLOW_RECORD_LENGTH);
+    assert.equal(fitted.record.trimmed, undefined);
   });
 });

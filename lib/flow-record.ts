@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 
-import { sealData } from 'iron-session';
-
 import type { BackChannelRequest } from './back-channel';
 import type { SignInFlowView } from './flow-view';
 import { viewJwt, type JwtView } from './jwt-view';
@@ -9,7 +7,8 @@ import { viewJwt, type JwtView } from './jwt-view';
 /**
  * The flow inspector's record: what the last sign-in (or client-credentials token request) sent
  * and received, step by step with timings, kept so that `/inspector` can show it to the signed-in
- * user. It is a small structure of its own, bounded to what one cookie holds: tokens are kept
+ * user. It is a small structure of its own, bounded in size ({@link MAX_FLOW_RECORD_LENGTH}) and
+ * kept with the session (./flow-store.ts): tokens are kept
  * decoded (header and claims), never whole; the authorization code only shortened; no secret the
  * app holds (the PKCE verifier, the private key, the session secret) is in it. Nothing of it is
  * ever logged.
@@ -220,8 +219,12 @@ export function placeRequests(
   }));
 }
 
-/** A sealed cookie of this length or less fits a browser's 4096-byte limit with its attributes. */
-export const MAX_SEALED_FLOW_LENGTH = 3800;
+/**
+ * The largest record kept, in characters of its JSON: every session may hold one record of each
+ * kind, so the store's memory (or Redis's) stays bounded whatever the provider sends. A usual
+ * sign-in takes 3 to 5 KB.
+ */
+export const MAX_FLOW_RECORD_LENGTH = 12_000;
 
 const KEEP_ID_TOKEN_CLAIMS = [
   'iss',
@@ -385,24 +388,23 @@ function compactProofKey(proof: JwtView): JwtView {
 }
 
 /**
- * The record, trimmed until its sealed form fits one cookie; undefined when even the smallest
- * does not (then nothing is kept).
+ * The record, trimmed until its JSON holds at most `maxLength` characters; undefined when even the
+ * smallest does not fit (then nothing is kept).
  *
- * @returns the record and its sealed form.
+ * @returns the record kept and its JSON.
  */
-export async function sealFlowRecord(
+export function fitFlowRecord(
   record: FlowRecord,
-  password: string,
-  ttlSeconds: number,
-): Promise<{ record: FlowRecord; sealed: string } | undefined> {
+  maxLength = MAX_FLOW_RECORD_LENGTH,
+): { record: FlowRecord; json: string } | undefined {
   for (const candidate of shrink(record)) {
-    const sealed = await sealData(candidate, { password, ttl: ttlSeconds });
-    if (sealed.length <= MAX_SEALED_FLOW_LENGTH) return { record: candidate, sealed };
+    const json = JSON.stringify(candidate);
+    if (json.length <= maxLength) return { record: candidate, json };
   }
   return undefined;
 }
 
-/** Narrows an unsealed value to a record of this version. */
+/** Narrows a stored value to a record of this version. */
 export function isFlowRecord(value: unknown): value is FlowRecord {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Partial<FlowRecord>;

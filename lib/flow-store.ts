@@ -1,56 +1,43 @@
 import 'server-only';
 
-import { unsealData } from 'iron-session';
-import { cookies } from 'next/headers';
-
-import { getConfig } from './config';
-import { isFlowRecord, sealFlowRecord, type FlowRecord } from './flow-record';
-import { SESSION_TTL_SECONDS } from './session-data';
+import { fitFlowRecord, isFlowRecord, type FlowRecord } from './flow-record';
+import { attachToSession, readSessionAttachment } from './session';
+import type { SessionAttachments } from './session-store';
 
 /**
- * Where the flow inspector's records live: one sealed cookie per kind of flow (the last sign-in,
- * the last refresh, the last client-credentials token request), HttpOnly, scoped to `/inspector` so that no other
- * request carries it. Kept apart from the session on purpose: a small bounded structure of its
- * own that can move into a server-side session store as it is.
+ * Where the flow inspector's records live: with the session, in the session store (this process's
+ * memory, or Redis), one record of each kind (the last sign-in, the last refresh, the last
+ * client-credentials token request), bounded in size (./flow-record.ts). No cookie carries them
+ * and no request but `/inspector`'s reads them; they end with the session, at sign-out or a
+ * back-channel logout, and every instance sharing Redis shows the same.
  *
- * A cookie scoped to a path cannot carry the `__Host-` prefix (which requires `Path=/`): over
- * https it gets `__Secure-` instead (Secure required, no Domain set, so host-only all the same).
+ * Nothing here is ever logged.
  */
 
-export const INSPECTOR_PATH = '/inspector';
-
+/** The attachment name of each kind of record (./session-store.ts). */
 const NAMES: Record<FlowRecord['kind'], string> = {
-  'sign-in': 'rp_flow_signin',
-  'client-credentials': 'rp_flow_cc',
-  refresh: 'rp_flow_refresh',
+  'sign-in': 'flow-signin',
+  'client-credentials': 'flow-cc',
+  refresh: 'flow-refresh',
 };
 
-function cookieName(kind: FlowRecord['kind']): string {
-  return getConfig().secureCookies ? `__Secure-${NAMES[kind]}` : NAMES[kind];
-}
-
-function cookieOptions(maxAge: number) {
-  return {
-    httpOnly: true,
-    sameSite: 'lax' as const,
-    secure: getConfig().secureCookies,
-    path: INSPECTOR_PATH,
-    maxAge,
-  };
+/**
+ * The record of a sign-in, as attachments for the session it creates (`saveSession`): stored
+ * with the session in the same write, so a sign-in costs no extra round trip to the store.
+ * Undefined when not even the smallest version of it fits the bound.
+ */
+export function toSessionAttachments(record: FlowRecord): SessionAttachments | undefined {
+  const fitted = fitFlowRecord(record);
+  return fitted ? { [NAMES[record.kind]]: fitted.json } : undefined;
 }
 
 /**
- * Keeps `record` for the inspector (trimmed to fit one cookie, or not kept at all). Route handlers
- * and server actions only. Never logs the record.
+ * Keeps `record` with this browser's session (trimmed to the bound, or not kept at all), replacing
+ * the last one of its kind. Route handlers and server actions only.
  */
 export async function storeFlowRecord(record: FlowRecord): Promise<void> {
-  const fitted = await sealFlowRecord(record, getConfig().sessionSecret, SESSION_TTL_SECONDS);
-  const store = await cookies();
-  if (!fitted) {
-    store.set(cookieName(record.kind), '', cookieOptions(0));
-    return;
-  }
-  store.set(cookieName(record.kind), fitted.sealed, cookieOptions(SESSION_TTL_SECONDS));
+  const fitted = fitFlowRecord(record);
+  if (fitted) await attachToSession(NAMES[record.kind], fitted.json);
 }
 
 /** The record of `kind` for `sub`, or undefined (none, unreadable, or another user's). */
@@ -58,23 +45,13 @@ export async function readFlowRecord<K extends FlowRecord['kind']>(
   kind: K,
   sub: string,
 ): Promise<Extract<FlowRecord, { kind: K }> | undefined> {
-  const sealed = (await cookies()).get(cookieName(kind))?.value;
-  if (!sealed) return undefined;
+  const json = await readSessionAttachment(NAMES[kind]);
+  if (json === undefined) return undefined;
   try {
-    const value = await unsealData<unknown>(sealed, {
-      password: getConfig().sessionSecret,
-      ttl: SESSION_TTL_SECONDS,
-    });
+    const value: unknown = JSON.parse(json);
     if (!isFlowRecord(value) || value.kind !== kind || value.sub !== sub) return undefined;
     return value as Extract<FlowRecord, { kind: K }>;
   } catch {
     return undefined;
   }
-}
-
-/** Forgets every record (sign-out). Route handlers only. */
-export async function clearFlowRecords(): Promise<void> {
-  const store = await cookies();
-  for (const kind of Object.keys(NAMES) as FlowRecord['kind'][])
-    store.set(cookieName(kind), '', cookieOptions(0));
 }

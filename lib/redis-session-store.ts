@@ -19,7 +19,8 @@ import { reportStoreFailure, reportStoreSuccess } from './store-health';
  * `disableOfflineQueue` and a per-command timeout).
  *
  * Layout (every key under `rp:`):
- * - `rp:s:<id>`    hash `{ r: record JSON, v: version }`, expiring with the session;
+ * - `rp:s:<id>`    hash `{ r: record JSON, v: version, a:<name>: attachment }`, expiring with the
+ *   session (attachments: the flow inspector's records, read by its page only);
  * - `rp:e:<id>`    why a session ended early (refresh refused), for an hour;
  * - `rp:sidx:<sid>` and `rp:subx:<sub>`: sorted sets of session ids scored by the session's
  *   expiry (ms), for back-channel logout; every sign-in drops the ids that have expired, so an index
@@ -59,6 +60,15 @@ if v == false or v ~= ARGV[1] then return 0 end
 local n = tonumber(v) + 1
 redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', tostring(n))
 return n`;
+
+// An attachment joins a live session only: HSET alone would create a hash without expiry (a leak)
+// for a session deleted meanwhile.
+const ATTACH_IF_LIVE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1`;
+
+const attachmentField = (name: string) => `a:${name}`;
 
 // A lock is released by its owner only: after its TTL it may already be someone else's.
 const RELEASE_IF_OWNER = `
@@ -187,12 +197,15 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
 
   return {
     kind: 'redis',
-    create(record) {
+    create(record, attachments = {}) {
       return run('create', async () => {
+        const fields: Record<string, string> = { r: JSON.stringify(record), v: '1' };
+        for (const [name, value] of Object.entries(attachments))
+          fields[attachmentField(name)] = value;
         const multi = client
           .multi()
           .del(endedKey(record.id))
-          .hSet(sessionKey(record.id), { r: JSON.stringify(record), v: '1' })
+          .hSet(sessionKey(record.id), fields)
           .pExpireAt(sessionKey(record.id), record.expires_at);
         // An index lives as long as its newest session: set its expiry when it has none, and
         // push it later (GT) when this session outlives it. Ids of sessions that expired on their
@@ -214,12 +227,13 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
     },
     get(id) {
       return run('get', async (): Promise<StoredSession | undefined> => {
-        const fields = await client.hGetAll(sessionKey(id));
-        const version = Number(fields.v);
-        if (typeof fields.r === 'string' && Number.isSafeInteger(version)) {
+        // Not HGETALL: the attachments stay in Redis until their page asks for them.
+        const [json, v] = await client.hmGet(sessionKey(id), ['r', 'v']);
+        const version = Number(v);
+        if (typeof json === 'string' && Number.isSafeInteger(version)) {
           let record: SessionRecord | undefined;
           try {
-            record = parseSessionRecord(JSON.parse(fields.r));
+            record = parseSessionRecord(JSON.parse(json));
           } catch {
             record = undefined;
           }
@@ -239,6 +253,21 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
           arguments: [String(expectedVersion), JSON.stringify({ ...record, tokens })],
         });
         return typeof next === 'number' && next > 0 ? next : undefined;
+      });
+    },
+    attach(id, name, value) {
+      return run('attach', async () => {
+        const done = await client.eval(ATTACH_IF_LIVE, {
+          keys: [sessionKey(id)],
+          arguments: [attachmentField(name), value],
+        });
+        return done === 1;
+      });
+    },
+    getAttachment(id, name) {
+      return run('getAttachment', async () => {
+        const value = await client.hGet(sessionKey(id), attachmentField(name));
+        return typeof value === 'string' ? value : undefined;
       });
     },
     remove(id) {

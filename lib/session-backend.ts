@@ -32,9 +32,11 @@ export function createDeferredRedisStore(url: string): {
   loading.catch(() => undefined);
   const store: SessionStore = {
     kind: 'redis',
-    create: async (record) => (await loading).create(record),
+    create: async (record, attachments) => (await loading).create(record, attachments),
     get: async (id) => (await loading).get(id),
     updateTokens: async (id, version, tokens) => (await loading).updateTokens(id, version, tokens),
+    attach: async (id, name, value) => (await loading).attach(id, name, value),
+    getAttachment: async (id, name) => (await loading).getAttachment(id, name),
     remove: async (id) => (await loading).remove(id),
     end: async (id, reason) => (await loading).end(id, reason),
     removeBySid: async (sid) => (await loading).removeBySid(sid),

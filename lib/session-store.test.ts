@@ -74,6 +74,38 @@ for (const { name, open } of stores) {
       assert.equal(await store.remove(record.id), undefined);
     });
 
+    it('keeps attachments with the session: not read with it, kept across a refresh, ended with it', async () => {
+      const record = makeRecord({ sub: 'attach-user', sid: 'attach-sid' });
+      await store.create(record, { 'flow-signin': '{"kind":"sign-in"}' });
+      assert.equal(await store.getAttachment(record.id, 'flow-signin'), '{"kind":"sign-in"}');
+      assert.equal(await store.getAttachment(record.id, 'flow-cc'), undefined);
+      // Reading the session returns the record only, as before attachments existed.
+      assert.deepEqual(await store.get(record.id), { state: 'active', record, version: 1 });
+
+      assert.equal(await store.attach(record.id, 'flow-cc', 'cc-1'), true);
+      assert.equal(await store.attach(record.id, 'flow-cc', 'cc-2'), true, 'replaces');
+      assert.equal(await store.getAttachment(record.id, 'flow-cc'), 'cc-2');
+      assert.equal(await store.updateTokens(record.id, 1, { refresh_token: 'rt-1' }), 2);
+      assert.equal(await store.getAttachment(record.id, 'flow-signin'), '{"kind":"sign-in"}');
+      assert.equal(await store.getAttachment(record.id, 'flow-cc'), 'cc-2');
+
+      await store.end(record.id, 'refresh_rejected');
+      assert.equal(await store.getAttachment(record.id, 'flow-signin'), undefined);
+      assert.equal(await store.attach(record.id, 'flow-cc', 'late'), false, 'an ended session');
+      assert.equal(await store.getAttachment(record.id, 'flow-cc'), undefined);
+      assert.deepEqual(await store.get(record.id), { state: 'ended', reason: 'refresh_rejected' });
+
+      const other = makeRecord({ sub: 'attach-user', sid: 'attach-sid' });
+      await store.create(other, { 'flow-signin': 'x' });
+      await store.remove(other.id);
+      assert.equal(await store.getAttachment(other.id, 'flow-signin'), undefined);
+      assert.equal(await store.attach(other.id, 'flow-signin', 'late'), false, 'a removed session');
+      assert.equal(await store.get(other.id), undefined, 'a late attachment makes no session');
+      await store.create(other);
+      assert.equal(await store.getAttachment(other.id, 'flow-signin'), undefined, 'a new life');
+      await store.remove(other.id);
+    });
+
     it('replaces tokens only when the version is the one read (compare-and-set)', async () => {
       const record = makeRecord();
       await store.create(record);
@@ -262,6 +294,31 @@ describe('session store: redis indexes', () => {
         [device.id, live.id].sort(),
       );
       assert.equal((await raw.keys('rp:*')).filter((key) => /carol$/.test(key)).length, 0);
+    } finally {
+      await raw.close();
+      await store.close();
+      await server.stop();
+    }
+  });
+});
+
+describe('session store: redis attachments', () => {
+  it('leaves no key behind when attaching to a session that is gone', async () => {
+    const server = await startRedisServer();
+    const store = createRedisSessionStore({ url: server.url });
+    const raw = createClient({ url: server.url });
+    await raw.connect();
+    try {
+      assert.equal(await store.attach(createSessionId(), 'flow-cc', 'x'), false);
+      assert.deepEqual(await raw.keys('*'), []);
+      // A live session's attachments expire with it (one key, one expiry).
+      const record = makeRecord({ expires_at: Date.now() + 30_000 });
+      await store.create(record, { 'flow-signin': 'y' });
+      await store.attach(record.id, 'flow-cc', 'z');
+      const keys = (await raw.keys('rp:s:*')).sort();
+      assert.deepEqual(keys, [`rp:s:${record.id}`]);
+      const ttl = await raw.pTTL(`rp:s:${record.id}`);
+      assert.ok(ttl > 25_000 && ttl <= 30_000, `expires with the session: ${ttl}`);
     } finally {
       await raw.close();
       await store.close();

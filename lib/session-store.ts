@@ -19,8 +19,11 @@ import type { EndReason, SessionRecord, SessionTokens, StoredSession } from './s
 
 export type SessionStore = {
   readonly kind: 'memory' | 'redis';
-  /** Stores a new session until its `expires_at`. */
-  create(record: SessionRecord): Promise<void>;
+  /**
+   * Stores a new session until its `expires_at`, with its first attachments (see
+   * {@link SessionStore.attach}).
+   */
+  create(record: SessionRecord, attachments?: SessionAttachments): Promise<void>;
   /** The session under `id`: active (with its version), ended (with why), or undefined. */
   get(id: string): Promise<StoredSession | undefined>;
   /**
@@ -34,6 +37,17 @@ export type SessionStore = {
     expectedVersion: number,
     tokens: SessionTokens,
   ): Promise<number | undefined>;
+  /**
+   * Keeps `value` under `name` with the active session `id`, replacing what was there: data shown
+   * about the session (the flow inspector's records) that no request but its page reads. It lives
+   * and dies with the session, refreshes leave it alone, and {@link SessionStore.get} does not
+   * read it.
+   *
+   * @returns false when the session is not active (then nothing is stored).
+   */
+  attach(id: string, name: string, value: string): Promise<boolean>;
+  /** What is attached under `name` to the active session `id`. */
+  getAttachment(id: string, name: string): Promise<string | undefined>;
   /** Deletes a session. @returns the record deleted, if it was active. */
   remove(id: string): Promise<SessionRecord | undefined>;
   /**
@@ -68,6 +82,9 @@ export type SessionStore = {
   /** Closes connections (tests, shutdown). */
   close(): Promise<void>;
 };
+
+/** Values attached to a session by name (see {@link SessionStore.attach}). */
+export type SessionAttachments = Readonly<Record<string, string>>;
 
 /** How long an ended session's reason is kept: long enough for the user's next page. */
 export const ENDED_TTL_MS = 60 * 60 * 1000;
@@ -110,7 +127,13 @@ export type MemoryStoreOptions = {
 };
 
 type MemoryEntry =
-  | { state: 'active'; record: SessionRecord; version: number; expiresAt: number }
+  | {
+      state: 'active';
+      record: SessionRecord;
+      version: number;
+      expiresAt: number;
+      attachments: Map<string, string>;
+    }
   | { state: 'ended'; reason: EndReason; expiresAt: number };
 
 /**
@@ -169,7 +192,7 @@ export function createMemorySessionStore(options: MemoryStoreOptions = {}): Sess
 
   return {
     kind: 'memory',
-    async create(record) {
+    async create(record, attachments = {}) {
       sweep();
       drop(record.id);
       sessions.set(record.id, {
@@ -177,6 +200,7 @@ export function createMemorySessionStore(options: MemoryStoreOptions = {}): Sess
         record,
         version: 1,
         expiresAt: record.expires_at,
+        attachments: new Map(Object.entries(attachments)),
       });
       index(bySid, record.sid, record.id);
       index(bySub, record.sub, record.id);
@@ -194,6 +218,16 @@ export function createMemorySessionStore(options: MemoryStoreOptions = {}): Sess
       entry.record = { ...entry.record, tokens };
       entry.version += 1;
       return entry.version;
+    },
+    async attach(id, name, value) {
+      const entry = live(id);
+      if (entry?.state !== 'active') return false;
+      entry.attachments.set(name, value);
+      return true;
+    },
+    async getAttachment(id, name) {
+      const entry = live(id);
+      return entry?.state === 'active' ? entry.attachments.get(name) : undefined;
     },
     async remove(id) {
       return live(id) === undefined ? undefined : drop(id);

@@ -17,7 +17,11 @@ import {
   type SessionData,
 } from './session-data';
 import type { EndReason, SessionRecord } from './session-record';
-import { createSessionId, isSessionStoreUnavailable } from './session-store';
+import {
+  createSessionId,
+  isSessionStoreUnavailable,
+  type SessionAttachments,
+} from './session-store';
 import type { SignInResult } from './sign-in';
 import {
   forgetSealedTransaction,
@@ -128,23 +132,52 @@ export async function checkSessionStore(): Promise<void> {
 
 /**
  * Creates the session of a completed sign-in: a new session id (never one the browser brought:
- * no session fixation), the record in the store, the sealed id in the cookie. Route handlers only.
+ * no session fixation), the record in the store (with `attachments`, see
+ * {@link attachToSession}), the sealed id in the cookie. Route handlers only.
  *
  * @throws {AuthError} `session_store_unavailable`.
  */
-export async function saveSession(result: SignInResult): Promise<SessionRecord> {
+export async function saveSession(
+  result: SignInResult,
+  attachments?: SessionAttachments,
+): Promise<SessionRecord> {
   // MUST: the session's DPoP private key is stored sealed, never in the clear (./dpop-client.ts).
   const dpopKey = result.dpop
     ? await sealDpopJwk(result.dpop.key, getConfig().sessionPasswords.seal)
     : undefined;
   const record = buildSessionRecord(result, { id: createSessionId(), dpopKey });
-  await withStore(() => getSessionStore().create(record));
+  await withStore(() => getSessionStore().create(record, attachments));
   (await cookies()).set(
     sessionCookieName(),
     await sealSessionCookie(record.id, getConfig().sessionPasswords),
     cookieOptions(SESSION_TTL_SECONDS),
   );
   return record;
+}
+
+/**
+ * Keeps `value` under `name` with this browser's session, in the store (so every instance sees
+ * it, and it ends with the session): data about the session that one page reads, such as the
+ * flow inspector's records. Route handlers and server actions only.
+ *
+ * @returns false when there is no active session (then nothing is kept).
+ * @throws {AuthError} `session_store_unavailable`.
+ */
+export async function attachToSession(name: string, value: string): Promise<boolean> {
+  const id = await readSessionId();
+  if (id === undefined) return false;
+  return withStore(() => getSessionStore().attach(id, name, value));
+}
+
+/**
+ * What is attached under `name` to this browser's session (see {@link attachToSession}).
+ *
+ * @throws {AuthError} `session_store_unavailable`.
+ */
+export async function readSessionAttachment(name: string): Promise<string | undefined> {
+  const id = await readSessionId();
+  if (id === undefined) return undefined;
+  return withStore(() => getSessionStore().getAttachment(id, name));
 }
 
 /**

@@ -182,20 +182,20 @@ export default async function InspectorPage() {
       <h1>Flow inspector</h1>
       <p className="muted">
         Your last sign-in, step by step, as this app sent and received it: tokens decoded (never
-        whole), the code shortened, every check with its result. Kept in a sealed cookie only this
-        page receives, bounded to one cookie; never logged.
+        whole), the code shortened, every check with its result. Kept on the server with your
+        session (no cookie carries it), bounded in size, deleted with the session; never logged.
       </p>
       {!record ? (
         <p className="card muted" data-testid="no-record">
-          No sign-in recorded for this session (it was made before the inspector existed, or did not
-          fit the bound). Sign out and in again to record one.
+          No sign-in recorded for this session (it was made before the inspector kept records with
+          the session, or did not fit the bound). Sign out and in again to record one.
         </p>
       ) : (
         <>
           <Timeline record={record} />
           {record.trimmed?.length ? (
             <p className="muted" data-testid="trimmed">
-              Left out to stay within one cookie: {record.trimmed.join('; ')}.
+              Left out to stay within the size bound: {record.trimmed.join('; ')}.
             </p>
           ) : null}
 

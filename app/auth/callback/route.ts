@@ -13,7 +13,7 @@ import {
   readTransaction,
   saveSession,
 } from '@/lib/session';
-import { recordSignInFlow } from '@/lib/flow-inspector';
+import { captureSignInFlow } from '@/lib/flow-inspector';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
 import { revokeRefreshToken } from '@/lib/token-refresh';
 import type { Transaction } from '@/lib/transaction';
@@ -76,14 +76,15 @@ async function completeCallback(request: NextRequest) {
     transaction = found;
 
     result = await completeSignIn(params, transaction);
-    const session = await saveSession(result);
-    await recordSignInFlow({
+    // The inspector's record goes into the store with the session, in the same write.
+    const flow = await captureSignInFlow({
       transaction,
       callbackParams: params,
       result,
       callbackStart,
       callbackAt,
     });
+    const session = await saveSession(result, flow);
     log.info('sign-in completed', {
       sub: result.claims.sub,
       sid: session.sid !== undefined,

@@ -2,7 +2,6 @@ import type { NextRequest } from 'next/server';
 
 import { getConfig } from '@/lib/config';
 import { AuthError } from '@/lib/errors';
-import { clearFlowRecords } from '@/lib/flow-store';
 import { describeError, log } from '@/lib/log';
 import { buildLogoutUrl } from '@/lib/sign-in';
 import { destroySession } from '@/lib/session';
@@ -42,7 +41,6 @@ export async function POST(request: NextRequest) {
       return renderSessionUnavailable('/');
     throw err;
   }
-  await clearFlowRecords();
   let target: URL = new URL('/', settings.appUrl);
   if (session) {
     // MUST: the refresh token dies with the session, not only the cookie (RFC 7009 §2).

@@ -176,9 +176,16 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
       record = undefined;
     }
     if (record) {
+      // Not awaited: the caller has its answer, and this connection runs the cleanup before any
+      // later command of this process. Should it fail, the index keeps an id that leads nowhere
+      // (a logout by sid or sub skips it) until its score, the session's expiry, prunes it.
       const multi = client.multi().zRem(subKey(record.sub), id);
       if (record.sid !== undefined) multi.zRem(sidKey(record.sid), id);
-      await multi.exec();
+      multi
+        .exec()
+        .then(reportStoreSuccess, (err: unknown) =>
+          reportStoreFailure(`${where}: ${describeError(err)}`),
+        );
     }
     return record;
   }

@@ -121,16 +121,6 @@ export async function readSession(): Promise<SessionData | undefined> {
 }
 
 /**
- * Checks that the session store answers, changing nothing. The callback asks before it redeems
- * the authorization code: no tokens are issued for a session that could not be kept.
- *
- * @throws {AuthError} `session_store_unavailable`.
- */
-export async function checkSessionStore(): Promise<void> {
-  await withStore(() => getSessionStore().ping());
-}
-
-/**
  * Creates the session of a completed sign-in: a new session id (never one the browser brought:
  * no session fixation), the record in the store (with `attachments`, see
  * {@link attachToSession}), the sealed id in the cookie. Route handlers only.
@@ -153,6 +143,23 @@ export async function saveSession(
     cookieOptions(SESSION_TTL_SECONDS),
   );
   return record;
+}
+
+/**
+ * Clears the way for a sign-in's new session, before its code is redeemed: ends this browser's
+ * session, if it has one, and in any case makes sure that the store answers (that removal, or a
+ * ping), so that no code is redeemed for a session that could not be kept. Route handlers only.
+ *
+ * @throws {AuthError} `session_store_unavailable`: then nothing was ended, the cookie stays.
+ */
+export async function clearSessionForSignIn(): Promise<void> {
+  const store = await cookies();
+  const name = sessionCookieName();
+  const id = store.get(name) === undefined ? undefined : await readSessionId();
+  // One round trip either way: the removal itself proves the store answers.
+  if (id === undefined) await withStore(() => getSessionStore().ping());
+  else await withStore(() => getSessionStore().remove(id));
+  if (store.get(name) !== undefined) store.set(name, '', cookieOptions(0));
 }
 
 /**

@@ -6,9 +6,8 @@ import { log } from '@/lib/log';
 import { completeSignIn, type SignInResult } from '@/lib/sign-in';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import {
-  checkSessionStore,
+  clearSessionForSignIn,
   countPendingTransactions,
-  destroySession,
   forgetTransaction,
   readTransaction,
   saveSession,
@@ -31,8 +30,9 @@ function isStoreUnavailable(err: unknown): boolean {
  * `state` (one per sign-in in flight), checks the authorization response against it, redeems the
  * code with a fresh client assertion, validates the ID token, and only then creates the session.
  *
- * While the session store is unreachable it answers 503 (the page of `/auth/unavailable`), as
- * every route that needs a session does: not an error page, and never half a sign-in.
+ * While the session store is unreachable, the callback of a sign-in in flight answers 503 (the page
+ * of `/auth/unavailable`), as every route that needs a session does: not an error page, and never
+ * half a sign-in.
  */
 async function completeCallback(request: NextRequest) {
   const callbackStart = performance.now();
@@ -41,11 +41,6 @@ async function completeCallback(request: NextRequest) {
   let transaction: Transaction | undefined;
   let result: SignInResult | undefined;
   try {
-    // MUST: no code is redeemed unless its session can be kept. With the store unreachable, this
-    // answers 503 before touching anything: the code is not spent, no tokens are issued, this
-    // browser's session and transaction stay as they were, and loading this page again once the
-    // store is back completes the sign-in.
-    await checkSessionStore();
     const params = request.nextUrl.searchParams;
     const states = params.getAll('state');
     // Only one `state` may be looked up (RFC 6749 §3.1: no repeated parameter).
@@ -68,9 +63,12 @@ async function completeCallback(request: NextRequest) {
         : new AuthError('missing_transaction');
     }
     // MUST: a callback of a sign-in this browser started ends either with the new session or with
-    // none. Any earlier session goes now, so a failed sign-in never leaves one behind. (Done
-    // before the transaction is consumed: if the store fails here, nothing was consumed either.)
-    await destroySession();
+    // none. Any earlier session goes now, so a failed sign-in never leaves one behind.
+    // MUST: no code is redeemed unless its session can be kept. With the store unreachable this
+    // answers 503 here, before the transaction is consumed: the code is not spent, no tokens are
+    // issued, this browser's session and transaction stay as they were, and loading this page
+    // again once the store is back completes the sign-in.
+    await clearSessionForSignIn();
     // The transaction is single-use: deleted whatever happens next.
     await forgetTransaction(found.state);
     transaction = found;

@@ -471,7 +471,24 @@ async function main(): Promise<void> {
 
   const dir = mkdtempSync(join(tmpdir(), 'rp-bench-'));
   const children: Child[] = [];
+  const track = (child: Child) => void children.push(child);
   const stopAll = () => Promise.all(children.map((c) => stopChild(c)));
+  // MUST: the servers run in process groups of their own (so that stopping one stops what it
+  // forked), so Ctrl-C at the terminal does not reach them: stop them here, then exit.
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\nbench: ${signal}: stopping the servers it started…`);
+    void stopAll()
+      .catch(() => undefined)
+      .finally(() => {
+        rmSync(dir, { recursive: true, force: true });
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const profileDir = resolve('bench/results/profiles');
   try {
     const material = await createMaterial(dir);
@@ -494,8 +511,7 @@ async function main(): Promise<void> {
       `Subjects: ${subjects.map((s) => `${s.id} ${s.url.origin}`).join(', ')}; provider ${issuer.origin}` +
         ` (${options.quick ? 'quick' : 'full'} run)`,
     );
-    const provider = await startProvider(issuer, subjects, material);
-    children.push(provider);
+    const provider = await startProvider(issuer, subjects, material, track);
     const kinds = await learnEndpoints(issuer);
 
     const machineStart = snapshotMachine();
@@ -506,8 +522,7 @@ async function main(): Promise<void> {
     console.log('Cold starts…');
     for (let round = 0; round < size.coldStarts; round++) {
       for (const subject of rotate(subjects, round)) {
-        const { child, coldStartMs } = await startCold(subject);
-        children.push(child);
+        const { child, coldStartMs } = await startCold(subject, track);
         let run = runs.find((r) => r.subject === subject);
         if (!run) {
           run = {

@@ -237,8 +237,17 @@ export async function defineSubjects(
   return subjects;
 }
 
-/** Starts the benchmark's provider with a client for each subject; resolves when it answers. */
-export async function startProvider(issuer: URL, subjects: readonly Subject[], material: Material) {
+/**
+ * Starts the benchmark's provider with a client for each subject; resolves when it answers.
+ * `track` gets the child as soon as it is spawned, so that a caller can stop it even when it never
+ * answers (or the run is interrupted while waiting).
+ */
+export async function startProvider(
+  issuer: URL,
+  subjects: readonly Subject[],
+  material: Material,
+  track: (child: Child) => void,
+) {
   const child = startChild({
     name: 'op',
     ...tsxNode('bench/provider-host.ts'),
@@ -252,6 +261,7 @@ export async function startProvider(issuer: URL, subjects: readonly Subject[], m
       ),
     }),
   });
+  track(child);
   await waitFor200(new URL('/.well-known/openid-configuration', issuer), child, 30_000);
   return child;
 }
@@ -280,10 +290,17 @@ export async function waitFor200(
   );
 }
 
-/** Starts `subject` and measures its cold start: spawn to the first 200 of `GET /`. */
-export async function startCold(subject: Subject): Promise<{ child: Child; coldStartMs: number }> {
+/**
+ * Starts `subject` and measures its cold start: spawn to the first 200 of `GET /`. `track` gets
+ * the child as soon as it is spawned (see {@link startProvider}).
+ */
+export async function startCold(
+  subject: Subject,
+  track: (child: Child) => void,
+): Promise<{ child: Child; coldStartMs: number }> {
   const since = performance.now();
   const child = subject.spawn();
+  track(child);
   const coldStartMs = await waitFor200(new URL('/', subject.url), child, 60_000, since);
   return { child, coldStartMs };
 }

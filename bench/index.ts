@@ -36,6 +36,7 @@ import {
   type BenchResult,
   type Concurrency,
   type LoadFigures,
+  type NotMeasured,
   type SubjectFigures,
 } from './report';
 import {
@@ -449,25 +450,53 @@ function peerVersion(): string {
   }
 }
 
-async function main(): Promise<void> {
+/** Runs the benchmark; resolves to the exit status (1 when a subject could not be measured). */
+async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args.includes('--machine')) {
     const { runMachineToMachine } = await import('./machine-to-machine');
     await runMachineToMachine();
-    return;
+    return 0;
   }
   const options = parseOptions(args);
   const size = SIZES[options.quick ? 'quick' : 'full'];
-  const ids = options.only ?? [
+  const wanted = options.only ?? [
     ...ALL,
     ...(options.redis ? (['app+redis'] as const) : []),
     ...(options.baseline ? (['base'] as const) : []),
   ];
-  if (ids.includes('base') && !options.baseline) throw new Error('base needs --baseline DIR');
-  if (ids.includes('app') || ids.includes('app+redis')) ensureAppBuild();
+  if (wanted.includes('base') && !options.baseline) throw new Error('base needs --baseline DIR');
+  // A subject that cannot be installed, built, started or signed in is reported and left out;
+  // the others are still measured (and the run exits with a failure status).
+  const notMeasured: NotMeasured[] = [];
+  const fail = (id: SubjectId, stage: string, err: unknown) => {
+    const message = (err as Error).message.slice(0, 600);
+    notMeasured.push({ id, stage, message });
+    console.error(`bench: ${id} is not measured (${stage} failed): ${message}`);
+  };
+  const prepare = (id: SubjectId, stage: string, step: () => void) => {
+    try {
+      step();
+    } catch (err) {
+      fail(id, stage, err);
+    }
+  };
   const baselineDir = options.baseline ? resolve(options.baseline) : undefined;
-  if (baselineDir) ensureAppBuild(baselineDir);
-  if (ids.includes('peer')) ensurePeerBuild();
+  const appIds = wanted.filter((id) => id === 'app' || id === 'app+redis');
+  if (appIds.length > 0)
+    prepare(appIds[0] ?? 'app', 'build', () => {
+      try {
+        ensureAppBuild();
+      } catch (err) {
+        for (const id of appIds.slice(1)) fail(id, 'build', err);
+        throw err;
+      }
+    });
+  if (baselineDir) prepare('base', 'build', () => ensureAppBuild(baselineDir));
+  if (wanted.includes('peer'))
+    prepare('peer', 'install and build (npm ci and next build in bench/peer)', ensurePeerBuild);
+  const ids = wanted.filter((id) => !notMeasured.some((n) => n.id === id));
+  if (ids.length === 0) throw new Error('no subject left to measure');
 
   const dir = mkdtempSync(join(tmpdir(), 'rp-bench-'));
   const children: Child[] = [];
@@ -522,7 +551,22 @@ async function main(): Promise<void> {
     console.log('Cold starts…');
     for (let round = 0; round < size.coldStarts; round++) {
       for (const subject of rotate(subjects, round)) {
-        const { child, coldStartMs } = await startCold(subject, track);
+        if (notMeasured.some((n) => n.id === subject.id)) continue;
+        let started: { child: Child; coldStartMs: number };
+        let spawned: Child | undefined;
+        try {
+          started = await startCold(subject, (child) => {
+            track(child);
+            spawned = child;
+          });
+        } catch (err) {
+          fail(subject.id, 'start', err);
+          if (spawned) await stopChild(spawned);
+          const gone = runs.findIndex((r) => r.subject === subject);
+          if (gone >= 0) runs.splice(gone, 1);
+          continue;
+        }
+        const { child, coldStartMs } = started;
         let run = runs.find((r) => r.subject === subject);
         if (!run) {
           run = {
@@ -556,7 +600,16 @@ async function main(): Promise<void> {
     // 2. Users signed in at the provider once (forms), then warm-up sign-ins.
     console.log('Signing in the virtual users and warming up…');
     const maxUsers = Math.max(...CONCURRENCY_LEVELS);
-    for (const run of runs) await prepareUsers(run, maxUsers, size.warmupLogins, provider);
+    for (const run of [...runs]) {
+      try {
+        await prepareUsers(run, maxUsers, size.warmupLogins, provider);
+      } catch (err) {
+        fail(run.subject.id, 'sign-in and warm-up', err);
+        runs.splice(runs.indexOf(run), 1);
+        await stopChild(run.child);
+      }
+    }
+    if (runs.length === 0) throw new Error('no subject could be measured');
 
     // 3. Requests per warm sign-in and per session read, at the provider (and Redis), subject by
     //    subject.
@@ -642,6 +695,7 @@ async function main(): Promise<void> {
       cryptoFloor,
       machine,
       driverCpuCores: (driverCpu.user + driverCpu.system) / 1e6 / machine.seconds,
+      notMeasured,
     };
     const targets = checkTargets(result);
     console.log(
@@ -650,6 +704,10 @@ async function main(): Promise<void> {
     );
     console.log(formatTable(result));
     console.log(`\n${formatMachine(result)}`);
+    for (const n of notMeasured)
+      console.log(
+        `\nNOT MEASURED: ${n.id} (${n.stage} failed; its figures and ratios are missing): ${n.message}`,
+      );
     console.log(`\nTargets (ratios of this run):\n${formatTargets(targets)}`);
     for (const f of figures) {
       if (f.firstErrors.length)
@@ -661,6 +719,7 @@ async function main(): Promise<void> {
     mkdirSync(resolve(jsonFile, '..'), { recursive: true });
     writeFileSync(jsonFile, `${JSON.stringify({ ...result, targets }, null, 2)}\n`);
     console.log(`\nJSON: ${jsonFile}`);
+    return notMeasured.length > 0 ? 1 : 0;
   } finally {
     await stopAll();
     rmSync(dir, { recursive: true, force: true });
@@ -668,7 +727,7 @@ async function main(): Promise<void> {
 }
 
 main().then(
-  () => process.exit(0),
+  (status) => process.exit(status),
   (err: Error) => {
     console.error(`bench: ${err.message}`);
     process.exit(1);

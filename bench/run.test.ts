@@ -15,6 +15,42 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
+/** Starts `npm run bench` with `args`, resolves once `until` is in its output (or it exits). */
+async function startBench(args: readonly string[], until: string) {
+  const bench = spawn(process.execPath, ['--import', 'tsx', 'bench/index.ts', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | null>((done) => bench.once('exit', (code) => done(code)));
+  const reached = await new Promise<boolean>((done) => {
+    const timer = setTimeout(() => done(false), 60_000);
+    const read = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      if (output.includes(until)) {
+        clearTimeout(timer);
+        done(true);
+      }
+    };
+    bench.stdout.on('data', read);
+    bench.stderr.on('data', read);
+    void exited.then(() => done(false));
+  });
+  return { bench, exited, reached, output: () => output };
+}
+
+describe('npm run bench, one subject failing', () => {
+  it('reports a subject that cannot be built and goes on measuring the others', async () => {
+    const run = await startBench(
+      ['--quick', '--only', 'floor,base', '--baseline', '/nonexistent/checkout'],
+      'Signing in the virtual users',
+    );
+    if (run.reached) run.bench.kill('SIGINT');
+    await run.exited;
+    assert.ok(run.reached, `the run went on with the floor:\n${run.output()}`);
+    assert.match(run.output(), /base is not measured \(build failed\): --baseline/);
+  });
+});
+
 describe('npm run bench, interrupted', () => {
   it('stops the provider and the servers it started on Ctrl-C (SIGINT)', async () => {
     // The floor alone: no build, no install. Interrupted as soon as the servers are up.

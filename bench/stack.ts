@@ -48,11 +48,16 @@ function newestMtime(path: string): number {
   );
 }
 
-/** Runs `next build` in `dir` unless its build is newer than every source listed. */
-function buildIfStale(dir: string, sources: readonly string[], label: string): void {
+/** Whether `dir` has no production build, or one older than any of `sources` (paths in `dir`). */
+export function isBuildStale(dir: string, sources: readonly string[]): boolean {
   const buildId = join(dir, '.next/BUILD_ID');
   const builtAt = existsSync(buildId) ? statSync(buildId).mtimeMs : 0;
-  if (builtAt > Math.max(...sources.map((s) => newestMtime(join(dir, s))))) return;
+  return builtAt <= Math.max(...sources.map((s) => newestMtime(join(dir, s))));
+}
+
+/** Runs `next build` in `dir` unless its build is newer than every source listed. */
+function buildIfStale(dir: string, sources: readonly string[], label: string): void {
+  if (!isBuildStale(dir, sources)) return;
   console.log(`Building ${label} (next build, 20–40 s)…`);
   execFileSync(process.execPath, [NEXT_BIN, 'build'], {
     cwd: dir,
@@ -97,12 +102,24 @@ export function ensurePeerBuild(): void {
       timeout: 10 * 60_000,
     });
   }
-  buildIfStale(
-    PEER_DIR,
-    ['app', 'lib', 'proxy.ts', 'next.config.js', 'package.json', 'tsconfig.json'],
-    'the peer (bench/peer)',
-  );
+  buildIfStale(PEER_DIR, PEER_SOURCES, 'the peer (bench/peer)');
 }
+
+/**
+ * What the peer's build is made of. MUST: its installed packages too (npm writes
+ * node_modules/.package-lock.json on every install): the build bundles the SDK, so a build older
+ * than the install would measure the previous @auth0/nextjs-auth0 while the report names the new.
+ */
+export const PEER_SOURCES = [
+  'app',
+  'lib',
+  'proxy.ts',
+  'next.config.js',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'node_modules/.package-lock.json',
+] as const;
 
 export type Material = {
   readonly dir: string;

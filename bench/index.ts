@@ -36,6 +36,7 @@ import {
   type BenchResult,
   type Concurrency,
   type LoadFigures,
+  type NotMeasured,
   type SubjectFigures,
 } from './report';
 import {
@@ -449,29 +450,74 @@ function peerVersion(): string {
   }
 }
 
-async function main(): Promise<void> {
+/** Runs the benchmark; resolves to the exit status (1 when a subject could not be measured). */
+async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args.includes('--machine')) {
     const { runMachineToMachine } = await import('./machine-to-machine');
     await runMachineToMachine();
-    return;
+    return 0;
   }
   const options = parseOptions(args);
   const size = SIZES[options.quick ? 'quick' : 'full'];
-  const ids = options.only ?? [
+  const wanted = options.only ?? [
     ...ALL,
     ...(options.redis ? (['app+redis'] as const) : []),
     ...(options.baseline ? (['base'] as const) : []),
   ];
-  if (ids.includes('base') && !options.baseline) throw new Error('base needs --baseline DIR');
-  if (ids.includes('app') || ids.includes('app+redis')) ensureAppBuild();
+  if (wanted.includes('base') && !options.baseline) throw new Error('base needs --baseline DIR');
+  // A subject that cannot be installed, built, started or signed in is reported and left out;
+  // the others are still measured (and the run exits with a failure status).
+  const notMeasured: NotMeasured[] = [];
+  const fail = (id: SubjectId, stage: string, err: unknown) => {
+    const message = (err as Error).message.slice(0, 600);
+    notMeasured.push({ id, stage, message });
+    console.error(`bench: ${id} is not measured (${stage} failed): ${message}`);
+  };
+  const prepare = (id: SubjectId, stage: string, step: () => void) => {
+    try {
+      step();
+    } catch (err) {
+      fail(id, stage, err);
+    }
+  };
   const baselineDir = options.baseline ? resolve(options.baseline) : undefined;
-  if (baselineDir) ensureAppBuild(baselineDir);
-  if (ids.includes('peer')) ensurePeerBuild();
+  const appIds = wanted.filter((id) => id === 'app' || id === 'app+redis');
+  if (appIds.length > 0)
+    prepare(appIds[0] ?? 'app', 'build', () => {
+      try {
+        ensureAppBuild();
+      } catch (err) {
+        for (const id of appIds.slice(1)) fail(id, 'build', err);
+        throw err;
+      }
+    });
+  if (baselineDir) prepare('base', 'build', () => ensureAppBuild(baselineDir));
+  if (wanted.includes('peer'))
+    prepare('peer', 'install and build (npm ci and next build in bench/peer)', ensurePeerBuild);
+  const ids = wanted.filter((id) => !notMeasured.some((n) => n.id === id));
+  if (ids.length === 0) throw new Error('no subject left to measure');
 
   const dir = mkdtempSync(join(tmpdir(), 'rp-bench-'));
   const children: Child[] = [];
+  const track = (child: Child) => void children.push(child);
   const stopAll = () => Promise.all(children.map((c) => stopChild(c)));
+  // MUST: the servers run in process groups of their own (so that stopping one stops what it
+  // forked), so Ctrl-C at the terminal does not reach them: stop them here, then exit.
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\nbench: ${signal}: stopping the servers it started…`);
+    void stopAll()
+      .catch(() => undefined)
+      .finally(() => {
+        rmSync(dir, { recursive: true, force: true });
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const profileDir = resolve('bench/results/profiles');
   try {
     const material = await createMaterial(dir);
@@ -494,8 +540,7 @@ async function main(): Promise<void> {
       `Subjects: ${subjects.map((s) => `${s.id} ${s.url.origin}`).join(', ')}; provider ${issuer.origin}` +
         ` (${options.quick ? 'quick' : 'full'} run)`,
     );
-    const provider = await startProvider(issuer, subjects, material);
-    children.push(provider);
+    const provider = await startProvider(issuer, subjects, material, track);
     const kinds = await learnEndpoints(issuer);
 
     const machineStart = snapshotMachine();
@@ -506,8 +551,22 @@ async function main(): Promise<void> {
     console.log('Cold starts…');
     for (let round = 0; round < size.coldStarts; round++) {
       for (const subject of rotate(subjects, round)) {
-        const { child, coldStartMs } = await startCold(subject);
-        children.push(child);
+        if (notMeasured.some((n) => n.id === subject.id)) continue;
+        let started: { child: Child; coldStartMs: number };
+        let spawned: Child | undefined;
+        try {
+          started = await startCold(subject, (child) => {
+            track(child);
+            spawned = child;
+          });
+        } catch (err) {
+          fail(subject.id, 'start', err);
+          if (spawned) await stopChild(spawned);
+          const gone = runs.findIndex((r) => r.subject === subject);
+          if (gone >= 0) runs.splice(gone, 1);
+          continue;
+        }
+        const { child, coldStartMs } = started;
         let run = runs.find((r) => r.subject === subject);
         if (!run) {
           run = {
@@ -541,7 +600,16 @@ async function main(): Promise<void> {
     // 2. Users signed in at the provider once (forms), then warm-up sign-ins.
     console.log('Signing in the virtual users and warming up…');
     const maxUsers = Math.max(...CONCURRENCY_LEVELS);
-    for (const run of runs) await prepareUsers(run, maxUsers, size.warmupLogins, provider);
+    for (const run of [...runs]) {
+      try {
+        await prepareUsers(run, maxUsers, size.warmupLogins, provider);
+      } catch (err) {
+        fail(run.subject.id, 'sign-in and warm-up', err);
+        runs.splice(runs.indexOf(run), 1);
+        await stopChild(run.child);
+      }
+    }
+    if (runs.length === 0) throw new Error('no subject could be measured');
 
     // 3. Requests per warm sign-in and per session read, at the provider (and Redis), subject by
     //    subject.
@@ -627,6 +695,7 @@ async function main(): Promise<void> {
       cryptoFloor,
       machine,
       driverCpuCores: (driverCpu.user + driverCpu.system) / 1e6 / machine.seconds,
+      notMeasured,
     };
     const targets = checkTargets(result);
     console.log(
@@ -635,6 +704,10 @@ async function main(): Promise<void> {
     );
     console.log(formatTable(result));
     console.log(`\n${formatMachine(result)}`);
+    for (const n of notMeasured)
+      console.log(
+        `\nNOT MEASURED: ${n.id} (${n.stage} failed; its figures and ratios are missing): ${n.message}`,
+      );
     console.log(`\nTargets (ratios of this run):\n${formatTargets(targets)}`);
     for (const f of figures) {
       if (f.firstErrors.length)
@@ -646,6 +719,7 @@ async function main(): Promise<void> {
     mkdirSync(resolve(jsonFile, '..'), { recursive: true });
     writeFileSync(jsonFile, `${JSON.stringify({ ...result, targets }, null, 2)}\n`);
     console.log(`\nJSON: ${jsonFile}`);
+    return notMeasured.length > 0 ? 1 : 0;
   } finally {
     await stopAll();
     rmSync(dir, { recursive: true, force: true });
@@ -653,7 +727,7 @@ async function main(): Promise<void> {
 }
 
 main().then(
-  () => process.exit(0),
+  (status) => process.exit(status),
   (err: Error) => {
     console.error(`bench: ${err.message}`);
     process.exit(1);

@@ -96,6 +96,7 @@ function result(app: SubjectFigures): BenchResult {
       topOthers: [],
     },
     driverCpuCores: 0.1,
+    notMeasured: [],
   };
 }
 
@@ -136,6 +137,22 @@ describe('checkTargets', () => {
     };
     const missed = checkTargets(result(noisy)).filter((t) => !t.ok);
     assert.equal(missed.length, 2);
+  });
+});
+
+describe('checkTargets, a reference not measured', () => {
+  it('does not drop the targets against the peer silently when the peer could not be measured', () => {
+    const app = subject('app', { login: 14, cpu: 9, rate: 250, me: 1.5 });
+    const full = result(app);
+    const withoutPeer: BenchResult = {
+      ...full,
+      subjects: full.subjects.filter((s) => s.id !== 'peer'),
+      notMeasured: [{ id: 'peer', stage: 'install', message: 'npm ci: ENOTFOUND' }],
+    };
+    const missed = checkTargets(withoutPeer).filter((t) => !t.ok);
+    assert.equal(missed.length, 1);
+    assert.match(missed[0]?.name ?? '', /peer/);
+    assert.match(missed[0]?.value ?? '', /not measured.*install/);
   });
 });
 

@@ -63,6 +63,14 @@ export type BenchResult = {
   readonly cryptoFloor: CryptoFloor;
   readonly machine: MachineReport;
   readonly driverCpuCores: number;
+  /** Subjects that could not be installed, built, started or signed in, and why. */
+  readonly notMeasured: readonly NotMeasured[];
+};
+
+export type NotMeasured = {
+  readonly id: SubjectId;
+  readonly stage: string;
+  readonly message: string;
 };
 
 export type Target = {
@@ -244,6 +252,14 @@ export function checkTargets(result: BenchResult): Target[] {
         ok: Number.isFinite(r) && (atMost ? r <= limit : r >= limit),
       });
     };
+    // A reference that could not be measured leaves its targets unmet, not silently dropped.
+    for (const missing of result.notMeasured.filter((n) => n.id === 'peer' || n.id === 'floor'))
+      out.push({
+        subject: app.id,
+        name: `the targets against the ${missing.id}`,
+        value: `${missing.id} not measured (${missing.stage} failed)`,
+        ok: false,
+      });
     if (peer) {
       add(
         'login round trip p50 ≤ 0.7× peer',

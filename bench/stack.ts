@@ -48,11 +48,16 @@ function newestMtime(path: string): number {
   );
 }
 
-/** Runs `next build` in `dir` unless its build is newer than every source listed. */
-function buildIfStale(dir: string, sources: readonly string[], label: string): void {
+/** Whether `dir` has no production build, or one older than any of `sources` (paths in `dir`). */
+export function isBuildStale(dir: string, sources: readonly string[]): boolean {
   const buildId = join(dir, '.next/BUILD_ID');
   const builtAt = existsSync(buildId) ? statSync(buildId).mtimeMs : 0;
-  if (builtAt > Math.max(...sources.map((s) => newestMtime(join(dir, s))))) return;
+  return builtAt <= Math.max(...sources.map((s) => newestMtime(join(dir, s))));
+}
+
+/** Runs `next build` in `dir` unless its build is newer than every source listed. */
+function buildIfStale(dir: string, sources: readonly string[], label: string): void {
+  if (!isBuildStale(dir, sources)) return;
   console.log(`Building ${label} (next build, 20–40 s)…`);
   execFileSync(process.execPath, [NEXT_BIN, 'build'], {
     cwd: dir,
@@ -97,12 +102,24 @@ export function ensurePeerBuild(): void {
       timeout: 10 * 60_000,
     });
   }
-  buildIfStale(
-    PEER_DIR,
-    ['app', 'lib', 'proxy.ts', 'next.config.js', 'package.json', 'tsconfig.json'],
-    'the peer (bench/peer)',
-  );
+  buildIfStale(PEER_DIR, PEER_SOURCES, 'the peer (bench/peer)');
 }
+
+/**
+ * What the peer's build is made of. MUST: its installed packages too (npm writes
+ * node_modules/.package-lock.json on every install): the build bundles the SDK, so a build older
+ * than the install would measure the previous @auth0/nextjs-auth0 while the report names the new.
+ */
+export const PEER_SOURCES = [
+  'app',
+  'lib',
+  'proxy.ts',
+  'next.config.js',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'node_modules/.package-lock.json',
+] as const;
 
 export type Material = {
   readonly dir: string;
@@ -237,8 +254,17 @@ export async function defineSubjects(
   return subjects;
 }
 
-/** Starts the benchmark's provider with a client for each subject; resolves when it answers. */
-export async function startProvider(issuer: URL, subjects: readonly Subject[], material: Material) {
+/**
+ * Starts the benchmark's provider with a client for each subject; resolves when it answers.
+ * `track` gets the child as soon as it is spawned, so that a caller can stop it even when it never
+ * answers (or the run is interrupted while waiting).
+ */
+export async function startProvider(
+  issuer: URL,
+  subjects: readonly Subject[],
+  material: Material,
+  track: (child: Child) => void,
+) {
   const child = startChild({
     name: 'op',
     ...tsxNode('bench/provider-host.ts'),
@@ -252,6 +278,7 @@ export async function startProvider(issuer: URL, subjects: readonly Subject[], m
       ),
     }),
   });
+  track(child);
   await waitFor200(new URL('/.well-known/openid-configuration', issuer), child, 30_000);
   return child;
 }
@@ -280,10 +307,17 @@ export async function waitFor200(
   );
 }
 
-/** Starts `subject` and measures its cold start: spawn to the first 200 of `GET /`. */
-export async function startCold(subject: Subject): Promise<{ child: Child; coldStartMs: number }> {
+/**
+ * Starts `subject` and measures its cold start: spawn to the first 200 of `GET /`. `track` gets
+ * the child as soon as it is spawned (see {@link startProvider}).
+ */
+export async function startCold(
+  subject: Subject,
+  track: (child: Child) => void,
+): Promise<{ child: Child; coldStartMs: number }> {
   const since = performance.now();
   const child = subject.spawn();
+  track(child);
   const coldStartMs = await waitFor200(new URL('/', subject.url), child, 60_000, since);
   return { child, coldStartMs };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 
 import { describeRedisUrl } from './config';
 import { describeError, log } from './log';
@@ -14,7 +14,7 @@ import { ENDED_TTL_MS, SessionStoreUnavailableError, type SessionStore } from '.
 import { reportStoreFailure, reportStoreSuccess } from './store-health';
 
 /**
- * The session store on Redis (`REDIS_URL`), with node-redis (the `redis` package, maintained by
+ * The session store on Redis (`REDIS_URL`), with node-redis (`@redis/client`, maintained by
  * Redis itself: typed commands, promise API, RESP3, and the two options this store depends on:
  * `disableOfflineQueue` and a per-command timeout).
  *

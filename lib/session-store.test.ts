@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 
 import { startRedisServer, type RedisServer } from '../e2e/support/redis-server';
 import { createRedisSessionStore } from './redis-session-store';

@@ -27,8 +27,11 @@ export async function checkAtStartup(): Promise<void> {
     });
     // The session store connects now (Redis: in the background; an unreachable one is not fatal,
     // requests that need it answer 503 until it is there). A URL its client refuses is fatal.
-    await loadSessionStore();
-    await getProvider();
+    // Side by side with discovery: the Redis client loads while the provider answers.
+    const [store, provider] = await Promise.allSettled([loadSessionStore(), getProvider()]);
+    // A refused REDIS_URL is fatal even when the provider is merely unreachable.
+    if (store.status === 'rejected') throw store.reason;
+    if (provider.status === 'rejected') throw provider.reason;
   } catch (err) {
     if (err instanceof AuthError) {
       log.warn('provider not available at start; will retry on first use', {

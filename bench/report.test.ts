@@ -31,6 +31,7 @@ function subject(id: SubjectId, f: { login: number; cpu: number; rate: number; m
     id,
     url: 'http://localhost:1',
     coldStartMs: [500, 700, 600],
+    firstSignInMs: [90, 30, 40],
     sequential: {
       logins: 50,
       failures: 0,
@@ -167,6 +168,7 @@ describe('formatTable', () => {
       /login round trip p50, ms\s*\|\s*10\.0 \|\s*20\.0 \|\s*14\.0 \|\s*0\.70× \|\s*1\.40×/,
     );
     assert.match(table, /cold start to first 200, ms\s*\|\s*600 \|/);
+    assert.match(table, /first sign-in after start \(RP part\), ms\s*\|\s*40 \|/);
     assert.doesNotMatch(table, /Redis/);
     assert.match(table, /Crypto floor of one sign-in: 1\.50 ms/);
   });

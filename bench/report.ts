@@ -22,6 +22,11 @@ export type SubjectFigures = {
   readonly id: SubjectId;
   readonly url: string;
   readonly coldStartMs: readonly number[];
+  /**
+   * The relying party's part (`/auth/login`, `/auth/callback`, `/api/me`) of the first sign-in
+   * after each cold start; optional in results written before it was measured.
+   */
+  readonly firstSignInMs?: readonly number[] | undefined;
   readonly sequential: {
     readonly logins: number;
     readonly failures: number;
@@ -154,6 +159,11 @@ const ROWS: readonly Row[] = [
   },
   { label: 'RSS peak, MB', value: (s) => s.rssPeakMb, digits: 0 },
   { label: 'cold start to first 200, ms', value: coldStart, digits: 0 },
+  {
+    label: 'first sign-in after start (RP part), ms',
+    value: (s) => median(s.firstSignInMs ?? []),
+    digits: 0,
+  },
 ];
 
 function format(value: number, digits = 1): string {

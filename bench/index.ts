@@ -11,6 +11,7 @@ import { createAgent, get } from './http';
 import {
   createVirtualUser,
   readMe,
+  readSignedOut,
   signInInteractively,
   signInWarm,
   type Account,
@@ -181,6 +182,8 @@ type Run = {
   readonly coldStartMs: number[];
   /** The relying party's part of the first sign-in after each cold start. */
   readonly firstSignInMs: number[];
+  /** `GET /api/me` without a session (401): what a request costs before any session work. */
+  readonly signedOut: number[];
   readonly users: VirtualUser[];
   readonly steps: Record<keyof StepTimes, number[]>;
   sequentialFailures: number;
@@ -377,6 +380,23 @@ async function runMe(runs: readonly Run[], rounds: number) {
   for (const a of agents.values()) a.destroy();
 }
 
+/** Requests with no session, interleaved request by request (see {@link readSignedOut}). */
+async function runSignedOut(runs: readonly Run[], rounds: number) {
+  const agents = new Map(runs.map((r) => [r, createAgent(1)]));
+  const deadline = performance.now() + PHASE_DEADLINE_MS * runs.length;
+  for (let round = 0; round < rounds && performance.now() < deadline; round++) {
+    for (const run of rotate(runs, round)) {
+      try {
+        run.signedOut.push(await readSignedOut(run.subject.url, agents.get(run) ?? false));
+      } catch (err) {
+        run.meFailures++;
+        recordError(run, err);
+      }
+    }
+  }
+  for (const a of agents.values()) a.destroy();
+}
+
 function figuresOf(run: Run, kinds: EndpointKinds): SubjectFigures {
   const logins = run.steps.total.length;
   const perLogin = (v: number) => (logins > 0 ? v / logins : Number.NaN);
@@ -426,6 +446,7 @@ function figuresOf(run: Run, kinds: EndpointKinds): SubjectFigures {
       providerRequestsPerRead: run.providerRequestsPerRead,
       redisCommandsPerRead: run.redisPerRead,
     },
+    signedOut: summarize(run.signedOut),
     load,
     rssPeakMb: readGroupPeakRssMb(pid),
     rssAfterMb: readGroupRssMb(pid),
@@ -578,6 +599,7 @@ async function main(): Promise<number> {
             child,
             coldStartMs: [],
             firstSignInMs: [],
+            signedOut: [],
             users: [],
             steps: { login: [], authorize: [], callback: [], me: [], total: [] },
             sequentialFailures: 0,
@@ -642,6 +664,9 @@ async function main(): Promise<number> {
     // 5. A signed-in user reading /api/me, interleaved request by request.
     console.log('Signed-in /api/me…');
     await runMe(runs, size.me);
+
+    // 5b. The same route without a session: the stack's own cost per request.
+    await runSignedOut(runs, size.me);
 
     // 6. Throughput at each concurrency, in slices that alternate between the subjects (so that a
     //    burst of other work on the machine does not land on one subject's whole phase).

@@ -180,3 +180,14 @@ export async function readMe(
   expectClaims(reply, sub);
   return ms;
 }
+
+/**
+ * `GET /api/me` without a session, timed: a request that reaches the route and does no session
+ * work (401), so its time is the cost of the stack itself (HTTP, routing, headers).
+ */
+export async function readSignedOut(rp: URL, agent: Agent | false): Promise<number> {
+  const [reply, ms] = await timed(() => get(new URL('/api/me', rp), undefined, agent));
+  if (reply.status !== 401)
+    throw new SignInFailure('me', `signed out: expected 401, got ${describeReply(reply)}`);
+  return ms;
+}

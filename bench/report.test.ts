@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import type { Summary } from './measure';
 import {
   checkTargets,
+  describeStackCost,
   formatTable,
   type BenchResult,
   type LoadFigures,
@@ -32,6 +33,7 @@ function subject(id: SubjectId, f: { login: number; cpu: number; rate: number; m
     url: 'http://localhost:1',
     coldStartMs: [500, 700, 600],
     firstSignInMs: [90, 30, 40],
+    signedOut: summary(0.5),
     sequential: {
       logins: 50,
       failures: 0,
@@ -157,6 +159,27 @@ describe('checkTargets, a reference not measured', () => {
   });
 });
 
+describe('describeStackCost', () => {
+  it('puts three requests of each subject above the floor beside the room the target leaves', () => {
+    const withStack = (id: SubjectId, login: number, signedOut: number): SubjectFigures => ({
+      ...subject(id, { login, cpu: 1, rate: 1, me: 1 }),
+      signedOut: summary(signedOut),
+    });
+    const line = describeStackCost([
+      withStack('floor', 8, 0.3),
+      withStack('peer', 12, 1.2),
+      withStack('app', 11, 1.1),
+    ]);
+    assert.equal(
+      line,
+      'Stack cost per request (signed-out /api/me p50): floor 0.30 ms, ' +
+        'peer 1.20 ms (×3: 2.7 ms over the floor), app 1.10 ms (×3: 2.4 ms over the floor). ' +
+        'Room above the floor for "login ≤ 0.7× peer": 0.4 ms.',
+    );
+    assert.equal(describeStackCost([withStack('app', 11, 1.1)]), undefined, 'no floor, no line');
+  });
+});
+
 describe('formatTable', () => {
   it('prints every subject, the ratios to the peer and the floor, and the crypto floor', () => {
     const app = subject('app', { login: 14, cpu: 9, rate: 250, me: 1.5 });
@@ -168,6 +191,8 @@ describe('formatTable', () => {
       /login round trip p50, ms\s*\|\s*10\.0 \|\s*20\.0 \|\s*14\.0 \|\s*0\.70× \|\s*1\.40×/,
     );
     assert.match(table, /cold start to first 200, ms\s*\|\s*600 \|/);
+    assert.match(table, /\/api\/me signed out \(401\) p50, ms\s*\|\s*0\.5 \|/);
+    assert.match(table, /Stack cost per request \(signed-out \/api\/me p50\): floor 0\.50 ms/);
     assert.match(table, /first sign-in after start \(RP part\), ms\s*\|\s*40 \|/);
     assert.doesNotMatch(table, /Redis/);
     assert.match(table, /Crypto floor of one sign-in: 1\.50 ms/);

@@ -52,6 +52,11 @@ export type SubjectFigures = {
     /** Redis commands per session read (NaN without REDIS_URL). */
     readonly redisCommandsPerRead: number;
   };
+  /**
+   * `GET /api/me` without a session (401): the stack's own cost per request; optional in results
+   * written before it was measured.
+   */
+  readonly signedOut?: Summary | undefined;
   readonly load: Record<`${Concurrency}`, LoadFigures>;
   readonly rssPeakMb: number;
   readonly rssAfterMb: number;
@@ -118,6 +123,10 @@ const ROWS: readonly Row[] = [
   { label: 'step /api/me p50, ms', value: (s) => s.sequential.me.p50 },
   { label: '/api/me signed in p50, ms', value: (s) => s.meSignedIn.total.p50 },
   { label: '/api/me signed in p95, ms', value: (s) => s.meSignedIn.total.p95 },
+  {
+    label: '/api/me signed out (401) p50, ms',
+    value: (s) => s.signedOut?.p50 ?? Number.NaN,
+  },
   ...[1, 8, 32].map((c): Row => ({
     label: `logins/s at concurrency ${c} (failures)`,
     value: (s) => s.load[`${c as Concurrency}`].perSecond,
@@ -227,7 +236,38 @@ export function formatTable(result: BenchResult): string {
       `${crypto.assertionSign.p50.toFixed(2)} + ID-token check ${crypto.idTokenVerify.p50.toFixed(2)} + ` +
       `seal ${crypto.seal.p50.toFixed(2)}); an unseal ${crypto.unseal.p50.toFixed(2)} ms.`,
   );
+  const stack = describeStackCost(result.subjects);
+  if (stack) lines.push(stack);
   return lines.join('\n');
+}
+
+/**
+ * What the stack alone costs a sign-in, from the signed-out `/api/me` (a request with no session
+ * work): a sign-in is three requests to the relying party (`/auth/login`, `/auth/callback`,
+ * `/api/me`), so each subject's cost per request above the floor's, times three, is time the
+ * protocol work cannot win back. Set beside the room the "≤ 0.7× the peer" target leaves above
+ * the floor.
+ */
+export function describeStackCost(subjects: readonly SubjectFigures[]): string | undefined {
+  const byId = new Map(subjects.map((s) => [s.id, s]));
+  const floor = byId.get('floor');
+  const peer = byId.get('peer');
+  const base = floor?.signedOut?.p50;
+  if (!floor || base === undefined || !Number.isFinite(base)) return undefined;
+  const parts = subjects
+    .filter((s) => s.id !== 'floor' && Number.isFinite(s.signedOut?.p50 ?? Number.NaN))
+    .map((s) => {
+      const over = ((s.signedOut?.p50 ?? 0) - base) * 3;
+      return `${s.id} ${(s.signedOut?.p50 ?? 0).toFixed(2)} ms (×3: ${over.toFixed(1)} ms over the floor)`;
+    });
+  if (parts.length === 0) return undefined;
+  const room = peer ? 0.7 * peer.sequential.total.p50 - floor.sequential.total.p50 : Number.NaN;
+  return (
+    `Stack cost per request (signed-out /api/me p50): floor ${base.toFixed(2)} ms, ${parts.join(', ')}.` +
+    (Number.isFinite(room)
+      ? ` Room above the floor for "login ≤ 0.7× peer": ${room.toFixed(1)} ms.`
+      : '')
+  );
 }
 
 /** How busy the machine was. */

@@ -346,6 +346,40 @@ test.describe('two app instances on one Redis', () => {
     expect(stack.countGrants('authorization_code')).toBe(signIns + 1);
     expect(await sessionCookie(context), 'a new session').not.toBe(cookie);
   });
+
+  test('Redis frozen during a sign-in callback: 503, no code redeemed, and the old session kept', async ({
+    page,
+    context,
+  }) => {
+    await signInAt(page, stack, a);
+    const cookie = await sessionCookie(context);
+    const signIns = stack.countGrants('authorization_code');
+
+    // Frozen (connections open, nothing answers) while a new sign-in comes back: the callback
+    // gives up on the store and answers 503. MUST: nothing it sent may change the store once
+    // Redis thaws.
+    const answered = page.waitForResponse((r) => r.url().startsWith(`${a.url}/auth/callback?`));
+    redis.pause();
+    let status: number | undefined;
+    try {
+      await page.goto(`${a.url}/auth/login?returnTo=/profile`);
+      await passProvider(page, a);
+      status = (await answered).status();
+    } finally {
+      redis.resume();
+    }
+    expect(status).toBe(503);
+    expect(stack.countGrants('authorization_code'), 'the code was not redeemed').toBe(signIns);
+    expect(await sessionCookie(context), 'the cookie is kept').toBe(cookie);
+    await expect
+      .poll(async () => (await fetch(`${a.url}/api/me`, { headers: { cookie } })).status, {
+        timeout: 15_000,
+      })
+      .toBe(200);
+    // Still there a moment later: nothing the frozen server held back ended it.
+    await page.waitForTimeout(500);
+    expect((await fetch(`${b.url}/api/me`, { headers: { cookie } })).status).toBe(200);
+  });
 });
 
 /** No token in the app's log: no compact JWT, no long opaque value (refresh tokens are 43 chars). */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { APIResponse, BrowserContext, Page } from '@playwright/test';
+import { createClient } from '@redis/client';
 import { generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
 
 import { ALICE, expect, submitLogin, test } from './fixtures';
@@ -379,6 +380,30 @@ test.describe('two app instances on one Redis', () => {
     // Still there a moment later: nothing the frozen server held back ended it.
     await page.waitForTimeout(500);
     expect((await fetch(`${b.url}/api/me`, { headers: { cookie } })).status).toBe(200);
+  });
+
+  test('the inspector, when the store fails after the session was read: 503, never a 500', async ({
+    page,
+  }) => {
+    await signInAt(page, stack, a);
+    await expect((await page.goto(`${a.url}/inspector`))?.status()).toBe(200);
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    try {
+      // The session's read (HMGET) still answers; the records' read (HGET) is refused: a store
+      // that fails between two commands of one page.
+      await raw.sendCommand(['ACL', 'SETUSER', 'default', '-hget']);
+      const inspector = await page.goto(`${a.url}/inspector`);
+      expect(inspector?.status()).toBe(503);
+      await expect(page.getByTestId('error-code')).toHaveText('session_store_unavailable');
+    } finally {
+      await raw.sendCommand(['ACL', 'SETUSER', 'default', '+hget']);
+      await raw.close();
+    }
+    await expect
+      .poll(async () => (await page.goto(`${a.url}/inspector`))?.status(), { timeout: 15_000 })
+      .toBe(200);
+    await expect(page.getByTestId('timeline')).toBeVisible();
   });
 });
 

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 // Node.js keeps the bytecode of every module it compiles from here on (Next.js's server, the
 // app's chunks, the packages loaded at run time) and reuses it at the next start, as long as the
 // file is unchanged: a restarted server compiles almost nothing (`npm run bench`: cold start).
-// MUST: in the app's own folder, not the shared temporary directory, where another user of the
-// machine could plant code for this one to run. A read-only folder only means no cache.
+// MUST: in the app's own folder (this file's, not the working directory: `next start <dir>` may
+// be run from anywhere, /tmp included), never a shared one, where another user of the machine
+// could plant code for this one to run. A read-only folder only means no cache.
 // NODE_COMPILE_CACHE, when set, takes precedence (it also covers what loaded before this file).
-nodeModule.enableCompileCache?.(join(process.cwd(), '.next', 'cache', 'node-compile-cache'));
+nodeModule.enableCompileCache?.(join(import.meta.dirname, '.next', 'cache', 'node-compile-cache'));
 
 /**
  * Whether APP_URL, as the build sees it (the environment, or .env files, which Next.js loads before

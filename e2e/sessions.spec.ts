@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { APIResponse, BrowserContext, Page } from '@playwright/test';
+import { createClient } from '@redis/client';
 import { generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
 
 import { ALICE, expect, submitLogin, test } from './fixtures';
@@ -345,6 +346,64 @@ test.describe('two app instances on one Redis', () => {
     await expect(page.getByTestId('profile-sub')).toHaveText(ALICE.name);
     expect(stack.countGrants('authorization_code')).toBe(signIns + 1);
     expect(await sessionCookie(context), 'a new session').not.toBe(cookie);
+  });
+
+  test('Redis frozen during a sign-in callback: 503, no code redeemed, and the old session kept', async ({
+    page,
+    context,
+  }) => {
+    await signInAt(page, stack, a);
+    const cookie = await sessionCookie(context);
+    const signIns = stack.countGrants('authorization_code');
+
+    // Frozen (connections open, nothing answers) while a new sign-in comes back: the callback
+    // gives up on the store and answers 503. MUST: nothing it sent may change the store once
+    // Redis thaws.
+    const answered = page.waitForResponse((r) => r.url().startsWith(`${a.url}/auth/callback?`));
+    redis.pause();
+    let status: number | undefined;
+    try {
+      await page.goto(`${a.url}/auth/login?returnTo=/profile`);
+      await passProvider(page, a);
+      status = (await answered).status();
+    } finally {
+      redis.resume();
+    }
+    expect(status).toBe(503);
+    expect(stack.countGrants('authorization_code'), 'the code was not redeemed').toBe(signIns);
+    expect(await sessionCookie(context), 'the cookie is kept').toBe(cookie);
+    await expect
+      .poll(async () => (await fetch(`${a.url}/api/me`, { headers: { cookie } })).status, {
+        timeout: 15_000,
+      })
+      .toBe(200);
+    // Still there a moment later: nothing the frozen server held back ended it.
+    await page.waitForTimeout(500);
+    expect((await fetch(`${b.url}/api/me`, { headers: { cookie } })).status).toBe(200);
+  });
+
+  test('the inspector, when the store fails after the session was read: 503, never a 500', async ({
+    page,
+  }) => {
+    await signInAt(page, stack, a);
+    await expect((await page.goto(`${a.url}/inspector`))?.status()).toBe(200);
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    try {
+      // The session's read (HMGET) still answers; the records' read (HGET) is refused: a store
+      // that fails between two commands of one page.
+      await raw.sendCommand(['ACL', 'SETUSER', 'default', '-hget']);
+      const inspector = await page.goto(`${a.url}/inspector`);
+      expect(inspector?.status()).toBe(503);
+      await expect(page.getByTestId('error-code')).toHaveText('session_store_unavailable');
+    } finally {
+      await raw.sendCommand(['ACL', 'SETUSER', 'default', '+hget']);
+      await raw.close();
+    }
+    await expect
+      .poll(async () => (await page.goto(`${a.url}/inspector`))?.status(), { timeout: 15_000 })
+      .toBe(200);
+    await expect(page.getByTestId('timeline')).toBeVisible();
   });
 });
 

@@ -17,9 +17,14 @@ import { readSessionState, type SessionState } from './session';
  * browser to `/auth/unavailable`, which does (never a 500, never a silent sign-out).
  */
 
-async function readStateOrUnavailable(returnTo: string): Promise<SessionState> {
+/**
+ * Runs `read`, a read of the session store for the page at `returnTo`; when the store is
+ * unreachable, sends the browser to `/auth/unavailable` (503). Every store read of a page goes
+ * through here, not only the session's: the store may fail between two reads of one page.
+ */
+export async function readForPage<T>(returnTo: string, read: () => Promise<T>): Promise<T> {
   try {
-    return await readSessionState();
+    return await read();
   } catch (err) {
     if (err instanceof AuthError && err.code === 'session_store_unavailable')
       redirect(`/auth/unavailable?returnTo=${encodeURIComponent(returnTo)}`);
@@ -27,7 +32,9 @@ async function readStateOrUnavailable(returnTo: string): Promise<SessionState> {
   }
 }
 
-const getState = cache(readStateOrUnavailable);
+const getState = cache((returnTo: string): Promise<SessionState> =>
+  readForPage(returnTo, readSessionState),
+);
 
 /** The current session, or undefined. */
 export async function getSession(returnTo = '/'): Promise<SessionData | undefined> {

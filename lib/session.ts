@@ -146,9 +146,9 @@ export async function saveSession(
 }
 
 /**
- * Clears the way for a sign-in's new session, before its code is redeemed: ends this browser's
- * session, if it has one, and in any case makes sure that the store answers (that removal, or a
- * ping), so that no code is redeemed for a session that could not be kept. Route handlers only.
+ * Clears the way for a sign-in's new session, before its code is redeemed: makes sure that the
+ * store answers (a ping), so that no code is redeemed for a session that could not be kept, then
+ * ends this browser's session, if it has one. Route handlers only.
  *
  * @throws {AuthError} `session_store_unavailable`: then nothing was ended, the cookie stays.
  */
@@ -156,9 +156,13 @@ export async function clearSessionForSignIn(): Promise<void> {
   const store = await cookies();
   const name = sessionCookieName();
   const id = store.get(name) === undefined ? undefined : await readSessionId();
-  // One round trip either way: the removal itself proves the store answers.
-  if (id === undefined) await withStore(() => getSessionStore().ping());
-  else await withStore(() => getSessionStore().remove(id));
+  // MUST: the ping first, even when a removal follows. A removal sent to a store that does not
+  // answer in time (frozen, overloaded) fails this request with 503 and may still be carried out
+  // once the store catches up: the browser, told that nothing changed, would be signed out. A
+  // ping changes nothing either way. (A sign-in without a session, the usual one, costs one round
+  // trip; one with a session, two.)
+  await withStore(() => getSessionStore().ping());
+  if (id !== undefined) await withStore(() => getSessionStore().remove(id));
   if (store.get(name) !== undefined) store.set(name, '', cookieOptions(0));
 }
 

@@ -1,6 +1,6 @@
 import type { Metadata } from 'next';
 
-import { requireSession } from '@/lib/dal';
+import { readForPage, requireSession } from '@/lib/dal';
 import {
   listAssertionChecks,
   listAuthorizationResponseChecks,
@@ -166,11 +166,14 @@ function Timeline({ record }: { record: SignInFlowRecord }) {
 
 export default async function InspectorPage() {
   const session = await requireSession('/inspector');
-  const [record, refresh, machine] = await Promise.all([
-    readFlowRecord('sign-in', session.sub),
-    readFlowRecord('refresh', session.sub),
-    readFlowRecord('client-credentials', session.sub),
-  ]);
+  // The records are read from the session store too: 503 when it fails now, never a 500.
+  const [record, refresh, machine] = await readForPage('/inspector', () =>
+    Promise.all([
+      readFlowRecord('sign-in', session.sub),
+      readFlowRecord('refresh', session.sub),
+      readFlowRecord('client-credentials', session.sub),
+    ]),
+  );
   let publishedKids: string[] | undefined;
   try {
     publishedKids = (await getClientKeySet()).published.map((k) => k.kid);

@@ -7,8 +7,10 @@ import { join } from 'node:path';
 // MUST: in the app's own folder (this file's, not the working directory: `next start <dir>` may
 // be run from anywhere, /tmp included), never a shared one, where another user of the machine
 // could plant code for this one to run. A read-only folder only means no cache.
+// Not under .next/cache, which builds keep: chunk names change with every build, and `next build`
+// empties the rest of .next, so the cache holds the current build's modules only.
 // NODE_COMPILE_CACHE, when set, takes precedence (it also covers what loaded before this file).
-nodeModule.enableCompileCache?.(join(import.meta.dirname, '.next', 'cache', 'node-compile-cache'));
+nodeModule.enableCompileCache?.(join(import.meta.dirname, '.next', 'node-compile-cache'));
 
 /**
  * Whether APP_URL, as the build sees it (the environment, or .env files, which Next.js loads before

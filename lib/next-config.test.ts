@@ -28,7 +28,7 @@ describe('next.config.js compile cache', () => {
         env,
         encoding: 'utf8',
       }).trim();
-      const expected = join(dirname(CONFIG), '.next', 'cache', 'node-compile-cache');
+      const expected = join(dirname(CONFIG), '.next', 'node-compile-cache');
       assert.ok(dir.startsWith(`${expected}/`), `the cache is in ${dir}`);
       assert.equal(existsSync(join(cwd, '.next')), false, 'nothing written where it was started');
     } finally {

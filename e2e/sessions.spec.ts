@@ -382,6 +382,40 @@ test.describe('two app instances on one Redis', () => {
     expect((await fetch(`${b.url}/api/me`, { headers: { cookie } })).status).toBe(200);
   });
 
+  test('a new sign-in deletes the session it replaces, and so does a failed one: the old cookie gets nothing', async ({
+    page,
+    context,
+  }) => {
+    await signInAt(page, stack, a);
+    const first = await sessionCookie(context);
+    // A sign-in that succeeds: the earlier session goes in the same write as the new one.
+    await page.goto(`${a.url}/auth/login?returnTo=/profile`);
+    await passProvider(page, a);
+    await page.waitForURL(`${a.url}/profile`);
+    const second = await sessionCookie(context);
+    expect(second).not.toBe(first);
+    expect((await fetch(`${b.url}/api/me`, { headers: { cookie: first } })).status).toBe(401);
+    expect((await fetch(`${b.url}/api/me`, { headers: { cookie: second } })).status).toBe(200);
+
+    // A sign-in that fails after the store was checked (the provider refuses a code that is not
+    // its own): no session is left, neither in this browser nor for a copy of its old cookie.
+    // Walked hop by hop with the browser's cookies, to change the code on its way back.
+    let next = `${a.url}/auth/login?returnTo=/profile`;
+    for (let hop = 0; hop < 6 && !next.startsWith(`${a.url}/auth/callback?`); hop++) {
+      const reply = await context.request.get(next, { maxRedirects: 0 });
+      const location = reply.headers()['location'];
+      expect(location, `hop ${hop}: ${reply.status()} ${next}`).toBeTruthy();
+      next = new URL(location ?? '', next).href;
+    }
+    const callback = new URL(next);
+    expect(callback.searchParams.get('code')).toBeTruthy();
+    callback.searchParams.set('code', 'not-a-code-the-provider-issued');
+    const failed = await context.request.get(callback.href, { maxRedirects: 0 });
+    expect(failed.headers()['location']).toMatch(/\/auth\/error\?code=/);
+    expect((await context.cookies()).some((c) => c.name === 'rp_session')).toBe(false);
+    expect((await fetch(`${b.url}/api/me`, { headers: { cookie: second } })).status).toBe(401);
+  });
+
   test('the inspector, when the store fails after the session was read: 503, never a 500', async ({
     page,
   }) => {

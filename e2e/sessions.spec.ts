@@ -416,6 +416,52 @@ test.describe('two app instances on one Redis', () => {
     expect((await fetch(`${b.url}/api/me`, { headers: { cookie: second } })).status).toBe(401);
   });
 
+  test('the store lost while a sign-in redeems its code: the session it was to replace is gone too', async ({
+    page,
+    context,
+  }) => {
+    await signInAt(page, stack, a);
+    const old = await sessionCookie(context);
+    // Walked hop by hop with the browser's cookies, up to the callback (not yet followed).
+    let next = `${a.url}/auth/login?returnTo=/profile`;
+    for (let hop = 0; hop < 6 && !next.startsWith(`${a.url}/auth/callback?`); hop++) {
+      const reply = await context.request.get(next, { maxRedirects: 0 });
+      const location = reply.headers()['location'];
+      expect(location, `hop ${hop}: ${reply.status()} ${next}`).toBeTruthy();
+      next = new URL(location ?? '', next).href;
+    }
+    expect(new URL(next).searchParams.get('code')).toBeTruthy();
+    const signIns = stack.countGrants('authorization_code');
+
+    // The callback finds the store answering, then waits for the provider's token endpoint
+    // (frozen); Redis goes down meanwhile, and the session cannot be saved.
+    let status: number | undefined;
+    stack.pauseProvider();
+    try {
+      const answer = context.request.get(next, { maxRedirects: 0 });
+      await page.waitForTimeout(1000);
+      await redis.stop();
+      stack.resumeProvider();
+      status = (await answer).status();
+    } finally {
+      stack.resumeProvider();
+      await redis.start();
+    }
+    expect(status).toBe(503);
+    expect(stack.countGrants('authorization_code'), 'the code was redeemed').toBe(signIns + 1);
+    expect((await context.cookies()).some((c) => c.name === 'rp_session' && c.value !== '')).toBe(
+      false,
+    );
+    // MUST: a failed sign-in leaves no session behind, for a copy of the old cookie either, once
+    // the store is back.
+    await expect
+      .poll(async () => (await fetch(`${b.url}/api/me`, { headers: { cookie: old } })).status, {
+        timeout: 15_000,
+      })
+      .not.toBe(503);
+    expect((await fetch(`${b.url}/api/me`, { headers: { cookie: old } })).status).toBe(401);
+  });
+
   test('the inspector, when the store fails after the session was read: 503, never a 500', async ({
     page,
   }) => {

@@ -162,32 +162,6 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
     }
   }
 
-  /** A record as stored (JSON), or undefined when it is missing or malformed. */
-  function parseStoredRecord(json: unknown): SessionRecord | undefined {
-    try {
-      return typeof json === 'string' ? parseSessionRecord(JSON.parse(json)) : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /**
-   * Takes a deleted session's id out of its indexes. Not awaited: the caller has its answer, and
-   * this connection runs the cleanup before any later command of this process. Should it fail,
-   * the index keeps an id that leads nowhere (a logout by sid or sub skips it) until its score,
-   * the session's expiry, prunes it.
-   */
-  function unindex(id: string, record: SessionRecord | undefined): void {
-    if (!record) return;
-    const multi = client.multi().zRem(subKey(record.sub), id);
-    if (record.sid !== undefined) multi.zRem(sidKey(record.sid), id);
-    multi
-      .exec()
-      .then(reportStoreSuccess, (err: unknown) =>
-        reportStoreFailure(`${where}: ${describeError(err)}`),
-      );
-  }
-
   /** Deletes a session and its index entries; returns the record if there was one. */
   async function removeRecord(id: string): Promise<SessionRecord | undefined> {
     // MUST: read and delete in one transaction. A refresh on another instance may store its
@@ -195,8 +169,24 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
     // delete, it would succeed, and the caller would revoke the token it read, already replaced,
     // leaving the new one alive at the provider with no session to hold it.
     const [json] = await client.multi().hGet(sessionKey(id), 'r').del(sessionKey(id)).exec();
-    const record = parseStoredRecord(json);
-    unindex(id, record);
+    let record: SessionRecord | undefined;
+    try {
+      record = typeof json === 'string' ? parseSessionRecord(JSON.parse(json)) : undefined;
+    } catch {
+      record = undefined;
+    }
+    if (record) {
+      // Not awaited: the caller has its answer, and this connection runs the cleanup before any
+      // later command of this process. Should it fail, the index keeps an id that leads nowhere
+      // (a logout by sid or sub skips it) until its score, the session's expiry, prunes it.
+      const multi = client.multi().zRem(subKey(record.sub), id);
+      if (record.sid !== undefined) multi.zRem(sidKey(record.sid), id);
+      multi
+        .exec()
+        .then(reportStoreSuccess, (err: unknown) =>
+          reportStoreFailure(`${where}: ${describeError(err)}`),
+        );
+    }
     return record;
   }
 
@@ -214,16 +204,13 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
 
   return {
     kind: 'redis',
-    create(record, { attachments = {}, replaces } = {}) {
+    create(record, attachments = {}) {
       return run('create', async () => {
         const fields: Record<string, string> = { r: JSON.stringify(record), v: '1' };
         for (const [name, value] of Object.entries(attachments))
           fields[attachmentField(name)] = value;
-        const multi = client.multi();
-        // The replaced session is read and deleted in the same transaction (see removeRecord),
-        // and its index entries follow once its record says where they are.
-        if (replaces !== undefined) multi.hGet(sessionKey(replaces), 'r').del(sessionKey(replaces));
-        multi
+        const multi = client
+          .multi()
           .del(endedKey(record.id))
           .hSet(sessionKey(record.id), fields)
           .pExpireAt(sessionKey(record.id), record.expires_at);
@@ -242,8 +229,7 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
             .pExpireAt(key, record.expires_at, 'NX')
             .pExpireAt(key, record.expires_at, 'GT');
         }
-        const replies = await multi.exec();
-        if (replaces !== undefined) unindex(replaces, parseStoredRecord(replies[0]));
+        await multi.exec();
       });
     },
     get(id) {

@@ -32,7 +32,7 @@ export function createDeferredRedisStore(url: string): {
   loading.catch(() => undefined);
   const store: SessionStore = {
     kind: 'redis',
-    create: async (record, options) => (await loading).create(record, options),
+    create: async (record, attachments) => (await loading).create(record, attachments),
     get: async (id) => (await loading).get(id),
     updateTokens: async (id, version, tokens) => (await loading).updateTokens(id, version, tokens),
     attach: async (id, name, value) => (await loading).attach(id, name, value),

@@ -76,7 +76,7 @@ for (const { name, open } of stores) {
 
     it('keeps attachments with the session: not read with it, kept across a refresh, ended with it', async () => {
       const record = makeRecord({ sub: 'attach-user', sid: 'attach-sid' });
-      await store.create(record, { attachments: { 'flow-signin': '{"kind":"sign-in"}' } });
+      await store.create(record, { 'flow-signin': '{"kind":"sign-in"}' });
       assert.equal(await store.getAttachment(record.id, 'flow-signin'), '{"kind":"sign-in"}');
       assert.equal(await store.getAttachment(record.id, 'flow-cc'), undefined);
       // Reading the session returns the record only, as before attachments existed.
@@ -96,7 +96,7 @@ for (const { name, open } of stores) {
       assert.deepEqual(await store.get(record.id), { state: 'ended', reason: 'refresh_rejected' });
 
       const other = makeRecord({ sub: 'attach-user', sid: 'attach-sid' });
-      await store.create(other, { attachments: { 'flow-signin': 'x' } });
+      await store.create(other, { 'flow-signin': 'x' });
       await store.remove(other.id);
       assert.equal(await store.getAttachment(other.id, 'flow-signin'), undefined);
       assert.equal(await store.attach(other.id, 'flow-signin', 'late'), false, 'a removed session');
@@ -104,28 +104,6 @@ for (const { name, open } of stores) {
       await store.create(other);
       assert.equal(await store.getAttachment(other.id, 'flow-signin'), undefined, 'a new life');
       await store.remove(other.id);
-    });
-
-    it('deletes the session a new one replaces, in one write: attachments and index entries too', async () => {
-      const old = makeRecord({ sub: 'replace-user', sid: 'replace-sid-1' });
-      await store.create(old, { attachments: { 'flow-signin': 'old' } });
-      const next = makeRecord({ sub: 'replace-user', sid: 'replace-sid-2' });
-      await store.create(next, { replaces: old.id });
-      assert.equal(await store.get(old.id), undefined);
-      assert.equal(await store.getAttachment(old.id, 'flow-signin'), undefined);
-      assert.equal((await store.get(next.id))?.state, 'active');
-      // The old session is in no index any more: a logout by its sid ends nothing, one by the
-      // user ends the new session only.
-      assert.deepEqual(await store.removeBySid('replace-sid-1'), []);
-      assert.deepEqual(
-        (await store.removeBySub('replace-user')).map((r) => r.id),
-        [next.id],
-      );
-      // Replacing a session that is already gone is no error.
-      const third = makeRecord({ sub: 'replace-user' });
-      await store.create(third, { replaces: old.id });
-      assert.equal((await store.get(third.id))?.state, 'active');
-      await store.remove(third.id);
     });
 
     it('replaces tokens only when the version is the one read (compare-and-set)', async () => {
@@ -335,7 +313,7 @@ describe('session store: redis attachments', () => {
       assert.deepEqual(await raw.keys('*'), []);
       // A live session's attachments expire with it (one key, one expiry).
       const record = makeRecord({ expires_at: Date.now() + 30_000 });
-      await store.create(record, { attachments: { 'flow-signin': 'y' } });
+      await store.create(record, { 'flow-signin': 'y' });
       await store.attach(record.id, 'flow-cc', 'z');
       const keys = (await raw.keys('rp:s:*')).sort();
       assert.deepEqual(keys, [`rp:s:${record.id}`]);

@@ -21,10 +21,9 @@ export type SessionStore = {
   readonly kind: 'memory' | 'redis';
   /**
    * Stores a new session until its `expires_at`, with its first attachments (see
-   * {@link SessionStore.attach}), and deletes the session it `replaces` (this browser's previous
-   * one) in the same write.
+   * {@link SessionStore.attach}).
    */
-  create(record: SessionRecord, options?: CreateOptions): Promise<void>;
+  create(record: SessionRecord, attachments?: SessionAttachments): Promise<void>;
   /** The session under `id`: active (with its version), ended (with why), or undefined. */
   get(id: string): Promise<StoredSession | undefined>;
   /**
@@ -86,12 +85,6 @@ export type SessionStore = {
 
 /** Values attached to a session by name (see {@link SessionStore.attach}). */
 export type SessionAttachments = Readonly<Record<string, string>>;
-
-export type CreateOptions = {
-  readonly attachments?: SessionAttachments | undefined;
-  /** The id of a session to delete in the same write (the one the new session replaces). */
-  readonly replaces?: string | undefined;
-};
 
 /** How long an ended session's reason is kept: long enough for the user's next page. */
 export const ENDED_TTL_MS = 60 * 60 * 1000;
@@ -199,9 +192,8 @@ export function createMemorySessionStore(options: MemoryStoreOptions = {}): Sess
 
   return {
     kind: 'memory',
-    async create(record, { attachments = {}, replaces } = {}) {
+    async create(record, attachments = {}) {
       sweep();
-      if (replaces !== undefined) drop(replaces);
       drop(record.id);
       sessions.set(record.id, {
         state: 'active',

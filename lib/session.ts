@@ -123,22 +123,20 @@ export async function readSession(): Promise<SessionData | undefined> {
 /**
  * Creates the session of a completed sign-in: a new session id (never one the browser brought:
  * no session fixation), the record in the store (with `attachments`, see
- * {@link attachToSession}; the session it `replaces` deleted in the same write), the sealed id in
- * the cookie. Route handlers only.
+ * {@link attachToSession}), the sealed id in the cookie. Route handlers only.
  *
  * @throws {AuthError} `session_store_unavailable`.
  */
 export async function saveSession(
   result: SignInResult,
   attachments?: SessionAttachments,
-  replaces?: string,
 ): Promise<SessionRecord> {
   // MUST: the session's DPoP private key is stored sealed, never in the clear (./dpop-client.ts).
   const dpopKey = result.dpop
     ? await sealDpopJwk(result.dpop.key, getConfig().sessionPasswords.seal)
     : undefined;
   const record = buildSessionRecord(result, { id: createSessionId(), dpopKey });
-  await withStore(() => getSessionStore().create(record, { attachments, replaces }));
+  await withStore(() => getSessionStore().create(record, attachments));
   (await cookies()).set(
     sessionCookieName(),
     await sealSessionCookie(record.id, getConfig().sessionPasswords),
@@ -149,46 +147,28 @@ export async function saveSession(
 
 /**
  * Clears the way for a sign-in's new session, before its code is redeemed: makes sure that the
- * store answers (a ping), so that no code is redeemed for a session that could not be kept, and
- * takes this browser's session off it (the cookie is cleared; the new session's cookie, if the
- * sign-in completes, replaces it). Route handlers only.
+ * store answers (a ping), so that no code is redeemed for a session that could not be kept, then
+ * ends this browser's session, if it has one. Route handlers only.
  *
- * @returns the id of the session this browser had: the caller deletes it, with the new session's
- *   write ({@link saveSession}'s `replaces`) or, when the sign-in fails, with
- *   {@link endReplacedSession}.
- * @throws {AuthError} `session_store_unavailable`: then nothing was changed, the cookie stays.
+ * @throws {AuthError} `session_store_unavailable`: then nothing was ended, the cookie stays.
  */
-export async function clearSessionForSignIn(): Promise<string | undefined> {
+export async function clearSessionForSignIn(): Promise<void> {
   const store = await cookies();
   const name = sessionCookieName();
-  if (store.get(name) === undefined) {
-    await withStore(() => getSessionStore().ping());
-    return undefined;
-  }
-  const id = await readSessionId();
-  // MUST: the ping first, and no write before the code is redeemed. A write sent to a store that
-  // does not answer in time (frozen, overloaded) fails this request with 503 and may still be
-  // carried out once the store catches up: the browser, told that nothing changed, would be
-  // signed out. A ping changes nothing either way.
+  const id = store.get(name) === undefined ? undefined : await readSessionId();
+  // MUST: the ping first, even when a removal follows. A removal sent to a store that does not
+  // answer in time (frozen, overloaded) fails this request with 503 and may still be carried out
+  // once the store catches up: the browser, told that nothing changed, would be signed out. A
+  // ping changes nothing either way. (A sign-in without a session, the usual one, costs one round
+  // trip; one with a session, two.)
+  // MUST: the removal before the code is redeemed, not with the new session's write. Deferred to
+  // that write, a store lost during the redemption (or before a refused sign-in's cleanup) could
+  // no longer delete the old session: the sign-in would fail with its code spent, and a copy of
+  // the old cookie would find the session again once the store is back. Here, a failed removal
+  // still answers 503 with nothing redeemed and nothing changed.
   await withStore(() => getSessionStore().ping());
-  store.set(name, '', cookieOptions(0));
-  return id;
-}
-
-/**
- * Deletes the session a failed sign-in was to replace (see {@link clearSessionForSignIn}), so
- * that a failed sign-in leaves no session behind. Never throws: with the store unreachable the
- * record stays until it expires, and this browser no longer holds its cookie.
- */
-export async function endReplacedSession(id: string | undefined): Promise<void> {
-  if (id === undefined) return;
-  try {
-    await getSessionStore().remove(id);
-  } catch (err) {
-    log.warn('the session a failed sign-in replaced could not be deleted; it expires by itself', {
-      reason: describeError(err),
-    });
-  }
+  if (id !== undefined) await withStore(() => getSessionStore().remove(id));
+  if (store.get(name) !== undefined) store.set(name, '', cookieOptions(0));
 }
 
 /**

@@ -43,6 +43,10 @@ export type SessionStack = {
   stopProvider(): Promise<void>;
   /** Starts the provider again on the same port: a new process that remembers no grant. */
   startProvider(): Promise<void>;
+  /** Freezes the provider (SIGSTOP to its process group): requests to it wait, unanswered. */
+  pauseProvider(): void;
+  /** Thaws a paused provider (SIGCONT): the requests that waited are answered. */
+  resumeProvider(): void;
   /**
    * Stops instance `index` (by PID, its process group) and starts it again on the same port with
    * the same settings: a new process that shares nothing with the old one but the session store.
@@ -157,6 +161,12 @@ export async function startSessionStack(options: SessionStackOptions): Promise<S
         if (provider) await stopChild(provider);
       },
       startProvider,
+      pauseProvider() {
+        if (provider?.process.pid !== undefined) process.kill(-provider.process.pid, 'SIGSTOP');
+      },
+      resumeProvider() {
+        if (provider?.process.pid !== undefined) process.kill(-provider.process.pid, 'SIGCONT');
+      },
       async restartInstance(index) {
         const running = apps[index];
         if (!running) throw new Error(`no app instance ${index}`);

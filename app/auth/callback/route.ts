@@ -8,7 +8,6 @@ import { sanitizeReturnTo } from '@/lib/return-to';
 import {
   clearSessionForSignIn,
   countPendingTransactions,
-  endReplacedSession,
   forgetTransaction,
   readTransaction,
   saveSession,
@@ -41,8 +40,6 @@ async function completeCallback(request: NextRequest) {
   const settings = getConfig();
   let transaction: Transaction | undefined;
   let result: SignInResult | undefined;
-  let replaced: string | undefined;
-  let saved = false;
   try {
     const params = request.nextUrl.searchParams;
     const states = params.getAll('state');
@@ -65,14 +62,13 @@ async function completeCallback(request: NextRequest) {
           })
         : new AuthError('missing_transaction');
     }
+    // MUST: a callback of a sign-in this browser started ends either with the new session or with
+    // none. Any earlier session goes now, so a failed sign-in never leaves one behind.
     // MUST: no code is redeemed unless its session can be kept. With the store unreachable this
     // answers 503 here, before the transaction is consumed: the code is not spent, no tokens are
     // issued, this browser's session and transaction stay as they were, and loading this page
     // again once the store is back completes the sign-in.
-    // MUST: a callback of a sign-in this browser started ends either with the new session or with
-    // none. Any earlier session goes: with the new session's write, or below when this one fails,
-    // so a failed sign-in never leaves one behind.
-    replaced = await clearSessionForSignIn();
+    await clearSessionForSignIn();
     // The transaction is single-use: deleted whatever happens next.
     await forgetTransaction(found.state);
     transaction = found;
@@ -86,8 +82,7 @@ async function completeCallback(request: NextRequest) {
       callbackStart,
       callbackAt,
     });
-    const session = await saveSession(result, flow, replaced);
-    saved = true;
+    const session = await saveSession(result, flow);
     log.info('sign-in completed', {
       sub: result.claims.sub,
       sid: session.sid !== undefined,
@@ -99,7 +94,6 @@ async function completeCallback(request: NextRequest) {
       new URL(sanitizeReturnTo(transaction.returnTo, settings.appUrl), settings.appUrl),
     );
   } catch (err) {
-    if (!saved) await endReplacedSession(replaced);
     if (!isStoreUnavailable(err)) return failSignIn(err, 'callback');
     log.warn('sign-in deferred: the session store is unreachable', {
       code_redeemed: result !== undefined,

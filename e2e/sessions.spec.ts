@@ -436,6 +436,8 @@ test.describe('two app instances on one Redis', () => {
     // The callback finds the store answering, then waits for the provider's token endpoint
     // (frozen); Redis goes down meanwhile, and the session cannot be saved.
     let status: number | undefined;
+    let body = '';
+    const revoked = a.count('refresh token revoked');
     stack.pauseProvider();
     try {
       const answer = context.request.get(next, { maxRedirects: 0 });
@@ -443,11 +445,16 @@ test.describe('two app instances on one Redis', () => {
       await redis.stop();
       stack.resumeProvider();
       status = (await answer).status();
+      body = await (await answer).text();
     } finally {
       stack.resumeProvider();
       await redis.start();
     }
     expect(status).toBe(503);
+    // The page tells the truth: this browser's session is gone (its cookie is cleared below).
+    expect(body).not.toContain('Nobody was signed out');
+    expect(body).toContain('you are signed out');
+    expect(a.count('refresh token revoked'), 'the new refresh token dies').toBe(revoked + 1);
     expect(stack.countGrants('authorization_code'), 'the code was redeemed').toBe(signIns + 1);
     expect((await context.cookies()).some((c) => c.name === 'rp_session' && c.value !== '')).toBe(
       false,

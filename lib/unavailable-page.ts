@@ -12,11 +12,16 @@ function escapeHtml(text: string): string {
 
 /**
  * 503, `Retry-After: 5`, never cached. `returnTo` must already be a sanitised same-origin path.
+ * `hint` replaces the usual one ("Nobody was signed out") where that is not true.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-15.6.4 (503 Service Unavailable)
  */
-export function renderSessionUnavailable(returnTo: string): Response {
-  const { title, hint } = AUTH_ERROR_CATALOG.session_store_unavailable;
+export function renderSessionUnavailable(
+  returnTo: string,
+  options: { hint?: string } = {},
+): Response {
+  const { title } = AUTH_ERROR_CATALOG.session_store_unavailable;
+  const hint = options.hint ?? AUTH_ERROR_CATALOG.session_store_unavailable.hint;
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>
 <body>

@@ -21,6 +21,10 @@ import { withSecurityHeaders } from '@/lib/response-security';
 
 export const dynamic = 'force-dynamic';
 
+const SIGN_IN_LOST_HINT =
+  'The app lost its session store (Redis) while completing this sign-in, so it could not be ' +
+  'kept, and you are signed out. Sign in again in a moment.';
+
 function isStoreUnavailable(err: unknown): boolean {
   return err instanceof AuthError && err.code === 'session_store_unavailable';
 }
@@ -102,7 +106,12 @@ async function completeCallback(request: NextRequest) {
     // just issued have nowhere to live. MUST: their refresh token dies here (RFC 7009), so no
     // grant outlives the sign-in that could not be kept.
     if (result?.refresh_token) await revokeRefreshToken(result.refresh_token, result.claims.sub);
-    return renderSessionUnavailable(sanitizeReturnTo(transaction?.returnTo, settings.appUrl));
+    // Once the transaction was taken, this browser's earlier session is ended and its cookie
+    // cleared: the usual "nobody was signed out" would not be true.
+    return renderSessionUnavailable(
+      sanitizeReturnTo(transaction?.returnTo, settings.appUrl),
+      transaction === undefined ? {} : { hint: SIGN_IN_LOST_HINT },
+    );
   }
 }
 

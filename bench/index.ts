@@ -186,6 +186,7 @@ type Run = {
   readonly firstSignInMs: number[];
   /** `GET /api/me` without a session (401): what a request costs before any session work. */
   readonly signedOut: number[];
+  signedOutFailures: number;
   readonly users: VirtualUser[];
   readonly steps: Record<keyof StepTimes, number[]>;
   sequentialFailures: number;
@@ -391,7 +392,7 @@ async function runSignedOut(runs: readonly Run[], rounds: number) {
       try {
         run.signedOut.push(await readSignedOut(run.subject.url, agents.get(run) ?? false));
       } catch (err) {
-        run.meFailures++;
+        run.signedOutFailures++;
         recordError(run, err);
       }
     }
@@ -449,6 +450,7 @@ function figuresOf(run: Run, kinds: EndpointKinds): SubjectFigures {
       redisCommandsPerRead: run.redisPerRead,
     },
     signedOut: summarize(run.signedOut),
+    signedOutFailures: run.signedOutFailures,
     load,
     rssPeakMb: readGroupPeakRssMb(pid),
     rssAfterMb: readGroupRssMb(pid),
@@ -602,6 +604,7 @@ async function main(): Promise<number> {
             coldStartMs: [],
             firstSignInMs: [],
             signedOut: [],
+            signedOutFailures: 0,
             users: [],
             steps: { login: [], authorize: [], callback: [], me: [], total: [] },
             sequentialFailures: 0,

@@ -188,10 +188,10 @@ describe('formatTable', () => {
     assert.match(header, /floor.*peer.*app.*app \/ peer.*app \/ floor/);
     assert.match(
       table,
-      /login round trip p50, ms\s*\|\s*10\.0 \|\s*20\.0 \|\s*14\.0 \|\s*0\.70× \|\s*1\.40×/,
+      /login round trip p50, ms \(failures\)\s*\|\s*10\.0 \(0\) \|\s*20\.0 \(0\) \|\s*14\.0 \(0\) \|\s*0\.70× \|\s*1\.40×/,
     );
     assert.match(table, /cold start to first 200, ms\s*\|\s*600 \|/);
-    assert.match(table, /\/api\/me signed out \(401\) p50, ms\s*\|\s*0\.5 \|/);
+    assert.match(table, /\/api\/me signed out \(401\) p50, ms \(failures\)\s*\|\s*0\.5 \(0\) \|/);
     assert.match(table, /Stack cost per request \(signed-out \/api\/me p50\): floor 0\.50 ms/);
     assert.match(table, /first sign-in after start \(RP part\), ms\s*\|\s*40 \|/);
     assert.doesNotMatch(table, /Redis/);

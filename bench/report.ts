@@ -57,6 +57,7 @@ export type SubjectFigures = {
    * written before it was measured.
    */
   readonly signedOut?: Summary | undefined;
+  readonly signedOutFailures?: number | undefined;
   readonly load: Record<`${Concurrency}`, LoadFigures>;
   readonly rssPeakMb: number;
   readonly rssAfterMb: number;
@@ -114,18 +115,29 @@ type Row = {
 };
 
 const ROWS: readonly Row[] = [
-  { label: 'login round trip p50, ms', value: (s) => s.sequential.total.p50 },
+  // Percentiles are of the requests that succeeded: the failures stand beside them, so that a
+  // subject failing often cannot look fast.
+  {
+    label: 'login round trip p50, ms (failures)',
+    value: (s) => s.sequential.total.p50,
+    note: (s) => ` (${s.sequential.failures})`,
+  },
   { label: 'login round trip p95, ms', value: (s) => s.sequential.total.p95 },
   { label: '/auth/callback p50, ms', value: (s) => s.sequential.callback.p50 },
   { label: '/auth/callback p95, ms', value: (s) => s.sequential.callback.p95 },
   { label: 'step /auth/login p50, ms', value: (s) => s.sequential.login.p50 },
   { label: 'step authorize (provider) p50, ms', value: (s) => s.sequential.authorize.p50 },
   { label: 'step /api/me p50, ms', value: (s) => s.sequential.me.p50 },
-  { label: '/api/me signed in p50, ms', value: (s) => s.meSignedIn.total.p50 },
+  {
+    label: '/api/me signed in p50, ms (failures)',
+    value: (s) => s.meSignedIn.total.p50,
+    note: (s) => ` (${s.meSignedIn.failures})`,
+  },
   { label: '/api/me signed in p95, ms', value: (s) => s.meSignedIn.total.p95 },
   {
-    label: '/api/me signed out (401) p50, ms',
+    label: '/api/me signed out (401) p50, ms (failures)',
     value: (s) => s.signedOut?.p50 ?? Number.NaN,
+    note: (s) => ` (${s.signedOutFailures ?? 0})`,
   },
   ...[1, 8, 32].map((c): Row => ({
     label: `logins/s at concurrency ${c} (failures)`,

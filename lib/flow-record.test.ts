@@ -23,7 +23,7 @@ import type { UserApiCallOutcome } from './user-api-call';
 
 /**
  * The flow inspector's record: built from a sign-in's facts, checks computed from it (and failing
- * when the facts are wrong), no secret and no whole token in it, and bounded to one cookie.
+ * when the facts are wrong), no secret and no whole token in it, and bounded in size.
  */
 
 const ISSUER = 'https://idp.example.com';

@@ -15,7 +15,12 @@ import { getConfig } from './config';
  * @see https://www.rfc-editor.org/rfc/rfc6265bis#section-4.1.3.2 (the `__Host-` prefix)
  */
 export function cookieName(base: string, secure = getConfig().secureCookies): string {
-  return secure ? `__Host-${base}` : base;
+  return `${cookiePrefix(secure)}${base}`;
+}
+
+/** The prefix of every cookie name of the app: `__Host-` when APP_URL is https (see above). */
+export function cookiePrefix(secure = getConfig().secureCookies): '' | '__Host-' {
+  return secure ? '__Host-' : '';
 }
 
 /** The session cookie's name (`__Host-rp_session` under https, `rp_session` otherwise). */

@@ -4,7 +4,7 @@ import { sealData, unsealData } from 'iron-session';
 import { cookies } from 'next/headers';
 
 import { getConfig } from './config';
-import { cookieName, sessionCookieName } from './cookie-names';
+import { cookieName, cookiePrefix, sessionCookieName } from './cookie-names';
 import { loadDpopKey, sealDpopJwk, unsealDpopJwk, type DpopKey } from './dpop-client';
 import { AuthError, isAuthErrorCode, type AuthErrorCode } from './errors';
 import { describeError, log } from './log';
@@ -291,10 +291,6 @@ async function readDpopKey(id: string): Promise<DpopKey> {
   return loadDpopKey(jwk);
 }
 
-function transactionPrefix(): '' | '__Host-' {
-  return getConfig().secureCookies ? '__Host-' : '';
-}
-
 /**
  * Stores the sign-in transaction in a cookie of its own, named after its `state`, next to those of
  * other sign-ins in flight in this browser (other tabs). When there would be too many, or too
@@ -308,7 +304,7 @@ function transactionPrefix(): '' | '__Host-' {
 export async function storeTransaction(tx: Transaction): Promise<void> {
   const store = await cookies();
   const { seal, open } = getConfig().sessionPasswords;
-  const prefix = transactionPrefix();
+  const prefix = cookiePrefix();
   const name = transactionCookieName(tx.state, prefix);
   const sealed = await sealTransaction(tx, seal);
   const pending = store
@@ -332,7 +328,7 @@ export async function storeTransaction(tx: Transaction): Promise<void> {
 
 /** How many sign-ins this browser has in flight (transaction cookies present, read or not). */
 export async function countPendingTransactions(): Promise<number> {
-  const prefix = transactionPrefix();
+  const prefix = cookiePrefix();
   return (await cookies())
     .getAll()
     .filter((c) => c.value !== '' && isTransactionCookieName(c.name, prefix)).length;
@@ -344,7 +340,7 @@ export async function countPendingTransactions(): Promise<number> {
  * this state, or it is unreadable or expired. Route handlers only.
  */
 export async function readTransaction(state: string): Promise<Transaction | undefined> {
-  const sealed = (await cookies()).get(transactionCookieName(state, transactionPrefix()))?.value;
+  const sealed = (await cookies()).get(transactionCookieName(state, cookiePrefix()))?.value;
   if (sealed === undefined || sealed === '') return undefined;
   const transaction = await unsealTransaction(sealed, getConfig().sessionPasswords.open);
   // MUST: the cookie's name is derived from a value the request chose; its content decides.
@@ -357,7 +353,7 @@ export async function readTransaction(state: string): Promise<Transaction | unde
  */
 export async function forgetTransaction(state: string): Promise<void> {
   const store = await cookies();
-  const name = transactionCookieName(state, transactionPrefix());
+  const name = transactionCookieName(state, cookiePrefix());
   const sealed = store.get(name)?.value;
   if (sealed === undefined) return;
   // Consumed: not even this process opens it from memory again (lib/seal-cache.ts).

@@ -4,9 +4,8 @@ import { decodeJwt, type JWTPayload } from 'jose';
 import { redirect } from 'next/navigation';
 import { cache } from 'react';
 
-import { AuthError } from './errors';
 import { mergeUserClaims, type SessionData } from './session-data';
-import { readSessionState, type SessionState } from './session';
+import { isSessionUnavailable, readSessionState, type SessionState } from './session';
 
 /**
  * Data access layer: the only way pages learn who is signed in (as in the Next.js authentication
@@ -26,7 +25,7 @@ export async function readForPage<T>(returnTo: string, read: () => Promise<T>): 
   try {
     return await read();
   } catch (err) {
-    if (err instanceof AuthError && err.code === 'session_store_unavailable')
+    if (isSessionUnavailable(err))
       redirect(`/auth/unavailable?returnTo=${encodeURIComponent(returnTo)}`);
     throw err;
   }

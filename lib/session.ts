@@ -79,6 +79,14 @@ async function withStore<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Whether `err` is the `session_store_unavailable` that session operations throw (see
+ * {@link withStore}): routes answer it with 503, pages send the browser to `/auth/unavailable`.
+ */
+export function isSessionUnavailable(err: unknown): boolean {
+  return err instanceof AuthError && err.code === 'session_store_unavailable';
+}
+
 /** The session id in this request's cookie, if it opens. */
 async function readSessionId(): Promise<string | undefined> {
   const sealed = (await cookies()).get(sessionCookieName())?.value;

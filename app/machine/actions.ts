@@ -1,11 +1,10 @@
 'use server';
 
-import { AuthError } from '@/lib/errors';
 import { log } from '@/lib/log';
 import { decideMachineAccess } from '@/lib/machine-access';
 import { recordClientCredentialsFlow } from '@/lib/flow-inspector';
 import { callApiWithClientCredentials, type MachineCallOutcome } from '@/lib/machine-call';
-import { readSession } from '@/lib/session';
+import { isSessionUnavailable, readSession } from '@/lib/session';
 
 export type MachineRun =
   | { readonly at: number; readonly outcome: MachineCallOutcome }
@@ -25,8 +24,7 @@ export async function runMachineCall(_previous: MachineRun | undefined): Promise
   try {
     signedIn = (await readSession()) !== undefined;
   } catch (err) {
-    if (err instanceof AuthError && err.code === 'session_store_unavailable')
-      return { at: Date.now(), refused: 'session_store_unavailable' };
+    if (isSessionUnavailable(err)) return { at: Date.now(), refused: 'session_store_unavailable' };
     throw err;
   }
   if (!decideMachineAccess(signedIn).allowed) {

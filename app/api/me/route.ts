@@ -1,10 +1,9 @@
 import { cookies } from 'next/headers';
 
 import { userClaims } from '@/lib/dal';
-import { AuthError } from '@/lib/errors';
 import { withSecurityHeaders } from '@/lib/response-security';
 import { sessionCookieName } from '@/lib/cookie-names';
-import { readSessionState } from '@/lib/session';
+import { isSessionUnavailable, readSessionState } from '@/lib/session';
 import { shouldAnswerUnavailable } from '@/lib/store-health';
 import { jsonSessionUnavailable } from '@/lib/unavailable-page';
 
@@ -25,8 +24,7 @@ async function readMe() {
   try {
     current = await readSessionState();
   } catch (err) {
-    if (err instanceof AuthError && err.code === 'session_store_unavailable')
-      return jsonSessionUnavailable();
+    if (isSessionUnavailable(err)) return jsonSessionUnavailable();
     throw err;
   }
   if (current.state !== 'active') {

@@ -9,6 +9,7 @@ import {
   clearSessionForSignIn,
   countPendingTransactions,
   forgetTransaction,
+  isSessionUnavailable,
   readTransaction,
   saveSession,
 } from '@/lib/session';
@@ -24,10 +25,6 @@ export const dynamic = 'force-dynamic';
 const SIGN_IN_LOST_HINT =
   'The app lost its session store (Redis) while completing this sign-in, so it could not be ' +
   'kept, and you are signed out. Sign in again in a moment.';
-
-function isStoreUnavailable(err: unknown): boolean {
-  return err instanceof AuthError && err.code === 'session_store_unavailable';
-}
 
 /**
  * `GET /auth/callback` — the redirect URI. Finds this browser's transaction for the response's
@@ -98,7 +95,7 @@ async function completeCallback(request: NextRequest) {
       new URL(sanitizeReturnTo(transaction.returnTo, settings.appUrl), settings.appUrl),
     );
   } catch (err) {
-    if (!isStoreUnavailable(err)) return failSignIn(err, 'callback');
+    if (!isSessionUnavailable(err)) return failSignIn(err, 'callback');
     log.warn('sign-in deferred: the session store is unreachable', {
       code_redeemed: result !== undefined,
     });

@@ -1,10 +1,9 @@
 import type { NextRequest } from 'next/server';
 
 import { getConfig } from '@/lib/config';
-import { AuthError } from '@/lib/errors';
 import { describeError, log } from '@/lib/log';
 import { buildLogoutUrl } from '@/lib/sign-in';
-import { destroySession } from '@/lib/session';
+import { destroySession, isSessionUnavailable } from '@/lib/session';
 import { redirectSeeOther } from '@/lib/sign-in-failure';
 import { revokeRefreshToken } from '@/lib/token-refresh';
 import { renderSessionUnavailable } from '@/lib/unavailable-page';
@@ -37,8 +36,7 @@ export async function POST(request: NextRequest) {
   } catch (err) {
     // The session could not be deleted: say so and keep the cookie, so that signing out can be
     // retried and really ends the session (clearing only the cookie would leave it replayable).
-    if (err instanceof AuthError && err.code === 'session_store_unavailable')
-      return renderSessionUnavailable('/');
+    if (isSessionUnavailable(err)) return renderSessionUnavailable('/');
     throw err;
   }
   let target: URL = new URL('/', settings.appUrl);

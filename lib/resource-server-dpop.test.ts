@@ -546,6 +546,12 @@ describe('server nonces (RFC 9449 §9)', () => {
       policy,
     );
     await expectDpopRefusal(wrong, 'use_dpop_nonce');
+    // 43 characters but 86 bytes: compared by bytes, so a refusal, never a 500.
+    const wide = await send(
+      dpopRequest(token, await mintProof(token, { claims: { nonce: 'é'.repeat(43) } })),
+      policy,
+    );
+    await expectDpopRefusal(wide, 'use_dpop_nonce');
   });
 
   it('nonces are stateless: good for their step and the next, shared by instances with one secret', () => {
@@ -560,7 +566,8 @@ describe('server nonces (RFC 9449 §9)', () => {
     assert.ok(a.check(nonce), 'still good in the next step');
     time += DPOP_NONCE_STEP_SECONDS * 1000;
     assert.ok(!a.check(nonce), 'expired after two steps');
-    for (const junk of [undefined, 42, '', 'short', 'x'.repeat(43)]) assert.ok(!a.check(junk));
+    for (const junk of [undefined, 42, '', 'short', 'x'.repeat(43), 'é'.repeat(43)])
+      assert.ok(!a.check(junk));
   });
 });
 

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 
 import {
@@ -9,8 +8,6 @@ import {
   exportJWK,
   generateKeyPair,
   SignJWT,
-  type CryptoKey,
-  type JWK,
   type JWTPayload,
 } from 'jose';
 
@@ -21,25 +18,27 @@ import { DPOP_PROOF_ALGS, FAPI2_ALGS } from './protocol-profile';
 import { createProviderJwks, type ProviderJwks } from './provider-jwks';
 import { createMemoryReplayStore, ReplayStoreUnavailableError } from './replay-store';
 import { authorizeRequest, type ApiDpopPolicy, type ResourceServerPolicy } from './resource-server';
+import {
+  API,
+  CLIENT_ID,
+  ISSUER,
+  JwksServer,
+  now,
+  URL_API,
+  type Key,
+} from './resource-server-test-support';
 
 /**
  * The protected API and DPoP (RFC 9449 §4.3, §7, §9): every rule of a proof, one by one, against
  * tokens signed by a local "provider" key and proofs signed by client keys made here.
  */
 
-const ISSUER = 'https://op.example';
-const API = 'https://app.example/api';
-const URL_API = 'https://app.example/api/messages';
-const CLIENT_ID = 'client_using_jwt';
-
-type Key = { readonly privateKey: CryptoKey; readonly publicJwk: JWK };
-
 async function newKey(alg: string, options: { crv?: string } = {}): Promise<Key> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...options });
   return { privateKey, publicJwk: await exportJWK(publicKey) };
 }
 
-let jwksServer: Server;
+const jwksServer = new JwksServer();
 let jwks: ProviderJwks;
 let opKey: Key;
 let clientKey: Key;
@@ -51,23 +50,12 @@ before(async () => {
   clientKey = await newKey('ES256');
   clientJkt = await calculateJwkThumbprint(clientKey.publicJwk);
   otherKey = await newKey('ES256');
-  const published = { keys: [{ ...opKey.publicJwk, kid: 'op-1', alg: 'RS256', use: 'sig' }] };
-  jwksServer = createServer((_req, res) => {
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify(published));
-  });
-  await new Promise<void>((done) => jwksServer.listen(0, '127.0.0.1', done));
-  const address = jwksServer.address();
-  assert.ok(address && typeof address === 'object');
-  jwks = createProviderJwks(`http://127.0.0.1:${address.port}/jwks`, 2000);
+  jwksServer.keys = [{ ...opKey.publicJwk, kid: 'op-1', alg: 'RS256', use: 'sig' }];
+  await jwksServer.start();
+  jwks = createProviderJwks(jwksServer.url, 2000);
 });
 
-after(() => {
-  jwksServer.close();
-  jwksServer.closeAllConnections();
-});
-
-const now = () => Math.floor(Date.now() / 1000);
+after(() => jwksServer.stop());
 
 function dpopPolicy(overrides: Partial<ApiDpopPolicy> = {}): ApiDpopPolicy {
   return {

@@ -243,6 +243,16 @@ describe('the API accepts a DPoP-bound token with a valid proof', () => {
     });
     await expectDpopRefusal(await send(elsewhere, policyWith()), 'invalid_dpop_proof', /htu/);
   });
+
+  it('keeps the public origin for a path that starts with //: the path never names the host', async () => {
+    const token = await mintToken();
+    const proof = await mintProof(token, { claims: { htu: 'https://other.example/api/messages' } });
+    const request = new Request('http://0.0.0.0:3000//other.example/api/messages', {
+      headers: { authorization: `DPoP ${token}`, dpop: proof },
+    });
+    const policy = policyWith(dpopPolicy({ publicOrigin: 'https://app.example' }));
+    await expectDpopRefusal(await send(request, policy), 'invalid_dpop_proof', /htu/);
+  });
 });
 
 describe('the API refuses a DPoP request, rule by rule (RFC 9449 §4.3, §7.1)', () => {

@@ -208,21 +208,13 @@ export function getChallengeStatus(error: ChallengeErrorCode | undefined): 400 |
 }
 
 /**
- * The answer to a request refused for its credentials: status per RFC 6750 §3.1, the challenge,
- * `Cache-Control: no-store`, and the error as JSON for people reading it with curl (no body when
- * there is no error: §3.1 asks for no error information then).
+ * The answer to a request refused for its credentials: status per RFC 6750 §3.1, the challenge
+ * that carries the error, then one bare challenge per other scheme the API accepts (RFC 9110
+ * §11.6.1 allows several; RFC 9449 §7.2 shows `Bearer` and `DPoP` side by side), extra headers
+ * (`DPoP-Nonce`, RFC 9449 §9), `Cache-Control: no-store`, and the error as JSON for people reading
+ * it with curl (no body when there is no error: §3.1 asks for no error information then).
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
- */
-export function bearerErrorResponse(challenge: BearerChallenge): Response {
-  return challengeErrorResponse({ ...challenge, scheme: 'bearer' });
-}
-
-/**
- * {@link bearerErrorResponse} for either scheme: the challenge that carries the error, then one
- * bare challenge per other scheme the API accepts (RFC 9110 §11.6.1 allows several; RFC 9449 §7.2
- * shows `Bearer` and `DPoP` side by side), and extra headers (`DPoP-Nonce`, RFC 9449 §9).
- *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.2
  */
 export function challengeErrorResponse(

@@ -34,8 +34,11 @@ export function createDpopNonces(secret: string, now: () => number = Date.now): 
   return {
     current: () => forStep(step()),
     check(nonce) {
-      if (typeof nonce !== 'string' || nonce.length !== 43) return false;
+      if (typeof nonce !== 'string') return false;
+      // Compared by bytes: timingSafeEqual throws on buffers of different lengths, and 43
+      // characters are more than 43 bytes when some are not ASCII.
       const given = Buffer.from(nonce);
+      if (given.length !== 43) return false;
       const s = step();
       return [s, s - 1].some((candidate) =>
         timingSafeEqual(Buffer.from(forStep(candidate)), given),

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 
 import {
@@ -9,8 +8,6 @@ import {
   exportJWK,
   generateKeyPair,
   SignJWT,
-  type CryptoKey,
-  type JWK,
   type JWTPayload,
 } from 'jose';
 
@@ -21,25 +18,27 @@ import { DPOP_PROOF_ALGS, FAPI2_ALGS } from './protocol-profile';
 import { createProviderJwks, type ProviderJwks } from './provider-jwks';
 import { createMemoryReplayStore, ReplayStoreUnavailableError } from './replay-store';
 import { authorizeRequest, type ApiDpopPolicy, type ResourceServerPolicy } from './resource-server';
+import {
+  API,
+  CLIENT_ID,
+  ISSUER,
+  JwksServer,
+  now,
+  URL_API,
+  type Key,
+} from './resource-server-test-support';
 
 /**
  * The protected API and DPoP (RFC 9449 §4.3, §7, §9): every rule of a proof, one by one, against
  * tokens signed by a local "provider" key and proofs signed by client keys made here.
  */
 
-const ISSUER = 'https://op.example';
-const API = 'https://app.example/api';
-const URL_API = 'https://app.example/api/messages';
-const CLIENT_ID = 'client_using_jwt';
-
-type Key = { readonly privateKey: CryptoKey; readonly publicJwk: JWK };
-
 async function newKey(alg: string, options: { crv?: string } = {}): Promise<Key> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...options });
   return { privateKey, publicJwk: await exportJWK(publicKey) };
 }
 
-let jwksServer: Server;
+const jwksServer = new JwksServer();
 let jwks: ProviderJwks;
 let opKey: Key;
 let clientKey: Key;
@@ -51,23 +50,12 @@ before(async () => {
   clientKey = await newKey('ES256');
   clientJkt = await calculateJwkThumbprint(clientKey.publicJwk);
   otherKey = await newKey('ES256');
-  const published = { keys: [{ ...opKey.publicJwk, kid: 'op-1', alg: 'RS256', use: 'sig' }] };
-  jwksServer = createServer((_req, res) => {
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify(published));
-  });
-  await new Promise<void>((done) => jwksServer.listen(0, '127.0.0.1', done));
-  const address = jwksServer.address();
-  assert.ok(address && typeof address === 'object');
-  jwks = createProviderJwks(`http://127.0.0.1:${address.port}/jwks`, 2000);
+  jwksServer.keys = [{ ...opKey.publicJwk, kid: 'op-1', alg: 'RS256', use: 'sig' }];
+  await jwksServer.start();
+  jwks = createProviderJwks(jwksServer.url, 2000);
 });
 
-after(() => {
-  jwksServer.close();
-  jwksServer.closeAllConnections();
-});
-
-const now = () => Math.floor(Date.now() / 1000);
+after(() => jwksServer.stop());
 
 function dpopPolicy(overrides: Partial<ApiDpopPolicy> = {}): ApiDpopPolicy {
   return {
@@ -254,6 +242,16 @@ describe('the API accepts a DPoP-bound token with a valid proof', () => {
       headers: { authorization: `DPoP ${token2}`, dpop: await mintProof(token2) },
     });
     await expectDpopRefusal(await send(elsewhere, policyWith()), 'invalid_dpop_proof', /htu/);
+  });
+
+  it('keeps the public origin for a path that starts with //: the path never names the host', async () => {
+    const token = await mintToken();
+    const proof = await mintProof(token, { claims: { htu: 'https://other.example/api/messages' } });
+    const request = new Request('http://0.0.0.0:3000//other.example/api/messages', {
+      headers: { authorization: `DPoP ${token}`, dpop: proof },
+    });
+    const policy = policyWith(dpopPolicy({ publicOrigin: 'https://app.example' }));
+    await expectDpopRefusal(await send(request, policy), 'invalid_dpop_proof', /htu/);
   });
 });
 
@@ -546,6 +544,12 @@ describe('server nonces (RFC 9449 §9)', () => {
       policy,
     );
     await expectDpopRefusal(wrong, 'use_dpop_nonce');
+    // 43 characters but 86 bytes: compared by bytes, so a refusal, never a 500.
+    const wide = await send(
+      dpopRequest(token, await mintProof(token, { claims: { nonce: 'é'.repeat(43) } })),
+      policy,
+    );
+    await expectDpopRefusal(wide, 'use_dpop_nonce');
   });
 
   it('nonces are stateless: good for their step and the next, shared by instances with one secret', () => {
@@ -560,7 +564,8 @@ describe('server nonces (RFC 9449 §9)', () => {
     assert.ok(a.check(nonce), 'still good in the next step');
     time += DPOP_NONCE_STEP_SECONDS * 1000;
     assert.ok(!a.check(nonce), 'expired after two steps');
-    for (const junk of [undefined, 42, '', 'short', 'x'.repeat(43)]) assert.ok(!a.check(junk));
+    for (const junk of [undefined, 42, '', 'short', 'x'.repeat(43), 'é'.repeat(43)])
+      assert.ok(!a.check(junk));
   });
 });
 

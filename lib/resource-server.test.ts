@@ -1,23 +1,22 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, randomBytes, randomUUID, type JsonWebKey } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 
-import {
-  base64url,
-  decodeJwt,
-  exportJWK,
-  generateKeyPair,
-  SignJWT,
-  type CryptoKey,
-  type JWK,
-  type JWTPayload,
-} from 'jose';
+import { base64url, decodeJwt, exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 
 import { formatBearerChallenge, readBearerCredentials, sanitizeQuotedValue } from './bearer';
 import { answerMessagesRequest } from './messages-api';
 import { createProviderJwks, type ProviderJwks } from './provider-jwks';
 import { authorizeRequest, type ResourceServerPolicy } from './resource-server';
+import {
+  API,
+  CLIENT_ID,
+  ISSUER,
+  JwksServer,
+  now,
+  URL_API,
+  type Key,
+} from './resource-server-test-support';
 
 /**
  * The protected API against everything a caller can send: each bad input of the issue one by one,
@@ -28,42 +27,11 @@ import { authorizeRequest, type ResourceServerPolicy } from './resource-server';
  * provider in client-credentials.test.ts.
  */
 
-const ISSUER = 'https://op.example';
-const API = 'https://app.example/api';
-const CLIENT_ID = 'client_using_jwt';
 const REALM = API;
-const URL_API = 'https://app.example/api/messages';
-
-type Key = { readonly privateKey: CryptoKey; readonly publicJwk: JWK };
 
 async function newKey(kid: string, alg: 'RS256' | 'ES256' = 'RS256'): Promise<Key> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   return { privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
-}
-
-/** A JWKS endpoint that counts its fetches and can change what it publishes. */
-class JwksServer {
-  fetches = 0;
-  keys: JWK[] = [];
-  private server: Server | undefined;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((_req, res) => {
-      this.fetches++;
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ keys: this.keys }));
-    });
-    await new Promise<void>((done) => this.server?.listen(0, '127.0.0.1', done));
-    const address = this.server.address();
-    assert.ok(address && typeof address === 'object');
-    this.url = `http://127.0.0.1:${address.port}/jwks`;
-  }
-
-  stop(): void {
-    this.server?.close();
-    this.server?.closeAllConnections();
-  }
 }
 
 const jwksServer = new JwksServer();
@@ -89,8 +57,6 @@ before(async () => {
 });
 
 after(() => jwksServer.stop());
-
-const now = () => Math.floor(Date.now() / 1000);
 
 /** A JWT access token (RFC 9068 §2) as the provider issues it, with overrides. */
 async function mint(

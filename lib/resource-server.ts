@@ -379,6 +379,17 @@ export async function verifyAccessToken(
 }
 
 /**
+ * The request's path and query at `origin`. MUST: set on a URL, not resolved as a reference: a
+ * path that starts with `//` would otherwise name the host, and `htu` be checked against it.
+ */
+function atOrigin(url: URL, origin: string): URL {
+  const target = new URL(origin);
+  target.pathname = url.pathname;
+  target.search = url.search;
+  return target;
+}
+
+/**
  * Decides a request to the protected API: its credentials (RFC 6750 §2.1), then its token.
  * Never throws for anything the request carries.
  *
@@ -437,9 +448,7 @@ export async function authorizeRequest(
               scheme: 'dpop',
               proof: request.headers.get('dpop'),
               method: request.method ?? 'GET',
-              url: policy.dpop?.publicOrigin
-                ? new URL(`${url.pathname}${url.search}`, policy.dpop.publicOrigin)
-                : url,
+              url: policy.dpop?.publicOrigin ? atOrigin(url, policy.dpop.publicOrigin) : url,
             }
           : { scheme: 'bearer' },
       );

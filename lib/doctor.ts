@@ -136,8 +136,7 @@ async function probe(
   shape: string | undefined,
   grant: ProbeGrant = 'authorization_code',
 ): Promise<ProbeRecord> {
-  if (shape && grant === 'authorization_code' && !purpose.startsWith('negative'))
-    ctx.tried.add(shape);
+  if (shape) ctx.tried.add(shape);
   const result = await sendTokenProbe(target, auth, { grant });
   if (result.answer?.date) {
     const provider = Date.parse(result.answer.date) / 1000;
@@ -585,22 +584,19 @@ export async function runDoctor(
     );
   }
 
-  if (first?.verdict === 'authenticated') {
+  // `first` was sent only when the configured shape could be.
+  if (configured && first?.verdict === 'authenticated') {
     // A control from a key nobody registered must be refused; otherwise invalid_grant proves nothing.
-    const stranger = await createStrangerKey(configured?.alg ?? signing.alg);
+    const stranger = await createStrangerKey(configured.alg);
     const control = await probe(
       ctx,
       target,
-      createVariantAuthentication(
-        configured ?? { audience: 'issuer', typ: true, alg: signing.alg, thumbprints: false },
-        stranger,
-        {
-          lifetimeSeconds: settings.assertion.lifetimeSeconds,
-          configuredUrl,
-        },
-      ),
+      createVariantAuthentication(configured, stranger, {
+        lifetimeSeconds: settings.assertion.lifetimeSeconds,
+        configuredUrl,
+      }),
       'negative control (a key nobody registered)',
-      configured ? shapeOf(configured) : undefined,
+      shapeOf(configured),
     );
     let proof =
       'the provider accepted the client assertion (invalid_grant for the made-up code) and refused the control ' +
@@ -621,7 +617,7 @@ export async function runDoctor(
           clockSkew: () => 0,
         }),
         'client-credentials grant (a real token request)',
-        configured ? shapeOf(configured) : undefined,
+        shapeOf(configured),
         'client_credentials',
       );
       if (grant.verdict !== 'authenticated' || grant.answer?.status !== 200) {
@@ -637,9 +633,9 @@ export async function runDoctor(
       proof = 'the provider issued a token for the client-credentials grant';
     }
     note(ctx, section, 'ok', proof);
-    const configuredWeakenings = configured ? listWeakenings(configured, space, supported) : [];
+    const configuredWeakenings = listWeakenings(configured, space, supported);
     let accepted: DoctorReport['accepted'];
-    if (configured && configuredWeakenings.length > 0) {
+    if (configuredWeakenings.length > 0) {
       const { best, settings: recommended, weakenings } = await settle(configured);
       if (best !== configured) {
         accepted = { shape: shapeOf(best), ...recommended };
@@ -680,18 +676,7 @@ export async function runDoctor(
       'fail',
       `the provider refused the configured client assertion: ${first.answered}`,
     );
-  const from: AssertionVariant = configured ?? {
-    audience:
-      settings.assertion.audience.mode === 'issuer'
-        ? 'issuer'
-        : settings.assertion.audience.mode === 'token_endpoint'
-          ? 'token_endpoint'
-          : 'configured_url',
-    typ: settings.assertion.typ,
-    alg: signing.alg,
-    thumbprints: withCertificate,
-  };
-  for (const variant of listAlternatives(configured ? from : undefined, space)) {
+  for (const variant of listAlternatives(configured, space)) {
     if (ctx.tried.has(shapeOf(variant))) continue;
     const record = await probe(ctx, target, variantAuth(variant), 'alternative', shapeOf(variant));
     if (record.verdict !== 'authenticated') continue;

@@ -23,7 +23,7 @@ import { ConfigError } from './errors';
 import type { JwtView } from './jwt-view';
 import { loadClientKeySet, type ClientKey, type ClientKeySet } from './keys';
 import { describeError } from './log';
-import { describeTokenEndpointAnswer, type TokenEndpointAnswer } from './token-endpoint-answer';
+import type { TokenEndpointAnswer } from './token-endpoint-answer';
 import {
   sendTokenProbe,
   type ProbeGrant,
@@ -149,9 +149,7 @@ async function probe(
     sent: result.assertion,
     parameters: result.parameters,
     answer: result.answer,
-    answered: result.answer
-      ? describeTokenEndpointAnswer(result.answer)
-      : `no answer: ${result.failure ?? 'not sent'}`,
+    answered: result.answered,
     verdict: result.verdict,
     ms: result.ms,
   };

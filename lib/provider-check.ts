@@ -18,7 +18,7 @@ import { ConfigError } from './errors';
 import type { JwtView } from './jwt-view';
 import { loadClientKeySet, type ClientKey } from './keys';
 import { describeError } from './log';
-import { describeTokenEndpointAnswer, type TokenEndpointAnswer } from './token-endpoint-answer';
+import type { TokenEndpointAnswer } from './token-endpoint-answer';
 import {
   sendAssertionAsIs,
   sendTokenProbe,
@@ -365,9 +365,7 @@ function resultOf(c: Case, probe: ProbeResult, status: CheckStatus, reason?: str
     sent: probe.assertion,
     parameters: probe.parameters,
     answer: probe.answer,
-    answered: probe.answer
-      ? describeTokenEndpointAnswer(probe.answer)
-      : `no answer: ${probe.failure ?? 'not sent'}`,
+    answered: probe.answered,
     ms: probe.ms,
   };
 }

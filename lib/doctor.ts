@@ -1,5 +1,5 @@
 import { generateKeyPair, exportJWK, calculateJwkThumbprint } from 'jose';
-import * as client from 'openid-client';
+import type * as client from 'openid-client';
 
 import type { ClientAuthAlg } from './algorithms';
 import {
@@ -25,6 +25,7 @@ import { loadClientKeySet, type ClientKey, type ClientKeySet } from './keys';
 import { describeError } from './log';
 import type { TokenEndpointAnswer } from './token-endpoint-answer';
 import {
+  discoverForProbes,
   sendTokenProbe,
   type ProbeGrant,
   type ProbeResult,
@@ -346,19 +347,9 @@ export async function runDoctor(
   );
 
   // --- the provider
-  const insecure = settings.issuer.startsWith('http:');
   let oidc: client.Configuration;
   try {
-    oidc = await client.discovery(
-      new URL(settings.issuer),
-      settings.clientId,
-      undefined,
-      client.None(),
-      {
-        execute: insecure ? [client.allowInsecureRequests] : [],
-        timeout: settings.httpTimeoutMs / 1000,
-      },
-    );
+    oidc = await discoverForProbes(settings);
   } catch (err) {
     const declared = discoveredIssuerMismatch(err);
     if (declared !== undefined) {

@@ -9,7 +9,7 @@ import {
   type JWK,
   type JWTPayload,
 } from 'jose';
-import * as client from 'openid-client';
+import type * as client from 'openid-client';
 
 import { CLIENT_ASSERTION_TYP, resolveAudience, selectAssertionAlg } from './client-assertion';
 import type { AppConfig } from './config';
@@ -20,6 +20,7 @@ import { loadClientKeySet, type ClientKey } from './keys';
 import { describeError } from './log';
 import type { TokenEndpointAnswer } from './token-endpoint-answer';
 import {
+  discoverForProbes,
   sendAssertionAsIs,
   sendTokenProbe,
   type ProbeGrant,
@@ -401,17 +402,7 @@ function summarize(results: readonly CaseResult[]): string {
 
 async function discover(settings: AppConfig): Promise<client.ServerMetadata> {
   try {
-    const config = await client.discovery(
-      new URL(settings.issuer),
-      settings.clientId,
-      undefined,
-      client.None(),
-      {
-        execute: settings.issuer.startsWith('http:') ? [client.allowInsecureRequests] : [],
-        timeout: settings.httpTimeoutMs / 1000,
-      },
-    );
-    return config.serverMetadata();
+    return (await discoverForProbes(settings)).serverMetadata();
   } catch (err) {
     const declared = discoveredIssuerMismatch(err);
     if (declared !== undefined) {

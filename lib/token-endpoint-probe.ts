@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import * as client from 'openid-client';
 
 import { JWT_BEARER_ASSERTION_TYPE } from './client-assertion';
+import type { AppConfig } from './config';
 import { viewJwt, type JwtView } from './jwt-view';
 import { describeError } from './log';
 import {
@@ -58,6 +59,22 @@ export type ProbeOptions = {
   /** Extra body parameters (a `client_secret` alongside, for provider-check). */
   readonly extra?: Readonly<Record<string, string>> | undefined;
 };
+
+/**
+ * The provider's metadata, discovered afresh for a tool (not the app's cached context) and without
+ * a client authentication of its own: each probe brings the one under test.
+ *
+ * @see https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig
+ */
+export function discoverForProbes(
+  settings: Pick<AppConfig, 'issuer' | 'clientId' | 'httpTimeoutMs'>,
+): Promise<client.Configuration> {
+  return client.discovery(new URL(settings.issuer), settings.clientId, undefined, client.None(), {
+    // Plain http only for a loopback issuer (lib/config.ts refuses it elsewhere).
+    execute: settings.issuer.startsWith('http:') ? [client.allowInsecureRequests] : [],
+    timeout: settings.httpTimeoutMs / 1000,
+  });
+}
 
 /** A code no provider issued: long enough to look real, marked as a probe. */
 function madeUpCode(): string {

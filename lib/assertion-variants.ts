@@ -53,7 +53,7 @@ export function describeVariant(variant: AssertionVariant, withCertificate: bool
 }
 
 /** The algorithms a key of this type can sign, in this app's order of preference. */
-export function algorithmsForKey(jwk: Pick<PublicJwk, 'kty' | 'crv'>): ClientAuthAlg[] {
+function algorithmsForKey(jwk: Pick<PublicJwk, 'kty' | 'crv'>): ClientAuthAlg[] {
   if (jwk.kty === 'RSA') return ['PS256', 'RS256'];
   if (jwk.kty === 'EC' && jwk.crv === 'P-256') return ['ES256'];
   if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return ['EdDSA', 'Ed25519'];
@@ -264,7 +264,7 @@ export function listWeakenings(
 }
 
 /** The `aud` a variant sends. */
-export function audienceFor(
+function audienceFor(
   variant: AssertionVariant,
   metadata: VariantMetadata,
   configuredUrl: string | undefined,
@@ -293,7 +293,7 @@ export function createVariantAuthentication(
   options: {
     lifetimeSeconds: number;
     configuredUrl?: string | undefined;
-    /** Also the SHA-1 `x5t` (OIDC_CLIENT_ASSERTION_X5T), as the app sends it. */
+    /** Also the SHA-1 `x5t` (OIDC_CLIENT_ASSERTION_X5T_SHA1), as the app sends it. */
     x5tSha1?: boolean | undefined;
   },
 ): client.ClientAuth {

@@ -1,5 +1,5 @@
 import { generateKeyPair, exportJWK, calculateJwkThumbprint } from 'jose';
-import * as client from 'openid-client';
+import type * as client from 'openid-client';
 
 import type { ClientAuthAlg } from './algorithms';
 import {
@@ -23,8 +23,9 @@ import { ConfigError } from './errors';
 import type { JwtView } from './jwt-view';
 import { loadClientKeySet, type ClientKey, type ClientKeySet } from './keys';
 import { describeError } from './log';
-import { describeTokenEndpointAnswer, type TokenEndpointAnswer } from './token-endpoint-answer';
+import type { TokenEndpointAnswer } from './token-endpoint-answer';
 import {
+  discoverForProbes,
   sendTokenProbe,
   type ProbeGrant,
   type ProbeResult,
@@ -136,8 +137,7 @@ async function probe(
   shape: string | undefined,
   grant: ProbeGrant = 'authorization_code',
 ): Promise<ProbeRecord> {
-  if (shape && grant === 'authorization_code' && !purpose.startsWith('negative'))
-    ctx.tried.add(shape);
+  if (shape) ctx.tried.add(shape);
   const result = await sendTokenProbe(target, auth, { grant });
   if (result.answer?.date) {
     const provider = Date.parse(result.answer.date) / 1000;
@@ -150,9 +150,7 @@ async function probe(
     sent: result.assertion,
     parameters: result.parameters,
     answer: result.answer,
-    answered: result.answer
-      ? describeTokenEndpointAnswer(result.answer)
-      : `no answer: ${result.failure ?? 'not sent'}`,
+    answered: result.answered,
     verdict: result.verdict,
     ms: result.ms,
   };
@@ -349,19 +347,9 @@ export async function runDoctor(
   );
 
   // --- the provider
-  const insecure = settings.issuer.startsWith('http:');
   let oidc: client.Configuration;
   try {
-    oidc = await client.discovery(
-      new URL(settings.issuer),
-      settings.clientId,
-      undefined,
-      client.None(),
-      {
-        execute: insecure ? [client.allowInsecureRequests] : [],
-        timeout: settings.httpTimeoutMs / 1000,
-      },
-    );
+    oidc = await discoverForProbes(settings);
   } catch (err) {
     const declared = discoveredIssuerMismatch(err);
     if (declared !== undefined) {
@@ -585,22 +573,19 @@ export async function runDoctor(
     );
   }
 
-  if (first?.verdict === 'authenticated') {
+  // `first` was sent only when the configured shape could be.
+  if (configured && first?.verdict === 'authenticated') {
     // A control from a key nobody registered must be refused; otherwise invalid_grant proves nothing.
-    const stranger = await createStrangerKey(configured?.alg ?? signing.alg);
+    const stranger = await createStrangerKey(configured.alg);
     const control = await probe(
       ctx,
       target,
-      createVariantAuthentication(
-        configured ?? { audience: 'issuer', typ: true, alg: signing.alg, thumbprints: false },
-        stranger,
-        {
-          lifetimeSeconds: settings.assertion.lifetimeSeconds,
-          configuredUrl,
-        },
-      ),
+      createVariantAuthentication(configured, stranger, {
+        lifetimeSeconds: settings.assertion.lifetimeSeconds,
+        configuredUrl,
+      }),
       'negative control (a key nobody registered)',
-      configured ? shapeOf(configured) : undefined,
+      shapeOf(configured),
     );
     let proof =
       'the provider accepted the client assertion (invalid_grant for the made-up code) and refused the control ' +
@@ -621,7 +606,7 @@ export async function runDoctor(
           clockSkew: () => 0,
         }),
         'client-credentials grant (a real token request)',
-        configured ? shapeOf(configured) : undefined,
+        shapeOf(configured),
         'client_credentials',
       );
       if (grant.verdict !== 'authenticated' || grant.answer?.status !== 200) {
@@ -637,9 +622,9 @@ export async function runDoctor(
       proof = 'the provider issued a token for the client-credentials grant';
     }
     note(ctx, section, 'ok', proof);
-    const configuredWeakenings = configured ? listWeakenings(configured, space, supported) : [];
+    const configuredWeakenings = listWeakenings(configured, space, supported);
     let accepted: DoctorReport['accepted'];
-    if (configured && configuredWeakenings.length > 0) {
+    if (configuredWeakenings.length > 0) {
       const { best, settings: recommended, weakenings } = await settle(configured);
       if (best !== configured) {
         accepted = { shape: shapeOf(best), ...recommended };
@@ -680,18 +665,7 @@ export async function runDoctor(
       'fail',
       `the provider refused the configured client assertion: ${first.answered}`,
     );
-  const from: AssertionVariant = configured ?? {
-    audience:
-      settings.assertion.audience.mode === 'issuer'
-        ? 'issuer'
-        : settings.assertion.audience.mode === 'token_endpoint'
-          ? 'token_endpoint'
-          : 'configured_url',
-    typ: settings.assertion.typ,
-    alg: signing.alg,
-    thumbprints: withCertificate,
-  };
-  for (const variant of listAlternatives(configured ? from : undefined, space)) {
+  for (const variant of listAlternatives(configured, space)) {
     if (ctx.tried.has(shapeOf(variant))) continue;
     const record = await probe(ctx, target, variantAuth(variant), 'alternative', shapeOf(variant));
     if (record.verdict !== 'authenticated') continue;

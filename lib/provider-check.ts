@@ -9,7 +9,7 @@ import {
   type JWK,
   type JWTPayload,
 } from 'jose';
-import * as client from 'openid-client';
+import type * as client from 'openid-client';
 
 import { CLIENT_ASSERTION_TYP, resolveAudience, selectAssertionAlg } from './client-assertion';
 import type { AppConfig } from './config';
@@ -18,8 +18,9 @@ import { ConfigError } from './errors';
 import type { JwtView } from './jwt-view';
 import { loadClientKeySet, type ClientKey } from './keys';
 import { describeError } from './log';
-import { describeTokenEndpointAnswer, type TokenEndpointAnswer } from './token-endpoint-answer';
+import type { TokenEndpointAnswer } from './token-endpoint-answer';
 import {
+  discoverForProbes,
   sendAssertionAsIs,
   sendTokenProbe,
   type ProbeGrant,
@@ -365,9 +366,7 @@ function resultOf(c: Case, probe: ProbeResult, status: CheckStatus, reason?: str
     sent: probe.assertion,
     parameters: probe.parameters,
     answer: probe.answer,
-    answered: probe.answer
-      ? describeTokenEndpointAnswer(probe.answer)
-      : `no answer: ${probe.failure ?? 'not sent'}`,
+    answered: probe.answered,
     ms: probe.ms,
   };
 }
@@ -403,17 +402,7 @@ function summarize(results: readonly CaseResult[]): string {
 
 async function discover(settings: AppConfig): Promise<client.ServerMetadata> {
   try {
-    const config = await client.discovery(
-      new URL(settings.issuer),
-      settings.clientId,
-      undefined,
-      client.None(),
-      {
-        execute: settings.issuer.startsWith('http:') ? [client.allowInsecureRequests] : [],
-        timeout: settings.httpTimeoutMs / 1000,
-      },
-    );
-    return config.serverMetadata();
+    return (await discoverForProbes(settings)).serverMetadata();
   } catch (err) {
     const declared = discoveredIssuerMismatch(err);
     if (declared !== undefined) {

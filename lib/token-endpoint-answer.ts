@@ -132,7 +132,7 @@ export function describeTokenEndpointAnswer(answer: TokenEndpointAnswer): string
 }
 
 /** Status and content type of a token endpoint answer that refused the client without OAuth error. */
-export type SilentRefusal = {
+type SilentRefusal = {
   readonly status: number;
   readonly contentType: string | undefined;
   readonly wwwAuthenticate: string | undefined;
@@ -157,7 +157,7 @@ function responseOf(err: unknown): Response | undefined {
  * (`WWW-Authenticate`) instead of a body. Judged from openid-client's error structure: its code
  * and the response it carries (status and content type), never the message.
  */
-export function findSilentRefusal(err: unknown): SilentRefusal | undefined {
+function findSilentRefusal(err: unknown): SilentRefusal | undefined {
   const response = responseOf(err);
   if (!response || !REFUSAL_STATUSES.has(response.status)) return undefined;
   // A challenge on a 400 or 403 with a JSON error would have been a ResponseBodyError; a
@@ -170,7 +170,7 @@ export function findSilentRefusal(err: unknown): SilentRefusal | undefined {
 }
 
 /** `403 with an empty body`, `400 with text/html`. */
-export function describeSilentRefusal(refusal: SilentRefusal): string {
+function describeSilentRefusal(refusal: SilentRefusal): string {
   const what = refusal.wwwAuthenticate
     ? `a WWW-Authenticate challenge (${refusal.wwwAuthenticate})`
     : refusal.contentType

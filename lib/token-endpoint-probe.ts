@@ -3,9 +3,11 @@ import { randomBytes } from 'node:crypto';
 import * as client from 'openid-client';
 
 import { JWT_BEARER_ASSERTION_TYPE } from './client-assertion';
+import type { AppConfig } from './config';
 import { viewJwt, type JwtView } from './jwt-view';
 import { describeError } from './log';
 import {
+  describeTokenEndpointAnswer,
   judgeClientAuthentication,
   readTokenEndpointAnswer,
   type ClientAuthVerdict,
@@ -41,13 +43,13 @@ export type ProbeGrant = 'authorization_code' | 'client_credentials';
 export type ProbeResult = {
   /** The assertion sent, decoded (header and claims), when one was. */
   readonly assertion: JwtView | undefined;
-  /** The compact assertion (for replays); never printed. */
-  readonly compact: string | undefined;
   /** The names of the body parameters sent (values may be secrets). */
   readonly parameters: readonly string[];
   readonly answer: TokenEndpointAnswer | undefined;
   /** Why there was no answer (network failure, timeout, or the request was never sent). */
   readonly failure: string | undefined;
+  /** One line: the answer ({@link describeTokenEndpointAnswer}), or why there was none. */
+  readonly answered: string;
   readonly verdict: ClientAuthVerdict | 'no_answer';
   readonly ms: number;
 };
@@ -58,8 +60,24 @@ export type ProbeOptions = {
   readonly extra?: Readonly<Record<string, string>> | undefined;
 };
 
+/**
+ * The provider's metadata, discovered afresh for a tool (not the app's cached context) and without
+ * a client authentication of its own: each probe brings the one under test.
+ *
+ * @see https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig
+ */
+export function discoverForProbes(
+  settings: Pick<AppConfig, 'issuer' | 'clientId' | 'httpTimeoutMs'>,
+): Promise<client.Configuration> {
+  return client.discovery(new URL(settings.issuer), settings.clientId, undefined, client.None(), {
+    // Plain http only for a loopback issuer (lib/config.ts refuses it elsewhere).
+    execute: settings.issuer.startsWith('http:') ? [client.allowInsecureRequests] : [],
+    timeout: settings.httpTimeoutMs / 1000,
+  });
+}
+
 /** A code no provider issued: long enough to look real, marked as a probe. */
-export function madeUpCode(): string {
+function madeUpCode(): string {
   return `probe-not-a-real-code-${randomBytes(16).toString('base64url')}`;
 }
 
@@ -114,13 +132,12 @@ export async function sendTokenProbe(
     // The answer was recorded; what openid-client made of it does not matter here.
     if (!answer) failure = describeError(err);
   }
-  const compact = sent?.get('client_assertion') ?? undefined;
   return {
-    assertion: viewJwt(compact),
-    compact,
+    assertion: viewJwt(sent?.get('client_assertion') ?? undefined),
     parameters: sent ? [...new Set(sent.keys())] : [],
     answer,
     failure,
+    answered: answer ? describeTokenEndpointAnswer(answer) : `no answer: ${failure ?? 'not sent'}`,
     verdict: answer ? judgeClientAuthentication(answer) : 'no_answer',
     ms: Math.round(performance.now() - started),
   };

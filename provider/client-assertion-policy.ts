@@ -69,8 +69,6 @@ export type AssertionPolicy = {
   readonly typ?: AssertionTypPolicy | undefined;
   /** Set in certificate registration mode: the assertion must name one of these. */
   readonly certificates?: readonly RegisteredCertificate[] | undefined;
-  /** FAPI 2.0: `aud` is the issuer as a JSON string; an array, even of the issuer alone, is refused. */
-  readonly stringAudience?: boolean | undefined;
 };
 
 type Claims = Record<string, unknown>;
@@ -92,7 +90,9 @@ function checkAudience(ctx: KoaContextWithOIDC, aud: unknown, policy: AssertionP
       : policy.audience === 'token_endpoint'
         ? [tokenEndpoint]
         : [issuer];
-  if (policy.stringAudience && typeof aud !== 'string') {
+  // oidc-provider's default hook, which this one replaces, checks this in its FAPI 2.0 mode: an
+  // array, even of the issuer alone, is refused there.
+  if (ctx.oidc.isFapi('2.0') && typeof aud !== 'string') {
     reject(`aud must be the issuer identifier as a string under FAPI 2.0; got ${describe(aud)}`);
   }
   const values = Array.isArray(aud) ? aud : [aud];

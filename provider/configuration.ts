@@ -127,7 +127,6 @@ export function clientAssertionValidation(
       audience: settings.assertionAudience,
       typ: settings.assertionTyp,
       certificates: registration.mode === 'certificate' ? registration.certificates : undefined,
-      stringAudience: settings.fapi2?.profile === 'fapi2',
     }),
   };
 }

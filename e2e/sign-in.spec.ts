@@ -1,4 +1,4 @@
-import type { Page } from '@playwright/test';
+import type { Browser, BrowserContext, Cookie, Page } from '@playwright/test';
 
 import {
   MAX_PENDING_TRANSACTIONS_LENGTH,
@@ -146,21 +146,45 @@ async function readSignedInSub(page: Page, stack: Stack): Promise<string | undef
   return me.status() === 200 ? ((await me.json()) as { sub: string }).sub : undefined;
 }
 
-test('two tabs sign in at once: A starts, B starts, A completes, B completes; both succeed', async ({
-  browser,
-  stack,
-}) => {
+/** How many sign-ins the app has logged as failed so far. */
+function countSignInFailures(stack: Stack): number {
+  return stack.appLog().filter((l) => l.includes('sign-in failed')).length;
+}
+
+/** The transaction cookies of sign-ins pending in `context`. */
+async function pendingTransactions(context: BrowserContext, stack: Stack): Promise<Cookie[]> {
+  return (await context.cookies(stack.appUrl)).filter((c) => c.name.startsWith('rp_tx_'));
+}
+
+/** Two tabs of a new browser that have each started a sign-in: A for /profile, B for /. */
+async function startTwoSignIns(
+  browser: Browser,
+  stack: Stack,
+): Promise<{ context: BrowserContext; tabA: Page; tabB: Page }> {
   const context = await browser.newContext();
   try {
     const tabA = await context.newPage();
     const tabB = await context.newPage();
     await tabA.goto(`${stack.appUrl}/auth/login?returnTo=/profile`);
     await tabB.goto(`${stack.appUrl}/auth/login?returnTo=/`);
-    const pending = (await context.cookies(stack.appUrl)).filter((c) =>
-      c.name.startsWith('rp_tx_'),
-    );
-    expect(pending, 'one transaction cookie per sign-in').toHaveLength(2);
-    const failuresBefore = stack.appLog().filter((l) => l.includes('sign-in failed')).length;
+    return { context, tabA, tabB };
+  } catch (error) {
+    await context.close();
+    throw error;
+  }
+}
+
+test('two tabs sign in at once: A starts, B starts, A completes, B completes; both succeed', async ({
+  browser,
+  stack,
+}) => {
+  const { context, tabA, tabB } = await startTwoSignIns(browser, stack);
+  try {
+    expect(
+      await pendingTransactions(context, stack),
+      'one transaction cookie per sign-in',
+    ).toHaveLength(2);
+    const failuresBefore = countSignInFailures(stack);
 
     await authorizeAtProvider(tabA, stack, ALICE);
     await tabA.waitForURL(`${stack.appUrl}/profile`);
@@ -172,10 +196,8 @@ test('two tabs sign in at once: A starts, B starts, A completes, B completes; bo
     await expect(tabB.getByTestId('signed-in-user')).toHaveText(BOB.name);
     // B's sign-in, a valid one of this browser, replaced A's session.
     expect(await readSignedInSub(tabA, stack)).toBe('bob');
-    expect(
-      (await context.cookies(stack.appUrl)).filter((c) => c.name.startsWith('rp_tx_')),
-    ).toEqual([]);
-    expect(stack.appLog().filter((l) => l.includes('sign-in failed')).length).toBe(failuresBefore);
+    expect(await pendingTransactions(context, stack)).toEqual([]);
+    expect(countSignInFailures(stack)).toBe(failuresBefore);
   } finally {
     await context.close();
   }
@@ -185,13 +207,9 @@ test('two tabs sign in at once: B completes first, then A’s late callback also
   browser,
   stack,
 }) => {
-  const context = await browser.newContext();
+  const { context, tabA, tabB } = await startTwoSignIns(browser, stack);
   try {
-    const tabA = await context.newPage();
-    const tabB = await context.newPage();
-    await tabA.goto(`${stack.appUrl}/auth/login?returnTo=/profile`);
-    await tabB.goto(`${stack.appUrl}/auth/login?returnTo=/`);
-    const failuresBefore = stack.appLog().filter((l) => l.includes('sign-in failed')).length;
+    const failuresBefore = countSignInFailures(stack);
 
     await authorizeAtProvider(tabB, stack, BOB);
     await tabB.waitForURL(`${stack.appUrl}/`);
@@ -206,7 +224,7 @@ test('two tabs sign in at once: B completes first, then A’s late callback also
     expect(await readSignedInSub(tabB, stack)).toBe('alice');
     await tabB.reload();
     await expect(tabB.getByTestId('signed-in-user')).toHaveText(ALICE.name);
-    expect(stack.appLog().filter((l) => l.includes('sign-in failed')).length).toBe(failuresBefore);
+    expect(countSignInFailures(stack)).toBe(failuresBefore);
   } finally {
     await context.close();
   }
@@ -227,7 +245,7 @@ test('no more than five sign-ins pend in one browser: a sixth drops the oldest',
     // Creation times are whole seconds: keep the first one apart from the rest.
     if (i === 0) await new Promise((resolve) => setTimeout(resolve, 1100));
   }
-  const pending = (await context.cookies(stack.appUrl)).filter((c) => c.name.startsWith('rp_tx_'));
+  const pending = await pendingTransactions(context, stack);
   expect(pending).toHaveLength(5);
   expect(pending.map((c) => c.name)).not.toContain(transactionCookieName(states[0] ?? '', ''));
   for (const state of states.slice(1))

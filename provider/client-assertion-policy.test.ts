@@ -429,3 +429,58 @@ describe('a client registered with an X.509 certificate', () => {
     }
   });
 });
+
+describe('under PROVIDER_PROFILE=fapi2', () => {
+  /** A provider in FAPI 2.0 mode whose client signs PS256 with `clientKey`. */
+  async function startFapi2(env: Record<string, string> = {}): Promise<Running> {
+    const registration: ClientRegistration = {
+      mode: 'jwks',
+      jwks: { keys: [{ ...clientJwk, alg: 'PS256' }] },
+    };
+    const issuer = `http://localhost:${await findFreePort()}`;
+    const settings = {
+      ...(await settingsFromEnv({
+        NODE_ENV: 'test',
+        PROVIDER_ISSUER: issuer,
+        APP_URL,
+        PROVIDER_CLIENT_JWKS_URI: 'http://unused.invalid/',
+        PROVIDER_PROFILE: 'fapi2',
+        ...env,
+      })),
+      registration,
+    };
+    const { server } = await startProvider(settings);
+    return { issuer, tokenEndpoint: `${issuer}/token`, server };
+  }
+
+  const signPs256 = (payload: JWTPayload) => sign(payload, { alg: 'PS256' });
+
+  it('refuses aud as an array, even of the issuer alone; accepts it as a string', async () => {
+    const fapi2 = await startFapi2();
+    try {
+      await assertAuthenticated(fapi2, await signPs256(claims(fapi2)));
+      await assertRejected(
+        fapi2,
+        await signPs256(claims(fapi2, { aud: [fapi2.issuer] })),
+        /aud must be the issuer identifier as a string under FAPI 2\.0/,
+      );
+    } finally {
+      stop(fapi2);
+    }
+  });
+
+  it('with PROVIDER_ASSERTION_CHECKS=lenient, oidc-provider’s own FAPI 2.0 aud check still holds', async () => {
+    const lenient = await startFapi2({ PROVIDER_ASSERTION_CHECKS: 'lenient' });
+    try {
+      // Lenient drops this provider's checks: an exp ten minutes ahead passes.
+      await assertAuthenticated(lenient, await signPs256(claims(lenient, { exp: now() + 600 })));
+      await assertRejected(
+        lenient,
+        await signPs256(claims(lenient, { aud: [lenient.issuer] })),
+        /audience \(aud\) must equal the issuer identifier url/,
+      );
+    } finally {
+      stop(lenient);
+    }
+  });
+});

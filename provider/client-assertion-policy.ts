@@ -24,7 +24,10 @@ import type { RegisteredCertificate } from './client-registration';
  * Settings make it behave like other providers, so that the app's tools can be tried against
  * them: only the token endpoint as `aud` (PROVIDER_ASSERTION_AUDIENCE=token_endpoint), `typ`
  * required or refused (PROVIDER_ASSERTION_TYP), or none of these checks at all
- * (PROVIDER_ASSERTION_CHECKS=lenient).
+ * (PROVIDER_ASSERTION_CHECKS=lenient: this hook is not installed, so only oidc-provider's own
+ * checks apply, which accept the token endpoint as `aud`, an `aud` array with foreign members,
+ * `exp` any time ahead, `iat` in the future and a `client_secret` alongside; a deliberately weak
+ * provider, for `npm run provider-check` to catch).
  *
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-3
  * @see https://www.rfc-editor.org/rfc/rfc10070
@@ -64,17 +67,8 @@ export type AssertionPolicy = {
   readonly audience: AssertionAudiencePolicy;
   /** Defaults to `optional`. */
   readonly typ?: AssertionTypPolicy | undefined;
-  /**
-   * `lenient`: none of this module's checks, only oidc-provider's own (which accept the token
-   * endpoint as `aud`, an `aud` array with foreign members, `exp` any time ahead, `iat` in the
-   * future and a `client_secret` alongside). A deliberately weak provider, for `npm run
-   * provider-check` to catch. Defaults to `strict`.
-   */
-  readonly checks?: 'strict' | 'lenient' | undefined;
   /** Set in certificate registration mode: the assertion must name one of these. */
   readonly certificates?: readonly RegisteredCertificate[] | undefined;
-  /** FAPI 2.0: `aud` is the issuer as a JSON string; an array, even of the issuer alone, is refused. */
-  readonly stringAudience?: boolean | undefined;
 };
 
 type Claims = Record<string, unknown>;
@@ -96,7 +90,9 @@ function checkAudience(ctx: KoaContextWithOIDC, aud: unknown, policy: AssertionP
       : policy.audience === 'token_endpoint'
         ? [tokenEndpoint]
         : [issuer];
-  if (policy.stringAudience && typeof aud !== 'string') {
+  // oidc-provider's default hook, which this one replaces, checks this in its FAPI 2.0 mode: an
+  // array, even of the issuer alone, is refused there.
+  if (ctx.oidc.isFapi('2.0') && typeof aud !== 'string') {
     reject(`aud must be the issuer identifier as a string under FAPI 2.0; got ${describe(aud)}`);
   }
   const values = Array.isArray(aud) ? aud : [aud];
@@ -220,7 +216,6 @@ export function strictClientAssertionCheck(
   policy: AssertionPolicy,
 ): NonNullable<Configuration['assertJwtClientAuthClaimsAndHeader']> {
   return (ctx, claims, header) => {
-    if (policy.checks === 'lenient') return;
     const body = ctx.oidc.body as Record<string, unknown> | undefined;
     if (body?.client_secret !== undefined) {
       reject(

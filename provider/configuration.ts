@@ -39,7 +39,7 @@ export type ProviderSettings = {
   /** What the provider does with the assertion's `typ` (default `optional`). */
   readonly assertionTyp?: AssertionPolicy['typ'];
   /** `lenient` switches this provider's own assertion checks off (default `strict`). */
-  readonly assertionChecks?: AssertionPolicy['checks'];
+  readonly assertionChecks?: 'strict' | 'lenient' | undefined;
   /**
    * The algorithms accepted on client assertions (`token_endpoint_auth_signing_alg_values_supported`),
    * default RS256, PS256, ES256, EdDSA, Ed25519.
@@ -110,19 +110,23 @@ export function demoClient(settings: ProviderSettings): ClientMetadata {
   };
 }
 
-/** How client assertions are validated: strictly, per RFC 10070 and the registration mode. */
+/**
+ * How client assertions are validated: strictly, per RFC 10070 and the registration mode; or,
+ * `lenient`, by oidc-provider's own default hook alone (which keeps its FAPI 2.0 `aud` check).
+ */
 export function clientAssertionValidation(
   settings: ProviderSettings,
 ): Pick<Configuration, 'assertJwtClientAuthClaimsAndHeader' | 'clockTolerance'> {
   const { registration } = settings;
+  if (settings.assertionChecks === 'lenient') {
+    return { clockTolerance: ASSERTION_CLOCK_TOLERANCE_SECONDS };
+  }
   return {
     clockTolerance: ASSERTION_CLOCK_TOLERANCE_SECONDS,
     assertJwtClientAuthClaimsAndHeader: strictClientAssertionCheck({
       audience: settings.assertionAudience,
       typ: settings.assertionTyp,
-      checks: settings.assertionChecks,
       certificates: registration.mode === 'certificate' ? registration.certificates : undefined,
-      stringAudience: settings.fapi2?.profile === 'fapi2',
     }),
   };
 }

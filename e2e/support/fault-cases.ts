@@ -102,6 +102,16 @@ function signWithPublishedKeyOf(alg: 'RS256' | 'ES256'): Pick<FaultCase, 'fault'
   };
 }
 
+/** The authorization response with `iss` set to `iss`, or without `iss` when undefined. */
+function responseIss(iss: string | undefined): Fault {
+  return {
+    authorizationResponse: (p) => {
+      if (iss === undefined) p.delete('iss');
+      else p.set('iss', iss);
+    },
+  };
+}
+
 function editTokenResponse(edit: (body: Record<string, unknown>) => void): Fault {
   return {
     tokenResponse: (body) => {
@@ -508,11 +518,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
   {
     name: 'authorization response iss names another issuer',
     ref: 'RFC 9207 §2.4; fapi2-…-client-test-invalid-authorization-response-iss',
-    fault: {
-      authorizationResponse: (p) => {
-        p.set('iss', 'https://attacker.example');
-      },
-    },
+    fault: responseIss('https://attacker.example'),
     expected: expectError('issuer_mismatch', NOT_REDEEMED),
   },
   {
@@ -520,11 +526,7 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     ref:
       'RFC 9207 §2.4 (authorization_response_iss_parameter_supported); ' +
       'fapi2-…-client-test-remove-authorization-response-iss',
-    fault: {
-      authorizationResponse: (p) => {
-        p.delete('iss');
-      },
-    },
+    fault: responseIss(undefined),
     expected: expectError('issuer_mismatch', NOT_REDEEMED),
   },
   {
@@ -1024,21 +1026,13 @@ export function secondaryCases(timeoutMs: number): readonly FaultCase[] {
     {
       name: 'no RFC 9207 support advertised: response without iss',
       ref: 'RFC 9207 §2.4 (iss not required when not advertised)',
-      fault: {
-        authorizationResponse: (p) => {
-          p.delete('iss');
-        },
-      },
+      fault: responseIss(undefined),
       expected: { session: true },
     },
     {
       name: 'no RFC 9207 support advertised: iss names another issuer',
       ref: 'RFC 9207 §2.4 (an iss that is present is always checked)',
-      fault: {
-        authorizationResponse: (p) => {
-          p.set('iss', 'https://attacker.example');
-        },
-      },
+      fault: responseIss('https://attacker.example'),
       expected: expectError('issuer_mismatch', NOT_REDEEMED),
     },
     {
@@ -1145,11 +1139,7 @@ export function fapi2Cases(): FaultCase[] {
     {
       name: 'FAPI 2.0: authorization response iss names another issuer',
       ref: 'RFC 9207 §2.4; fapi2-security-profile-final-client-test-invalid-iss',
-      fault: {
-        authorizationResponse: (p) => {
-          p.set('iss', 'https://op.attacker.example');
-        },
-      },
+      fault: responseIss('https://op.attacker.example'),
       expected: expectError('issuer_mismatch', NOT_REDEEMED),
     },
     {
@@ -1157,11 +1147,7 @@ export function fapi2Cases(): FaultCase[] {
       ref:
         'RFC 9207 §2.4; FAPI 2.0 requires iss; ' +
         'fapi2-security-profile-final-client-test-remove-authorization-response-iss',
-      fault: {
-        authorizationResponse: (p) => {
-          p.delete('iss');
-        },
-      },
+      fault: responseIss(undefined),
       expected: expectError('issuer_mismatch', NOT_REDEEMED),
     },
     {

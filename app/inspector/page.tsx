@@ -1,4 +1,5 @@
 import type { Metadata } from 'next';
+import type { ReactNode } from 'react';
 
 import { readForPage, requireSession } from '@/lib/dal';
 import {
@@ -8,7 +9,12 @@ import {
   listUserInfoChecks,
   type Check,
 } from '@/lib/flow-checks';
-import type { SignInFlowRecord, TokenSummary } from '@/lib/flow-record';
+import type {
+  ClientCredentialsFlowRecord,
+  RefreshFlowRecord,
+  SignInFlowRecord,
+  TokenSummary,
+} from '@/lib/flow-record';
 import { readFlowRecord } from '@/lib/flow-store';
 import { getClientKeySet } from '@/lib/keys';
 
@@ -63,6 +69,57 @@ function Token({
       </p>
     );
   return <JwtCard jwt={token.jwt} headerNotes={{}} claimNotes={notes ?? {}} prefix={prefix} />;
+}
+
+/**
+ * A token request made outside the sign-in (a refresh, a client-credentials grant): its parameters,
+ * its client assertion with the checks, the access token received and the API call it served. Test
+ * ids are `<prefix>-record`, `-params`, `-assertion`, `-assertion-checks`, `-access-token`.
+ */
+function GrantRecord({
+  record,
+  prefix,
+  tokenHeading,
+  publishedKids,
+  children,
+}: {
+  record: RefreshFlowRecord | ClientCredentialsFlowRecord;
+  prefix: string;
+  tokenHeading: string;
+  publishedKids: readonly string[] | undefined;
+  /** What was sent, when and where: said differently for each grant. */
+  children: ReactNode;
+}) {
+  const { request } = record;
+  return (
+    <div data-testid={`${prefix}-record`}>
+      {children}
+      <div className="card">
+        <ClaimsTable claims={request.params} testId={`${prefix}-params`} />
+      </div>
+      {request.assertion ? (
+        <JwtCard
+          jwt={request.assertion}
+          headerNotes={ASSERTION_HEADER_NOTES}
+          claimNotes={ASSERTION_CLAIM_NOTES}
+          prefix={`${prefix}-assertion`}
+        />
+      ) : null}
+      <div className="card">
+        <Checks
+          checks={listAssertionChecks(request.assertion, record.expect, publishedKids)}
+          testId={`${prefix}-assertion-checks`}
+        />
+      </div>
+      <h3>{tokenHeading}</h3>
+      <Token token={record.tokenResponse.accessToken} prefix={`${prefix}-access-token`} />
+      {record.api ? (
+        <p className="muted">
+          Then GET {record.api.url}: HTTP {record.api.status} in {record.api.ms} ms.
+        </p>
+      ) : null}
+    </div>
+  );
 }
 
 type Step = { id: string; label: string; at: number; ms: number; note?: string };
@@ -301,36 +358,17 @@ export default async function InspectorPage() {
           call once the token is about to expire.
         </p>
       ) : (
-        <div data-testid="refresh-record">
+        <GrantRecord
+          record={refresh}
+          prefix="refresh"
+          tokenHeading="Access token for the API"
+          publishedKids={publishedKids}
+        >
           <p className="muted">
             {new Date(refresh.startedAt).toISOString()}: POST {refresh.request.endpoint} with (the
             API’s token for you, down-scoped with <code>resource</code>, RFC 8707):
           </p>
-          <div className="card">
-            <ClaimsTable claims={refresh.request.params} testId="refresh-params" />
-          </div>
-          {refresh.request.assertion ? (
-            <JwtCard
-              jwt={refresh.request.assertion}
-              headerNotes={ASSERTION_HEADER_NOTES}
-              claimNotes={ASSERTION_CLAIM_NOTES}
-              prefix="refresh-assertion"
-            />
-          ) : null}
-          <div className="card">
-            <Checks
-              checks={listAssertionChecks(refresh.request.assertion, refresh.expect, publishedKids)}
-              testId="refresh-assertion-checks"
-            />
-          </div>
-          <h3>Access token for the API</h3>
-          <Token token={refresh.tokenResponse.accessToken} prefix="refresh-access-token" />
-          {refresh.api ? (
-            <p className="muted">
-              Then GET {refresh.api.url}: HTTP {refresh.api.status} in {refresh.api.ms} ms.
-            </p>
-          ) : null}
-        </div>
+        </GrantRecord>
       )}
 
       <h2>Client credentials</h2>
@@ -340,7 +378,12 @@ export default async function InspectorPage() {
           <a href="/machine">Machine to machine</a> while signed in.
         </p>
       ) : (
-        <div data-testid="machine-record">
+        <GrantRecord
+          record={machine}
+          prefix="machine"
+          tokenHeading="Access token"
+          publishedKids={publishedKids}
+        >
           <p className="muted" data-testid="machine-source" data-source={machine.source}>
             {machine.source === 'token_endpoint'
               ? 'The last call on Machine to machine requested a new token'
@@ -348,31 +391,7 @@ export default async function InspectorPage() {
             at {new Date(machine.startedAt).toISOString()}: POST {machine.request.endpoint} (
             {machine.request.ms ?? '?'} ms, HTTP {machine.request.status ?? '?'}) with:
           </p>
-          <div className="card">
-            <ClaimsTable claims={machine.request.params} testId="machine-params" />
-          </div>
-          {machine.request.assertion ? (
-            <JwtCard
-              jwt={machine.request.assertion}
-              headerNotes={ASSERTION_HEADER_NOTES}
-              claimNotes={ASSERTION_CLAIM_NOTES}
-              prefix="machine-assertion"
-            />
-          ) : null}
-          <div className="card">
-            <Checks
-              checks={listAssertionChecks(machine.request.assertion, machine.expect, publishedKids)}
-              testId="machine-assertion-checks"
-            />
-          </div>
-          <h3>Access token</h3>
-          <Token token={machine.tokenResponse.accessToken} prefix="machine-access-token" />
-          {machine.api ? (
-            <p className="muted">
-              Then GET {machine.api.url}: HTTP {machine.api.status} in {machine.api.ms} ms.
-            </p>
-          ) : null}
-        </div>
+        </GrantRecord>
       )}
     </>
   );

@@ -48,7 +48,7 @@ const nextConfig = {
     'oidc-provider',
     'node-forge',
     // The session store's client: one connection per process, shared by every bundle.
-    '@redis/client',
+    'ioredis',
   ],
   // Security headers of every response; the per-request Content-Security-Policy (and HSTS from
   // the run-time APP_URL) is set in proxy.ts (lib/security-headers.ts).

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { createClient } from '@redis/client';
+import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 
 import { describeRedisUrl } from './config';
 import { describeError, log } from './log';
@@ -14,9 +14,12 @@ import { ENDED_TTL_MS, SessionStoreUnavailableError, type SessionStore } from '.
 import { reportStoreFailure, reportStoreSuccess } from './store-health';
 
 /**
- * The session store on Redis (`REDIS_URL`), with node-redis (`@redis/client`, maintained by
- * Redis itself: typed commands, promise API, RESP3, and the two options this store depends on:
- * `disableOfflineQueue` and a per-command timeout).
+ * The session store on Redis (`REDIS_URL`), with ioredis (maintained by Redis: promise API, and the
+ * options this store depends on: no offline queue, no re-sending after a reconnect, a socket
+ * timeout). Chosen over node-redis (`@redis/client`) for its start-up cost, on the path of every
+ * cold start with REDIS_URL: loading it and creating the client took 40–60 ms here, node-redis
+ * 150–210 ms (478 modules, and some 400 command methods attached to each client); per command
+ * they cost the same.
  *
  * Layout (every key under `rp:`):
  * - `rp:s:<id>`    hash `{ r: record JSON, v: version, a:<name>: attachment }`, expiring with the
@@ -31,9 +34,10 @@ import { reportStoreFailure, reportStoreSuccess } from './store-health';
  * Failure model: while Redis is unreachable no command waits for it. The offline queue is off and
  * every operation has a time limit, so a request fails within {@link COMMAND_TIMEOUT_MS} with a
  * {@link SessionStoreUnavailableError} (routes answer 503); the client reconnects by itself in the
- * background and the first successful command ends the outage (./store-health.ts).
+ * background and the first successful command ends the outage (./store-health.ts). A command cut
+ * off by a lost connection fails; it is never sent again on the next one.
  *
- * @see https://redis.io/docs/latest/develop/clients/nodejs/
+ * @see https://redis.io/docs/latest/develop/clients/ioredis/
  * @see https://redis.io/docs/latest/develop/use/patterns/distributed-locks/ (single instance lock)
  */
 
@@ -43,6 +47,8 @@ export const COMMAND_TIMEOUT_MS = 2000;
 const MAX_RECONNECT_DELAY_MS = 1000;
 /** How long a request waits for the very first connection of the process. */
 const FIRST_CONNECT_WAIT_MS = 2000;
+/** A ping this often while connected: a server that went silent is noticed without a request. */
+const PING_INTERVAL_MS = 1000;
 
 const PREFIX = 'rp:';
 const sessionKey = (id: string) => `${PREFIX}s:${id}`;
@@ -82,57 +88,134 @@ export type RedisStoreOptions = {
 };
 
 /**
+ * Where to connect, from the parts of `REDIS_URL` (scheme, user, password, host, port, database)
+ * and nothing else, as node-redis read it.
+ *
+ * MUST: not ioredis's own URL parsing. It takes every `?name=value` of the query as a client option
+ * over the ones given here (`?enableOfflineQueue=true` would bring back the queue that makes
+ * requests hang), and it turns TLS on for a URL that starts with `rediss://` in lower case only,
+ * while the configuration (WHATWG URL) takes `REDISS://` as TLS too: that one would go out in
+ * plain text, refresh tokens included.
+ *
+ * @throws {TypeError} for a URL that is not `redis:` or `rediss:`, or whose path is not a database
+ *   number: startup stops with it (./session-backend.ts) rather than retry a connection that can
+ *   never be used.
+ * @see https://www.iana.org/assignments/uri-schemes/prov/redis
+ * @see https://www.iana.org/assignments/uri-schemes/prov/rediss
+ */
+export function redisConnectionOptions(url: string): RedisOptions {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new TypeError(`not a redis: or rediss: URL (${parsed.protocol})`);
+  }
+  const options: RedisOptions = {
+    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || undefined,
+    port: parsed.port === '' ? 6379 : Number(parsed.port),
+  };
+  // A malformed %-escape throws URIError here, at start, as it did with node-redis.
+  if (parsed.username) options.username = decodeURIComponent(parsed.username);
+  if (parsed.password) options.password = decodeURIComponent(parsed.password);
+  if (parsed.pathname.length > 1) {
+    const db = /^\/(\d{1,9})$/.exec(parsed.pathname)?.[1];
+    if (db === undefined) throw new TypeError('the path of REDIS_URL is not a database number');
+    options.db = Number(db);
+  }
+  if (parsed.protocol === 'rediss:') options.tls = {};
+  return options;
+}
+
+/**
+ * The replies of a transaction, or the first error among them. ioredis answers a MULTI with one
+ * `[error, reply]` pair per command and rejects only when EXEC itself fails; node-redis rejected
+ * when any command failed, and so does this.
+ */
+async function execAll(multi: ChainableCommander): Promise<unknown[]> {
+  const replies = await multi.exec();
+  // null: EXEC aborted by a WATCH (none here), i.e. nothing was done.
+  if (replies === null) throw new Error('transaction aborted');
+  return replies.map(([err, reply]) => {
+    if (err) throw err;
+    return reply;
+  });
+}
+
+/**
  * Connects to Redis (in the background) and returns the store. Never throws for an unreachable
  * server: operations fail with {@link SessionStoreUnavailableError} until it is reachable.
+ *
+ * @throws {TypeError} for a `url` the client cannot use ({@link redisConnectionOptions}).
  */
 export function createRedisSessionStore(options: RedisStoreOptions): SessionStore {
   const where = describeRedisUrl(options.url);
-  const client = createClient({
-    url: options.url,
+  const client = new Redis({
+    ...redisConnectionOptions(options.url),
+    // Connected below, once the listeners are on.
+    lazyConnect: true,
     // MUST: no offline queue. With it, commands issued while Redis is down wait for the reconnect
     // and requests hang; without it they fail at once and the route answers 503.
-    disableOfflineQueue: true,
-    pingInterval: 1000,
-    socket: {
-      connectTimeout: COMMAND_TIMEOUT_MS,
-      // A server that stops answering (frozen, or a dead network path) is noticed by silence:
-      // pings every second, and a socket silent for longer than the command limit is closed
-      // (then reconnected), which fails the commands waiting on it.
-      socketTimeout: COMMAND_TIMEOUT_MS * 2,
-      reconnectStrategy: (retries) =>
-        Math.min(50 * 2 ** Math.min(retries, 5), MAX_RECONNECT_DELAY_MS),
-    },
+    enableOfflineQueue: false,
+    // MUST: a command cut off by a lost connection fails and is never sent again. ioredis would
+    // keep it and re-send it after the reconnect (its defaults), long after the request that
+    // issued it gave up: a removal the app answered 503 for ("nothing changed") would then sign
+    // the user out silently, a lock would be taken for nobody. With no retry per request, every
+    // command waiting on a connection that closes is failed as it closes (event_handler.js,
+    // closeHandler: flushQueue), before a reconnect could re-send it; without the re-sending
+    // alone, they would be dropped unsettled instead.
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: COMMAND_TIMEOUT_MS,
+    // TCP keep-alive probes after 30 s idle (node-redis's default; ioredis's is the system's, 2 h).
+    keepAlive: 30_000,
+    // A server that stops answering (frozen, or a dead network path) is noticed by silence: a
+    // socket that owes replies and receives nothing for this long is closed (then reconnected),
+    // which fails the commands waiting on it. With the pings below this holds when idle, too.
+    socketTimeout: COMMAND_TIMEOUT_MS * 2,
+    // 50 ms, doubling up to the maximum; never gives up (any number: reconnect).
+    retryStrategy: (attempt) =>
+      Math.min(50 * 2 ** Math.min(attempt - 1, 5), MAX_RECONNECT_DELAY_MS),
   });
-  // node-redis emits 'error' on every failed (re)connection; without a listener Node would crash.
+  // ioredis emits 'error' on every failed (re)connection; without a listener it writes each one
+  // to the console.
   client.on('error', (err: unknown) => reportStoreFailure(`${where}: ${describeError(err)}`));
+  // Resolves at the first 'ready': connect()'s own promise rejects at the first refused attempt,
+  // while the client keeps trying (a Redis that starts just after the app).
+  const firstConnect = new Promise<void>((resolve) => client.once('ready', resolve));
   client.on('ready', () => {
     reportStoreSuccess();
     log.info('session store connected', { redis: where });
   });
   let closed = false;
-  const firstConnect = client.connect().then(
-    () => true,
-    (err: unknown) => {
-      reportStoreFailure(`${where}: ${describeError(err)}`);
-      return false;
-    },
-  );
+  // A function, not the property inline: TypeScript would keep its narrowing across an await.
+  const isReady = () => client.status === 'ready';
+  client.connect().catch((err: unknown) => reportStoreFailure(`${where}: ${describeError(err)}`));
+  const pinger = setInterval(() => {
+    if (isReady()) client.ping().catch(() => undefined);
+  }, PING_INTERVAL_MS);
+  // The pings must not keep the process alive.
+  pinger.unref();
 
   /** Runs `fn` against a ready client, mapping every failure to SessionStoreUnavailableError. */
   async function run<T>(what: string, fn: () => Promise<T>): Promise<T> {
     if (closed) throw new SessionStoreUnavailableError('the store is closed');
-    if (!client.isReady) {
+    if (!isReady()) {
       // Right after start the first connection may still be under way: wait for it, briefly.
-      await Promise.race([firstConnect, new Promise((r) => setTimeout(r, FIRST_CONNECT_WAIT_MS))]);
-      if (!client.isReady) {
+      let waited: NodeJS.Timeout | undefined;
+      await Promise.race([
+        firstConnect,
+        new Promise((r) => {
+          waited = setTimeout(r, FIRST_CONNECT_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(waited);
+      if (!isReady()) {
         reportStoreFailure(`${where}: not connected`);
         throw new SessionStoreUnavailableError(`${what}: Redis at ${where} is not connected`);
       }
     }
     let timer: NodeJS.Timeout | undefined;
     try {
-      // node-redis's own command timeout stops counting once the command is written: a server
-      // that accepts the bytes and never answers would hold the request forever.
+      // The socket timeout closes a silent connection only after twice this: a server that
+      // accepts the bytes and never answers must not hold the request that long.
       const result = await Promise.race([
         fn(),
         new Promise<never>((_, fail) => {
@@ -153,7 +236,7 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
   }
 
   async function readRecord(id: string): Promise<SessionRecord | undefined> {
-    const json = await client.hGet(sessionKey(id), 'r');
+    const json = await client.hget(sessionKey(id), 'r');
     if (typeof json !== 'string') return undefined;
     try {
       return parseSessionRecord(JSON.parse(json));
@@ -168,7 +251,7 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
     // rotated refresh token (compare-and-set) at any moment; between a separate read and the
     // delete, it would succeed, and the caller would revoke the token it read, already replaced,
     // leaving the new one alive at the provider with no session to hold it.
-    const [json] = await client.multi().hGet(sessionKey(id), 'r').del(sessionKey(id)).exec();
+    const [json] = await execAll(client.multi().hget(sessionKey(id), 'r').del(sessionKey(id)));
     let record: SessionRecord | undefined;
     try {
       record = typeof json === 'string' ? parseSessionRecord(JSON.parse(json)) : undefined;
@@ -179,26 +262,24 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
       // Not awaited: the caller has its answer, and this connection runs the cleanup before any
       // later command of this process. Should it fail, the index keeps an id that leads nowhere
       // (a logout by sid or sub skips it) until its score, the session's expiry, prunes it.
-      const multi = client.multi().zRem(subKey(record.sub), id);
-      if (record.sid !== undefined) multi.zRem(sidKey(record.sid), id);
-      multi
-        .exec()
-        .then(reportStoreSuccess, (err: unknown) =>
-          reportStoreFailure(`${where}: ${describeError(err)}`),
-        );
+      const multi = client.multi().zrem(subKey(record.sub), id);
+      if (record.sid !== undefined) multi.zrem(sidKey(record.sid), id);
+      execAll(multi).then(reportStoreSuccess, (err: unknown) =>
+        reportStoreFailure(`${where}: ${describeError(err)}`),
+      );
     }
     return record;
   }
 
   async function removeSet(key: string): Promise<SessionRecord[]> {
-    const ids = await client.zRange(key, 0, -1);
+    const ids = await client.zrange(key, 0, -1);
     const removed: SessionRecord[] = [];
     for (const id of ids) {
       const record = await removeRecord(id);
       if (record) removed.push(record);
     }
     // The ids read, not the whole key: a session created meanwhile keeps its index entry.
-    if (ids.length > 0) await client.zRem(key, ids);
+    if (ids.length > 0) await client.zrem(key, ...ids);
     return removed;
   }
 
@@ -212,8 +293,8 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
         const multi = client
           .multi()
           .del(endedKey(record.id))
-          .hSet(sessionKey(record.id), fields)
-          .pExpireAt(sessionKey(record.id), record.expires_at);
+          .hset(sessionKey(record.id), fields)
+          .pexpireat(sessionKey(record.id), record.expires_at);
         // An index lives as long as its newest session: set its expiry when it has none, and
         // push it later (GT) when this session outlives it. Ids of sessions that expired on their
         // own (nothing removed them) go now: a user who signs in every day would otherwise grow
@@ -224,18 +305,18 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
         ]) {
           if (key === undefined) continue;
           multi
-            .zRemRangeByScore(key, '-inf', Date.now())
-            .zAdd(key, { score: record.expires_at, value: record.id })
-            .pExpireAt(key, record.expires_at, 'NX')
-            .pExpireAt(key, record.expires_at, 'GT');
+            .zremrangebyscore(key, '-inf', Date.now())
+            .zadd(key, record.expires_at, record.id)
+            .pexpireat(key, record.expires_at, 'NX')
+            .pexpireat(key, record.expires_at, 'GT');
         }
-        await multi.exec();
+        await execAll(multi);
       });
     },
     get(id) {
       return run('get', async (): Promise<StoredSession | undefined> => {
         // Not HGETALL: the attachments stay in Redis until their page asks for them.
-        const [json, v] = await client.hmGet(sessionKey(id), ['r', 'v']);
+        const [json, v] = await client.hmget(sessionKey(id), 'r', 'v');
         const version = Number(v);
         if (typeof json === 'string' && Number.isSafeInteger(version)) {
           let record: SessionRecord | undefined;
@@ -255,25 +336,31 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
       return run('updateTokens', async () => {
         const record = await readRecord(id);
         if (!record) return undefined;
-        const next = await client.eval(UPDATE_IF_VERSION, {
-          keys: [sessionKey(id)],
-          arguments: [String(expectedVersion), JSON.stringify({ ...record, tokens })],
-        });
+        const next = await client.eval(
+          UPDATE_IF_VERSION,
+          1,
+          sessionKey(id),
+          String(expectedVersion),
+          JSON.stringify({ ...record, tokens }),
+        );
         return typeof next === 'number' && next > 0 ? next : undefined;
       });
     },
     attach(id, name, value) {
       return run('attach', async () => {
-        const done = await client.eval(ATTACH_IF_LIVE, {
-          keys: [sessionKey(id)],
-          arguments: [attachmentField(name), value],
-        });
+        const done = await client.eval(
+          ATTACH_IF_LIVE,
+          1,
+          sessionKey(id),
+          attachmentField(name),
+          value,
+        );
         return done === 1;
       });
     },
     getAttachment(id, name) {
       return run('getAttachment', async () => {
-        const value = await client.hGet(sessionKey(id), attachmentField(name));
+        const value = await client.hget(sessionKey(id), attachmentField(name));
         return typeof value === 'string' ? value : undefined;
       });
     },
@@ -285,7 +372,7 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
         const record = await removeRecord(id);
         if (record) {
           const ttl = Math.max(1, Math.min(record.expires_at - Date.now(), ENDED_TTL_MS));
-          await client.set(endedKey(id), reason, { expiration: { type: 'PX', value: ttl } });
+          await client.set(endedKey(id), reason, 'PX', ttl);
         }
         return record;
       });
@@ -299,16 +386,19 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
     acquireLock(name, ttlMs) {
       return run('acquireLock', async () => {
         const token = randomBytes(16).toString('base64url');
-        const set = await client.set(lockKey(name), token, {
-          condition: 'NX',
-          expiration: { type: 'PX', value: Math.max(1, Math.round(ttlMs)) },
-        });
+        const set = await client.set(
+          lockKey(name),
+          token,
+          'PX',
+          Math.max(1, Math.round(ttlMs)),
+          'NX',
+        );
         return set === 'OK' ? token : undefined;
       });
     },
     releaseLock(name, token) {
       return run('releaseLock', async () => {
-        await client.eval(RELEASE_IF_OWNER, { keys: [lockKey(name)], arguments: [token] });
+        await client.eval(RELEASE_IF_OWNER, 1, lockKey(name), token);
       });
     },
     rememberOnce(jti, expiresAtSeconds) {
@@ -318,10 +408,7 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
         // Redis's would have the jti forgotten early, or at once, and its replay taken.
         // At least a few seconds: an already expired token is refused elsewhere anyway.
         const ttlMs = Math.max(Math.ceil(expiresAtSeconds * 1000 - Date.now()), 5000);
-        const set = await client.set(jtiKey(jti), '1', {
-          condition: 'NX',
-          expiration: { type: 'PX', value: ttlMs },
-        });
+        const set = await client.set(jtiKey(jti), '1', 'PX', ttlMs, 'NX');
         return set === 'OK';
       });
     },
@@ -337,15 +424,18 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
     },
     async close() {
       closed = true;
+      clearInterval(pinger);
       // Not awaiting the first connection: against a server that never came up it never settles.
-      if (client.isReady) {
+      // disconnect() also stops the reconnect attempts. QUIT waits for the replies still owed;
+      // against a frozen server the socket timeout ends it (it rejects, then disconnect()).
+      if (isReady()) {
         try {
-          await client.close();
+          await client.quit();
         } catch {
-          client.destroy();
+          client.disconnect();
         }
       } else {
-        client.destroy();
+        client.disconnect();
       }
     },
   };

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { createClient } from '@redis/client';
+import { Redis } from 'ioredis';
 
 import { startRedisServer, type RedisServer } from '../e2e/support/redis-server';
-import { createRedisSessionStore } from './redis-session-store';
+import { createRedisSessionStore, redisConnectionOptions } from './redis-session-store';
 import type { SessionRecord } from './session-record';
 import {
   createMemorySessionStore,
@@ -220,6 +220,48 @@ for (const { name, open } of stores) {
   });
 }
 
+describe('redisConnectionOptions', () => {
+  it('takes scheme, credentials, host, port and database from REDIS_URL', () => {
+    assert.deepEqual(redisConnectionOptions('rediss://us%40er:p%3Ass@cache.example.com:6380/2'), {
+      host: 'cache.example.com',
+      port: 6380,
+      username: 'us@er',
+      password: 'p:ss',
+      db: 2,
+      tls: {},
+    });
+    assert.deepEqual(redisConnectionOptions('redis://[::1]'), { host: '::1', port: 6379 });
+    assert.deepEqual(redisConnectionOptions('redis://:secret@127.0.0.1:7000/'), {
+      host: '127.0.0.1',
+      port: 7000,
+      password: 'secret',
+    });
+  });
+
+  it('MUST: TLS for rediss: in any case, as the configuration reads it', () => {
+    // ioredis's own parsing turns TLS on for a lower-case `rediss://` only.
+    assert.deepEqual(redisConnectionOptions('REDISS://cache.example.com').tls, {});
+    assert.equal(redisConnectionOptions('Redis://cache.example.com').tls, undefined);
+  });
+
+  it('MUST: no client option from the query (ioredis would take them over its own)', () => {
+    assert.deepEqual(
+      redisConnectionOptions(
+        'redis://127.0.0.1:6379/1?enableOfflineQueue=true&autoResendUnfulfilledCommands=true&tls=x',
+      ),
+      { host: '127.0.0.1', port: 6379, db: 1 },
+    );
+  });
+
+  it('refuses a path that is not a database number, and another scheme', () => {
+    for (const url of ['redis://h/name', 'redis://h/1/2', 'redis://h/-1', 'redis://h/1.5']) {
+      assert.throws(() => redisConnectionOptions(url), TypeError, url);
+    }
+    assert.throws(() => redisConnectionOptions('http://h'), TypeError);
+    assert.throws(() => redisConnectionOptions('redis://a%zz:b@h'), URIError);
+  });
+});
+
 describe('session store: redis outage', () => {
   it('fails fast while Redis is down, keeps the data of a frozen server, and recovers by itself', async () => {
     const server = await startRedisServer();
@@ -262,12 +304,96 @@ describe('session store: redis outage', () => {
   });
 });
 
+describe('session store: redis, a command cut off by a lost connection', () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  /** Polls `check` every 100 ms until it holds or `ms` pass. */
+  async function eventually(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if (await check()) return true;
+      await sleep(100);
+    }
+    return false;
+  }
+  /** True once the store has given up its connection: it then refuses at once. */
+  const refusesAtOnce = (store: SessionStore) => async () => {
+    const started = Date.now();
+    await store.ping().catch(() => undefined);
+    return Date.now() - started < 500;
+  };
+  const answers = (store: SessionStore) => () =>
+    store.ping().then(
+      () => true,
+      () => false,
+    );
+
+  it('is never sent again after the reconnect (frozen server)', async () => {
+    const server = await startRedisServer();
+    const store = createRedisSessionStore({ url: server.url });
+    const raw = new Redis(server.url);
+    try {
+      const record = makeRecord();
+      await store.create(record);
+      await raw.config('RESETSTAT');
+      // A logout while the server is frozen: the request gives up (503) with its transaction
+      // written to a connection that the store then closes for its silence.
+      server.pause();
+      await assert.rejects(store.remove(record.id), (err: unknown) =>
+        isSessionStoreUnavailable(err),
+      );
+      assert.ok(
+        await eventually(refusesAtOnce(store), 10_000),
+        'the store gives the connection up',
+      );
+      server.resume();
+      assert.ok(await eventually(answers(store), 10_000), 'and reconnects once the server answers');
+      await sleep(300);
+      // Once at most: the thawed server still reads the bytes it had received before the freeze
+      // (nothing a client can take back); the client must not send them a second time.
+      const stats = await raw.info('commandstats');
+      const execs = Number(/cmdstat_exec:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      assert.ok(execs <= 1, `the transaction ran ${execs} times`);
+    } finally {
+      await raw.quit();
+      await store.close();
+      await server.stop();
+    }
+  });
+
+  it('a logout answered 503 does not end the session later (commands held, never run)', async () => {
+    // CLIENT PAUSE holds every command unanswered, like a freeze, and a connection closed
+    // meanwhile is dropped with what it held: the removal never reached Redis. A client that
+    // re-sent it after reconnecting would sign the user out after the app said it had failed.
+    const server = await startRedisServer();
+    const store = createRedisSessionStore({ url: server.url });
+    const raw = new Redis(server.url);
+    try {
+      const record = makeRecord();
+      await store.create(record);
+      await raw.call('CLIENT', 'PAUSE', '5000', 'ALL');
+      await assert.rejects(store.remove(record.id), (err: unknown) =>
+        isSessionStoreUnavailable(err),
+      );
+      assert.ok(
+        await eventually(refusesAtOnce(store), 10_000),
+        'the store gives the connection up',
+      );
+      assert.ok(await eventually(answers(store), 10_000), 'and reconnects once the server answers');
+      await sleep(300);
+      assert.equal((await store.get(record.id))?.state, 'active');
+    } finally {
+      await raw.quit();
+      await store.close();
+      await server.stop();
+    }
+  });
+});
+
 describe('session store: redis indexes', () => {
   it('keeps only live sessions in the sid and sub indexes, not every session a user ever had', async () => {
     const server = await startRedisServer();
     const store = createRedisSessionStore({ url: server.url });
-    const raw = createClient({ url: server.url });
-    await raw.connect();
+    const raw = new Redis(server.url);
     try {
       // A user who keeps one session (another device) while signing in again and again here; the
       // short sessions expire on their own (nobody logs out), so the indexes outlive them.
@@ -286,7 +412,7 @@ describe('session store: redis indexes', () => {
       assert.equal(indexes.length, 2, `a sid and a sub index: ${indexes.join(', ')}`);
       for (const key of indexes) {
         const type = await raw.type(key);
-        const members = type === 'zset' ? await raw.zRange(key, 0, -1) : await raw.sMembers(key);
+        const members = type === 'zset' ? await raw.zrange(key, 0, -1) : await raw.smembers(key);
         assert.deepEqual(members.sort(), [device.id, live.id].sort(), `${key} (${type})`);
       }
       assert.deepEqual(
@@ -295,7 +421,7 @@ describe('session store: redis indexes', () => {
       );
       assert.equal((await raw.keys('rp:*')).filter((key) => /carol$/.test(key)).length, 0);
     } finally {
-      await raw.close();
+      await raw.quit();
       await store.close();
       await server.stop();
     }
@@ -306,8 +432,7 @@ describe('session store: redis attachments', () => {
   it('leaves no key behind when attaching to a session that is gone', async () => {
     const server = await startRedisServer();
     const store = createRedisSessionStore({ url: server.url });
-    const raw = createClient({ url: server.url });
-    await raw.connect();
+    const raw = new Redis(server.url);
     try {
       assert.equal(await store.attach(createSessionId(), 'flow-cc', 'x'), false);
       assert.deepEqual(await raw.keys('*'), []);
@@ -317,10 +442,10 @@ describe('session store: redis attachments', () => {
       await store.attach(record.id, 'flow-cc', 'z');
       const keys = (await raw.keys('rp:s:*')).sort();
       assert.deepEqual(keys, [`rp:s:${record.id}`]);
-      const ttl = await raw.pTTL(`rp:s:${record.id}`);
+      const ttl = await raw.pttl(`rp:s:${record.id}`);
       assert.ok(ttl > 25_000 && ttl <= 30_000, `expires with the session: ${ttl}`);
     } finally {
-      await raw.close();
+      await raw.quit();
       await store.close();
       await server.stop();
     }

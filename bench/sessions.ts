@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     const read = async () => void (await store.get(record.id));
     await time(200, read);
     say(
-      `   Redis read alone (in-process, one HGETALL): ${summarize(await time(REQUESTS * 5, read))}`,
+      `   Redis read alone (in-process, one HMGET): ${summarize(await time(REQUESTS * 5, read))}`,
     );
     await store.close();
 

@@ -272,7 +272,7 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
   }
 
   async function removeSet(key: string): Promise<SessionRecord[]> {
-    const ids = await client.zrange(key, 0, -1);
+    const ids = await client.zrange(key, '0', '-1');
     const removed: SessionRecord[] = [];
     for (const id of ids) {
       const record = await removeRecord(id);

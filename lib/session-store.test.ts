@@ -412,7 +412,8 @@ describe('session store: redis indexes', () => {
       assert.equal(indexes.length, 2, `a sid and a sub index: ${indexes.join(', ')}`);
       for (const key of indexes) {
         const type = await raw.type(key);
-        const members = type === 'zset' ? await raw.zrange(key, 0, -1) : await raw.smembers(key);
+        const members =
+          type === 'zset' ? await raw.zrange(key, '0', '-1') : await raw.smembers(key);
         assert.deepEqual(members.sort(), [device.id, live.id].sort(), `${key} (${type})`);
       }
       assert.deepEqual(

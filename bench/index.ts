@@ -123,12 +123,16 @@ function parseOptions(args: readonly string[]): Options {
     ?.split(',')
     .map((s) => s.trim()) as SubjectId[] | undefined;
   for (const id of only ?? []) {
-    if (!['floor', 'peer', 'app', 'app+redis', 'base'].includes(id))
-      throw new Error(`--only: unknown subject "${id}" (floor, peer, app, app+redis, base)`);
+    if (!['floor', 'peer', 'app', 'app+redis', 'base', 'base+redis'].includes(id))
+      throw new Error(
+        `--only: unknown subject "${id}" (floor, peer, app, app+redis, base, base+redis)`,
+      );
   }
   return {
     quick: args.includes('--quick'),
-    redis: args.includes('--redis') || (only?.includes('app+redis') ?? false),
+    redis:
+      args.includes('--redis') ||
+      (only?.some((id) => id === 'app+redis' || id === 'base+redis') ?? false),
     only,
     cpuProf: args.includes('--cpu-prof'),
     json: valueOf('--json'),
@@ -493,8 +497,10 @@ async function main(): Promise<number> {
     ...ALL,
     ...(options.redis ? (['app+redis'] as const) : []),
     ...(options.baseline ? (['base'] as const) : []),
+    ...(options.baseline && options.redis ? (['base+redis'] as const) : []),
   ];
-  if (wanted.includes('base') && !options.baseline) throw new Error('base needs --baseline DIR');
+  if ((wanted.includes('base') || wanted.includes('base+redis')) && !options.baseline)
+    throw new Error('base needs --baseline DIR');
   // A subject that cannot be installed, built, started or signed in is reported and left out;
   // the others are still measured (and the run exits with a failure status).
   const notMeasured: NotMeasured[] = [];
@@ -521,7 +527,16 @@ async function main(): Promise<number> {
         throw err;
       }
     });
-  if (baselineDir) prepare('base', 'build', () => ensureAppBuild(baselineDir));
+  const baseIds = wanted.filter((id) => id === 'base' || id === 'base+redis');
+  if (baselineDir && baseIds.length > 0)
+    prepare(baseIds[0] ?? 'base', 'build', () => {
+      try {
+        ensureAppBuild(baselineDir);
+      } catch (err) {
+        for (const id of baseIds.slice(1)) fail(id, 'build', err);
+        throw err;
+      }
+    });
   if (wanted.includes('peer'))
     prepare('peer', 'install and build (npm ci and next build in bench/peer)', ensurePeerBuild);
   const ids = wanted.filter((id) => !notMeasured.some((n) => n.id === id));
@@ -551,7 +566,7 @@ async function main(): Promise<number> {
   try {
     const material = await createMaterial(dir);
     let redisUrl: string | undefined;
-    if (ids.includes('app+redis')) {
+    if (ids.includes('app+redis') || ids.includes('base+redis')) {
       const redis = await startRedis();
       children.push(redis.child);
       redisUrl = redis.url;
@@ -658,7 +673,7 @@ async function main(): Promise<number> {
     //    subject.
     console.log('Counting back-channel requests…');
     for (const run of runs) {
-      const redis = run.subject.id === 'app+redis' ? redisUrl : undefined;
+      const redis = run.subject.id.endsWith('+redis') ? redisUrl : undefined;
       await countRequests(run, size.counted, issuer, provider, redis);
     }
 

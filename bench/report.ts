@@ -204,18 +204,23 @@ function pad(cells: readonly string[], widths: readonly number[]): string {
 /** The side-by-side table (Markdown), with ratios of each app variant to the peer and the floor. */
 export function formatTable(result: BenchResult): string {
   const byId = new Map(result.subjects.map((s) => [s.id, s]));
-  const order = (['floor', 'peer', 'base', 'app', 'app+redis'] as const).filter((id) =>
-    byId.has(id),
+  const order = (['floor', 'peer', 'base', 'app', 'base+redis', 'app+redis'] as const).filter(
+    (id) => byId.has(id),
   );
   const apps = order.filter((id) => id !== 'floor' && id !== 'peer');
-  const base = byId.get('base');
   const peer = byId.get('peer');
   const floor = byId.get('floor');
-  const ratioColumns = apps.flatMap((id) => [
-    ...(peer ? [{ title: `${id} / peer`, of: id, to: peer }] : []),
-    ...(floor ? [{ title: `${id} / floor`, of: id, to: floor }] : []),
-    ...(base && id !== 'base' ? [{ title: `${id} / base`, of: id, to: base }] : []),
-  ]);
+  // Each app variant beside the baseline with the same store (app+redis beside base+redis).
+  const baseOf = (id: SubjectId) =>
+    id === 'app' ? byId.get('base') : id === 'app+redis' ? byId.get('base+redis') : undefined;
+  const ratioColumns = apps.flatMap((id) => {
+    const base = baseOf(id);
+    return [
+      ...(peer ? [{ title: `${id} / peer`, of: id, to: peer }] : []),
+      ...(floor ? [{ title: `${id} / floor`, of: id, to: floor }] : []),
+      ...(base ? [{ title: `${id} / ${base.id}`, of: id, to: base }] : []),
+    ];
+  });
   const header = ['figure', ...order, ...ratioColumns.map((c) => c.title)];
   // Rows no subject has a figure for (Redis without --redis) are left out.
   const shown = ROWS.filter((row) =>

@@ -11,6 +11,7 @@ import { createAgent, get } from './http';
 import {
   createVirtualUser,
   readMe,
+  readBare,
   readSignedOut,
   signInInteractively,
   signInWarm,
@@ -191,6 +192,8 @@ type Run = {
   /** `GET /api/me` without a session (401): what a request costs before any session work. */
   readonly signedOut: number[];
   signedOutFailures: number;
+  /** The peer only: `GET /bare`, an empty route handler (Next.js alone). */
+  readonly bare: number[];
   readonly users: VirtualUser[];
   readonly steps: Record<keyof StepTimes, number[]>;
   sequentialFailures: number;
@@ -399,6 +402,12 @@ async function runSignedOut(runs: readonly Run[], rounds: number) {
         run.signedOutFailures++;
         recordError(run, err);
       }
+      // Not a figure the targets use: a failure only leaves the "Next.js alone" line out.
+      if (run.subject.id === 'peer')
+        await readBare(run.subject.url, agents.get(run) ?? false).then(
+          (ms) => run.bare.push(ms),
+          (err: unknown) => recordError(run, err),
+        );
     }
   }
   for (const a of agents.values()) a.destroy();
@@ -455,6 +464,7 @@ function figuresOf(run: Run, kinds: EndpointKinds): SubjectFigures {
     },
     signedOut: summarize(run.signedOut),
     signedOutFailures: run.signedOutFailures,
+    ...(run.bare.length > 0 ? { bare: summarize(run.bare) } : {}),
     load,
     rssPeakMb: readGroupPeakRssMb(pid),
     rssAfterMb: readGroupRssMb(pid),
@@ -620,6 +630,7 @@ async function main(): Promise<number> {
             firstSignInMs: [],
             signedOut: [],
             signedOutFailures: 0,
+            bare: [],
             users: [],
             steps: { login: [], authorize: [], callback: [], me: [], total: [] },
             sequentialFailures: 0,

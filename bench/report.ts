@@ -58,6 +58,8 @@ export type SubjectFigures = {
    */
   readonly signedOut?: Summary | undefined;
   readonly signedOutFailures?: number | undefined;
+  /** The peer only: `GET /bare`, an empty route handler outside the proxy (Next.js alone). */
+  readonly bare?: Summary | undefined;
   readonly load: Record<`${Concurrency}`, LoadFigures>;
   readonly rssPeakMb: number;
   readonly rssAfterMb: number;
@@ -279,8 +281,16 @@ export function describeStackCost(subjects: readonly SubjectFigures[]): string |
     });
   if (parts.length === 0) return undefined;
   const room = peer ? 0.7 * peer.sequential.total.p50 - floor.sequential.total.p50 : Number.NaN;
+  const bare = peer?.bare?.p50;
+  // The framework's share, apart from any relying party's code: the least any Next.js app pays.
+  const alone =
+    bare !== undefined && Number.isFinite(bare)
+      ? ` Next.js alone (an empty route handler in the peer's build, no proxy): ` +
+        `${bare.toFixed(2)} ms (×3: ${((bare - base) * 3).toFixed(1)} ms over the floor).`
+      : '';
   return (
     `Stack cost per request (signed-out /api/me p50): floor ${base.toFixed(2)} ms, ${parts.join(', ')}.` +
+    alone +
     (Number.isFinite(room)
       ? ` Room above the floor for "login ≤ 0.7× peer": ${room.toFixed(1)} ms.`
       : '')

@@ -11,6 +11,7 @@ import { createAgent, get } from './http';
 import {
   createVirtualUser,
   readMe,
+  readBare,
   readSignedOut,
   signInInteractively,
   signInWarm,
@@ -123,12 +124,16 @@ function parseOptions(args: readonly string[]): Options {
     ?.split(',')
     .map((s) => s.trim()) as SubjectId[] | undefined;
   for (const id of only ?? []) {
-    if (!['floor', 'peer', 'app', 'app+redis', 'base'].includes(id))
-      throw new Error(`--only: unknown subject "${id}" (floor, peer, app, app+redis, base)`);
+    if (!['floor', 'peer', 'app', 'app+redis', 'base', 'base+redis'].includes(id))
+      throw new Error(
+        `--only: unknown subject "${id}" (floor, peer, app, app+redis, base, base+redis)`,
+      );
   }
   return {
     quick: args.includes('--quick'),
-    redis: args.includes('--redis') || (only?.includes('app+redis') ?? false),
+    redis:
+      args.includes('--redis') ||
+      (only?.some((id) => id === 'app+redis' || id === 'base+redis') ?? false),
     only,
     cpuProf: args.includes('--cpu-prof'),
     json: valueOf('--json'),
@@ -187,6 +192,8 @@ type Run = {
   /** `GET /api/me` without a session (401): what a request costs before any session work. */
   readonly signedOut: number[];
   signedOutFailures: number;
+  /** The peer only: `GET /bare`, an empty route handler (Next.js alone). */
+  readonly bare: number[];
   readonly users: VirtualUser[];
   readonly steps: Record<keyof StepTimes, number[]>;
   sequentialFailures: number;
@@ -395,6 +402,12 @@ async function runSignedOut(runs: readonly Run[], rounds: number) {
         run.signedOutFailures++;
         recordError(run, err);
       }
+      // Not a figure the targets use: a failure only leaves the "Next.js alone" line out.
+      if (run.subject.id === 'peer')
+        await readBare(run.subject.url, agents.get(run) ?? false).then(
+          (ms) => run.bare.push(ms),
+          (err: unknown) => recordError(run, err),
+        );
     }
   }
   for (const a of agents.values()) a.destroy();
@@ -451,6 +464,7 @@ function figuresOf(run: Run, kinds: EndpointKinds): SubjectFigures {
     },
     signedOut: summarize(run.signedOut),
     signedOutFailures: run.signedOutFailures,
+    ...(run.bare.length > 0 ? { bare: summarize(run.bare) } : {}),
     load,
     rssPeakMb: readGroupPeakRssMb(pid),
     rssAfterMb: readGroupRssMb(pid),
@@ -493,8 +507,10 @@ async function main(): Promise<number> {
     ...ALL,
     ...(options.redis ? (['app+redis'] as const) : []),
     ...(options.baseline ? (['base'] as const) : []),
+    ...(options.baseline && options.redis ? (['base+redis'] as const) : []),
   ];
-  if (wanted.includes('base') && !options.baseline) throw new Error('base needs --baseline DIR');
+  if ((wanted.includes('base') || wanted.includes('base+redis')) && !options.baseline)
+    throw new Error('base needs --baseline DIR');
   // A subject that cannot be installed, built, started or signed in is reported and left out;
   // the others are still measured (and the run exits with a failure status).
   const notMeasured: NotMeasured[] = [];
@@ -521,7 +537,16 @@ async function main(): Promise<number> {
         throw err;
       }
     });
-  if (baselineDir) prepare('base', 'build', () => ensureAppBuild(baselineDir));
+  const baseIds = wanted.filter((id) => id === 'base' || id === 'base+redis');
+  if (baselineDir && baseIds.length > 0)
+    prepare(baseIds[0] ?? 'base', 'build', () => {
+      try {
+        ensureAppBuild(baselineDir);
+      } catch (err) {
+        for (const id of baseIds.slice(1)) fail(id, 'build', err);
+        throw err;
+      }
+    });
   if (wanted.includes('peer'))
     prepare('peer', 'install and build (npm ci and next build in bench/peer)', ensurePeerBuild);
   const ids = wanted.filter((id) => !notMeasured.some((n) => n.id === id));
@@ -551,7 +576,7 @@ async function main(): Promise<number> {
   try {
     const material = await createMaterial(dir);
     let redisUrl: string | undefined;
-    if (ids.includes('app+redis')) {
+    if (ids.includes('app+redis') || ids.includes('base+redis')) {
       const redis = await startRedis();
       children.push(redis.child);
       redisUrl = redis.url;
@@ -605,6 +630,7 @@ async function main(): Promise<number> {
             firstSignInMs: [],
             signedOut: [],
             signedOutFailures: 0,
+            bare: [],
             users: [],
             steps: { login: [], authorize: [], callback: [], me: [], total: [] },
             sequentialFailures: 0,
@@ -658,7 +684,7 @@ async function main(): Promise<number> {
     //    subject.
     console.log('Counting back-channel requests…');
     for (const run of runs) {
-      const redis = run.subject.id === 'app+redis' ? redisUrl : undefined;
+      const redis = run.subject.id.endsWith('+redis') ? redisUrl : undefined;
       await countRequests(run, size.counted, issuer, provider, redis);
     }
 

@@ -182,6 +182,17 @@ export async function readMe(
 }
 
 /**
+ * `GET /bare` on the peer's build, timed: an empty route handler that no proxy runs before (204),
+ * so its time is what Next.js alone costs a request.
+ */
+export async function readBare(rp: URL, agent: Agent | false): Promise<number> {
+  const [reply, ms] = await timed(() => get(new URL('/bare', rp), undefined, agent));
+  if (reply.status !== 204)
+    throw new SignInFailure('me', `bare route: expected 204, got ${describeReply(reply)}`);
+  return ms;
+}
+
+/**
  * `GET /api/me` without a session, timed: a request that reaches the route and does no session
  * work (401), so its time is the cost of the stack itself (HTTP, routing, headers).
  */

@@ -178,6 +178,22 @@ describe('describeStackCost', () => {
     );
     assert.equal(describeStackCost([withStack('app', 11, 1.1)]), undefined, 'no floor, no line');
   });
+
+  it("adds Next.js alone, from the peer's empty route handler, when it was measured", () => {
+    const floor = {
+      ...subject('floor', { login: 8, cpu: 1, rate: 1, me: 1 }),
+      signedOut: summary(0.3),
+    };
+    const peer = {
+      ...subject('peer', { login: 12, cpu: 1, rate: 1, me: 1 }),
+      signedOut: summary(1.2),
+      bare: summary(0.9),
+    };
+    assert.match(
+      describeStackCost([floor, peer]) ?? '',
+      /Next\.js alone \(an empty route handler in the peer's build, no proxy\): 0\.90 ms \(×3: 1\.8 ms over the floor\)\./,
+    );
+  });
 });
 
 describe('formatTable', () => {
@@ -196,5 +212,27 @@ describe('formatTable', () => {
     assert.match(table, /first sign-in after start \(RP part\), ms\s*\|\s*40 \|/);
     assert.doesNotMatch(table, /Redis/);
     assert.match(table, /Crypto floor of one sign-in: 1\.50 ms/);
+  });
+
+  it('sets each app variant beside the baseline with the same store', () => {
+    const table = formatTable({
+      ...result(subject('app', { login: 14, cpu: 9, rate: 250, me: 1.5 })),
+      subjects: [
+        subject('floor', { login: 10, cpu: 5, rate: 400, me: 1 }),
+        subject('base', { login: 16, cpu: 9, rate: 250, me: 1.5 }),
+        subject('app', { login: 14, cpu: 9, rate: 250, me: 1.5 }),
+        subject('base+redis', { login: 20, cpu: 9, rate: 250, me: 1.5 }),
+        subject('app+redis', { login: 15, cpu: 9, rate: 250, me: 1.5 }),
+      ],
+    });
+    const header = (table.split('\n')[0] ?? '').split('|').map((c) => c.trim());
+    assert.ok(header.includes('app / base'));
+    assert.ok(header.includes('app+redis / base+redis'));
+    assert.ok(!header.includes('app+redis / base'), 'never across stores');
+    const login = (table.split('\n').find((l) => l.startsWith('| login round trip p50')) ?? '')
+      .split('|')
+      .map((c) => c.trim());
+    assert.equal(login[header.indexOf('app / base')], '0.88×');
+    assert.equal(login[header.indexOf('app+redis / base+redis')], '0.75×');
   });
 });

@@ -58,6 +58,8 @@ export type SubjectFigures = {
    */
   readonly signedOut?: Summary | undefined;
   readonly signedOutFailures?: number | undefined;
+  /** The peer only: `GET /bare`, an empty route handler outside the proxy (Next.js alone). */
+  readonly bare?: Summary | undefined;
   readonly load: Record<`${Concurrency}`, LoadFigures>;
   readonly rssPeakMb: number;
   readonly rssAfterMb: number;
@@ -204,18 +206,23 @@ function pad(cells: readonly string[], widths: readonly number[]): string {
 /** The side-by-side table (Markdown), with ratios of each app variant to the peer and the floor. */
 export function formatTable(result: BenchResult): string {
   const byId = new Map(result.subjects.map((s) => [s.id, s]));
-  const order = (['floor', 'peer', 'base', 'app', 'app+redis'] as const).filter((id) =>
-    byId.has(id),
+  const order = (['floor', 'peer', 'base', 'app', 'base+redis', 'app+redis'] as const).filter(
+    (id) => byId.has(id),
   );
   const apps = order.filter((id) => id !== 'floor' && id !== 'peer');
-  const base = byId.get('base');
   const peer = byId.get('peer');
   const floor = byId.get('floor');
-  const ratioColumns = apps.flatMap((id) => [
-    ...(peer ? [{ title: `${id} / peer`, of: id, to: peer }] : []),
-    ...(floor ? [{ title: `${id} / floor`, of: id, to: floor }] : []),
-    ...(base && id !== 'base' ? [{ title: `${id} / base`, of: id, to: base }] : []),
-  ]);
+  // Each app variant beside the baseline with the same store (app+redis beside base+redis).
+  const baseOf = (id: SubjectId) =>
+    id === 'app' ? byId.get('base') : id === 'app+redis' ? byId.get('base+redis') : undefined;
+  const ratioColumns = apps.flatMap((id) => {
+    const base = baseOf(id);
+    return [
+      ...(peer ? [{ title: `${id} / peer`, of: id, to: peer }] : []),
+      ...(floor ? [{ title: `${id} / floor`, of: id, to: floor }] : []),
+      ...(base ? [{ title: `${id} / ${base.id}`, of: id, to: base }] : []),
+    ];
+  });
   const header = ['figure', ...order, ...ratioColumns.map((c) => c.title)];
   // Rows no subject has a figure for (Redis without --redis) are left out.
   const shown = ROWS.filter((row) =>
@@ -274,8 +281,16 @@ export function describeStackCost(subjects: readonly SubjectFigures[]): string |
     });
   if (parts.length === 0) return undefined;
   const room = peer ? 0.7 * peer.sequential.total.p50 - floor.sequential.total.p50 : Number.NaN;
+  const bare = peer?.bare?.p50;
+  // The framework's share, apart from any relying party's code: the least any Next.js app pays.
+  const alone =
+    bare !== undefined && Number.isFinite(bare)
+      ? ` Next.js alone (an empty route handler in the peer's build, no proxy): ` +
+        `${bare.toFixed(2)} ms (×3: ${((bare - base) * 3).toFixed(1)} ms over the floor).`
+      : '';
   return (
     `Stack cost per request (signed-out /api/me p50): floor ${base.toFixed(2)} ms, ${parts.join(', ')}.` +
+    alone +
     (Number.isFinite(room)
       ? ` Room above the floor for "login ≤ 0.7× peer": ${room.toFixed(1)} ms.`
       : '')

@@ -22,7 +22,7 @@ import { get } from './http';
  * - `floor`: bench/floor/server.ts, plain node:http on openid-client doing the app's protocol work.
  */
 
-export type SubjectId = 'floor' | 'peer' | 'app' | 'app+redis' | 'base';
+export type SubjectId = 'floor' | 'peer' | 'app' | 'app+redis' | 'base' | 'base+redis';
 
 export type Subject = {
   readonly id: SubjectId;
@@ -159,6 +159,7 @@ const CLIENT_IDS: Record<SubjectId, string> = {
   app: 'bench_app',
   'app+redis': 'bench_app_redis',
   base: 'bench_base',
+  'base+redis': 'bench_base_redis',
 };
 
 /** Environment for the servers: no inherited OIDC_/APP_ settings from the caller's shell. */
@@ -226,9 +227,11 @@ export async function defineSubjects(
           }),
         });
     } else {
-      if (id === 'app+redis' && !options.redisUrl) throw new Error('app+redis needs a Redis URL');
-      const dir = id === 'base' ? options.baselineDir : undefined;
-      if (id === 'base' && !dir) throw new Error('base needs --baseline DIR');
+      const redis = id === 'app+redis' || id === 'base+redis';
+      if (redis && !options.redisUrl) throw new Error(`${id} needs a Redis URL`);
+      const baseline = id === 'base' || id === 'base+redis';
+      const dir = baseline ? options.baselineDir : undefined;
+      if (baseline && !dir) throw new Error(`${id} needs --baseline DIR`);
       spawn = () =>
         startChild({
           name: id,
@@ -244,7 +247,7 @@ export async function defineSubjects(
             OIDC_CLIENT_KEY_FILE: material.privateJwksFile,
             SESSION_SECRET: material.sessionSecret,
             API_RESOURCE,
-            ...(id === 'app+redis' ? { REDIS_URL: options.redisUrl } : {}),
+            ...(redis ? { REDIS_URL: options.redisUrl } : {}),
             ...(options.appNodeOptions ? { NODE_OPTIONS: options.appNodeOptions } : {}),
           }),
         });

@@ -301,7 +301,16 @@ test.describe('two app instances on one Redis', () => {
         maxRedirects: 0,
       });
       expect(logout.status()).toBe(503);
+      // A callback that belongs to no sign-in of this browser is refused as ever, store or not:
+      // the store check it began beside opening the transaction is dropped, never left unhandled.
+      const stray = await fetch(`${app.url}/auth/callback?code=x&state=y`, {
+        headers: { cookie },
+        redirect: 'manual',
+      });
+      expect(stray.headers.get('location')).toBe(`${app.url}/auth/error?code=missing_transaction`);
     }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (const app of [a, b]) expect(app.count(/unhandled/i), 'no unhandled rejection').toBe(0);
     expect([a, b].map((app) => app.count('session store unreachable'))).toEqual(
       outages.map((n) => n + 1),
     );

@@ -153,30 +153,57 @@ export async function saveSession(
   return record;
 }
 
+/** A sign-in's replacement of this browser's session, begun by {@link beginSessionReplacement}. */
+export type SessionReplacement = {
+  /**
+   * Ends this browser's session, if it has one, once the store has answered: call it when the
+   * callback is known to belong to a sign-in of this browser, before the code is redeemed.
+   *
+   * @throws {AuthError} `session_store_unavailable`: then nothing was ended, the cookie stays.
+   */
+  readonly complete: () => Promise<void>;
+};
+
 /**
  * Clears the way for a sign-in's new session, before its code is redeemed: makes sure that the
  * store answers (a ping), so that no code is redeemed for a session that could not be kept, then
  * ends this browser's session, if it has one. Route handlers only.
  *
- * @throws {AuthError} `session_store_unavailable`: then nothing was ended, the cookie stays.
+ * Begun at once, completed later: the ping and the opening of the session cookie run while the
+ * caller opens its transaction cookie (a sign-in spends a store round trip less waiting). Nothing
+ * changes before {@link SessionReplacement.complete}; a replacement never completed (the callback
+ * matched no sign-in) only pinged.
  */
-export async function clearSessionForSignIn(): Promise<void> {
-  const store = await cookies();
-  const name = sessionCookieName();
-  const id = store.get(name) === undefined ? undefined : await readSessionId();
-  // MUST: the ping first, even when a removal follows. A removal sent to a store that does not
-  // answer in time (frozen, overloaded) fails this request with 503 and may still be carried out
-  // once the store catches up: the browser, told that nothing changed, would be signed out. A
-  // ping changes nothing either way. (A sign-in without a session, the usual one, costs one round
-  // trip; one with a session, two.)
-  // MUST: the removal before the code is redeemed, not with the new session's write. Deferred to
-  // that write, a store lost during the redemption (or before a refused sign-in's cleanup) could
-  // no longer delete the old session: the sign-in would fail with its code spent, and a copy of
-  // the old cookie would find the session again once the store is back. Here, a failed removal
-  // still answers 503 with nothing redeemed and nothing changed.
-  await withStore(() => getSessionStore().ping());
-  if (id !== undefined) await withStore(() => getSessionStore().remove(id));
-  if (store.get(name) !== undefined) store.set(name, '', cookieOptions(0));
+export function beginSessionReplacement(): SessionReplacement {
+  // Settled into a value now, thrown (if at all) by complete(): a callback that is refused before
+  // it completes must not leave a rejected promise nobody awaits.
+  const pinged = withStore(() => getSessionStore().ping()).then(
+    () => undefined,
+    (err: unknown) => ({ err }),
+  );
+  const sessionId = readSessionId();
+  // Handled here too, for the same reason (complete() still sees a failure: it awaits the promise).
+  sessionId.catch(() => undefined);
+  return {
+    async complete() {
+      const store = await cookies();
+      const name = sessionCookieName();
+      // MUST: the ping first, even when a removal follows. A removal sent to a store that does not
+      // answer in time (frozen, overloaded) fails this request with 503 and may still be carried
+      // out once the store catches up: the browser, told that nothing changed, would be signed
+      // out. A ping changes nothing either way. (A sign-in without a session, the usual one, costs
+      // one round trip; one with a session, two.)
+      // MUST: the removal before the code is redeemed, not with the new session's write. Deferred
+      // to that write, a store lost during the redemption (or before a refused sign-in's cleanup)
+      // could no longer delete the old session: the sign-in would fail with its code spent, and a
+      // copy of the old cookie would find the session again once the store is back. Here, a failed
+      // removal still answers 503 with nothing redeemed and nothing changed.
+      const [failed, id] = await Promise.all([pinged, sessionId]);
+      if (failed) throw failed.err;
+      if (id !== undefined) await withStore(() => getSessionStore().remove(id));
+      if (store.get(name) !== undefined) store.set(name, '', cookieOptions(0));
+    },
+  };
 }
 
 /**

@@ -6,7 +6,7 @@ import { log } from '@/lib/log';
 import { completeSignIn, type SignInResult } from '@/lib/sign-in';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import {
-  clearSessionForSignIn,
+  beginSessionReplacement,
   countPendingTransactions,
   forgetTransaction,
   isSessionUnavailable,
@@ -46,6 +46,9 @@ async function completeCallback(request: NextRequest) {
     const states = params.getAll('state');
     // Only one `state` may be looked up (RFC 6749 §3.1: no repeated parameter).
     const state = states.length === 1 ? states[0] : undefined;
+    // The store check begins now, beside the opening of the transaction cookie; it changes
+    // nothing until completed below.
+    const replacement = beginSessionReplacement();
     const found = state === undefined ? undefined : await readTransaction(state);
     if (!found) {
       // MUST NOT end an existing session: a response that matches no sign-in of this browser (a
@@ -69,7 +72,7 @@ async function completeCallback(request: NextRequest) {
     // answers 503 here, before the transaction is consumed: the code is not spent, no tokens are
     // issued, this browser's session and transaction stay as they were, and loading this page
     // again once the store is back completes the sign-in.
-    await clearSessionForSignIn();
+    await replacement.complete();
     // The transaction is single-use: deleted whatever happens next.
     await forgetTransaction(found.state);
     transaction = found;

@@ -354,6 +354,21 @@ describe('parseConfig', () => {
     for (const url of ['http://cache:6379', 'cache:6379', 'not a url']) {
       assert.match(problemsOf({ ...base, REDIS_URL: url }).get('REDIS_URL') ?? '', /redis:\/\//);
     }
+    // What the store's client could not use stops the app at start, with the fix.
+    for (const url of ['redis://cache/name', 'redis://cache/1/2', 'redis://cache/1.5']) {
+      assert.match(
+        problemsOf({ ...base, REDIS_URL: url }).get('REDIS_URL') ?? '',
+        /not a database number/,
+        url,
+      );
+    }
+    assert.match(
+      problemsOf({ ...base, REDIS_URL: 'redis://a%zz:pw@cache' }).get('REDIS_URL') ?? '',
+      /malformed %-escape/,
+    );
+    for (const url of ['redis://cache/', 'redis://cache:6380/15', 'redis://us%40er:p%3Ass@cache']) {
+      assert.equal(parse({ ...base, REDIS_URL: url }).sessionStore.kind, 'redis', url);
+    }
     assert.equal(
       describeRedisUrl('rediss://user:secret@cache.example.com:6380/2'),
       'rediss://cache.example.com:6380/2',

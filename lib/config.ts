@@ -392,7 +392,35 @@ function parseRedisUrl(problems: ConfigProblem[], raw: string | undefined): Sess
     });
     return { kind: 'memory' };
   }
+  const url = new URL(raw);
+  // What the store's client reads (lib/redis-session-store.ts, redisConnectionOptions) is checked
+  // here too, so that a URL it cannot use is one message at start, with the others.
+  if (url.pathname.length > 1 && !/^\/\d{1,9}$/.test(url.pathname)) {
+    problems.push({
+      variable: 'REDIS_URL',
+      message: `its path (${url.pathname.slice(0, 40)}) is not a database number`,
+      fix: 'end the URL with the database number (redis://host:6379/0), or leave the path out',
+    });
+    return { kind: 'memory' };
+  }
+  if (!isPercentDecodable(url.username) || !isPercentDecodable(url.password)) {
+    problems.push({
+      variable: 'REDIS_URL',
+      message: 'its user name or password has a malformed %-escape',
+      fix: 'percent-encode the user name and password (encodeURIComponent), e.g. %40 for @',
+    });
+    return { kind: 'memory' };
+  }
   return { kind: 'redis', url: raw };
+}
+
+function isPercentDecodable(value: string): boolean {
+  try {
+    decodeURIComponent(value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Reads the development session secret, creating it (owner-only) on first use. */

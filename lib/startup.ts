@@ -28,10 +28,12 @@ export async function checkAtStartup(): Promise<void> {
     // The session store connects now (Redis: in the background; an unreachable one is not fatal,
     // requests that need it answer 503 until it is there). A URL its client refuses is fatal.
     // Side by side with discovery: the Redis client loads while the provider answers.
-    const [store, provider] = await Promise.allSettled([loadSessionStore(), getProvider()]);
-    // A refused REDIS_URL is fatal even when the provider is merely unreachable.
-    if (store.status === 'rejected') throw store.reason;
-    if (provider.status === 'rejected') throw provider.reason;
+    const provider = getProvider();
+    // Handled now, awaited below: a refused REDIS_URL ends startup first, at once, without
+    // waiting for a provider that may take its whole timeout to answer (or never does).
+    provider.catch(() => undefined);
+    await loadSessionStore();
+    await provider;
   } catch (err) {
     if (err instanceof AuthError) {
       log.warn('provider not available at start; will retry on first use', {

@@ -326,6 +326,16 @@ describe('the flow inspector record', () => {
     assert.ok(fitted && fitted.json.length < 6000, `a usual sign-in takes ${fitted?.json.length}`);
   });
 
+  it('bounds the bytes, not the characters: a UserInfo in another script is trimmed too', async () => {
+    // 4,000 characters of CJK: 12,000 bytes in UTF-8, fewer than the bound in characters.
+    const { record } = await capture({ userinfo: { name: '名'.repeat(4000) } });
+    assert.ok(JSON.stringify(record).length < MAX_FLOW_RECORD_LENGTH, 'few characters');
+    const fitted = fitFlowRecord(record);
+    assert.ok(fitted);
+    assert.ok(Buffer.byteLength(fitted.json) <= MAX_FLOW_RECORD_LENGTH);
+    assert.ok(fitted.record.trimmed?.[0]?.startsWith('UserInfo values'));
+  });
+
   it('keeps nothing when not even the smallest version fits', async () => {
     const { record } = await capture();
     assert.equal(fitFlowRecord(record, 200), undefined);

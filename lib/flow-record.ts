@@ -220,9 +220,9 @@ export function placeRequests(
 }
 
 /**
- * The largest record kept, in characters of its JSON: every session may hold one record of each
- * kind, so the store's memory (or Redis's) stays bounded whatever the provider sends. A usual
- * sign-in takes 3 to 5 KB.
+ * The largest record kept, in bytes of its JSON (UTF-8, as Redis keeps it): every session may hold
+ * one record of each kind, so the store's memory (or Redis's) stays bounded whatever the provider
+ * sends, in any script. A usual sign-in takes 3 to 5 KB.
  */
 export const MAX_FLOW_RECORD_LENGTH = 12_000;
 
@@ -388,8 +388,8 @@ function compactProofKey(proof: JwtView): JwtView {
 }
 
 /**
- * The record, trimmed until its JSON holds at most `maxLength` characters; undefined when even the
- * smallest does not fit (then nothing is kept).
+ * The record, trimmed until its JSON takes at most `maxLength` bytes (UTF-8); undefined when even
+ * the smallest does not fit (then nothing is kept).
  *
  * @returns the record kept and its JSON.
  */
@@ -399,7 +399,8 @@ export function fitFlowRecord(
 ): { record: FlowRecord; json: string } | undefined {
   for (const candidate of shrink(record)) {
     const json = JSON.stringify(candidate);
-    if (json.length <= maxLength) return { record: candidate, json };
+    // Bytes, not characters: a claim in another script takes up to three bytes a character.
+    if (Buffer.byteLength(json) <= maxLength) return { record: candidate, json };
   }
   return undefined;
 }

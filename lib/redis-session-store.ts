@@ -310,7 +310,17 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
             .pexpireat(key, record.expires_at, 'NX')
             .pexpireat(key, record.expires_at, 'GT');
         }
-        await execAll(multi);
+        try {
+          await execAll(multi);
+        } catch (err) {
+          // MUST: a create that fails leaves no session. EXEC runs every queued command even when
+          // one of them fails (an index key of the wrong type): the session's hash, tokens
+          // included, would stay for its whole lifetime while the caller answers 503 and revokes
+          // its refresh token, reachable by no cookie and by no logout of its user. Index
+          // entries that lead nowhere are harmless (a logout skips them; expiry prunes them).
+          await client.del(sessionKey(record.id)).catch(() => undefined);
+          throw err;
+        }
       });
     },
     get(id) {

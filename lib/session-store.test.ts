@@ -429,6 +429,29 @@ describe('session store: redis indexes', () => {
   });
 });
 
+describe('session store: redis, a transaction with a failed command', () => {
+  it('MUST: a create that fails leaves no session behind (EXEC does not roll back)', async () => {
+    // A key of the wrong type where the user's index goes (another app on the same Redis, a
+    // hand-made key): Redis answers EXEC with an error for that command and runs the others.
+    const server = await startRedisServer();
+    const store = createRedisSessionStore({ url: server.url });
+    const raw = new Redis(server.url);
+    try {
+      await raw.set('rp:subx:dave', 'not a sorted set');
+      const record = makeRecord({ sub: 'dave', sid: 'sid-dave' });
+      await assert.rejects(store.create(record), (err: unknown) => isSessionStoreUnavailable(err));
+      // The sign-in answers 503 and revokes its refresh token: its session must not live on in
+      // Redis, holding the tokens with no cookie to reach it and no index to log it out by.
+      assert.equal(await store.get(record.id), undefined);
+      assert.equal(await raw.exists(`rp:s:${record.id}`), 0);
+    } finally {
+      await raw.quit();
+      await store.close();
+      await server.stop();
+    }
+  });
+});
+
 describe('session store: redis attachments', () => {
   it('leaves no key behind when attaching to a session that is gone', async () => {
     const server = await startRedisServer();

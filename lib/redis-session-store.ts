@@ -139,6 +139,14 @@ async function execAll(multi: ChainableCommander): Promise<unknown[]> {
   });
 }
 
+/** The command a reply error answered (ioredis sets `command` on it), by its lower-case name. */
+function failedCommand(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('command' in err)) return undefined;
+  const { command } = err;
+  if (typeof command !== 'object' || command === null || !('name' in command)) return undefined;
+  return typeof command.name === 'string' ? command.name.toLowerCase() : undefined;
+}
+
 /**
  * Connects to Redis (in the background) and returns the store. Never throws for an unreachable
  * server: operations fail with {@link SessionStoreUnavailableError} until it is reachable.
@@ -147,6 +155,8 @@ async function execAll(multi: ChainableCommander): Promise<unknown[]> {
  */
 export function createRedisSessionStore(options: RedisStoreOptions): SessionStore {
   const where = describeRedisUrl(options.url);
+  /** Connections in a row given up for a refused SELECT (see the 'ready' listener). */
+  let selectsRefused = 0;
   const client = new Redis({
     ...redisConnectionOptions(options.url),
     // Connected below, once the listeners are on.
@@ -171,22 +181,41 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
     // which fails the commands waiting on it. With the pings below this holds when idle, too.
     socketTimeout: COMMAND_TIMEOUT_MS * 2,
     // 50 ms, doubling up to the maximum; never gives up (any number: reconnect).
+    // (A connection given up for its refused SELECT, below, counts: ioredis restarts the count at
+    // every 'ready'.)
     retryStrategy: (attempt) =>
-      Math.min(50 * 2 ** Math.min(attempt - 1, 5), MAX_RECONNECT_DELAY_MS),
+      Math.min(50 * 2 ** Math.min(attempt - 1 + selectsRefused, 5), MAX_RECONNECT_DELAY_MS),
+  });
+  // MUST: a connection whose SELECT failed is not used. ioredis reports a refused SELECT of its
+  // handshake (a database the server does not have, a user without +select) as an 'error' and
+  // goes on, ready, in database 0: sessions would land among another app's keys. Such a
+  // connection is closed and retried instead, and no command goes out on it meanwhile.
+  let selectRefused = false;
+  client.on('connect', () => {
+    selectRefused = false;
   });
   // ioredis emits 'error' on every failed (re)connection; without a listener it writes each one
   // to the console.
-  client.on('error', (err: unknown) => reportStoreFailure(`${where}: ${describeError(err)}`));
+  client.on('error', (err: unknown) => {
+    if (client.status === 'connect' && failedCommand(err) === 'select') selectRefused = true;
+    reportStoreFailure(`${where}: ${describeError(err)}`);
+  });
   // Resolves at the first 'ready': connect()'s own promise rejects at the first refused attempt,
   // while the client keeps trying (a Redis that starts just after the app).
   const firstConnect = new Promise<void>((resolve) => client.once('ready', resolve));
   client.on('ready', () => {
+    if (selectRefused) {
+      selectsRefused += 1;
+      client.disconnect(true);
+      return;
+    }
+    selectsRefused = 0;
     reportStoreSuccess();
     log.info('session store connected', { redis: where });
   });
   let closed = false;
   // A function, not the property inline: TypeScript would keep its narrowing across an await.
-  const isReady = () => client.status === 'ready';
+  const isReady = () => client.status === 'ready' && !selectRefused;
   client.connect().catch((err: unknown) => reportStoreFailure(`${where}: ${describeError(err)}`));
   const pinger = setInterval(() => {
     if (isReady()) client.ping().catch(() => undefined);
@@ -310,7 +339,17 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
             .pexpireat(key, record.expires_at, 'NX')
             .pexpireat(key, record.expires_at, 'GT');
         }
-        await execAll(multi);
+        try {
+          await execAll(multi);
+        } catch (err) {
+          // MUST: a create that fails leaves no session. EXEC runs every queued command even when
+          // one of them fails (an index key of the wrong type): the session's hash, tokens
+          // included, would stay for its whole lifetime while the caller answers 503 and revokes
+          // its refresh token, reachable by no cookie and by no logout of its user. Index
+          // entries that lead nowhere are harmless (a logout skips them; expiry prunes them).
+          await client.del(sessionKey(record.id)).catch(() => undefined);
+          throw err;
+        }
       });
     },
     get(id) {

@@ -429,6 +429,70 @@ describe('session store: redis indexes', () => {
   });
 });
 
+describe('session store: redis, the database of REDIS_URL', () => {
+  it('keeps its data in the database the URL names', async () => {
+    const server = await startRedisServer();
+    const store = createRedisSessionStore({ url: `${server.url}/5` });
+    const raw = new Redis(server.url);
+    try {
+      const record = makeRecord();
+      await store.create(record);
+      assert.deepEqual(await raw.keys('rp:*'), [], 'nothing in database 0');
+      await raw.select(5);
+      assert.equal(await raw.exists(`rp:s:${record.id}`), 1);
+    } finally {
+      await raw.quit();
+      await store.close();
+      await server.stop();
+    }
+  });
+
+  it('MUST: a database the server refuses answers 503, never writes to database 0', async () => {
+    // Redis has 16 databases by default (a cluster, or many managed offers, only one): SELECT 20
+    // fails. The client must not go on in database 0, among another app's keys (or another
+    // deployment's sessions).
+    const server = await startRedisServer();
+    const store = createRedisSessionStore({ url: `${server.url}/20` });
+    const raw = new Redis(server.url);
+    try {
+      await assert.rejects(store.acquireLock('refresh:x', 10_000), (err: unknown) =>
+        isSessionStoreUnavailable(err),
+      );
+      await assert.rejects(store.create(makeRecord()), (err: unknown) =>
+        isSessionStoreUnavailable(err),
+      );
+      assert.deepEqual(await raw.keys('*'), []);
+    } finally {
+      await raw.quit();
+      await store.close();
+      await server.stop();
+    }
+  });
+});
+
+describe('session store: redis, a transaction with a failed command', () => {
+  it('MUST: a create that fails leaves no session behind (EXEC does not roll back)', async () => {
+    // A key of the wrong type where the user's index goes (another app on the same Redis, a
+    // hand-made key): Redis answers EXEC with an error for that command and runs the others.
+    const server = await startRedisServer();
+    const store = createRedisSessionStore({ url: server.url });
+    const raw = new Redis(server.url);
+    try {
+      await raw.set('rp:subx:dave', 'not a sorted set');
+      const record = makeRecord({ sub: 'dave', sid: 'sid-dave' });
+      await assert.rejects(store.create(record), (err: unknown) => isSessionStoreUnavailable(err));
+      // The sign-in answers 503 and revokes its refresh token: its session must not live on in
+      // Redis, holding the tokens with no cookie to reach it and no index to log it out by.
+      assert.equal(await store.get(record.id), undefined);
+      assert.equal(await raw.exists(`rp:s:${record.id}`), 0);
+    } finally {
+      await raw.quit();
+      await store.close();
+      await server.stop();
+    }
+  });
+});
+
 describe('session store: redis attachments', () => {
   it('leaves no key behind when attaching to a session that is gone', async () => {
     const server = await startRedisServer();

@@ -139,6 +139,51 @@ async function execAll(multi: ChainableCommander): Promise<unknown[]> {
   });
 }
 
+/**
+ * Error replies that mean the server cannot serve now, by their code: an outage like an unreachable
+ * server (still loading its data, a read-only replica, out of memory, busy with a script, a user
+ * without the rights this store needs). Any other error reply (WRONGTYPE: a key of another app
+ * where this store's goes; ERR) is the server answering about one command: it is reachable.
+ *
+ * @see https://redis.io/docs/latest/develop/reference/protocol-spec/#simple-errors (the code is
+ *   the error's first word)
+ */
+const OUTAGE_REPLY_CODES = new Set([
+  'LOADING',
+  'READONLY',
+  'MASTERDOWN',
+  'MISCONF',
+  'OOM',
+  'BUSY',
+  'TRYAGAIN',
+  'CLUSTERDOWN',
+  'NOREPLICAS',
+  'NOAUTH',
+  'WRONGPASS',
+  'NOPERM',
+]);
+
+/** The code of an error reply of the server (ioredis's ReplyError), or undefined for any other error. */
+function replyCode(err: unknown): string | undefined {
+  if (!(err instanceof Error) || err.name !== 'ReplyError') return undefined;
+  return /^[A-Z][A-Z_-]*/.exec(err.message)?.[0];
+}
+
+/**
+ * Whether `err` is the server refusing a command while it can serve (see
+ * {@link OUTAGE_REPLY_CODES}). A transaction the server discarded (EXECABORT) is judged by the
+ * replies to the commands it queued (ioredis's `previousErrors`): a write refused by a read-only
+ * replica surfaces as EXECABORT.
+ */
+function isRefusedCommand(err: unknown): boolean {
+  const code = replyCode(err);
+  if (code === undefined || OUTAGE_REPLY_CODES.has(code)) return false;
+  const previous = (err as { previousErrors?: unknown }).previousErrors;
+  return (
+    !Array.isArray(previous) || previous.every((e) => !OUTAGE_REPLY_CODES.has(replyCode(e) ?? ''))
+  );
+}
+
 /** The command a reply error answered (ioredis sets `command` on it), by its lower-case name. */
 function failedCommand(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null || !('command' in err)) return undefined;
@@ -257,7 +302,18 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
       reportStoreSuccess();
       return result;
     } catch (err) {
-      reportStoreFailure(`${where}: ${describeError(err)}`);
+      if (isRefusedCommand(err)) {
+        // The server answered (this command failed, not the store): no outage, so proxy.ts does
+        // not turn other users away; this request still fails, with 503.
+        reportStoreSuccess();
+        log.warn('session store refused a command', {
+          redis: where,
+          operation: what,
+          code: replyCode(err),
+        });
+      } else {
+        reportStoreFailure(`${where}: ${describeError(err)}`);
+      }
       throw new SessionStoreUnavailableError(`${what}: ${describeError(err)}`, { cause: err });
     } finally {
       clearTimeout(timer);

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 
 import { startRedisServer, type RedisServer } from '../e2e/support/redis-server';
 import { createRedisSessionStore, redisConnectionOptions } from './redis-session-store';
+import { isStoreDown, reportStoreSuccess } from './store-health';
 import type { SessionRecord } from './session-record';
 import {
   createMemorySessionStore,
@@ -481,10 +482,36 @@ describe('session store: redis, a transaction with a failed command', () => {
       await raw.set('rp:subx:dave', 'not a sorted set');
       const record = makeRecord({ sub: 'dave', sid: 'sid-dave' });
       await assert.rejects(store.create(record), (err: unknown) => isSessionStoreUnavailable(err));
+      // The server answered: the store is reachable, and other users are not turned away.
+      assert.equal(isStoreDown(), false, 'a refused command is no outage');
       // The sign-in answers 503 and revokes its refresh token: its session must not live on in
       // Redis, holding the tokens with no cookie to reach it and no index to log it out by.
       assert.equal(await store.get(record.id), undefined);
       assert.equal(await raw.exists(`rp:s:${record.id}`), 0);
+    } finally {
+      await raw.quit();
+      await store.close();
+      await server.stop();
+    }
+  });
+});
+
+describe('session store: redis error replies', () => {
+  it('an error reply that means the server cannot serve (a read-only replica) is an outage', async () => {
+    const server = await startRedisServer();
+    const store = createRedisSessionStore({ url: server.url });
+    const raw = new Redis(server.url);
+    try {
+      reportStoreSuccess();
+      // A replica of a primary that is not there: it answers every write with READONLY.
+      await raw.replicaof('127.0.0.1', '1');
+      await assert.rejects(store.create(makeRecord()), (err: unknown) =>
+        isSessionStoreUnavailable(err),
+      );
+      assert.equal(isStoreDown(), true, 'READONLY: requests that need the store answer 503');
+      await raw.replicaof('NO', 'ONE');
+      await store.create(makeRecord());
+      assert.equal(isStoreDown(), false, 'writable again: the outage ends');
     } finally {
       await raw.quit();
       await store.close();

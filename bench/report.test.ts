@@ -210,6 +210,7 @@ describe('formatTable', () => {
     assert.match(table, /\/api\/me signed out \(401\) p50, ms \(failures\)\s*\|\s*0\.5 \(0\) \|/);
     assert.match(table, /Stack cost per request \(signed-out \/api\/me p50\): floor 0\.50 ms/);
     assert.match(table, /first sign-in after start \(RP part\), ms\s*\|\s*40 \|/);
+    assert.match(table, /provider CPU per login at 32 \(apart\), ms\s*\|\s*4\.0 \|/);
     assert.doesNotMatch(table, /Redis/);
     assert.match(table, /Crypto floor of one sign-in: 1\.50 ms/);
   });

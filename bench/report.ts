@@ -158,6 +158,10 @@ const ROWS: readonly Row[] = [
     label: 'provider CPU per login (apart), ms',
     value: (s) => s.sequential.providerCpuMsPerLogin,
   },
+  {
+    label: 'provider CPU per login at 32 (apart), ms',
+    value: (s) => s.load['32'].providerCpuMsPerLogin,
+  },
   ...(['token', 'userinfo', 'jwks', 'discovery', 'other'] as const).map((kind): Row => ({
     label: `back-channel per warm login: ${kind}`,
     value: (s) => s.sequential.backChannelPerLogin[kind],

@@ -209,6 +209,7 @@ export async function defineSubjects(
             OIDC_CLIENT_ID: clientId,
             OIDC_CLIENT_KEY_FILE: material.privateJwksFile,
             SESSION_SECRET: material.sessionSecret,
+            API_RESOURCE,
           }),
         });
     } else if (id === 'peer') {

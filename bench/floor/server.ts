@@ -8,10 +8,11 @@ import * as client from 'openid-client';
 /**
  * The benchmark's floor: a relying party on plain `node:http` and openid-client 6 doing the
  * protocol work of the app and nothing else. Per sign-in: PKCE, state and nonce in a sealed
- * transaction cookie; the code redeemed with a freshly signed client assertion (RS256,
- * `typ: client-authentication+jwt`, `aud` = issuer); the ID token's claims (openid-client) and
- * signature (jose, the provider's JWKS cached); UserInfo for the same `sub`; the session sealed into
- * an HttpOnly cookie (iron-session). `GET /api/me` unseals it and answers the claims.
+ * transaction cookie, and the app's authorization request (its scopes, the API's scope and its
+ * `resource`, RFC 8707: the provider issues the same grant); the code redeemed with a freshly
+ * signed client assertion (RS256, `typ: client-authentication+jwt`, `aud` = issuer); the ID token's
+ * claims (openid-client) and signature (jose, the provider's JWKS cached); UserInfo for the same
+ * `sub`; the session sealed into an HttpOnly cookie (iron-session). `GET /api/me` unseals it and answers the claims.
  *
  * Run by bench/stack.ts with Node's own type stripping (`node bench/floor/server.ts`), so that its
  * cold start is Node's, not a loader's. Loopback only. Settings:
@@ -20,9 +21,13 @@ import * as client from 'openid-client';
  *   OIDC_CLIENT_ID       its client id
  *   OIDC_CLIENT_KEY_FILE private JWK Set; the first key signs
  *   SESSION_SECRET       iron-session password (≥ 32 characters)
+ *   API_RESOURCE         the API's resource indicator, asked for at sign-in as the app does
+ *   API_SCOPE            the API's scope (default api1, the app's default)
  */
 
-const SCOPE = 'openid profile email';
+// The app's defaults (lib/config.ts: OIDC_SCOPES, API_SCOPE) and its resource indicator.
+const SCOPE = `openid profile email ${process.env.API_SCOPE ?? 'api1'}`;
+const RESOURCE = requireEnv('API_RESOURCE');
 const TX_TTL = 600;
 const SESSION_TTL = 8 * 60 * 60;
 
@@ -109,6 +114,7 @@ async function login(res: ServerResponse): Promise<void> {
   const url = client.buildAuthorizationUrl(config, {
     redirect_uri: redirectUri,
     scope: SCOPE,
+    resource: RESOURCE,
     code_challenge: await client.calculatePKCECodeChallenge(code_verifier),
     code_challenge_method: 'S256',
     state: tx.state,

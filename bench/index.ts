@@ -577,9 +577,7 @@ async function main(): Promise<number> {
     const material = await createMaterial(dir);
     let redisUrl: string | undefined;
     if (ids.includes('app+redis') || ids.includes('base+redis')) {
-      const redis = await startRedis();
-      children.push(redis.child);
-      redisUrl = redis.url;
+      redisUrl = (await startRedis(track)).url;
     }
     const issuer = new URL(`http://localhost:${await findFreePort()}`);
     if (options.cpuProf) mkdirSync(profileDir, { recursive: true });

@@ -326,8 +326,13 @@ export async function startCold(
   return { child, coldStartMs };
 }
 
-/** A redis-server on a free loopback port with no persistence; stopped with {@link stopChild}. */
-export async function startRedis(): Promise<{ child: Child; url: string }> {
+/**
+ * A redis-server on a free loopback port with no persistence; stopped with {@link stopChild}. `track`
+ * gets the child as soon as it is spawned (see {@link startProvider}).
+ */
+export async function startRedis(
+  track: (child: Child) => void = () => undefined,
+): Promise<{ child: Child; url: string }> {
   const port = await findFreePort();
   const child = startChild({
     name: 'redis',
@@ -335,6 +340,8 @@ export async function startRedis(): Promise<{ child: Child; url: string }> {
     args: ['--port', `${port}`, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
     env: process.env,
   });
+  // As soon as it is spawned: an interrupted wait below must still stop it.
+  track(child);
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     const up = await new Promise<boolean>((done) => {

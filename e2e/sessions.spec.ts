@@ -391,6 +391,45 @@ test.describe('two app instances on one Redis', () => {
     expect((await fetch(`${b.url}/api/me`, { headers: { cookie } })).status).toBe(200);
   });
 
+  test('Redis holds writes after the ping: the 503 says the old session may have ended (it has)', async ({
+    page,
+    context,
+  }) => {
+    await signInAt(page, stack, a);
+    const cookie = await sessionCookie(context);
+    const signIns = stack.countGrants('authorization_code');
+    // Reads (the ping) are answered, writes wait: the removal of the session being replaced is
+    // held past the callback's 2 s limit, and carried out once the pause ends (before the
+    // client's 4 s socket timeout would close the connection, which would drop it).
+    const raw = new Redis(redis.url);
+    const answered = page.waitForResponse((r) => r.url().startsWith(`${a.url}/auth/callback?`));
+    try {
+      await raw.call('CLIENT', 'PAUSE', '3500', 'WRITE');
+      await page.goto(`${a.url}/auth/login?returnTo=/profile`);
+      await passProvider(page, a);
+    } finally {
+      raw.disconnect();
+    }
+    const callback = await answered;
+    expect(callback.status()).toBe(503);
+    // MUST: not "nobody was signed out": the store may still end that session, and does.
+    await expect(page.getByTestId('error-hint')).toContainText('may have ended');
+    expect(stack.countGrants('authorization_code'), 'the code was not redeemed').toBe(signIns);
+    await expect
+      .poll(async () => (await fetch(`${b.url}/api/me`, { headers: { cookie } })).status, {
+        timeout: 15_000,
+      })
+      .toBe(401);
+
+    // The transaction was kept: the same callback, loaded again, completes the sign-in.
+    await expect
+      .poll(async () => (await page.goto(callback.url()))?.status(), { timeout: 15_000 })
+      .toBe(200);
+    await page.waitForURL(`${a.url}/profile`);
+    await expect(page.getByTestId('profile-sub')).toHaveText(ALICE.name);
+    expect(stack.countGrants('authorization_code')).toBe(signIns + 1);
+  });
+
   test('a new sign-in deletes the session it replaces, and so does a failed one: the old cookie gets nothing', async ({
     page,
     context,

@@ -159,9 +159,15 @@ export type SessionReplacement = {
    * Ends this browser's session, if it has one, once the store has answered: call it when the
    * callback is known to belong to a sign-in of this browser, before the code is redeemed.
    *
-   * @throws {AuthError} `session_store_unavailable`: then nothing was ended, the cookie stays.
+   * @throws {AuthError} `session_store_unavailable`: the cookie stays, and nothing was ended
+   *   unless {@link SessionReplacement.sessionMayHaveEnded} says otherwise.
    */
   readonly complete: () => Promise<void>;
+  /**
+   * Whether a failed {@link SessionReplacement.complete} may still have ended the session: the
+   * store answered the ping, then did not answer the removal in time (it may carry it out later).
+   */
+  readonly sessionMayHaveEnded: () => boolean;
 };
 
 /**
@@ -184,7 +190,9 @@ export function beginSessionReplacement(): SessionReplacement {
   const sessionId = readSessionId();
   // Handled here too, for the same reason (complete() still sees a failure: it awaits the promise).
   sessionId.catch(() => undefined);
+  let removalFailed = false;
   return {
+    sessionMayHaveEnded: () => removalFailed,
     async complete() {
       const store = await cookies();
       const name = sessionCookieName();
@@ -198,9 +206,19 @@ export function beginSessionReplacement(): SessionReplacement {
       // could no longer delete the old session: the sign-in would fail with its code spent, and a
       // copy of the old cookie would find the session again once the store is back. Here, a failed
       // removal still answers 503 with nothing redeemed and nothing changed.
+      // A removal that fails after a ping that answered is the one case where the store may still
+      // carry out what it did not confirm: the caller says so (a store that stops answering
+      // between the two; `CLIENT PAUSE WRITE` does it on purpose).
       const [failed, id] = await Promise.all([pinged, sessionId]);
       if (failed) throw failed.err;
-      if (id !== undefined) await withStore(() => getSessionStore().remove(id));
+      if (id !== undefined) {
+        try {
+          await withStore(() => getSessionStore().remove(id));
+        } catch (err) {
+          removalFailed = true;
+          throw err;
+        }
+      }
       if (store.get(name) !== undefined) store.set(name, '', cookieOptions(0));
     },
   };

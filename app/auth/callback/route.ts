@@ -12,6 +12,7 @@ import {
   isSessionUnavailable,
   readTransaction,
   saveSession,
+  type SessionReplacement,
 } from '@/lib/session';
 import { captureSignInFlow } from '@/lib/flow-inspector';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
@@ -21,6 +22,11 @@ import { renderSessionUnavailable } from '@/lib/unavailable-page';
 import { withSecurityHeaders } from '@/lib/response-security';
 
 export const dynamic = 'force-dynamic';
+
+const SESSION_MAY_HAVE_ENDED_HINT =
+  'The session store (Redis) stopped answering while this sign-in was ending your earlier ' +
+  'session here, so that session may have ended. Nothing was redeemed: load this page again in ' +
+  'a moment to finish signing in.';
 
 const SIGN_IN_LOST_HINT =
   'The app lost its session store (Redis) while completing this sign-in, so it could not be ' +
@@ -41,6 +47,7 @@ async function completeCallback(request: NextRequest) {
   const settings = getConfig();
   let transaction: Transaction | undefined;
   let result: SignInResult | undefined;
+  let replacement: SessionReplacement | undefined;
   try {
     const params = request.nextUrl.searchParams;
     const states = params.getAll('state');
@@ -48,7 +55,7 @@ async function completeCallback(request: NextRequest) {
     const state = states.length === 1 ? states[0] : undefined;
     // The store check begins now, beside the opening of the transaction cookie; it changes
     // nothing until completed below.
-    const replacement = beginSessionReplacement();
+    replacement = beginSessionReplacement();
     const found = state === undefined ? undefined : await readTransaction(state);
     if (!found) {
       // MUST NOT end an existing session: a response that matches no sign-in of this browser (a
@@ -108,9 +115,17 @@ async function completeCallback(request: NextRequest) {
     if (result?.refresh_token) await revokeRefreshToken(result.refresh_token, result.claims.sub);
     // Once the transaction was taken, this browser's earlier session is ended and its cookie
     // cleared: the usual "nobody was signed out" would not be true.
+    // MUST: the page tells what happened to the earlier session. "Nobody was signed out" only
+    // when nothing was changed, or could still be.
+    const hint =
+      transaction !== undefined
+        ? SIGN_IN_LOST_HINT
+        : replacement?.sessionMayHaveEnded()
+          ? SESSION_MAY_HAVE_ENDED_HINT
+          : undefined;
     return renderSessionUnavailable(
       sanitizeReturnTo(transaction?.returnTo, settings.appUrl),
-      transaction === undefined ? {} : { hint: SIGN_IN_LOST_HINT },
+      hint === undefined ? {} : { hint },
     );
   }
 }

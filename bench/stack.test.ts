@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { isBuildStale, PEER_SOURCES } from './stack';
+import { buildAuthorizationParameters } from '../lib/sign-in';
+import { createMaterial, defineSubjects, isBuildStale, PEER_SOURCES } from './stack';
 
 describe('the peer build', () => {
   it('is rebuilt after its packages were installed again (another SDK version)', () => {
@@ -24,6 +25,29 @@ describe('the peer build', () => {
       assert.equal(isBuildStale(dir, PEER_SOURCES), true);
       utimesSync(join(dir, '.next/BUILD_ID'), at(30), at(30));
       assert.equal(isBuildStale(dir, PEER_SOURCES), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the authorization request', () => {
+  it("of the peer is the app's: the same scope and resource (the same grant at the provider)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'subjects-'));
+    try {
+      const [app, peer] = await defineSubjects(['app', 'peer'], {
+        issuer: new URL('http://localhost:9'),
+        material: await createMaterial(dir),
+      });
+      // The app's own parameters, from the environment the bench starts it with.
+      for (const [key, value] of Object.entries(app?.env ?? {})) process.env[key] = value;
+      const sent = await buildAuthorizationParameters({
+        state: 's',
+        nonce: 'n',
+        code_verifier: 'v'.repeat(43),
+      });
+      assert.equal(peer?.env.BENCH_PEER_SCOPE, sent.scope);
+      assert.equal(peer?.env.BENCH_PEER_RESOURCE, sent.resource);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

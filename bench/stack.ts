@@ -28,6 +28,8 @@ export type Subject = {
   readonly id: SubjectId;
   readonly clientId: string;
   readonly url: URL;
+  /** The environment it is started with. */
+  readonly env: NodeJS.ProcessEnv;
   /** Starts the server (not waiting for it). */
   readonly spawn: () => Child;
 };
@@ -153,6 +155,13 @@ export async function createMaterial(dir: string): Promise<Material> {
 /** The API every app subject asks for at sign-in (an identifier, never fetched). */
 const API_RESOURCE = 'urn:bench:api';
 
+/**
+ * The scope the app asks for at sign-in with its defaults (OIDC_SCOPES and API_SCOPE, lib/sign-in.ts
+ * buildAuthorizationParameters), which the peer asks for too, with the same `resource`: the provider
+ * does the same work for every subject's sign-in.
+ */
+const SIGN_IN_SCOPE = 'openid profile email api1';
+
 const CLIENT_IDS: Record<SubjectId, string> = {
   floor: 'bench_floor',
   peer: 'bench_peer',
@@ -195,65 +204,60 @@ export async function defineSubjects(
     const url = new URL(`http://localhost:${port}`);
     const clientId = CLIENT_IDS[id];
     const origin = url.origin;
-    let spawn: () => Child;
+    let command: { command: string; args: string[] };
+    let env: NodeJS.ProcessEnv;
     if (id === 'floor') {
-      spawn = () =>
-        startChild({
-          name: id,
-          command: process.execPath,
-          args: ['bench/floor/server.ts'],
-          env: cleanEnv({
-            NODE_ENV: 'production',
-            FLOOR_URL: origin,
-            OIDC_ISSUER: issuer.origin,
-            OIDC_CLIENT_ID: clientId,
-            OIDC_CLIENT_KEY_FILE: material.privateJwksFile,
-            SESSION_SECRET: material.sessionSecret,
-            API_RESOURCE,
-          }),
-        });
+      command = { command: process.execPath, args: ['bench/floor/server.ts'] };
+      env = cleanEnv({
+        NODE_ENV: 'production',
+        FLOOR_URL: origin,
+        OIDC_ISSUER: issuer.origin,
+        OIDC_CLIENT_ID: clientId,
+        OIDC_CLIENT_KEY_FILE: material.privateJwksFile,
+        SESSION_SECRET: material.sessionSecret,
+        API_RESOURCE,
+      });
     } else if (id === 'peer') {
-      spawn = () =>
-        startChild({
-          name: id,
-          command: process.execPath,
-          args: [join(PEER_DIR, NEXT_BIN), 'start', PEER_DIR, '-H', 'localhost', '-p', `${port}`],
-          env: cleanEnv({
-            NODE_ENV: 'production',
-            BENCH_PEER_DOMAIN: issuer.origin,
-            BENCH_PEER_CLIENT_ID: clientId,
-            BENCH_PEER_PRIVATE_KEY: material.pkcs8Pem,
-            BENCH_PEER_APP_URL: origin,
-            BENCH_PEER_SECRET: material.peerSecret,
-          }),
-        });
+      command = {
+        command: process.execPath,
+        args: [join(PEER_DIR, NEXT_BIN), 'start', PEER_DIR, '-H', 'localhost', '-p', `${port}`],
+      };
+      env = cleanEnv({
+        NODE_ENV: 'production',
+        BENCH_PEER_DOMAIN: issuer.origin,
+        BENCH_PEER_CLIENT_ID: clientId,
+        BENCH_PEER_PRIVATE_KEY: material.pkcs8Pem,
+        BENCH_PEER_APP_URL: origin,
+        BENCH_PEER_SECRET: material.peerSecret,
+        BENCH_PEER_SCOPE: SIGN_IN_SCOPE,
+        BENCH_PEER_RESOURCE: API_RESOURCE,
+      });
     } else {
       const redis = id === 'app+redis' || id === 'base+redis';
       if (redis && !options.redisUrl) throw new Error(`${id} needs a Redis URL`);
       const baseline = id === 'base' || id === 'base+redis';
       const dir = baseline ? options.baselineDir : undefined;
       if (baseline && !dir) throw new Error(`${id} needs --baseline DIR`);
-      spawn = () =>
-        startChild({
-          name: id,
-          command: process.execPath,
-          args: dir
-            ? [join(dir, NEXT_BIN), 'start', dir, '-H', 'localhost', '-p', `${port}`]
-            : [NEXT_BIN, 'start', '-H', 'localhost', '-p', `${port}`],
-          env: cleanEnv({
-            NODE_ENV: 'production',
-            APP_URL: origin,
-            OIDC_ISSUER: issuer.origin,
-            OIDC_CLIENT_ID: clientId,
-            OIDC_CLIENT_KEY_FILE: material.privateJwksFile,
-            SESSION_SECRET: material.sessionSecret,
-            API_RESOURCE,
-            ...(redis ? { REDIS_URL: options.redisUrl } : {}),
-            ...(options.appNodeOptions ? { NODE_OPTIONS: options.appNodeOptions } : {}),
-          }),
-        });
+      command = {
+        command: process.execPath,
+        args: dir
+          ? [join(dir, NEXT_BIN), 'start', dir, '-H', 'localhost', '-p', `${port}`]
+          : [NEXT_BIN, 'start', '-H', 'localhost', '-p', `${port}`],
+      };
+      env = cleanEnv({
+        NODE_ENV: 'production',
+        APP_URL: origin,
+        OIDC_ISSUER: issuer.origin,
+        OIDC_CLIENT_ID: clientId,
+        OIDC_CLIENT_KEY_FILE: material.privateJwksFile,
+        SESSION_SECRET: material.sessionSecret,
+        API_RESOURCE,
+        ...(redis ? { REDIS_URL: options.redisUrl } : {}),
+        ...(options.appNodeOptions ? { NODE_OPTIONS: options.appNodeOptions } : {}),
+      });
     }
-    subjects.push({ id, clientId, url, spawn });
+    const started = { name: id, ...command, env };
+    subjects.push({ id, clientId, url, env, spawn: () => startChild(started) });
   }
   return subjects;
 }

@@ -194,6 +194,7 @@ type Run = {
   signedOutFailures: number;
   /** The peer only: `GET /bare`, an empty route handler (Next.js alone). */
   readonly bare: number[];
+  bareFailures: number;
   readonly users: VirtualUser[];
   readonly steps: Record<keyof StepTimes, number[]>;
   sequentialFailures: number;
@@ -406,7 +407,10 @@ async function runSignedOut(runs: readonly Run[], rounds: number) {
       if (run.subject.id === 'peer')
         await readBare(run.subject.url, agents.get(run) ?? false).then(
           (ms) => run.bare.push(ms),
-          (err: unknown) => recordError(run, err),
+          (err: unknown) => {
+            run.bareFailures++;
+            recordError(run, err);
+          },
         );
     }
   }
@@ -464,7 +468,9 @@ function figuresOf(run: Run, kinds: EndpointKinds): SubjectFigures {
     },
     signedOut: summarize(run.signedOut),
     signedOutFailures: run.signedOutFailures,
-    ...(run.bare.length > 0 ? { bare: summarize(run.bare) } : {}),
+    ...(run.bare.length > 0 || run.bareFailures > 0
+      ? { bare: summarize(run.bare), bareFailures: run.bareFailures }
+      : {}),
     load,
     rssPeakMb: readGroupPeakRssMb(pid),
     rssAfterMb: readGroupRssMb(pid),
@@ -629,6 +635,7 @@ async function main(): Promise<number> {
             signedOut: [],
             signedOutFailures: 0,
             bare: [],
+            bareFailures: 0,
             users: [],
             steps: { login: [], authorize: [], callback: [], me: [], total: [] },
             sequentialFailures: 0,

@@ -194,6 +194,22 @@ describe('describeStackCost', () => {
       /Next\.js alone \(an empty route handler in the peer's build, no proxy\): 0\.90 ms \(×3: 1\.8 ms over the floor\)\./,
     );
   });
+
+  it('leaves Next.js alone out when one of its requests failed', () => {
+    const floor = {
+      ...subject('floor', { login: 8, cpu: 1, rate: 1, me: 1 }),
+      signedOut: summary(0.3),
+    };
+    const peer = {
+      ...subject('peer', { login: 12, cpu: 1, rate: 1, me: 1 }),
+      signedOut: summary(1.2),
+      bare: summary(0.9),
+      bareFailures: 3,
+    };
+    const line = describeStackCost([floor, peer]) ?? '';
+    assert.match(line, /peer 1\.20 ms/);
+    assert.doesNotMatch(line, /Next\.js alone/);
+  });
 });
 
 describe('formatTable', () => {

@@ -60,6 +60,7 @@ export type SubjectFigures = {
   readonly signedOutFailures?: number | undefined;
   /** The peer only: `GET /bare`, an empty route handler outside the proxy (Next.js alone). */
   readonly bare?: Summary | undefined;
+  readonly bareFailures?: number | undefined;
   readonly load: Record<`${Concurrency}`, LoadFigures>;
   readonly rssPeakMb: number;
   readonly rssAfterMb: number;
@@ -287,8 +288,9 @@ export function describeStackCost(subjects: readonly SubjectFigures[]): string |
   const room = peer ? 0.7 * peer.sequential.total.p50 - floor.sequential.total.p50 : Number.NaN;
   const bare = peer?.bare?.p50;
   // The framework's share, apart from any relying party's code: the least any Next.js app pays.
+  // Left out when any of its requests failed (their errors are among the peer's first errors).
   const alone =
-    bare !== undefined && Number.isFinite(bare)
+    bare !== undefined && Number.isFinite(bare) && (peer?.bareFailures ?? 0) === 0
       ? ` Next.js alone (an empty route handler in the peer's build, no proxy): ` +
         `${bare.toFixed(2)} ms (×3: ${((bare - base) * 3).toFixed(1)} ms over the floor).`
       : '';

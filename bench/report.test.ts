@@ -6,6 +6,7 @@ import {
   checkTargets,
   describeStackCost,
   formatTable,
+  formatTargets,
   type BenchResult,
   type LoadFigures,
   type SubjectFigures,
@@ -251,5 +252,17 @@ describe('formatTable', () => {
       .map((c) => c.trim());
     assert.equal(login[header.indexOf('app / base')], '0.88×');
     assert.equal(login[header.indexOf('app+redis / base+redis')], '0.75×');
+  });
+});
+
+describe('formatTargets', () => {
+  it('starts every target name in one column, base+redis included', () => {
+    const lines = formatTargets([
+      { subject: 'app', name: 'cold start ≤ peer', value: '0.9×', ok: true },
+      { subject: 'base+redis', name: 'cold start ≤ peer', value: '1.1×', ok: false },
+      { subject: 'app+redis', name: 'cold start ≤ peer', value: '1.0×', ok: true },
+    ]).split('\n');
+    const columns = new Set(lines.map((l) => l.indexOf('cold start')));
+    assert.equal(columns.size, 1, lines.join('\n'));
   });
 });

@@ -411,7 +411,11 @@ export function checkTargets(result: BenchResult): Target[] {
 }
 
 export function formatTargets(targets: readonly Target[]): string {
+  // As wide as the longest subject id (base+redis), so that every target's name starts in one column.
+  const width = Math.max(0, ...targets.map((t) => t.subject.length));
   return targets
-    .map((t) => `  ${t.ok ? 'met    ' : 'NOT met'}  ${t.subject.padEnd(9)} ${t.name}: ${t.value}`)
+    .map(
+      (t) => `  ${t.ok ? 'met    ' : 'NOT met'}  ${t.subject.padEnd(width)} ${t.name}: ${t.value}`,
+    )
     .join('\n');
 }

@@ -66,10 +66,11 @@ import {
  *   npm run bench                      full run (a few minutes)
  *   npm run bench -- --quick           under a minute once everything is built
  *   npm run bench -- --redis           adds the app with REDIS_URL (a redis-server started here)
- *   npm run bench -- --only app,peer   a subset (floor, peer, app, app+redis)
+ *   npm run bench -- --only app,peer   a subset (floor, peer, app, app+redis, base, base+redis)
  *   npm run bench -- --cpu-prof        also writes CPU profiles of the app (bench/results/profiles)
  *   npm run bench -- --json FILE       where to write the JSON (default bench/results/<time>.json)
  *   npm run bench -- --baseline DIR    adds another checkout of the app (built there), as `base`
+ *                                      (and `base+redis` with --redis)
  *   npm run bench -- --machine         the machine-to-machine figures instead (bench/machine-to-machine.ts)
  *
  * Every loop is bounded in count and time; every server listens on loopback and is stopped at the

@@ -17,6 +17,7 @@ import { get } from './http';
  *
  * - `app`: this app's production build (`next start`);
  * - `app+redis`: the same build with `REDIS_URL` (`--redis`), against a redis-server started here;
+ * - `base`, `base+redis`: the same for another checkout of the app (`--baseline DIR`);
  * - `peer`: bench/peer, a minimal Next.js app on @auth0/nextjs-auth0 v4 (private_key_jwt),
  *   installed into its own folder and built by the benchmark on first use;
  * - `floor`: bench/floor/server.ts, plain node:http on openid-client doing the app's protocol work.

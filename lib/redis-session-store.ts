@@ -173,14 +173,18 @@ function replyCode(err: unknown): string | undefined {
  * Whether `err` is the server refusing a command while it can serve (see
  * {@link OUTAGE_REPLY_CODES}). A transaction the server discarded (EXECABORT) is judged by the
  * replies to the commands it queued (ioredis's `previousErrors`): a write refused by a read-only
- * replica surfaces as EXECABORT.
+ * replica surfaces as EXECABORT. One with no refused command was refused at EXEC itself, where
+ * Redis checks only the server's state (out of memory, read-only, …): an outage.
  */
 function isRefusedCommand(err: unknown): boolean {
   const code = replyCode(err);
   if (code === undefined || OUTAGE_REPLY_CODES.has(code)) return false;
+  if (code !== 'EXECABORT') return true;
   const previous = (err as { previousErrors?: unknown }).previousErrors;
   return (
-    !Array.isArray(previous) || previous.every((e) => !OUTAGE_REPLY_CODES.has(replyCode(e) ?? ''))
+    Array.isArray(previous) &&
+    previous.length > 0 &&
+    previous.every((e) => !OUTAGE_REPLY_CODES.has(replyCode(e) ?? ''))
   );
 }
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 
-import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
+import { Redis, type ChainableCommander } from 'ioredis';
 
-import { describeRedisUrl } from './config';
+import { describeRedisUrl, redisConnectionOptions } from './config';
 import { describeError, log } from './log';
 import {
   parseSessionRecord,
@@ -88,43 +88,6 @@ export type RedisStoreOptions = {
 };
 
 /**
- * Where to connect, from the parts of `REDIS_URL` (scheme, user, password, host, port, database)
- * and nothing else, as node-redis read it.
- *
- * MUST: not ioredis's own URL parsing. It takes every `?name=value` of the query as a client option
- * over the ones given here (`?enableOfflineQueue=true` would bring back the queue that makes
- * requests hang), and it turns TLS on for a URL that starts with `rediss://` in lower case only,
- * while the configuration (WHATWG URL) takes `REDISS://` as TLS too: that one would go out in
- * plain text, refresh tokens included.
- *
- * @throws {TypeError} for a URL that is not `redis:` or `rediss:`, or whose path is not a database
- *   number: startup stops with it (./session-backend.ts) rather than retry a connection that can
- *   never be used.
- * @see https://www.iana.org/assignments/uri-schemes/prov/redis
- * @see https://www.iana.org/assignments/uri-schemes/prov/rediss
- */
-export function redisConnectionOptions(url: string): RedisOptions {
-  const parsed = new URL(url);
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new TypeError(`not a redis: or rediss: URL (${parsed.protocol})`);
-  }
-  const options: RedisOptions = {
-    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || undefined,
-    port: parsed.port === '' ? 6379 : Number(parsed.port),
-  };
-  // A malformed %-escape throws URIError here, at start, as it did with node-redis.
-  if (parsed.username) options.username = decodeURIComponent(parsed.username);
-  if (parsed.password) options.password = decodeURIComponent(parsed.password);
-  if (parsed.pathname.length > 1) {
-    const db = /^\/(\d{1,9})$/.exec(parsed.pathname)?.[1];
-    if (db === undefined) throw new TypeError('the path of REDIS_URL is not a database number');
-    options.db = Number(db);
-  }
-  if (parsed.protocol === 'rediss:') options.tls = {};
-  return options;
-}
-
-/**
  * The replies of a transaction, or the first error among them. ioredis answers a MULTI with one
  * `[error, reply]` pair per command and rejects only when EXEC itself fails; node-redis rejected
  * when any command failed, and so does this.
@@ -200,7 +163,8 @@ function failedCommand(err: unknown): string | undefined {
  * Connects to Redis (in the background) and returns the store. Never throws for an unreachable
  * server: operations fail with {@link SessionStoreUnavailableError} until it is reachable.
  *
- * @throws {TypeError} for a `url` the client cannot use ({@link redisConnectionOptions}).
+ * @throws {TypeError} or {URIError} for a `url` the client cannot use
+ *   ({@link redisConnectionOptions}).
  */
 export function createRedisSessionStore(options: RedisStoreOptions): SessionStore {
   const where = describeRedisUrl(options.url);

@@ -18,7 +18,7 @@ import { createUserTokens, type UserTokens } from './user-tokens';
  * once (./startup.ts loads the store when the server starts).
  *
  * `loaded` settles once the module is loaded and its client created: it rejects when the module
- * cannot load or the store refuses the URL (./redis-session-store.ts, redisConnectionOptions; the
+ * cannot load or the store refuses the URL (./config.ts, redisConnectionOptions, with which the
  * configuration refuses such a URL first, e.g. `redis://host/name`), so that startup stops with
  * that error as it did before the deferral.
  */

@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 
 import { startRedisServer, type RedisServer } from '../e2e/support/redis-server';
-import { createRedisSessionStore, redisConnectionOptions } from './redis-session-store';
+import { redisConnectionOptions } from './config';
+import { createRedisSessionStore } from './redis-session-store';
 import { isStoreDown, reportStoreSuccess } from './store-health';
 import type { SessionRecord } from './session-record';
 import {

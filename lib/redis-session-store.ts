@@ -236,8 +236,12 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
   // The pings must not keep the process alive.
   pinger.unref();
 
-  /** Runs `fn` against a ready client, mapping every failure to SessionStoreUnavailableError. */
-  async function run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` against a ready client, mapping every failure to SessionStoreUnavailableError.
+   * `late` is aborted once the caller has been answered with the time limit's failure: what `fn`
+   * still does then is for nobody.
+   */
+  async function run<T>(what: string, fn: (late: AbortSignal) => Promise<T>): Promise<T> {
     if (closed) throw new SessionStoreUnavailableError('the store is closed');
     if (!isReady()) {
       // Right after start the first connection may still be under way: wait for it, briefly.
@@ -255,16 +259,17 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
       }
     }
     let timer: NodeJS.Timeout | undefined;
+    const late = new AbortController();
     try {
       // The socket timeout closes a silent connection only after twice this: a server that
       // accepts the bytes and never answers must not hold the request that long.
       const result = await Promise.race([
-        fn(),
+        fn(late.signal),
         new Promise<never>((_, fail) => {
-          timer = setTimeout(
-            () => fail(new Error(`no answer within ${COMMAND_TIMEOUT_MS} ms`)),
-            COMMAND_TIMEOUT_MS,
-          );
+          timer = setTimeout(() => {
+            late.abort();
+            fail(new Error(`no answer within ${COMMAND_TIMEOUT_MS} ms`));
+          }, COMMAND_TIMEOUT_MS);
         }),
       ]);
       reportStoreSuccess();
@@ -339,7 +344,7 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
   return {
     kind: 'redis',
     create(record, attachments = {}) {
-      return run('create', async () => {
+      return run('create', async (late) => {
         const fields: Record<string, string> = { r: JSON.stringify(record), v: '1' };
         for (const [name, value] of Object.entries(attachments))
           fields[attachmentField(name)] = value;
@@ -374,6 +379,9 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
           await client.del(sessionKey(record.id)).catch(() => undefined);
           throw err;
         }
+        // MUST: the same for a create carried out after the caller gave up on it (a store that
+        // held the writes past the time limit): the DEL follows the EXEC on this connection.
+        if (late.aborted) await client.del(sessionKey(record.id)).catch(() => undefined);
       });
     },
     get(id) {

@@ -559,6 +559,28 @@ describe('session store: redis, a transaction with a failed command', () => {
       await server.stop();
     }
   });
+
+  it('MUST: a create carried out after its time limit leaves no session behind', async () => {
+    // A store that holds writes past the 2 s limit (CLIENT PAUSE WRITE; a busy server) and then
+    // carries them out: the sign-in has answered 503 and revoked its refresh token by then.
+    const server = await startRedisServer();
+    const store = createRedisSessionStore({ url: server.url });
+    const raw = new Redis(server.url);
+    try {
+      await store.ping();
+      const record = makeRecord({ sub: 'erin', sid: 'sid-erin' });
+      await raw.call('CLIENT', 'PAUSE', '3000', 'WRITE');
+      await assert.rejects(store.create(record), (err: unknown) => isSessionStoreUnavailable(err));
+      // The pause ends at 3 s (before the client's 4 s socket timeout): the transaction runs.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      assert.equal(await raw.exists(`rp:s:${record.id}`), 0, 'no session the sign-in gave up');
+      assert.ok(await raw.exists('rp:subx:erin'), 'the transaction did run');
+    } finally {
+      await raw.quit();
+      await store.close();
+      await server.stop();
+    }
+  });
 });
 
 describe('session store: redis error replies', () => {

@@ -2,6 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 
+import type { RedisOptions } from 'ioredis';
+
 import { ConfigError, type ConfigProblem } from './errors';
 import { CLIENT_AUTH_ALGS, ID_TOKEN_ALGS, type ClientAuthAlg } from './algorithms';
 import { warnLoudly } from './log';
@@ -382,6 +384,46 @@ export function describeRedisUrl(url: string): string {
   }
 }
 
+/**
+ * Where to connect, from the parts of `REDIS_URL` (scheme, user, password, host, port, database)
+ * and nothing else, as node-redis read it.
+ *
+ * MUST: not ioredis's own URL parsing. It takes every `?name=value` of the query as a client option
+ * over the ones given here (`?enableOfflineQueue=true` would bring back the queue that makes
+ * requests hang), and it turns TLS on for a URL that starts with `rediss://` in lower case only,
+ * while the configuration (WHATWG URL) takes `REDISS://` as TLS too: that one would go out in
+ * plain text, refresh tokens included.
+ *
+ * The store connects with this (./redis-session-store.ts), and the configuration parses
+ * `REDIS_URL` with it too, so that a URL the store cannot use is one message at start.
+ *
+ * @throws {TypeError} for a URL that is not `redis:` or `rediss:`, or whose path is not a database
+ *   number; {URIError} for a malformed %-escape in the user name or password. Startup stops with
+ *   either rather than retry a connection that can never be used.
+ * @see https://www.iana.org/assignments/uri-schemes/prov/redis
+ * @see https://www.iana.org/assignments/uri-schemes/prov/rediss
+ */
+export function redisConnectionOptions(url: string): RedisOptions {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new TypeError(`not a redis: or rediss: URL (${parsed.protocol})`);
+  }
+  const options: RedisOptions = {
+    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || undefined,
+    port: parsed.port === '' ? 6379 : Number(parsed.port),
+  };
+  if (parsed.pathname.length > 1) {
+    const db = /^\/(\d{1,9})$/.exec(parsed.pathname)?.[1];
+    if (db === undefined) throw new TypeError('the path of REDIS_URL is not a database number');
+    options.db = Number(db);
+  }
+  // A malformed %-escape throws URIError, as it did with node-redis.
+  if (parsed.username) options.username = decodeURIComponent(parsed.username);
+  if (parsed.password) options.password = decodeURIComponent(parsed.password);
+  if (parsed.protocol === 'rediss:') options.tls = {};
+  return options;
+}
+
 function parseRedisUrl(problems: ConfigProblem[], raw: string | undefined): SessionStoreSetting {
   if (raw === undefined) return { kind: 'memory' };
   if (!URL.canParse(raw) || !['redis:', 'rediss:'].includes(new URL(raw).protocol)) {
@@ -392,35 +434,26 @@ function parseRedisUrl(problems: ConfigProblem[], raw: string | undefined): Sess
     });
     return { kind: 'memory' };
   }
-  const url = new URL(raw);
-  // What the store's client reads (lib/redis-session-store.ts, redisConnectionOptions) is checked
-  // here too, so that a URL it cannot use is one message at start, with the others.
-  if (url.pathname.length > 1 && !/^\/\d{1,9}$/.test(url.pathname)) {
-    problems.push({
-      variable: 'REDIS_URL',
-      message: `its path (${url.pathname.slice(0, 40)}) is not a database number`,
-      fix: 'end the URL with the database number (redis://host:6379/0), or leave the path out',
-    });
-    return { kind: 'memory' };
-  }
-  if (!isPercentDecodable(url.username) || !isPercentDecodable(url.password)) {
-    problems.push({
-      variable: 'REDIS_URL',
-      message: 'its user name or password has a malformed %-escape',
-      fix: 'percent-encode the user name and password (encodeURIComponent), e.g. %40 for @',
-    });
+  try {
+    redisConnectionOptions(raw);
+  } catch (err) {
+    // The scheme is checked above: a URIError is a %-escape, a TypeError the path.
+    problems.push(
+      err instanceof URIError
+        ? {
+            variable: 'REDIS_URL',
+            message: 'its user name or password has a malformed %-escape',
+            fix: 'percent-encode the user name and password (encodeURIComponent), e.g. %40 for @',
+          }
+        : {
+            variable: 'REDIS_URL',
+            message: `its path (${new URL(raw).pathname.slice(0, 40)}) is not a database number`,
+            fix: 'end the URL with the database number (redis://host:6379/0), or leave the path out',
+          },
+    );
     return { kind: 'memory' };
   }
   return { kind: 'redis', url: raw };
-}
-
-function isPercentDecodable(value: string): boolean {
-  try {
-    decodeURIComponent(value);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Reads the development session secret, creating it (owner-only) on first use. */

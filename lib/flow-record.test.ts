@@ -336,6 +336,17 @@ describe('the flow inspector record', () => {
     assert.ok(fitted.record.trimmed?.[0]?.startsWith('UserInfo values'));
   });
 
+  it('leaves UserInfo values in when hiding them would take more bytes, not fewer', async () => {
+    // Two-letter values: "…" is one character fewer than "ab", but one byte more (UTF-8).
+    const userinfo = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`c${i}`, 'ab']));
+    const { record } = await capture({ userinfo, idToken: { extra: 'x'.repeat(13_000) } });
+    const fitted = fitFlowRecord(record);
+    assert.ok(fitted);
+    assert.equal(fitted.record.kind, 'sign-in');
+    assert.deepEqual(fitted.record.trimmed, ['ID token claims not checked']);
+    assert.equal(fitted.record.kind === 'sign-in' && fitted.record.userinfo?.claims.c0, 'ab');
+  });
+
   it('keeps nothing when not even the smallest version fits', async () => {
     const { record } = await capture();
     assert.equal(fitFlowRecord(record, 200), undefined);

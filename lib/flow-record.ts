@@ -274,8 +274,13 @@ function* shrink(record: FlowRecord): Generator<FlowRecord> {
     change: (r: SignInFlowRecord) => SignInFlowRecord | undefined,
   ): Generator<FlowRecord> {
     const next = change(current);
-    // A reduction that saves nothing would only lengthen the list of what was left out.
-    if (!next || JSON.stringify(next).length >= JSON.stringify(current).length) return;
+    // A reduction that saves nothing would only lengthen the list of what was left out. In bytes,
+    // as the bound counts: "…" is one character but three bytes.
+    if (
+      !next ||
+      Buffer.byteLength(JSON.stringify(next)) >= Buffer.byteLength(JSON.stringify(current))
+    )
+      return;
     trimmed.push(note);
     current = { ...next, trimmed: [...trimmed] };
     yield current;

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 
-import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
+import { Redis, type ChainableCommander } from 'ioredis';
 
-import { describeRedisUrl } from './config';
+import { describeRedisUrl, redisConnectionOptions } from './config';
 import { describeError, log } from './log';
 import {
   parseSessionRecord,
@@ -88,43 +88,6 @@ export type RedisStoreOptions = {
 };
 
 /**
- * Where to connect, from the parts of `REDIS_URL` (scheme, user, password, host, port, database)
- * and nothing else, as node-redis read it.
- *
- * MUST: not ioredis's own URL parsing. It takes every `?name=value` of the query as a client option
- * over the ones given here (`?enableOfflineQueue=true` would bring back the queue that makes
- * requests hang), and it turns TLS on for a URL that starts with `rediss://` in lower case only,
- * while the configuration (WHATWG URL) takes `REDISS://` as TLS too: that one would go out in
- * plain text, refresh tokens included.
- *
- * @throws {TypeError} for a URL that is not `redis:` or `rediss:`, or whose path is not a database
- *   number: startup stops with it (./session-backend.ts) rather than retry a connection that can
- *   never be used.
- * @see https://www.iana.org/assignments/uri-schemes/prov/redis
- * @see https://www.iana.org/assignments/uri-schemes/prov/rediss
- */
-export function redisConnectionOptions(url: string): RedisOptions {
-  const parsed = new URL(url);
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new TypeError(`not a redis: or rediss: URL (${parsed.protocol})`);
-  }
-  const options: RedisOptions = {
-    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || undefined,
-    port: parsed.port === '' ? 6379 : Number(parsed.port),
-  };
-  // A malformed %-escape throws URIError here, at start, as it did with node-redis.
-  if (parsed.username) options.username = decodeURIComponent(parsed.username);
-  if (parsed.password) options.password = decodeURIComponent(parsed.password);
-  if (parsed.pathname.length > 1) {
-    const db = /^\/(\d{1,9})$/.exec(parsed.pathname)?.[1];
-    if (db === undefined) throw new TypeError('the path of REDIS_URL is not a database number');
-    options.db = Number(db);
-  }
-  if (parsed.protocol === 'rediss:') options.tls = {};
-  return options;
-}
-
-/**
  * The replies of a transaction, or the first error among them. ioredis answers a MULTI with one
  * `[error, reply]` pair per command and rejects only when EXEC itself fails; node-redis rejected
  * when any command failed, and so does this.
@@ -173,14 +136,18 @@ function replyCode(err: unknown): string | undefined {
  * Whether `err` is the server refusing a command while it can serve (see
  * {@link OUTAGE_REPLY_CODES}). A transaction the server discarded (EXECABORT) is judged by the
  * replies to the commands it queued (ioredis's `previousErrors`): a write refused by a read-only
- * replica surfaces as EXECABORT.
+ * replica surfaces as EXECABORT. One with no refused command was refused at EXEC itself, where
+ * Redis checks only the server's state (out of memory, read-only, …): an outage.
  */
 function isRefusedCommand(err: unknown): boolean {
   const code = replyCode(err);
   if (code === undefined || OUTAGE_REPLY_CODES.has(code)) return false;
+  if (code !== 'EXECABORT') return true;
   const previous = (err as { previousErrors?: unknown }).previousErrors;
   return (
-    !Array.isArray(previous) || previous.every((e) => !OUTAGE_REPLY_CODES.has(replyCode(e) ?? ''))
+    Array.isArray(previous) &&
+    previous.length > 0 &&
+    previous.every((e) => !OUTAGE_REPLY_CODES.has(replyCode(e) ?? ''))
   );
 }
 
@@ -196,7 +163,8 @@ function failedCommand(err: unknown): string | undefined {
  * Connects to Redis (in the background) and returns the store. Never throws for an unreachable
  * server: operations fail with {@link SessionStoreUnavailableError} until it is reachable.
  *
- * @throws {TypeError} for a `url` the client cannot use ({@link redisConnectionOptions}).
+ * @throws {TypeError} or {URIError} for a `url` the client cannot use
+ *   ({@link redisConnectionOptions}).
  */
 export function createRedisSessionStore(options: RedisStoreOptions): SessionStore {
   const where = describeRedisUrl(options.url);
@@ -268,8 +236,12 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
   // The pings must not keep the process alive.
   pinger.unref();
 
-  /** Runs `fn` against a ready client, mapping every failure to SessionStoreUnavailableError. */
-  async function run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` against a ready client, mapping every failure to SessionStoreUnavailableError.
+   * `late` is aborted once the caller has been answered with the time limit's failure: what `fn`
+   * still does then is for nobody.
+   */
+  async function run<T>(what: string, fn: (late: AbortSignal) => Promise<T>): Promise<T> {
     if (closed) throw new SessionStoreUnavailableError('the store is closed');
     if (!isReady()) {
       // Right after start the first connection may still be under way: wait for it, briefly.
@@ -287,16 +259,17 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
       }
     }
     let timer: NodeJS.Timeout | undefined;
+    const late = new AbortController();
     try {
       // The socket timeout closes a silent connection only after twice this: a server that
       // accepts the bytes and never answers must not hold the request that long.
       const result = await Promise.race([
-        fn(),
+        fn(late.signal),
         new Promise<never>((_, fail) => {
-          timer = setTimeout(
-            () => fail(new Error(`no answer within ${COMMAND_TIMEOUT_MS} ms`)),
-            COMMAND_TIMEOUT_MS,
-          );
+          timer = setTimeout(() => {
+            late.abort();
+            fail(new Error(`no answer within ${COMMAND_TIMEOUT_MS} ms`));
+          }, COMMAND_TIMEOUT_MS);
         }),
       ]);
       reportStoreSuccess();
@@ -371,7 +344,7 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
   return {
     kind: 'redis',
     create(record, attachments = {}) {
-      return run('create', async () => {
+      return run('create', async (late) => {
         const fields: Record<string, string> = { r: JSON.stringify(record), v: '1' };
         for (const [name, value] of Object.entries(attachments))
           fields[attachmentField(name)] = value;
@@ -406,6 +379,9 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
           await client.del(sessionKey(record.id)).catch(() => undefined);
           throw err;
         }
+        // MUST: the same for a create carried out after the caller gave up on it (a store that
+        // held the writes past the time limit): the DEL follows the EXEC on this connection.
+        if (late.aborted) await client.del(sessionKey(record.id)).catch(() => undefined);
       });
     },
     get(id) {

@@ -5,7 +5,7 @@ import { createDeferredRedisStore } from './session-backend';
 
 describe('createDeferredRedisStore', () => {
   it('a REDIS_URL the client refuses is no unhandled rejection; calls and loading report it', async () => {
-    // URL.canParse takes it (the configuration's check); the store's client cannot use it.
+    // The configuration refuses it at start; given here anyway, the store's client cannot use it.
     const url = 'redis://127.0.0.1:1/not-a-database';
     const unhandled: unknown[] = [];
     const listener = (reason: unknown) => unhandled.push(reason);

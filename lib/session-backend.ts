@@ -17,10 +17,10 @@ import { createUserTokens, type UserTokens } from './user-tokens';
  * for it: without it the app starts sooner and holds less memory. The connection still starts at
  * once (./startup.ts loads the store when the server starts).
  *
- * `loaded` settles once the module is loaded and its client created: it rejects when the store
- * refuses the URL (a URL the configuration's check lets through but no client can use, e.g.
- * `redis://host/name`: ./redis-session-store.ts, redisConnectionOptions), so that startup stops
- * with that error as it did before the deferral.
+ * `loaded` settles once the module is loaded and its client created: it rejects when the module
+ * cannot load or the store refuses the URL (./config.ts, redisConnectionOptions, with which the
+ * configuration refuses such a URL first, e.g. `redis://host/name`), so that startup stops with
+ * that error as it did before the deferral.
  */
 export function createDeferredRedisStore(url: string): {
   readonly store: SessionStore;

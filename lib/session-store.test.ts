@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import { Redis } from 'ioredis';
 
 import { startRedisServer, type RedisServer } from '../e2e/support/redis-server';
-import { createRedisSessionStore, redisConnectionOptions } from './redis-session-store';
+import { redisConnectionOptions } from './config';
+import { createRedisSessionStore } from './redis-session-store';
 import { isStoreDown, reportStoreSuccess } from './store-health';
 import type { SessionRecord } from './session-record';
 import {
@@ -31,6 +33,69 @@ function makeRecord(overrides: Partial<SessionRecord> = {}): SessionRecord {
     user: { sub, signed_in_at: Math.floor(now / 1000), id_token: 'header.payload.signature' },
     tokens: { refresh_token: 'rt-0' },
     ...overrides,
+  };
+}
+
+/**
+ * A TCP proxy to `port` that can hold back the next EXEC a client sends (and whatever follows it)
+ * until released: the server then sees the queued commands of a transaction, and its EXEC later.
+ */
+async function startExecHoldingProxy(port: number): Promise<{
+  readonly port: number;
+  readonly holdNextExec: () => Promise<void>;
+  readonly release: () => void;
+  readonly close: () => void;
+}> {
+  const exec = /\*1\r\n\$4\r\nexec\r\n/i;
+  let holding: { readonly seen: () => void } | undefined;
+  let releasers: Array<() => void> = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    const upstream = connect(port, '127.0.0.1');
+    sockets.add(socket).add(upstream);
+    upstream.pipe(socket);
+    let stash: Buffer[] | undefined;
+    socket.on('data', (chunk: Buffer) => {
+      if (stash) {
+        stash.push(chunk);
+        return;
+      }
+      const at = holding ? chunk.toString('latin1').search(exec) : -1;
+      if (at === -1 || !holding) {
+        upstream.write(chunk);
+        return;
+      }
+      upstream.write(chunk.subarray(0, at));
+      const held: Buffer[] = [chunk.subarray(at)];
+      stash = held;
+      releasers.push(() => {
+        stash = undefined;
+        for (const part of held) upstream.write(part);
+      });
+      holding.seen();
+      holding = undefined;
+    });
+    for (const end of [socket, upstream]) {
+      end.on('error', () => undefined);
+      end.on('close', () => {
+        socket.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    holdNextExec: () => new Promise<void>((seen) => (holding = { seen })),
+    release: () => {
+      const pending = releasers;
+      releasers = [];
+      for (const go of pending) go();
+    },
+    close: () => {
+      server.close();
+      for (const socket of sockets) socket.destroy();
+    },
   };
 }
 
@@ -494,6 +559,28 @@ describe('session store: redis, a transaction with a failed command', () => {
       await server.stop();
     }
   });
+
+  it('MUST: a create carried out after its time limit leaves no session behind', async () => {
+    // A store that holds writes past the 2 s limit (CLIENT PAUSE WRITE; a busy server) and then
+    // carries them out: the sign-in has answered 503 and revoked its refresh token by then.
+    const server = await startRedisServer();
+    const store = createRedisSessionStore({ url: server.url });
+    const raw = new Redis(server.url);
+    try {
+      await store.ping();
+      const record = makeRecord({ sub: 'erin', sid: 'sid-erin' });
+      await raw.call('CLIENT', 'PAUSE', '3000', 'WRITE');
+      await assert.rejects(store.create(record), (err: unknown) => isSessionStoreUnavailable(err));
+      // The pause ends at 3 s (before the client's 4 s socket timeout): the transaction runs.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      assert.equal(await raw.exists(`rp:s:${record.id}`), 0, 'no session the sign-in gave up');
+      assert.ok(await raw.exists('rp:subx:erin'), 'the transaction did run');
+    } finally {
+      await raw.quit();
+      await store.close();
+      await server.stop();
+    }
+  });
 });
 
 describe('session store: redis error replies', () => {
@@ -515,6 +602,37 @@ describe('session store: redis error replies', () => {
     } finally {
       await raw.quit();
       await store.close();
+      await server.stop();
+    }
+  });
+
+  it('a transaction refused at its EXEC (the server ran out of memory after queuing) is an outage', async () => {
+    // Redis checks the server's state again at EXEC: it answers `EXECABORT … because of: OOM …`
+    // with no error for any queued command. A proxy holds the EXEC back while the server changes.
+    const server = await startRedisServer();
+    const proxy = await startExecHoldingProxy(server.port);
+    const store = createRedisSessionStore({ url: `redis://127.0.0.1:${proxy.port}` });
+    const raw = new Redis(server.url);
+    try {
+      await store.ping();
+      reportStoreSuccess();
+      const held = proxy.holdNextExec();
+      const created = store.create(makeRecord());
+      created.catch(() => undefined);
+      await held;
+      await raw.config('SET', 'maxmemory', '1');
+      proxy.release();
+      await assert.rejects(created, (err: unknown) => isSessionStoreUnavailable(err));
+      assert.equal(
+        isStoreDown(),
+        true,
+        'EXECABORT for OOM: requests that need the store answer 503',
+      );
+    } finally {
+      await raw.config('SET', 'maxmemory', '0');
+      await raw.quit();
+      await store.close();
+      proxy.close();
       await server.stop();
     }
   });

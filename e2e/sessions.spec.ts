@@ -658,11 +658,18 @@ test.describe('one instance, sessions in memory (no Redis)', () => {
     }
 
     // Valid, by sub alone: every session of the user ends.
+    const revocations = () => app.count(/refresh token revo(ked|cation failed)/);
+    const revokedBefore = revocations();
     const bySub = await sign(without('sid'));
     const accepted = await post(form(bySub));
     expect(accepted.status).toBe(200);
     expect(accepted.headers.get('cache-control')).toBe('no-store');
     expect(await me(), 'ended by sub').toBe(401);
+    // After answering, the app revokes the ended session's refresh token (§2.7), and the provider
+    // ends its grant with it. A provider that sends this logout has ended that grant already; here
+    // the test sent it, so it waits for the revocation before signing in again (the new sign-in
+    // would otherwise reuse the grant, and have its code refused once the revocation lands).
+    await expect.poll(revocations).toBeGreaterThan(revokedBefore);
 
     // Replayed to a new session of the same user: refused, and the new session survives.
     await page.goto(`${app.url}/auth/login?returnTo=/profile`);

@@ -37,6 +37,27 @@ function makeRecord(overrides: Partial<SessionRecord> = {}): SessionRecord {
 }
 
 /**
+ * Runs `fn` with a store on a redis-server of its own (started for it, stopped after), and a raw
+ * client of that server to look at what the store wrote. `db`: the store's database number.
+ */
+async function withOwnRedis(
+  fn: (own: { server: RedisServer; store: SessionStore; raw: Redis }) => Promise<void>,
+  options: { db?: number } = {},
+): Promise<void> {
+  const server = await startRedisServer();
+  const url = options.db === undefined ? server.url : `${server.url}/${options.db}`;
+  const store = createRedisSessionStore({ url });
+  const raw = new Redis(server.url);
+  try {
+    await fn({ server, store, raw });
+  } finally {
+    await raw.quit();
+    await store.close();
+    await server.stop();
+  }
+}
+
+/**
  * A TCP proxy to `port` that can hold back the next EXEC a client sends (and whatever follows it)
  * until released: the server then sees the queued commands of a transaction, and its EXEC later.
  */
@@ -394,10 +415,7 @@ describe('session store: redis, a command cut off by a lost connection', () => {
     );
 
   it('is never sent again after the reconnect (frozen server)', async () => {
-    const server = await startRedisServer();
-    const store = createRedisSessionStore({ url: server.url });
-    const raw = new Redis(server.url);
-    try {
+    await withOwnRedis(async ({ server, store, raw }) => {
       const record = makeRecord();
       await store.create(record);
       await raw.config('RESETSTAT');
@@ -419,21 +437,14 @@ describe('session store: redis, a command cut off by a lost connection', () => {
       const stats = await raw.info('commandstats');
       const execs = Number(/cmdstat_exec:calls=(\d+)/.exec(stats)?.[1] ?? 0);
       assert.ok(execs <= 1, `the transaction ran ${execs} times`);
-    } finally {
-      await raw.quit();
-      await store.close();
-      await server.stop();
-    }
+    });
   });
 
   it('a logout answered 503 does not end the session later (commands held, never run)', async () => {
     // CLIENT PAUSE holds every command unanswered, like a freeze, and a connection closed
     // meanwhile is dropped with what it held: the removal never reached Redis. A client that
     // re-sent it after reconnecting would sign the user out after the app said it had failed.
-    const server = await startRedisServer();
-    const store = createRedisSessionStore({ url: server.url });
-    const raw = new Redis(server.url);
-    try {
+    await withOwnRedis(async ({ store, raw }) => {
       const record = makeRecord();
       await store.create(record);
       await raw.call('CLIENT', 'PAUSE', '5000', 'ALL');
@@ -447,20 +458,13 @@ describe('session store: redis, a command cut off by a lost connection', () => {
       assert.ok(await eventually(answers(store), 10_000), 'and reconnects once the server answers');
       await sleep(300);
       assert.equal((await store.get(record.id))?.state, 'active');
-    } finally {
-      await raw.quit();
-      await store.close();
-      await server.stop();
-    }
+    });
   });
 });
 
 describe('session store: redis indexes', () => {
   it('keeps only live sessions in the sid and sub indexes, not every session a user ever had', async () => {
-    const server = await startRedisServer();
-    const store = createRedisSessionStore({ url: server.url });
-    const raw = new Redis(server.url);
-    try {
+    await withOwnRedis(async ({ store, raw }) => {
       // A user who keeps one session (another device) while signing in again and again here; the
       // short sessions expire on their own (nobody logs out), so the indexes outlive them.
       const device = makeRecord({ sub: 'carol', sid: 'sid-carol' });
@@ -487,52 +491,40 @@ describe('session store: redis indexes', () => {
         [device.id, live.id].sort(),
       );
       assert.equal((await raw.keys('rp:*')).filter((key) => /carol$/.test(key)).length, 0);
-    } finally {
-      await raw.quit();
-      await store.close();
-      await server.stop();
-    }
+    });
   });
 });
 
 describe('session store: redis, the database of REDIS_URL', () => {
   it('keeps its data in the database the URL names', async () => {
-    const server = await startRedisServer();
-    const store = createRedisSessionStore({ url: `${server.url}/5` });
-    const raw = new Redis(server.url);
-    try {
-      const record = makeRecord();
-      await store.create(record);
-      assert.deepEqual(await raw.keys('rp:*'), [], 'nothing in database 0');
-      await raw.select(5);
-      assert.equal(await raw.exists(`rp:s:${record.id}`), 1);
-    } finally {
-      await raw.quit();
-      await store.close();
-      await server.stop();
-    }
+    await withOwnRedis(
+      async ({ store, raw }) => {
+        const record = makeRecord();
+        await store.create(record);
+        assert.deepEqual(await raw.keys('rp:*'), [], 'nothing in database 0');
+        await raw.select(5);
+        assert.equal(await raw.exists(`rp:s:${record.id}`), 1);
+      },
+      { db: 5 },
+    );
   });
 
   it('MUST: a database the server refuses answers 503, never writes to database 0', async () => {
     // Redis has 16 databases by default (a cluster, or many managed offers, only one): SELECT 20
     // fails. The client must not go on in database 0, among another app's keys (or another
     // deployment's sessions).
-    const server = await startRedisServer();
-    const store = createRedisSessionStore({ url: `${server.url}/20` });
-    const raw = new Redis(server.url);
-    try {
-      await assert.rejects(store.acquireLock('refresh:x', 10_000), (err: unknown) =>
-        isSessionStoreUnavailable(err),
-      );
-      await assert.rejects(store.create(makeRecord()), (err: unknown) =>
-        isSessionStoreUnavailable(err),
-      );
-      assert.deepEqual(await raw.keys('*'), []);
-    } finally {
-      await raw.quit();
-      await store.close();
-      await server.stop();
-    }
+    await withOwnRedis(
+      async ({ store, raw }) => {
+        await assert.rejects(store.acquireLock('refresh:x', 10_000), (err: unknown) =>
+          isSessionStoreUnavailable(err),
+        );
+        await assert.rejects(store.create(makeRecord()), (err: unknown) =>
+          isSessionStoreUnavailable(err),
+        );
+        assert.deepEqual(await raw.keys('*'), []);
+      },
+      { db: 20 },
+    );
   });
 });
 
@@ -540,10 +532,7 @@ describe('session store: redis, a transaction with a failed command', () => {
   it('MUST: a create that fails leaves no session behind (EXEC does not roll back)', async () => {
     // A key of the wrong type where the user's index goes (another app on the same Redis, a
     // hand-made key): Redis answers EXEC with an error for that command and runs the others.
-    const server = await startRedisServer();
-    const store = createRedisSessionStore({ url: server.url });
-    const raw = new Redis(server.url);
-    try {
+    await withOwnRedis(async ({ store, raw }) => {
       await raw.set('rp:subx:dave', 'not a sorted set');
       const record = makeRecord({ sub: 'dave', sid: 'sid-dave' });
       await assert.rejects(store.create(record), (err: unknown) => isSessionStoreUnavailable(err));
@@ -553,20 +542,13 @@ describe('session store: redis, a transaction with a failed command', () => {
       // Redis, holding the tokens with no cookie to reach it and no index to log it out by.
       assert.equal(await store.get(record.id), undefined);
       assert.equal(await raw.exists(`rp:s:${record.id}`), 0);
-    } finally {
-      await raw.quit();
-      await store.close();
-      await server.stop();
-    }
+    });
   });
 
   it('MUST: a create carried out after its time limit leaves no session behind', async () => {
     // A store that holds writes past the 2 s limit (CLIENT PAUSE WRITE; a busy server) and then
     // carries them out: the sign-in has answered 503 and revoked its refresh token by then.
-    const server = await startRedisServer();
-    const store = createRedisSessionStore({ url: server.url });
-    const raw = new Redis(server.url);
-    try {
+    await withOwnRedis(async ({ store, raw }) => {
       await store.ping();
       const record = makeRecord({ sub: 'erin', sid: 'sid-erin' });
       await raw.call('CLIENT', 'PAUSE', '3000', 'WRITE');
@@ -575,20 +557,13 @@ describe('session store: redis, a transaction with a failed command', () => {
       await new Promise((resolve) => setTimeout(resolve, 2000));
       assert.equal(await raw.exists(`rp:s:${record.id}`), 0, 'no session the sign-in gave up');
       assert.ok(await raw.exists('rp:subx:erin'), 'the transaction did run');
-    } finally {
-      await raw.quit();
-      await store.close();
-      await server.stop();
-    }
+    });
   });
 });
 
 describe('session store: redis error replies', () => {
   it('an error reply that means the server cannot serve (a read-only replica) is an outage', async () => {
-    const server = await startRedisServer();
-    const store = createRedisSessionStore({ url: server.url });
-    const raw = new Redis(server.url);
-    try {
+    await withOwnRedis(async ({ store, raw }) => {
       reportStoreSuccess();
       // A replica of a primary that is not there: it answers every write with READONLY.
       await raw.replicaof('127.0.0.1', '1');
@@ -599,11 +574,7 @@ describe('session store: redis error replies', () => {
       await raw.replicaof('NO', 'ONE');
       await store.create(makeRecord());
       assert.equal(isStoreDown(), false, 'writable again: the outage ends');
-    } finally {
-      await raw.quit();
-      await store.close();
-      await server.stop();
-    }
+    });
   });
 
   it('a transaction refused at its EXEC (the server ran out of memory after queuing) is an outage', async () => {
@@ -640,10 +611,7 @@ describe('session store: redis error replies', () => {
 
 describe('session store: redis attachments', () => {
   it('leaves no key behind when attaching to a session that is gone', async () => {
-    const server = await startRedisServer();
-    const store = createRedisSessionStore({ url: server.url });
-    const raw = new Redis(server.url);
-    try {
+    await withOwnRedis(async ({ store, raw }) => {
       assert.equal(await store.attach(createSessionId(), 'flow-cc', 'x'), false);
       assert.deepEqual(await raw.keys('*'), []);
       // A live session's attachments expire with it (one key, one expiry).
@@ -654,11 +622,7 @@ describe('session store: redis attachments', () => {
       assert.deepEqual(keys, [`rp:s:${record.id}`]);
       const ttl = await raw.pttl(`rp:s:${record.id}`);
       assert.ok(ttl > 25_000 && ttl <= 30_000, `expires with the session: ${ttl}`);
-    } finally {
-      await raw.quit();
-      await store.close();
-      await server.stop();
-    }
+    });
   });
 });
 

@@ -161,11 +161,12 @@ describe('checkTargets, a reference not measured', () => {
 });
 
 describe('describeStackCost', () => {
+  const withStack = (id: SubjectId, login: number, signedOut: number): SubjectFigures => ({
+    ...subject(id, { login, cpu: 1, rate: 1, me: 1 }),
+    signedOut: summary(signedOut),
+  });
+
   it('puts three requests of each subject above the floor beside the room the target leaves', () => {
-    const withStack = (id: SubjectId, login: number, signedOut: number): SubjectFigures => ({
-      ...subject(id, { login, cpu: 1, rate: 1, me: 1 }),
-      signedOut: summary(signedOut),
-    });
     const line = describeStackCost([
       withStack('floor', 8, 0.3),
       withStack('peer', 12, 1.2),
@@ -181,33 +182,16 @@ describe('describeStackCost', () => {
   });
 
   it("adds Next.js alone, from the peer's empty route handler, when it was measured", () => {
-    const floor = {
-      ...subject('floor', { login: 8, cpu: 1, rate: 1, me: 1 }),
-      signedOut: summary(0.3),
-    };
-    const peer = {
-      ...subject('peer', { login: 12, cpu: 1, rate: 1, me: 1 }),
-      signedOut: summary(1.2),
-      bare: summary(0.9),
-    };
+    const peer = { ...withStack('peer', 12, 1.2), bare: summary(0.9) };
     assert.match(
-      describeStackCost([floor, peer]) ?? '',
+      describeStackCost([withStack('floor', 8, 0.3), peer]) ?? '',
       /Next\.js alone \(an empty route handler in the peer's build, no proxy\): 0\.90 ms \(×3: 1\.8 ms over the floor\)\./,
     );
   });
 
   it('leaves Next.js alone out when one of its requests failed', () => {
-    const floor = {
-      ...subject('floor', { login: 8, cpu: 1, rate: 1, me: 1 }),
-      signedOut: summary(0.3),
-    };
-    const peer = {
-      ...subject('peer', { login: 12, cpu: 1, rate: 1, me: 1 }),
-      signedOut: summary(1.2),
-      bare: summary(0.9),
-      bareFailures: 3,
-    };
-    const line = describeStackCost([floor, peer]) ?? '';
+    const peer = { ...withStack('peer', 12, 1.2), bare: summary(0.9), bareFailures: 3 };
+    const line = describeStackCost([withStack('floor', 8, 0.3), peer]) ?? '';
     assert.match(line, /peer 1\.20 ms/);
     assert.doesNotMatch(line, /Next\.js alone/);
   });

@@ -33,9 +33,11 @@ const REDIRECT_URI = `${APP_URL}/auth/callback`;
 
 type Running = { issuer: string; tokenEndpoint: string; server: Server };
 
+/** A provider for `registration`; `env`: more of its settings (PROVIDER_PROFILE, …). */
 async function start(
   registration: ClientRegistration,
   audience: 'issuer' | 'legacy' = 'issuer',
+  env: Record<string, string> = {},
 ): Promise<Running> {
   const issuer = `http://localhost:${await findFreePort()}`;
   const settings = {
@@ -44,6 +46,7 @@ async function start(
       PROVIDER_ISSUER: issuer,
       APP_URL,
       PROVIDER_CLIENT_JWKS_URI: 'http://unused.invalid/',
+      ...env,
     })),
     registration,
     assertionAudience: audience,
@@ -432,25 +435,11 @@ describe('a client registered with an X.509 certificate', () => {
 
 describe('under PROVIDER_PROFILE=fapi2', () => {
   /** A provider in FAPI 2.0 mode whose client signs PS256 with `clientKey`. */
-  async function startFapi2(env: Record<string, string> = {}): Promise<Running> {
-    const registration: ClientRegistration = {
-      mode: 'jwks',
-      jwks: { keys: [{ ...clientJwk, alg: 'PS256' }] },
-    };
-    const issuer = `http://localhost:${await findFreePort()}`;
-    const settings = {
-      ...(await settingsFromEnv({
-        NODE_ENV: 'test',
-        PROVIDER_ISSUER: issuer,
-        APP_URL,
-        PROVIDER_CLIENT_JWKS_URI: 'http://unused.invalid/',
-        PROVIDER_PROFILE: 'fapi2',
-        ...env,
-      })),
-      registration,
-    };
-    const { server } = await startProvider(settings);
-    return { issuer, tokenEndpoint: `${issuer}/token`, server };
+  function startFapi2(env: Record<string, string> = {}): Promise<Running> {
+    return start({ mode: 'jwks', jwks: { keys: [{ ...clientJwk, alg: 'PS256' }] } }, 'issuer', {
+      PROVIDER_PROFILE: 'fapi2',
+      ...env,
+    });
   }
 
   const signPs256 = (payload: JWTPayload) => sign(payload, { alg: 'PS256' });

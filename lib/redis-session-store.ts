@@ -42,7 +42,7 @@ import { reportStoreFailure, reportStoreSuccess } from './store-health';
  */
 
 /** A command that takes longer than this fails (the request answers 503 rather than hang). */
-export const COMMAND_TIMEOUT_MS = 2000;
+const COMMAND_TIMEOUT_MS = 2000;
 /** Reconnect backoff: 50 ms, growing to at most this. */
 const MAX_RECONNECT_DELAY_MS = 1000;
 /** How long a request waits for the very first connection of the process. */

@@ -50,6 +50,7 @@ import {
   startProvider,
   readRedisCommands,
   startRedis,
+  usesRedis,
   stopChild,
   type Subject,
   type SubjectId,
@@ -65,8 +66,10 @@ import {
  *
  *   npm run bench                      full run (a few minutes)
  *   npm run bench -- --quick           under a minute once everything is built
- *   npm run bench -- --redis           adds the app with REDIS_URL (a redis-server started here)
- *   npm run bench -- --only app,peer   a subset (floor, peer, app, app+redis, base, base+redis)
+ *   npm run bench -- --redis           adds the app and the floor with REDIS_URL (a redis-server
+ *                                      started here): app+redis, floor+redis
+ *   npm run bench -- --only app,peer   a subset (floor, floor+redis, peer, app, app+redis, base,
+ *                                      base+redis)
  *   npm run bench -- --cpu-prof        also writes CPU profiles of the app (bench/results/profiles)
  *   npm run bench -- --json FILE       where to write the JSON (default bench/results/<time>.json)
  *   npm run bench -- --baseline DIR    adds another checkout of the app (built there), as `base`
@@ -125,16 +128,14 @@ function parseOptions(args: readonly string[]): Options {
     ?.split(',')
     .map((s) => s.trim()) as SubjectId[] | undefined;
   for (const id of only ?? []) {
-    if (!['floor', 'peer', 'app', 'app+redis', 'base', 'base+redis'].includes(id))
+    if (!['floor', 'floor+redis', 'peer', 'app', 'app+redis', 'base', 'base+redis'].includes(id))
       throw new Error(
-        `--only: unknown subject "${id}" (floor, peer, app, app+redis, base, base+redis)`,
+        `--only: unknown subject "${id}" (floor, floor+redis, peer, app, app+redis, base, base+redis)`,
       );
   }
   return {
     quick: args.includes('--quick'),
-    redis:
-      args.includes('--redis') ||
-      (only?.some((id) => id === 'app+redis' || id === 'base+redis') ?? false),
+    redis: args.includes('--redis') || (only?.some(usesRedis) ?? false),
     only,
     cpuProf: args.includes('--cpu-prof'),
     json: valueOf('--json'),
@@ -512,7 +513,7 @@ async function main(): Promise<number> {
   const size = SIZES[options.quick ? 'quick' : 'full'];
   const wanted = options.only ?? [
     ...ALL,
-    ...(options.redis ? (['app+redis'] as const) : []),
+    ...(options.redis ? (['floor+redis', 'app+redis'] as const) : []),
     ...(options.baseline ? (['base'] as const) : []),
     ...(options.baseline && options.redis ? (['base+redis'] as const) : []),
   ];
@@ -583,7 +584,7 @@ async function main(): Promise<number> {
   try {
     const material = await createMaterial(dir);
     let redisUrl: string | undefined;
-    if (ids.includes('app+redis') || ids.includes('base+redis')) {
+    if (ids.some(usesRedis)) {
       redisUrl = (await startRedis(track)).url;
     }
     const issuer = new URL(`http://localhost:${await findFreePort()}`);

@@ -239,6 +239,53 @@ describe('formatTable', () => {
   });
 });
 
+describe('the floor with Redis', () => {
+  const withRedis = (): BenchResult => ({
+    ...result(subject('app', { login: 14, cpu: 9, rate: 250, me: 1.5 })),
+    subjects: [
+      floor,
+      subject('floor+redis', { login: 12, cpu: 7, rate: 350, me: 1.2 }),
+      peer,
+      subject('app', { login: 14, cpu: 9, rate: 250, me: 1.5 }),
+      subject('app+redis', { login: 17, cpu: 10, rate: 240, me: 2.2 }),
+    ],
+  });
+
+  it('sets app+redis beside it, and only app+redis', () => {
+    const table = formatTable(withRedis());
+    const header = (table.split('\n')[0] ?? '').split('|').map((c) => c.trim());
+    assert.ok(header.includes('floor+redis'), 'its own column of figures');
+    assert.ok(header.includes('app+redis / floor+redis'));
+    assert.ok(!header.includes('app / floor+redis'), 'never across stores');
+    assert.ok(!header.some((h) => h.startsWith('floor+redis /')), 'a reference, not a subject');
+    const login = (table.split('\n').find((l) => l.startsWith('| login round trip p50')) ?? '')
+      .split('|')
+      .map((c) => c.trim());
+    assert.equal(login[header.indexOf('app+redis / floor+redis')], '1.42×');
+    assert.equal(login[header.indexOf('app+redis / floor')], '1.70×');
+  });
+
+  it("keeps the issue's targets against the floor and adds the same ratios beside it", () => {
+    const targets = checkTargets(withRedis());
+    assert.ok(!targets.some((t) => t.subject === 'floor+redis'), 'no targets of its own');
+    const of = (name: string) => targets.find((t) => t.subject === 'app+redis' && t.name === name);
+    assert.equal(of('login round trip p50 ≤ 1.5× floor')?.ok, false, '17 vs 10');
+    assert.equal(
+      of('beside the floor with Redis: login round trip p50 ≤ 1.5× floor+redis')?.ok,
+      true,
+      '17 vs 12',
+    );
+    assert.equal(
+      of('beside the floor with Redis: /api/me signed in p50 ≤ 2× floor+redis')?.value,
+      '1.83× (2.2 vs 1.2)',
+    );
+    assert.ok(
+      !targets.some((t) => t.subject === 'app' && t.name.includes('floor+redis')),
+      'the app without Redis is set beside the floor without',
+    );
+  });
+});
+
 describe('formatTargets', () => {
   it('starts every target name in one column, base+redis included', () => {
     const lines = formatTargets([

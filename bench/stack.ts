@@ -20,10 +20,18 @@ import { get } from './http';
  * - `base`, `base+redis`: the same for another checkout of the app (`--baseline DIR`);
  * - `peer`: bench/peer, a minimal Next.js app on @auth0/nextjs-auth0 v4 (private_key_jwt),
  *   installed into its own folder and built by the benchmark on first use;
- * - `floor`: bench/floor/server.ts, plain node:http on openid-client doing the app's protocol work.
+ * - `floor`: bench/floor/server.ts, plain node:http on openid-client doing the app's protocol work;
+ * - `floor+redis`: the same floor with `REDIS_URL` (`--redis`): sessions in Redis with the app's
+ *   round trips, the floor of `app+redis`.
  */
 
-export type SubjectId = 'floor' | 'peer' | 'app' | 'app+redis' | 'base' | 'base+redis';
+export type SubjectId =
+  'floor' | 'floor+redis' | 'peer' | 'app' | 'app+redis' | 'base' | 'base+redis';
+
+/** The subjects that keep their sessions in Redis (they need `redisUrl`). */
+export function usesRedis(id: SubjectId): boolean {
+  return id === 'app+redis' || id === 'base+redis' || id === 'floor+redis';
+}
 
 export type Subject = {
   readonly id: SubjectId;
@@ -165,6 +173,7 @@ const SIGN_IN_SCOPE = 'openid profile email api1';
 
 const CLIENT_IDS: Record<SubjectId, string> = {
   floor: 'bench_floor',
+  'floor+redis': 'bench_floor_redis',
   peer: 'bench_peer',
   app: 'bench_app',
   'app+redis': 'bench_app_redis',
@@ -207,9 +216,12 @@ export async function defineSubjects(
     const origin = url.origin;
     let command: { command: string; args: string[] };
     let env: NodeJS.ProcessEnv;
-    if (id === 'floor') {
+    if (usesRedis(id) && !options.redisUrl) throw new Error(`${id} needs a Redis URL`);
+    const redisEnv = usesRedis(id) ? { REDIS_URL: options.redisUrl } : {};
+    if (id === 'floor' || id === 'floor+redis') {
       command = { command: process.execPath, args: ['bench/floor/server.ts'] };
       env = cleanEnv({
+        ...redisEnv,
         NODE_ENV: 'production',
         FLOOR_URL: origin,
         OIDC_ISSUER: issuer.origin,
@@ -234,8 +246,6 @@ export async function defineSubjects(
         BENCH_PEER_RESOURCE: API_RESOURCE,
       });
     } else {
-      const redis = id === 'app+redis' || id === 'base+redis';
-      if (redis && !options.redisUrl) throw new Error(`${id} needs a Redis URL`);
       const baseline = id === 'base' || id === 'base+redis';
       const dir = baseline ? options.baselineDir : undefined;
       if (baseline && !dir) throw new Error(`${id} needs --baseline DIR`);
@@ -253,7 +263,7 @@ export async function defineSubjects(
         OIDC_CLIENT_KEY_FILE: material.privateJwksFile,
         SESSION_SECRET: material.sessionSecret,
         API_RESOURCE,
-        ...(redis ? { REDIS_URL: options.redisUrl } : {}),
+        ...redisEnv,
         ...(options.appNodeOptions ? { NODE_OPTIONS: options.appNodeOptions } : {}),
       });
     }

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 
 import { sealData, unsealData } from 'iron-session';
+import type { Redis as RedisClient } from 'ioredis';
 import { createRemoteJWKSet, decodeJwt, importJWK, jwtVerify, type JWK } from 'jose';
 import * as client from 'openid-client';
 
@@ -23,6 +25,15 @@ import * as client from 'openid-client';
  *   SESSION_SECRET       iron-session password (≥ 32 characters)
  *   API_RESOURCE         the API's resource indicator, asked for at sign-in as the app does
  *   API_SCOPE            the API's scope (default api1, the app's default)
+ *   REDIS_URL            optional (`floor+redis`): sessions in Redis, with the app's round trips
+ *
+ * With REDIS_URL the floor keeps sessions as the app does with it (lib/redis-session-store.ts), so
+ * that `app+redis` has a floor doing the same store work: the cookie holds only the sealed session
+ * id; the callback pings the store before anything changes, ends this browser's earlier session
+ * before the code is redeemed (one transaction: read and delete, then its index entries, not
+ * awaited), and creates the new one in one transaction with the same commands (the session hash,
+ * its expiry, the `sid` and `sub` indexes); `GET /api/me` reads it (HMGET). Nothing else: no time
+ * limits, no outage handling.
  */
 
 // The app's defaults (lib/config.ts: OIDC_SCOPES, API_SCOPE) and its resource indicator.
@@ -73,6 +84,18 @@ const config = await client.discovery(
 const jwksUri = config.serverMetadata().jwks_uri;
 if (!jwksUri) throw new Error('the provider has no jwks_uri');
 const providerKeys = createRemoteJWKSet(new URL(jwksUri));
+
+const redisUrl = process.env.REDIS_URL;
+// Connects in the background, as the app's store does; commands sent before that wait for it.
+const redis: RedisClient | undefined = redisUrl
+  ? new (await import('ioredis')).Redis(redisUrl)
+  : undefined;
+const sessionKey = (id: string) => `floor:s:${id}`;
+const indexKeys = (record: StoredRecord) => [
+  ...(record.sid === undefined ? [] : [`floor:sidx:${record.sid}`]),
+  `floor:subx:${record.sub}`,
+];
+type StoredRecord = Session & { id: string; sid?: string; expires_at: number };
 
 type Transaction = { state: string; nonce: string; code_verifier: string };
 type Session = { sub: string; id_token: string; userinfo: Record<string, unknown>; at: number };
@@ -125,6 +148,11 @@ async function login(res: ServerResponse): Promise<void> {
 }
 
 async function callback(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // The app's order with Redis: the ping first, beside the opening of the cookies.
+  const pinged = redis?.ping();
+  pinged?.catch(() => undefined);
+  const earlier = redis ? readSessionId(req) : undefined;
+  earlier?.catch(() => undefined);
   const sealed = readCookie(req, 'rp_tx');
   const tx = sealed
     ? await unsealData<Partial<Transaction>>(sealed, { password, ttl: TX_TTL })
@@ -132,6 +160,11 @@ async function callback(req: IncomingMessage, res: ServerResponse): Promise<void
   if (!tx?.state || !tx.nonce || !tx.code_verifier) {
     send(res, 400, { error: 'missing_transaction' });
     return;
+  }
+  if (redis) {
+    await pinged;
+    const id = await earlier;
+    if (id !== undefined) await removeSession(redis, id);
   }
   const currentUrl = new URL(redirectUri);
   currentUrl.search = new URL(req.url ?? '/', floorUrl).search;
@@ -151,20 +184,80 @@ async function callback(req: IncomingMessage, res: ServerResponse): Promise<void
     userinfo,
     at: Math.floor(Date.now() / 1000),
   };
-  const sealedSession = await sealData(session, { password, ttl: SESSION_TTL });
+  const sealedSession = redis
+    ? await createSession(redis, session, claims.sid)
+    : await sealData(session, { password, ttl: SESSION_TTL });
   redirect(res, '/', [cookie('rp_session', sealedSession, SESSION_TTL), cookie('rp_tx', '', 0)]);
 }
 
 async function me(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const sealed = readCookie(req, 'rp_session');
-  const session = sealed
-    ? await unsealData<Partial<Session>>(sealed, { password, ttl: SESSION_TTL })
-    : undefined;
+  const session = redis ? await readStoredSession(redis, req) : await readCookieSession(req);
   if (!session?.sub || !session.id_token) {
     send(res, 401, { error: 'unauthenticated' });
     return;
   }
   send(res, 200, { ...decodeJwt(session.id_token), ...session.userinfo, sub: session.sub });
+}
+
+async function readCookieSession(req: IncomingMessage): Promise<Partial<Session> | undefined> {
+  const sealed = readCookie(req, 'rp_session');
+  return sealed
+    ? await unsealData<Partial<Session>>(sealed, { password, ttl: SESSION_TTL })
+    : undefined;
+}
+
+async function readSessionId(req: IncomingMessage): Promise<string | undefined> {
+  const sealed = readCookie(req, 'rp_session');
+  if (!sealed) return undefined;
+  const { id } = await unsealData<{ id?: string }>(sealed, { password, ttl: SESSION_TTL });
+  return id;
+}
+
+async function readStoredSession(
+  store: RedisClient,
+  req: IncomingMessage,
+): Promise<Partial<StoredRecord> | undefined> {
+  const id = await readSessionId(req);
+  if (id === undefined) return undefined;
+  const [json, version] = await store.hmget(sessionKey(id), 'r', 'v');
+  if (typeof json !== 'string' || version === null) return undefined;
+  return JSON.parse(json) as Partial<StoredRecord>;
+}
+
+/** Ends a session: read and deleted in one transaction, then its index entries (not awaited). */
+async function removeSession(store: RedisClient, id: string): Promise<void> {
+  const replies = await store.multi().hget(sessionKey(id), 'r').del(sessionKey(id)).exec();
+  const json = replies?.[0]?.[1];
+  if (typeof json !== 'string') return;
+  const record = JSON.parse(json) as StoredRecord;
+  const multi = store.multi();
+  for (const key of indexKeys(record)) multi.zrem(key, id);
+  multi.exec().catch(() => undefined);
+}
+
+/** Stores a new session as the app does; returns the sealed cookie with its id. */
+async function createSession(store: RedisClient, session: Session, sid: unknown): Promise<string> {
+  const id = randomUUID();
+  const record: StoredRecord = {
+    ...session,
+    id,
+    ...(typeof sid === 'string' ? { sid } : {}),
+    expires_at: Date.now() + SESSION_TTL * 1000,
+  };
+  const multi = store
+    .multi()
+    .del(`floor:e:${id}`)
+    .hset(sessionKey(id), { r: JSON.stringify(record), v: '1' })
+    .pexpireat(sessionKey(id), record.expires_at);
+  for (const key of indexKeys(record))
+    multi
+      .zremrangebyscore(key, '-inf', Date.now())
+      .zadd(key, record.expires_at, id)
+      .pexpireat(key, record.expires_at, 'NX')
+      .pexpireat(key, record.expires_at, 'GT');
+  const replies = await multi.exec();
+  if (!replies || replies.some(([err]) => err)) throw new Error('session not stored');
+  return sealData({ id }, { password, ttl: SESSION_TTL });
 }
 
 const server = createServer((req, res) => {

@@ -14,7 +14,7 @@ import {
   saveSession,
   type SessionReplacement,
 } from '@/lib/session';
-import { captureSignInFlow } from '@/lib/flow-inspector';
+import { beginSignInFlowCapture } from '@/lib/flow-inspector';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
 import { revokeRefreshToken } from '@/lib/token-refresh';
 import type { Transaction } from '@/lib/transaction';
@@ -73,6 +73,9 @@ async function completeCallback(request: NextRequest) {
           })
         : new AuthError('missing_transaction');
     }
+    // The inspector's record begins now (the PKCE challenge it shows is a digest), beside the store
+    // round trips and the code's redemption; it is completed once the sign-in is, or never.
+    const capture = beginSignInFlowCapture(found);
     // MUST: a callback of a sign-in this browser started ends either with the new session or with
     // none. Any earlier session goes now, so a failed sign-in never leaves one behind.
     // MUST: no code is redeemed unless its session can be kept. With the store unreachable this
@@ -86,8 +89,7 @@ async function completeCallback(request: NextRequest) {
 
     result = await completeSignIn(params, transaction);
     // The inspector's record goes into the store with the session, in the same write.
-    const flow = await captureSignInFlow({
-      transaction,
+    const flow = await capture.complete({
       callbackParams: params,
       result,
       callbackStart,

@@ -1,6 +1,12 @@
 import * as client from 'openid-client';
 
-import { apiFetch, createTrace, withTrace } from './back-channel';
+import {
+  apiFetch,
+  createTrace,
+  withDeadline,
+  withTrace,
+  type BackChannelFetch,
+} from './back-channel';
 import { getConfig } from './config';
 import { getProvider } from './discovery';
 import { getDpopHandle, type DpopKey } from './dpop-client';
@@ -65,12 +71,17 @@ export async function callApiWithBearer(
   timeoutMs: number,
 ): Promise<ApiAnswer> {
   const started = performance.now();
-  const response = await fetch(url, {
+  // withDeadline, not AbortSignal.timeout: its timer would keep this request in memory until it
+  // fires (see withDeadline).
+  const response = await withDeadline(plainFetch, timeoutMs)(url, {
     headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
     redirect: 'manual',
-    signal: AbortSignal.timeout(timeoutMs),
   });
   return readAnswer(url, response, started);
+}
+
+function plainFetch(url: string, options: Parameters<BackChannelFetch>[1]): Promise<Response> {
+  return fetch(url, options as RequestInit);
 }
 
 type ApiConfiguration = { readonly key: string; readonly config: client.Configuration };
@@ -88,8 +99,9 @@ async function getApiConfiguration(timeoutMs: number): Promise<client.Configurat
   const existing = slot.get();
   if (existing?.key === key) return existing.config;
   const config = new client.Configuration(metadata, clientId);
-  config[client.customFetch] = apiFetch;
-  config.timeout = timeoutMs / 1000;
+  // The deadline is the fetch's own; 0: no AbortSignal.timeout from openid-client (see withDeadline).
+  config[client.customFetch] = withDeadline(apiFetch, timeoutMs);
+  config.timeout = 0;
   // Plain http only for a loopback APP_URL (lib/config.ts refuses it elsewhere).
   if (getConfig().appUrl.startsWith('http:')) client.allowInsecureRequests(config);
   slot.set({ key, config });

@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 
-import { backChannelFetch } from './back-channel';
+import { backChannelFetch, withDeadline } from './back-channel';
 import {
   createClientAuthentication,
   describeAlgIncompatibility,
@@ -115,8 +115,17 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
         { keys: getClientKeySet, clockSkew: getClockSkew },
         settings.protocol.assertionAlgs,
       ),
-      { execute, timeout: settings.httpTimeoutMs / 1000, [client.customFetch]: backChannelFetch },
+      {
+        execute,
+        timeout: settings.httpTimeoutMs / 1000,
+        [client.customFetch]: withDeadline(backChannelFetch, settings.httpTimeoutMs),
+      },
     );
+    // The deadline of every later request (token, UserInfo, refresh, revocation, PAR) is the
+    // fetch's own (withDeadline: its timer ends with the exchange); openid-client's timeout
+    // would add an AbortSignal.timeout per request, whose timer keeps the request that caused it
+    // in memory until it fires. 0 means none (discovery itself, above, kept it).
+    config.timeout = 0;
   } catch (err) {
     const declared = discoveredIssuerMismatch(err);
     if (declared !== undefined) {

@@ -128,29 +128,51 @@ export async function readSession(): Promise<SessionData | undefined> {
   return current.state === 'active' ? current.record.user : undefined;
 }
 
+/** The session a sign-in is about to create, begun by {@link beginNewSession}. */
+export type NewSession = {
+  /**
+   * Creates the session of the completed sign-in: the record in the store (with `attachments`,
+   * see {@link attachToSession}), then the cookie. Call it once, from the route handler that
+   * began it.
+   *
+   * @throws {AuthError} `session_store_unavailable`.
+   */
+  readonly save: (result: SignInResult, attachments?: SessionAttachments) => Promise<SessionRecord>;
+};
+
 /**
- * Creates the session of a completed sign-in: a new session id (never one the browser brought:
- * no session fixation), the record in the store (with `attachments`, see
- * {@link attachToSession}), the sealed id in the cookie. Route handlers only.
+ * Begins the session of a sign-in whose transaction was found: a new session id (never one the
+ * browser brought: no session fixation) and its cookie, sealed now, while the code is redeemed,
+ * rather than after it (a seal is about half a millisecond of WebCrypto, and the token request
+ * leaves the process idle). Nothing is stored and no cookie is set before
+ * {@link NewSession.save}: a sign-in that fails drops both, and the id leads nowhere. Route
+ * handlers only.
  *
- * @throws {AuthError} `session_store_unavailable`.
+ * Begun only once the callback is known to be this browser's (its transaction found): a stray or
+ * forged callback costs no seal.
  */
-export async function saveSession(
-  result: SignInResult,
-  attachments?: SessionAttachments,
-): Promise<SessionRecord> {
-  // MUST: the session's DPoP private key is stored sealed, never in the clear (./dpop-client.ts).
-  const dpopKey = result.dpop
-    ? await sealDpopJwk(result.dpop.key, getConfig().sessionPasswords.seal)
-    : undefined;
-  const record = buildSessionRecord(result, { id: createSessionId(), dpopKey });
-  await withStore(() => getSessionStore().create(record, attachments));
-  (await cookies()).set(
-    sessionCookieName(),
-    await sealSessionCookie(record.id, getConfig().sessionPasswords),
-    cookieOptions(SESSION_TTL_SECONDS),
+export function beginNewSession(): NewSession {
+  const id = createSessionId();
+  // Settled into a value now, thrown (if at all) by save(): a sign-in refused before it saves must
+  // not leave a rejected promise nobody awaits.
+  const sealed = sealSessionCookie(id, getConfig().sessionPasswords).then(
+    (value) => ({ value }),
+    (err: unknown) => ({ err }),
   );
-  return record;
+  return {
+    async save(result, attachments) {
+      // MUST: the session's DPoP private key is stored sealed, never in the clear (./dpop-client.ts).
+      const dpopKey = result.dpop
+        ? await sealDpopJwk(result.dpop.key, getConfig().sessionPasswords.seal)
+        : undefined;
+      const record = buildSessionRecord(result, { id, dpopKey });
+      await withStore(() => getSessionStore().create(record, attachments));
+      const cookie = await sealed;
+      if ('err' in cookie) throw cookie.err;
+      (await cookies()).set(sessionCookieName(), cookie.value, cookieOptions(SESSION_TTL_SECONDS));
+      return record;
+    },
+  };
 }
 
 /** A sign-in's replacement of this browser's session, begun by {@link beginSessionReplacement}. */

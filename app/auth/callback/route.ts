@@ -10,8 +10,8 @@ import {
   countPendingTransactions,
   forgetTransaction,
   isSessionUnavailable,
+  beginNewSession,
   readTransaction,
-  saveSession,
   type SessionReplacement,
 } from '@/lib/session';
 import { beginSignInFlowCapture } from '@/lib/flow-inspector';
@@ -76,6 +76,8 @@ async function completeCallback(request: NextRequest) {
     // The inspector's record begins now (the PKCE challenge it shows is a digest), beside the store
     // round trips and the code's redemption; it is completed once the sign-in is, or never.
     const capture = beginSignInFlowCapture(found);
+    // The new session's id and cookie seal, too: kept only if the sign-in completes.
+    const newSession = beginNewSession();
     // MUST: a callback of a sign-in this browser started ends either with the new session or with
     // none. Any earlier session goes now, so a failed sign-in never leaves one behind.
     // MUST: no code is redeemed unless its session can be kept. With the store unreachable this
@@ -95,7 +97,7 @@ async function completeCallback(request: NextRequest) {
       callbackStart,
       callbackAt,
     });
-    const session = await saveSession(result, flow);
+    const session = await newSession.save(result, flow);
     log.info('sign-in completed', {
       sub: result.claims.sub,
       sid: session.sid !== undefined,

@@ -76,8 +76,6 @@ async function completeCallback(request: NextRequest) {
     // The inspector's record begins now (the PKCE challenge it shows is a digest), beside the store
     // round trips and the code's redemption; it is completed once the sign-in is, or never.
     const capture = beginSignInFlowCapture(found);
-    // The new session's id and cookie seal, too: kept only if the sign-in completes.
-    const newSession = beginNewSession();
     // MUST: a callback of a sign-in this browser started ends either with the new session or with
     // none. Any earlier session goes now, so a failed sign-in never leaves one behind.
     // MUST: no code is redeemed unless its session can be kept. With the store unreachable this
@@ -88,6 +86,10 @@ async function completeCallback(request: NextRequest) {
     // The transaction is single-use: deleted whatever happens next.
     await forgetTransaction(found.state);
     transaction = found;
+    // The new session's id and cookie seal begin now, while the code is redeemed (not before the
+    // store's round trips above, whose answers it would hold up); kept only if the sign-in
+    // completes.
+    const newSession = beginNewSession();
 
     result = await completeSignIn(params, transaction);
     // The inspector's record goes into the store with the session, in the same write.

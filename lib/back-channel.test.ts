@@ -29,6 +29,13 @@ describe('withDeadline', () => {
       } else if (req.url === '/refused') {
         res.writeHead(401, 'Unauthorized', { 'www-authenticate': 'Bearer error="invalid_token"' });
         res.end('{"error":"invalid_client"}');
+      } else if (req.url === '/status-999') {
+        // Not an HTTP status a Response can be built with (200 to 599): fetch still returns it.
+        res.writeHead(999, { 'content-type': 'application/json' });
+        res.end('{"error":"server_error"}');
+      } else if (req.url === '/status-999-stalled') {
+        res.writeHead(999, { 'content-type': 'application/json' });
+        res.write('{"error":');
       } else if (req.url === '/stalled-body') {
         // Headers at once, then the body never ends.
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -43,6 +50,19 @@ describe('withDeadline', () => {
   after(() => {
     server.closeAllConnections();
     server.close();
+  });
+
+  it('hands back a status outside 200 to 599 as it came, for the caller to refuse', async () => {
+    const response = await withDeadline(backChannelFetch, 2000)(`${origin}/status-999`, {});
+    assert.equal(response.status, 999);
+    assert.equal(await response.text(), '{"error":"server_error"}');
+  });
+
+  it('still bounds the body of such a response', async () => {
+    const started = performance.now();
+    const response = await withDeadline(backChannelFetch, 300)(`${origin}/status-999-stalled`, {});
+    await assert.rejects(response.text(), (err: Error) => err.name === 'TimeoutError');
+    assert.ok(performance.now() - started < 2000);
   });
 
   it('hands back the status, the headers and the body', async () => {

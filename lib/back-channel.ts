@@ -100,7 +100,7 @@ export function backChannelFetch(url: string, options: FetchOptions): Promise<Re
 export type BackChannelFetch = (url: string, options: FetchOptions) => Promise<Response>;
 
 /** Statuses whose response has no body (a `Response` built with one throws). */
-const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 
 /**
  * `fetchFn` with a deadline of `timeoutMs` for the whole exchange: the response and its body,
@@ -128,8 +128,16 @@ export function withDeadline(fetchFn: BackChannelFetch, timeoutMs: number): Back
     const signal = options.signal
       ? AbortSignal.any([options.signal, deadline.signal])
       : deadline.signal;
+    let armed = false;
     try {
       const response = await fetchFn(url, { ...options, signal });
+      if (response.status < 200 || response.status > 599) {
+        // No Response can be built with such a status (fetch hands it back all the same): this
+        // one goes back as it came, for the caller to refuse, and the timer stays, so that the
+        // signal still ends a body that stalls (it keeps the request until then; a rare case).
+        armed = true;
+        return response;
+      }
       const body = NULL_BODY_STATUSES.has(response.status) ? null : await response.arrayBuffer();
       return new Response(body, {
         status: response.status,
@@ -137,7 +145,7 @@ export function withDeadline(fetchFn: BackChannelFetch, timeoutMs: number): Back
         headers: response.headers,
       });
     } finally {
-      clearTimeout(timer);
+      if (!armed) clearTimeout(timer);
     }
   };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -82,6 +82,39 @@ describe('withDeadline', () => {
     const empty = await withDeadline(backChannelFetch, 2000)(`${origin}/empty`, {});
     assert.equal(empty.status, 204);
     assert.equal(empty.body, null);
+  });
+
+  it('hands back a refusal whose reason phrase no Response can carry, status and body intact', async () => {
+    // A status line as a gateway may send it: a reason phrase beyond Latin-1 (fetch decodes it as
+    // UTF-8; a Latin-1 byte that is no UTF-8 becomes U+FFFD). node:http cannot write it: raw TCP.
+    const body = '{"error":"invalid_client"}';
+    const lines = [
+      Buffer.from(`HTTP/1.1 400 错误请求\r\ncontent-type: application/json\r\n`, 'utf8'),
+      Buffer.from(`HTTP/1.1 401 Não autorizado\r\ncontent-type: application/json\r\n`, 'latin1'),
+    ];
+    const raw = createTcpServer((socket) => {
+      socket.once('data', (request) => {
+        const line = lines[Number(request.toString('latin1').split(' ')[1]?.slice(1))];
+        socket.end(
+          Buffer.concat([
+            line ?? Buffer.alloc(0),
+            Buffer.from(`content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`),
+          ]),
+        );
+      });
+    });
+    await new Promise<void>((done) => raw.listen(0, '127.0.0.1', done));
+    const rawOrigin = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
+    try {
+      for (const [index, status] of [400, 401].entries()) {
+        const response = await withDeadline(backChannelFetch, 2000)(`${rawOrigin}/${index}`, {});
+        assert.equal(response.status, status);
+        assert.equal(response.headers.get('content-type'), 'application/json');
+        assert.equal(await response.text(), body);
+      }
+    } finally {
+      raw.close();
+    }
   });
 
   it('rejects with a TimeoutError when no answer comes in time', async () => {

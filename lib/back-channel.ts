@@ -102,6 +102,9 @@ export type BackChannelFetch = (url: string, options: FetchOptions) => Promise<R
 /** Statuses whose response has no body (a `Response` built with one throws). */
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 
+/** A reason phrase a `Response` can be built with (RFC 9110: HTAB, SP, VCHAR, obs-text). */
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 /**
  * `fetchFn` with a deadline of `timeoutMs` for the whole exchange: the response and its body,
  * which is read here (provider answers are small JSON or JWT documents) and handed back in a new
@@ -141,7 +144,11 @@ export function withDeadline(fetchFn: BackChannelFetch, timeoutMs: number): Back
       const body = NULL_BODY_STATUSES.has(response.status) ? null : await response.arrayBuffer();
       return new Response(body, {
         status: response.status,
-        statusText: response.statusText,
+        // fetch decodes the status line as UTF-8: a reason phrase beyond Latin-1 (a gateway's
+        // localised one, or a Latin-1 byte read as U+FFFD) is one no Response can be built with.
+        // Dropped, not thrown: nothing judges a response by it, and the status and body are what
+        // the caller classifies (a refusal stays a refusal).
+        statusText: REASON_PHRASE.test(response.statusText) ? response.statusText : '',
         headers: response.headers,
       });
     } finally {

@@ -160,6 +160,25 @@ describe('checkTargets, a reference not measured', () => {
   });
 });
 
+describe('checkTargets, the floor with Redis not measured', () => {
+  it("leaves app+redis's targets beside it unmet, not dropped, and the app's alone", () => {
+    const app = subject('app', { login: 14, cpu: 9, rate: 250, me: 1.5 });
+    const full = result(app);
+    const withoutFloorRedis: BenchResult = {
+      ...full,
+      subjects: [...full.subjects, subject('app+redis', { login: 14, cpu: 9, rate: 250, me: 1.5 })],
+      notMeasured: [{ id: 'floor+redis', stage: 'start', message: 'exited with status 1' }],
+    };
+    const targets = checkTargets(withoutFloorRedis);
+    const missed = targets.filter((t) => !t.ok);
+    assert.equal(missed.length, 1);
+    assert.equal(missed[0]?.subject, 'app+redis');
+    assert.match(missed[0]?.name ?? '', /floor\+redis/);
+    assert.match(missed[0]?.value ?? '', /not measured.*start/);
+    assert.ok(!targets.some((t) => t.subject === 'app' && t.name.includes('floor+redis')));
+  });
+});
+
 describe('describeStackCost', () => {
   const withStack = (id: SubjectId, login: number, signedOut: number): SubjectFigures => ({
     ...subject(id, { login, cpu: 1, rate: 1, me: 1 }),

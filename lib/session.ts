@@ -148,8 +148,8 @@ export type NewSession = {
  * {@link NewSession.save}: a sign-in that fails drops both, and the id leads nowhere. Route
  * handlers only.
  *
- * Begun only once the callback is known to be this browser's (its transaction found): a stray or
- * forged callback costs no seal.
+ * Begun only once the callback is known to be this browser's (its transaction found) and the
+ * store has answered: a stray callback, or one the store turns away, costs no seal.
  */
 export function beginNewSession(): NewSession {
   const id = createSessionId();

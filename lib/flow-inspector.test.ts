@@ -38,6 +38,17 @@ before(async () => {
 
 after(() => op.stop());
 
+/** A sign-in through the provider's forms, up to its callback (the code not yet redeemed). */
+async function authorize() {
+  const { url, transaction } = await startSignIn('/profile');
+  const callback = await driveSignIn(url, {
+    login: 'alice',
+    password: 'alice-password',
+    redirectUri: `${appUrl}/auth/callback`,
+  });
+  return { url, transaction, callback };
+}
+
 /** The record as stored, without what depends on when it was made. */
 function parseRecord(json: string | undefined): Omit<SignInFlowRecord, 'totalMs'> {
   assert.ok(json !== undefined, 'a record');
@@ -62,12 +73,7 @@ async function collectUnhandledRejections(body: () => Promise<void>): Promise<un
 
 describe('the sign-in record, begun beside the code redemption', () => {
   it('is the record of the authorization request sent, as made after the sign-in', async () => {
-    const { url, transaction } = await startSignIn('/profile');
-    const callback = await driveSignIn(url, {
-      login: 'alice',
-      password: 'alice-password',
-      redirectUri: `${appUrl}/auth/callback`,
-    });
+    const { url, transaction, callback } = await authorize();
     const callbackStart = performance.now();
     const callbackAt = Date.now();
     const capture = beginSignInFlowCapture(transaction);
@@ -104,12 +110,7 @@ describe('the sign-in record, begun beside the code redemption', () => {
   });
 
   it('is no record when it cannot be made, and no failure', async () => {
-    const { url, transaction } = await startSignIn('/profile');
-    const callback = await driveSignIn(url, {
-      login: 'alice',
-      password: 'alice-password',
-      redirectUri: `${appUrl}/auth/callback`,
-    });
+    const { transaction, callback } = await authorize();
     const result = await completeSignIn(callback.searchParams, transaction);
     // A verifier that is no string: the challenge cannot be computed.
     const broken = { ...transaction, code_verifier: 42 } as unknown as Transaction;

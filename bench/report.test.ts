@@ -104,6 +104,11 @@ function result(app: SubjectFigures): BenchResult {
   };
 }
 
+/** The cells of the table's first line that starts with `start`, trimmed. */
+function readCells(table: string, start: string): string[] {
+  return (table.split('\n').find((l) => l.startsWith(start)) ?? '').split('|').map((c) => c.trim());
+}
+
 describe('checkTargets', () => {
   it('meets every target when the app is that much better than the peer and close to the floor', () => {
     const app = subject('app', { login: 14, cpu: 9, rate: 250, me: 1.5 });
@@ -246,13 +251,11 @@ describe('formatTable', () => {
         subject('app+redis', { login: 15, cpu: 9, rate: 250, me: 1.5 }),
       ],
     });
-    const header = (table.split('\n')[0] ?? '').split('|').map((c) => c.trim());
+    const header = readCells(table, '| figure');
     assert.ok(header.includes('app / base'));
     assert.ok(header.includes('app+redis / base+redis'));
     assert.ok(!header.includes('app+redis / base'), 'never across stores');
-    const login = (table.split('\n').find((l) => l.startsWith('| login round trip p50')) ?? '')
-      .split('|')
-      .map((c) => c.trim());
+    const login = readCells(table, '| login round trip p50');
     assert.equal(login[header.indexOf('app / base')], '0.88×');
     assert.equal(login[header.indexOf('app+redis / base+redis')], '0.75×');
   });
@@ -272,14 +275,12 @@ describe('the floor with Redis', () => {
 
   it('sets app+redis beside it, and only app+redis', () => {
     const table = formatTable(withRedis());
-    const header = (table.split('\n')[0] ?? '').split('|').map((c) => c.trim());
+    const header = readCells(table, '| figure');
     assert.ok(header.includes('floor+redis'), 'its own column of figures');
     assert.ok(header.includes('app+redis / floor+redis'));
     assert.ok(!header.includes('app / floor+redis'), 'never across stores');
     assert.ok(!header.some((h) => h.startsWith('floor+redis /')), 'a reference, not a subject');
-    const login = (table.split('\n').find((l) => l.startsWith('| login round trip p50')) ?? '')
-      .split('|')
-      .map((c) => c.trim());
+    const login = readCells(table, '| login round trip p50');
     assert.equal(login[header.indexOf('app+redis / floor+redis')], '1.42×');
     assert.equal(login[header.indexOf('app+redis / floor')], '1.70×');
   });

@@ -5,6 +5,7 @@ import { sessionCookieName } from './lib/cookie-names';
 import { buildSecurityHeaders } from './lib/response-security';
 import { createNonce } from './lib/security-headers';
 import { shouldAnswerUnavailable } from './lib/store-health';
+import { NO_STORE_NO_TRANSFORM } from './lib/cache-control';
 
 /**
  * Pages and routes that read the session (with a session cookie, they need the store). `/api/me`
@@ -50,7 +51,7 @@ function answerWhileStoreDown(
         error_description:
           'The session store cannot be reached; nobody was signed out. Retry shortly.',
       },
-      { status: 503, headers: { 'cache-control': 'no-store', 'retry-after': '5' } },
+      { status: 503, headers: { 'cache-control': NO_STORE_NO_TRANSFORM, 'retry-after': '5' } },
     );
   }
   const target = new URL('/auth/unavailable', request.nextUrl);

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 
-import { CookieJar, createAgent, get, postForm } from './http';
+import { CookieJar, createAgent, decodeBody, get, postForm } from './http';
 
 describe('CookieJar', () => {
   it('keeps what Set-Cookie stores and drops what it expires', () => {
@@ -27,6 +28,7 @@ describe('get / postForm', () => {
   let server: Server;
   let base: URL;
   const seen: { method?: string; cookie?: string; body?: string }[] = [];
+  let accepted: string | undefined;
 
   before(async () => {
     server = createServer((req, res) => {
@@ -34,6 +36,13 @@ describe('get / postForm', () => {
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
         seen.push({ method: req.method, cookie: req.headers.cookie, body });
+        if (req.url === '/json') {
+          // As Next.js answers a client that accepts gzip.
+          accepted = req.headers['accept-encoding'];
+          res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+          res.end(gzipSync('{"sub":"alice"}'));
+          return;
+        }
         res.writeHead(303, { location: '/next', 'set-cookie': ['s=1; Path=/'] });
         res.end('moved');
       });
@@ -56,5 +65,30 @@ describe('get / postForm', () => {
     agent.destroy();
     assert.equal(seen[0]?.cookie, undefined);
     assert.deepEqual(seen[1], { method: 'POST', cookie: 's=1', body: 'login=alice' });
+  });
+
+  it('asks for compressed bodies as Chromium does, and hands them back decoded', async () => {
+    const reply = await get(new URL('/json', base), undefined, false);
+    assert.equal(accepted, 'gzip, deflate, br, zstd');
+    assert.equal(reply.body, '{"sub":"alice"}');
+  });
+});
+
+describe('decodeBody', () => {
+  const text = 'x'.repeat(500);
+  it('decodes every encoding the client asks for, and passes identity through', () => {
+    for (const [encoding, encoded] of [
+      ['gzip', gzipSync(text)],
+      ['deflate', deflateSync(text)],
+      ['br', brotliCompressSync(text)],
+      ['zstd', zstdCompressSync(text)],
+      ['identity', Buffer.from(text)],
+      [undefined, Buffer.from(text)],
+    ] as const) {
+      assert.equal(decodeBody(encoded, encoding).toString(), text, String(encoding));
+    }
+  });
+  it('refuses an encoding it did not ask for', () => {
+    assert.throws(() => decodeBody(Buffer.from(text), 'compress'), /unexpected Content-Encoding/);
   });
 });

@@ -1,10 +1,39 @@
 import { Agent, request } from 'node:http';
+import { brotliDecompressSync, gunzipSync, inflateSync, zstdDecompressSync } from 'node:zlib';
 
 /**
  * A lean HTTP/1.1 client for the benchmark: keep-alive connections, one cookie jar per user and
  * site, redirects not followed (each hop is a measured step). Plain `node:http` rather than
  * `fetch`, so that the load generator's own cost stays small next to what it measures.
+ *
+ * It asks for compressed bodies as a browser does (Chromium's `Accept-Encoding`), so that each
+ * subject pays for the compression a browser would get from it: Next.js gzips any body for such a
+ * client unless the response says `no-transform` (lib/cache-control.ts).
  */
+
+/** Chromium's `Accept-Encoding` (fetch and navigation alike). */
+export const ACCEPT_ENCODING = 'gzip, deflate, br, zstd';
+
+/** The body as it was before its `Content-Encoding` (none, or one of {@link ACCEPT_ENCODING}). */
+export function decodeBody(body: Buffer, encoding: string | undefined): Buffer {
+  switch (encoding?.trim().toLowerCase()) {
+    case undefined:
+    case '':
+    case 'identity':
+      return body;
+    case 'gzip':
+    case 'x-gzip':
+      return gunzipSync(body);
+    case 'deflate':
+      return inflateSync(body);
+    case 'br':
+      return brotliDecompressSync(body);
+    case 'zstd':
+      return zstdDecompressSync(body);
+    default:
+      throw new Error(`unexpected Content-Encoding: ${encoding}`);
+  }
+}
 
 export type Reply = {
   readonly status: number;
@@ -95,6 +124,7 @@ function sendOnce(
         headers: {
           host: url.host,
           accept: '*/*',
+          'accept-encoding': ACCEPT_ENCODING,
           ...(cookie ? { cookie } : {}),
           ...(body === undefined
             ? {}
@@ -109,13 +139,19 @@ function sendOnce(
         jar?.store(res.headers['set-cookie']);
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            location: res.headers.location,
-            body: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
+        res.on('end', () => {
+          try {
+            resolve({
+              status: res.statusCode ?? 0,
+              location: res.headers.location,
+              body: decodeBody(Buffer.concat(chunks), res.headers['content-encoding']).toString(
+                'utf8',
+              ),
+            });
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        });
         res.on('error', reject);
       },
     );

@@ -238,6 +238,7 @@ describe('formatTable', () => {
     assert.match(table, /provider CPU per login at 32 \(apart\), ms\s*\|\s*4\.0 \|/);
     assert.doesNotMatch(table, /Redis/);
     assert.match(table, /Crypto floor of one sign-in: 1\.50 ms/);
+    assert.match(table, /as a browser does \(Accept-Encoding: gzip, deflate, br, zstd\)/);
   });
 
   it('sets each app variant beside the baseline with the same store', () => {

@@ -1,3 +1,4 @@
+import { ACCEPT_ENCODING } from './http';
 import type { CryptoFloor } from './crypto-floor';
 import type { MachineReport, Summary } from './measure';
 import type { SubjectId } from './stack';
@@ -269,6 +270,7 @@ export function formatTable(result: BenchResult): string {
     `Crypto floor of one sign-in: ${crypto.signInMs.toFixed(2)} ms p50 (RS256 assertion ` +
       `${crypto.assertionSign.p50.toFixed(2)} + ID-token check ${crypto.idTokenVerify.p50.toFixed(2)} + ` +
       `seal ${crypto.seal.p50.toFixed(2)}); an unseal ${crypto.unseal.p50.toFixed(2)} ms.`,
+    `Every request asks for compressed bodies as a browser does (Accept-Encoding: ${ACCEPT_ENCODING}).`,
   );
   const stack = describeStackCost(result.subjects);
   if (stack) lines.push(stack);

@@ -195,7 +195,7 @@ test('/api/messages over HTTP: 401 without a token, 401 invalid_token for junk, 
   const bare = await request.get(api);
   expect(bare.status()).toBe(401);
   expect(bare.headers()['www-authenticate']).toBe(`Bearer realm="${stack.appUrl}/api"`);
-  expect(bare.headers()['cache-control']).toBe('no-store');
+  expect(bare.headers()['cache-control']).toBe('no-store, no-transform');
 
   const junk = await request.get(api, { headers: { authorization: 'Bearer not.a.jwt' } });
   expect(junk.status()).toBe(401);

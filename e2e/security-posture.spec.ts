@@ -189,6 +189,27 @@ test('pages and API responses that show tokens or claims are never stored', asyn
   expect(profile.body).toContain(op.user.sub);
 });
 
+test('small JSON answers go out as they are, even to a client that accepts gzip; pages are compressed', async () => {
+  // What a browser sends: Next.js would gzip any body for it (lib/cache-control.ts).
+  const headers = { 'accept-encoding': 'gzip, deflate, br, zstd' };
+  const agent = new HttpAgent();
+  const signedOut = await agent.request(`${stack.appUrl}/api/me`, { headers });
+  expect(signedOut.status).toBe(401);
+  expect(JSON.parse(signedOut.body)).toMatchObject({ error: 'unauthenticated' });
+  expect(signedOut.headers.get('content-encoding')).toBeNull();
+  expect(signedOut.headers.get('cache-control')).toBe('no-store, no-transform');
+  expect((await signIn(stack.appUrl, op, {}, agent)).kind).toBe('session');
+  const me = await agent.request(`${stack.appUrl}/api/me`, { headers });
+  expect(me.status).toBe(200);
+  expect(JSON.parse(me.body)).toMatchObject({ sub: op.user.sub });
+  expect(me.headers.get('content-encoding')).toBeNull();
+  expect(me.headers.get('cache-control')).toBe('no-store, no-transform');
+  const page = await agent.request(`${stack.appUrl}/profile`, { headers });
+  expect(page.status).toBe(200);
+  expect(page.body).toContain(op.user.sub);
+  expect(page.headers.get('content-encoding')).toMatch(/^(?:gzip|br|deflate)$/);
+});
+
 /** Records CSP violations and script errors on every document `page` loads, before its scripts run. */
 async function watchPage(page: Page): Promise<{ problems: string[]; violations: string[] }> {
   const problems: string[] = [];

@@ -650,7 +650,7 @@ test.describe('one instance, sessions in memory (no Redis)', () => {
     for (const [name, pending] of refused) {
       const response = await pending;
       expect(response.status, name).toBe(400);
-      expect(response.headers.get('cache-control'), name).toBe('no-store');
+      expect(response.headers.get('cache-control'), name).toBe('no-store, no-transform');
       const body = (await response.json()) as { error?: unknown; error_description?: unknown };
       expect(typeof body.error, name).toBe('string');
       expect(typeof body.error_description, name).toBe('string');
@@ -663,7 +663,7 @@ test.describe('one instance, sessions in memory (no Redis)', () => {
     const bySub = await sign(without('sid'));
     const accepted = await post(form(bySub));
     expect(accepted.status).toBe(200);
-    expect(accepted.headers.get('cache-control')).toBe('no-store');
+    expect(accepted.headers.get('cache-control')).toBe('no-store, no-transform');
     expect(await me(), 'ended by sub').toBe(401);
     // After answering, the app revokes the ended session's refresh token (§2.7), and the provider
     // ends its grant with it. A provider that sends this logout has ended that grant already; here

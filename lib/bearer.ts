@@ -10,6 +10,8 @@
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3 (WWW-Authenticate response header field)
  */
 
+import { NO_STORE_NO_TRANSFORM } from './cache-control';
+
 /** The error codes of RFC 6750 §3.1. */
 export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope';
 
@@ -222,7 +224,7 @@ export function challengeErrorResponse(
   others: readonly Challenge[] = [],
   extraHeaders: Readonly<Record<string, string>> = {},
 ): Response {
-  const headers = new Headers({ 'cache-control': 'no-store', ...extraHeaders });
+  const headers = new Headers({ 'cache-control': NO_STORE_NO_TRANSFORM, ...extraHeaders });
   for (const c of [challenge, ...others]) headers.append('www-authenticate', formatChallenge(c));
   const status = getChallengeStatus(challenge.error);
   if (!challenge.error) return new Response(null, { status, headers });

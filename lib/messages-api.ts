@@ -6,6 +6,7 @@ import {
   type ApiRequest,
   type Authorization,
 } from './resource-server';
+import { NO_STORE_NO_TRANSFORM } from './cache-control';
 
 /**
  * The protected API, `GET /api/messages` and `GET /api/messages/{id}`: what it answers, kept out
@@ -81,12 +82,12 @@ async function answerApiRequest(
           error: 'temporarily_unavailable',
           error_description: 'The access token cannot be verified right now; retry later',
         },
-        { status: 503, headers: { 'cache-control': 'no-store', 'retry-after': '5' } },
+        { status: 503, headers: { 'cache-control': NO_STORE_NO_TRANSFORM, 'retry-after': '5' } },
       );
     }
     return challengeErrorResponse(result.challenge, result.others, result.headers);
   }
-  const headers = { 'cache-control': 'no-store', ...result.headers };
+  const headers = { 'cache-control': NO_STORE_NO_TRANSFORM, ...result.headers };
   const answer = body(result.claims);
   if (!answer) return Response.json({ error: 'not_found' }, { status: 404, headers });
   return Response.json(answer, { headers });

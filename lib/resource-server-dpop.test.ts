@@ -146,7 +146,7 @@ async function expectDpopRefusal(
   description?: RegExp,
 ): Promise<string> {
   assert.equal(res.status, 401);
-  assert.equal(res.headers.get('cache-control'), 'no-store');
+  assert.equal(res.headers.get('cache-control'), 'no-store, no-transform');
   const challenge = res.headers.get('www-authenticate') ?? '';
   assert.match(challenge, new RegExp(`^DPoP realm="${API}", error="${error}"`));
   assert.match(challenge, /algs="[A-Za-z0-9 ]+"/);

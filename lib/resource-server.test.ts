@@ -110,7 +110,7 @@ type Expected = { status: number; error?: string; description?: RegExp };
 async function expectRefusal(req: Request, expected: Expected): Promise<Response> {
   const res = await send(req);
   assert.equal(res.status, expected.status);
-  assert.equal(res.headers.get('cache-control'), 'no-store');
+  assert.equal(res.headers.get('cache-control'), 'no-store, no-transform');
   const challenge = res.headers.get('www-authenticate') ?? '';
   assert.match(challenge, /^Bearer realm="https:\/\/app\.example\/api"/);
   if (expected.error) {
@@ -341,7 +341,7 @@ describe('GET /api/messages: what is accepted', () => {
     const token = await mint();
     const res = await send(request(`Bearer ${token}`));
     assert.equal(res.status, 200);
-    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.equal(res.headers.get('cache-control'), 'no-store, no-transform');
     assert.equal(res.headers.get('www-authenticate'), null);
     const body = (await res.json()) as {
       messages: unknown[];

@@ -1,4 +1,5 @@
 import { AUTH_ERROR_CATALOG } from './errors';
+import { NO_STORE_NO_TRANSFORM } from './cache-control';
 
 /**
  * The answer of a page that needs the session while the session store is unreachable: 503 with a
@@ -34,7 +35,7 @@ export function renderSessionUnavailable(
     status: 503,
     headers: {
       'content-type': 'text/html; charset=utf-8',
-      'cache-control': 'no-store',
+      'cache-control': NO_STORE_NO_TRANSFORM,
       'retry-after': '5',
     },
   });
@@ -48,6 +49,6 @@ export function jsonSessionUnavailable(): Response {
       error_description:
         'The session store cannot be reached; nobody was signed out. Retry shortly.',
     },
-    { status: 503, headers: { 'cache-control': 'no-store', 'retry-after': '5' } },
+    { status: 503, headers: { 'cache-control': NO_STORE_NO_TRANSFORM, 'retry-after': '5' } },
   );
 }

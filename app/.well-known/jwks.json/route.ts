@@ -2,6 +2,7 @@ import { describeError, log } from '@/lib/log';
 import { getConfig } from '@/lib/config';
 import { getClientKeySet } from '@/lib/keys';
 import { withSecurityHeaders } from '@/lib/response-security';
+import { NO_STORE_NO_TRANSFORM } from '@/lib/cache-control';
 
 // MUST be rendered per request: a static route would bake today's keys into the build.
 export const dynamic = 'force-dynamic';
@@ -32,7 +33,7 @@ async function serveJwks() {
     log.error('client keys unavailable', { reason: describeError(err) });
     return Response.json(
       { error: 'keys_unavailable' },
-      { status: 503, headers: { 'cache-control': 'no-store' } },
+      { status: 503, headers: { 'cache-control': NO_STORE_NO_TRANSFORM } },
     );
   }
 }

@@ -6,6 +6,7 @@ import { sessionCookieName } from '@/lib/cookie-names';
 import { isSessionUnavailable, readSessionState } from '@/lib/session';
 import { shouldAnswerUnavailable } from '@/lib/store-health';
 import { jsonSessionUnavailable } from '@/lib/unavailable-page';
+import { NO_STORE_NO_TRANSFORM } from '@/lib/cache-control';
 
 export const dynamic = 'force-dynamic';
 
@@ -19,7 +20,7 @@ async function readMe() {
   // pages (this route is left out of the proxy: lib/response-security.ts).
   if ((await cookies()).has(sessionCookieName()) && shouldAnswerUnavailable())
     return jsonSessionUnavailable();
-  const headers = { 'cache-control': 'no-store' };
+  const headers = { 'cache-control': NO_STORE_NO_TRANSFORM };
   let current: Awaited<ReturnType<typeof readSessionState>>;
   try {
     current = await readSessionState();

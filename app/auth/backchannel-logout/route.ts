@@ -10,10 +10,11 @@ import { getSessionStore } from '@/lib/session-backend';
 import type { SessionRecord } from '@/lib/session-record';
 import { isSessionStoreUnavailable } from '@/lib/session-store';
 import { revokeRefreshToken } from '@/lib/token-refresh';
+import { NO_STORE_NO_TRANSFORM } from '@/lib/cache-control';
 
 export const dynamic = 'force-dynamic';
 
-const NO_STORE = { 'cache-control': 'no-store' } as const;
+const NO_STORE = { 'cache-control': NO_STORE_NO_TRANSFORM } as const;
 /** The longest Logout Token accepted, form-encoded (at most 3 bytes per character), with room. */
 const MAX_BODY_BYTES = 3 * LOGOUT_TOKEN_MAX_LENGTH + 1024;
 

@@ -1,5 +1,6 @@
 import { recordRefreshFlow } from '@/lib/flow-inspector';
 import { callMessagesApiAsUser } from '@/lib/user-api-call';
+import { NO_STORE_NO_TRANSFORM } from '@/lib/cache-control';
 
 export const dynamic = 'force-dynamic';
 
@@ -16,7 +17,7 @@ export const dynamic = 'force-dynamic';
 export async function GET() {
   const outcome = await callMessagesApiAsUser();
   await recordRefreshFlow(outcome);
-  const headers: Record<string, string> = { 'cache-control': 'no-store' };
+  const headers: Record<string, string> = { 'cache-control': NO_STORE_NO_TRANSFORM };
   if (!outcome.ok) {
     if (outcome.status === 503) headers['retry-after'] = '5';
     return Response.json(

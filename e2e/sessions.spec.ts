@@ -324,7 +324,7 @@ test.describe('two app instances on one Redis', () => {
     await passProvider(page, a);
     const callback = await answered;
     expect(callback.status()).toBe(503);
-    expect(callback.headers()['cache-control']).toBe('no-store');
+    expect(callback.headers()['cache-control']).toBe('no-store, no-transform');
     await expect(page.getByTestId('error-code')).toHaveText('session_store_unavailable');
     expect(stack.countGrants('authorization_code'), 'the code was not redeemed').toBe(signIns);
     expect(await sessionCookie(context), 'nobody signed out').toBe(cookie);

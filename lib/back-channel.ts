@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { observeProviderResponse } from './clock-skew';
+import { sendRequest } from './http-transport';
 import { log } from './log';
 import { processSingleton } from './process-slot';
 
@@ -180,7 +181,7 @@ async function tracedFetch(
   const sentAt = Date.now();
   const target = stripQuery(url);
   try {
-    const response = await fetch(url, options as RequestInit);
+    const response = await sendRequest(url, options);
     if (label === 'back-channel')
       observeProviderResponse({ method, url }, response.headers, sentAt, Date.now());
     if (trace && isJwtResponse(response)) {

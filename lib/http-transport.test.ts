@@ -244,3 +244,63 @@ describe('sendRequest on a kept-alive connection the server has closed', () => {
     }
   });
 });
+
+/** A TCP server that answers each connection's requests with `answer`; closed by `close`. */
+async function rawServer(answer: (socket: Socket, request: string, index: number) => void) {
+  const open = new Set<Socket>();
+  const requests: string[] = [];
+  let connections = 0;
+  const server = createTcpServer((socket) => {
+    connections += 1;
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+    socket.on('error', () => {});
+    let index = 0;
+    socket.on('data', (data: Buffer) => {
+      requests.push(data.toString('latin1'));
+      answer(socket, data.toString('latin1'), index++);
+    });
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    port,
+    requests,
+    open,
+    connections: () => connections,
+    close: () => {
+      for (const socket of open) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+describe('sendRequest and a POST on a kept-alive connection reset before any answer', () => {
+  it('does not send it again (the server may have applied it), and reports a network failure', async () => {
+    // The second request on the first connection, a code redemption, reaches the server, which
+    // applies it and then loses the connection before answering: fetch reports the failure; a
+    // second POST would redeem the code (or replay the client assertion's jti) once more.
+    const server = await rawServer((socket, _request, index) => {
+      if (index === 1) {
+        socket.resetAndDestroy();
+        return;
+      }
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nok');
+    });
+    try {
+      assert.equal(await (await sendRequest(server.url, manual)).text(), 'ok');
+      const failure = await sendRequest(server.url, {
+        ...manual,
+        method: 'POST',
+        body: new URLSearchParams({ grant_type: 'authorization_code', code: 'once' }),
+      }).catch((e: unknown) => e);
+      assert.ok(failure instanceof TypeError);
+      assert.equal(isNetworkError(failure), true);
+      assert.equal(server.requests.filter((r) => r.startsWith('POST ')).length, 1);
+      assert.equal(server.connections(), 1);
+    } finally {
+      server.close();
+    }
+  });
+});

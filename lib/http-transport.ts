@@ -28,10 +28,12 @@ import { brotliDecompressSync, gunzipSync, inflateSync, zstdDecompressSync } fro
  *
  * What differs: a status outside 200 to 599 (no `Response` can carry one) rejects with a
  * `TypeError` whose cause has the code `ERR_HTTP_INVALID_STATUS_CODE`, where `fetch` handed such a
- * response back; a request sent on a kept-alive connection that the server closed meanwhile
- * (reset before any answer) is sent once more on a new connection, as Node.js advises.
+ * response back; a request with an idempotent method (GET, for discovery and keys) sent on a
+ * kept-alive connection that the server closed meanwhile (reset before any answer) is sent once
+ * more on a new connection, as Node.js advises. A POST is not: the server may have applied it.
  *
  * @see https://nodejs.org/api/http.html#requestreusedsocket
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-9.2.2 (idempotent methods, retries)
  * @see https://fetch.spec.whatwg.org/#http-network-fetch (Accept-Encoding, content codings)
  */
 
@@ -50,6 +52,20 @@ const agents = {
   'http:': new HttpAgent({ keepAlive: true }),
   'https:': new HttpsAgent({ keepAlive: true }),
 };
+
+/**
+ * The methods a request may be sent again with after its connection failed (RFC 9110 §9.2.2).
+ * MUST: not POST. A token request lost before its answer may have been applied: sent again, it
+ * would redeem the code a second time (and replay the client assertion's and DPoP proof's `jti`).
+ */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
+  'GET',
+  'HEAD',
+  'OPTIONS',
+  'TRACE',
+  'PUT',
+  'DELETE',
+]);
 
 /** Statuses whose response has no body (a `Response` built with one throws). */
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
@@ -164,9 +180,16 @@ function sendOnce(target: URL, init: TransportInit, retried: boolean): Promise<R
     signal?.addEventListener('abort', onAbort, { once: true });
 
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (!answered && !retried && req.reusedSocket && err.code === 'ECONNRESET') {
-        // The server closed this idle kept-alive connection as the request went out: it read
-        // nothing of it. Once more, on a new connection.
+      if (
+        !answered &&
+        !retried &&
+        req.reusedSocket &&
+        err.code === 'ECONNRESET' &&
+        IDEMPOTENT_METHODS.has(method)
+      ) {
+        // Most likely the server closed this idle kept-alive connection as the request went out;
+        // but nothing tells that it read none of it, so only a request that may be applied twice
+        // goes once more, on a new connection (fetch sends none again).
         finish(() => resolve(sendOnce(target, init, true)));
         return;
       }

@@ -304,3 +304,24 @@ describe('sendRequest and a POST on a kept-alive connection reset before any ans
     }
   });
 });
+
+describe('sendRequest and what follows a complete response', () => {
+  it('hands back a 204, or a response of Content-Length bytes, that bytes beyond it follow', async () => {
+    // RFC 9112 §6.3: a 204 ends with its header section, a Content-Length body after so many
+    // bytes; what comes after is no part of the response (fetch hands it back all the same).
+    const server = await rawServer((socket, request) => {
+      if (request.startsWith('GET /no-content '))
+        socket.write('HTTP/1.1 204 No Content\r\n\r\n{"unexpected":true}');
+      else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokAND MORE');
+    });
+    try {
+      const empty = await sendRequest(`${server.url}no-content`, manual);
+      assert.equal(empty.status, 204);
+      assert.equal(empty.body, null);
+      const sized = await sendRequest(`${server.url}sized`, manual);
+      assert.equal(await sized.text(), 'ok');
+    } finally {
+      server.close();
+    }
+  });
+});

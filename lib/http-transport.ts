@@ -160,7 +160,8 @@ function sendOnce(target: URL, init: TransportInit, retried: boolean): Promise<R
       reject(abortReason(signal));
       return;
     }
-    let answered = false;
+    // The response once its head arrived; `complete` once its body has (its framing said so).
+    let response: IncomingMessage | undefined;
     const req = send(target, {
       method,
       headers: Object.fromEntries(headers),
@@ -180,8 +181,11 @@ function sendOnce(target: URL, init: TransportInit, retried: boolean): Promise<R
     signal?.addEventListener('abort', onAbort, { once: true });
 
     req.on('error', (err: NodeJS.ErrnoException) => {
+      // Bytes after a complete response (a body after a 204, beyond a Content-Length) are no part
+      // of it (RFC 9112 §6.3): the connection is dropped, and the response ends as it came.
+      if (response?.complete) return;
       if (
-        !answered &&
+        response === undefined &&
         !retried &&
         req.reusedSocket &&
         err.code === 'ECONNRESET' &&
@@ -196,7 +200,7 @@ function sendOnce(target: URL, init: TransportInit, retried: boolean): Promise<R
       finish(() => reject(new TypeError('fetch failed', { cause: err })));
     });
     req.on('response', (res) => {
-      answered = true;
+      response = res;
       const status = res.statusCode ?? 0;
       if (status < 200 || status > 599) {
         req.destroy();
@@ -236,6 +240,7 @@ function sendOnce(target: URL, init: TransportInit, retried: boolean): Promise<R
     });
     // Whatever else ends the exchange before the body did.
     req.on('close', () => {
+      if (response?.complete) return;
       const cause = Object.assign(new Error('connection closed before the response ended'), {
         code: 'ECONNRESET',
       });

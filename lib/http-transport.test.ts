@@ -325,3 +325,20 @@ describe('sendRequest and what follows a complete response', () => {
     }
   });
 });
+
+describe('sendRequest and an empty body with a Content-Encoding', () => {
+  it('hands back an empty body whatever its Content-Encoding says, as fetch does', async () => {
+    const server = await rawServer((socket) => {
+      socket.write(
+        'HTTP/1.1 401 Unauthorized\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n',
+      );
+    });
+    try {
+      const response = await sendRequest(server.url, manual);
+      assert.equal(response.status, 401);
+      assert.equal(await response.text(), '');
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -85,6 +85,9 @@ function encodeBody(body: unknown): { bytes: Buffer | undefined; form: boolean }
 
 /** The body before its `Content-Encoding`; codings this transport did not ask for stay as they are. */
 function decodeBody(body: Buffer, encoding: string | undefined): Buffer {
+  // No bytes decode to no bytes (fetch's decoders see an empty stream); zlib would throw
+  // Z_BUF_ERROR for an empty gzip member (a 401 or a HEAD answer labelled gzip, say).
+  if (body.byteLength === 0) return body;
   switch (encoding?.trim().toLowerCase()) {
     case 'gzip':
     case 'x-gzip':

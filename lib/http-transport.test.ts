@@ -342,3 +342,22 @@ describe('sendRequest and an empty body with a Content-Encoding', () => {
     }
   });
 });
+
+describe('sendRequest and a URL with credentials', () => {
+  it('refuses it as fetch does, before anything is sent, and not as a network failure', async () => {
+    const server = await rawServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+    try {
+      const refused = await sendRequest(
+        `http://user:secret@127.0.0.1:${server.port}/token`,
+        manual,
+      ).catch((e: unknown) => e);
+      assert.ok(refused instanceof TypeError);
+      assert.equal(isNetworkError(refused), false);
+      assert.equal(server.requests.length, 0);
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -6,8 +6,8 @@ import { brotliDecompressSync, gunzipSync, inflateSync, zstdDecompressSync } fro
  * The transport under the app's back-channel requests (./back-channel.ts): a `fetch` for the
  * exchanges openid-client and jose make (a method, headers, a form or no body, no redirect
  * followed), carried by `node:http` and `node:https` with keep-alive connections. Anything else
- * (another body type, a redirect to follow, a URL that is not http(s), a proxy from the
- * environment) goes to the global `fetch`, unchanged.
+ * (another body type, a redirect to follow, a URL that is not http(s) or has credentials, a proxy
+ * from the environment) goes to the global `fetch`, unchanged.
  *
  * Why not `fetch` for all: undici registers the `Request` of every fetch given a signal (every
  * one here: the deadline) and every `Response` it returns with a FinalizationRegistry, and V8's
@@ -125,6 +125,10 @@ function toResponse(res: IncomingMessage, body: Buffer): Response {
 function leaveToFetch(url: URL, init: TransportInit): boolean {
   return (
     (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    // fetch refuses a URL with credentials (a TypeError, nothing sent); node:http would send them
+    // as `Authorization: Basic`, or keep the caller's Authorization and drop them.
+    url.username !== '' ||
+    url.password !== '' ||
     // openid-client and jose follow no redirect (`manual`); following one is fetch's business.
     (init.redirect ?? 'follow') !== 'manual' ||
     // Node.js's fetch takes HTTP(S)_PROXY from the environment when this is set; these agents do not.

@@ -361,3 +361,28 @@ describe('sendRequest and a URL with credentials', () => {
     }
   });
 });
+
+describe('sendRequest and an idle kept-alive connection', () => {
+  it('closes it before the server’s announced Keep-Alive timeout, as fetch does', async () => {
+    // `Keep-Alive: timeout=2`: the server closes the connection after 2 s idle; a request sent on
+    // it as it does is lost (and a POST is not sent again). The client closes it first.
+    const server = await rawServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=2\r\n\r\nok');
+    });
+    try {
+      await (await sendRequest(server.url, manual)).text();
+      const [socket] = server.open;
+      assert.ok(socket);
+      const closedByClient = await new Promise<boolean>((done) => {
+        const timer = setTimeout(() => done(false), 1_800);
+        socket.once('end', () => {
+          clearTimeout(timer);
+          done(true);
+        });
+      });
+      assert.equal(closedByClient, true);
+    } finally {
+      server.close();
+    }
+  });
+});

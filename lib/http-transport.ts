@@ -48,9 +48,18 @@ type TransportInit = {
   readonly signal?: AbortSignal | null | undefined;
 };
 
+/**
+ * How long a connection stays idle before this side closes it: undici's default (4 s), which
+ * `fetch` uses. Without a `timeout`, a Node.js agent keeps idle connections for ever and ignores
+ * the server's `Keep-Alive: timeout=N` (it applies `N − 1 s` only when below its own timeout), so
+ * requests went out on connections the server was closing (see the retry below, which a POST
+ * gets none of). On an active connection the timeout only emits an event nobody listens to.
+ */
+const IDLE_TIMEOUT_MS = 4_000;
+
 const agents = {
-  'http:': new HttpAgent({ keepAlive: true }),
-  'https:': new HttpsAgent({ keepAlive: true }),
+  'http:': new HttpAgent({ keepAlive: true, timeout: IDLE_TIMEOUT_MS }),
+  'https:': new HttpsAgent({ keepAlive: true, timeout: IDLE_TIMEOUT_MS }),
 };
 
 /**

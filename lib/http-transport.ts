@@ -19,10 +19,10 @@ import { brotliDecompressSync, gunzipSync, inflateSync, zstdDecompressSync } fro
  * 298–299 → 265–272 MB.
  *
  * What it keeps of `fetch`'s behaviour: the response's status, reason phrase and headers as
- * received; a body decoded from gzip, deflate, br or zstd (it asks for them as `fetch` does), other
- * codings left as they are; `Accept`, `User-Agent` and a form's `Content-Type` when the caller set
- * none; the caller's `signal`, which ends the exchange at any point (the body included) and
- * rejects with its reason; system errors (`ECONNREFUSED`, `ECONNRESET`, …) as the rejection's
+ * received; a body decoded from gzip, deflate, br or zstd (it asks for these four; `fetch` asks
+ * for gzip and deflate, and br over https), other codings left as they are; `Accept`,
+ * `User-Agent` and a form's `Content-Type` when the caller set none; the caller's `signal`, which
+ * ends the exchange at any point (the body included) and rejects with its reason; system errors (`ECONNREFUSED`, `ECONNRESET`, …) as the rejection's
  * `cause`, as `fetch` reports them. The body is read whole before the promise settles (provider
  * answers are small), up to {@link MAX_RESPONSE_BYTES}.
  *

@@ -22,9 +22,10 @@ import { brotliDecompressSync, gunzipSync, inflateSync, zstdDecompressSync } fro
  * received; a body decoded from gzip, deflate, br or zstd (it asks for these four; `fetch` asks
  * for gzip and deflate, and br over https), other codings left as they are; `Accept`,
  * `User-Agent` and a form's `Content-Type` when the caller set none; the caller's `signal`, which
- * ends the exchange at any point (the body included) and rejects with its reason; system errors (`ECONNREFUSED`, `ECONNRESET`, …) as the rejection's
- * `cause`, as `fetch` reports them. The body is read whole before the promise settles (provider
- * answers are small), up to {@link MAX_RESPONSE_BYTES}.
+ * ends the exchange at any point (the body included) and rejects with its reason; system errors
+ * (`ECONNREFUSED`, `ECONNRESET`, …) as the rejection's `cause`, as `fetch` reports them. The
+ * body is read whole before the promise settles (provider answers are small), up to
+ * {@link MAX_RESPONSE_BYTES}.
  *
  * What differs: a status outside 200 to 599 (no `Response` can carry one) rejects with a
  * `TypeError` whose cause has the code `ERR_HTTP_INVALID_STATUS_CODE`, where `fetch` handed such a
@@ -92,7 +93,7 @@ function encodeBody(body: unknown): { bytes: Buffer | undefined; form: boolean }
   return null;
 }
 
-/** The body before its `Content-Encoding`; codings this transport did not ask for stay as they are. */
+/** The body before its `Content-Encoding` (one this transport did not ask for: as it came). */
 function decodeBody(body: Buffer, encoding: string | undefined): Buffer {
   // No bytes decode to no bytes (fetch's decoders see an empty stream); zlib would throw
   // Z_BUF_ERROR for an empty gzip member (a 401 or a HEAD answer labelled gzip, say).
@@ -140,7 +141,8 @@ function leaveToFetch(url: URL, init: TransportInit): boolean {
     url.password !== '' ||
     // openid-client and jose follow no redirect (`manual`); following one is fetch's business.
     (init.redirect ?? 'follow') !== 'manual' ||
-    // Node.js's fetch takes HTTP(S)_PROXY from the environment when this is set; these agents do not.
+    // Node.js's fetch takes HTTP(S)_PROXY from the environment when this is set; these agents
+    // do not.
     Boolean(process.env.NODE_USE_ENV_PROXY) ||
     encodeBody(init.body) === null
   );

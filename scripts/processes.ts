@@ -102,12 +102,25 @@ export function nextCli(args: readonly string[]): { command: string; args: strin
   return { command: process.execPath, args: ['node_modules/next/dist/bin/next', ...args] };
 }
 
-/** A TCP port free on loopback right now (for servers started by tests). */
+/** Ports this process has handed out (see {@link findFreePort}). */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port free on loopback right now (for servers started by tests), and never one this process
+ * handed out before: several ports are often taken before any of their servers listens (the
+ * bench's subjects, then its provider), and the system may assign a port again once its probe
+ * has closed, so two servers of one run could be given the same one.
+ */
 export async function findFreePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const address = server.address();
-  await new Promise((done) => server.close(done));
-  if (!address || typeof address !== 'object') throw new Error('no port was assigned');
-  return address.port;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const server = createServer();
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const address = server.address();
+    await new Promise((done) => server.close(done));
+    if (!address || typeof address !== 'object') throw new Error('no port was assigned');
+    if (handedOut.has(address.port)) continue;
+    handedOut.add(address.port);
+    return address.port;
+  }
+  throw new Error('no free port this process has not handed out already');
 }

@@ -1,5 +1,6 @@
 import { Agent, request } from 'node:http';
-import { brotliDecompressSync, gunzipSync, inflateSync, zstdDecompressSync } from 'node:zlib';
+
+import { decodeContentCoding } from '../lib/http-transport';
 
 /**
  * A lean HTTP/1.1 client for the benchmark: keep-alive connections, one cookie jar per user and
@@ -16,23 +17,9 @@ export const ACCEPT_ENCODING = 'gzip, deflate, br, zstd';
 
 /** The body as it was before its `Content-Encoding` (none, or one of {@link ACCEPT_ENCODING}). */
 export function decodeBody(body: Buffer, encoding: string | undefined): Buffer {
-  switch (encoding?.trim().toLowerCase()) {
-    case undefined:
-    case '':
-    case 'identity':
-      return body;
-    case 'gzip':
-    case 'x-gzip':
-      return gunzipSync(body);
-    case 'deflate':
-      return inflateSync(body);
-    case 'br':
-      return brotliDecompressSync(body);
-    case 'zstd':
-      return zstdDecompressSync(body);
-    default:
-      throw new Error(`unexpected Content-Encoding: ${encoding}`);
-  }
+  const decoded = decodeContentCoding(body, encoding);
+  if (decoded === undefined) throw new Error(`unexpected Content-Encoding: ${encoding}`);
+  return decoded;
 }
 
 export type Reply = {

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { observeProviderResponse } from './clock-skew';
-import { sendRequest } from './http-transport';
+import { NULL_BODY_STATUSES, REASON_PHRASE, sendRequest } from './http-transport';
 import { log } from './log';
 import { processSingleton } from './process-slot';
 
@@ -99,12 +99,6 @@ export function backChannelFetch(url: string, options: FetchOptions): Promise<Re
 
 /** A `fetch` as openid-client's and jose's `customFetch` hooks call it. */
 export type BackChannelFetch = (url: string, options: FetchOptions) => Promise<Response>;
-
-/** Statuses whose response has no body (a `Response` built with one throws). */
-const NULL_BODY_STATUSES = new Set([204, 205, 304]);
-
-/** A reason phrase a `Response` can be built with (RFC 9110: HTAB, SP, VCHAR, obs-text). */
-const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /**
  * `fetchFn` with a deadline of `timeoutMs` for the whole exchange: the response and its body,

@@ -78,10 +78,10 @@ const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
 ]);
 
 /** Statuses whose response has no body (a `Response` built with one throws). */
-const NULL_BODY_STATUSES = new Set([204, 205, 304]);
+export const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 
 /** A reason phrase a `Response` can be built with (RFC 9110: HTAB, SP, VCHAR, obs-text). */
-const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
+export const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** The request body as bytes, or null when this transport does not carry its kind. */
 function encodeBody(body: unknown): { bytes: Buffer | undefined; form: boolean } | null {
@@ -93,12 +93,23 @@ function encodeBody(body: unknown): { bytes: Buffer | undefined; form: boolean }
   return null;
 }
 
-/** The body before its `Content-Encoding` (one this transport did not ask for: as it came). */
-function decodeBody(body: Buffer, encoding: string | undefined): Buffer {
+/**
+ * The body before its `Content-Encoding`: as it is for none (or `identity`), decoded for gzip,
+ * deflate, br and zstd, undefined for any other coding (the caller decides: this transport hands
+ * the body back as it came, as `fetch` does; the bench's client refuses it).
+ */
+export function decodeContentCoding(
+  body: Buffer,
+  encoding: string | undefined,
+): Buffer | undefined {
   // No bytes decode to no bytes (fetch's decoders see an empty stream); zlib would throw
   // Z_BUF_ERROR for an empty gzip member (a 401 or a HEAD answer labelled gzip, say).
   if (body.byteLength === 0) return body;
   switch (encoding?.trim().toLowerCase()) {
+    case undefined:
+    case '':
+    case 'identity':
+      return body;
     case 'gzip':
     case 'x-gzip':
       return gunzipSync(body);
@@ -109,7 +120,7 @@ function decodeBody(body: Buffer, encoding: string | undefined): Buffer {
     case 'zstd':
       return zstdDecompressSync(body);
     default:
-      return body;
+      return undefined;
   }
 }
 
@@ -120,7 +131,9 @@ function toResponse(res: IncomingMessage, body: Buffer): Response {
   }
   const status = res.statusCode ?? 0;
   const nullBody = NULL_BODY_STATUSES.has(status);
-  const decoded = nullBody ? undefined : decodeBody(body, res.headers['content-encoding']);
+  const decoded = nullBody
+    ? undefined
+    : (decodeContentCoding(body, res.headers['content-encoding']) ?? body);
   return new Response(
     decoded && new Uint8Array(decoded.buffer as ArrayBuffer, decoded.byteOffset, decoded.length),
     {

@@ -271,6 +271,9 @@ export function formatTable(result: BenchResult): string {
       `${crypto.assertionSign.p50.toFixed(2)} + ID-token check ${crypto.idTokenVerify.p50.toFixed(2)} + ` +
       `seal ${crypto.seal.p50.toFixed(2)}); an unseal ${crypto.unseal.p50.toFixed(2)} ms.`,
     `Every request asks for compressed bodies as a browser does (Accept-Encoding: ${ACCEPT_ENCODING}).`,
+    // Said on every run: the ratios to the floor depend on it (README, Performance).
+    'The floor opens every cookie it reads with iron-session (an unseal each); the app answers ' +
+      'those it sealed itself from lib/seal-cache.ts, without crypto.',
   );
   const stack = describeStackCost(result.subjects);
   if (stack) lines.push(stack);

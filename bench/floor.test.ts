@@ -31,12 +31,14 @@ describe('the floor with REDIS_URL (floor+redis)', () => {
     redis = new Redis(started.url);
     const material = await createMaterial(dir);
     const issuer = new URL(`http://localhost:${await findFreePort()}`);
-    const subjects = await defineSubjects(['floor+redis'], {
+    // Two clients at the provider, this one second: every relying party of a run gets the same
+    // grant (refresh token included), not only the first of the list.
+    const subjects = await defineSubjects(['floor', 'floor+redis'], {
       issuer,
       material,
       redisUrl: started.url,
     });
-    subject = subjects[0] as Subject;
+    subject = subjects[1] as Subject;
     assert.equal(subject.env.REDIS_URL, started.url);
     await startProvider(issuer, subjects, material, (c) => void children.push(c));
     await startCold(subject, (c) => void children.push(c));
@@ -61,8 +63,12 @@ describe('the floor with REDIS_URL (floor+redis)', () => {
     const sessions = await redis.keys('floor:s:*');
     assert.equal(sessions.length, 1, 'one session: each sign-in ended the one before');
     const [key] = sessions;
-    const record = JSON.parse((await redis.hget(key ?? '', 'r')) ?? '{}') as { sub?: string };
+    const record = JSON.parse((await redis.hget(key ?? '', 'r')) ?? '{}') as {
+      sub?: string;
+      refresh_token?: unknown;
+    };
     assert.equal(record.sub, 'alice');
+    assert.equal(typeof record.refresh_token, 'string', 'the provider issued it a refresh token');
     // The user's index holds that session only (the earlier ones left it).
     assert.deepEqual(await redis.zrange('floor:subx:alice', '0', '-1'), [
       key?.slice('floor:s:'.length),

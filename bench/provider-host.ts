@@ -151,6 +151,10 @@ async function main(): Promise<void> {
   );
   const configuration: Configuration = {
     ...base,
+    // Refresh tokens for every relying party, as the bundled provider gives its one client (not
+    // only the first of the list, as the bundled provider's own policy would: then which subject
+    // got them depended on the order of `--only`).
+    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     clients: clients.map((c) => demoClient({ ...settings, ...c })),
     adapter: createRunStore(),
     features: {

@@ -14,7 +14,8 @@ import * as client from 'openid-client';
  * `resource`, RFC 8707: the provider issues the same grant); the code redeemed with a freshly
  * signed client assertion (RS256, `typ: client-authentication+jwt`, `aud` = issuer); the ID token's
  * claims (openid-client) and signature (jose, the provider's JWKS cached); UserInfo for the same
- * `sub`; the session sealed into an HttpOnly cookie (iron-session). `GET /api/me` unseals it and answers the claims.
+ * `sub`; the session (with the refresh token, when the provider issues one, as the app keeps it)
+ * sealed into an HttpOnly cookie (iron-session). `GET /api/me` unseals it and answers the claims.
  *
  * Run by bench/stack.ts with Node's own type stripping (`node bench/floor/server.ts`), so that its
  * cold start is Node's, not a loader's. Loopback only. Settings:
@@ -98,7 +99,14 @@ const indexKeys = (record: StoredRecord) => [
 type StoredRecord = Session & { id: string; sid?: string; expires_at: number };
 
 type Transaction = { state: string; nonce: string; code_verifier: string };
-type Session = { sub: string; id_token: string; userinfo: Record<string, unknown>; at: number };
+type Session = {
+  sub: string;
+  id_token: string;
+  userinfo: Record<string, unknown>;
+  at: number;
+  /** Kept with the session, as the app keeps it (for the user's API calls later). */
+  refresh_token?: string;
+};
 
 function readCookie(req: IncomingMessage, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
@@ -183,6 +191,7 @@ async function callback(req: IncomingMessage, res: ServerResponse): Promise<void
     id_token: tokens.id_token,
     userinfo,
     at: Math.floor(Date.now() / 1000),
+    ...(tokens.refresh_token ? { refresh_token: tokens.refresh_token } : {}),
   };
   const sealedSession = redis
     ? await createSession(redis, session, claims.sid)

@@ -14,6 +14,7 @@ import { exposeClientAuthFailures } from '../provider/client-auth-errors';
 import { buildConfiguration, demoClient } from '../provider/configuration';
 import { settingsFromEnv } from '../provider/index';
 import { interactions } from '../provider/interactions';
+import { userSessionConfiguration } from '../provider/user-sessions';
 import { isLoopbackUrl } from '../provider/loopback';
 
 /**
@@ -151,10 +152,10 @@ async function main(): Promise<void> {
   );
   const configuration: Configuration = {
     ...base,
-    // Refresh tokens for every relying party, as the bundled provider gives its one client (not
-    // only the first of the list, as the bundled provider's own policy would: then which subject
-    // got them depended on the order of `--only`).
-    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // Refresh tokens for every relying party, as the bundled provider gives its one client (its
+    // configuration names the first of the list only: which subject got them then depended on
+    // the order of `--only`).
+    issueRefreshToken: userSessionConfiguration(clients.map((c) => c.clientId)).issueRefreshToken,
     clients: clients.map((c) => demoClient({ ...settings, ...c })),
     adapter: createRunStore(),
     features: {

@@ -137,7 +137,7 @@ export function buildConfiguration(
 ): Configuration {
   const profile = fapi2Configuration(settings.fapi2 ?? PLAIN);
   const { revocation, ...refresh } = userSessionConfiguration(
-    settings.clientId,
+    [settings.clientId],
     settings.fapi2?.profile !== 'fapi2',
   );
   return {

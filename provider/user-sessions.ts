@@ -44,18 +44,20 @@ export function userAccessTokenTtlFromEnv(
 /**
  * The configuration members for refresh, rotation and revocation.
  *
+ * @param clientIds the relying parties that get refresh tokens (the bundled provider has one; the
+ *   benchmark's provider one per relying party it measures).
  * @param rotate whether refresh tokens rotate on use (not under FAPI 2.0, §5.3.2.1).
  * @see https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.2.1
  */
 export function userSessionConfiguration(
-  clientId: string,
+  clientIds: readonly string[],
   rotate = true,
 ): Pick<Configuration, 'issueRefreshToken' | 'rotateRefreshToken'> & {
   revocation: NonNullable<NonNullable<Configuration['features']>['revocation']>;
 } {
   return {
     issueRefreshToken: (_ctx, client) =>
-      client.clientId === clientId && client.grantTypeAllowed('refresh_token'),
+      clientIds.includes(client.clientId) && client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: rotate,
     revocation: {
       enabled: true,

@@ -1,16 +1,8 @@
-import * as nodeModule from 'node:module';
-import { join } from 'node:path';
+import { enableAppCompileCache } from './scripts/compile-cache.mjs';
 
-// Node.js keeps the bytecode of every module it compiles from here on (Next.js's server, the
-// app's chunks, the packages loaded at run time) and reuses it at the next start, as long as the
-// file is unchanged: a restarted server compiles almost nothing (`npm run bench`: cold start).
-// MUST: in the app's own folder (this file's, not the working directory: `next start <dir>` may
-// be run from anywhere, /tmp included), never a shared one, where another user of the machine
-// could plant code for this one to run. A read-only folder only means no cache.
-// Not under .next/cache, which builds keep: chunk names change with every build, and `next build`
-// empties the rest of .next, so the cache holds the current build's modules only.
-// NODE_COMPILE_CACHE, when set, takes precedence (it also covers what loaded before this file).
-nodeModule.enableCompileCache?.(join(import.meta.dirname, '.next', 'node-compile-cache'));
+// Node.js's compile cache, in the app's own folder (scripts/compile-cache.mjs). `npm start`
+// (scripts/start.mjs) turns it on before Next.js loads; this covers `next start` run directly.
+enableAppCompileCache();
 
 /**
  * Whether APP_URL, as the build sees it (the environment, or .env files, which Next.js loads before

@@ -7,7 +7,15 @@ import { join, resolve } from 'node:path';
 import type { JWK } from 'jose';
 
 import { generatePrivateJwk, writeKeySet } from '../keys/cli';
-import { findFreePort, startChild, stopChild, tsxNode, type Child } from '../scripts/processes';
+import {
+  APP_START,
+  appServer,
+  findFreePort,
+  startChild,
+  stopChild,
+  tsxNode,
+  type Child,
+} from '../scripts/processes';
 import { get } from './http';
 
 /**
@@ -251,9 +259,12 @@ export async function defineSubjects(
       if (baseline && !dir) throw new Error(`${id} needs --baseline DIR`);
       command = {
         command: process.execPath,
-        args: dir
-          ? [join(dir, NEXT_BIN), 'start', dir, '-H', 'localhost', '-p', `${port}`]
-          : [NEXT_BIN, 'start', '-H', 'localhost', '-p', `${port}`],
+        // Started as `npm start` starts it (scripts/start.mjs); a baseline from before that
+        // launcher, as `next start`.
+        args:
+          dir && !existsSync(join(dir, APP_START))
+            ? [join(dir, NEXT_BIN), 'start', dir, '-H', 'localhost', '-p', `${port}`]
+            : appServer(['-H', 'localhost', '-p', `${port}`], dir ?? ROOT).args,
       };
       env = cleanEnv({
         NODE_ENV: 'production',

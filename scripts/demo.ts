@@ -8,13 +8,21 @@ import { DEFAULTS, readOrCreateDevSessionSecret } from '../lib/config';
 import { warnLoudly } from '../lib/log';
 import { ensureDevKey, generatePrivateJwk, PRIVATE_FILE, writeKeySet } from '../keys/cli';
 import { DEMO_ACCOUNTS } from '../provider/accounts';
-import { nextCli, startChild, stopChild, tsxNode, waitForHttp, type Child } from './processes';
+import {
+  appServer,
+  nextCli,
+  startChild,
+  stopChild,
+  tsxNode,
+  waitForHttp,
+  type Child,
+} from './processes';
 
 /**
  * `npm run demo` — the bundled provider and the app together, ready to sign in.
  *
- * Production build + `next start` (built once, rebuilt only when sources change): pages are fast
- * and the app behaves as it will in production, including NODE_ENV=production's refusal of
+ * Production build + `npm start`'s server (built once, rebuilt only when sources change): pages
+ * are fast and the app behaves as it will in production, including NODE_ENV=production's refusal of
  * implicit development keys and secrets — which is why this launcher names them explicitly.
  * `npm run dev` runs `next dev` instead, for working on the code.
  *
@@ -126,15 +134,11 @@ async function main(): Promise<void> {
     await waitForHttp(`${issuer}/.well-known/openid-configuration`, provider);
   }
 
+  const appArgs = ['-H', app.hostname.replace(/^\[|\]$/g, ''), '-p', app.port || '80'];
   const appChild = startChild({
     name: 'app',
-    ...nextCli([
-      dev ? 'dev' : 'start',
-      '-H',
-      app.hostname.replace(/^\[|\]$/g, ''),
-      '-p',
-      app.port || '80',
-    ]),
+    // Production: as `npm start` starts it.
+    ...(dev ? nextCli(['dev', ...appArgs]) : appServer(appArgs)),
     env: {
       ...process.env,
       NEXT_TELEMETRY_DISABLED: '1',

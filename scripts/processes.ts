@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 
 /**
  * Starting and stopping the app and the bundled provider as child processes: used by
@@ -95,6 +96,17 @@ export function tsxNode(
   extra: readonly string[] = [],
 ): { command: string; args: string[] } {
   return { command: process.execPath, args: ['--import', 'tsx', entry, ...extra] };
+}
+
+/** The app's production start, in its folder (`npm start`). */
+export const APP_START = join('scripts', 'start.mjs');
+
+/**
+ * The app's production server as `npm start` runs it (./start.mjs: `next start` with the compile
+ * cache on from the first module), run directly rather than through npm. `dir` is the app's folder.
+ */
+export function appServer(args: readonly string[], dir = '.'): { command: string; args: string[] } {
+  return { command: process.execPath, args: [join(dir, APP_START), ...args] };
 }
 
 /** The Next.js CLI, run directly (not through npx, which would leave next-server behind). */

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 import {
+  appServer,
   findFreePort,
-  nextCli,
   startChild,
   stopChild,
   tsxNode,
@@ -116,7 +116,7 @@ export async function startSessionStack(options: SessionStackOptions): Promise<S
       const url = appUrls[index] as string;
       const app = startChild({
         name: `app${index + 1}`,
-        ...nextCli(['start', '-H', 'localhost', '-p', String(appPorts[index])]),
+        ...appServer(['-H', 'localhost', '-p', String(appPorts[index])]),
         env: {
           ...process.env,
           NODE_ENV: 'production',

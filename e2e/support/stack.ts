@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
 import {
-  nextCli,
+  appServer,
   startChild,
   stopChild,
   tsxNode,
@@ -11,8 +11,8 @@ import {
 import { RS256_KEY, SESSION_SECRET_FILE } from './material';
 
 /**
- * The system under test: the bundled provider and the app (production build, `next start`),
- * each a child process on loopback, stopped by PID at the end.
+ * The system under test: the bundled provider and the app (production build, `npm start`'s
+ * server), each a child process on loopback, stopped by PID at the end.
  */
 
 export type StackOptions = {
@@ -65,7 +65,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     }
     const app = startChild({
       name: 'app',
-      ...nextCli(['start', '-H', 'localhost', '-p', String(options.appPort)]),
+      ...appServer(['-H', 'localhost', '-p', String(options.appPort)]),
       env: {
         ...process.env,
         NODE_ENV: 'production',

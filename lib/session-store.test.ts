@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import { Redis } from 'ioredis';
@@ -55,69 +54,6 @@ async function withOwnRedis(
     await store.close();
     await server.stop();
   }
-}
-
-/**
- * A TCP proxy to `port` that can hold back the next EXEC a client sends (and whatever follows it)
- * until released: the server then sees the queued commands of a transaction, and its EXEC later.
- */
-async function startExecHoldingProxy(port: number): Promise<{
-  readonly port: number;
-  readonly holdNextExec: () => Promise<void>;
-  readonly release: () => void;
-  readonly close: () => void;
-}> {
-  const exec = /\*1\r\n\$4\r\nexec\r\n/i;
-  let holding: { readonly seen: () => void } | undefined;
-  let releasers: Array<() => void> = [];
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    const upstream = connect(port, '127.0.0.1');
-    sockets.add(socket).add(upstream);
-    upstream.pipe(socket);
-    let stash: Buffer[] | undefined;
-    socket.on('data', (chunk: Buffer) => {
-      if (stash) {
-        stash.push(chunk);
-        return;
-      }
-      const at = holding ? chunk.toString('latin1').search(exec) : -1;
-      if (at === -1 || !holding) {
-        upstream.write(chunk);
-        return;
-      }
-      upstream.write(chunk.subarray(0, at));
-      const held: Buffer[] = [chunk.subarray(at)];
-      stash = held;
-      releasers.push(() => {
-        stash = undefined;
-        for (const part of held) upstream.write(part);
-      });
-      holding.seen();
-      holding = undefined;
-    });
-    for (const end of [socket, upstream]) {
-      end.on('error', () => undefined);
-      end.on('close', () => {
-        socket.destroy();
-        upstream.destroy();
-      });
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    holdNextExec: () => new Promise<void>((seen) => (holding = { seen })),
-    release: () => {
-      const pending = releasers;
-      releasers = [];
-      for (const go of pending) go();
-    },
-    close: () => {
-      server.close();
-      for (const socket of sockets) socket.destroy();
-    },
-  };
 }
 
 let redis: RedisServer;
@@ -528,10 +464,10 @@ describe('session store: redis, the database of REDIS_URL', () => {
   });
 });
 
-describe('session store: redis, a transaction with a failed command', () => {
-  it('MUST: a create that fails leaves no session behind (EXEC does not roll back)', async () => {
+describe('session store: redis, a write with a failed command', () => {
+  it('MUST: a create that fails leaves no session behind (a script does not roll back)', async () => {
     // A key of the wrong type where the user's index goes (another app on the same Redis, a
-    // hand-made key): Redis answers EXEC with an error for that command and runs the others.
+    // hand-made key): the script stops at that command, and what it wrote before stays.
     await withOwnRedis(async ({ store, raw }) => {
       await raw.set('rp:subx:dave', 'not a sorted set');
       const record = makeRecord({ sub: 'dave', sid: 'sid-dave' });
@@ -577,35 +513,30 @@ describe('session store: redis error replies', () => {
     });
   });
 
-  it('a transaction refused at its EXEC (the server ran out of memory after queuing) is an outage', async () => {
-    // Redis checks the server's state again at EXEC: it answers `EXECABORT … because of: OOM …`
-    // with no error for any queued command. A proxy holds the EXEC back while the server changes.
-    const server = await startRedisServer();
-    const proxy = await startExecHoldingProxy(server.port);
-    const store = createRedisSessionStore({ url: `redis://127.0.0.1:${proxy.port}` });
-    const raw = new Redis(server.url);
-    try {
-      await store.ping();
+  it('out of memory: a new session is refused whole (an outage), an old one can still end', async () => {
+    // The store's writes are Lua scripts. Redis refuses one that writes (its `#!lua` line says
+    // so) with `OOM …` once memory is over its limit, before it runs; a removal runs, as a DEL
+    // does (`flags=allow-oom`).
+    await withOwnRedis(async ({ store, raw }) => {
+      const old = makeRecord({ sub: 'olga', sid: 'sid-olga' });
+      await store.create(old);
       reportStoreSuccess();
-      const held = proxy.holdNextExec();
-      const created = store.create(makeRecord());
-      created.catch(() => undefined);
-      await held;
       await raw.config('SET', 'maxmemory', '1');
-      proxy.release();
-      await assert.rejects(created, (err: unknown) => isSessionStoreUnavailable(err));
-      assert.equal(
-        isStoreDown(),
-        true,
-        'EXECABORT for OOM: requests that need the store answer 503',
-      );
-    } finally {
-      await raw.config('SET', 'maxmemory', '0');
-      await raw.quit();
-      await store.close();
-      proxy.close();
-      await server.stop();
-    }
+      try {
+        const record = makeRecord({ sub: 'oscar', sid: 'sid-oscar' });
+        await assert.rejects(store.create(record), (err: unknown) =>
+          isSessionStoreUnavailable(err),
+        );
+        assert.equal(isStoreDown(), true, 'OOM: requests that need the store answer 503');
+        assert.equal(await raw.exists('rp:subx:oscar', 'rp:sidx:sid-oscar'), 0, 'nothing written');
+        assert.equal((await store.remove(old.id))?.id, old.id);
+        assert.equal(await raw.exists(`rp:s:${old.id}`), 0);
+      } finally {
+        await raw.config('SET', 'maxmemory', '0');
+      }
+      await store.create(makeRecord());
+      assert.equal(isStoreDown(), false, 'memory again: the outage ends');
+    });
   });
 });
 

@@ -32,10 +32,11 @@ import { reportStoreFailure, reportStoreSuccess } from './store-health';
  * - `rp:jti:<jti>` a logout token seen, `SET NX PX` until it could no longer be accepted (replay).
  *
  * A write that touches more than one key, or reads and writes, is one Lua script: atomic as a
- * MULTI/EXEC transaction, and one command where a transaction of a sign-in's session took 13 (a
- * sign-in with an earlier session: 5 commands in all instead of 23, about 0.2 ms less with Redis
- * on loopback, `npm run bench -- --redis`). Like EXEC, a script does not roll back: a command that
- * fails stops it, and what it wrote before stays (see create).
+ * MULTI/EXEC transaction, and one command to send and answer where a transaction of a new session
+ * took 13. A sign-in that replaces a session, with the `/api/me` after it, sends 5 commands
+ * instead of 23 (Redis counts 20: it counts those its scripts run), about 0.2 ms less on loopback
+ * (`npm run bench -- --redis`). Like EXEC, a script does not roll back: a command that fails
+ * stops it, and what it wrote before stays (see create).
  *
  * Failure model: while Redis is unreachable no command waits for it. The offline queue is off and
  * every operation has a time limit, so a request fails within {@link COMMAND_TIMEOUT_MS} with a

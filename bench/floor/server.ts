@@ -36,7 +36,8 @@ import * as client from 'openid-client';
  * its expiry, the `sid` and `sub` indexes); `GET /api/me` reads it (HMGET). Nothing else: no time
  * limits, no outage handling. The round trips are the app's; the commands are those of MULTI/EXEC
  * transactions, as a plain relying party would send them, where the app sends each transaction as
- * one Lua script (23 commands per sign-in here, 5 in the app).
+ * one Lua script (23 commands per sign-in here; the app sends 5, which Redis counts as 20 with
+ * those its scripts run).
  */
 
 // The app's defaults (lib/config.ts: OIDC_SCOPES, API_SCOPE) and its resource indicator.

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The app's folder: this file's parent's, whichever folder the server is started from. */
-const APP_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
+export const APP_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 
 /**
  * Turns on Node.js's compile cache for the rest of this process: Node.js keeps the bytecode of

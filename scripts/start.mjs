@@ -6,13 +6,11 @@
 // Plain JavaScript, run by `node` itself: a TypeScript runner would cost more than it saves.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-import { enableAppCompileCache } from './compile-cache.mjs';
+import { APP_DIR, enableAppCompileCache } from './compile-cache.mjs';
 
 enableAppCompileCache();
-const appDir = dirname(dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(import.meta.url);
 // Next.js's CLI reads its command and arguments from process.argv, after node and the script.
-process.argv.splice(2, 0, 'start', appDir);
+process.argv.splice(2, 0, 'start', APP_DIR);
 require(join(dirname(require.resolve('next/package.json')), 'dist', 'bin', 'next'));

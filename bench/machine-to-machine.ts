@@ -10,7 +10,7 @@ import { getConfig } from '../lib/config';
 import { getProvider } from '../lib/discovery';
 import { authorizeRequest, getApiPolicy, getProviderJwks } from '../lib/resource-server';
 import {
-  nextCli,
+  appServer,
   startChild,
   stopChild,
   tsxNode,
@@ -19,9 +19,9 @@ import {
 } from '../scripts/processes';
 
 /**
- * `npm run bench -- --machine` — figures for machine to machine, measured against a real stack: the bundled
- * provider and the production build of the app (`next start`), started here on loopback ports and
- * stopped at the end.
+ * `npm run bench -- --machine` — figures for machine to machine, measured against a real stack:
+ * the bundled provider and the production build of the app (as `npm start` runs it), started here
+ * on loopback ports and stopped at the end.
  *
  * 1. Token requests caused by 100 concurrent callers of the token client (lib/client-credentials)
  *    with an empty cache, counted where they arrive: in the provider's log of issued tokens.
@@ -90,7 +90,7 @@ async function startStack(
   await waitForHttp(`${issuer}/.well-known/openid-configuration`, provider, 30_000);
   const app = startChild({
     name: 'app',
-    ...nextCli(['start', '-H', 'localhost', '-p', String(portBase)]),
+    ...appServer(['-H', 'localhost', '-p', String(portBase)]),
     env: {
       ...process.env,
       NODE_ENV: 'production',
@@ -146,7 +146,9 @@ export async function runMachineToMachine(): Promise<void> {
     SESSION_SECRET: sessionSecret,
   });
 
-  console.log(`Starting the bundled provider (${issuer}) and the app (${appUrl}, next start)…`);
+  console.log(
+    `Starting the bundled provider (${issuer}) and the app (${appUrl}, npm start's server)…`,
+  );
   const stack = await startStack(keyFile, sessionSecret);
   const originalLog = console.log;
   const say = (line = '') => originalLog(line);

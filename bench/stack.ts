@@ -23,7 +23,7 @@ import { get } from './http';
  * separate process on a free loopback port, all registered at that provider with the same RSA
  * 2048 client key.
  *
- * - `app`: this app's production build (`next start`);
+ * - `app`: this app's production build, started as `npm start` starts it (scripts/start.mjs);
  * - `app+redis`: the same build with `REDIS_URL` (`--redis`), against a redis-server started here;
  * - `base`, `base+redis`: the same for another checkout of the app (`--baseline DIR`);
  * - `peer`: bench/peer, a minimal Next.js app on @auth0/nextjs-auth0 v4 (private_key_jwt),
@@ -257,15 +257,15 @@ export async function defineSubjects(
       const baseline = id === 'base' || id === 'base+redis';
       const dir = baseline ? options.baselineDir : undefined;
       if (baseline && !dir) throw new Error(`${id} needs --baseline DIR`);
-      command = {
-        command: process.execPath,
-        // Started as `npm start` starts it (scripts/start.mjs); a baseline from before that
-        // launcher, as `next start`.
-        args:
-          dir && !existsSync(join(dir, APP_START))
-            ? [join(dir, NEXT_BIN), 'start', dir, '-H', 'localhost', '-p', `${port}`]
-            : appServer(['-H', 'localhost', '-p', `${port}`], dir ?? ROOT).args,
-      };
+      // Started as `npm start` starts it (scripts/start.mjs); a baseline from before that
+      // launcher, as `next start`.
+      command =
+        dir && !existsSync(join(dir, APP_START))
+          ? {
+              command: process.execPath,
+              args: [join(dir, NEXT_BIN), 'start', dir, '-H', 'localhost', '-p', `${port}`],
+            }
+          : appServer(['-H', 'localhost', '-p', `${port}`], dir ?? ROOT);
       env = cleanEnv({
         NODE_ENV: 'production',
         APP_URL: origin,

@@ -36,7 +36,9 @@ import { reportStoreFailure, reportStoreSuccess } from './store-health';
  * took 13. A sign-in that replaces a session, with the `/api/me` after it, sends 5 commands
  * instead of 23 (Redis counts 20: it counts those its scripts run), about 0.2 ms less on loopback
  * (`npm run bench -- --redis`). Like EXEC, a script does not roll back: a command that fails
- * stops it, and what it wrote before stays (see create).
+ * stops it, and what it wrote before stays (see create). Each script's `#!lua` line says what it
+ * does when Redis is out of memory (`maxmemory`): one that adds data is refused whole (an outage:
+ * 503); one that deletes, or puts a rotated refresh token in place, runs (`flags=allow-oom`).
  *
  * Failure model: while Redis is unreachable no command waits for it. The offline queue is off and
  * every operation has a time limit, so a request fails within {@link COMMAND_TIMEOUT_MS} with a
@@ -66,8 +68,11 @@ const lockKey = (name: string) => `${PREFIX}lock:${name}`;
 const jtiKey = (jti: string) => `${PREFIX}jti:${jti}`;
 
 // Compare-and-set of the record: the version must not have moved since it was read, so a refresh
-// that lost a race never puts back an older (already rotated) refresh token.
-const UPDATE_IF_VERSION = `
+// that lost a race never puts back an older (already rotated) refresh token. Also when the server
+// is out of memory (allow-oom): the provider has already rotated the refresh token, and a refused
+// update would cost the session its grant (./user-tokens.ts revokes the token it could not keep);
+// it replaces a field in place.
+const UPDATE_IF_VERSION = `#!lua flags=allow-oom
 local v = redis.call('HGET', KEYS[1], 'v')
 if v == false or v ~= ARGV[1] then return 0 end
 local n = tonumber(v) + 1
@@ -75,8 +80,8 @@ redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', tostring(n))
 return n`;
 
 // An attachment joins a live session only: HSET alone would create a hash without expiry (a leak)
-// for a session deleted meanwhile.
-const ATTACH_IF_LIVE = `
+// for a session deleted meanwhile. Refused whole when the server is out of memory (`#!lua`).
+const ATTACH_IF_LIVE = `#!lua
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`;
@@ -99,7 +104,8 @@ return 1`;
 // when this session outlives it. Ids of sessions that expired on their own (nothing removed them)
 // go now: a user who signs in every day would otherwise grow an index without bound, and a logout
 // by `sub` would walk all of it. The `#!lua` line makes Redis refuse it whole when it is out of
-// memory (a script without it would write past the limit).
+// memory (without it, Redis checks memory at a script's first write only: the DEL would pass,
+// and every write after it).
 const CREATE_SESSION = `#!lua
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[2], unpack(ARGV, 4))
@@ -114,8 +120,9 @@ return 1`;
 
 const attachmentField = (name: string) => `a:${name}`;
 
-// A lock is released by its owner only: after its TTL it may already be someone else's.
-const RELEASE_IF_OWNER = `
+// A lock is released by its owner only: after its TTL it may already be someone else's. Like any
+// deletion, also when the server is out of memory (allow-oom).
+const RELEASE_IF_OWNER = `#!lua flags=allow-oom
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 

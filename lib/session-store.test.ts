@@ -513,13 +513,17 @@ describe('session store: redis error replies', () => {
     });
   });
 
-  it('out of memory: a new session is refused whole (an outage), an old one can still end', async () => {
+  it('out of memory: what adds data is refused whole; a removal, a lock release, a token update run', async () => {
     // The store's writes are Lua scripts. Redis refuses one that writes (its `#!lua` line says
     // so) with `OOM …` once memory is over its limit, before it runs; a removal runs, as a DEL
-    // does (`flags=allow-oom`).
+    // does, and so does the update that keeps a rotated refresh token (`flags=allow-oom`).
     await withOwnRedis(async ({ store, raw }) => {
       const old = makeRecord({ sub: 'olga', sid: 'sid-olga' });
       await store.create(old);
+      const lock = await store.acquireLock('refresh:olga', 30_000);
+      assert.ok(lock !== undefined);
+      const read = await store.get(old.id);
+      assert.ok(read?.state === 'active');
       reportStoreSuccess();
       await raw.config('SET', 'maxmemory', '1');
       try {
@@ -529,6 +533,18 @@ describe('session store: redis error replies', () => {
         );
         assert.equal(isStoreDown(), true, 'OOM: requests that need the store answer 503');
         assert.equal(await raw.exists('rp:subx:oscar', 'rp:sidx:sid-oscar'), 0, 'nothing written');
+        await assert.rejects(store.attach(old.id, 'flow-cc', 'x'), (err: unknown) =>
+          isSessionStoreUnavailable(err),
+        );
+        assert.equal(await raw.hexists(`rp:s:${old.id}`, 'a:flow-cc'), 0, 'no attachment');
+        // The provider rotated the refresh token: the session keeps the new one.
+        const tokens = { ...old.tokens, refresh_token: 'rt-rotated' };
+        assert.equal(await store.updateTokens(old.id, read.version, tokens), read.version + 1);
+        const updated = await store.get(old.id);
+        assert.ok(updated?.state === 'active');
+        assert.equal(updated.record.tokens.refresh_token, 'rt-rotated');
+        await store.releaseLock('refresh:olga', lock);
+        assert.equal(await raw.exists('rp:lock:refresh:olga'), 0, 'the lock is released');
         assert.equal((await store.remove(old.id))?.id, old.id);
         assert.equal(await raw.exists(`rp:s:${old.id}`), 0);
       } finally {

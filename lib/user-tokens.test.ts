@@ -5,7 +5,12 @@ import { startRedisServer, type RedisServer } from '../e2e/support/redis-server'
 import { AuthError } from './errors';
 import { createRedisSessionStore } from './redis-session-store';
 import type { SessionRecord } from './session-record';
-import { createMemorySessionStore, createSessionId, type SessionStore } from './session-store';
+import {
+  createMemorySessionStore,
+  createSessionId,
+  isSessionStoreUnavailable,
+  type SessionStore,
+} from './session-store';
 import { createUserTokens, type RefreshedTokens, type UserTokenOptions } from './user-tokens';
 
 /**
@@ -402,6 +407,85 @@ describe('user tokens (memory store, fake clock)', () => {
       (err: unknown) => err instanceof AuthError && err.code === 'refresh_unavailable',
     );
     assert.equal((await store.get(record.id))?.state, 'active');
+  });
+});
+
+describe('user tokens on a real Redis: lost while a refresh is in flight', () => {
+  it('revokes the rotated refresh token it could not store; the session ends on its next refresh', async () => {
+    // Redis goes down after the provider rotated the refresh token and before the store kept it:
+    // the new token is held by no session, the session's own is spent.
+    const server = await startRedisServer({ persist: true });
+    const store = createRedisSessionStore({ url: server.url });
+    try {
+      const provider = createRotatingProvider();
+      const revoked: string[] = [];
+      const tokens = createUserTokens({
+        store,
+        // Its lock outlives the outage (the release failed); short, so the next refresh soon runs.
+        lockTtlMs: 300,
+        refresh: async (rt) => {
+          const refreshed = await provider.refresh(rt);
+          await server.stop();
+          return refreshed;
+        },
+        revoke: async (rt, sub) => {
+          assert.equal(sub, 'alice');
+          revoked.push(rt);
+        },
+      });
+      const record = makeRecord(Date.now());
+      await store.create(record);
+      await assert.rejects(tokens.getAccessToken(record.id), (err: unknown) =>
+        isSessionStoreUnavailable(err),
+      );
+      assert.deepEqual(revoked, ['rt-1'], 'the token the store did not keep is revoked');
+      await server.start();
+      const kept = await store.get(record.id);
+      assert.ok(kept?.state === 'active');
+      assert.equal(
+        kept.record.tokens.refresh_token,
+        'rt-0',
+        'the session still holds the spent one',
+      );
+      // Its next refresh presents the spent token: refused, and the session ends (sign in again).
+      const later = manager(store, provider);
+      await assert.rejects(
+        later.getAccessToken(record.id),
+        (err: unknown) => err instanceof AuthError && err.code === 'session_expired',
+      );
+      assert.deepEqual(await store.get(record.id), { state: 'ended', reason: 'refresh_rejected' });
+    } finally {
+      await store.close();
+      await server.remove();
+    }
+  });
+
+  it('revokes nothing when the provider did not rotate: the session keeps a refresh token that works', async () => {
+    const server = await startRedisServer({ persist: true });
+    const store = createRedisSessionStore({ url: server.url });
+    try {
+      const revoked: string[] = [];
+      const tokens = createUserTokens({
+        store,
+        lockTtlMs: 2000,
+        refresh: async (rt) => {
+          await server.stop();
+          return { access_token: 'at-1', token_type: 'Bearer', expires_in: 300, refresh_token: rt };
+        },
+        revoke: async (rt) => {
+          revoked.push(rt);
+        },
+      });
+      const record = makeRecord(Date.now());
+      await store.create(record);
+      await assert.rejects(tokens.getAccessToken(record.id), (err: unknown) =>
+        isSessionStoreUnavailable(err),
+      );
+      assert.deepEqual(revoked, []);
+    } finally {
+      await store.close();
+      await server.remove();
+    }
   });
 });
 

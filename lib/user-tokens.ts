@@ -85,8 +85,9 @@ export type UserTokenOptions = {
   readonly store: SessionStore;
   readonly refresh: RefreshGrant;
   /**
-   * Revokes the refresh token a refresh returned for a session that ended while it was in flight
-   * (nobody holds it any more). Without it, that token stays alive at the provider.
+   * Revokes the refresh token a refresh returned that no session holds: its session ended while
+   * the refresh was in flight, or the store failed to keep it. Without it, that token stays alive
+   * at the provider.
    */
   readonly revoke?: RevokeRefreshToken;
   /** Refresh when the token expires within this (ms; default 30 s, at most half its lifetime). */
@@ -264,18 +265,31 @@ export function createUserTokens(options: UserTokenOptions): UserTokens {
           throw err;
         }
         const tokens = applyRefresh(record.tokens, refreshed, sentAt);
-        const stored = await store.updateTokens(id, version, tokens);
+        // MUST: a rotated refresh token that no session holds dies now (RFC 7009 §2). Not every
+        // provider revokes the whole grant when the token it replaced is revoked.
+        const revokeOrphan = async () => {
+          const orphan = refreshed.refresh_token;
+          if (orphan !== undefined && orphan !== sent && options.revoke)
+            await options.revoke(orphan, record.sub).catch(() => undefined);
+        };
+        let stored: number | undefined;
+        try {
+          stored = await store.updateTokens(id, version, tokens);
+        } catch (err) {
+          // The store failed to keep the rotated token (unreachable, or it did not answer in
+          // time): it dies, and this request fails (503). The session keeps the token this
+          // refresh spent, so its next refresh is refused and ends it (sign in again). A store
+          // that carries out the update late holds a revoked token: the same end.
+          await revokeOrphan();
+          throw err;
+        }
         if (stored === undefined) {
           // Ended (logout, back-channel logout) while the refresh was in flight: the session
-          // stays ended; the new tokens die with this request.
+          // stays ended; the new tokens die with this request. The logout revoked the token it
+          // found, which this refresh had just replaced.
           const after = await store.get(id);
           if (after?.state !== 'active') {
-            // MUST: a rotated refresh token that no session holds dies now (RFC 7009 §2). The
-            // logout revoked the token it found, which this refresh had just replaced, and not
-            // every provider revokes the whole grant with it.
-            const orphan = refreshed.refresh_token;
-            if (orphan !== undefined && orphan !== sent && options.revoke)
-              await options.revoke(orphan, record.sub).catch(() => undefined);
+            await revokeOrphan();
             throw new AuthError('not_signed_in');
           }
           log.warn('session changed during a refresh; its tokens were not replaced', {

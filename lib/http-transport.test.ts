@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
+import { brotliCompressSync, constants, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 
 import { isNetworkError } from './discovery';
 import { MAX_RESPONSE_BYTES, sendRequest } from './http-transport';
@@ -20,7 +20,14 @@ describe('sendRequest', () => {
   const sockets = new Set<Socket>();
   let received: { method?: string; headers?: IncomingHttpHeaders; body?: string } = {};
 
+  const bombs: Record<string, Buffer> = {};
+
   before(async () => {
+    const zeros = Buffer.alloc(4 * MAX_RESPONSE_BYTES);
+    bombs.gzip = gzipSync(zeros);
+    bombs.deflate = deflateSync(zeros);
+    bombs.br = brotliCompressSync(zeros, { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } });
+    bombs.zstd = zstdCompressSync(zeros);
     server = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
@@ -46,6 +53,11 @@ describe('sendRequest', () => {
           }[coding];
           res.writeHead(200, { 'content-encoding': coding === 'unknown' ? 'x-custom' : coding });
           res.end(encode?.(text));
+        } else if (url.startsWith('/bomb/')) {
+          // Small on the wire, four times the limit once decoded.
+          const coding = url.slice('/bomb/'.length);
+          res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': coding });
+          res.end(bombs[coding]);
         } else if (url === '/corrupt-gzip') {
           res.writeHead(200, { 'content-encoding': 'gzip' });
           res.end('not gzip at all');
@@ -160,6 +172,17 @@ describe('sendRequest', () => {
       assert.equal(causeCode(err), 'ERR_RESPONSE_TOO_LARGE');
       return true;
     });
+  });
+
+  it(`stops decoding a body beyond ${MAX_RESPONSE_BYTES} bytes, whatever its coding`, async () => {
+    for (const coding of ['gzip', 'deflate', 'br', 'zstd']) {
+      assert.ok((bombs[coding]?.byteLength ?? 0) < 20_000, coding);
+      await assert.rejects(sendRequest(`${origin}/bomb/${coding}`, manual), (err: unknown) => {
+        assert.ok(err instanceof TypeError, coding);
+        assert.equal(causeCode(err), 'ERR_RESPONSE_TOO_LARGE', coding);
+        return true;
+      });
+    }
   });
 
   it('reports a refused connection and a body cut short as network failures', async () => {

@@ -25,7 +25,7 @@ import { brotliDecompressSync, gunzipSync, inflateSync, zstdDecompressSync } fro
  * ends the exchange at any point (the body included) and rejects with its reason; system errors
  * (`ECONNREFUSED`, `ECONNRESET`, …) as the rejection's `cause`, as `fetch` reports them. The
  * body is read whole before the promise settles (provider answers are small), up to
- * {@link MAX_RESPONSE_BYTES}.
+ * {@link MAX_RESPONSE_BYTES} as received and as decoded.
  *
  * What differs: a status outside 200 to 599 (no `Response` can carry one) rejects with a
  * `TypeError` whose cause has the code `ERR_HTTP_INVALID_STATUS_CODE`, where `fetch` handed such a
@@ -97,6 +97,9 @@ function encodeBody(body: unknown): { bytes: Buffer | undefined; form: boolean }
  * The body before its `Content-Encoding`: as it is for none (or `identity`), decoded for gzip,
  * deflate, br and zstd, undefined for any other coding (the caller decides: this transport hands
  * the body back as it came, as `fetch` does; the bench's client refuses it).
+ *
+ * @throws an `Error` with the code `ERR_RESPONSE_TOO_LARGE` when the decoded body would be
+ *   longer than {@link MAX_RESPONSE_BYTES}; zlib's error for a body that does not decode.
  */
 export function decodeContentCoding(
   body: Buffer,
@@ -105,22 +108,34 @@ export function decodeContentCoding(
   // No bytes decode to no bytes (fetch's decoders see an empty stream); zlib would throw
   // Z_BUF_ERROR for an empty gzip member (a 401 or a HEAD answer labelled gzip, say).
   if (body.byteLength === 0) return body;
-  switch (encoding?.trim().toLowerCase()) {
-    case undefined:
-    case '':
-    case 'identity':
-      return body;
-    case 'gzip':
-    case 'x-gzip':
-      return gunzipSync(body);
-    case 'deflate':
-      return inflateSync(body);
-    case 'br':
-      return brotliDecompressSync(body);
-    case 'zstd':
-      return zstdDecompressSync(body);
-    default:
-      return undefined;
+  // MUST: the decoded body is bounded as the received one is. A few KB of gzip decode to MBs, of
+  // br or zstd to GBs: unbounded, one answer of a misbehaving provider (or of anyone on a plain
+  // http back channel) would take the process's memory, and block it while it decodes.
+  const bounded = { maxOutputLength: MAX_RESPONSE_BYTES };
+  try {
+    switch (encoding?.trim().toLowerCase()) {
+      case undefined:
+      case '':
+      case 'identity':
+        return body;
+      case 'gzip':
+      case 'x-gzip':
+        return gunzipSync(body, bounded);
+      case 'deflate':
+        return inflateSync(body, bounded);
+      case 'br':
+        return brotliDecompressSync(body, bounded);
+      case 'zstd':
+        return zstdDecompressSync(body, bounded);
+      default:
+        return undefined;
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') throw err;
+    throw Object.assign(
+      new Error(`decoded response body beyond ${MAX_RESPONSE_BYTES} bytes`, { cause: err }),
+      { code: 'ERR_RESPONSE_TOO_LARGE' },
+    );
   }
 }
 
@@ -261,7 +276,7 @@ function sendOnce(target: URL, init: TransportInit, retried: boolean): Promise<R
           try {
             resolve(toResponse(res, Buffer.concat(chunks)));
           } catch (err) {
-            // A body its Content-Encoding does not decode.
+            // A body its Content-Encoding does not decode, or decodes beyond the limit.
             reject(new TypeError('fetch failed', { cause: err }));
           }
         });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 
 import type { AuthErrorCode } from '../../lib/errors';
 import { HttpAgent } from './http-agent';
@@ -850,6 +851,17 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     fault: {
       tokenResponse: () =>
         new RawResponse(200, 'application/json', '{"access_token":"abc","token_type":"Bearer",'),
+    },
+    expected: expectError('invalid_token_response', true),
+  },
+  {
+    name: 'token endpoint answers 200 with a gzip bomb (16 KB that decode to 16 MB)',
+    ref: 'RFC 9110 §8.4 (Content-Encoding); RFC 6749 §5.1',
+    fault: {
+      tokenResponse: () =>
+        new RawResponse(200, 'application/json', gzipSync(Buffer.alloc(16 * 1024 * 1024)), {
+          'content-encoding': 'gzip',
+        }),
     },
     expected: expectError('invalid_token_response', true),
   },

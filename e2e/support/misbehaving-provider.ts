@@ -45,11 +45,12 @@ export type ProviderKey = {
 };
 
 /** A whole HTTP response, for faults that replace what an endpoint would answer. */
-export class RawResponse {
+export class RawResponse<Body extends string | Uint8Array = string | Uint8Array> {
   constructor(
     readonly status: number,
     readonly contentType: string,
-    readonly body: string,
+    /** Sent as it is (bytes: a body with a content coding, say). */
+    readonly body: Body,
     readonly headers: Readonly<Record<string, string>> = {},
   ) {}
 }
@@ -211,7 +212,7 @@ export async function createSignedUserInfo(
   claims: Record<string, unknown>,
   key: ProviderKey = op.signing,
   overrides: Record<string, unknown> = {},
-): Promise<RawResponse> {
+): Promise<RawResponse<string>> {
   const all: Record<string, unknown> = { iss: op.issuer, aud: clientId, ...claims };
   for (const [name, value] of Object.entries(overrides)) {
     if (value === undefined) delete all[name];

@@ -49,6 +49,13 @@ export type ProviderJwks = {
   verify(jwt: string, options: JWTVerifyOptions, trustedChannel: boolean): Promise<VerifiedJwt>;
 };
 
+/**
+ * Seconds of clock difference allowed on the time claims of the provider's JWTs (the ID token, a
+ * signed UserInfo response, the ID token of a refresh): openid-client's default, which it applies
+ * to them too.
+ */
+export const PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS = 30;
+
 /** `code` of the error thrown when the provider's JWKS cannot be fetched or read. */
 export const JWKS_UNAVAILABLE = 'JWKS_UNAVAILABLE';
 

@@ -10,6 +10,7 @@ import { checkDpopBinding, getDpopHandle, loadDpopKey, type TokenBindingView } f
 import { AuthError, type AuthErrorCode } from './errors';
 import { findAudienceProblem } from './id-token';
 import { describeError, log } from './log';
+import { PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS } from './provider-jwks';
 import { classifyTokenEndpointRefusal } from './token-endpoint-answer';
 import type { Transaction } from './transaction';
 
@@ -133,12 +134,6 @@ export type SignInDpop = {
   /** Every DPoP proof sent to the provider during the callback, in order (compact JWTs). */
   readonly proofs: readonly string[];
 };
-
-/**
- * Seconds of clock difference allowed on the time claims of the provider's JWTs at sign-in (the ID
- * token, a signed UserInfo response): openid-client's default, which it applies to both too.
- */
-const PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS = 30;
 
 /** Maps a failure of the code exchange onto a stable {@link AuthError}. */
 function classifyCodeExchangeError(err: unknown, tokenRequestSent: boolean): AuthError {

@@ -3,10 +3,11 @@ import * as client from 'openid-client';
 
 import { createTrace, withTrace } from './back-channel';
 import { getConfig } from './config';
-import { findConfigError, getProvider, isNetworkError } from './discovery';
+import { findConfigError, getProvider, isNetworkError, type ProviderContext } from './discovery';
 import { checkDpopBinding, getDpopHandle, loadDpopKey, unsealDpopJwk } from './dpop-client';
 import { AuthError, type AuthErrorCode } from './errors';
 import { describeError, log } from './log';
+import { PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS } from './provider-jwks';
 import type { SessionRecord } from './session-record';
 import { classifyTokenEndpointRefusal } from './token-endpoint-answer';
 import type { RefreshedTokens } from './user-tokens';
@@ -96,8 +97,8 @@ function audiences(aud: unknown): string {
  * authentication, not of the refresh). A later one is taken: Keycloak moves its session's
  * `auth_time` when the user authenticates again in it (prompt=login, max_age, another client's
  * step-up), and the refresh token belongs to that session; refusing it would refuse every refresh
- * of the session from then on. openid-client has already checked the signature, `iss` against the
- * issuer and `aud` against this client, as for any ID token.
+ * of the session from then on. openid-client has already checked `iss` against the issuer and
+ * `aud` against this client, as for any ID token, and the caller its signature.
  *
  * @returns undefined when they agree, else the claim that differs.
  * @see https://openid.net/specs/openid-connect-core-1_0.html#RefreshTokenResponse
@@ -117,6 +118,37 @@ export function compareRefreshedIdToken(
   )
     return 'auth_time';
   return undefined;
+}
+
+/**
+ * Verifies the signature of a refresh response's ID token against the provider's JWKS, with the
+ * one algorithm this app accepts for ID tokens, as the sign-in does.
+ *
+ * @throws {AuthError} `id_token_invalid`, or `provider_unreachable` when the JWKS cannot be read.
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#RefreshTokenResponse
+ */
+async function verifyRefreshedIdToken(
+  provider: ProviderContext,
+  idToken: string,
+  alg: string,
+): Promise<void> {
+  try {
+    await provider.jwks.verify(
+      idToken,
+      { algorithms: [alg], clockTolerance: PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS },
+      true,
+    );
+  } catch (err) {
+    throw isNetworkError(err)
+      ? new AuthError('provider_unreachable', {
+          detail: `fetching the provider's JWKS failed: ${describeError(err)}`,
+          cause: err,
+        })
+      : new AuthError('id_token_invalid', {
+          detail: `refreshed ID token signature: ${describeError(err)}`,
+          cause: err,
+        });
+  }
 }
 
 /** The sign-in's ID token claims, when the session kept the token (it was verified then). */
@@ -142,7 +174,7 @@ export async function refreshUserApiToken(
     readonly user?: { readonly id_token?: string };
   } = {},
 ): Promise<RefreshedTokens> {
-  const { api, sessionPasswords } = getConfig();
+  const { api, sessionPasswords, idTokenSignedResponseAlg } = getConfig();
   const trace = createTrace();
   let response: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
   const started = performance.now();
@@ -155,8 +187,10 @@ export async function refreshUserApiToken(
       throw new AuthError('session_expired', { detail: 'the session DPoP key cannot be opened' });
     dpopKey = await loadDpopKey(jwk);
   }
+  let provider: ProviderContext;
   try {
-    const { config } = await getProvider();
+    provider = await getProvider();
+    const { config } = provider;
     response = await withTrace(trace, () =>
       client.refreshTokenGrant(
         config,
@@ -180,6 +214,11 @@ export async function refreshUserApiToken(
       detail: `token_type "${response.token_type.slice(0, 20)}" instead of bearer`,
     });
   }
+  // MUST: an ID token in a refresh response is verified as the sign-in's was (OIDC Core §12.2:
+  // "the same rules apply"): openid-client checks its claims, not its signature, for ID tokens
+  // from the token endpoint; unverified, the comparisons below would compare forged claims.
+  if (response.id_token !== undefined)
+    await verifyRefreshedIdToken(provider, response.id_token, idTokenSignedResponseAlg);
   // MUST: an ID token in a refresh response is about the same user and the same authentication
   // as the sign-in's (OIDC Core §12.2).
   const claims = response.claims();

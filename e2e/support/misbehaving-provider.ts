@@ -251,6 +251,25 @@ export class MisbehavingProvider {
   readonly endSessionRequests: URLSearchParams[] = [];
   /** How often the JWKS was served. */
   jwksFetches = 0;
+  /** Every refresh grant (`grant_type=refresh_token`), in order. */
+  readonly refreshRequests: URLSearchParams[] = [];
+  /**
+   * Answers refresh grants when set: a token response body, or a whole response. Unset, a
+   * refresh grant is refused with `invalid_grant`.
+   */
+  refreshGrant:
+    | ((
+        params: URLSearchParams,
+        op: MisbehavingProvider,
+      ) => Record<string, unknown> | Override | Promise<Record<string, unknown> | Override>)
+    | undefined;
+  /**
+   * Every request to `<issuer>/revoke` (RFC 7009), in order. The endpoint is advertised only
+   * when a test puts `revocation_endpoint` in {@link MisbehavingProvider.metadataOverrides}.
+   */
+  readonly revocationRequests: URLSearchParams[] = [];
+  /** Answer revocation requests this way instead (200 with an empty body otherwise). */
+  revocationOverride: Override | undefined;
 
   /** Keys in the JWKS, in order. */
   published: ProviderKey[];
@@ -437,6 +456,8 @@ export class MisbehavingProvider {
         return this.token(await this.readForm(req), req, res);
       case '/userinfo':
         return this.userinfo(req, res);
+      case '/revoke':
+        return this.revoke(await this.readForm(req), res);
       case '/end_session':
         return this.endSession(url.searchParams, res);
       case '/':
@@ -551,6 +572,22 @@ export class MisbehavingProvider {
         );
       }
     }
+    if (params.get('grant_type') === 'refresh_token') {
+      this.refreshRequests.push(params);
+      this.keep(params.get('refresh_token'));
+      const answer = this.refreshGrant
+        ? await this.refreshGrant(params, this)
+        : { error: 'invalid_grant', error_description: 'refresh tokens are not armed' };
+      if (typeof answer === 'string' || answer instanceof RawResponse) {
+        record(answer instanceof RawResponse ? answer.status : 0);
+        return this.send(res, answer);
+      }
+      const status = typeof answer.error === 'string' ? 400 : 200;
+      record(status);
+      for (const name of ['access_token', 'refresh_token', 'id_token'])
+        if (typeof answer[name] === 'string') this.keep(answer[name]);
+      return this.json(res, status, answer);
+    }
     if (!grant || grant.redeemed || params.get('grant_type') !== 'authorization_code') {
       record(400);
       return this.json(res, 400, {
@@ -658,6 +695,15 @@ export class MisbehavingProvider {
     const answer = grant.fault.userinfo ? await grant.fault.userinfo(claims, this) : claims;
     if (typeof answer === 'string' || answer instanceof RawResponse) return this.send(res, answer);
     this.json(res, 200, answer);
+  }
+
+  /** RFC 7009 §2.2: 200 for any token, known or not, unless told otherwise. */
+  private revoke(params: URLSearchParams, res: ServerResponse): void {
+    this.keep(params.get('client_assertion'));
+    this.revocationRequests.push(params);
+    if (this.revocationOverride) return this.send(res, this.revocationOverride);
+    res.writeHead(200, { 'cache-control': 'no-store' });
+    res.end();
   }
 
   private endSession(params: URLSearchParams, res: ServerResponse): void {

@@ -267,3 +267,31 @@ describe('revocation answers (RFC 7009 §2.2)', () => {
     });
   }
 });
+
+describe('a sign-in refused after its code was redeemed', () => {
+  it('revokes the refresh token it was issued (UserInfo names another sub)', async () => {
+    const before = op.revocationRequests.length;
+    await assert.rejects(
+      signInWith({ userinfo: (c) => ({ ...c, sub: 'someone-else' }) }),
+      refusedAs('userinfo_invalid'),
+    );
+    const sent = op.revocationRequests.slice(before);
+    assert.deepEqual(
+      sent.map((p) => [p.get('token'), p.get('token_type_hint')]),
+      [['rt-initial', 'refresh_token']],
+      'no refresh token outlives a sign-in that was refused',
+    );
+  });
+
+  it('revokes the refresh token it was issued (ID token with a bad signature)', async () => {
+    const before = op.revocationRequests.length;
+    await assert.rejects(
+      signInWith({ signedIdToken: (jwt) => corruptSignature(jwt) }),
+      refusedAs('id_token_invalid'),
+    );
+    assert.deepEqual(
+      op.revocationRequests.slice(before).map((p) => p.get('token')),
+      ['rt-initial'],
+    );
+  });
+});

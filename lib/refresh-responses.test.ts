@@ -169,6 +169,24 @@ describe('the ID token of a refresh response (OIDC Core §12.2)', () => {
     );
   });
 
+  it('is taken with the sign-in’s nonce (oidc-provider repeats it), refused with another', async () => {
+    const { id_token } = await signedIn();
+    const original = decodeJwt(id_token).nonce;
+    assert.ok(typeof original === 'string', 'the sign-in’s ID token has a nonce');
+    const same = await refreshWith(async () => ({
+      ...good,
+      id_token: await refreshedIdToken(id_token, (c) => ({ ...c, nonce: original })),
+    }));
+    assert.equal(same.access_token, 'at-new');
+    await assert.rejects(
+      refreshWith(async () => ({
+        ...good,
+        id_token: await refreshedIdToken(id_token, (c) => ({ ...c, nonce: 'another-nonce' })),
+      })),
+      refusedAs('id_token_invalid'),
+    );
+  });
+
   it('is refused when it names another issuer', async () => {
     const { id_token } = await signedIn();
     await assert.rejects(

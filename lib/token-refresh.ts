@@ -93,6 +93,7 @@ function audiences(aud: unknown): string {
 /**
  * Compares the ID token of a refresh response with the one of the sign-in: MUST (OIDC Core
  * §12.2) the same `iss`, `sub` and `aud`; the same `azp`, or none when the sign-in's had none;
+ * no `nonce`, or the sign-in's (the same rules as at the original authentication);
  * and, when both carry `auth_time`, not an earlier one (it is the time of the original
  * authentication, not of the refresh). A later one is taken: Keycloak moves its session's
  * `auth_time` when the user authenticates again in it (prompt=login, max_age, another client's
@@ -111,6 +112,9 @@ export function compareRefreshedIdToken(
   if (refreshed.sub !== original.sub) return 'sub';
   if (audiences(refreshed.aud) !== audiences(original.aud)) return 'aud';
   if (refreshed.azp !== original.azp) return 'azp';
+  // A refresh is no authentication request: no nonce of its own. The original's, repeated
+  // (oidc-provider does), binds it to the same authentication; any other value does not.
+  if (refreshed.nonce !== undefined && refreshed.nonce !== original.nonce) return 'nonce';
   if (
     typeof original.auth_time === 'number' &&
     refreshed.auth_time !== undefined &&

@@ -32,7 +32,7 @@ function withFailingRemovals(store: SessionStore, failures: number): SessionStor
   };
   return {
     ...store,
-    removeBySid: (sid) => (left > 0 ? fail() : store.removeBySid(sid)),
+    removeBySid: (sid, sub) => (left > 0 ? fail() : store.removeBySid(sid, sub)),
     removeBySub: (sub) => (left > 0 ? fail() : store.removeBySub(sub)),
   };
 }
@@ -62,6 +62,23 @@ describe('endLoggedOutSessions', () => {
       [b.id],
     );
     assert.equal(await store.get(c.id).then((s) => s?.state), 'active');
+  });
+
+  it('a token naming a sid and a sub ends the sessions of that sid of that user only (§2.7)', async () => {
+    const store = createMemorySessionStore();
+    const alice = makeRecord('alice', 'op-1');
+    await store.create(alice);
+
+    // The sid of alice's session with bob's sub: the session it names is none of alice's.
+    const ended = await endLoggedOutSessions(store, { sid: 'op-1', sub: 'bob', jti: 'jti-3' });
+    assert.deepEqual(ended, []);
+    assert.equal(await store.get(alice.id).then((s) => s?.state), 'active');
+
+    const byBoth = await endLoggedOutSessions(store, { sid: 'op-1', sub: 'alice', jti: 'jti-4' });
+    assert.deepEqual(
+      byBoth.map((r) => r.id),
+      [alice.id],
+    );
   });
 
   it('when the store fails, forgets the jti: the provider’s retry is taken and ends the session', async () => {

@@ -3,8 +3,9 @@ import type { SessionRecord } from './session-record';
 import type { SessionStore } from './session-store';
 
 /**
- * Ends what an accepted Logout Token names: the sessions of its `sid`, or every session of its
- * `sub` when it names no `sid`. With Redis, on every instance at once.
+ * Ends what an accepted Logout Token names: the sessions of its `sid` (of its `sub` only, when it
+ * names both), or every session of its `sub` when it names no `sid`. With Redis, on every
+ * instance at once.
  *
  * The token's `jti` was remembered when it was validated (the replay check). MUST: when the store
  * fails here, the `jti` is forgotten again before the error goes on. The route answers 503, and
@@ -22,7 +23,9 @@ export async function endLoggedOutSessions(
   token: ValidatedLogoutToken,
 ): Promise<SessionRecord[]> {
   try {
-    if (token.sid !== undefined) return await store.removeBySid(token.sid);
+    // MUST (§2.7): a token naming both identifies the sessions of that sid and that user; a sid
+    // with another user's sub ends no session of a user the token does not name.
+    if (token.sid !== undefined) return await store.removeBySid(token.sid, token.sub);
     return await store.removeBySub(token.sub ?? '');
   } catch (err) {
     await store.forgetOnce(token.jti).catch(() => undefined);

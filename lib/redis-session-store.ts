@@ -352,8 +352,17 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
     return record;
   }
 
-  async function removeSet(key: string): Promise<SessionRecord[]> {
-    const ids = await client.zrange(key, '0', '-1');
+  /**
+   * Deletes the sessions indexed under `key`; given `alsoIn` (another index), only those it holds
+   * too. @returns the records deleted.
+   */
+  async function removeSet(key: string, alsoIn?: string): Promise<SessionRecord[]> {
+    // Both indexes are written by one script (CREATE_SESSION): a session is in the sid's and the
+    // sub's of its record, so their intersection is the sessions of both.
+    const ids =
+      alsoIn === undefined
+        ? await client.zrange(key, '0', '-1')
+        : await client.zinter(2, key, alsoIn);
     const removed: SessionRecord[] = [];
     for (const id of ids) {
       const record = await removeRecord(id);
@@ -456,8 +465,10 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
         return record;
       });
     },
-    removeBySid(sid) {
-      return run('removeBySid', () => removeSet(sidKey(sid)));
+    removeBySid(sid, sub) {
+      return run('removeBySid', () =>
+        removeSet(sidKey(sid), sub === undefined ? undefined : subKey(sub)),
+      );
     },
     removeBySub(sub) {
       return run('removeBySub', () => removeSet(subKey(sub)));

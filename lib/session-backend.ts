@@ -40,7 +40,7 @@ export function createDeferredRedisStore(url: string): {
     getAttachment: async (id, name) => (await loading).getAttachment(id, name),
     remove: async (id) => (await loading).remove(id),
     end: async (id, reason) => (await loading).end(id, reason),
-    removeBySid: async (sid) => (await loading).removeBySid(sid),
+    removeBySid: async (sid, sub) => (await loading).removeBySid(sid, sub),
     removeBySub: async (sub) => (await loading).removeBySub(sub),
     acquireLock: async (name, ttlMs) => (await loading).acquireLock(name, ttlMs),
     releaseLock: async (name, token) => (await loading).releaseLock(name, token),

@@ -173,6 +173,24 @@ for (const { name, open } of stores) {
       await store.remove(bob.id);
     });
 
+    it('ends the sessions of a sid of one user only, when the sub is given too', async () => {
+      const alice = makeRecord({ sub: 'both-alice', sid: 'sid-both' });
+      const mallory = makeRecord({ sub: 'both-mallory', sid: 'sid-both' });
+      for (const r of [alice, mallory]) await store.create(r);
+      assert.deepEqual(await store.removeBySid('sid-both', 'both-bob'), [], 'no session of bob');
+      assert.deepEqual(
+        (await store.removeBySid('sid-both', 'both-alice')).map((r) => r.id),
+        [alice.id],
+      );
+      assert.equal(await store.get(alice.id), undefined);
+      assert.equal((await store.get(mallory.id))?.state, 'active', 'another user is untouched');
+      assert.deepEqual(
+        (await store.removeBySid('sid-both')).map((r) => r.id),
+        [mallory.id],
+        'the sid alone ends what is left of it',
+      );
+    });
+
     it('keeps why a session ended, and nothing else', async () => {
       const record = makeRecord();
       await store.create(record);

@@ -55,8 +55,12 @@ export type SessionStore = {
    * the user instead of silently signing them out. @returns the record ended, if it was active.
    */
   end(id: string, reason: EndReason): Promise<SessionRecord | undefined>;
-  /** Deletes every session of the provider session `sid`. @returns the records deleted. */
-  removeBySid(sid: string): Promise<SessionRecord[]>;
+  /**
+   * Deletes every session of the provider session `sid`; given `sub` too, only those of that user
+   * (a Logout Token naming both identifies the sessions of both, Back-Channel Logout 1.0 §2.7).
+   * @returns the records deleted.
+   */
+  removeBySid(sid: string, sub?: string): Promise<SessionRecord[]>;
   /** Deletes every session of the user `sub`. @returns the records deleted. */
   removeBySub(sub: string): Promise<SessionRecord[]>;
   /**
@@ -184,9 +188,12 @@ export function createMemorySessionStore(options: MemoryStoreOptions = {}): Sess
     for (const [jti, exp] of jtis) if (exp <= t) jtis.delete(jti);
     for (const [name, lock] of locks) if (lock.expiresAt <= t) locks.delete(name);
   };
-  const removeAll = (ids: Set<string> | undefined): SessionRecord[] =>
+  const removeAll = (ids: Set<string> | undefined, sub?: string): SessionRecord[] =>
     [...(ids ?? [])].flatMap((id) => {
-      const record = live(id) === undefined ? undefined : drop(id);
+      const entry = live(id);
+      if (entry === undefined) return [];
+      if (sub !== undefined && entry.state === 'active' && entry.record.sub !== sub) return [];
+      const record = drop(id);
       return record ? [record] : [];
     });
 
@@ -243,8 +250,8 @@ export function createMemorySessionStore(options: MemoryStoreOptions = {}): Sess
       }
       return record;
     },
-    async removeBySid(sid) {
-      return removeAll(bySid.get(sid));
+    async removeBySid(sid, sub) {
+      return removeAll(bySid.get(sid), sub);
     },
     async removeBySub(sub) {
       return removeAll(bySub.get(sub));

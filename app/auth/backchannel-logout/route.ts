@@ -35,8 +35,9 @@ function unavailable(description: string): Response {
 /**
  * `POST /auth/backchannel-logout` — OpenID Connect Back-Channel Logout 1.0: the provider tells
  * this app, server to server, that a user signed out there. The Logout Token is validated as §2.6
- * says (lib/logout-token.ts); then every session of that provider session (`sid`), or every
- * session of that user (`sub`) when the token names no `sid`, is deleted from the session store:
+ * says (lib/logout-token.ts); then every session of that provider session (`sid`; of that user
+ * only when the token names a `sub` too), or every session of that user (`sub`) when the token
+ * names no `sid`, is deleted from the session store:
  * with Redis, on every instance at once. The sessions' cookies, replayed, find nothing.
  *
  * Answers (§2.8): 200 with `Cache-Control: no-store` once done; 400 with an error body for every

@@ -11,6 +11,7 @@ import { AuthError, type AuthErrorCode } from './errors';
 import { findAudienceProblem } from './id-token';
 import { describeError, log } from './log';
 import { classifyTokenEndpointRefusal } from './token-endpoint-answer';
+import { revokeRefreshToken } from './token-refresh';
 import type { Transaction } from './transaction';
 
 /**
@@ -376,88 +377,101 @@ export async function completeSignIn(
     throw classifyCodeExchangeError(err, trace.clientAssertions.length > 0);
   }
 
-  const tokensAt = performance.now();
-  // MUST: tokens asked for with a DPoP proof are DPoP-bound, to this key (RFC 9449 §5, §6.1).
-  const binding = dpopKey && checkDpopBinding(tokens, dpopKey);
-  const claims = tokens.claims();
-  const id_token = tokens.id_token;
-  if (!claims || !id_token)
-    throw new AuthError('invalid_token_response', { detail: 'no id_token in the token response' });
-  const audienceProblem = findAudienceProblem(claims, settings.clientId);
-  if (audienceProblem)
-    throw new AuthError('id_token_invalid', { detail: `ID token: ${audienceProblem}` });
-
-  // MUST: verify the ID token's signature. openid-client validates its claims but, for ID tokens
-  // received from the token endpoint, not its signature unless asked; this app does it with its
-  // own JWKS cache so that a provider key rotated moments ago is picked up at once.
+  // MUST: from here on the provider has issued tokens. A response refused below (a Bearer token or
+  // one bound to another key, a bad ID token, a refused UserInfo) is discarded, and its refresh
+  // token revoked (RFC 7009 §2): no grant outlives a sign-in that did not complete. With DPoP,
+  // RFC 9449 §5 tells the client to discard a Bearer answer; discarding alone would leave it
+  // alive at the provider, held by nobody.
   try {
-    await provider.jwks.verify(
-      id_token,
-      {
-        algorithms: [settings.idTokenSignedResponseAlg],
-        clockTolerance: PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS,
-      },
-      true,
-    );
-  } catch (err) {
-    throw isNetworkError(err)
-      ? new AuthError('provider_unreachable', {
-          detail: `fetching the provider's JWKS failed: ${describeError(err)}`,
-          cause: err,
-        })
-      : new AuthError('id_token_invalid', {
-          detail: `ID token signature: ${describeError(err)}`,
-          cause: err,
-        });
-  }
+    const tokensAt = performance.now();
+    // MUST: tokens asked for with a DPoP proof are DPoP-bound, to this key (RFC 9449 §5, §6.1).
+    const binding = dpopKey && checkDpopBinding(tokens, dpopKey);
+    const claims = tokens.claims();
+    const id_token = tokens.id_token;
+    if (!claims || !id_token)
+      throw new AuthError('invalid_token_response', {
+        detail: 'no id_token in the token response',
+      });
+    const audienceProblem = findAudienceProblem(claims, settings.clientId);
+    if (audienceProblem)
+      throw new AuthError('id_token_invalid', { detail: `ID token: ${audienceProblem}` });
 
-  const idTokenAt = performance.now();
-
-  let userinfo: UserInfoResponse | undefined;
-  if (provider.metadata.userinfo_endpoint) {
+    // MUST: verify the ID token's signature. openid-client validates its claims but, for ID tokens
+    // received from the token endpoint, not its signature unless asked; this app does it with its
+    // own JWKS cache so that a provider key rotated moments ago is picked up at once.
     try {
-      // MUST: UserInfo's `sub` must equal the ID token's (OIDC Core §5.3.2); openid-client checks.
-      userinfo = await withTrace(trace, () =>
-        client.fetchUserInfo(provider.config, tokens.access_token, claims.sub, dpop),
+      await provider.jwks.verify(
+        id_token,
+        {
+          algorithms: [settings.idTokenSignedResponseAlg],
+          clockTolerance: PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS,
+        },
+        true,
       );
     } catch (err) {
-      if (isNetworkError(err))
-        throw new AuthError('provider_unreachable', { detail: describeError(err), cause: err });
-      const oauth =
-        err instanceof client.ResponseBodyError ||
-        err instanceof client.WWWAuthenticateChallengeError;
-      throw new AuthError('userinfo_invalid', {
-        error: err instanceof client.ResponseBodyError ? err.error : undefined,
-        error_description:
-          err instanceof client.ResponseBodyError ? err.error_description : undefined,
-        detail: `${oauth ? 'UserInfo error response' : 'UserInfo response rejected'}: ${describeError(err)}`,
-        cause: err,
-      });
+      throw isNetworkError(err)
+        ? new AuthError('provider_unreachable', {
+            detail: `fetching the provider's JWKS failed: ${describeError(err)}`,
+            cause: err,
+          })
+        : new AuthError('id_token_invalid', {
+            detail: `ID token signature: ${describeError(err)}`,
+            cause: err,
+          });
     }
-    await verifySignedUserInfo(
-      trace,
-      provider,
-      settings.clientId,
-      settings.idTokenSignedResponseAlg,
-    );
-  }
 
-  return {
-    id_token,
-    claims,
-    userinfo,
-    refresh_token: tokens.refresh_token,
-    access_token: describeAccessToken(tokens, requestedAt),
-    clientAssertion: trace.clientAssertions.at(-1),
-    trace,
-    tokens,
-    timing: { started, tokens: tokensAt, idToken: idTokenAt, userinfo: performance.now() },
-    par: tx.par,
-    dpop:
-      dpopKey && binding && tx.dpop_key
-        ? { key: tx.dpop_key, jkt: dpopKey.jkt, binding, proofs: [...trace.dpopProofs] }
-        : undefined,
-  };
+    const idTokenAt = performance.now();
+
+    let userinfo: UserInfoResponse | undefined;
+    if (provider.metadata.userinfo_endpoint) {
+      try {
+        // MUST: UserInfo's `sub` must equal the ID token's (OIDC Core §5.3.2); openid-client checks.
+        userinfo = await withTrace(trace, () =>
+          client.fetchUserInfo(provider.config, tokens.access_token, claims.sub, dpop),
+        );
+      } catch (err) {
+        if (isNetworkError(err))
+          throw new AuthError('provider_unreachable', { detail: describeError(err), cause: err });
+        const oauth =
+          err instanceof client.ResponseBodyError ||
+          err instanceof client.WWWAuthenticateChallengeError;
+        throw new AuthError('userinfo_invalid', {
+          error: err instanceof client.ResponseBodyError ? err.error : undefined,
+          error_description:
+            err instanceof client.ResponseBodyError ? err.error_description : undefined,
+          detail: `${oauth ? 'UserInfo error response' : 'UserInfo response rejected'}: ${describeError(err)}`,
+          cause: err,
+        });
+      }
+      await verifySignedUserInfo(
+        trace,
+        provider,
+        settings.clientId,
+        settings.idTokenSignedResponseAlg,
+      );
+    }
+
+    return {
+      id_token,
+      claims,
+      userinfo,
+      refresh_token: tokens.refresh_token,
+      access_token: describeAccessToken(tokens, requestedAt),
+      clientAssertion: trace.clientAssertions.at(-1),
+      trace,
+      tokens,
+      timing: { started, tokens: tokensAt, idToken: idTokenAt, userinfo: performance.now() },
+      par: tx.par,
+      dpop:
+        dpopKey && binding && tx.dpop_key
+          ? { key: tx.dpop_key, jkt: dpopKey.jkt, binding, proofs: [...trace.dpopProofs] }
+          : undefined,
+    };
+  } catch (err) {
+    if (tokens.refresh_token !== undefined)
+      await revokeRefreshToken(tokens.refresh_token, tokens.claims()?.sub ?? '(sign-in refused)');
+    throw err;
+  }
 }
 
 /** The access token of a token response, its expiry counted from `requestedAt` (ms). */

@@ -5,8 +5,11 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 
 import { driveSignIn } from '../provider/drive-sign-in';
 import { startInProcessProvider, type InProcessProvider } from '../e2e/support/in-process-provider';
+import { getConfig } from './config';
+import { sealDpopJwk } from './dpop-client';
 import { AuthError } from './errors';
 import { completeSignIn, startSignIn } from './sign-in';
+import { refreshUserApiToken } from './token-refresh';
 
 /**
  * A token endpoint that ignores the DPoP proof and answers `token_type: Bearer` (RFC 9449 §5:
@@ -73,5 +76,23 @@ describe('a Bearer answer to a DPoP token request leaves no grant alive', () => 
     const refused = issued.slice(before);
     assert.equal(refused.length, 1, 'the provider issued a refresh token with the Bearer answer');
     assert.equal(await alive(refused[0] as string), false, 'the refused refresh token is revoked');
+  });
+
+  it('refresh: the rotated refresh token of the refused response is revoked', async () => {
+    const result = await signIn();
+    assert.ok(result.refresh_token && result.dpop);
+    assert.equal(await alive(result.refresh_token), true);
+    downgrade = 'refresh_token';
+    const before = issued.length;
+    await assert.rejects(
+      refreshUserApiToken(result.refresh_token, 'alice', {
+        dpop_key: await sealDpopJwk(result.dpop.key, getConfig().sessionPasswords.seal),
+      }),
+      bindingRefused,
+    );
+    const rotated = issued.slice(before);
+    assert.equal(rotated.length, 1, 'the provider rotated the refresh token');
+    assert.notEqual(rotated[0], result.refresh_token);
+    assert.equal(await alive(rotated[0] as string), false, 'the rotated refresh token is revoked');
   });
 });

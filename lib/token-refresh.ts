@@ -208,33 +208,44 @@ export async function refreshUserApiToken(
     log.warn('refresh failed', { sub, code: classified.code, error: classified.error });
     throw classified;
   }
-  if (dpopKey) {
-    // MUST: refreshed with a proof, the new access token is bound to the session's key
-    // (RFC 9449 §5, §6.1): a Bearer token, or one bound to another key, is refused.
-    checkDpopBinding(response, dpopKey);
-  } else if (response.token_type.toLowerCase() !== 'bearer') {
-    // MUST: without a DPoP key this app presents the token as a bearer token (RFC 6750).
-    throw new AuthError('invalid_token_response', {
-      detail: `token_type "${response.token_type.slice(0, 20)}" instead of bearer`,
-    });
-  }
-  // MUST: an ID token in a refresh response is verified as the sign-in's was (OIDC Core §12.2:
-  // "the same rules apply"): openid-client checks its claims, not its signature, for ID tokens
-  // from the token endpoint; unverified, the comparisons below would compare forged claims.
-  if (response.id_token !== undefined)
-    await verifyRefreshedIdToken(provider, response.id_token, idTokenSignedResponseAlg);
-  // MUST: an ID token in a refresh response is about the same user and the same authentication
-  // as the sign-in's (OIDC Core §12.2).
-  const claims = response.claims();
-  if (claims && claims.sub !== sub) {
-    throw new AuthError('id_token_invalid', { detail: 'the refreshed ID token names another sub' });
-  }
-  const original = readOriginalClaims(session.user?.id_token);
-  const differs = claims && original ? compareRefreshedIdToken(original, claims) : undefined;
-  if (differs !== undefined) {
-    throw new AuthError('id_token_invalid', {
-      detail: `the refreshed ID token's ${differs} differs from the sign-in's (OIDC Core §12.2)`,
-    });
+  // MUST: a response refused below is discarded whole. When the provider rotated the refresh
+  // token, the new one is held by nobody (the session keeps the one this request spent): it is
+  // revoked (RFC 7009 §2), as a rotated token the store failed to keep is (./user-tokens.ts).
+  try {
+    if (dpopKey) {
+      // MUST: refreshed with a proof, the new access token is bound to the session's key
+      // (RFC 9449 §5, §6.1): a Bearer token, or one bound to another key, is refused.
+      checkDpopBinding(response, dpopKey);
+    } else if (response.token_type.toLowerCase() !== 'bearer') {
+      // MUST: without a DPoP key this app presents the token as a bearer token (RFC 6750).
+      throw new AuthError('invalid_token_response', {
+        detail: `token_type "${response.token_type.slice(0, 20)}" instead of bearer`,
+      });
+    }
+    // MUST: an ID token in a refresh response is verified as the sign-in's was (OIDC Core §12.2:
+    // "the same rules apply"): openid-client checks its claims, not its signature, for ID tokens
+    // from the token endpoint; unverified, the comparisons below would compare forged claims.
+    if (response.id_token !== undefined)
+      await verifyRefreshedIdToken(provider, response.id_token, idTokenSignedResponseAlg);
+    // MUST: an ID token in a refresh response is about the same user and the same authentication
+    // as the sign-in's (OIDC Core §12.2).
+    const claims = response.claims();
+    if (claims && claims.sub !== sub) {
+      throw new AuthError('id_token_invalid', {
+        detail: 'the refreshed ID token names another sub',
+      });
+    }
+    const original = readOriginalClaims(session.user?.id_token);
+    const differs = claims && original ? compareRefreshedIdToken(original, claims) : undefined;
+    if (differs !== undefined) {
+      throw new AuthError('id_token_invalid', {
+        detail: `the refreshed ID token's ${differs} differs from the sign-in's (OIDC Core §12.2)`,
+      });
+    }
+  } catch (err) {
+    const rotated = response.refresh_token;
+    if (rotated !== undefined && rotated !== refreshToken) await revokeRefreshToken(rotated, sub);
+    throw err;
   }
   log.info('refreshed', {
     sub,

@@ -1,12 +1,6 @@
 import * as client from 'openid-client';
 
-import {
-  apiFetch,
-  createTrace,
-  withDeadline,
-  withTrace,
-  type BackChannelFetch,
-} from './back-channel';
+import { apiFetch, createTrace, withDeadline, withTrace } from './back-channel';
 import { getConfig } from './config';
 import { getProvider } from './discovery';
 import { getDpopHandle, type DpopKey } from './dpop-client';
@@ -29,6 +23,12 @@ export type ApiAnswer = {
   readonly url: string;
   readonly status: number;
   readonly wwwAuthenticate: string | null;
+  /**
+   * The API refused the token itself: a 401 with a `Bearer` or `DPoP` challenge whose `error` is
+   * `invalid_token` (RFC 6750 §3.1, RFC 9449 §7.1), as openid-client parses the challenges (either
+   * form of a parameter value, any order of challenges; RFC 9110 §11.2).
+   */
+  readonly tokenRefused: boolean;
   readonly body: unknown;
   readonly ms: number;
   /** For a DPoP call: every proof sent (two when the API demanded a nonce), decoded. */
@@ -37,11 +37,52 @@ export type ApiAnswer = {
 
 const MAX_BODY_CHARS = 4000;
 
-async function readAnswer(
+/** Whether the challenges of a 401 say the token itself was refused (see {@link ApiAnswer}). */
+function isTokenRefusal(
+  status: number,
+  challenges: readonly client.WWWAuthenticateChallenge[],
+): boolean {
+  return (
+    status === 401 &&
+    challenges.some(
+      (c) =>
+        (c.scheme === 'bearer' || c.scheme === 'dpop') && c.parameters.error === 'invalid_token',
+    )
+  );
+}
+
+/**
+ * `GET url` through openid-client's `fetchProtectedResource` (the token as `Authorization: Bearer`,
+ * or `DPoP` with a proof when `options` has a DPoP handle). A refusal that carries challenges (a
+ * 401 or 403 with `WWW-Authenticate`) is an answer, not an exception: openid-client hands its
+ * challenges over parsed, and {@link ApiAnswer.tokenRefused} is read from them.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+ */
+export async function requestApi(
+  config: client.Configuration,
   url: string,
-  response: Response,
-  started: number,
+  accessToken: string,
+  options?: client.DPoPOptions,
 ): Promise<Omit<ApiAnswer, 'dpop'>> {
+  const started = performance.now();
+  let response: Response;
+  let challenges: readonly client.WWWAuthenticateChallenge[] = [];
+  try {
+    response = await client.fetchProtectedResource(
+      config,
+      accessToken,
+      new URL(url),
+      'GET',
+      undefined,
+      new Headers({ accept: 'application/json' }),
+      options,
+    );
+  } catch (err) {
+    if (!(err instanceof client.WWWAuthenticateChallengeError)) throw err;
+    response = err.response;
+    challenges = err.cause;
+  }
   const text = (await response.text()).slice(0, MAX_BODY_CHARS);
   let body: unknown = text;
   if ((response.headers.get('content-type') ?? '').includes('json')) {
@@ -55,13 +96,15 @@ async function readAnswer(
     url,
     status: response.status,
     wwwAuthenticate: response.headers.get('www-authenticate'),
+    tokenRefused: isTokenRefusal(response.status, challenges),
     body,
     ms: Math.round(performance.now() - started),
   };
 }
 
 /**
- * `GET url` with the access token as a bearer token.
+ * `GET url` with the access token as a bearer token, through openid-client. A refusal with a
+ * challenge (401/403) is an answer, not an exception.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
  */
@@ -70,18 +113,7 @@ export async function callApiWithBearer(
   accessToken: string,
   timeoutMs: number,
 ): Promise<ApiAnswer> {
-  const started = performance.now();
-  // withDeadline, not AbortSignal.timeout: its timer would keep this request in memory until it
-  // fires (see withDeadline).
-  const response = await withDeadline(plainFetch, timeoutMs)(url, {
-    headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
-    redirect: 'manual',
-  });
-  return readAnswer(url, response, started);
-}
-
-function plainFetch(url: string, options: Parameters<BackChannelFetch>[1]): Promise<Response> {
-  return fetch(url, options as RequestInit);
+  return requestApi(await getApiConfiguration(timeoutMs), url, accessToken);
 }
 
 type ApiConfiguration = { readonly key: string; readonly config: client.Configuration };
@@ -123,26 +155,11 @@ export async function callApiWithDpop(
 ): Promise<ApiAnswer> {
   const config = await getApiConfiguration(timeoutMs);
   const trace = createTrace();
-  const started = performance.now();
-  let response: Response;
-  try {
-    response = await withTrace(trace, () =>
-      client.fetchProtectedResource(
-        config,
-        accessToken,
-        new URL(url),
-        'GET',
-        undefined,
-        new Headers({ accept: 'application/json' }),
-        { DPoP: getDpopHandle(config, key, 'api') },
-      ),
-    );
-  } catch (err) {
-    if (!(err instanceof client.WWWAuthenticateChallengeError)) throw err;
-    response = err.response;
-  }
+  const answer = await withTrace(trace, () =>
+    requestApi(config, url, accessToken, { DPoP: getDpopHandle(config, key, 'api') }),
+  );
   return {
-    ...(await readAnswer(url, response, started)),
+    ...answer,
     dpop: {
       proofs: trace.dpopProofs.flatMap((proof) => viewJwt(proof) ?? []),
       requests: trace.requests.length,

@@ -435,6 +435,7 @@ describe('the flow inspector record of a refresh', () => {
         url: 'https://app.example.com/api/messages',
         status: 200,
         wwwAuthenticate: null,
+        tokenRefused: false,
         body: {},
         ms: 3,
       },

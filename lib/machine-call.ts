@@ -102,14 +102,6 @@ export async function callApi(
     : callApiWithBearer(url, token.access_token, timeoutMs);
 }
 
-/** The API refused the token itself (RFC 6750 §3.1 invalid_token): expired early, revoked, keys rotated. */
-function refusedAsInvalidToken(answer: ApiAnswer): boolean {
-  return (
-    answer.status === 401 &&
-    /^(Bearer|DPoP)\b.*\berror="invalid_token"/i.test(answer.wwwAuthenticate ?? '')
-  );
-}
-
 function tokenFailure(err: unknown): MachineCallOutcome {
   // A ConfigError's text names settings and URLs: it goes to the log, the page gets the catalog's words.
   const code: AuthErrorCode =
@@ -160,11 +152,7 @@ export async function callApiWithClientCredentials(): Promise<MachineCallOutcome
     } catch (err) {
       return { ok: false, stage: 'api', token, url: api.messagesUrl, message: describeError(err) };
     }
-    if (
-      !retriedWithNewToken &&
-      lease.source !== 'token_endpoint' &&
-      refusedAsInvalidToken(answer)
-    ) {
+    if (!retriedWithNewToken && lease.source !== 'token_endpoint' && answer.tokenRefused) {
       await forgetApiAccessToken(lease.token);
       retriedWithNewToken = true;
       continue;

@@ -89,14 +89,6 @@ function viewToken(token: UserAccessToken): UserTokenView {
   };
 }
 
-/** The API refused the token itself (RFC 6750 §3.1 invalid_token). */
-function refusedAsInvalidToken(answer: ApiAnswer): boolean {
-  return (
-    answer.status === 401 &&
-    /^(Bearer|DPoP)\b.*\berror="invalid_token"/i.test(answer.wwwAuthenticate ?? '')
-  );
-}
-
 /**
  * Calls `GET /api/messages` with the signed-in user's access token. A stored token the API
  * refuses as `invalid_token` (revoked, keys rotated) is replaced once by a forced refresh.
@@ -128,7 +120,7 @@ export async function callMessagesApiAsUser(): Promise<UserApiCallOutcome> {
       log.warn('api call failed', { reason: describeError(err) });
       return failure(new AuthError('provider_unreachable', { detail: describeError(err) }));
     }
-    if (!retriedWithNewToken && token.source === 'store' && refusedAsInvalidToken(answer)) {
+    if (!retriedWithNewToken && token.source === 'store' && answer.tokenRefused) {
       retriedWithNewToken = true;
       continue;
     }

@@ -562,3 +562,38 @@ test(`hostile input (seed ${SEED}): no 5xx, no internal detail, no session, no f
     findLeaks(stack.appLog(), listRunSecrets(op.issuedSecrets(), stack.sessionSecret)),
   ).toEqual([]);
 });
+
+/** Each route handler of the app and the methods it answers (HEAD and OPTIONS come with them). */
+const ROUTE_METHODS: ReadonlyArray<readonly [path: string, allow: string]> = [
+  ['/auth/login', 'GET, HEAD, OPTIONS'],
+  ['/auth/callback', 'GET, HEAD, OPTIONS'],
+  ['/auth/unavailable', 'GET, HEAD, OPTIONS'],
+  ['/auth/logout', 'OPTIONS, POST'],
+  ['/auth/backchannel-logout', 'OPTIONS, POST'],
+  ['/api/me', 'GET, HEAD, OPTIONS'],
+  ['/api/me/messages', 'GET, HEAD, OPTIONS'],
+  ['/api/messages', 'GET, HEAD, OPTIONS'],
+  ['/api/messages/1', 'GET, HEAD, OPTIONS'],
+  ['/.well-known/jwks.json', 'GET, HEAD, OPTIONS'],
+];
+
+test('a method a route does not answer gets 405 with Allow; OPTIONS lists the same methods', async () => {
+  const problems: string[] = [];
+  for (const [path, allow] of ROUTE_METHODS) {
+    const allowed = allow.split(', ');
+    for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
+      const r = await new HttpAgent().request(`${stack.appUrl}${path}`, { method });
+      if (method === 'OPTIONS') {
+        if (r.status !== 204 || r.headers.get('allow') !== allow)
+          problems.push(`${method} ${path}: ${r.status} Allow: ${r.headers.get('allow')}`);
+      } else if (!allowed.includes(method)) {
+        // RFC 9110 §15.5.6: a 405 MUST carry Allow, the methods the resource does answer.
+        if (r.status !== 405 || r.headers.get('allow') !== allow)
+          problems.push(`${method} ${path}: ${r.status} Allow: ${r.headers.get('allow')}`);
+      } else if (r.status === 405 || (r.status >= 500 && path !== '/auth/unavailable')) {
+        problems.push(`${method} ${path}: ${r.status}`);
+      }
+    }
+  }
+  expect(problems).toEqual([]);
+});

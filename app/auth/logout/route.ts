@@ -7,6 +7,7 @@ import { destroySession, isSessionUnavailable } from '@/lib/session';
 import { redirectSeeOther } from '@/lib/sign-in-failure';
 import { revokeRefreshToken } from '@/lib/token-refresh';
 import { renderSessionUnavailable } from '@/lib/unavailable-page';
+import { otherMethodsThanPost } from '@/lib/route-methods';
 
 export const dynamic = 'force-dynamic';
 
@@ -53,3 +54,6 @@ export async function POST(request: NextRequest) {
   log.info('signed out', { sub: session?.sub });
   return redirectSeeOther(target);
 }
+
+/** Every other method: 405 with Allow (RFC 9110 §15.5.6); OPTIONS lists the same. */
+export const { OPTIONS, GET, PUT, DELETE, PATCH } = otherMethodsThanPost();

@@ -24,10 +24,34 @@ export function proxy(request: NextRequest): NextResponse {
   const requestHeaders = new Headers(request.headers);
   requestHeaders.set('content-security-policy', headers['content-security-policy']);
   const response =
+    refuseBadRequest(request) ??
     answerWhileStoreDown(request, requestHeaders, getConfig().secureCookies) ??
     NextResponse.next({ request: { headers: requestHeaders } });
   for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
   return response;
+}
+
+/**
+ * Requests refused before Next.js sees them, because Next.js would answer them with a 500:
+ *
+ * - a path that does not percent-decode to UTF-8 (`/api/messages/%ff`, `/%`, `/%E0%A4%A`):
+ *   Next.js fails to decode a dynamic segment of it and answers 500. Such a path names nothing
+ *   here (every path of this app is UTF-8, RFC 3986 §2.5): 400.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc3986#section-2.1 (percent-encoding)
+ * @see https://www.rfc-editor.org/rfc/rfc3986#section-2.5 (UTF-8 octets)
+ */
+function refuseBadRequest(request: NextRequest): NextResponse | undefined {
+  const headers = { 'cache-control': NO_STORE_NO_TRANSFORM };
+  try {
+    decodeURIComponent(request.nextUrl.pathname);
+  } catch {
+    return NextResponse.json(
+      { error: 'invalid_request', error_description: 'the path does not percent-decode to UTF-8' },
+      { status: 400, headers },
+    );
+  }
+  return undefined;
 }
 
 /**

@@ -597,3 +597,13 @@ test('a method a route does not answer gets 405 with Allow; OPTIONS lists the sa
   }
   expect(problems).toEqual([]);
 });
+
+test('a path that does not percent-decode is a 400, never a 500', async () => {
+  for (const path of ['/api/messages/%ff', '/api/messages/%E0%A4%A', '/api/messages/%', '/%ff']) {
+    const r = await new HttpAgent().request(`${stack.appUrl}${path}`);
+    expect(`${path} ${r.status}`).toBe(`${path} 400`);
+    expect(r.headers.get('content-security-policy')).toContain("'nonce-");
+    expect(r.headers.get('cache-control')).toContain('no-store');
+    expect(findCommonProblems(r)).toEqual([]);
+  }
+});

@@ -607,3 +607,26 @@ test('a path that does not percent-decode is a 400, never a 500', async () => {
     expect(findCommonProblems(r)).toEqual([]);
   }
 });
+
+test('sign-out refuses a cross-site POST that Fetch Metadata names, even without Origin', async () => {
+  for (const site of ['cross-site', 'same-site']) {
+    const agent = new HttpAgent();
+    expect((await signIn(stack.appUrl, op, {}, agent)).kind).toBe('session');
+    // An Origin header stripped (a privacy extension, a proxy): Sec-Fetch-Site still tells.
+    const r = await agent.request(`${stack.appUrl}/auth/logout`, {
+      method: 'POST',
+      headers: { 'sec-fetch-site': site, 'content-type': 'application/x-www-form-urlencoded' },
+      body: '',
+    });
+    expect(`${site}: ${r.status}`).toBe(`${site}: 403`);
+    expect((await agent.request(`${stack.appUrl}/api/me`)).status).toBe(200);
+  }
+  const agent = new HttpAgent();
+  expect((await signIn(stack.appUrl, op, {}, agent)).kind).toBe('session');
+  const own = await agent.request(`${stack.appUrl}/auth/logout`, {
+    method: 'POST',
+    headers: { origin: stack.appUrl, 'sec-fetch-site': 'same-origin' },
+  });
+  expect(own.status).toBe(303);
+  expect((await agent.request(`${stack.appUrl}/api/me`)).status).toBe(401);
+});

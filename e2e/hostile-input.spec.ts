@@ -630,3 +630,49 @@ test('sign-out refuses a cross-site POST that Fetch Metadata names, even without
   expect(own.status).toBe(303);
   expect((await agent.request(`${stack.appUrl}/api/me`)).status).toBe(401);
 });
+
+test('a server action posted from another origin is refused with 403, never a 500', async () => {
+  const agent = new HttpAgent();
+  expect((await signIn(stack.appUrl, op, {}, agent)).kind).toBe('session');
+  const page = await agent.request(`${stack.appUrl}/machine`);
+  expect(page.status).toBe(200);
+  // The action's id is public: it is in the page's form (progressive enhancement) or its scripts.
+  const actionIds = new Set<string>();
+  for (const chunk of [...page.body.matchAll(/src="(\/_next\/static\/[^"]+\.js)"/g)]) {
+    const js = await agent.request(`${stack.appUrl}${chunk[1]}`);
+    for (const m of js.body.matchAll(/createServerReference\)?\(\s*"([0-9a-f]{40,})"/g))
+      actionIds.add(m[1] as string);
+  }
+  expect(actionIds.size).toBeGreaterThan(0);
+  for (const id of actionIds) {
+    for (const headers of [
+      { origin: 'https://evil.example' } as Record<string, string>,
+      { origin: 'null' },
+      { 'sec-fetch-site': 'cross-site' },
+    ]) {
+      for (const path of ['/machine', '/profile', '/']) {
+        const r = await agent.request(`${stack.appUrl}${path}`, {
+          method: 'POST',
+          headers: { ...headers, 'next-action': id, 'content-type': 'text/plain;charset=UTF-8' },
+          body: '[]',
+        });
+        expect(`${path} ${JSON.stringify(headers)} ${r.status}`).toBe(
+          `${path} ${JSON.stringify(headers)} 403`,
+        );
+        expect(findCommonProblems(r)).toEqual([]);
+      }
+    }
+  }
+  // The app's own page still runs its action.
+  const own = await agent.request(`${stack.appUrl}/machine`, {
+    method: 'POST',
+    headers: {
+      origin: stack.appUrl,
+      'sec-fetch-site': 'same-origin',
+      'next-action': [...actionIds][0] as string,
+      'content-type': 'text/plain;charset=UTF-8',
+    },
+    body: '[]',
+  });
+  expect(own.status).toBe(200);
+});

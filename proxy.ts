@@ -6,6 +6,7 @@ import { buildSecurityHeaders } from './lib/response-security';
 import { createNonce } from './lib/security-headers';
 import { shouldAnswerUnavailable } from './lib/store-health';
 import { NO_STORE_NO_TRANSFORM } from './lib/cache-control';
+import { isCrossOriginRequest } from './lib/request-origin';
 
 /**
  * Pages and routes that read the session (with a session cookie, they need the store). `/api/me`
@@ -24,10 +25,51 @@ export function proxy(request: NextRequest): NextResponse {
   const requestHeaders = new Headers(request.headers);
   requestHeaders.set('content-security-policy', headers['content-security-policy']);
   const response =
+    refuseBadRequest(request) ??
     answerWhileStoreDown(request, requestHeaders, getConfig().secureCookies) ??
     NextResponse.next({ request: { headers: requestHeaders } });
   for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
   return response;
+}
+
+/** The one route a POST may reach from outside a browser page: the provider's, server to server. */
+const BACK_CHANNEL_LOGOUT = '/auth/backchannel-logout';
+
+/**
+ * Requests refused before Next.js sees them, because Next.js would answer them with a 500:
+ *
+ * - a path that does not percent-decode to UTF-8 (`/api/messages/%ff`, `/%`, `/%E0%A4%A`):
+ *   Next.js fails to decode a dynamic segment of it and answers 500. Such a path names nothing
+ *   here (every path of this app is UTF-8, RFC 3986 §2.5): 400.
+ * - a POST from another origin (a server action run from another site's form or script, or a
+ *   sign-out): Next.js refuses a server action whose Origin is not its host, but with a 500. MUST:
+ *   every POST a page can make here (server actions, /auth/logout) is held to this app's origin
+ *   (lib/request-origin.ts); 403. The back-channel logout is POSTed by the provider, not a page.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc3986#section-2.1 (percent-encoding)
+ * @see https://www.rfc-editor.org/rfc/rfc3986#section-2.5 (UTF-8 octets)
+ */
+function refuseBadRequest(request: NextRequest): NextResponse | undefined {
+  const headers = { 'cache-control': NO_STORE_NO_TRANSFORM };
+  try {
+    decodeURIComponent(request.nextUrl.pathname);
+  } catch {
+    return NextResponse.json(
+      { error: 'invalid_request', error_description: 'the path does not percent-decode to UTF-8' },
+      { status: 400, headers },
+    );
+  }
+  if (
+    request.method === 'POST' &&
+    request.nextUrl.pathname !== BACK_CHANNEL_LOGOUT &&
+    isCrossOriginRequest(request.headers, getConfig().appUrl)
+  ) {
+    return NextResponse.json(
+      { error: 'forbidden', error_description: 'cross-origin request refused' },
+      { status: 403, headers },
+    );
+  }
+  return undefined;
 }
 
 /**

@@ -562,3 +562,117 @@ test(`hostile input (seed ${SEED}): no 5xx, no internal detail, no session, no f
     findLeaks(stack.appLog(), listRunSecrets(op.issuedSecrets(), stack.sessionSecret)),
   ).toEqual([]);
 });
+
+/** Each route handler of the app and the methods it answers (HEAD and OPTIONS come with them). */
+const ROUTE_METHODS: ReadonlyArray<readonly [path: string, allow: string]> = [
+  ['/auth/login', 'GET, HEAD, OPTIONS'],
+  ['/auth/callback', 'GET, HEAD, OPTIONS'],
+  ['/auth/unavailable', 'GET, HEAD, OPTIONS'],
+  ['/auth/logout', 'OPTIONS, POST'],
+  ['/auth/backchannel-logout', 'OPTIONS, POST'],
+  ['/api/me', 'GET, HEAD, OPTIONS'],
+  ['/api/me/messages', 'GET, HEAD, OPTIONS'],
+  ['/api/messages', 'GET, HEAD, OPTIONS'],
+  ['/api/messages/1', 'GET, HEAD, OPTIONS'],
+  ['/.well-known/jwks.json', 'GET, HEAD, OPTIONS'],
+];
+
+test('a method a route does not answer gets 405 with Allow; OPTIONS lists the same methods', async () => {
+  const problems: string[] = [];
+  for (const [path, allow] of ROUTE_METHODS) {
+    const allowed = allow.split(', ');
+    for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
+      const r = await new HttpAgent().request(`${stack.appUrl}${path}`, { method });
+      if (method === 'OPTIONS') {
+        if (r.status !== 204 || r.headers.get('allow') !== allow)
+          problems.push(`${method} ${path}: ${r.status} Allow: ${r.headers.get('allow')}`);
+      } else if (!allowed.includes(method)) {
+        // RFC 9110 §15.5.6: a 405 MUST carry Allow, the methods the resource does answer.
+        if (r.status !== 405 || r.headers.get('allow') !== allow)
+          problems.push(`${method} ${path}: ${r.status} Allow: ${r.headers.get('allow')}`);
+      } else if (r.status === 405 || (r.status >= 500 && path !== '/auth/unavailable')) {
+        problems.push(`${method} ${path}: ${r.status}`);
+      }
+    }
+  }
+  expect(problems).toEqual([]);
+});
+
+test('a path that does not percent-decode is a 400, never a 500', async () => {
+  for (const path of ['/api/messages/%ff', '/api/messages/%E0%A4%A', '/api/messages/%', '/%ff']) {
+    const r = await new HttpAgent().request(`${stack.appUrl}${path}`);
+    expect(`${path} ${r.status}`).toBe(`${path} 400`);
+    expect(r.headers.get('content-security-policy')).toContain("'nonce-");
+    expect(r.headers.get('cache-control')).toContain('no-store');
+    expect(findCommonProblems(r)).toEqual([]);
+  }
+});
+
+test('sign-out refuses a cross-site POST that Fetch Metadata names, even without Origin', async () => {
+  for (const site of ['cross-site', 'same-site']) {
+    const agent = new HttpAgent();
+    expect((await signIn(stack.appUrl, op, {}, agent)).kind).toBe('session');
+    // An Origin header stripped (a privacy extension, a proxy): Sec-Fetch-Site still tells.
+    const r = await agent.request(`${stack.appUrl}/auth/logout`, {
+      method: 'POST',
+      headers: { 'sec-fetch-site': site, 'content-type': 'application/x-www-form-urlencoded' },
+      body: '',
+    });
+    expect(`${site}: ${r.status}`).toBe(`${site}: 403`);
+    expect((await agent.request(`${stack.appUrl}/api/me`)).status).toBe(200);
+  }
+  const agent = new HttpAgent();
+  expect((await signIn(stack.appUrl, op, {}, agent)).kind).toBe('session');
+  const own = await agent.request(`${stack.appUrl}/auth/logout`, {
+    method: 'POST',
+    headers: { origin: stack.appUrl, 'sec-fetch-site': 'same-origin' },
+  });
+  expect(own.status).toBe(303);
+  expect((await agent.request(`${stack.appUrl}/api/me`)).status).toBe(401);
+});
+
+test('a server action posted from another origin is refused with 403, never a 500', async () => {
+  const agent = new HttpAgent();
+  expect((await signIn(stack.appUrl, op, {}, agent)).kind).toBe('session');
+  const page = await agent.request(`${stack.appUrl}/machine`);
+  expect(page.status).toBe(200);
+  // The action's id is public: it is in the page's form (progressive enhancement) or its scripts.
+  const actionIds = new Set<string>();
+  for (const chunk of [...page.body.matchAll(/src="(\/_next\/static\/[^"]+\.js)"/g)]) {
+    const js = await agent.request(`${stack.appUrl}${chunk[1]}`);
+    for (const m of js.body.matchAll(/createServerReference\)?\(\s*"([0-9a-f]{40,})"/g))
+      actionIds.add(m[1] as string);
+  }
+  expect(actionIds.size).toBeGreaterThan(0);
+  for (const id of actionIds) {
+    for (const headers of [
+      { origin: 'https://evil.example' } as Record<string, string>,
+      { origin: 'null' },
+      { 'sec-fetch-site': 'cross-site' },
+    ]) {
+      for (const path of ['/machine', '/profile', '/']) {
+        const r = await agent.request(`${stack.appUrl}${path}`, {
+          method: 'POST',
+          headers: { ...headers, 'next-action': id, 'content-type': 'text/plain;charset=UTF-8' },
+          body: '[]',
+        });
+        expect(`${path} ${JSON.stringify(headers)} ${r.status}`).toBe(
+          `${path} ${JSON.stringify(headers)} 403`,
+        );
+        expect(findCommonProblems(r)).toEqual([]);
+      }
+    }
+  }
+  // The app's own page still runs its action.
+  const own = await agent.request(`${stack.appUrl}/machine`, {
+    method: 'POST',
+    headers: {
+      origin: stack.appUrl,
+      'sec-fetch-site': 'same-origin',
+      'next-action': [...actionIds][0] as string,
+      'content-type': 'text/plain;charset=UTF-8',
+    },
+    body: '[]',
+  });
+  expect(own.status).toBe(200);
+});

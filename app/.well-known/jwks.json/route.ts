@@ -1,4 +1,5 @@
 import { describeError, log } from '@/lib/log';
+import { otherMethodsThanGet } from '@/lib/route-methods';
 import { getConfig } from '@/lib/config';
 import { getClientKeySet } from '@/lib/keys';
 import { withSecurityHeaders } from '@/lib/response-security';
@@ -39,3 +40,6 @@ async function serveJwks() {
 }
 
 export const GET = withSecurityHeaders(serveJwks);
+
+/** Every other method: 405 with Allow (RFC 9110 §15.5.6); OPTIONS lists the same. */
+export const { OPTIONS, POST, PUT, DELETE, PATCH } = otherMethodsThanGet();

@@ -7,6 +7,7 @@ import { isSessionUnavailable, readSessionState } from '@/lib/session';
 import { shouldAnswerUnavailable } from '@/lib/store-health';
 import { jsonSessionUnavailable } from '@/lib/unavailable-page';
 import { NO_STORE_NO_TRANSFORM } from '@/lib/cache-control';
+import { otherMethodsThanGet } from '@/lib/route-methods';
 
 export const dynamic = 'force-dynamic';
 
@@ -40,3 +41,6 @@ async function readMe() {
 }
 
 export const GET = withSecurityHeaders(readMe);
+
+/** Every other method: 405 with Allow (RFC 9110 §15.5.6); OPTIONS lists the same. */
+export const { OPTIONS, POST, PUT, DELETE, PATCH } = otherMethodsThanGet();

@@ -1,4 +1,5 @@
 import { answerMessagesRequest } from '@/lib/messages-api';
+import { otherMethodsThanGet } from '@/lib/route-methods';
 import { withSecurityHeaders } from '@/lib/response-security';
 
 export const dynamic = 'force-dynamic';
@@ -22,3 +23,6 @@ async function answerMessagesHead(request: Request) {
 
 export const GET = withSecurityHeaders(answerMessages);
 export const HEAD = withSecurityHeaders(answerMessagesHead);
+
+/** Every other method: 405 with Allow (RFC 9110 §15.5.6); OPTIONS lists the same. */
+export const { OPTIONS, POST, PUT, DELETE, PATCH } = otherMethodsThanGet();

@@ -11,6 +11,7 @@ import type { SessionRecord } from '@/lib/session-record';
 import { isSessionStoreUnavailable } from '@/lib/session-store';
 import { revokeRefreshToken } from '@/lib/token-refresh';
 import { NO_STORE_NO_TRANSFORM } from '@/lib/cache-control';
+import { otherMethodsThanPost } from '@/lib/route-methods';
 
 export const dynamic = 'force-dynamic';
 
@@ -116,3 +117,6 @@ export async function POST(request: NextRequest) {
   }
   return new Response(null, { status: 200, headers: NO_STORE });
 }
+
+/** Every other method: 405 with Allow (RFC 9110 §15.5.6); OPTIONS lists the same. */
+export const { OPTIONS, GET, PUT, DELETE, PATCH } = otherMethodsThanPost();

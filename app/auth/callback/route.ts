@@ -20,6 +20,7 @@ import { revokeRefreshToken } from '@/lib/token-refresh';
 import type { Transaction } from '@/lib/transaction';
 import { renderSessionUnavailable } from '@/lib/unavailable-page';
 import { withSecurityHeaders } from '@/lib/response-security';
+import { otherMethodsThanGet } from '@/lib/route-methods';
 
 export const dynamic = 'force-dynamic';
 
@@ -137,3 +138,6 @@ async function completeCallback(request: NextRequest) {
 }
 
 export const GET = withSecurityHeaders(completeCallback);
+
+/** Every other method: 405 with Allow (RFC 9110 §15.5.6); OPTIONS lists the same. */
+export const { OPTIONS, POST, PUT, DELETE, PATCH } = otherMethodsThanGet();

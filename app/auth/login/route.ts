@@ -6,6 +6,7 @@ import { sanitizeReturnTo } from '@/lib/return-to';
 import { storeTransaction } from '@/lib/session';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
 import { withSecurityHeaders } from '@/lib/response-security';
+import { otherMethodsThanGet } from '@/lib/route-methods';
 
 export const dynamic = 'force-dynamic';
 
@@ -28,3 +29,6 @@ async function startLogin(request: NextRequest) {
 }
 
 export const GET = withSecurityHeaders(startLogin);
+
+/** Every other method: 405 with Allow (RFC 9110 §15.5.6); OPTIONS lists the same. */
+export const { OPTIONS, POST, PUT, DELETE, PATCH } = otherMethodsThanGet();

@@ -7,6 +7,8 @@ import { destroySession, isSessionUnavailable } from '@/lib/session';
 import { redirectSeeOther } from '@/lib/sign-in-failure';
 import { revokeRefreshToken } from '@/lib/token-refresh';
 import { renderSessionUnavailable } from '@/lib/unavailable-page';
+import { isCrossOriginRequest } from '@/lib/request-origin';
+import { otherMethodsThanPost } from '@/lib/route-methods';
 
 export const dynamic = 'force-dynamic';
 
@@ -20,11 +22,10 @@ export const dynamic = 'force-dynamic';
  */
 export async function POST(request: NextRequest) {
   const settings = getConfig();
-  const origin = request.headers.get('origin');
-  // MUST: only this app's own pages may sign users out. Browsers send Origin with every POST, so
-  // a form on another site (or a sandboxed one: "null") is refused; a request without Origin comes
-  // from no browser, and no other page can make it on a user's behalf.
-  if (origin !== null && origin !== settings.appUrl) {
+  // MUST: only this app's own pages may sign users out: a form on another site (or a sandboxed
+  // one: Origin "null"), or one whose Origin was stripped but whose Sec-Fetch-Site says
+  // cross-site, is refused (lib/request-origin.ts).
+  if (isCrossOriginRequest(request.headers, settings.appUrl)) {
     return Response.json(
       { error: 'forbidden', error_description: 'cross-origin logout refused' },
       { status: 403 },
@@ -53,3 +54,6 @@ export async function POST(request: NextRequest) {
   log.info('signed out', { sub: session?.sub });
   return redirectSeeOther(target);
 }
+
+/** Every other method: 405 with Allow (RFC 9110 §15.5.6); OPTIONS lists the same. */
+export const { OPTIONS, GET, PUT, DELETE, PATCH } = otherMethodsThanPost();

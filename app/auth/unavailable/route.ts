@@ -3,6 +3,7 @@ import type { NextRequest } from 'next/server';
 import { getConfig } from '@/lib/config';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import { renderSessionUnavailable } from '@/lib/unavailable-page';
+import { otherMethodsThanGet } from '@/lib/route-methods';
 
 export const dynamic = 'force-dynamic';
 
@@ -16,3 +17,6 @@ export function GET(request: NextRequest) {
     sanitizeReturnTo(request.nextUrl.searchParams.get('returnTo'), getConfig().appUrl),
   );
 }
+
+/** Every other method: 405 with Allow (RFC 9110 §15.5.6); OPTIONS lists the same. */
+export const { OPTIONS, POST, PUT, DELETE, PATCH } = otherMethodsThanGet();

@@ -1,4 +1,5 @@
 import { recordRefreshFlow } from '@/lib/flow-inspector';
+import { otherMethodsThanGet } from '@/lib/route-methods';
 import { callMessagesApiAsUser } from '@/lib/user-api-call';
 import { NO_STORE_NO_TRANSFORM } from '@/lib/cache-control';
 
@@ -33,3 +34,6 @@ export async function GET() {
     ? new Response(outcome.api.body, { status: outcome.api.status, headers })
     : Response.json(outcome.api.body, { status: outcome.api.status, headers });
 }
+
+/** Every other method: 405 with Allow (RFC 9110 §15.5.6); OPTIONS lists the same. */
+export const { OPTIONS, POST, PUT, DELETE, PATCH } = otherMethodsThanGet();

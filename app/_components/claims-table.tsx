@@ -1,10 +1,12 @@
 /** Tables of JWT members and claims, one row each, with a note on what the value proves. */
 
+import { formatInstant } from '@/lib/time-display';
+
 const TIME_CLAIMS = new Set(['exp', 'iat', 'nbf', 'auth_time', 'updated_at']);
 
 function display(name: string, value: unknown): string {
   if (TIME_CLAIMS.has(name) && typeof value === 'number')
-    return `${value} (${new Date(value * 1000).toISOString()})`;
+    return `${value} (${formatInstant(value * 1000)})`;
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 

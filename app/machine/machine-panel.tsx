@@ -3,6 +3,7 @@
 import { useActionState } from 'react';
 
 import type { MachineCallOutcome, TokenView } from '@/lib/machine-call';
+import { formatInstant } from '@/lib/time-display';
 
 import {
   ASSERTION_CLAIM_NOTES,
@@ -14,9 +15,8 @@ import { JwtCard } from '../_components/claims-table';
 import { runMachineCall, type MachineRun } from './actions';
 import { ACCESS_TOKEN_CLAIM_NOTES, ACCESS_TOKEN_HEADER_NOTES } from './claim-notes';
 
-function formatTime(ms: number): string {
-  return new Date(ms).toISOString();
-}
+/** Never throws: these instants come from the provider's `expires_in` (lib/time-display.ts). */
+const formatTime = formatInstant;
 
 function describeSource(token: TokenView): string {
   switch (token.source) {

@@ -2,6 +2,7 @@
 
 import { useActionState } from 'react';
 
+import { formatInstant } from '@/lib/time-display';
 import type { UserApiCallOutcome, UserTokenView } from '@/lib/user-api-call';
 
 import {
@@ -25,9 +26,8 @@ const USER_TOKEN_CLAIM_NOTES: Record<string, string> = {
   exp: 'Expiry (PROVIDER_ACCESS_TOKEN_TTL at the bundled provider): the app refreshes 30 s before.',
 };
 
-function formatTime(ms: number): string {
-  return new Date(ms).toISOString();
-}
+/** Never throws: these instants come from the provider's `expires_in` (lib/time-display.ts). */
+const formatTime = formatInstant;
 
 function describeSource(token: UserTokenView): string {
   switch (token.source) {

@@ -53,9 +53,25 @@ function rememberCookies(jar: Map<string, string>, response: Response): void {
   }
 }
 
+/**
+ * The first {@link MAX_PAGE_BYTES} of a page, as decoded (fetch decompresses as it is read).
+ * MUST: read no further: the page comes from whatever the authorization endpoint is, and a body
+ * that never ends, or a small compressed one that inflates to gigabytes, would otherwise hold the
+ * check until its deadline with all of it in memory.
+ */
 async function readPage(response: Response): Promise<string> {
-  const bytes = new Uint8Array(await response.arrayBuffer()).subarray(0, MAX_PAGE_BYTES);
-  return new TextDecoder().decode(bytes);
+  const reader = response.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  while (total < MAX_PAGE_BYTES) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    total += value.byteLength;
+  }
+  await reader.cancel().catch(() => undefined);
+  return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, MAX_PAGE_BYTES));
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { JwtView } from './jwt-view';
 import type { FlowExpectations, SignInFlowRecord } from './flow-record';
+import { formatInstant } from './time-display';
 
 /**
  * The checks the flow inspector shows beside each step, computed from the record's facts: the
@@ -285,7 +286,7 @@ export function listIdTokenChecks(record: SignInFlowRecord): Check[] {
       'n/a',
       payload.auth_time === undefined
         ? 'max_age not requested'
-        : `max_age not requested; authenticated at ${new Date(Number(payload.auth_time) * 1000).toISOString()}`,
+        : `max_age not requested; authenticated at ${formatInstant(Number(payload.auth_time) * 1000)}`,
     ),
     check(
       'at_hash matches the access token',

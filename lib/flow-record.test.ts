@@ -306,6 +306,13 @@ describe('the flow inspector record', () => {
     assert.deepEqual(failed(listUserInfoChecks(record)), ['sub is the ID token’s sub']);
   });
 
+  it('shows an auth_time no date can hold, rather than throw while the page renders', async () => {
+    // NumericDate is any JSON number (RFC 7519 §2); a Date holds ±8.64e15 ms.
+    const { record } = await capture({ idToken: { auth_time: 1e20 } });
+    const check = listIdTokenChecks(record).find((c) => c.rule.startsWith('auth_time'));
+    assert.match(check?.detail ?? '', /authenticated at not a representable date/);
+  });
+
   it('is bounded in size: a large UserInfo is trimmed, and said so', async () => {
     const { record } = await capture({
       userinfo: { groups: Array.from({ length: 2000 }, (_, i) => `group-${i}`) },

@@ -449,6 +449,51 @@ describe('session store: redis indexes', () => {
   });
 });
 
+describe('session store: redis, instances whose clocks differ', () => {
+  /** Runs `fn` with this process's clock moved by `offsetMs` (another instance's clock). */
+  async function withClockOffset<T>(offsetMs: number, fn: () => Promise<T>): Promise<T> {
+    const realNow = Date.now;
+    Date.now = () => realNow() + offsetMs;
+    try {
+      return await fn();
+    } finally {
+      Date.now = realNow;
+    }
+  }
+
+  it('MUST: a sign-in on an instance whose clock runs ahead keeps the others in the indexes', async () => {
+    await withOwnRedis(async ({ store, raw }) => {
+      // Signed in on an instance with the right time, a minute before its session ends.
+      const ending = makeRecord({ sub: 'dave', sid: 'sid-dave', expires_at: Date.now() + 60_000 });
+      await store.create(ending);
+      // The same user signs in on an instance whose clock is two minutes ahead.
+      await withClockOffset(120_000, () =>
+        store.create(makeRecord({ sub: 'dave', sid: 'sid-dave' })),
+      );
+      assert.equal(await raw.exists(`rp:s:${ending.id}`), 1, 'the first session still lives');
+      // A back-channel logout (by sid or by sub) must end it too.
+      const ended = (await store.removeBySid('sid-dave', 'dave')).map((r) => r.id);
+      assert.ok(ended.includes(ending.id), 'ended by the logout of its sid');
+      assert.equal(await raw.exists(`rp:s:${ending.id}`), 0);
+    });
+  });
+
+  it("MUST: a session lives its lifetime on the server's clock, whatever the instance's", async () => {
+    await withOwnRedis(async ({ store, raw }) => {
+      for (const offset of [-9 * 3600_000, 3600_000]) {
+        const record = await withClockOffset(offset, async () => {
+          const r = makeRecord({ expires_at: Date.now() + 60_000 });
+          await store.create(r);
+          return r;
+        });
+        const ttl = await raw.pttl(`rp:s:${record.id}`);
+        assert.ok(ttl > 55_000 && ttl <= 60_000, `clock ${offset} ms off: ttl ${ttl} ms`);
+        assert.equal((await store.get(record.id))?.state, 'active');
+      }
+    });
+  });
+});
+
 describe('session store: redis, the database of REDIS_URL', () => {
   it('keeps its data in the database the URL names', async () => {
     await withOwnRedis(

@@ -494,6 +494,65 @@ describe('session store: redis, instances whose clocks differ', () => {
   });
 });
 
+describe('session store: redis, an ACL user with only the commands the README lists', () => {
+  it('carries out every operation (scripts included) with those rights and no others', async () => {
+    await withOwnRedis(async ({ server, raw }) => {
+      // The README's list (Sessions, "ACL"): a command added to the store must be added there.
+      const commands =
+        'ping select eval time hget hmget hset del exists get set pexpireat zadd zrange zinter zrem zremrangebyscore';
+      await raw.acl(
+        'SETUSER',
+        'rp-app',
+        'on',
+        '>rp-app-password',
+        '~rp:*',
+        ...commands.split(' ').map((c) => `+${c}`),
+      );
+      const store = createRedisSessionStore({
+        url: `${server.url.replace('redis://', 'redis://rp-app:rp-app-password@')}/0`,
+      });
+      try {
+        const record = makeRecord({ sub: 'erin', sid: 'sid-erin' });
+        await store.ping();
+        await store.create(record, { flow: 'x' });
+        assert.equal((await store.get(record.id))?.state, 'active');
+        assert.equal(await store.updateTokens(record.id, 1, { refresh_token: 'rt-1' }), 2);
+        assert.equal(await store.attach(record.id, 'more', 'y'), true);
+        assert.equal(await store.getAttachment(record.id, 'more'), 'y');
+        const lock = await store.acquireLock('refresh:x', 1000);
+        assert.ok(lock);
+        await store.releaseLock('refresh:x', lock);
+        assert.equal(await store.rememberOnce('jti-1', Date.now() / 1000 + 60), true);
+        await store.forgetOnce('jti-1');
+        assert.equal((await store.end(record.id, 'refresh_rejected'))?.id, record.id);
+        const second = makeRecord({ sub: 'erin', sid: 'sid-erin' });
+        await store.create(second);
+        assert.deepEqual(
+          (await store.removeBySid('sid-erin', 'erin')).map((r) => r.id),
+          [second.id],
+        );
+        await store.create(record);
+        assert.deepEqual(
+          (await store.removeBySub('erin')).map((r) => r.id),
+          [record.id],
+        );
+        await store.create(second);
+        assert.equal((await store.remove(second.id))?.id, second.id);
+        // Nothing was refused: the server logged no ACL denial.
+        const denials = (await raw.acl('LOG')) as unknown[][];
+        const refused = denials.map((entry) => String(entry[entry.indexOf('object') + 1]));
+        assert.deepEqual(
+          refused.filter((name) => name !== 'info'),
+          [],
+          'only INFO, which ioredis tries once for its ready check',
+        );
+      } finally {
+        await store.close();
+      }
+    });
+  });
+});
+
 describe('session store: redis, the database of REDIS_URL', () => {
   it('keeps its data in the database the URL names', async () => {
     await withOwnRedis(

@@ -111,6 +111,11 @@ export type AppConfig = {
 export type SessionPasswords = {
   readonly seal: Readonly<Record<string, string>>;
   readonly open: Readonly<Record<string, string>>;
+  /**
+   * The maps to try after `open` on a seal under id "1" that `open` does not open: each other
+   * listed secret under "1" (see {@link passwordsToOpen}).
+   */
+  readonly openAlso: readonly Readonly<Record<string, string>>[];
 };
 
 export type SessionStoreSetting =
@@ -350,8 +355,10 @@ export function sessionPasswordId(secret: string): string {
  *   string password (so the cookies of a deployment that never rotated stay what they were).
  * - During a rotation: the current secret seals under its own id ({@link sessionPasswordId});
  *   every previous secret opens under its own id, and the first previous one also under "1" (it
- *   sealed under "1" while it was alone). After the previous secrets are dropped, the current one
- *   returns to "1" for new cookies and still opens the cookies it sealed under its own id.
+ *   sealed under "1" while it was alone); the others are tried under "1" after it
+ *   ({@link passwordsToOpen}: two rotations within a session's lifetime). After the previous
+ *   secrets are dropped, the current one returns to "1" for new cookies and still opens the
+ *   cookies it sealed under its own id.
  *
  * So rotating is: set SESSION_SECRET to the new secret and SESSION_SECRET_PREVIOUS to the old
  * one; once the old cookies have expired (8 hours), remove SESSION_SECRET_PREVIOUS.
@@ -366,12 +373,53 @@ export function buildSessionPasswords(
   for (const secret of [...previous].reverse()) open[sessionPasswordId(secret)] = secret;
   open[sessionPasswordId(current)] = current;
   open['1'] = previous[0] ?? current;
+  // Every secret sealed under "1" while it was alone, and "1" names one of them in `open`: the
+  // others are tried under "1" when that one fails (two rotations within a session's lifetime).
+  const openAlso = [...new Set([...previous, current])]
+    .filter((secret) => secret !== open['1'])
+    .map((secret) => Object.freeze({ '1': secret }));
   return Object.freeze({
     seal: Object.freeze(
       previous.length === 0 ? { '1': current } : { [sessionPasswordId(current)]: current },
     ),
     open: Object.freeze(open),
+    openAlso: Object.freeze(openAlso),
   });
+}
+
+/**
+ * The password maps that may open `sealed`, in the order to try them: `open`, then, for a seal
+ * under id "1" (iron-session's id for a lone secret), {@link SessionPasswords.openAlso}.
+ *
+ * MUST: every secret listed (SESSION_SECRET, SESSION_SECRET_PREVIOUS) opens what it sealed,
+ * whatever its place in the list; a secret no longer listed opens nothing (each map holds listed
+ * secrets only).
+ *
+ * @see https://github.com/vvo/iron-session#passwords-rotation (password maps)
+ */
+export function passwordsToOpen(
+  sealed: string,
+  passwords: SessionPasswords,
+): readonly Readonly<Record<string, string>>[] {
+  // `Fe26.2*<password id>*…`: the id is the seal's second field.
+  const id = sealed.split('*', 2)[1];
+  return id === '1' ? [passwords.open, ...passwords.openAlso] : [passwords.open];
+}
+
+/**
+ * `open(password)` with each map of {@link passwordsToOpen} in turn: the first value it returns,
+ * or undefined when none opens `sealed`.
+ */
+export async function openWithRotation<T>(
+  sealed: string,
+  passwords: SessionPasswords,
+  open: (password: Readonly<Record<string, string>>) => Promise<T | undefined>,
+): Promise<T | undefined> {
+  for (const password of passwordsToOpen(sealed, passwords)) {
+    const value = await open(password);
+    if (value !== undefined) return value;
+  }
+  return undefined;
 }
 
 /** A Redis URL for logs: scheme, host, port and database, never the user name or password. */

@@ -26,7 +26,7 @@ import { reportStoreFailure, reportStoreSuccess } from './store-health';
  *   session (attachments: the flow inspector's records, read by its page only);
  * - `rp:e:<id>`    why a session ended early (refresh refused), for an hour;
  * - `rp:sidx:<sid>` and `rp:subx:<sub>`: sorted sets of session ids scored by the session's
- *   expiry (ms), for back-channel logout; every sign-in drops the ids that have expired, so an index
+ *   expiry (ms, on Redis's clock), for back-channel logout; every sign-in drops the ids that have expired, so an index
  *   holds the live sessions of its sid or user, not every session they ever had;
  * - `rp:lock:<name>` a lock: owner token, `SET NX PX`, released only by its owner (Lua);
  * - `rp:jti:<jti>` a logout token seen, `SET NX PX` until it could no longer be accepted (replay).
@@ -99,22 +99,29 @@ for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 return 1`;
 
 // A new session (see create): KEYS are its ended marker, its hash, then its indexes (the sid's,
-// the sub's); ARGV its expiry (ms), now (ms), its id, then the hash's fields and values. An index
+// the sub's); ARGV its time to live (ms), its id, then the hash's fields and values. An index
 // lives as long as its newest session: its expiry is set when it has none, and pushed later (GT)
 // when this session outlives it. Ids of sessions that expired on their own (nothing removed them)
 // go now: a user who signs in every day would otherwise grow an index without bound, and a logout
-// by `sub` would walk all of it. The `#!lua` line makes Redis refuse it whole when it is out of
-// memory (without it, Redis checks memory at a script's first write only: the DEL would pass,
-// and every write after it).
+// by `sub` would walk all of it.
+// MUST: every moment (the expiry, the scores, "now" for the pruning) on Redis's clock (TIME), none
+// on the instance's: instances whose clocks differ would otherwise prune each other's live
+// sessions from the indexes (a back-channel logout would then miss them) and give a session a
+// lifetime longer or shorter by the difference (or none: an expiry already past for Redis).
+// The `#!lua` line makes Redis refuse it whole when it is out of memory (without it, Redis checks
+// memory at a script's first write only: the DEL would pass, and every write after it).
 const CREATE_SESSION = `#!lua
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expires = now + tonumber(ARGV[1])
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[2], unpack(ARGV, 4))
-redis.call('PEXPIREAT', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+redis.call('PEXPIREAT', KEYS[2], expires)
 for i = 3, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[2])
-  redis.call('ZADD', KEYS[i], ARGV[1], ARGV[3])
-  redis.call('PEXPIREAT', KEYS[i], ARGV[1], 'NX')
-  redis.call('PEXPIREAT', KEYS[i], ARGV[1], 'GT')
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  redis.call('ZADD', KEYS[i], expires, ARGV[2])
+  redis.call('PEXPIREAT', KEYS[i], expires, 'NX')
+  redis.call('PEXPIREAT', KEYS[i], expires, 'GT')
 end
 return 1`;
 
@@ -383,7 +390,9 @@ export function createRedisSessionStore(options: RedisStoreOptions): SessionStor
         const keys = [endedKey(record.id), sessionKey(record.id)];
         if (record.sid !== undefined) keys.push(sidKey(record.sid));
         keys.push(subKey(record.sub));
-        const args = [String(record.expires_at), String(Date.now()), record.id];
+        // A time to live, not a moment: the script counts it from Redis's clock (see above).
+        const ttlMs = Math.max(1, Math.round(record.expires_at - Date.now()));
+        const args = [String(ttlMs), record.id];
         for (const [name, value] of Object.entries(fields)) args.push(name, value);
         try {
           await client.eval(CREATE_SESSION, keys.length, ...keys, ...args);

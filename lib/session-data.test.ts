@@ -164,6 +164,34 @@ describe('session cookie', () => {
     );
   });
 
+  it('opens a cookie of every secret SESSION_SECRET_PREVIOUS lists, whatever its place', async () => {
+    // Two rotations within a session's lifetime: A alone (seals under "1"), then B with A
+    // previous, then C with B and A previous. A is still listed: its cookies must open.
+    const a = 'a'.repeat(32);
+    const b = 'b'.repeat(32);
+    const c = 'c'.repeat(32);
+    const id = createSessionId();
+    const sealedByA = await sealSessionCookie(id, buildSessionPasswords(a, []));
+    const sealedByB = await sealSessionCookie(id, buildSessionPasswords(b, []));
+    for (const previous of [
+      [b, a],
+      [a, b],
+    ]) {
+      const rotated = buildSessionPasswords(c, previous);
+      assert.equal(await openSessionCookie(sealedByA, rotated), id, `A, previous ${previous}`);
+      assert.equal(await openSessionCookie(sealedByB, rotated), id, `B, previous ${previous}`);
+    }
+    // A secret no longer listed still opens nothing, under "1" or any other id.
+    let reason: string | undefined;
+    assert.equal(
+      await openSessionCookie(sealedByA, buildSessionPasswords(c, [b]), (r) => {
+        reason = r;
+      }),
+      undefined,
+    );
+    assert.equal(reason, 'invalid', 'reported once, as the last attempt failed');
+  });
+
   it('treats tampered, foreign, oversized and malformed cookies as no session', async () => {
     const sealed = await sealSessionCookie(createSessionId(), passwords);
     const flipped = `${sealed.slice(0, 60)}${sealed[60] === 'A' ? 'B' : 'A'}${sealed.slice(61)}`;

@@ -1,6 +1,6 @@
 import type { JWTPayload } from 'jose';
 
-import type { SessionPasswords } from './config';
+import { passwordsToOpen, type SessionPasswords } from './config';
 import { describeSignInFlow, type SignInFlowView } from './flow-view';
 import { viewJwt, type JwtView } from './jwt-view';
 import { processSingleton } from './process-slot';
@@ -154,16 +154,27 @@ export async function openSessionCookie(
   onUnsealError?: (reason: string) => void,
 ): Promise<string | undefined> {
   if (!sealed || sealed.length > MAX_SEALED_LENGTH) return undefined;
-  try {
-    const cookie = await sessionCookieSeals.unseal<Partial<SessionCookie>>(sealed, {
-      password: passwords.open,
-      ttl: SESSION_TTL_SECONDS,
-      ...(onUnsealError ? { onUnsealError } : {}),
-    });
-    return typeof cookie.id === 'string' && /^[A-Za-z0-9_-]{43}$/.test(cookie.id)
-      ? cookie.id
-      : undefined;
-  } catch {
-    return undefined;
+  const maps = passwordsToOpen(sealed, passwords);
+  let reason: string | undefined;
+  for (const password of maps) {
+    reason = undefined;
+    try {
+      const cookie = await sessionCookieSeals.unseal<Partial<SessionCookie>>(sealed, {
+        password,
+        ttl: SESSION_TTL_SECONDS,
+        onUnsealError: (why) => {
+          reason = why;
+        },
+      });
+      if (reason !== undefined) continue;
+      return typeof cookie.id === 'string' && /^[A-Za-z0-9_-]{43}$/.test(cookie.id)
+        ? cookie.id
+        : undefined;
+    } catch {
+      return undefined;
+    }
   }
+  // Once, for the last attempt: one unreadable cookie is one report.
+  if (reason !== undefined) onUnsealError?.(reason);
+  return undefined;
 }

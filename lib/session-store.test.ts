@@ -449,6 +449,110 @@ describe('session store: redis indexes', () => {
   });
 });
 
+describe('session store: redis, instances whose clocks differ', () => {
+  /** Runs `fn` with this process's clock moved by `offsetMs` (another instance's clock). */
+  async function withClockOffset<T>(offsetMs: number, fn: () => Promise<T>): Promise<T> {
+    const realNow = Date.now;
+    Date.now = () => realNow() + offsetMs;
+    try {
+      return await fn();
+    } finally {
+      Date.now = realNow;
+    }
+  }
+
+  it('MUST: a sign-in on an instance whose clock runs ahead keeps the others in the indexes', async () => {
+    await withOwnRedis(async ({ store, raw }) => {
+      // Signed in on an instance with the right time, a minute before its session ends.
+      const ending = makeRecord({ sub: 'dave', sid: 'sid-dave', expires_at: Date.now() + 60_000 });
+      await store.create(ending);
+      // The same user signs in on an instance whose clock is two minutes ahead.
+      await withClockOffset(120_000, () =>
+        store.create(makeRecord({ sub: 'dave', sid: 'sid-dave' })),
+      );
+      assert.equal(await raw.exists(`rp:s:${ending.id}`), 1, 'the first session still lives');
+      // A back-channel logout (by sid or by sub) must end it too.
+      const ended = (await store.removeBySid('sid-dave', 'dave')).map((r) => r.id);
+      assert.ok(ended.includes(ending.id), 'ended by the logout of its sid');
+      assert.equal(await raw.exists(`rp:s:${ending.id}`), 0);
+    });
+  });
+
+  it("MUST: a session lives its lifetime on the server's clock, whatever the instance's", async () => {
+    await withOwnRedis(async ({ store, raw }) => {
+      for (const offset of [-9 * 3600_000, 3600_000]) {
+        const record = await withClockOffset(offset, async () => {
+          const r = makeRecord({ expires_at: Date.now() + 60_000 });
+          await store.create(r);
+          return r;
+        });
+        const ttl = await raw.pttl(`rp:s:${record.id}`);
+        assert.ok(ttl > 55_000 && ttl <= 60_000, `clock ${offset} ms off: ttl ${ttl} ms`);
+        assert.equal((await store.get(record.id))?.state, 'active');
+      }
+    });
+  });
+});
+
+describe('session store: redis, an ACL user with only the commands the README lists', () => {
+  it('carries out every operation (scripts included) with those rights and no others', async () => {
+    await withOwnRedis(async ({ server, raw }) => {
+      // The README's list (Sessions, "ACL"): a command added to the store must be added there.
+      const commands =
+        'ping select eval time hget hmget hset del exists get set pexpireat zadd zrange zinter zrem zremrangebyscore';
+      await raw.acl(
+        'SETUSER',
+        'rp-app',
+        'on',
+        '>rp-app-password',
+        '~rp:*',
+        ...commands.split(' ').map((c) => `+${c}`),
+      );
+      const store = createRedisSessionStore({
+        url: `${server.url.replace('redis://', 'redis://rp-app:rp-app-password@')}/0`,
+      });
+      try {
+        const record = makeRecord({ sub: 'erin', sid: 'sid-erin' });
+        await store.ping();
+        await store.create(record, { flow: 'x' });
+        assert.equal((await store.get(record.id))?.state, 'active');
+        assert.equal(await store.updateTokens(record.id, 1, { refresh_token: 'rt-1' }), 2);
+        assert.equal(await store.attach(record.id, 'more', 'y'), true);
+        assert.equal(await store.getAttachment(record.id, 'more'), 'y');
+        const lock = await store.acquireLock('refresh:x', 1000);
+        assert.ok(lock);
+        await store.releaseLock('refresh:x', lock);
+        assert.equal(await store.rememberOnce('jti-1', Date.now() / 1000 + 60), true);
+        await store.forgetOnce('jti-1');
+        assert.equal((await store.end(record.id, 'refresh_rejected'))?.id, record.id);
+        const second = makeRecord({ sub: 'erin', sid: 'sid-erin' });
+        await store.create(second);
+        assert.deepEqual(
+          (await store.removeBySid('sid-erin', 'erin')).map((r) => r.id),
+          [second.id],
+        );
+        await store.create(record);
+        assert.deepEqual(
+          (await store.removeBySub('erin')).map((r) => r.id),
+          [record.id],
+        );
+        await store.create(second);
+        assert.equal((await store.remove(second.id))?.id, second.id);
+        // Nothing was refused: the server logged no ACL denial.
+        const denials = (await raw.acl('LOG')) as unknown[][];
+        const refused = denials.map((entry) => String(entry[entry.indexOf('object') + 1]));
+        assert.deepEqual(
+          refused.filter((name) => name !== 'info'),
+          [],
+          'only INFO, which ioredis tries once for its ready check',
+        );
+      } finally {
+        await store.close();
+      }
+    });
+  });
+});
+
 describe('session store: redis, the database of REDIS_URL', () => {
   it('keeps its data in the database the URL names', async () => {
     await withOwnRedis(

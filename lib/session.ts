@@ -3,7 +3,7 @@ import 'server-only';
 import { sealData, unsealData } from 'iron-session';
 import { cookies } from 'next/headers';
 
-import { getConfig } from './config';
+import { getConfig, openWithRotation } from './config';
 import { cookieName, cookiePrefix, sessionCookieName } from './cookie-names';
 import { loadDpopKey, sealDpopJwk, unsealDpopJwk, type DpopKey } from './dpop-client';
 import { AuthError, isAuthErrorCode, type AuthErrorCode } from './errors';
@@ -360,7 +360,9 @@ async function readDpopKey(id: string): Promise<DpopKey> {
   const jwk =
     sealed === undefined
       ? undefined
-      : await unsealDpopJwk(sealed, getConfig().sessionPasswords.open);
+      : await openWithRotation(sealed, getConfig().sessionPasswords, (password) =>
+          unsealDpopJwk(sealed, password),
+        );
   if (!jwk)
     throw new AuthError('session_expired', { detail: 'the session has no usable DPoP key' });
   return loadDpopKey(jwk);
@@ -417,7 +419,9 @@ export async function countPendingTransactions(): Promise<number> {
 export async function readTransaction(state: string): Promise<Transaction | undefined> {
   const sealed = (await cookies()).get(transactionCookieName(state, cookiePrefix()))?.value;
   if (sealed === undefined || sealed === '') return undefined;
-  const transaction = await unsealTransaction(sealed, getConfig().sessionPasswords.open);
+  const transaction = await openWithRotation(sealed, getConfig().sessionPasswords, (password) =>
+    unsealTransaction(sealed, password),
+  );
   // MUST: the cookie's name is derived from a value the request chose; its content decides.
   return transaction?.state === state ? transaction : undefined;
 }

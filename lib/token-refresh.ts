@@ -2,7 +2,7 @@ import { decodeJwt, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
 
 import { createTrace, withTrace } from './back-channel';
-import { getConfig } from './config';
+import { getConfig, openWithRotation } from './config';
 import { findConfigError, getProvider, isNetworkError, type ProviderContext } from './discovery';
 import { checkDpopBinding, getDpopHandle, loadDpopKey, unsealDpopJwk } from './dpop-client';
 import { AuthError, type AuthErrorCode } from './errors';
@@ -184,7 +184,10 @@ export async function refreshUserApiToken(
   const started = performance.now();
   let dpopKey: Awaited<ReturnType<typeof loadDpopKey>> | undefined;
   if (session.dpop_key !== undefined) {
-    const jwk = await unsealDpopJwk(session.dpop_key, sessionPasswords.open);
+    const sealed = session.dpop_key;
+    const jwk = await openWithRotation(sealed, sessionPasswords, (password) =>
+      unsealDpopJwk(sealed, password),
+    );
     // A key that cannot be opened (SESSION_SECRET changed without SESSION_SECRET_PREVIOUS) makes
     // the session's tokens useless: end it like a refused refresh.
     if (!jwk)

@@ -362,6 +362,43 @@ describe('client keys: formats', () => {
   });
 });
 
+describe('client keys: a key with several certificates', () => {
+  it('binds the certificate valid now, not an expired one listed first (PEM bundle, PKCS#12)', async () => {
+    const [rsa] = cases;
+    assert.ok(rsa);
+    const expired = await createSelfSignedCertificate(rsa.key, {
+      notBefore: new Date('2020-01-01T00:00:00Z'),
+      days: 30,
+    });
+    const notYetValid = await createSelfSignedCertificate(rsa.key, {
+      notBefore: new Date(Date.now() + 400 * 86_400_000),
+      days: 365,
+    });
+    const valid = rsa.certificate;
+    const x5tOf = (c: X509Certificate) => createHash('sha256').update(c.raw).digest('base64url');
+    const pem = rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string;
+    for (const path of [
+      file(`${pem}${expired.toString()}${notYetValid.toString()}${valid.toString()}`),
+      file(await exportPkcs12(rsa.key, [expired, valid], PASSPHRASE, 'modern')),
+    ]) {
+      const set = await loadClientKeySet(path, { passphrase: PASSPHRASE });
+      assert.equal(set.signing.certificate?.x5tS256, x5tOf(valid), 'the valid certificate is sent');
+      assert.deepEqual(set.signing.publicJwk.x5c, [valid.raw.toString('base64')]);
+      assert.deepEqual(
+        set.warnings.filter((w) => /certificate/.test(w)),
+        [],
+        'nothing to report: the bound certificate is valid',
+      );
+    }
+    // None valid now: the one that expires last (the renewal), and its state is reported.
+    const set = await loadClientKeySet(
+      file(`${pem}${expired.toString()}${notYetValid.toString()}`),
+    );
+    assert.equal(set.signing.certificate?.x5tS256, x5tOf(notYetValid));
+    assert.match(set.warnings.join('\n'), /is not valid before/);
+  });
+});
+
 describe('client keys: refusals', () => {
   it('refuses a certificate of another key', async () => {
     const [rsa, ec] = cases;

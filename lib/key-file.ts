@@ -177,12 +177,26 @@ function parsePem(text: string, file: string, passphrase: string | undefined): K
   return { format: 'pem', entries: [{ key, certificates }] };
 }
 
-function parseDerKey(der: Buffer, passphrase: string | undefined): KeyObject | undefined {
-  const attempts = [
-    { type: 'pkcs8' as const, ...(passphrase !== undefined ? { passphrase } : {}) },
-    { type: 'pkcs1' as const },
-    { type: 'sec1' as const },
-  ];
+function parseDerKey(
+  der: Buffer,
+  file: string,
+  passphrase: string | undefined,
+): KeyObject | undefined {
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } catch (err) {
+    // An encrypted PKCS#8 key (EncryptedPrivateKeyInfo) is known by Node's code for it: then only
+    // the passphrase can be at fault, and the message must name it, not the format.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MISSING_PASSPHRASE') {
+      if (passphrase === undefined) throw passphraseError(file, true);
+      try {
+        return createPrivateKey({ key: der, format: 'der', type: 'pkcs8', passphrase });
+      } catch {
+        throw passphraseError(file, false);
+      }
+    }
+  }
+  const attempts = [{ type: 'pkcs1' as const }, { type: 'sec1' as const }];
   for (const attempt of attempts) {
     try {
       return createPrivateKey({ key: der, format: 'der', ...attempt });
@@ -201,7 +215,7 @@ function parseBinary(der: Buffer, file: string, passphrase: string | undefined):
     if (err instanceof Pkcs12PassphraseError) throw passphraseError(file, err.missing);
     if (!(err instanceof NotPkcs12Error))
       throw keyFileError(file, `is an unreadable PKCS#12 file (${(err as Error).message})`);
-    const key = parseDerKey(der, passphrase);
+    const key = parseDerKey(der, file, passphrase);
     if (!key)
       throw keyFileError(
         file,

@@ -465,6 +465,31 @@ describe('client keys: refusals', () => {
     );
   });
 
+  it('names OIDC_CLIENT_KEY_PASSPHRASE for an encrypted PKCS#8 DER key, binary or base64', async () => {
+    const [rsa] = cases;
+    assert.ok(rsa);
+    const der = rsa.key.export({
+      type: 'pkcs8',
+      format: 'der',
+      cipher: 'aes-256-cbc',
+      passphrase: PASSPHRASE,
+    });
+    for (const path of [file(der), file(der.toString('base64'))]) {
+      await rejects(loadClientKeySet(path), 'OIDC_CLIENT_KEY_PASSPHRASE', /is required/);
+      await rejects(
+        loadClientKeySet(path, { passphrase: 'nope' }),
+        'OIDC_CLIENT_KEY_PASSPHRASE',
+        /wrong passphrase/,
+      );
+      const set = await loadClientKeySet(path, { passphrase: PASSPHRASE });
+      assert.equal(set.format, 'der');
+      assert.equal(
+        set.signing.kid,
+        await calculateJwkThumbprint(rsa.key.export({ format: 'jwk' }) as JWK),
+      );
+    }
+  });
+
   it(
     'applies a forced algorithm to every key that can sign it, so a promoted key ' +
       'keeps its published alg',

@@ -96,6 +96,23 @@ function parseJson(text: string, file: string): KeyFileContents {
         'give it a string kid, or remove kid to use the RFC 7638 thumbprint',
       );
     }
+    // MUST: a key declared for something else (an encryption key kept in the same set) is not
+    // signed with nor published as `use: sig`; RFC 7517 §4.3 requires use and key_ops to agree.
+    const { use, key_ops: keyOps } = jwk as { use?: unknown; key_ops?: unknown };
+    const notForSigning =
+      use !== undefined && use !== 'sig'
+        ? { use }
+        : keyOps !== undefined && (!Array.isArray(keyOps) || !keyOps.includes('sign'))
+          ? { key_ops: keyOps }
+          : undefined;
+    if (notForSigning) {
+      throw keyFileError(
+        file,
+        `key #${index + 1} is declared for ${JSON.stringify(notForSigning)}, not for signing`,
+        'point OIDC_CLIENT_KEY_FILE at signing keys only (use "sig", or key_ops with "sign"); ' +
+          'this client authenticates with a signature and publishes every key of the file for it',
+      );
+    }
     let key: KeyObject;
     try {
       key = createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' });

@@ -527,6 +527,33 @@ describe('client keys: refusals', () => {
     },
   );
 
+  it('refuses a JWK whose use or key_ops says it is not for signing, instead of publishing it as use sig', async () => {
+    const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+      format: 'jwk',
+    });
+    for (const declared of [
+      { use: 'enc' },
+      { key_ops: ['decrypt', 'unwrapKey'] },
+      { key_ops: 'sign' },
+    ]) {
+      await rejects(
+        loadClientKeySet(file(JSON.stringify({ keys: [{ ...jwk, ...declared }] }))),
+        'OIDC_CLIENT_KEY_FILE',
+        /key #1 is declared for .* not for signing/,
+      );
+    }
+    // A signing key says so either way (the key tool writes use: sig).
+    for (const declared of [
+      { use: 'sig' },
+      { key_ops: ['sign'] },
+      { key_ops: ['sign', 'verify'] },
+    ]) {
+      const set = await loadClientKeySet(file(JSON.stringify({ ...jwk, ...declared })));
+      assert.equal(set.signing.publicJwk.use, 'sig');
+      assert.equal('key_ops' in set.signing.publicJwk, false);
+    }
+  });
+
   it('refuses an RSA-PSS (id-RSASSA-PSS) key with a fix instead of a crash', async () => {
     const pss = generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).privateKey.export({
       type: 'pkcs8',

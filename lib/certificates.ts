@@ -85,21 +85,37 @@ function chainFor(
   return chain;
 }
 
+/** Whether `certificate` is within its validity period at `now`. */
+function isValidAt(certificate: X509Certificate, now: Date): boolean {
+  return new Date(certificate.validFrom) <= now && now <= new Date(certificate.validTo);
+}
+
 /**
  * Binds a certificate to a private key: picks, among `candidates`, the certificate whose public
- * key is the key's, and orders its chain.
+ * key is the key's, and orders its chain. When several certify the key (a renewal bundled with
+ * the certificate it replaces), the one valid now wins, then the one that expires last: the
+ * thumbprint sent must be of the certificate the provider holds as current, and providers that
+ * check certificates (Entra ID) refuse an expired one.
  *
  * MUST: a certificate is used only for the key it certifies; publishing or sending the thumbprint
  * of another key's certificate would make providers look up the wrong key.
  *
  * @returns undefined when no candidate certifies this key.
  * @see https://www.rfc-editor.org/rfc/rfc7517#section-4.7 (x5c: the key's certificate first)
+ * @see https://www.rfc-editor.org/rfc/rfc7515#section-4.1.8 (x5t#S256)
  */
 export function bindCertificate(
   privateKey: KeyObject,
   candidates: readonly X509Certificate[],
+  now = new Date(),
 ): CertificateBinding | undefined {
-  const leaf = candidates.find((c) => c.checkPrivateKey(privateKey));
+  const [leaf] = candidates
+    .filter((c) => c.checkPrivateKey(privateKey))
+    .sort(
+      (a, b) =>
+        Number(isValidAt(b, now)) - Number(isValidAt(a, now)) ||
+        new Date(b.validTo).getTime() - new Date(a.validTo).getTime(),
+    );
   if (!leaf) return undefined;
   return {
     x5c: chainFor(leaf, candidates).map((c) => c.raw.toString('base64')),

@@ -20,6 +20,7 @@ import type { AppConfig, AssertionAudience } from './config';
 import {
   CLIENT_ASSERTION_TYP,
   createClientAuthentication,
+  describeAlgIncompatibility,
   findAudienceOriginProblem,
   JWT_BEARER_ASSERTION_TYPE,
   resolveAudience,
@@ -376,6 +377,22 @@ describe('algorithm negotiation with the provider metadata', () => {
       assert.equal(body.get('client_assertion'), null, 'nothing signed');
     }
     assert.equal(selectAssertionAlg({ alg: 'RS256', algDeclared: false }, undefined), 'RS256');
+  });
+
+  it('never advises an algorithm the provider does not list (an empty list, or none this client signs)', () => {
+    const key = { alg: 'RS256' as const, algDeclared: false, kid: 'k1' };
+    const empty = describeAlgIncompatibility(key, []);
+    assert.ok(empty);
+    assert.match(empty.message, /lists no algorithm/);
+    assert.doesNotMatch(empty.fix ?? '', /--alg|OIDC_CLIENT_AUTH_ALG=/);
+    assert.match(empty.fix ?? '', /RFC 8414/);
+    const foreign = describeAlgIncompatibility(key, ['ES384', 'HS256']);
+    assert.ok(foreign);
+    assert.match(foreign.message, /provider accepts only ES384, HS256/);
+    assert.doesNotMatch(foreign.fix ?? '', /--alg ES256/, 'ES256 is not listed either');
+    assert.match(foreign.fix ?? '', /RS256, PS256, ES256, EdDSA, Ed25519/);
+    // Where a listed algorithm fits another key type, the advice names it.
+    assert.match(describeAlgIncompatibility(key, ['ES384', 'ES256'])?.fix ?? '', /--alg ES256/);
   });
 });
 

@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 
-import { ED25519_ALG_NAMES, isClientAuthAlg, isEd25519Alg } from './algorithms';
+import { CLIENT_AUTH_ALGS, ED25519_ALG_NAMES, isClientAuthAlg, isEd25519Alg } from './algorithms';
 import type { AppConfig, AssertionAudience } from './config';
 import { ConfigError, type ConfigProblem } from './errors';
 import type { ClientKey, ClientKeySet } from './keys';
@@ -124,6 +124,19 @@ export function describeAlgIncompatibility(
   supported: readonly string[] | undefined,
 ): ConfigProblem | undefined {
   if (selectAssertionAlg(key, supported) !== undefined) return undefined;
+  if (Array.isArray(supported) && supported.length === 0) {
+    // An empty list names no algorithm at all: no key of any type is accepted, so the fault is
+    // the provider's metadata, which RFC 8414 §2 requires to list them when private_key_jwt is on.
+    return {
+      variable: 'OIDC_CLIENT_AUTH_ALG',
+      message:
+        `the client would sign with ${key.alg} (key ${key.kid}), but the provider lists no ` +
+        `algorithm in token_endpoint_auth_signing_alg_values_supported`,
+      fix:
+        'ask the provider to list the algorithms it accepts for private_key_jwt (RFC 8414 §2: ' +
+        'the member must be present when private_key_jwt is offered)',
+    };
+  }
   const accepted = (supported ?? []).join(', ');
   const sameKey = isEd25519Alg(key.alg)
     ? ED25519_ALG_NAMES.filter((name) => supported?.includes(name))
@@ -131,14 +144,18 @@ export function describeAlgIncompatibility(
   const rsaAlternative =
     (key.alg === 'RS256' || key.alg === 'PS256') &&
     supported?.includes(key.alg === 'RS256' ? 'PS256' : 'RS256');
+  // Only an algorithm the provider lists is worth a new key; none listed that this client signs:
+  // no key helps, and the provider must accept one of the client's.
+  const otherKeyAlg = (supported ?? []).find(isClientAuthAlg);
   const fix = sameKey.length
     ? `set OIDC_CLIENT_AUTH_ALG=${sameKey[0]} (the same Ed25519 signature under the ` +
       `name the provider lists; the published JWK follows)`
     : rsaAlternative
       ? `set OIDC_CLIENT_AUTH_ALG=${key.alg === 'RS256' ? 'PS256' : 'RS256'} (this RSA ` +
         `key can sign it; the published JWK follows)`
-      : `use a key of a type the provider accepts (npm run keys -- rotate --alg ` +
-        `${(supported ?? []).find(isClientAuthAlg) ?? 'ES256'})`;
+      : otherKeyAlg
+        ? `use a key of a type the provider accepts (npm run keys -- rotate --alg ${otherKeyAlg})`
+        : `this client signs only ${CLIENT_AUTH_ALGS.join(', ')}: ask the provider to accept one of them`;
   return {
     variable: 'OIDC_CLIENT_AUTH_ALG',
     message:

@@ -96,6 +96,23 @@ function parseJson(text: string, file: string): KeyFileContents {
         'give it a string kid, or remove kid to use the RFC 7638 thumbprint',
       );
     }
+    // MUST: a key declared for something else (an encryption key kept in the same set) is not
+    // signed with nor published as `use: sig`; RFC 7517 §4.3 requires use and key_ops to agree.
+    const { use, key_ops: keyOps } = jwk as { use?: unknown; key_ops?: unknown };
+    const notForSigning =
+      use !== undefined && use !== 'sig'
+        ? { use }
+        : keyOps !== undefined && (!Array.isArray(keyOps) || !keyOps.includes('sign'))
+          ? { key_ops: keyOps }
+          : undefined;
+    if (notForSigning) {
+      throw keyFileError(
+        file,
+        `key #${index + 1} is declared for ${JSON.stringify(notForSigning)}, not for signing`,
+        'point OIDC_CLIENT_KEY_FILE at signing keys only (use "sig", or key_ops with "sign"); ' +
+          'this client authenticates with a signature and publishes every key of the file for it',
+      );
+    }
     let key: KeyObject;
     try {
       key = createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' });
@@ -177,12 +194,26 @@ function parsePem(text: string, file: string, passphrase: string | undefined): K
   return { format: 'pem', entries: [{ key, certificates }] };
 }
 
-function parseDerKey(der: Buffer, passphrase: string | undefined): KeyObject | undefined {
-  const attempts = [
-    { type: 'pkcs8' as const, ...(passphrase !== undefined ? { passphrase } : {}) },
-    { type: 'pkcs1' as const },
-    { type: 'sec1' as const },
-  ];
+function parseDerKey(
+  der: Buffer,
+  file: string,
+  passphrase: string | undefined,
+): KeyObject | undefined {
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } catch (err) {
+    // An encrypted PKCS#8 key (EncryptedPrivateKeyInfo) is known by Node's code for it: then only
+    // the passphrase can be at fault, and the message must name it, not the format.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MISSING_PASSPHRASE') {
+      if (passphrase === undefined) throw passphraseError(file, true);
+      try {
+        return createPrivateKey({ key: der, format: 'der', type: 'pkcs8', passphrase });
+      } catch {
+        throw passphraseError(file, false);
+      }
+    }
+  }
+  const attempts = [{ type: 'pkcs1' as const }, { type: 'sec1' as const }];
   for (const attempt of attempts) {
     try {
       return createPrivateKey({ key: der, format: 'der', ...attempt });
@@ -201,7 +232,7 @@ function parseBinary(der: Buffer, file: string, passphrase: string | undefined):
     if (err instanceof Pkcs12PassphraseError) throw passphraseError(file, err.missing);
     if (!(err instanceof NotPkcs12Error))
       throw keyFileError(file, `is an unreadable PKCS#12 file (${(err as Error).message})`);
-    const key = parseDerKey(der, passphrase);
+    const key = parseDerKey(der, file, passphrase);
     if (!key)
       throw keyFileError(
         file,

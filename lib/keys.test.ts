@@ -362,6 +362,43 @@ describe('client keys: formats', () => {
   });
 });
 
+describe('client keys: a key with several certificates', () => {
+  it('binds the certificate valid now, not an expired one listed first (PEM bundle, PKCS#12)', async () => {
+    const [rsa] = cases;
+    assert.ok(rsa);
+    const expired = await createSelfSignedCertificate(rsa.key, {
+      notBefore: new Date('2020-01-01T00:00:00Z'),
+      days: 30,
+    });
+    const notYetValid = await createSelfSignedCertificate(rsa.key, {
+      notBefore: new Date(Date.now() + 400 * 86_400_000),
+      days: 365,
+    });
+    const valid = rsa.certificate;
+    const x5tOf = (c: X509Certificate) => createHash('sha256').update(c.raw).digest('base64url');
+    const pem = rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string;
+    for (const path of [
+      file(`${pem}${expired.toString()}${notYetValid.toString()}${valid.toString()}`),
+      file(await exportPkcs12(rsa.key, [expired, valid], PASSPHRASE, 'modern')),
+    ]) {
+      const set = await loadClientKeySet(path, { passphrase: PASSPHRASE });
+      assert.equal(set.signing.certificate?.x5tS256, x5tOf(valid), 'the valid certificate is sent');
+      assert.deepEqual(set.signing.publicJwk.x5c, [valid.raw.toString('base64')]);
+      assert.deepEqual(
+        set.warnings.filter((w) => /certificate/.test(w)),
+        [],
+        'nothing to report: the bound certificate is valid',
+      );
+    }
+    // None valid now: the one that expires last (the renewal), and its state is reported.
+    const set = await loadClientKeySet(
+      file(`${pem}${expired.toString()}${notYetValid.toString()}`),
+    );
+    assert.equal(set.signing.certificate?.x5tS256, x5tOf(notYetValid));
+    assert.match(set.warnings.join('\n'), /is not valid before/);
+  });
+});
+
 describe('client keys: refusals', () => {
   it('refuses a certificate of another key', async () => {
     const [rsa, ec] = cases;
@@ -428,6 +465,31 @@ describe('client keys: refusals', () => {
     );
   });
 
+  it('names OIDC_CLIENT_KEY_PASSPHRASE for an encrypted PKCS#8 DER key, binary or base64', async () => {
+    const [rsa] = cases;
+    assert.ok(rsa);
+    const der = rsa.key.export({
+      type: 'pkcs8',
+      format: 'der',
+      cipher: 'aes-256-cbc',
+      passphrase: PASSPHRASE,
+    });
+    for (const path of [file(der), file(der.toString('base64'))]) {
+      await rejects(loadClientKeySet(path), 'OIDC_CLIENT_KEY_PASSPHRASE', /is required/);
+      await rejects(
+        loadClientKeySet(path, { passphrase: 'nope' }),
+        'OIDC_CLIENT_KEY_PASSPHRASE',
+        /wrong passphrase/,
+      );
+      const set = await loadClientKeySet(path, { passphrase: PASSPHRASE });
+      assert.equal(set.format, 'der');
+      assert.equal(
+        set.signing.kid,
+        await calculateJwkThumbprint(rsa.key.export({ format: 'jwk' }) as JWK),
+      );
+    }
+  });
+
   it(
     'applies a forced algorithm to every key that can sign it, so a promoted key ' +
       'keeps its published alg',
@@ -464,6 +526,33 @@ describe('client keys: refusals', () => {
       );
     },
   );
+
+  it('refuses a JWK whose use or key_ops says it is not for signing, instead of publishing it as use sig', async () => {
+    const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+      format: 'jwk',
+    });
+    for (const declared of [
+      { use: 'enc' },
+      { key_ops: ['decrypt', 'unwrapKey'] },
+      { key_ops: 'sign' },
+    ]) {
+      await rejects(
+        loadClientKeySet(file(JSON.stringify({ keys: [{ ...jwk, ...declared }] }))),
+        'OIDC_CLIENT_KEY_FILE',
+        /key #1 is declared for .* not for signing/,
+      );
+    }
+    // A signing key says so either way (the key tool writes use: sig).
+    for (const declared of [
+      { use: 'sig' },
+      { key_ops: ['sign'] },
+      { key_ops: ['sign', 'verify'] },
+    ]) {
+      const set = await loadClientKeySet(file(JSON.stringify({ ...jwk, ...declared })));
+      assert.equal(set.signing.publicJwk.use, 'sig');
+      assert.equal('key_ops' in set.signing.publicJwk, false);
+    }
+  });
 
   it('refuses an RSA-PSS (id-RSASSA-PSS) key with a fix instead of a crash', async () => {
     const pss = generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).privateKey.export({

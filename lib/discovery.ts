@@ -7,7 +7,7 @@ import {
   findAudienceOriginProblem,
 } from './client-assertion';
 import { configureClockSkew, getClockSkew, hasClockSample } from './clock-skew';
-import { getConfig, type AppConfig } from './config';
+import { getConfig, isLoopbackUrl, type AppConfig } from './config';
 import { AuthError, ConfigError, type AuthErrorCode, type ConfigProblem } from './errors';
 import { getClientKeySet, type ClientKey } from './keys';
 import { describeError, log } from './log';
@@ -85,6 +85,52 @@ export function findIncompatibility(
   );
 }
 
+/**
+ * Metadata members naming an endpoint the app calls, or sends the browser to, with something
+ * secret: credentials, codes, client assertions, tokens, the keys that vouch for ID tokens.
+ * (`end_session_endpoint` is left to logout, which never sends the ID token to a plain-http one.)
+ */
+const ENDPOINT_MEMBERS = [
+  'authorization_endpoint',
+  'token_endpoint',
+  'userinfo_endpoint',
+  'jwks_uri',
+  'pushed_authorization_request_endpoint',
+  'revocation_endpoint',
+  'introspection_endpoint',
+] as const;
+
+/**
+ * The first endpoint of the metadata that is not https (or, for a loopback issuer, http on a
+ * loopback host), or undefined.
+ *
+ * MUST: the loopback exception is the issuer's, for development: it does not let the discovery
+ * document send the app, or the browser, to another host in clear text. openid-client's
+ * allowInsecureRequests, which a loopback issuer needs, would take any http endpoint, and jose
+ * fetches the jwks_uri without openid-client's checks at all.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.1 (TLS for the authorization endpoint)
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.2 (TLS for the token endpoint)
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#UserInfo (§5.3: TLS)
+ * @see https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderMetadata
+ */
+export function findCleartextEndpoint(
+  metadata: Readonly<client.ServerMetadata>,
+  loopbackIssuer: boolean,
+): { member: string; value: string } | undefined {
+  for (const member of ENDPOINT_MEMBERS) {
+    const value: unknown = metadata[member];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || !URL.canParse(value)) return { member, value: String(value) };
+    const url = new URL(value);
+    const allowed =
+      url.protocol === 'https:' ||
+      (loopbackIssuer && url.protocol === 'http:' && isLoopbackUrl(url));
+    if (!allowed) return { member, value };
+  }
+  return undefined;
+}
+
 /** The issuer a provider declared when openid-client refused it for not matching OIDC_ISSUER. */
 export function discoveredIssuerMismatch(err: unknown): string | undefined {
   if (!(err instanceof client.ClientError) || err.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED')
@@ -157,14 +203,12 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
   if (profileProblems.length > 0) throw new ConfigError(profileProblems);
   if (!metadata.jwks_uri)
     throw new AuthError('discovery_failed', { detail: 'the provider metadata has no jwks_uri' });
-  // MUST: the keys that vouch for ID tokens and access tokens travel over TLS like everything
-  // else; jose would fetch a plain-http jwks_uri that openid-client's own checks never see.
-  if (
-    !URL.canParse(metadata.jwks_uri) ||
-    (new URL(metadata.jwks_uri).protocol !== 'https:' && !insecure)
-  ) {
+  const cleartext = findCleartextEndpoint(metadata, insecure);
+  if (cleartext) {
     throw new AuthError('discovery_failed', {
-      detail: `the provider's jwks_uri is not an https URL: ${metadata.jwks_uri.slice(0, 200)}`,
+      detail:
+        `the provider's ${cleartext.member} is not an https URL${insecure ? ' (http only on loopback)' : ''}: ` +
+        cleartext.value.slice(0, 200),
     });
   }
   log.info('provider discovered', {

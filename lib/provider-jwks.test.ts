@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { createSign, generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 
+import { isNetworkError } from './discovery';
 import { createProviderJwks, JWKS_UNAVAILABLE } from './provider-jwks';
 
 /**
@@ -139,5 +141,33 @@ describe('createProviderJwks', () => {
     await assert.rejects(jwks.verify(forged, OPTIONS, true), {
       code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
     });
+  });
+
+  it('reports a JWKS that cannot be reached (no server) as unavailable', async () => {
+    const closed = createServer();
+    await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((done) => closed.close(() => done()));
+    const key = await newKey();
+    const jwks = createProviderJwks(`http://127.0.0.1:${port}/jwks`, 5000);
+    await assert.rejects(jwks.verify(await sign(key), OPTIONS, true), { code: JWKS_UNAVAILABLE });
+  });
+
+  it('refuses a token signed by an RSA key under 2048 bits as a bad token, not keys unavailable', async () => {
+    // RFC 7518 §3.3: RS256 keys MUST be 2048 bits or larger; jose refuses the key (a TypeError),
+    // which says nothing about the provider being unreachable.
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    published = [{ ...weak.publicKey.export({ format: 'jwk' }), kid: 'weak', use: 'sig' }];
+    const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const input = `${encode({ alg: 'RS256', kid: 'weak' })}.${encode({ sub: 'alice', iat: now, exp: now + 300 })}`;
+    const jwt = `${input}.${createSign('RSA-SHA256').update(input).sign(weak.privateKey).toString('base64url')}`;
+    const jwks = createProviderJwks(jwksUri, 5000);
+    await assert.rejects(jwks.verify(jwt, OPTIONS, true), (err: Error & { code?: string }) => {
+      assert.notEqual(err.code, JWKS_UNAVAILABLE, err.message);
+      assert.equal(isNetworkError(err), false, err.message);
+      return true;
+    });
+    assert.equal(fetches, 1, 'the keys were obtained');
   });
 });

@@ -75,20 +75,37 @@ export type ProviderJwksOptions = {
 };
 
 // jose's own failures to fetch or read a JWKS: a timeout, a non-200 answer or unparsable JSON
-// (the generic JOSEError is thrown only there), a malformed key set; and fetch's network errors.
+// (the generic JOSEError is thrown only there), a malformed key set. Failures of the transport
+// itself are marked where they happen ({@link fetchJwks}).
 const FETCH_FAILURE_CODES = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC', 'ERR_JWKS_INVALID']);
 
 function classifyFetchFailure(err: unknown): unknown {
+  if (err instanceof JwksUnavailableError) return err;
   const code = (err as { code?: unknown }).code;
-  const failedFetch =
-    (typeof code === 'string' && FETCH_FAILURE_CODES.has(code)) || err instanceof TypeError;
-  return failedFetch
+  return typeof code === 'string' && FETCH_FAILURE_CODES.has(code)
     ? new JwksUnavailableError(
         `the provider's JWKS could not be obtained: ${(err as Error).message}`,
         { cause: err },
       )
     : err;
 }
+
+/**
+ * The JWKS request, its failure (network, deadline, an oversized body) reported as
+ * {@link JwksUnavailableError} at once. MUST: told apart here, not by the error's class later:
+ * jose also throws a TypeError for a key it refuses (an RSA key under 2048 bits, RFC 7518 §3.3),
+ * which is the token's or the provider's key's fault, not an unreachable provider.
+ */
+const fetchJwks: typeof backChannelFetch = async (input, init) => {
+  try {
+    return await backChannelFetch(input, init);
+  } catch (err) {
+    throw new JwksUnavailableError(
+      `the provider's JWKS could not be obtained: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+};
 
 /**
  * MUST (OIDC Core §10.1): without a `kid`, a JWT is accepted only when one signing key is
@@ -119,7 +136,7 @@ export function createProviderJwks(
     timeoutDuration: timeoutMs,
     cooldownDuration: options.cooldownMs ?? JWKS_COOLDOWN_MS,
     cacheMaxAge: JWKS_MAX_AGE_MS,
-    [customFetch]: backChannelFetch,
+    [customFetch]: fetchJwks,
   });
   return {
     async verify(jwt, options, trustedChannel) {

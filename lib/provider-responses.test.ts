@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createSign, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+
+import { CompactEncrypt, generateKeyPair } from 'jose';
 
 import {
   corruptSignature,
@@ -164,6 +166,52 @@ describe('a signed UserInfo response (application/jwt)', () => {
         JSON.stringify(overrides),
       );
     }
+  });
+});
+
+describe('an ID token the app cannot process is refused as the ID token', () => {
+  it('is id_token_invalid when encrypted (JWE), though no encryption was registered', async () => {
+    const { publicKey } = await generateKeyPair('RSA-OAEP-256');
+    await assert.rejects(
+      signInWith({
+        signedIdToken: (jwt) =>
+          new CompactEncrypt(new TextEncoder().encode(jwt))
+            .setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM', cty: 'JWT' })
+            .encrypt(publicKey),
+      }),
+      refusedAs('id_token_invalid'),
+    );
+  });
+
+  it('is id_token_invalid with a crit header parameter the app does not understand', async () => {
+    // RFC 7515 §4.1.11: an extension listed in crit that is not understood makes the JWS invalid.
+    await assert.rejects(
+      signInWith({
+        signedIdToken: async (_jwt, draft, provider) => {
+          const encode = (value: object) =>
+            Buffer.from(JSON.stringify(value)).toString('base64url');
+          const header = {
+            ...draft.header,
+            crit: ['urn:example:must-know'],
+            'urn:example:must-know': 1,
+          };
+          const input = `${encode(header)}.${encode(draft.claims)}`;
+          const key = createPrivateKey({
+            key: { ...provider.signing.privateJwk } as Record<string, unknown>,
+            format: 'jwk',
+          });
+          return `${input}.${createSign('RSA-SHA256').update(input).sign(key).toString('base64url')}`;
+        },
+      }),
+      refusedAs('id_token_invalid'),
+    );
+  });
+
+  it('leaves a token response whose token_type is unknown as invalid_token_response', async () => {
+    await assert.rejects(
+      signInWith({ tokenResponse: (body) => ({ ...body, token_type: 'mac' }) }),
+      refusedAs('invalid_token_response'),
+    );
   });
 });
 

@@ -212,9 +212,11 @@ function isIdTokenFailure(err: unknown): boolean {
     const code = (current as { code?: unknown }).code;
     const cause: unknown = current.cause;
     if (typeof code === 'string' && ID_TOKEN_CHECK_CODES.has(code)) return true;
-    if (code === 'OAUTH_INVALID_RESPONSE') {
+    if (code === 'OAUTH_INVALID_RESPONSE' || code === 'OAUTH_UNSUPPORTED_OPERATION') {
       // A claim missing or of the wrong type: the cause carries the decoded claims; an
-      // unexpected `alg`: its JOSE header; a JWT that is not one: the compact string itself.
+      // unexpected `alg` or a `crit` extension nobody here understands (RFC 7515 §4.1.11): its
+      // JOSE header; a JWT that is not one, or an encrypted one (JWE, never registered): the
+      // compact string itself. (An unknown token_type carries the response body instead.)
       if (typeof cause === 'string') return true;
       if (typeof cause === 'object' && cause !== null && ('claims' in cause || 'header' in cause))
         return true;

@@ -4,6 +4,9 @@ import { describe, it, mock } from 'node:test';
 import { sealData } from 'iron-session';
 
 import {
+  claimTransaction,
+  MAX_CLAIMED_TRANSACTIONS,
+  releaseTransaction,
   isTransactionCookieName,
   MAX_PENDING_TRANSACTIONS,
   MAX_PENDING_TRANSACTIONS_LENGTH,
@@ -179,5 +182,39 @@ describe('one transaction cookie per state', () => {
       RangeError,
     );
     assert.ok(MAX_SEALED_TRANSACTION_LENGTH < 4096);
+  });
+});
+
+describe('claimTransaction (one callback per transaction, RFC 6749 §4.1.2)', () => {
+  const now = 1_800_000_000_000;
+  const tx = (state: string) => ({ state, created_at: now / 1000 });
+
+  it('lets one callback claim a transaction and refuses a second while the cookie could open', () => {
+    assert.equal(claimTransaction(tx('claim-a'), now), true);
+    assert.equal(claimTransaction(tx('claim-a'), now + 1), false, 'a concurrent second request');
+    assert.equal(claimTransaction(tx('claim-b'), now), true, 'another sign-in is its own');
+    assert.equal(
+      claimTransaction(tx('claim-a'), now + (TRANSACTION_TTL_SECONDS + 59) * 1000),
+      false,
+      'a copy of the consumed cookie, still openable',
+    );
+    assert.equal(
+      claimTransaction(tx('claim-a'), now + (TRANSACTION_TTL_SECONDS + 61) * 1000),
+      true,
+      'lapsed with the cookie',
+    );
+  });
+
+  it('gives a claim back when the callback consumed nothing', () => {
+    assert.equal(claimTransaction(tx('claim-c'), now), true);
+    releaseTransaction(tx('claim-c'));
+    assert.equal(claimTransaction(tx('claim-c'), now), true);
+  });
+
+  it('holds a bounded number of claims, the oldest going first', () => {
+    for (let i = 0; i < MAX_CLAIMED_TRANSACTIONS + 10; i++)
+      assert.equal(claimTransaction(tx(`bound-${i}`), now), true);
+    assert.equal(claimTransaction(tx('bound-0'), now), true, 'the oldest was dropped');
+    assert.equal(claimTransaction(tx(`bound-${MAX_CLAIMED_TRANSACTIONS + 9}`), now), false);
   });
 });

@@ -186,3 +186,54 @@ export async function unsealTransaction(
 export function forgetSealedTransaction(sealed: string): void {
   transactionSeals.forget(sealed);
 }
+
+/**
+ * How long after its sign-in began a transaction cookie can still be opened: its TTL plus the 60 s
+ * iron-session allows a seal past its expiry (clock skew between processes).
+ */
+const TRANSACTION_OPENABLE_SECONDS = TRANSACTION_TTL_SECONDS + 60;
+
+/** Claims held at most (each a `state` and a time); beyond it the oldest go first. */
+export const MAX_CLAIMED_TRANSACTIONS = 10_000;
+
+/** The `state` of every transaction whose callback began in this process, and when it lapses (ms). */
+const claimedTransactions = processSingleton('transaction-claims', () => new Map<string, number>());
+
+/**
+ * Claims a transaction for the one callback that may complete it. The cookie is deleted by the
+ * callback's answer, but a second request sent before that answer arrives (a reload while the
+ * callback is pending, a retried request) still carries it: without a claim both would redeem
+ * the code, and a provider that sees a code twice refuses the second and SHOULD revoke what it
+ * issued for the first, the session's tokens.
+ *
+ * MUST: the client MUST NOT use an authorization code more than once (RFC 6749 §4.1.2). The claim
+ * lasts as long as the cookie could still be opened, so a copy of a consumed cookie is refused too.
+ * It holds in this process only: callbacks of one browser that several processes share are not
+ * serialised by it.
+ *
+ * @returns true for the first claim of this transaction, false when it is claimed already.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
+ */
+export function claimTransaction(
+  tx: Pick<Transaction, 'state' | 'created_at'>,
+  now = Date.now(),
+): boolean {
+  const claims = claimedTransactions;
+  const held = claims.get(tx.state);
+  if (held !== undefined && held > now) return false;
+  // Lapsed claims go, the oldest first, and so do the oldest beyond the bound.
+  for (const [state, lapsesAt] of claims) {
+    if (lapsesAt > now && claims.size < MAX_CLAIMED_TRANSACTIONS) break;
+    claims.delete(state);
+  }
+  claims.set(tx.state, (tx.created_at + TRANSACTION_OPENABLE_SECONDS) * 1000);
+  return true;
+}
+
+/**
+ * Gives a claim back: the callback stopped before it consumed the transaction (the session store
+ * did not answer, and nothing was redeemed), so loading the page again may complete it.
+ */
+export function releaseTransaction(tx: Pick<Transaction, 'state'>): void {
+  claimedTransactions.delete(tx.state);
+}

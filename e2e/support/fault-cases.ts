@@ -18,6 +18,7 @@ import {
   type ProviderKey,
 } from './misbehaving-provider';
 import {
+  askWhoIsSignedIn,
   authorize,
   settleCallback,
   signIn,
@@ -636,6 +637,44 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
       expectTrue(
         outcome.redemptions === 1,
         `the replay did not reach the token endpoint (redemptions: ${outcome.redemptions})`,
+      );
+    },
+  },
+  {
+    name: 'the same callback twice at once in one browser (a reload while it is pending)',
+    ref: 'RFC 6749 §4.1.2 (the client MUST NOT use the code more than once); OIDC Core §16.11',
+    run: async (ctx) => {
+      const agent = new HttpAgent();
+      // The provider takes its time over the first redemption, so that the second request
+      // arrives while the first is in flight, with the transaction cookie still in the browser.
+      const slow: Fault = { beforeSigning: () => new Promise((done) => setTimeout(done, 1500)) };
+      const { callback, authorization } = await authorize(agent, ctx.appUrl, ctx.op, slow);
+      const userinfoBefore = ctx.op.userinfoRequests.length;
+      const first = agent.request(callback);
+      await new Promise((done) => setTimeout(done, 300));
+      const second = await settleCallback(
+        agent,
+        ctx.appUrl,
+        ctx.op,
+        callback,
+        authorization,
+        userinfoBefore,
+      );
+      const firstAnswer = await first;
+      expectTrue(
+        firstAnswer.status === 303 && firstAnswer.location === `${ctx.appUrl}/profile`,
+        `the first callback completes the sign-in (${firstAnswer.status} ${firstAnswer.location ?? ''})`,
+      );
+      const me = await askWhoIsSignedIn(agent, ctx.appUrl);
+      expectTrue(me.sub === ctx.op.user.sub, `the first callback's session stands (${me.status})`);
+      // Counted once both have ended (the provider records a redemption when it answers it).
+      return { ...second, redemptions: ctx.op.redemptionsOf(authorization?.code).length };
+    },
+    expected: { error: 'missing_transaction' },
+    check: (outcome) => {
+      expectTrue(
+        outcome.redemptions === 1,
+        `the code was redeemed once, not once per request (redemptions: ${outcome.redemptions})`,
       );
     },
   },

@@ -17,7 +17,7 @@ import {
 import { beginSignInFlowCapture } from '@/lib/flow-inspector';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
 import { revokeRefreshToken } from '@/lib/token-refresh';
-import type { Transaction } from '@/lib/transaction';
+import { claimTransaction, releaseTransaction, type Transaction } from '@/lib/transaction';
 import { renderSessionUnavailable } from '@/lib/unavailable-page';
 import { withSecurityHeaders } from '@/lib/response-security';
 import { otherMethodsThanGet } from '@/lib/route-methods';
@@ -74,6 +74,14 @@ async function completeCallback(request: NextRequest) {
           })
         : new AuthError('missing_transaction');
     }
+    // MUST: one callback per transaction: a second request for it that arrives before the first
+    // has answered (a reload while it is pending) still carries the cookie, and would redeem the
+    // code again (RFC 6749 §4.1.2). It is refused before it changes anything.
+    if (!claimTransaction(found)) {
+      throw new AuthError('missing_transaction', {
+        detail: 'this sign-in is already being completed by another request for its callback',
+      });
+    }
     // The inspector's record begins now (the PKCE challenge it shows is a digest), beside the store
     // round trips and the code's redemption; it is completed once the sign-in is, or never.
     const capture = beginSignInFlowCapture(found);
@@ -83,7 +91,13 @@ async function completeCallback(request: NextRequest) {
     // answers 503 here, before the transaction is consumed: the code is not spent, no tokens are
     // issued, this browser's session and transaction stay as they were, and loading this page
     // again once the store is back completes the sign-in.
-    await replacement.complete();
+    try {
+      await replacement.complete();
+    } catch (err) {
+      // Nothing was consumed: loading the page again may complete the sign-in.
+      releaseTransaction(found);
+      throw err;
+    }
     // The transaction is single-use: deleted whatever happens next.
     await forgetTransaction(found.state);
     transaction = found;

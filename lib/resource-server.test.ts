@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
-import { createPublicKey, randomBytes, randomUUID, type JsonWebKey } from 'node:crypto';
+import {
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  randomUUID,
+  sign,
+  type JsonWebKey,
+} from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
 import { base64url, decodeJwt, exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
@@ -194,6 +201,39 @@ describe('GET /api/messages: bad input, one by one', () => {
       request(`Bearer ${await mint({ key: attackerKey, header: { kid: undefined } })}`),
       { status: 401, error: 'invalid_token' },
     );
+  });
+
+  it('a token signed by a published RSA key under 2048 bits → 401 invalid_token, not 503', async () => {
+    // RFC 7518 §3.3: RS256 keys MUST be 2048 bits or larger; jose refuses the key (a TypeError).
+    // The keys were fetched: the token does not verify, the provider is not unreachable.
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const server = new JwksServer();
+    server.keys = [{ ...weak.publicKey.export({ format: 'jwk' }), kid: 'weak-1', alg: 'RS256' }];
+    await server.start();
+    try {
+      const encode = (value: object) => base64url.encode(JSON.stringify(value));
+      const input = `${encode({ alg: 'RS256', typ: 'at+jwt', kid: 'weak-1' })}.${encode({
+        iss: ISSUER,
+        sub: CLIENT_ID,
+        aud: API,
+        client_id: CLIENT_ID,
+        scope: 'api1',
+        jti: randomUUID(),
+        iat: now(),
+        exp: now() + 300,
+      })}`;
+      const signature = base64url.encode(sign('sha256', Buffer.from(input), weak.privateKey));
+      const res = await send(
+        request(`Bearer ${input}.${signature}`),
+        policy,
+        createProviderJwks(server.url, 2000),
+      );
+      assert.equal(server.fetches, 1, 'the keys were fetched');
+      assert.equal(res.status, 401);
+      assert.match(res.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+    } finally {
+      server.stop();
+    }
   });
 
   it('alg none → 401 invalid_token, before any key is looked up', async () => {

@@ -13,7 +13,7 @@ import { verifyDpopProof, type DpopProofPolicy } from './dpop-proof';
 import { describeError } from './log';
 import { getProvider } from './discovery';
 import { processSingleton } from './process-slot';
-import type { ProviderJwks } from './provider-jwks';
+import { JWKS_UNAVAILABLE, type ProviderJwks } from './provider-jwks';
 import { getReplayStore } from './replay-store-config';
 
 /**
@@ -288,11 +288,17 @@ export async function verifyAccessToken(
       return invalidToken(realm, describeRefusal(err), describeError(err));
     }
     // Timeouts, network errors, a malformed JWKS: the provider's side, not the token's.
-    return {
-      ok: false,
-      status: 503,
-      reason: `cannot verify access tokens now: ${describeError(err)}`,
-    };
+    if ((err as { code?: unknown }).code === JWKS_UNAVAILABLE) {
+      return {
+        ok: false,
+        status: 503,
+        reason: `cannot verify access tokens now: ${describeError(err)}`,
+      };
+    }
+    // Anything else is about this token and the key it names: signed by a key jose refuses (an
+    // RSA key under 2048 bits, RFC 7518 §3.3), or one it cannot use. The keys were obtained, so
+    // the token does not verify: 401, not a 503 that tells the client to come back later.
+    return invalidToken(realm, 'The access token could not be verified', describeError(err));
   }
 
   let binding: TokenBinding = { scheme: 'bearer' };

@@ -499,7 +499,7 @@ describe('validateLogoutToken: key rotation and the replay store', () => {
     assert.equal(fetches, 2);
   });
 
-  it('does not refetch within the cooldown: junk kids cannot flood the provider', async () => {
+  it('refetches once within the cooldown, then no more: junk kids cannot flood the provider', async () => {
     assert.ok(await validate(await sign(logoutClaims())));
     for (let i = 0; i < 5; i++) {
       await assertRefused(
@@ -507,7 +507,19 @@ describe('validateLogoutToken: key rotation and the replay store', () => {
         'logout_token_key_unknown',
       );
     }
-    assert.equal(fetches, 1);
+    assert.equal(fetches, 2, 'the first unknown kid refetched once; the others did not');
+  });
+
+  it('accepts a logout signed with a key the provider published since the last fetch', async () => {
+    // Back-Channel Logout §2.6 step 2 ("as ID tokens"), OIDC Core §10.1.1: an unfamiliar kid
+    // means a refetch. A 400 here would never be retried: the session would outlive the logout.
+    const jwks = createProviderJwks(jwksUri, 5000);
+    assert.ok(await validate(await sign(logoutClaims()), undefined, { jwks }));
+    const rotated = await newKey('RS256');
+    published = [rotated.publicJwk];
+    const token = await sign(logoutClaims(), {}, rotated);
+    assert.equal((await validate(token, undefined, { jwks })).sid, 'sid-1');
+    assert.equal(fetches, 2);
   });
 
   it('only a token valid in every other way consumes its jti', async () => {

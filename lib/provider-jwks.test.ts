@@ -81,17 +81,28 @@ describe('createProviderJwks', () => {
     assert.equal(fetches, 2, 'one refetch, inside the cooldown');
   });
 
-  it('does not refetch within the cooldown for a token anyone could have sent', async () => {
+  it('refetches once per cooldown for tokens anyone could have sent, whatever else fetched', async () => {
     const old = await newKey();
     published = [old.publicJwk];
     const jwks = createProviderJwks(jwksUri, 5000);
     await jwks.verify(await sign(old), OPTIONS, false);
+    // The provider signs with a key it published since that fetch (a logout token, say).
     const rotated = await newKey();
     published = [rotated.publicJwk];
-    await assert.rejects(jwks.verify(await sign(rotated), OPTIONS, false), {
-      code: 'ERR_JWKS_NO_MATCHING_KEY',
-    });
-    assert.equal(fetches, 1);
+    assert.equal((await jwks.verify(await sign(rotated), OPTIONS, false)).payload.sub, 'alice');
+    assert.equal(fetches, 2, 'one refetch, inside the cooldown');
+    // The next unknown kid within the cooldown, and every one after it: no more fetches.
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(jwks.verify(await sign(await newKey()), OPTIONS, false), {
+        code: 'ERR_JWKS_NO_MATCHING_KEY',
+      });
+    }
+    assert.equal(fetches, 2);
+    // A back-channel token still gets its own refetch.
+    const again = await newKey();
+    published = [again.publicJwk];
+    assert.equal((await jwks.verify(await sign(again), OPTIONS, true)).payload.sub, 'alice');
+    assert.equal(fetches, 3);
   });
 
   it('asks once, not twice, when the kid is unknown on the first use', async () => {

@@ -16,11 +16,13 @@ import { backChannelFetch } from './back-channel';
  * names a `kid` the cache does not have: that is how a provider's key rotation reaches us.
  *
  * jose does the fetching, caching, key selection and verification. What this module adds is the
- * refetch policy. jose refetches on an unknown `kid` at most once per cooldown; for tokens that
- * arrive over the authenticated back channel (the token endpoint's ID token) a provider that
- * rotated just before signing must not be refused, so {@link ProviderJwks.verify} forces one
- * refetch for them. Bearer tokens sent by anyone (a resource server's input) keep the cooldown, so
- * garbage `kid`s cannot make the app hammer the provider.
+ * refetch policy. jose refetches on an unknown `kid` at most once per cooldown after any fetch;
+ * for tokens that arrive over the authenticated back channel (the token endpoint's ID token) a
+ * provider that rotated just before signing must not be refused, so {@link ProviderJwks.verify}
+ * forces one refetch for them. Tokens anyone can send (a logout token, a bearer token at the
+ * resource server) may force one refetch per cooldown in all, whatever the other fetches: a key
+ * rotated in since the last fetch is still found, and garbage `kid`s cannot make the app hammer
+ * the provider.
  *
  * A JWT without `kid` is accepted only when the provider publishes a single signing key: OpenID
  * Connect Core §10.1 requires a `kid` as soon as the JWK Set holds several keys, and guessing
@@ -64,7 +66,10 @@ class JwksUnavailableError extends Error {
   readonly code = JWKS_UNAVAILABLE;
 }
 
-/** Minimum time between refetches caused by an unknown `kid` on untrusted input. */
+/**
+ * Minimum time between refetches caused by an unknown `kid`: jose's own (after any fetch), and
+ * apart from it the ones untrusted input forces (see {@link createProviderJwks}).
+ */
 export const JWKS_COOLDOWN_MS = 30_000;
 /** Cached keys are refreshed at least this often. */
 export const JWKS_MAX_AGE_MS = 10 * 60_000;
@@ -132,12 +137,15 @@ export function createProviderJwks(
   timeoutMs: number,
   options: ProviderJwksOptions = {},
 ): ProviderJwks {
+  const cooldownMs = options.cooldownMs ?? JWKS_COOLDOWN_MS;
   const remote: RemoteJWKSet = createRemoteJWKSet(new URL(jwksUri), {
     timeoutDuration: timeoutMs,
-    cooldownDuration: options.cooldownMs ?? JWKS_COOLDOWN_MS,
+    cooldownDuration: cooldownMs,
     cacheMaxAge: JWKS_MAX_AGE_MS,
     [customFetch]: fetchJwks,
   });
+  // When untrusted input last forced a refetch (performance.now(), ms).
+  let untrustedRefetchAt = Number.NEGATIVE_INFINITY;
   return {
     async verify(jwt, options, trustedChannel) {
       // Outside its cooldown jose refetches by itself on an unknown kid; a second forced refetch
@@ -146,8 +154,16 @@ export function createProviderJwks(
       try {
         return requireKidAmongSeveralKeys(await jwtVerify(jwt, remote, options), remote);
       } catch (err) {
-        if (!trustedChannel || joseRefetches || !(err instanceof errors.JWKSNoMatchingKey))
+        if (joseRefetches || !(err instanceof errors.JWKSNoMatchingKey))
           throw classifyFetchFailure(err);
+        if (!trustedChannel) {
+          // MUST: untrusted input (a logout token, a bearer token: anyone can send one) forces at
+          // most one refetch per cooldown, counted apart from every other fetch: junk kids cannot
+          // flood the provider, and a key the provider began signing with after the last fetch is
+          // still found (a logout signed with it, refused 400, is never sent again).
+          if (performance.now() - untrustedRefetchAt < cooldownMs) throw classifyFetchFailure(err);
+          untrustedRefetchAt = performance.now();
+        }
       }
       try {
         await remote.reload();

@@ -120,9 +120,11 @@ describe('createSealCache', () => {
 
   it('forgets a consumed value, and keeps no more entries than allowed', async () => {
     const cache = createSealCache({ maxEntries: 2 });
-    const [one, two, three] = await Promise.all(
-      [1, 2, 3].map(async (n) => cache.seal({ n }, { password: A, ttl: 600 })),
-    );
+    // One after the other: an entry is kept when its seal completes, and concurrent seals may
+    // complete in any order (the third first, then evicted by the other two).
+    const one = await cache.seal({ n: 1 }, { password: A, ttl: 600 });
+    const two = await cache.seal({ n: 2 }, { password: A, ttl: 600 });
+    const three = await cache.seal({ n: 3 }, { password: A, ttl: 600 });
     assert.ok(one && two && three);
     assert.equal(cache.size, 2);
     let before = derivations.mock.callCount();

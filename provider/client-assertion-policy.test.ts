@@ -256,6 +256,48 @@ describe('the bundled provider refuses bad client assertions with 401 invalid_cl
     const assertion = await sign(claims(strict));
     await assertAuthenticated(strict, assertion);
     await assertRejected(strict, assertion, /must only be used once/);
+    // One memory for every endpoint that authenticates the client: the PAR endpoint too.
+    const par = await fetch(`${strict.issuer}/request`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({
+        client_id: CLIENT_ID,
+        response_type: 'code',
+        scope: 'openid',
+        redirect_uri: REDIRECT_URI,
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGrSstw-cM',
+        code_challenge_method: 'S256',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion,
+      }),
+    });
+    const refused = (await par.json()) as TokenResponse['body'];
+    assert.equal(par.status, 401, JSON.stringify(refused));
+    assert.match(refused.error_description ?? '', /must only be used once/);
+  });
+
+  it('a replayed jti, after anyone has filled the provider’s memory with other records', async () => {
+    // oidc-provider's default store keeps 1,000 to 2,000 records of every kind together (an
+    // LRU): an unauthenticated client that starts authorization requests (one Interaction
+    // record each) would push the jti out before the assertion expires, and the replay pass.
+    const assertion = await sign(claims(strict));
+    await assertAuthenticated(strict, assertion);
+    const authorize = new URL(`${strict.issuer}/auth`);
+    for (let i = 0; i < 2_100; i++) {
+      authorize.search = new URLSearchParams({
+        client_id: CLIENT_ID,
+        response_type: 'code',
+        scope: 'openid',
+        redirect_uri: REDIRECT_URI,
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGrSstw-cM',
+        code_challenge_method: 'S256',
+        state: String(i),
+      }).toString();
+      const response = await fetch(authorize, { redirect: 'manual' });
+      await response.body?.cancel();
+      assert.equal(response.status, 303);
+    }
+    await assertRejected(strict, assertion, /must only be used once/);
   });
 
   it('iss ≠ sub', async () => {

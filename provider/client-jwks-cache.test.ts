@@ -175,3 +175,49 @@ describe('the client JWKS cache of the bundled provider', { concurrency: true },
       );
   });
 });
+
+describe('the loopback exception to the SSRF guard, for the client’s jwks_uri', () => {
+  /** The JWKS holding `signer`, on 127.0.0.2: an address the exception does not name. */
+  async function serveElsewhere(signer: SigningKey): Promise<string> {
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ keys: [signer.jwk] }));
+    });
+    servers.push(server);
+    await new Promise<void>((done) => server.listen(0, '127.0.0.2', done));
+    return `http://127.0.0.2:${(server.address() as AddressInfo).port}/jwks.json`;
+  }
+
+  async function providerFor(jwksUri: string): Promise<string> {
+    const issuer = `http://localhost:${await findFreePort()}`;
+    const { server } = await startProvider(
+      await settingsFromEnv({
+        NODE_ENV: 'test',
+        PROVIDER_ISSUER: issuer,
+        APP_URL,
+        PROVIDER_CLIENT_JWKS_URI: jwksUri,
+      }),
+    );
+    servers.push(server);
+    return issuer;
+  }
+
+  it('does not follow a redirect from a loopback jwks_uri to an address the guard refuses', async () => {
+    const signer = await createKey();
+    const elsewhere = await serveElsewhere(signer);
+    // Control: named directly, 127.0.0.2 is refused by oidc-provider's guard.
+    assert.equal(await authenticate(await providerFor(elsewhere), signer), 'invalid_client');
+    const redirect = createServer((_request, response) => {
+      response.writeHead(302, { location: elsewhere });
+      response.end();
+    });
+    servers.push(redirect);
+    await new Promise<void>((done) => redirect.listen(0, '127.0.0.1', done));
+    const jwksUri = `http://localhost:${(redirect.address() as AddressInfo).port}/.well-known/jwks.json`;
+    assert.equal(
+      await authenticate(await providerFor(jwksUri), signer),
+      'invalid_client',
+      'the key was fetched from 127.0.0.2 through the loopback exception',
+    );
+  });
+});

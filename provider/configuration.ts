@@ -213,11 +213,13 @@ export function buildConfiguration(
       if (settings.allowLoopbackFetch && isLoopbackUrl(url)) {
         // Deliberate, development-only exception to oidc-provider's SSRF guard: drop its
         // special-use-address dispatcher for loopback targets (the demo app's jwks_uri and
-        // backchannel_logout_uri).
+        // backchannel_logout_uri). MUST: no redirect is followed here: without the guard's
+        // dispatcher a redirect would take the request to any address (a private one, another
+        // loopback port), and the exception is for the loopback URL named only.
         const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & {
           dispatcher?: unknown;
         };
-        response = await fetch(input, rest);
+        response = await fetch(input, { ...rest, redirect: 'manual' });
       } else {
         response = await fetch(input, init);
       }

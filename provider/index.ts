@@ -31,6 +31,7 @@ import {
 import { fapi2SettingsFromEnv } from './fapi2';
 import { interactions } from './interactions';
 import { REFUSAL_STYLES, refusalStyle } from './refusal-style';
+import { installReplayDetection } from './replay-detection';
 import { logTokenRequests } from './token-log';
 import { userAccessTokenTtlFromEnv } from './user-sessions';
 
@@ -251,6 +252,8 @@ export async function startProvider(
     buildConfiguration(settings, (url, response) => jwksCache?.observe(url, response)),
   );
   await jwksCache?.install(provider, settings.clientId);
+  // MUST: a jti seen is refused until its JWT expires, whatever else the provider stores.
+  installReplayDetection(provider);
   const url = new URL(settings.issuer);
   if (url.protocol === 'https:') provider.proxy = true;
   // Outermost, so that it sees the final answer of every endpoint.

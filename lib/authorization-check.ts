@@ -1,5 +1,7 @@
 import * as client from 'openid-client';
 
+import { oneLine } from './errors';
+
 /**
  * Does the provider take this client's authorization request? `npm run doctor` sends one, as a
  * browser would (client_id, redirect_uri, PKCE S256, state, nonce), and reads what comes back
@@ -36,7 +38,7 @@ const MAX_PAGE_BYTES = 256 * 1024;
 
 function pageTitle(html: string): string | undefined {
   const match = /<title[^>]*>([^<]{1,200})<\/title>/i.exec(html);
-  return match?.[1]?.replace(/\s+/g, ' ').trim() || undefined;
+  return match?.[1] ? oneLine(match[1]).replace(/\s+/g, ' ').trim() || undefined : undefined;
 }
 
 /** A password input: the structural mark of a login form. */
@@ -110,9 +112,13 @@ export async function checkAuthorizationEndpoint(
       const next = new URL(location, current);
       hops.push(`${response.status} → ${next.origin}${next.pathname}`);
       if (`${next.origin}${next.pathname}` === options.redirectUri) {
-        const error = next.searchParams.get('error');
+        // MUST: the provider's words on one line without control characters (a terminal escape,
+        // a forged line): the doctor prints them; RFC 6749 §4.1.2.1 allows none there.
+        const rawError = next.searchParams.get('error');
+        const error = rawError ? oneLine(rawError).slice(0, 100) : undefined;
         if (error) {
-          const description = next.searchParams.get('error_description') ?? undefined;
+          const rawDescription = next.searchParams.get('error_description');
+          const description = rawDescription ? oneLine(rawDescription).slice(0, 500) : undefined;
           return {
             outcome: 'refused',
             message:

@@ -222,6 +222,54 @@ describe('npm run doctor finds the settings a provider needs', () => {
     assert.ok(report.probes.length > 0, 'the assertion is still tried');
   });
 
+  it('provider text in the findings is on one line, without control characters', async () => {
+    // The doctor prints its findings to a terminal: metadata values and a declared issuer come
+    // from the provider, and an escape sequence or a line break in them must not reach it.
+    const HOSTILE = '\u001b]0;owned\u0007\r\nok  fake line\u009b2J';
+    const server = createServer((req, res) => {
+      const base = `http://localhost:${(server.address() as AddressInfo).port}`;
+      if (req.url === '/mismatch/.well-known/openid-configuration') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ issuer: `${base}/mismatch${HOSTILE}` }));
+        return;
+      }
+      if (req.url === '/.well-known/openid-configuration') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            issuer: base,
+            authorization_endpoint: `${base}/auth`,
+            token_endpoint: `${base}/token`,
+            jwks_uri: `${base}/jwks`,
+            response_types_supported: ['code'],
+            token_endpoint_auth_methods_supported: ['private_key_jwt', HOSTILE],
+            token_endpoint_auth_signing_alg_values_supported: ['RS256', HOSTILE],
+          }),
+        );
+        return;
+      }
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end('{"error":"invalid_client"}');
+    });
+    await new Promise<void>((done) => server.listen(0, 'localhost', done));
+    running.push(server);
+    const base = `http://localhost:${(server.address() as AddressInfo).port}`;
+    for (const issuer of [base, `${base}/mismatch`]) {
+      const report = await diagnose(issuer);
+      assert.ok(
+        report.findings.some((f) => f.message.includes('owned')),
+        'the provider text is shown',
+      );
+      for (const f of report.findings)
+        for (const text of [f.message, ...(f.lines ?? [])])
+          assert.doesNotMatch(
+            text,
+            /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/,
+            JSON.stringify(text),
+          );
+    }
+  });
+
   it('a provider that is down: not proven (exit 1), nothing claimed', async () => {
     const report = await diagnose(`http://localhost:${await findFreePort()}`);
     assert.equal(report.verdict, 'unproven');

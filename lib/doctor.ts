@@ -19,7 +19,7 @@ import { listClientAuthHints } from './client-auth-hints';
 import { createClientAuthentication, selectAssertionAlg } from './client-assertion';
 import { isLoopbackUrl, type AppConfig } from './config';
 import { discoveredIssuerMismatch, findIncompatibility, isNetworkError } from './discovery';
-import { ConfigError } from './errors';
+import { ConfigError, oneLine } from './errors';
 import type { JwtView } from './jwt-view';
 import { loadClientKeySet, type ClientKey, type ClientKeySet } from './keys';
 import { describeError } from './log';
@@ -124,7 +124,15 @@ function note(
   message: string,
   lines?: string[],
 ) {
-  const finding: Finding = { section, level, message, ...(lines ? { lines } : {}) };
+  // MUST: findings quote the provider (its metadata, its declared issuer, its pages) and are
+  // printed to a terminal: each line is made one line without control characters here, the one
+  // way into the report, so that an escape sequence or a forged line never reaches it.
+  const finding: Finding = {
+    section,
+    level,
+    message: oneLine(message),
+    ...(lines ? { lines: lines.map((line) => oneLine(line)) } : {}),
+  };
   ctx.findings.push(finding);
   ctx.hooks.onFinding?.(finding);
 }

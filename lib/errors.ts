@@ -222,7 +222,9 @@ export type AuthErrorOptions = {
  * details quoting them come from the provider. RFC 6749 §5.2 allows none of them there, and the
  * CLIs print them to a terminal as they are.
  */
-function oneLine(text: string | undefined): string | undefined {
+export function oneLine(text: string): string;
+export function oneLine(text: string | undefined): string | undefined;
+export function oneLine(text: string | undefined): string | undefined {
   return text?.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ');
 }
 

@@ -176,6 +176,25 @@ describe('npm run provider-check', () => {
     assert.ok(bad.some((r) => r.status === 'SKIP' && r.answered?.startsWith('503')));
   });
 
+  it('a declared issuer with control characters is reported on one line', async () => {
+    const server = createServer((_req, res) => {
+      const base = `http://localhost:${(server.address() as AddressInfo).port}`;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ issuer: `${base}/x\u001b]0;owned\u0007\r\nforged line` }));
+    });
+    await new Promise<void>((done) => server.listen(0, 'localhost', done));
+    servers.push(server);
+    await assert.rejects(
+      runProviderCheck(
+        parseConfig(appEnv(`http://localhost:${(server.address() as AddressInfo).port}`)),
+      ),
+      (err: Error) =>
+        err.message.includes('owned') &&
+        !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(err.message.replace(/\n/g, '')) &&
+        !err.message.includes('\nforged'),
+    );
+  });
+
   it('a refused valid assertion: nothing is judged (exit 2)', async () => {
     const issuer = await startBundledProvider();
     const report = await runProviderCheck(

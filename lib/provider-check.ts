@@ -14,7 +14,7 @@ import type * as client from 'openid-client';
 import { CLIENT_ASSERTION_TYP, resolveAudience, selectAssertionAlg } from './client-assertion';
 import type { AppConfig } from './config';
 import { discoveredIssuerMismatch } from './discovery';
-import { ConfigError } from './errors';
+import { ConfigError, oneLine } from './errors';
 import type { JwtView } from './jwt-view';
 import { loadClientKeySet, type ClientKey } from './keys';
 import { describeError } from './log';
@@ -409,7 +409,8 @@ async function discover(settings: AppConfig): Promise<client.ServerMetadata> {
       throw new ConfigError([
         {
           variable: 'OIDC_ISSUER',
-          message: `the provider at ${settings.issuer} declares its issuer as "${declared}"`,
+          // MUST: on one line without control characters: the provider wrote it, a terminal shows it.
+          message: `the provider at ${settings.issuer} declares its issuer as "${oneLine(declared)}"`,
           fix: 'set OIDC_ISSUER to exactly the issuer the provider declares',
         },
       ]);

@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 
-import { AuthError } from './errors';
+import { AuthError, oneLine } from './errors';
 
 /**
  * What a token endpoint answered, judged by its structure (status, content type, the OAuth error
@@ -56,10 +56,7 @@ function mediaType(headers: Headers): string | undefined {
  */
 function shortText(value: unknown, max = 500): string | undefined {
   if (typeof value !== 'string') return undefined;
-  return value
-    .replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')
-    .trim()
-    .slice(0, max);
+  return oneLine(value).trim().slice(0, max);
 }
 
 /**

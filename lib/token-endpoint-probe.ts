@@ -4,6 +4,7 @@ import * as client from 'openid-client';
 
 import { JWT_BEARER_ASSERTION_TYPE } from './client-assertion';
 import type { AppConfig } from './config';
+import { sendRequest } from './http-transport';
 import { viewJwt, type JwtView } from './jwt-view';
 import { describeError } from './log';
 import {
@@ -73,6 +74,9 @@ export function discoverForProbes(
     // Plain http only for a loopback issuer (lib/config.ts refuses it elsewhere).
     execute: settings.issuer.startsWith('http:') ? [client.allowInsecureRequests] : [],
     timeout: settings.httpTimeoutMs / 1000,
+    // MUST: the app's bounded transport, not `fetch`: a metadata document without end (or a small
+    // compressed one that inflates to gigabytes) would otherwise be held whole in memory.
+    [client.customFetch]: sendRequest,
   });
 }
 
@@ -111,7 +115,10 @@ export async function sendTokenProbe(
   let sent: URLSearchParams | undefined;
   config[client.customFetch] = async (url, init) => {
     sent = bodyOf(init as RequestInit);
-    const response = await fetch(url, init as RequestInit);
+    // MUST: the app's bounded transport (at most MAX_RESPONSE_BYTES as received and as decoded),
+    // not `fetch`: the answer is read whole, here and by openid-client, and comes from whatever
+    // the discovered token endpoint is.
+    const response = await sendRequest(url, init);
     answer = await readTokenEndpointAnswer(response);
     return response;
   };

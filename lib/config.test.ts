@@ -170,10 +170,17 @@ describe('parseConfig', () => {
     const problems = problemsOf({ NODE_ENV: 'production' });
     assert.match(problems.get('SESSION_SECRET') ?? '', /required in production/);
     assert.match(problems.get('OIDC_CLIENT_KEY_FILE') ?? '', /required in production/);
+    // MUST: the bundled provider's loopback issuer and the demo's origin are development
+    // defaults. In production an unset OIDC_ISSUER would make whatever listens on port 4000 of the
+    // host the provider this app trusts for every sign-in.
+    assert.match(problems.get('OIDC_ISSUER') ?? '', /required in production/);
+    assert.match(problems.get('APP_URL') ?? '', /required in production/);
     const config = parse({
       NODE_ENV: 'production',
       SESSION_SECRET: secret,
       OIDC_CLIENT_KEY_FILE: keyFile,
+      OIDC_ISSUER: 'https://login.example.com',
+      APP_URL: 'https://app.example.com',
     });
     assert.equal(config.production, true);
     assert.equal(config.sessionSecretSource, 'env');

@@ -546,6 +546,26 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
   const problems: ConfigProblem[] = [];
   const production = env.NODE_ENV === 'production';
 
+  // MUST: the bundled provider's issuer and the demo's origin are development defaults, refused in
+  // production like the development key and secret: with an unset OIDC_ISSUER, whatever listens
+  // on port 4000 of the host would be the provider every sign-in trusts.
+  const developmentDefaults = [
+    [
+      'OIDC_ISSUER',
+      DEFAULTS.issuer,
+      "your provider's issuer identifier, e.g. https://login.example.com",
+    ],
+    ['APP_URL', DEFAULTS.appUrl, "this app's public origin, e.g. https://app.example.com"],
+  ] as const;
+  for (const [variable, fallback, example] of developmentDefaults) {
+    if (production && value(env, variable) === undefined) {
+      problems.push({
+        variable,
+        message: `is required in production (the default ${fallback} is for development only)`,
+        fix: `set it to ${example}`,
+      });
+    }
+  }
   const issuerRaw = value(env, 'OIDC_ISSUER') ?? DEFAULTS.issuer;
   const issuerUrl = parseHttpUrl(
     problems,

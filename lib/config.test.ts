@@ -147,14 +147,40 @@ describe('parseConfig', () => {
     );
   });
 
+  it('never repeats the password of a URL it refuses (MUST: no secret in a log line)', () => {
+    const cases: Array<[string, string]> = [
+      ['APP_URL', 'https://alice:hunter2-secret@app.example.com'],
+      ['APP_URL', 'https://alice:hunter2-secret@app.example.com/rp'],
+      ['OIDC_ISSUER', 'http://alice:hunter2-secret@login.example.com'],
+      ['OIDC_ISSUER', 'ftp://alice:hunter2-secret@login.example.com'],
+      ['OIDC_ISSUER', 'https://alice:hunter2-secret@login example.com'],
+      ['OIDC_ISSUER', 'alice:hunter2-secret@login.example.com'],
+      ['OIDC_CLIENT_ASSERTION_AUDIENCE', 'https://alice:hunter2-secret@login.example.com/token'],
+      ['API_RESOURCE', 'https://alice:hunter2-secret@api example.com/#x'],
+    ];
+    for (const [variable, raw] of cases) {
+      const message = problemsOf({ OIDC_CLIENT_KEY_FILE: keyFile, [variable]: raw }).get(variable);
+      assert.ok(message, `${variable}=${raw} is refused`);
+      assert.doesNotMatch(message, /hunter2/, `${variable}=${raw}: ${message}`);
+      assert.match(message, /\*\*\*@/, 'the message shows where the credentials were');
+    }
+  });
+
   it('refuses development defaults in production', () => {
     const problems = problemsOf({ NODE_ENV: 'production' });
     assert.match(problems.get('SESSION_SECRET') ?? '', /required in production/);
     assert.match(problems.get('OIDC_CLIENT_KEY_FILE') ?? '', /required in production/);
+    // MUST: the bundled provider's loopback issuer and the demo's origin are development
+    // defaults. In production an unset OIDC_ISSUER would make whatever listens on port 4000 of the
+    // host the provider this app trusts for every sign-in.
+    assert.match(problems.get('OIDC_ISSUER') ?? '', /required in production/);
+    assert.match(problems.get('APP_URL') ?? '', /required in production/);
     const config = parse({
       NODE_ENV: 'production',
       SESSION_SECRET: secret,
       OIDC_CLIENT_KEY_FILE: keyFile,
+      OIDC_ISSUER: 'https://login.example.com',
+      APP_URL: 'https://app.example.com',
     });
     assert.equal(config.production, true);
     assert.equal(config.sessionSecretSource, 'env');

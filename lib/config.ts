@@ -175,6 +175,20 @@ export function isLoopbackUrl(url: URL): boolean {
   return LOOPBACK_HOSTS.has(url.hostname);
 }
 
+/**
+ * A URL setting as a message may show it: whatever stands before an `@` in its authority (RFC 3986
+ * §3.2.1 userinfo, a user name and password) is masked. MUST: configuration messages are printed
+ * at start and end up in logs; a refused URL can carry a password, and it is refused precisely
+ * when it is not what it should be, so it cannot be parsed first. Masks too much rather than too
+ * little (a scheme-less `user:password@host` included).
+ */
+function shownUrl(raw: string): string {
+  return raw.replace(
+    /^((?:[A-Za-z][A-Za-z0-9+.-]*:)?\/\/)?[^/?#]*@/,
+    (_match, prefix: string | undefined) => `${prefix ?? ''}***@`,
+  );
+}
+
 function parseHttpUrl(
   problems: ConfigProblem[],
   variable: string,
@@ -187,20 +201,24 @@ function parseHttpUrl(
   } catch {
     problems.push({
       variable,
-      message: `"${raw}" is not a URL`,
+      message: `"${shownUrl(raw)}" is not a URL`,
       fix: `set it to a URL such as ${example}`,
     });
     return undefined;
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    problems.push({ variable, message: `"${raw}" is not an http(s) URL`, fix: `use ${example}` });
+    problems.push({
+      variable,
+      message: `"${shownUrl(raw)}" is not an http(s) URL`,
+      fix: `use ${example}`,
+    });
     return undefined;
   }
   // MUST: plain http exposes codes and tokens on the wire; it is tolerated on loopback only.
   if (url.protocol === 'http:' && !isLoopbackUrl(url)) {
     problems.push({
       variable,
-      message: `"${raw}" uses plain http on a non-loopback host`,
+      message: `"${shownUrl(raw)}" uses plain http on a non-loopback host`,
       fix: 'use https (http is allowed only for localhost, 127.0.0.1 and ::1)',
     });
     return undefined;
@@ -208,7 +226,7 @@ function parseHttpUrl(
   if (url.search || url.hash || url.username || url.password) {
     problems.push({
       variable,
-      message: `"${raw}" must not contain credentials, a query or a fragment`,
+      message: `"${shownUrl(raw)}" must not contain credentials, a query or a fragment`,
     });
     return undefined;
   }
@@ -243,7 +261,7 @@ function parseResourceIndicator(problems: ConfigProblem[], raw: string): string 
   if (!URL.canParse(raw) || raw.includes('#')) {
     problems.push({
       variable: 'API_RESOURCE',
-      message: `"${raw}" is not an absolute URI without a fragment (RFC 8707)`,
+      message: `"${shownUrl(raw)}" is not an absolute URI without a fragment (RFC 8707)`,
       fix: 'use the identifier the provider knows the API by, such as https://api.example.com',
     });
   }
@@ -528,6 +546,26 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
   const problems: ConfigProblem[] = [];
   const production = env.NODE_ENV === 'production';
 
+  // MUST: the bundled provider's issuer and the demo's origin are development defaults, refused in
+  // production like the development key and secret: with an unset OIDC_ISSUER, whatever listens
+  // on port 4000 of the host would be the provider every sign-in trusts.
+  const developmentDefaults = [
+    [
+      'OIDC_ISSUER',
+      DEFAULTS.issuer,
+      "your provider's issuer identifier, e.g. https://login.example.com",
+    ],
+    ['APP_URL', DEFAULTS.appUrl, "this app's public origin, e.g. https://app.example.com"],
+  ] as const;
+  for (const [variable, fallback, example] of developmentDefaults) {
+    if (production && value(env, variable) === undefined) {
+      problems.push({
+        variable,
+        message: `is required in production (the default ${fallback} is for development only)`,
+        fix: `set it to ${example}`,
+      });
+    }
+  }
   const issuerRaw = value(env, 'OIDC_ISSUER') ?? DEFAULTS.issuer;
   const issuerUrl = parseHttpUrl(
     problems,
@@ -541,7 +579,7 @@ export function parseConfig(env: Env, options: ParseOptions = {}): AppConfig {
   if (appUrl && appUrl.pathname !== '/') {
     problems.push({
       variable: 'APP_URL',
-      message: `"${appUrlRaw}" has a path; the app must be served at the root of its origin`,
+      message: `"${shownUrl(appUrlRaw)}" has a path; the app must be served at the root of its origin`,
       fix: `use ${appUrl.origin}`,
     });
   }

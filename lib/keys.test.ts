@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 
 import { calculateJwkThumbprint, type JWK } from 'jose';
+import forge from 'node-forge';
 
 import { createSelfSignedCertificate } from '../keys/certificate';
 import { exportPkcs12 } from '../e2e/support/pkcs12';
@@ -45,7 +46,12 @@ const openssl = (() => {
   }
 })();
 
-function opensslPkcs12(key: KeyObject, certificate: X509Certificate, legacy: boolean): string {
+function opensslPkcs12(
+  key: KeyObject,
+  certificate: X509Certificate,
+  legacy: boolean,
+  ...extra: string[]
+): string {
   const keyFile = file(key.export({ type: 'pkcs8', format: 'pem' }) as string);
   const certFile = file(certificate.toString());
   const out = join(dir, `openssl-${n++}.pfx`);
@@ -55,6 +61,7 @@ function opensslPkcs12(key: KeyObject, certificate: X509Certificate, legacy: boo
       'pkcs12',
       '-export',
       ...(legacy ? ['-legacy'] : []),
+      ...extra,
       '-inkey',
       keyFile,
       '-in',
@@ -443,6 +450,46 @@ describe('client keys: refusals', () => {
         'OIDC_CLIENT_KEY_PASSPHRASE',
         /is required: .* is passphrase-protected/,
       );
+    }
+  });
+
+  it('names OIDC_CLIENT_KEY_PASSPHRASE for a PKCS#12 file without a MAC (RFC 7292 §4)', async () => {
+    // `openssl pkcs12 -export -nomac` and some exporters leave out the MAC: then nothing but the
+    // decryption of the shrouded key bag tells a wrong or missing passphrase.
+    const [rsa] = cases;
+    assert.ok(rsa);
+    const forgeKey = forge.pki.privateKeyFromPem(
+      rsa.key.export({ type: 'pkcs8', format: 'pem' }) as string,
+    ) as forge.pki.rsa.PrivateKey;
+    const cert = forge.pki.certificateFromPem(rsa.certificate.toString());
+    const asn1 = forge.pkcs12.toPkcs12Asn1(forgeKey, [cert], PASSPHRASE, {
+      algorithm: '3des',
+      count: 2048,
+      useMac: false,
+    });
+    const paths = [
+      file(Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary')),
+      // OpenSSL 3's defaults: the key bag under PBES2 (AES-256-CBC), the certificates too.
+      ...(openssl ? [opensslPkcs12(rsa.key, rsa.certificate, false, '-nomac')] : []),
+      ...(openssl
+        ? [opensslPkcs12(rsa.key, rsa.certificate, false, '-nomac', '-certpbe', 'AES-256-CBC')]
+        : []),
+    ];
+    for (const path of paths) {
+      await rejects(
+        loadClientKeySet(path),
+        'OIDC_CLIENT_KEY_PASSPHRASE',
+        /is required: .* is passphrase-protected/,
+      );
+      for (let i = 0; i < 20; i++) {
+        await rejects(
+          loadClientKeySet(path, { passphrase: `wrong passphrase ${i}` }),
+          'OIDC_CLIENT_KEY_PASSPHRASE',
+          /does not open .* \(wrong passphrase\)/,
+        );
+      }
+      const set = await loadClientKeySet(path, { passphrase: PASSPHRASE });
+      assert.equal(set.keys.length, 1);
     }
   });
 

@@ -63,6 +63,11 @@ export function describeError(err: unknown): string {
   return redact(out.join(' <- ') || String(err));
 }
 
+/**
+ * One line per event: `[rp] <event> name=value …`, values quoted and escaped when they need it,
+ * the whole line passed through {@link redact}. MUST: callers pass fields chosen to be safe (ids
+ * shortened, no token, code, assertion, cookie or secret); redaction only catches what slips.
+ */
 export const log = {
   info(event: string, fields?: Fields): void {
     console.log(format(event, fields));

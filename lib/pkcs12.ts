@@ -16,11 +16,15 @@ import type forge from 'node-forge';
 
 /** The passphrase is missing or wrong. */
 export class Pkcs12PassphraseError extends Error {
-  constructor(readonly missing: boolean) {
+  constructor(
+    readonly missing: boolean,
+    cause?: unknown,
+  ) {
     super(
       missing
         ? 'the PKCS#12 file is passphrase-protected and no passphrase was given'
         : 'the passphrase does not open the PKCS#12 file',
+      { cause },
     );
     this.name = 'Pkcs12PassphraseError';
   }
@@ -52,8 +56,6 @@ function loadForge(): typeof forge {
   return loaded;
 }
 
-const WRONG_PASSPHRASE = /Invalid password|wrong password/i;
-
 function binary(der: Buffer): forge.util.ByteStringBuffer {
   return loadForge().util.createBuffer(der.toString('binary'));
 }
@@ -62,27 +64,186 @@ function toBuffer(node: forge.asn1.Asn1): Buffer {
   return Buffer.from(loadForge().asn1.toDer(node).getBytes(), 'binary');
 }
 
-function open(der: Buffer, passphrase: string | undefined): forge.pkcs12.Pkcs12Pfx {
-  let asn1: forge.asn1.Asn1;
+/** The children of a constructed node, or undefined. */
+function childrenOf(node: forge.asn1.Asn1 | undefined): forge.asn1.Asn1[] | undefined {
+  return node && Array.isArray(node.value) ? node.value : undefined;
+}
+
+function isUniversal(node: forge.asn1.Asn1 | undefined, type: forge.asn1.Type): boolean {
+  return node?.tagClass === loadForge().asn1.Class.UNIVERSAL && node.type === type;
+}
+
+/**
+ * The bytes of an OCTET STRING, primitive (DER) or constructed from chunks (BER, which some
+ * exporters write for PKCS#7 Data), or undefined for any other node.
+ */
+function octetsOf(node: forge.asn1.Asn1 | undefined): string | undefined {
+  if (!node || !isUniversal(node, loadForge().asn1.Type.OCTETSTRING)) return undefined;
+  if (typeof node.value === 'string') return node.value;
+  const chunks = node.value.map(octetsOf);
+  return chunks.every((chunk) => chunk !== undefined) ? chunks.join('') : undefined;
+}
+
+/** The OID of a node, or undefined when it is not an OBJECT IDENTIFIER. */
+function oidOf(node: forge.asn1.Asn1 | undefined): string | undefined {
+  const { asn1 } = loadForge();
+  return node && isUniversal(node, asn1.Type.OID) && typeof node.value === 'string'
+    ? asn1.derToOid(node.value)
+    : undefined;
+}
+
+/**
+ * A ContentInfo (RFC 2315 §7): its content type and its `[0] EXPLICIT` content, or undefined when
+ * the node is not shaped like one.
+ */
+function contentInfoOf(
+  node: forge.asn1.Asn1 | undefined,
+): { type: string; content: forge.asn1.Asn1 | undefined } | undefined {
+  const [type, content] = childrenOf(node) ?? [];
+  const oid = oidOf(type);
+  if (!isUniversal(node, loadForge().asn1.Type.SEQUENCE) || oid === undefined) return undefined;
+  if (content === undefined) return { type: oid, content: undefined };
+  if (content.tagClass !== loadForge().asn1.Class.CONTEXT_SPECIFIC || content.type !== 0)
+    return undefined;
+  return { type: oid, content: childrenOf(content)?.[0] };
+}
+
+type Pfx = {
+  /** The authenticated safe's bytes (the DER of the AuthenticatedSafe), when it is Data. */
+  readonly authSafe: string | undefined;
+  readonly mac: forge.asn1.Asn1 | undefined;
+};
+
+/**
+ * The PFX (RFC 7292 §4) in a parsed DER value, by its shape: `SEQUENCE { version INTEGER,
+ * authSafe ContentInfo, macData MacData OPTIONAL }`. A PKCS#8 PrivateKeyInfo also starts with an
+ * INTEGER and a SEQUENCE that starts with an OID; the ContentInfo's `[0]` content tells them apart.
+ */
+function pfxOf(root: forge.asn1.Asn1): Pfx | undefined {
+  const { asn1, pki } = loadForge();
+  const [version, authSafe, mac, ...rest] = childrenOf(root) ?? [];
+  if (!isUniversal(root, asn1.Type.SEQUENCE) || !isUniversal(version, asn1.Type.INTEGER))
+    return undefined;
+  const info = contentInfoOf(authSafe);
+  if (info?.content === undefined || rest.length > 0) return undefined;
+  if (mac !== undefined && !isUniversal(mac, asn1.Type.SEQUENCE)) return undefined;
+  return { authSafe: info.type === pki.oids.data ? octetsOf(info.content) : undefined, mac };
+}
+
+const MAC_DIGESTS: Readonly<
+  Record<string, { create: () => forge.md.MessageDigest; bytes: number }>
+> = {
+  '1.3.14.3.2.26': { create: () => loadForge().md.sha1.create(), bytes: 20 },
+  '2.16.840.1.101.3.4.2.1': { create: () => loadForge().md.sha256.create(), bytes: 32 },
+  '2.16.840.1.101.3.4.2.2': { create: () => loadForge().md.sha384.create(), bytes: 48 },
+  '2.16.840.1.101.3.4.2.3': { create: () => loadForge().md.sha512.create(), bytes: 64 },
+};
+
+/**
+ * Whether the PFX's MAC (RFC 7292 §4, Appendix B: HMAC keyed from the password with the PKCS#12
+ * KDF, ID 3) verifies with `password`; undefined when the MacData cannot be read or its digest is
+ * not one this check knows (then node-forge decides, and reports what it finds).
+ */
+function macVerifies(pfx: Pfx, password: string | undefined): boolean | undefined {
+  const forgeLib = loadForge();
+  const { asn1 } = forgeLib;
+  const [digestInfo, salt, iterations] = childrenOf(pfx.mac) ?? [];
+  const [algorithm, digest] = childrenOf(digestInfo) ?? [];
+  const md = MAC_DIGESTS[oidOf(childrenOf(algorithm)?.[0]) ?? ''];
+  const expected = octetsOf(digest);
+  const saltBytes = octetsOf(salt);
+  const rounds =
+    iterations === undefined
+      ? 1
+      : isUniversal(iterations, asn1.Type.INTEGER) && typeof iterations.value === 'string'
+        ? asn1.derToInteger(iterations.value)
+        : 0;
+  if (!md || expected === undefined || saltBytes === undefined || pfx.authSafe === undefined)
+    return undefined;
+  if (!(rounds >= 1)) return undefined;
+  const key = forgeLib.pkcs12.generateKey(
+    password,
+    forgeLib.util.createBuffer(saltBytes),
+    3,
+    rounds,
+    md.bytes,
+    md.create(),
+  );
+  const hmac = forgeLib.hmac.create();
+  hmac.start(md.create(), key);
+  hmac.update(pfx.authSafe);
+  return hmac.digest().getBytes() === expected;
+}
+
+/**
+ * Whether opening the PFX takes a password: an authenticated safe with encrypted content
+ * (EncryptedData, RFC 7292 §4.1) or a shrouded key bag (§4.2.2). Read from the structure, for a PFX
+ * without a MAC, where nothing else tells a wrong password from a damaged file.
+ */
+function needsPassword(pfx: Pfx): boolean {
+  const { asn1, pki } = loadForge();
+  if (pfx.authSafe === undefined) return false;
+  let safe: forge.asn1.Asn1;
   try {
-    asn1 = loadForge().asn1.fromDer(binary(der), false);
+    safe = asn1.fromDer(pfx.authSafe, false);
+  } catch {
+    return false;
+  }
+  return (childrenOf(safe) ?? []).some((node) => {
+    const info = contentInfoOf(node);
+    if (info?.type === pki.oids.encryptedData) return true;
+    if (info === undefined || info.type !== pki.oids.data) return false;
+    const bags = octetsOf(info.content);
+    if (bags === undefined) return false;
+    try {
+      return (childrenOf(asn1.fromDer(bags, false)) ?? []).some(
+        (bag) => oidOf(childrenOf(bag)?.[0]) === pki.oids.pkcs8ShroudedKeyBag,
+      );
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Opens a PFX. The passphrase is judged by the file's structure, never by node-forge's error texts
+ * (it has no error codes): a MAC that verifies with no attempt means the passphrase is missing or
+ * wrong; one that verifies makes any later failure the file's. Without a MAC, only a file that
+ * takes a password and opens with no attempt points at the passphrase.
+ */
+function open(der: Buffer, passphrase: string | undefined): forge.pkcs12.Pkcs12Pfx {
+  let root: forge.asn1.Asn1;
+  try {
+    root = loadForge().asn1.fromDer(binary(der), false);
   } catch (cause) {
     throw new NotPkcs12Error(cause);
   }
+  const pfx = pfxOf(root);
+  if (!pfx) throw new NotPkcs12Error(undefined);
   // PKCS#12 tells an empty passphrase ("", what `-passout pass:` writes) from none at all; try
   // both when none is configured.
   const attempts = passphrase === undefined ? ['', undefined] : [passphrase];
+  const fromAsn1 = (attempt: string | undefined) =>
+    loadForge().pkcs12.pkcs12FromAsn1(root, false, attempt);
+  if (pfx.mac !== undefined) {
+    const verdicts = attempts.map((attempt) => macVerifies(pfx, attempt));
+    const opened = verdicts.indexOf(true);
+    if (opened !== -1) return fromAsn1(attempts[opened]);
+    if (verdicts.every((verdict) => verdict === false))
+      throw new Pkcs12PassphraseError(passphrase === undefined);
+    // A MAC this check cannot read: node-forge's own check reports it.
+    return fromAsn1(passphrase);
+  }
+  if (!needsPassword(pfx)) return fromAsn1(passphrase);
+  let failure: unknown;
   for (const attempt of attempts) {
     try {
-      return loadForge().pkcs12.pkcs12FromAsn1(asn1, false, attempt);
+      return fromAsn1(attempt);
     } catch (err) {
-      const message = (err as Error).message;
-      if (WRONG_PASSPHRASE.test(message)) continue;
-      if (/Cannot read PKCS#12 PFX/.test(message)) throw new NotPkcs12Error(err);
-      throw err;
+      failure = err;
     }
   }
-  throw new Pkcs12PassphraseError(passphrase === undefined);
+  throw new Pkcs12PassphraseError(passphrase === undefined, failure);
 }
 
 function keyOf(bag: forge.pkcs12.Bag): KeyObject {

@@ -34,8 +34,8 @@ import { reportStoreFailure, reportStoreSuccess } from './store-health';
  * A write that touches more than one key, or reads and writes, is one Lua script: atomic as a
  * MULTI/EXEC transaction, and one command to send and answer where a transaction of a new session
  * took 13. A sign-in that replaces a session, with the `/api/me` after it, sends 5 commands
- * instead of 23 (Redis counts 20: it counts those its scripts run), about 0.2 ms less on loopback
- * (`npm run bench -- --redis`). Like EXEC, a script does not roll back: a command that fails
+ * instead of 23 (Redis counts 21: it counts those its scripts run, TIME included), about 0.2 ms
+ * less on loopback (`npm run bench -- --redis`). Like EXEC, a script does not roll back: a command that fails
  * stops it, and what it wrote before stays (see create). Each script's `#!lua` line says what it
  * does when Redis is out of memory (`maxmemory`): one that adds data is refused whole (an outage:
  * 503); one that deletes, or puts a rotated refresh token in place, runs (`flags=allow-oom`).

@@ -201,20 +201,29 @@ for (const { name, open } of stores) {
     });
 
     it('lets one owner hold a lock until it releases it or it expires', async () => {
+      // Locks that must stay held live far longer than the test (a slow store or a busy machine
+      // must not expire them between two steps); only the one meant to expire is short.
+      const HELD_MS = 30_000;
       const name = `refresh:${createSessionId()}`;
-      const token = await store.acquireLock(name, 300);
+      const token = await store.acquireLock(name, HELD_MS);
       assert.ok(token);
-      assert.equal(await store.acquireLock(name, 300), undefined);
+      assert.equal(await store.acquireLock(name, HELD_MS), undefined);
       await store.releaseLock(name, 'not-the-owner');
-      assert.equal(await store.acquireLock(name, 300), undefined, 'only the owner releases');
+      assert.equal(await store.acquireLock(name, HELD_MS), undefined, 'only the owner releases');
       await store.releaseLock(name, token);
       const second = await store.acquireLock(name, 150);
       assert.ok(second);
       await new Promise((r) => setTimeout(r, 250));
-      const third = await store.acquireLock(name, 300);
+      const third = await store.acquireLock(name, HELD_MS);
       assert.ok(third, 'an expired lock is free');
       await store.releaseLock(name, second);
-      assert.equal(await store.acquireLock(name, 300), undefined, 'a late release frees nothing');
+      assert.equal(
+        await store.acquireLock(name, HELD_MS),
+        undefined,
+        'a late release frees nothing',
+      );
+      await store.releaseLock(name, third);
+      assert.ok(await store.acquireLock(name, 150), 'the owner’s release frees it');
     });
 
     it('remembers a jti once (replay)', async () => {
@@ -252,10 +261,11 @@ for (const { name, open } of stores) {
     });
 
     it('drops a session when it expires', async () => {
-      const record = makeRecord({ expires_at: Date.now() + 200 });
+      // A second to live: a slow store or a busy machine must not expire it before the first read.
+      const record = makeRecord({ expires_at: Date.now() + 1000 });
       await store.create(record);
       assert.equal((await store.get(record.id))?.state, 'active');
-      await new Promise((r) => setTimeout(r, 350));
+      await new Promise((r) => setTimeout(r, 1200));
       assert.equal(await store.get(record.id), undefined);
     });
   });

@@ -140,9 +140,16 @@ describe('the user’s API token from a refresh with resource', () => {
     assert.deepEqual(body.caller, { client_id: clientId, sub: 'alice', scope: api.scope });
     assert.deepEqual(body.token, { iat: claims.iat, exp: claims.exp });
 
-    // UserInfo does not take the API's token: hence the sign-in's own token for UserInfo.
+    // UserInfo does not take the API's token: hence the sign-in's own token for UserInfo. The
+    // provider itself refuses it (RFC 6750 §3.1 invalid_token), not the transport or the client.
     const { config } = await getProvider();
-    await assert.rejects(client.fetchUserInfo(config, refreshed.access_token, 'alice'));
+    await assert.rejects(
+      client.fetchUserInfo(config, refreshed.access_token, 'alice'),
+      (err: unknown) =>
+        err instanceof client.WWWAuthenticateChallengeError &&
+        err.status === 401 &&
+        err.cause.some((c) => c.scheme === 'bearer' && c.parameters.error === 'invalid_token'),
+    );
   });
 
   it('refuses a rotated refresh token used again (session_expired), and the grant with it', async () => {

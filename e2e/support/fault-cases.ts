@@ -645,21 +645,40 @@ export const PRIMARY_CASES: readonly FaultCase[] = [
     ref: 'RFC 6749 §4.1.2 (the client MUST NOT use the code more than once); OIDC Core §16.11',
     run: async (ctx) => {
       const agent = new HttpAgent();
-      // The provider takes its time over the first redemption, so that the second request
-      // arrives while the first is in flight, with the transaction cookie still in the browser.
-      const slow: Fault = { beforeSigning: () => new Promise((done) => setTimeout(done, 1500)) };
+      // The provider holds the first redemption until the second request has been answered, so
+      // that the second arrives while the first is in flight (its code at the token endpoint),
+      // with the transaction cookie still in the browser: no fixed sleep racing the app. The
+      // hold gives up after 10 s, so that an app that made the second wait fails, not hangs.
+      let reached = (): void => undefined;
+      const atTokenEndpoint = new Promise<void>((done) => (reached = done));
+      let release = (): void => undefined;
+      const held = new Promise<void>((done) => {
+        release = done;
+        setTimeout(done, 10_000).unref();
+      });
+      const slow: Fault = {
+        beforeSigning: () => {
+          reached();
+          return held;
+        },
+      };
       const { callback, authorization } = await authorize(agent, ctx.appUrl, ctx.op, slow);
       const userinfoBefore = ctx.op.userinfoRequests.length;
       const first = agent.request(callback);
-      await new Promise((done) => setTimeout(done, 300));
-      const second = await settleCallback(
-        agent,
-        ctx.appUrl,
-        ctx.op,
-        callback,
-        authorization,
-        userinfoBefore,
-      );
+      await atTokenEndpoint;
+      let second: Outcome;
+      try {
+        second = await settleCallback(
+          agent,
+          ctx.appUrl,
+          ctx.op,
+          callback,
+          authorization,
+          userinfoBefore,
+        );
+      } finally {
+        release();
+      }
       const firstAnswer = await first;
       expectTrue(
         firstAnswer.status === 303 && firstAnswer.location === `${ctx.appUrl}/profile`,

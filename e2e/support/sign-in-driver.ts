@@ -26,7 +26,7 @@ export type Outcome = {
   readonly authorization: AuthorizationRecord | undefined;
   /** The callback URL the provider sent the browser to. */
   readonly callback: string | undefined;
-  /** Token requests that carried the issued code. */
+  /** Token requests that carried the issued code (none issued: every token request meanwhile). */
   readonly redemptions: number;
   readonly userinfoCalls: number;
   /** Time the app took to answer the callback. */
@@ -150,6 +150,7 @@ export async function signInFailingAtLogin(
 ): Promise<Outcome> {
   const userinfoBefore = op.userinfoRequests.length;
   const authorizationsBefore = op.authorizations.length;
+  const tokenRequestsBefore = op.tokenRequests.length;
   op.arm(fault);
   let login: HttpResponse;
   try {
@@ -175,7 +176,8 @@ export async function signInFailingAtLogin(
     errorPage,
     authorization: op.authorizations[authorizationsBefore],
     callback: undefined,
-    redemptions: 0,
+    // No code was issued: every token request made meanwhile counts (none may be).
+    redemptions: op.tokenRequests.length - tokenRequestsBefore,
     userinfoCalls: op.userinfoRequests.length - userinfoBefore,
     callbackMs: 0,
     meStatus: me.status,

@@ -72,4 +72,16 @@ describe('npm run demo settings', () => {
   it('.env.example copied to .env.local: the demo’s app accepts its configuration', () => {
     assert.doesNotThrow(() => parseConfig(appEnv(ENV_EXAMPLE, false), { root }));
   });
+
+  it('.env.example copied to .env.local: npm run demo -- --fapi2 too, with its ES256 key', () => {
+    assert.equal(demoSettings(ENV_EXAMPLE, { fapi2: true }).clientKeyFile, FAPI2_DEV_KEY_FILE);
+    assert.doesNotThrow(() => parseConfig(appEnv(ENV_EXAMPLE, true), { root }));
+  });
+
+  it('.env.example names no development default that production would take as set', () => {
+    // Production refuses an implicit issuer, origin and key (lib/config.ts); a copy of the
+    // example in production must not make the development values explicit.
+    for (const name of ['OIDC_ISSUER', 'APP_URL', 'OIDC_CLIENT_KEY_FILE', 'SESSION_SECRET'])
+      assert.equal(ENV_EXAMPLE[name] ?? '', '', name);
+  });
 });

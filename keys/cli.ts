@@ -233,6 +233,21 @@ async function show(file: string, certFile?: string): Promise<void> {
 type Flags = { positional: string[]; values: Map<string, string>; switches: Set<string> };
 
 const VALUE_FLAGS = new Set(['--alg', '--file', '--days', '--kid', '--cert-file']);
+const SWITCHES = ['--cert', '--force'];
+
+/** What `npm run keys -- --help` prints (the README's Keys section says the same). */
+export const KEY_TOOL_USAGE = [
+  'npm run keys                                         # the development key: generate if missing, show',
+  'npm run keys -- generate [--alg RS256|PS256|ES256|EdDSA|Ed25519] [--cert] [--days 365] [--force]',
+  'npm run keys -- rotate   [--alg …] [--cert]          # add the next key: published now, not signing',
+  'npm run keys -- promote  [--force] [--kid <kid>]     # the next key signs; the old one stays published',
+  'npm run keys -- retire   [--force]                   # remove the old key(s) once nothing they signed is valid',
+  'npm run keys -- show     [--cert-file <file>]        # kids, algorithms, thumbprints, JWKS, certificate',
+  'npm run keys -- import <file> --file <new>.private.jwks.json   # PEM / PFX / DER / JWK → private JWKS',
+  '',
+  'Every command takes --file <private JWKS> (default: OIDC_CLIENT_KEY_FILE, else',
+  'keys/dev-client.private.jwks.json).',
+].join('\n');
 
 function parseFlags(args: readonly string[]): Flags {
   const flags: Flags = { positional: [], values: new Map(), switches: new Set() };
@@ -242,8 +257,10 @@ function parseFlags(args: readonly string[]): Flags {
       const value = args[++i];
       if (value === undefined) throw new Error(`${arg} needs a value`);
       flags.values.set(arg, value);
-    } else if (arg.startsWith('--')) {
+    } else if (SWITCHES.includes(arg)) {
       flags.switches.add(arg);
+    } else if (arg.startsWith('-')) {
+      throw new UsageError(`unknown option "${arg}"`);
     } else {
       flags.positional.push(arg);
     }
@@ -316,9 +333,17 @@ function rotationAdvice(next: PrivateJwk): string {
   ].join('\n');
 }
 
+/** A command line the key tool does not understand: the usage follows the message. */
+export class UsageError extends Error {}
+
 /** Runs one command of the key tool (what `npm run keys -- <args>` does). */
 export async function runKeyTool(args: readonly string[]): Promise<void> {
+  if (args.includes('--help') || args.includes('-h') || args[0] === 'help') {
+    console.log(KEY_TOOL_USAGE);
+    return;
+  }
   const [command = 'default', ...rest] = args;
+  if (command.startsWith('-')) throw new UsageError(`unknown option "${command}"`);
   const flags = parseFlags(rest);
   const file = resolve(
     flags.values.get('--file') ?? (process.env.OIDC_CLIENT_KEY_FILE || PRIVATE_FILE),
@@ -473,6 +498,10 @@ if (isMain) {
   // The same settings as the app (OIDC_CLIENT_KEY_FILE, OIDC_CLIENT_KEY_PASSPHRASE from .env.local).
   nextEnv.loadEnvConfig(process.cwd(), process.env.NODE_ENV !== 'production');
   runKeyTool(process.argv.slice(2)).catch((err: Error) => {
+    if (err instanceof UsageError) {
+      console.error(`keys: ${err.message}\n\n${KEY_TOOL_USAGE}`);
+      process.exit(2);
+    }
     console.error(`keys: ${err.message}`);
     process.exit(1);
   });

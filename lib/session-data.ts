@@ -134,7 +134,7 @@ const sessionCookieSeals = processSingleton('seal-cache:session', () => createSe
 
 /**
  * Seals a session id for the session cookie (iron-session: AES-256-CBC + HMAC-SHA-256 under the
- * current SESSION_SECRET). About 250 bytes whatever the tokens: they stay on the server.
+ * current SESSION_SECRET). 308 bytes whatever the tokens: they stay on the server.
  *
  * @see https://github.com/vvo/iron-session
  */

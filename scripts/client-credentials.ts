@@ -11,6 +11,7 @@ import { viewJwt, type JwtView } from '../lib/jwt-view';
 import { callApi, type ApiAnswer } from '../lib/machine-call';
 import { getProvider, isNetworkError } from '../lib/discovery';
 import { authorizeRequest, getApiPolicy, getProviderJwks } from '../lib/resource-server';
+import { handleCliArgs } from './cli-args';
 import { explainInvalidClient } from './explain-invalid-client';
 
 /**
@@ -27,6 +28,20 @@ import { explainInvalidClient } from './explain-invalid-client';
  *
  * Exit code 0 when the API accepted the token, 1 otherwise.
  */
+
+handleCliArgs(process.argv.slice(2), {
+  usage: [
+    'npm run client-credentials -- [--local]',
+    '',
+    'Machine to machine from the command line: a client-credentials token request authenticated by',
+    "a freshly signed client assertion, the token's claims, and GET APP_URL/api/messages with it.",
+    '',
+    '  --local   judge the token here (same code, same settings) instead of calling the running app',
+    '',
+    'Exit code: 0 the API accepted the token, 1 otherwise.',
+  ].join('\n'),
+  switches: ['--local'],
+});
 
 nextEnv.loadEnvConfig(process.cwd(), process.env.NODE_ENV !== 'production');
 // This command seals no cookies: a throwaway secret satisfies the configuration check, instead

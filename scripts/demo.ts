@@ -8,6 +8,7 @@ import { DEFAULTS, readOrCreateDevSessionSecret } from '../lib/config';
 import { warnLoudly } from '../lib/log';
 import { ensureDevKey, generatePrivateJwk, PRIVATE_FILE, writeKeySet } from '../keys/cli';
 import { DEMO_ACCOUNTS } from '../provider/accounts';
+import { demoSettings, FAPI2_DEV_KEY_FILE } from './demo-settings';
 import {
   appServer,
   nextCli,
@@ -34,14 +35,12 @@ import {
 
 const dev = process.argv.includes('--dev');
 const fapi2 = process.argv.includes('--fapi2');
-/** The ES256 development key the FAPI 2.0 demo signs with (RS256 is not a FAPI 2.0 algorithm). */
-const FAPI2_DEV_KEY_FILE = 'keys/dev-client-fapi2.private.jwks.json';
 const FAPI2_BANNER = '\n  Profile:  FAPI 2.0 (PAR, DPoP, PS256/ES256, RFC 9207 iss)';
 const started = performance.now();
 nextEnv.loadEnvConfig(process.cwd(), dev);
 
-const appUrl = (process.env.APP_URL ?? DEFAULTS.appUrl).replace(/\/$/, '');
-const issuer = process.env.OIDC_ISSUER ?? process.env.PROVIDER_ISSUER ?? DEFAULTS.issuer;
+const settings = demoSettings(process.env, { fapi2 });
+const { appUrl, issuer, bundled } = settings;
 const app = new URL(appUrl);
 
 const SOURCES = [
@@ -85,12 +84,10 @@ async function main(): Promise<void> {
     await writeKeySet([await generatePrivateJwk('ES256')], resolve(FAPI2_DEV_KEY_FILE));
     console.log(`Generated an ES256 development key pair in ${FAPI2_DEV_KEY_FILE} (FAPI 2.0).`);
   }
-  const clientKeyFile =
-    process.env.OIDC_CLIENT_KEY_FILE ?? (fapi2 ? FAPI2_DEV_KEY_FILE : DEFAULTS.devKeyFile);
+  const { clientKeyFile } = settings;
   const sessionSecret =
-    process.env.SESSION_SECRET ??
-    readOrCreateDevSessionSecret(resolve(DEFAULTS.devSessionSecretFile));
-  if (!process.env.OIDC_CLIENT_KEY_FILE) {
+    settings.sessionSecret ?? readOrCreateDevSessionSecret(resolve(DEFAULTS.devSessionSecretFile));
+  if (settings.clientKeyIsDemo) {
     warnLoudly(
       `DEMO: the app signs with the development key ${clientKeyFile} and a generated session ` +
         'secret. Never use them outside a demo.',
@@ -110,7 +107,6 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 
-  const bundled = issuer === (process.env.PROVIDER_ISSUER ?? DEFAULTS.issuer);
   if (bundled) {
     const provider = startChild({
       name: 'op',
@@ -120,8 +116,7 @@ async function main(): Promise<void> {
         PROVIDER_ISSUER: issuer,
         APP_URL: appUrl,
         // The demo provider keeps its signing keys across restarts (sessions' ID tokens stay valid).
-        PROVIDER_SIGNING_KEYS_FILE:
-          process.env.PROVIDER_SIGNING_KEYS_FILE ?? 'keys/dev-provider.private.jwks.json',
+        PROVIDER_SIGNING_KEYS_FILE: settings.providerSigningKeysFile,
         ...(fapi2 ? { PROVIDER_PROFILE: 'fapi2' } : {}),
       },
       echo: true,

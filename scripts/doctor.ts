@@ -6,6 +6,7 @@ import { getConfig } from '../lib/config';
 import { runDoctor, type DoctorReport, type Finding, type ProbeRecord } from '../lib/doctor';
 import { ConfigError } from '../lib/errors';
 import { describeError } from '../lib/log';
+import { handleCliArgs } from './cli-args';
 
 /**
  * `npm run doctor [-- --json]` — checks this app's set-up against the configured provider without
@@ -16,6 +17,21 @@ import { describeError } from '../lib/log';
  * Exit code: 0 client authentication proven with the current settings; 1 refused or not proven;
  * 2 configuration error. `--json` prints the same findings as one JSON document on stdout.
  */
+
+handleCliArgs(process.argv.slice(2), {
+  usage: [
+    'npm run doctor -- [--json]',
+    '',
+    "Checks this app's settings against the configured provider (OIDC_ISSUER, OIDC_CLIENT_ID,",
+    'OIDC_CLIENT_KEY_FILE, …; .env.local is read) without a user, proves client authentication at',
+    'its token endpoint, and when the provider refuses the assertion finds the settings it accepts.',
+    '',
+    '  --json   the same findings as one JSON document on stdout',
+    '',
+    'Exit code: 0 proven with the current settings, 1 refused or not proven, 2 configuration error.',
+  ].join('\n'),
+  switches: ['--json'],
+});
 
 nextEnv.loadEnvConfig(process.cwd(), process.env.NODE_ENV !== 'production');
 // The doctor seals no cookies: a throwaway secret satisfies the configuration check, instead of

@@ -6,6 +6,7 @@ import { getConfig } from '../lib/config';
 import { ConfigError } from '../lib/errors';
 import { describeError } from '../lib/log';
 import { runProviderCheck, type CaseResult } from '../lib/provider-check';
+import { handleCliArgs } from './cli-args';
 
 /**
  * `npm run provider-check [-- --rfc10070] [--grant client_credentials] [--json]` — does the
@@ -18,6 +19,23 @@ import { runProviderCheck, type CaseResult } from '../lib/provider-check';
  * Exit code: 0 every bad assertion refused; 1 a bad assertion was accepted; 2 nothing could be
  * judged (the valid assertion was refused, or a configuration error).
  */
+
+handleCliArgs(process.argv.slice(2), {
+  usage: [
+    'npm run provider-check -- [--rfc10070] [--grant client_credentials] [--json]',
+    '',
+    'Does the configured provider verify client assertions safely? Sends the valid assertion and',
+    'bad ones to its token endpoint: PASS (refused), FAIL (accepted) or SKIP, and `N passed, M failed`.',
+    '',
+    '  --rfc10070                   also the token endpoint as audience (the provider claims RFC 10070)',
+    '  --grant client_credentials   judge by real token requests instead of a made-up code',
+    '  --json                       the report as one JSON document on stdout',
+    '',
+    'Exit code: 0 every bad assertion refused, 1 a bad assertion accepted, 2 nothing could be judged.',
+  ].join('\n'),
+  switches: ['--rfc10070', '--json'],
+  valueOptions: ['--grant'],
+});
 
 nextEnv.loadEnvConfig(process.cwd(), process.env.NODE_ENV !== 'production');
 process.env.SESSION_SECRET ||= randomBytes(32).toString('base64url');

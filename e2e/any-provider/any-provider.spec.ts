@@ -6,6 +6,13 @@ import { join } from 'node:path';
 import { test as base, expect, type Browser, type Page } from '@playwright/test';
 
 import type { PrivateJwk } from '../../keys/rotation';
+import {
+  appAddressFromEnv,
+  probeAppUrl,
+  README_SECTION,
+  type AppAddress,
+  type ProbeAnswer,
+} from '../../scripts/public-app-url';
 import { confirmLogout, loginDriverFromEnv, type LoginDriver } from '../support/login-driver';
 import { startStack, type Stack } from '../support/stack';
 
@@ -18,13 +25,18 @@ import { startStack, type Stack } from '../support/stack';
  * The app is started here (production build) and configured only by the usual variables
  * (OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_KEY_FILE, OIDC_CLIENT_ASSERTION_*, APP_URL, API_*);
  * the provider side by E2E_USERNAME, E2E_PASSWORD and the login driver (e2e/support/login-driver.ts).
+ * APP_URL may be any https URL that reaches this machine through the integrator's reverse proxy
+ * or tunnel: the app then listens on http://localhost:E2E_APP_PORT with APP_URL as its public
+ * address, and the browser goes to APP_URL (scripts/public-app-url.ts).
  * Optional: E2E_CLIENT_CREDENTIALS=1 (the client may use the client-credentials grant for
  * API_RESOURCE / API_SCOPE), E2E_KEY_ROTATION=1 (the provider reads the app's jwks_uri; the
  * rotation waits E2E_JWKS_CACHE_SECONDS, default 65, for the provider's cache).
  */
 
 type Settings = {
+  /** APP_URL's origin: where the browser goes. */
   readonly appUrl: string;
+  readonly address: AppAddress;
   readonly issuer: string;
   readonly clientId: string;
   readonly keyFile: string;
@@ -41,7 +53,7 @@ function readSettings(): Settings {
   );
   if (missing.length > 0) {
     throw new Error(
-      `npm run test:provider needs ${missing.join(', ')} (see README, "Testing against your provider")`,
+      `npm run test:provider needs ${missing.join(', ')} (see README, "${README_SECTION}")`,
     );
   }
   const appEnv = Object.fromEntries(
@@ -50,8 +62,10 @@ function readSettings(): Settings {
         entry[1] !== undefined && /^(OIDC_|API_|SESSION_SECRET$)/.test(entry[0]),
     ),
   );
+  const address = appAddressFromEnv(env);
   return {
-    appUrl: (env.APP_URL?.trim() || 'http://localhost:3000').replace(/\/$/, ''),
+    appUrl: address.appUrl,
+    address,
     issuer: env.OIDC_ISSUER?.trim() ?? '',
     clientId: env.OIDC_CLIENT_ID?.trim() || 'client_using_jwt',
     keyFile: env.OIDC_CLIENT_KEY_FILE?.trim() ?? '',
@@ -63,24 +77,39 @@ function readSettings(): Settings {
 
 const settings = readSettings();
 
-function portOf(url: string): number {
-  const u = new URL(url);
-  return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-}
-
-/** The app alone, pointed at the external provider. */
+/** The app alone, pointed at the external provider, listening on loopback, told APP_URL. */
 async function startApp(extra: Record<string, string> = {}): Promise<Stack> {
   return startStack({
-    appPort: portOf(settings.appUrl),
+    appPort: settings.address.listenPort,
     providerPort: 0,
     withoutProvider: true,
     appEnv: { ...settings.appEnv, APP_URL: settings.appUrl, ...extra },
   });
 }
 
+/** A GET by the browser (its resolver, its certificate checks), in a context of its own. */
+async function browserGet(browser: Browser, url: string, timeoutMs: number): Promise<ProbeAnswer> {
+  const context = await browser.newContext();
+  try {
+    const response = await (await context.newPage()).goto(url, { timeout: timeoutMs });
+    if (!response) return { error: 'no response' };
+    return { status: response.status(), body: await response.text() };
+  } catch (err) {
+    return { error: (err as Error).message.split('\n')[0] ?? String(err) };
+  } finally {
+    await context.close();
+  }
+}
+
 const test = base.extend<{ login: LoginDriver }, { app: Stack; discovery: Discovery }>({
   app: [
-    async ({}, use) => {
+    async ({ browser }, use) => {
+      // Behind a proxy or tunnel: prove that APP_URL reaches the port this run listens on, before
+      // the app is started (and the tests fail in the provider's pages for a tunnel that is down).
+      if (settings.address.proxied)
+        await probeAppUrl(settings.address, (url, timeoutMs) =>
+          browserGet(browser, url, timeoutMs),
+        );
       const app = await startApp();
       await use(app);
       await app.stop();
@@ -124,6 +153,17 @@ async function signIn(page: Page, login: LoginDriver, returnTo = '/profile'): Pr
   await page.waitForURL(`${settings.appUrl}${returnTo}`);
 }
 
+/**
+ * A same-origin GET from the page, with its cookies: through APP_URL as the browser reaches it
+ * (Playwright's own request client would resolve and verify APP_URL itself).
+ */
+async function inBrowserGet(page: Page, path: string): Promise<{ status: number; body: string }> {
+  return page.evaluate(async (target) => {
+    const response = await fetch(target, { credentials: 'same-origin' });
+    return { status: response.status, body: await response.text() };
+  }, path);
+}
+
 /** The audience the app's assertion carries under the current settings. */
 function expectedAudience(discovery: Discovery): string {
   const configured = settings.appEnv.OIDC_CLIENT_ASSERTION_AUDIENCE?.trim();
@@ -132,8 +172,9 @@ function expectedAudience(discovery: Discovery): string {
   return configured;
 }
 
-async function publishedKids(): Promise<string[]> {
-  const response = await fetch(`${settings.appUrl}/.well-known/jwks.json`);
+/** The kids the app publishes (asked where it listens: the tests' own process may not reach APP_URL). */
+async function publishedKids(app: Stack): Promise<string[]> {
+  const response = await fetch(`${app.localUrl}/.well-known/jwks.json`);
   return ((await response.json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
 }
 
@@ -144,10 +185,22 @@ test('signs in through the provider’s own login pages: the session, /api/me, /
   login,
 }) => {
   await signIn(page, login);
-  const me = await page.request.get(`${app.appUrl}/api/me`);
-  expect(me.status()).toBe(200);
-  const claims = (await me.json()) as { sub?: string; iss?: string };
+  const me = await inBrowserGet(page, '/api/me');
+  expect(me.status).toBe(200);
+  const claims = JSON.parse(me.body) as { sub?: string; iss?: string };
   expect(claims.sub).toBeTruthy();
+  // The session cookie as the app sets it for APP_URL (Secure and __Host- on https), whatever the
+  // app listens on behind a proxy.
+  const https = settings.appUrl.startsWith('https:');
+  const session = (await page.context().cookies(settings.appUrl)).find((c) =>
+    /^(__Host-)?rp_session$/.test(c.name),
+  );
+  expect(session, 'the session cookie').toMatchObject({
+    name: https ? '__Host-rp_session' : 'rp_session',
+    secure: https,
+    httpOnly: true,
+    path: '/',
+  });
 
   // The assertion that redeemed the code, as /profile shows it.
   const header = page.getByTestId('assertion-header');
@@ -159,7 +212,7 @@ test('signs in through the provider’s own login pages: the session, /api/me, /
   );
   await expect(payload.locator('tr[data-claim="jti"] td.value')).not.toBeEmpty();
   await expect(header.locator('tr[data-claim="kid"] td.value')).toHaveText(
-    (await publishedKids())[0] ?? '',
+    (await publishedKids(app))[0] ?? '',
   );
   // As lib/config.ts: typed by default only with the issuer as audience.
   const typ = settings.appEnv.OIDC_CLIENT_ASSERTION_TYP?.trim().toLowerCase();
@@ -196,7 +249,7 @@ test('signs out: the session ends here, and at the provider when it has an end_s
   if (discovery.end_session_endpoint) await confirmLogout(page, settings.appUrl);
   await page.waitForURL(`${app.appUrl}/`);
   await expect(page.getByTestId('signed-out')).toBeVisible();
-  expect((await page.request.get(`${app.appUrl}/api/me`)).status()).toBe(401);
+  expect((await inBrowserGet(page, '/api/me')).status).toBe(401);
 });
 
 test('client credentials: a token for the API, accepted by the API', async ({
@@ -259,18 +312,18 @@ test('a key rotation while the app runs, when the provider reads the app’s jwk
   await app.stop();
   const rotating = await startApp({ OIDC_CLIENT_KEY_FILE: file });
   try {
-    const [a] = await publishedKids();
+    const [a] = await publishedKids(rotating);
     expect(await signInAndReadKid(browser, login)).toBe(a);
     keyTool('rotate', '--file', file);
     const rotatedAt = Date.now();
     const keys = () => (JSON.parse(readFileSync(file, 'utf8')) as { keys: PrivateJwk[] }).keys;
     const b = keys()[1]?.kid;
-    await expect.poll(publishedKids, { timeout: 10_000 }).toEqual([a, b]);
+    await expect.poll(() => publishedKids(rotating), { timeout: 10_000 }).toEqual([a, b]);
     expect(await signInAndReadKid(browser, login)).toBe(a);
     // B must be published longer than the provider keeps the JWKS it fetched before B existed.
     await new Promise((done) => setTimeout(done, rotatedAt + cacheSeconds * 1000 - Date.now()));
     keyTool('promote', '--file', file, '--force');
-    await expect.poll(publishedKids, { timeout: 10_000 }).toEqual([b, a]);
+    await expect.poll(() => publishedKids(rotating), { timeout: 10_000 }).toEqual([b, a]);
     expect(await signInAndReadKid(browser, login)).toBe(b);
   } finally {
     await rotating.stop();

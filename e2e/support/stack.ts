@@ -27,7 +27,10 @@ export type StackOptions = {
 };
 
 export type Stack = {
+  /** The app's public address: APP_URL as the app was told it (a proxy may stand in front). */
   readonly appUrl: string;
+  /** Where the app listens on this machine (http://localhost:<appPort>). */
+  readonly localUrl: string;
   readonly issuer: string;
   readonly sessionSecret: string;
   /** Everything the app printed so far. */
@@ -82,6 +85,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await waitForHttp(`${appUrl}/.well-known/jwks.json`, app, 30_000);
     return {
       appUrl: options.appEnv?.APP_URL ?? appUrl,
+      localUrl: appUrl,
       issuer: options.appEnv?.OIDC_ISSUER ?? issuer,
       sessionSecret,
       appLog: () => [...app.output],

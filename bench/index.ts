@@ -21,8 +21,8 @@ import {
 } from './login';
 import {
   createGroupCpuReader,
+  benchCpuMs,
   describeMachine,
-  readGroupCpuMs,
   readGroupPeakRssMb,
   readGroupRssMb,
   snapshotMachine,
@@ -755,11 +755,12 @@ async function main(): Promise<number> {
     const machineEnd = snapshotMachine();
     const figures = runs.map((run) => figuresOf(run, kinds));
     const groups = new Set(children.flatMap((c) => (c.process.pid ? [c.process.pid] : [])));
-    let oursCpuMs = (driverCpu.user + driverCpu.system) / 1000;
-    for (const pid of groups) {
-      oursCpuMs +=
-        readGroupCpuMs(pid, machineEnd.processes) - readGroupCpuMs(pid, machineStart.processes);
-    }
+    const oursCpuMs = benchCpuMs(
+      machineStart,
+      machineEnd,
+      groups,
+      (driverCpu.user + driverCpu.system) / 1000,
+    );
     const machine = describeMachine(
       machineStart,
       machineEnd,

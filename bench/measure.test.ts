@@ -4,7 +4,14 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
-import { createGroupCpuReader, parseProcStat, percentile, summarize } from './measure';
+import {
+  benchCpuMs,
+  createGroupCpuReader,
+  parseProcStat,
+  percentile,
+  snapshotMachine,
+  summarize,
+} from './measure';
 
 describe('percentile / summarize', () => {
   it('takes the nearest rank', () => {
@@ -76,5 +83,51 @@ describe('createGroupCpuReader', () => {
     await once(child, 'exit');
     const afterExit = read();
     assert.ok(afterExit >= withChild, `${afterExit} ms after the exit < ${withChild} ms before`);
+  });
+});
+
+describe('benchCpuMs', () => {
+  /**
+   * A server as the benchmark starts one (in a process group of its own) that burns 200 ms of CPU,
+   * then writes the CPU it used in all (start-up included) and waits for a line on stdin to exit.
+   */
+  async function startBurner() {
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const s = process.cpuUsage(); let x = 0;
+         while (process.cpuUsage(s).user < 200000) x += Math.sqrt(x + 1);
+         const u = process.cpuUsage(); process.stdout.write(String((u.user + u.system) / 1000));
+         process.stdin.on('data', () => process.exit(0));`,
+      ],
+      { detached: true, stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
+    const pid = child.pid;
+    assert.ok(pid);
+    return { child, pid, usedMs: Number(chunk.toString('utf8')) };
+  }
+
+  // /proc counts in clock ticks (10 ms), and the child runs on a little after it reported.
+  const close = (ours: number, used: number) =>
+    assert.ok(Math.abs(ours - used) <= 40, `counted ${ours} ms, the server used ${used} ms`);
+
+  it('counts a server that was started and stopped during the run (a discarded cold start)', async () => {
+    const start = snapshotMachine();
+    const burner = await startBurner();
+    burner.child.stdin.write('exit\n');
+    await once(burner.child, 'exit');
+    const end = snapshotMachine();
+    close(benchCpuMs(start, end, new Set([burner.pid]), 0), burner.usedMs);
+  });
+
+  it('counts a server still running at the end once', async () => {
+    const start = snapshotMachine();
+    const burner = await startBurner();
+    const end = snapshotMachine();
+    burner.child.stdin.write('exit\n');
+    await once(burner.child, 'exit');
+    close(benchCpuMs(start, end, new Set([burner.pid]), 0), burner.usedMs);
   });
 });

@@ -175,11 +175,29 @@ export function readMachineCpuMs(): { busy: number; total: number } {
   return { busy: toMs(busy), total: toMs(busy + idle + iowait) };
 }
 
+/**
+ * CPU ms of this process's children that have exited and been waited for (cutime + cstime of
+ * /proc/self/stat, their own reaped children included): Node.js waits for every child it spawned
+ * as soon as it exits, so a server the benchmark stopped is counted here.
+ */
+export function readReapedChildrenCpuMs(): number {
+  const line = readFileSync('/proc/self/stat', 'utf8');
+  const fields = line
+    .slice(line.lastIndexOf(')') + 2)
+    .trim()
+    .split(' ');
+  // Fields 16 and 17 of proc(5) (see parseProcStat).
+  const ticks = Number(fields[13]) + Number(fields[14]);
+  return Number.isFinite(ticks) ? (ticks * 1000) / clockTicks() : 0;
+}
+
 export type MachineSnapshot = {
   readonly at: number;
   readonly load: readonly number[];
   readonly cpu: { busy: number; total: number };
   readonly processes: readonly ProcessSample[];
+  /** {@link readReapedChildrenCpuMs} at that time. */
+  readonly reapedChildrenCpuMs: number;
 };
 
 export function snapshotMachine(): MachineSnapshot {
@@ -188,7 +206,30 @@ export function snapshotMachine(): MachineSnapshot {
     load: loadavg(),
     cpu: readMachineCpuMs(),
     processes: readProcesses(),
+    reapedChildrenCpuMs: readReapedChildrenCpuMs(),
   };
+}
+
+/**
+ * CPU ms the benchmark's own processes used between two snapshots: the driver's (`driverCpuMs`,
+ * from `process.cpuUsage`) and that of the process groups it started (`groups`: each child's pid,
+ * its group).
+ *
+ * A server stopped before the end (the cold starts but the last, a subject that failed its
+ * warm-up) is gone from `end.processes`: its CPU is read from the driver's reaped children.
+ * MUST: counted, or all of it shows as other processes' load on the machine. Its whole life is
+ * there, so what a group still alive at `start` had used by then is taken off with the groups'.
+ */
+export function benchCpuMs(
+  start: MachineSnapshot,
+  end: MachineSnapshot,
+  groups: ReadonlySet<number>,
+  driverCpuMs: number,
+): number {
+  let ms = driverCpuMs + end.reapedChildrenCpuMs - start.reapedChildrenCpuMs;
+  for (const pgrp of groups)
+    ms += readGroupCpuMs(pgrp, end.processes) - readGroupCpuMs(pgrp, start.processes);
+  return ms;
 }
 
 export type MachineReport = {

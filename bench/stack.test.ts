@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +49,38 @@ describe('the authorization request', () => {
       });
       assert.equal(peer?.env.BENCH_PEER_SCOPE, sent.scope);
       assert.equal(peer?.env.BENCH_PEER_RESOURCE, sent.resource);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the settings of a Next.js subject', () => {
+  it("are the bench's alone: .env files in its folder do not reach it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'subjects-'));
+    try {
+      // A developer's .env.local (as README, Configuration, has them write one): their Redis and
+      // the FAPI 2.0 settings, none of which the subject "app" is measured with.
+      writeFileSync(join(dir, '.env.local'), 'REDIS_URL=redis://127.0.0.1:9\nOIDC_PAR=true\n');
+      const subjects = await defineSubjects(['app', 'peer'], {
+        issuer: new URL('http://localhost:9'),
+        material: await createMaterial(dir),
+      });
+      for (const subject of subjects) {
+        // What `next start` does with the folder's .env files (@next/env, production), in a
+        // process started with the subject's environment.
+        const seen = execFileSync(
+          process.execPath,
+          [
+            '-e',
+            `require('@next/env').loadEnvConfig(process.argv[1], false, { info() {}, error() {} });
+             process.stdout.write(JSON.stringify([process.env.REDIS_URL, process.env.OIDC_PAR]));`,
+            dir,
+          ],
+          { env: subject.env, encoding: 'utf8' },
+        );
+        assert.deepEqual(JSON.parse(seen), [null, null], subject.id);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

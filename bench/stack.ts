@@ -189,7 +189,10 @@ const CLIENT_IDS: Record<SubjectId, string> = {
   'base+redis': 'bench_base_redis',
 };
 
-/** Environment for the servers: no inherited OIDC_/APP_ settings from the caller's shell. */
+/**
+ * Environment for the servers: no inherited OIDC_/APP_ settings from the caller's shell, and none
+ * from .env files either.
+ */
 function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env: Record<string, string | undefined> = {};
   for (const [key, value] of Object.entries(process.env)) {
@@ -197,7 +200,17 @@ function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
       continue;
     env[key] = value;
   }
-  return { ...env, NEXT_TELEMETRY_DISABLED: '1', ...extra } as NodeJS.ProcessEnv;
+  return {
+    ...env,
+    NEXT_TELEMETRY_DISABLED: '1',
+    // MUST: `next start` reads the folder's .env files (.env.local, .env.production, …) for every
+    // setting its environment lacks: a developer's .env.local (REDIS_URL, OIDC_PAR, OIDC_SCOPES…)
+    // would configure the app measured as `app` otherwise than the bench says, and otherwise than
+    // the floor and the peer. This is how Next.js tells a process that its .env files were
+    // applied already (@next/env): it then reads none.
+    __NEXT_PROCESSED_ENV: 'true',
+    ...extra,
+  } as NodeJS.ProcessEnv;
 }
 
 export type SubjectOptions = {

@@ -23,8 +23,11 @@ import {
   describeAlgIncompatibility,
   findAudienceOriginProblem,
   JWT_BEARER_ASSERTION_TYPE,
+  PREPARED_ASSERTION_MAX_AGE_MS,
+  prepareClientAuthentication,
   resolveAudience,
   selectAssertionAlg,
+  withPreparedClientAuthentication,
 } from './client-assertion';
 import {
   configureClockSkew,
@@ -393,6 +396,63 @@ describe('algorithm negotiation with the provider metadata', () => {
     assert.match(foreign.fix ?? '', /RS256, PS256, ES256, EdDSA, Ed25519/);
     // Where a listed algorithm fits another key type, the advice names it.
     assert.match(describeAlgIncompatibility(key, ['ES384', 'ES256'])?.fix ?? '', /--alg ES256/);
+  });
+});
+
+describe('client assertion prepared ahead of its request', () => {
+  it('the first request within the preparation sends the prepared assertion; a retry signs anew', async () => {
+    const auth = authFor(rsa);
+    const prepared = prepareClientAuthentication(auth, as as never, clientMetadata as never);
+    const made = await prepared.made;
+    const early = made.body.get('client_assertion');
+    assert.ok(early);
+    const [first, retry] = await withPreparedClientAuthentication(prepared, async () => [
+      await sign(auth),
+      await sign(auth),
+    ]);
+    assert.equal(first.jwt, early, 'the prepared assertion is the one sent');
+    assert.equal(first.body.get('client_assertion_type'), JWT_BEARER_ASSERTION_TYPE);
+    assert.equal(first.body.get('client_id'), 'client_using_jwt');
+    assert.equal(first.body.get('grant_type'), 'authorization_code', 'the request keeps its own');
+    assert.notEqual(retry.jwt, early, 'used once only');
+    assert.notEqual(decodeJwt(retry.jwt).jti, decodeJwt(early).jti);
+    await verify(first.jwt, rsa);
+    // Outside the preparation, every request signs its own.
+    assert.notEqual((await sign(auth)).jwt, early);
+  });
+
+  it('is used by the client authentication that made it only', async () => {
+    const auth = authFor(rsa);
+    const other = authFor(rsa);
+    const prepared = prepareClientAuthentication(auth, as as never, clientMetadata as never);
+    const early = (await prepared.made).body.get('client_assertion');
+    const { jwt } = await withPreparedClientAuthentication(prepared, () => sign(other));
+    assert.notEqual(jwt, early);
+    // Still there for its own.
+    const own = await withPreparedClientAuthentication(prepared, () => sign(auth));
+    assert.equal(own.jwt, early);
+  });
+
+  it('one prepared too long before is not used: a new assertion is signed', async () => {
+    const auth = authFor(rsa);
+    const prepared = prepareClientAuthentication(auth, as as never, clientMetadata as never);
+    const early = (await prepared.made).body.get('client_assertion');
+    const stale = { ...prepared, preparedAt: Date.now() - PREPARED_ASSERTION_MAX_AGE_MS - 1 };
+    const { jwt } = await withPreparedClientAuthentication(stale, () => sign(auth));
+    assert.notEqual(jwt, early);
+    await verify(jwt, rsa);
+  });
+
+  it('a preparation that fails throws at the request, and never unhandled', async () => {
+    const auth = authFor(rsa);
+    const refusing = { ...as, token_endpoint_auth_signing_alg_values_supported: ['ES256'] };
+    const prepared = prepareClientAuthentication(auth, refusing as never, clientMetadata as never);
+    // Nobody awaits it for a while: no unhandled rejection may follow.
+    await new Promise((resolve) => setImmediate(resolve));
+    await assert.rejects(
+      withPreparedClientAuthentication(prepared, () => sign(auth, refusing)),
+      ConfigError,
+    );
   });
 });
 

@@ -1,9 +1,12 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 import * as client from 'openid-client';
 
 import { CLIENT_AUTH_ALGS, ED25519_ALG_NAMES, isClientAuthAlg, isEd25519Alg } from './algorithms';
 import type { AppConfig, AssertionAudience } from './config';
 import { ConfigError, type ConfigProblem } from './errors';
 import type { ClientKey, ClientKeySet } from './keys';
+import { processSingleton } from './process-slot';
 
 /**
  * The client assertion: the signed JWT this app authenticates with instead of a client secret.
@@ -186,7 +189,7 @@ export function createClientAuthentication(
   sources: ClientAuthenticationSources,
   allowedAlgs?: readonly string[],
 ): client.ClientAuth {
-  return async (as, clientMetadata, body, headers) => {
+  const signFresh: client.ClientAuth = async (as, clientMetadata, body, headers) => {
     const { signing } = await sources.keys();
     const supported = as.token_endpoint_auth_signing_alg_values_supported;
     const alg = selectAssertionAlg(signing, supported);
@@ -227,4 +230,91 @@ export function createClientAuthentication(
     // and changes, so it travels with each call instead.
     return sign(as, { ...clientMetadata, [client.clockSkew]: sources.clockSkew() }, body, headers);
   };
+  const auth: client.ClientAuth = async (as, clientMetadata, body, headers) => {
+    const slot = preparedSlots.getStore();
+    const prepared = slot?.prepared;
+    if (slot === undefined || prepared?.auth !== auth)
+      return signFresh(as, clientMetadata, body, headers);
+    // MUST: a prepared assertion authenticates one request: a retry (a DPoP nonce, another
+    // request of the same operation) signs a new one, with a new `jti`.
+    slot.prepared = undefined;
+    // One prepared long before (a store that took its time to answer) has spent part of its
+    // lifetime: a new one goes instead.
+    if (Date.now() - prepared.preparedAt > PREPARED_ASSERTION_MAX_AGE_MS)
+      return signFresh(as, clientMetadata, body, headers);
+    const made = await prepared.made;
+    for (const [name, value] of made.body) body.set(name, value);
+    for (const [name, value] of made.headers) headers.set(name, value);
+  };
+  return auth;
+}
+
+/**
+ * A client authentication made ahead of the request it is for ({@link prepareClientAuthentication}):
+ * the members it adds to the request's body and headers.
+ */
+export type PreparedClientAuthentication = {
+  readonly auth: client.ClientAuth;
+  /** When it was begun, ms since the epoch. */
+  readonly preparedAt: number;
+  readonly made: Promise<{ readonly body: URLSearchParams; readonly headers: Headers }>;
+};
+
+/**
+ * A prepared client authentication older than this is not used (a new assertion is signed): the
+ * lifetime of an assertion (OIDC_CLIENT_ASSERTION_LIFETIME) may be as short as 5 s.
+ */
+export const PREPARED_ASSERTION_MAX_AGE_MS = 1000;
+
+type PreparedSlot = { prepared: PreparedClientAuthentication | undefined };
+
+// One per process, not per bundle: the Configuration's client authentication may come from another
+// bundle than the route handler that prepares an assertion.
+const preparedSlots = processSingleton(
+  'prepared-client-authentication',
+  () => new AsyncLocalStorage<PreparedSlot>(),
+);
+
+/**
+ * Begins the client authentication of a request that is about to be made, so that the assertion
+ * is signed while the caller waits for something else (a signature is a WebCrypto job, which
+ * leaves this thread idle): the sign-in's callback signs the assertion that redeems its code
+ * while the session store answers. It is a new assertion all the same (its own `jti`, `iat` and
+ * `exp`, from the key and clock offset of now), signed by `auth` itself, the function installed in
+ * the Configuration (see {@link createClientAuthentication}), for the request whose `as` and
+ * `clientMetadata` are given. Nothing is sent: an assertion never used is never seen.
+ *
+ * Used by the first request `auth` is called for within {@link withPreparedClientAuthentication}
+ * and by no other, unless older than {@link PREPARED_ASSERTION_MAX_AGE_MS}; a failure to sign (a
+ * key the provider does not accept) is thrown there, where it would have been. Never rejects
+ * unhandled.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7523#section-3 (the assertion's `jti`, `exp`)
+ */
+export function prepareClientAuthentication(
+  auth: client.ClientAuth,
+  as: client.ServerMetadata,
+  clientMetadata: client.ClientMetadata,
+): PreparedClientAuthentication {
+  const preparedAt = Date.now();
+  const body = new URLSearchParams();
+  const headers = new Headers();
+  // Outside any slot: signs a new assertion, whatever the caller's context holds.
+  const made = preparedSlots.run({ prepared: undefined }, async () => {
+    await auth(as, clientMetadata, body, headers);
+    return { body, headers };
+  });
+  made.catch(() => undefined);
+  return { auth, preparedAt, made };
+}
+
+/**
+ * Runs `fn` so that the first client authentication it causes is `prepared` (when it comes from the
+ * same client authentication function), and every later one is signed then.
+ */
+export function withPreparedClientAuthentication<T>(
+  prepared: PreparedClientAuthentication | undefined,
+  fn: () => Promise<T>,
+): Promise<T> {
+  return prepared === undefined ? fn() : preparedSlots.run({ prepared }, fn);
 }

@@ -35,6 +35,13 @@ export type ProviderContext = {
   readonly config: client.Configuration;
   readonly metadata: Readonly<client.ServerMetadata>;
   readonly jwks: ProviderJwks;
+  /**
+   * The client authentication installed in `config`, and the client metadata openid-client calls
+   * it with: for an assertion signed ahead of its request (lib/sign-in.ts, the callback).
+   */
+  readonly clientAuthentication?:
+    | { readonly auth: client.ClientAuth; readonly clientMetadata: client.ClientMetadata }
+    | undefined;
 };
 
 const pending = processSlot<Promise<ProviderContext>>('provider');
@@ -147,6 +154,11 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
   const insecure = settings.issuer.startsWith('http:');
   const execute = insecure ? [client.allowInsecureRequests] : [];
   let config: client.Configuration;
+  const auth = createClientAuthentication(
+    settings.assertion,
+    { keys: getClientKeySet, clockSkew: getClockSkew },
+    settings.protocol.assertionAlgs,
+  );
   try {
     config = await client.discovery(
       new URL(settings.issuer),
@@ -156,11 +168,7 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
         token_endpoint_auth_method: 'private_key_jwt',
         id_token_signed_response_alg: settings.idTokenSignedResponseAlg,
       },
-      createClientAuthentication(
-        settings.assertion,
-        { keys: getClientKeySet, clockSkew: getClockSkew },
-        settings.protocol.assertionAlgs,
-      ),
+      auth,
       {
         execute,
         timeout: settings.httpTimeoutMs / 1000,
@@ -221,7 +229,12 @@ async function discover(settings: AppConfig): Promise<ProviderContext> {
     tokenEndpoint: metadata.token_endpoint,
   });
   if (!hasClockSample()) await probeProviderClock(metadata.token_endpoint, settings.httpTimeoutMs);
-  return { config, metadata, jwks: createProviderJwks(metadata.jwks_uri, settings.httpTimeoutMs) };
+  return {
+    config,
+    metadata,
+    jwks: createProviderJwks(metadata.jwks_uri, settings.httpTimeoutMs),
+    clientAuthentication: { auth, clientMetadata: config.clientMetadata() },
+  };
 }
 
 /**

@@ -12,7 +12,7 @@ import { getConfig } from './config';
 import { getProvider } from './discovery';
 import { loadDpopKey } from './dpop-client';
 import { getClientKeySet } from './keys';
-import { completeSignIn, startSignIn } from './sign-in';
+import { completeSignIn, prepareCodeRedemption, startSignIn } from './sign-in';
 
 /**
  * DPoP server nonces (RFC 9449 §8) at the bundled provider (PROVIDER_DPOP_NONCE=true), without
@@ -108,6 +108,29 @@ describe('a provider that demands a DPoP nonce', () => {
     );
     assert.equal(result.trace.clientAssertions.length, 2);
     assert.equal(result.dpop?.proofs.length, 3);
+  });
+
+  it('an assertion signed ahead goes with the first token request only; the retry signs anew', async () => {
+    const { url, transaction } = await startSignIn('/profile');
+    const callback = await driveSignIn(url, {
+      login: 'alice',
+      password: 'alice-password',
+      redirectUri,
+    });
+    received.length = 0;
+    const redemption = prepareCodeRedemption();
+    const early = (await (await redemption.prepared)?.made)?.body.get('client_assertion');
+    assert.ok(early);
+    const result = await completeSignIn(callback.searchParams, transaction, redemption);
+    assert.equal(result.claims.sub, 'alice');
+    const token = received.filter((r) => r.path === '/token');
+    assert.deepEqual(
+      token.map((r) => r.status),
+      [400, 200],
+    );
+    assert.equal(token[0]?.assertion, early, 'the first request sends the prepared assertion');
+    assert.ok(token[1]?.assertion);
+    assert.notEqual(decodeJwt(token[1].assertion).jti, decodeJwt(early).jti, 'a new one');
   });
 
   it('a retry that replayed the first assertion would be refused: why the retry signs a new one', async () => {

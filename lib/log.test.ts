@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 
@@ -12,15 +13,56 @@ beforeEach(() => {
 });
 afterEach(() => mock.restoreAll());
 
+/** Info lines are written once the current turn of the event loop is over. */
+const turnOver = () => new Promise((resolve) => setImmediate(resolve));
+
 describe('log', () => {
-  it('writes one line: the event, then the fields; bare values stay bare', () => {
+  it('writes one line: the event, then the fields; bare values stay bare', async () => {
     log.info('sign-in completed', {
       sub: 'alice',
       sid: true,
       back_channel_requests: 2,
       x: undefined,
     });
+    await turnOver();
     assert.deepEqual(lines, ['[rp] sign-in completed sub=alice sid=true back_channel_requests=2']);
+  });
+
+  it('writes info lines once the turn of the event loop is over, every one, in order', async () => {
+    log.info('back-channel', { url: 'https://op/token' });
+    log.info('back-channel', { url: 'https://op/me' });
+    assert.deepEqual(lines, [], 'not on the caller’s path');
+    await turnOver();
+    assert.deepEqual(lines, [
+      '[rp] back-channel url=https://op/token',
+      '[rp] back-channel url=https://op/me',
+    ]);
+  });
+
+  it('writes the info lines before a warning or an error, so the order of events holds', () => {
+    log.info('first');
+    log.warn('second');
+    log.info('third');
+    log.error('fourth');
+    assert.deepEqual(lines, ['[rp] first', '[rp] second', '[rp] third', '[rp] fourth']);
+  });
+
+  it('writes the info lines left when the process exits, an uncaught exception included', () => {
+    const script = [
+      "import { log } from './lib/log.ts';",
+      "log.info('before the crash', { n: 1 });",
+      "throw new Error('crash');",
+    ].join('\n');
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      {
+        cwd: process.cwd(),
+        encoding: 'utf8',
+      },
+    );
+    assert.notEqual(run.status, 0);
+    assert.equal(run.stdout, '[rp] before the crash n=1\n');
   });
 
   it('quotes a value with spaces, quotes or control characters, so no value can forge a line', () => {

@@ -9,7 +9,7 @@ import { startInProcessProvider, type InProcessProvider } from '../e2e/support/i
 import { createTrace, withTrace } from './back-channel';
 import { AuthError } from './errors';
 import { getProvider } from './discovery';
-import { completeSignIn, startSignIn } from './sign-in';
+import { completeSignIn, prepareCodeRedemption, startSignIn } from './sign-in';
 
 /**
  * The sign-in protocol end to end, without a browser: the real bundled provider in this process,
@@ -64,6 +64,22 @@ describe('sign-in against the bundled provider', () => {
     assert.equal(header.typ, 'client-authentication+jwt');
     assert.equal(claims.aud, issuer);
     assert.equal(claims.iss, 'client_using_jwt');
+  });
+
+  it('redeems the code with the assertion prepareCodeRedemption signed ahead, and only that one', async () => {
+    const { transaction, params } = await authorize();
+    const redemption = prepareCodeRedemption();
+    const prepared = await redemption.prepared;
+    const early = (await prepared?.made)?.body.get('client_assertion');
+    assert.ok(early, 'signed before the code is redeemed');
+    const result = await completeSignIn(params, transaction, redemption);
+    assert.equal(result.claims.sub, 'alice');
+    assert.equal(result.clientAssertion, early);
+    assert.deepEqual(result.trace.clientAssertions, [early]);
+    // Another sign-in signs its own.
+    const next = await authorize();
+    const again = await completeSignIn(next.params, next.transaction);
+    assert.notEqual(again.clientAssertion, early);
   });
 
   it('costs exactly the token request and UserInfo on a warm app', async () => {

@@ -4,6 +4,11 @@ import type { IDToken, UserInfoResponse } from 'openid-client';
 
 import { buildAuthorizationRequest, type ParView } from './authorization-request';
 import { createTrace, stripQuery, withTrace, type BackChannelTrace } from './back-channel';
+import {
+  prepareClientAuthentication,
+  withPreparedClientAuthentication,
+  type PreparedClientAuthentication,
+} from './client-assertion';
 import { getConfig, isLoopbackUrl } from './config';
 import { findConfigError, getProvider, isNetworkError, type ProviderContext } from './discovery';
 import { checkDpopBinding, getDpopHandle, loadDpopKey, type TokenBindingView } from './dpop-client';
@@ -305,10 +310,42 @@ async function verifySignedUserInfo(
   }
 }
 
+/** The client assertion that is to redeem a callback's code, begun by {@link prepareCodeRedemption}. */
+export type CodeRedemption = {
+  readonly prepared: Promise<PreparedClientAuthentication | undefined>;
+};
+
+/**
+ * Begins signing the client assertion that will redeem this callback's code, so that its signature
+ * (a WebCrypto job that leaves this thread idle) is made while the callback waits for the session
+ * store, not after. Nothing is sent: the code is redeemed by {@link completeSignIn} only, and an
+ * assertion never used (the sign-in stopped before) is never seen by anyone. Begin it only for a
+ * callback of this browser's sign-in (its transaction found and claimed), so that a stray request
+ * costs no signature.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2
+ */
+export function prepareCodeRedemption(): CodeRedemption {
+  const prepared = getProvider().then(({ metadata, clientAuthentication }) =>
+    clientAuthentication === undefined
+      ? undefined
+      : prepareClientAuthentication(
+          clientAuthentication.auth,
+          // openid-client calls it with the same metadata, frozen (see lib/discovery.ts).
+          metadata,
+          clientAuthentication.clientMetadata,
+        ),
+  );
+  // completeSignIn reports a discovery failure itself; this copy must not reject unhandled.
+  prepared.catch(() => undefined);
+  return { prepared };
+}
+
 /**
  * Completes the sign-in: checks the authorization response, redeems the code with a freshly signed
- * client assertion, validates the ID token (claims by openid-client, signature against the
- * provider's JWKS here) and, when the provider has one, reads UserInfo for the same subject.
+ * client assertion (the one `redemption` began signing, when given), validates the ID token
+ * (claims by openid-client, signature against the provider's JWKS here) and, when the provider has
+ * one, reads UserInfo for the same subject.
  *
  * @throws {AuthError} for every failure; nothing is stored by this function, and a refresh token
  *   issued before the failure is revoked.
@@ -318,6 +355,7 @@ async function verifySignedUserInfo(
 export async function completeSignIn(
   callbackParams: URLSearchParams,
   tx: Transaction,
+  redemption?: CodeRedemption,
 ): Promise<SignInResult> {
   // MUST: a response that does not carry this browser's `state` is refused before anything else,
   // so a code injected into someone else's browser is never redeemed (RFC 9700 §4.7.1). openid-client
@@ -357,18 +395,21 @@ export async function completeSignIn(
     // This is the app's OnAuthorizationCodeReceived (ASP.NET Core): the code is redeemed at the
     // token endpoint, and the client authenticates with a client assertion signed just now with
     // its private key (private_key_jwt) instead of a client secret.
+    const prepared = await redemption?.prepared.catch(() => undefined);
     tokens = await withTrace(trace, () =>
-      client.authorizationCodeGrant(
-        provider.config,
-        currentUrl,
-        {
-          pkceCodeVerifier: tx.code_verifier,
-          expectedState: tx.state,
-          expectedNonce: tx.nonce,
-          idTokenExpected: true,
-        },
-        undefined,
-        dpop,
+      withPreparedClientAuthentication(prepared, () =>
+        client.authorizationCodeGrant(
+          provider.config,
+          currentUrl,
+          {
+            pkceCodeVerifier: tx.code_verifier,
+            expectedState: tx.state,
+            expectedNonce: tx.nonce,
+            idTokenExpected: true,
+          },
+          undefined,
+          dpop,
+        ),
       ),
     );
   } catch (err) {

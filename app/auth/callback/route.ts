@@ -3,7 +3,7 @@ import type { NextRequest } from 'next/server';
 import { getConfig } from '@/lib/config';
 import { AuthError } from '@/lib/errors';
 import { log } from '@/lib/log';
-import { completeSignIn, type SignInResult } from '@/lib/sign-in';
+import { completeSignIn, prepareCodeRedemption, type SignInResult } from '@/lib/sign-in';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import {
   beginSessionReplacement,
@@ -85,6 +85,9 @@ async function completeCallback(request: NextRequest) {
     // The inspector's record begins now (the PKCE challenge it shows is a digest), beside the store
     // round trips and the code's redemption; it is completed once the sign-in is, or never.
     const capture = beginSignInFlowCapture(found);
+    // The client assertion that redeems the code is signed now, while the store answers below; it
+    // is sent only if the code is redeemed.
+    const redemption = prepareCodeRedemption();
     // MUST: a callback of a sign-in this browser started ends either with the new session or with
     // none. Any earlier session goes now, so a failed sign-in never leaves one behind.
     // MUST: no code is redeemed unless its session can be kept. With the store unreachable this
@@ -106,7 +109,7 @@ async function completeCallback(request: NextRequest) {
     // completes.
     const newSession = beginNewSession();
 
-    result = await completeSignIn(params, transaction);
+    result = await completeSignIn(params, transaction, redemption);
     // The inspector's record goes into the store with the session, in the same write.
     const flow = await capture.complete({
       callbackParams: params,

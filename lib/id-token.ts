@@ -10,6 +10,11 @@
  * @see https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation
  */
 
+import { isNetworkError } from './discovery';
+import { AuthError } from './errors';
+import { describeError } from './log';
+import { PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS, type ProviderJwks } from './provider-jwks';
+
 export type AudienceClaims = { readonly aud?: unknown; readonly azp?: unknown };
 
 function describeValue(value: unknown): string {
@@ -35,4 +40,40 @@ export function findAudienceProblem(claims: AudienceClaims, clientId: string): s
   if (claims.azp !== undefined && claims.azp !== clientId)
     return `azp ${describeValue(claims.azp)} is not this client`;
   return undefined;
+}
+
+/**
+ * Verifies the signature of an ID token from the token endpoint (a sign-in's, a refresh's) against
+ * the provider's JWKS, with the one algorithm this app accepts for ID tokens. openid-client checks
+ * such a token's claims but not its signature unless asked; this app does it with its own JWKS
+ * cache, so that a provider key rotated moments ago is picked up at once.
+ *
+ * @param what names the token in the error's detail ("ID token", "refreshed ID token").
+ * @throws {AuthError} `id_token_invalid`, or `provider_unreachable` when the JWKS cannot be read.
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation (rule 6)
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#RefreshTokenResponse
+ */
+export async function verifyIdTokenSignature(
+  jwks: ProviderJwks,
+  idToken: string,
+  alg: string,
+  what: string,
+): Promise<void> {
+  try {
+    await jwks.verify(
+      idToken,
+      { algorithms: [alg], clockTolerance: PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS },
+      true,
+    );
+  } catch (err) {
+    throw isNetworkError(err)
+      ? new AuthError('provider_unreachable', {
+          detail: `fetching the provider's JWKS failed: ${describeError(err)}`,
+          cause: err,
+        })
+      : new AuthError('id_token_invalid', {
+          detail: `${what} signature: ${describeError(err)}`,
+          cause: err,
+        });
+  }
 }

@@ -13,7 +13,7 @@ import { getConfig, isLoopbackUrl } from './config';
 import { findConfigError, getProvider, isNetworkError, type ProviderContext } from './discovery';
 import { checkDpopBinding, getDpopHandle, loadDpopKey, type TokenBindingView } from './dpop-client';
 import { AuthError, type AuthErrorCode } from './errors';
-import { findAudienceProblem } from './id-token';
+import { findAudienceProblem, verifyIdTokenSignature } from './id-token';
 import { describeError, log } from './log';
 import { PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS } from './provider-jwks';
 import { classifyTokenEndpointRefusal } from './token-endpoint-answer';
@@ -430,29 +430,13 @@ export async function completeSignIn(
     if (audienceProblem)
       throw new AuthError('id_token_invalid', { detail: `ID token: ${audienceProblem}` });
 
-    // MUST: verify the ID token's signature. openid-client validates its claims but, for ID tokens
-    // received from the token endpoint, not its signature unless asked; this app does it with its
-    // own JWKS cache so that a provider key rotated moments ago is picked up at once.
-    try {
-      await provider.jwks.verify(
-        id_token,
-        {
-          algorithms: [settings.idTokenSignedResponseAlg],
-          clockTolerance: PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS,
-        },
-        true,
-      );
-    } catch (err) {
-      throw isNetworkError(err)
-        ? new AuthError('provider_unreachable', {
-            detail: `fetching the provider's JWKS failed: ${describeError(err)}`,
-            cause: err,
-          })
-        : new AuthError('id_token_invalid', {
-            detail: `ID token signature: ${describeError(err)}`,
-            cause: err,
-          });
-    }
+    // MUST: verify the ID token's signature (openid-client checks its claims, not its signature).
+    await verifyIdTokenSignature(
+      provider.jwks,
+      id_token,
+      settings.idTokenSignedResponseAlg,
+      'ID token',
+    );
 
     const idTokenAt = performance.now();
 

@@ -6,8 +6,8 @@ import { getConfig, openWithRotation } from './config';
 import { findConfigError, getProvider, isNetworkError, type ProviderContext } from './discovery';
 import { checkDpopBinding, getDpopHandle, loadDpopKey, unsealDpopJwk } from './dpop-client';
 import { AuthError, type AuthErrorCode } from './errors';
+import { verifyIdTokenSignature } from './id-token';
 import { describeError, log } from './log';
-import { PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS } from './provider-jwks';
 import type { SessionRecord } from './session-record';
 import { classifyTokenEndpointRefusal } from './token-endpoint-answer';
 import type { RefreshedTokens } from './user-tokens';
@@ -124,37 +124,6 @@ export function compareRefreshedIdToken(
   return undefined;
 }
 
-/**
- * Verifies the signature of a refresh response's ID token against the provider's JWKS, with the
- * one algorithm this app accepts for ID tokens, as the sign-in does.
- *
- * @throws {AuthError} `id_token_invalid`, or `provider_unreachable` when the JWKS cannot be read.
- * @see https://openid.net/specs/openid-connect-core-1_0.html#RefreshTokenResponse
- */
-async function verifyRefreshedIdToken(
-  provider: ProviderContext,
-  idToken: string,
-  alg: string,
-): Promise<void> {
-  try {
-    await provider.jwks.verify(
-      idToken,
-      { algorithms: [alg], clockTolerance: PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS },
-      true,
-    );
-  } catch (err) {
-    throw isNetworkError(err)
-      ? new AuthError('provider_unreachable', {
-          detail: `fetching the provider's JWKS failed: ${describeError(err)}`,
-          cause: err,
-        })
-      : new AuthError('id_token_invalid', {
-          detail: `refreshed ID token signature: ${describeError(err)}`,
-          cause: err,
-        });
-  }
-}
-
 /** The sign-in's ID token claims, when the session kept the token (it was verified then). */
 function readOriginalClaims(idToken: string | undefined): JWTPayload | undefined {
   if (idToken === undefined) return undefined;
@@ -229,7 +198,12 @@ export async function refreshUserApiToken(
     // "the same rules apply"): openid-client checks its claims, not its signature, for ID tokens
     // from the token endpoint; unverified, the comparisons below would compare forged claims.
     if (response.id_token !== undefined)
-      await verifyRefreshedIdToken(provider, response.id_token, idTokenSignedResponseAlg);
+      await verifyIdTokenSignature(
+        provider.jwks,
+        response.id_token,
+        idTokenSignedResponseAlg,
+        'refreshed ID token',
+      );
     // MUST: an ID token in a refresh response is about the same user and the same authentication
     // as the sign-in's (OIDC Core §12.2).
     const claims = response.claims();

@@ -121,7 +121,7 @@ const ENDPOINT_MEMBERS = [
  * @see https://openid.net/specs/openid-connect-core-1_0.html#UserInfo (§5.3: TLS)
  * @see https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderMetadata
  */
-export function findCleartextEndpoint(
+function findCleartextEndpoint(
   metadata: Readonly<client.ServerMetadata>,
   loopbackIssuer: boolean,
 ): { member: string; value: string } | undefined {

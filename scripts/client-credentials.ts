@@ -10,6 +10,7 @@ import { describeError } from '../lib/log';
 import { viewJwt, type JwtView } from '../lib/jwt-view';
 import { callApi, type ApiAnswer } from '../lib/machine-call';
 import { getProvider, isNetworkError } from '../lib/discovery';
+import { formatInstant } from '../lib/time-display';
 import { authorizeRequest, getApiPolicy, getProviderJwks } from '../lib/resource-server';
 import { handleCliArgs } from './cli-args';
 import { explainInvalidClient } from './explain-invalid-client';
@@ -51,9 +52,10 @@ process.env.SESSION_SECRET ||= randomBytes(32).toString('base64url');
 const local = process.argv.includes('--local');
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
+/** A JWT time claim: the provider signed it, any JSON number (formatInstant never throws). */
 function formatTime(seconds: unknown): string {
   return typeof seconds === 'number'
-    ? `${seconds} (${new Date(seconds * 1000).toISOString()})`
+    ? `${seconds} (${formatInstant(seconds * 1000)})`
     : JSON.stringify(seconds);
 }
 

@@ -19,6 +19,7 @@ import {
 } from '../lib/config';
 import { parseKeyFile } from '../lib/key-file';
 import { loadClientKeySet, type ClientKeySet } from '../lib/keys';
+import { wantsHelp } from '../scripts/cli-args';
 import { createSelfSignedCertificate } from './certificate';
 import {
   earliestPromotion,
@@ -236,7 +237,7 @@ const VALUE_FLAGS = new Set(['--alg', '--file', '--days', '--kid', '--cert-file'
 const SWITCHES = ['--cert', '--force'];
 
 /** What `npm run keys -- --help` prints (the README's Keys section says the same). */
-export const KEY_TOOL_USAGE = [
+const KEY_TOOL_USAGE = [
   'npm run keys                                         # the development key: generate if missing, show',
   'npm run keys -- generate [--alg RS256|PS256|ES256|EdDSA|Ed25519] [--cert] [--days 365] [--force]',
   'npm run keys -- rotate   [--alg …] [--cert]          # add the next key: published now, not signing',
@@ -334,11 +335,11 @@ function rotationAdvice(next: PrivateJwk): string {
 }
 
 /** A command line the key tool does not understand: the usage follows the message. */
-export class UsageError extends Error {}
+class UsageError extends Error {}
 
 /** Runs one command of the key tool (what `npm run keys -- <args>` does). */
 export async function runKeyTool(args: readonly string[]): Promise<void> {
-  if (args.includes('--help') || args.includes('-h') || args[0] === 'help') {
+  if (wantsHelp(args) || args[0] === 'help') {
     console.log(KEY_TOOL_USAGE);
     return;
   }

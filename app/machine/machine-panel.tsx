@@ -15,9 +15,6 @@ import { JwtCard } from '../_components/claims-table';
 import { runMachineCall, type MachineRun } from './actions';
 import { ACCESS_TOKEN_CLAIM_NOTES, ACCESS_TOKEN_HEADER_NOTES } from './claim-notes';
 
-/** Never throws: these instants come from the provider's `expires_in` (lib/time-display.ts). */
-const formatTime = formatInstant;
-
 function describeSource(token: TokenView): string {
   switch (token.source) {
     case 'token_endpoint':
@@ -27,8 +24,8 @@ function describeSource(token: TokenView): string {
     case 'cache':
       return (
         `From the cache: no request to the provider. Requested at ` +
-        `${formatTime(token.requestedAt)}; replaced after ` +
-        `${formatTime(token.refreshAt)}.`
+        `${formatInstant(token.requestedAt)}; replaced after ` +
+        `${formatInstant(token.refreshAt)}.`
       );
   }
 }
@@ -55,7 +52,7 @@ function AssertionSection({ token }: { token: TokenView }) {
         {token.source === 'token_endpoint'
           ? 'Signed moments before the token request, with the app’s private key; it replaced the client secret.'
           : `The one that authenticated the token request of ` +
-            `${formatTime(token.requestedAt)}, which got the token in use.`}
+            `${formatInstant(token.requestedAt)}, which got the token in use.`}
       </p>
       {token.assertion ? (
         <JwtCard
@@ -82,8 +79,8 @@ function AccessTokenSection({ token }: { token: TokenView }) {
           : ''}
         , granted scope <code>{token.scope ?? '(not stated)'}</code>, expires_in{' '}
         {token.expires_in ?? '(not stated)'} s
-        {token.expiresAt ? `, expires at ${formatTime(token.expiresAt)}` : ''}. Shown decoded: the
-        token itself never leaves the server.
+        {token.expiresAt ? `, expires at ${formatInstant(token.expiresAt)}` : ''}. Shown decoded:
+        the token itself never leaves the server.
       </p>
       {token.accessToken ? (
         <JwtCard
@@ -212,7 +209,7 @@ export function MachinePanel() {
         </button>{' '}
         {run ? (
           <span className="muted" data-testid="machine-ran-at">
-            Last run at {formatTime(run.at)}
+            Last run at {formatInstant(run.at)}
           </span>
         ) : null}
       </form>

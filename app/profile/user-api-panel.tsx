@@ -26,9 +26,6 @@ const USER_TOKEN_CLAIM_NOTES: Record<string, string> = {
   exp: 'Expiry (PROVIDER_ACCESS_TOKEN_TTL at the bundled provider): the app refreshes 30 s before.',
 };
 
-/** Never throws: these instants come from the provider's `expires_in` (lib/time-display.ts). */
-const formatTime = formatInstant;
-
 function describeSource(token: UserTokenView): string {
   switch (token.source) {
     case 'store':
@@ -92,7 +89,7 @@ function Outcome({ outcome }: { outcome: UserApiCallOutcome }) {
       </pre>
       <p className="card" data-testid="user-token-source" data-source={token.source}>
         {describeSource(token)}{' '}
-        {token.expiresAt ? `Expires at ${formatTime(token.expiresAt)}.` : ''}
+        {token.expiresAt ? `Expires at ${formatInstant(token.expiresAt)}.` : ''}
       </p>
       {token.refreshAssertion ? (
         <>
@@ -166,7 +163,7 @@ export function UserApiPanel() {
         </button>{' '}
         {run ? (
           <span className="muted" data-testid="user-api-ran-at">
-            Last call at {formatTime(run.at)}
+            Last call at {formatInstant(run.at)}
           </span>
         ) : null}
       </form>

@@ -24,7 +24,9 @@ export async function POST(request: NextRequest) {
   const settings = getConfig();
   // MUST: only this app's own pages may sign users out: a form on another site (or a sandboxed
   // one: Origin "null"), or one whose Origin was stripped but whose Sec-Fetch-Site says
-  // cross-site, is refused (lib/request-origin.ts).
+  // cross-site, is refused (lib/request-origin.ts). proxy.ts refuses such a POST first; the route
+  // checks again itself, so that sign-out never depends on the proxy running (its matcher, or a
+  // way around middleware such as CVE-2025-29927's header).
   if (isCrossOriginRequest(request.headers, settings.appUrl)) {
     return Response.json(
       { error: 'forbidden', error_description: 'cross-origin logout refused' },

@@ -185,6 +185,37 @@ describe('sendRequest', () => {
     }
   });
 
+  it('bounds what it leaves to fetch as well: NODE_USE_ENV_PROXY, a redirect to follow', async () => {
+    // fetch decodes the content coding itself: the bound applies to the decoded body.
+    const saved = process.env.NODE_USE_ENV_PROXY;
+    process.env.NODE_USE_ENV_PROXY = '1';
+    try {
+      for (const coding of ['gzip', 'br', 'zstd']) {
+        await assert.rejects(sendRequest(`${origin}/bomb/${coding}`, manual), (err: unknown) => {
+          assert.ok(err instanceof TypeError, coding);
+          assert.equal(causeCode(err), 'ERR_RESPONSE_TOO_LARGE', coding);
+          return true;
+        });
+      }
+      await assert.rejects(sendRequest(`${origin}/huge`, manual), (err: unknown) => {
+        assert.equal(causeCode(err), 'ERR_RESPONSE_TOO_LARGE');
+        return true;
+      });
+      // What fits is handed back whole, as fetch gave it.
+      const json = await sendRequest(`${origin}/json`, manual);
+      assert.equal(json.status, 200);
+      assert.equal(json.statusText, 'Fine');
+      assert.equal(json.url, `${origin}/json`);
+      assert.deepEqual(await json.json(), { ok: true });
+    } finally {
+      if (saved === undefined) delete process.env.NODE_USE_ENV_PROXY;
+      else process.env.NODE_USE_ENV_PROXY = saved;
+    }
+    const followed = await sendRequest(`${origin}/redirect`);
+    assert.equal(followed.redirected, true);
+    assert.equal(followed.url, `${origin}/json`);
+  });
+
   it('reports a refused connection and a body cut short as network failures', async () => {
     const closed = createTcpServer();
     await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));

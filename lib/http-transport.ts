@@ -25,7 +25,8 @@ import { brotliDecompressSync, gunzipSync, inflateSync, zstdDecompressSync } fro
  * ends the exchange at any point (the body included) and rejects with its reason; system errors
  * (`ECONNREFUSED`, `ECONNRESET`, …) as the rejection's `cause`, as `fetch` reports them. The
  * body is read whole before the promise settles (provider answers are small), up to
- * {@link MAX_RESPONSE_BYTES} as received and as decoded.
+ * {@link MAX_RESPONSE_BYTES} as received and as decoded; the responses of the requests left to
+ * `fetch` too.
  *
  * What differs: a status outside 200 to 599 (no `Response` can carry one) rejects with a
  * `TypeError` whose cause has the code `ERR_HTTP_INVALID_STATUS_CODE`, where `fetch` handed such a
@@ -184,8 +185,37 @@ function leaveToFetch(url: URL, init: TransportInit): boolean {
  */
 export function sendRequest(url: string, init: TransportInit = {}): Promise<Response> {
   const target = new URL(url);
-  if (leaveToFetch(target, init)) return fetch(url, init as RequestInit);
+  if (leaveToFetch(target, init)) return fetch(url, init as RequestInit).then(readWholeBounded);
   return sendOnce(target, init, false);
+}
+
+/**
+ * A response of `fetch` with its body read whole, up to {@link MAX_RESPONSE_BYTES} as decoded
+ * (fetch decodes the content codings itself), as this transport reads its own.
+ *
+ * MUST: the requests left to `fetch` are bounded too. With `NODE_USE_ENV_PROXY` every
+ * back-channel request goes that way, and a few KB of br from the provider (or from anyone on the
+ * way) decode to GBs.
+ */
+async function readWholeBounded(response: Response): Promise<Response> {
+  if (response.body === null) return response;
+  // A copy of the body is read to its end, up to the bound; the response goes back as fetch gave
+  // it (a status or reason phrase no new Response could carry included), its body then buffered.
+  const reader = (response.clone().body as ReadableStream<Uint8Array>).getReader();
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return response;
+    length += value.byteLength;
+    if (length > MAX_RESPONSE_BYTES) {
+      // Both copies at once: a copy's cancel settles only when the other's is cancelled too.
+      await Promise.all([reader.cancel(), response.body.cancel()]).catch(() => undefined);
+      const cause = Object.assign(new Error(`response body beyond ${MAX_RESPONSE_BYTES} bytes`), {
+        code: 'ERR_RESPONSE_TOO_LARGE',
+      });
+      throw new TypeError('fetch failed', { cause });
+    }
+  }
 }
 
 function sendOnce(target: URL, init: TransportInit, retried: boolean): Promise<Response> {

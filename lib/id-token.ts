@@ -13,6 +13,8 @@
 import { isNetworkError } from './discovery';
 import { AuthError } from './errors';
 import { describeError } from './log';
+import type { JWTVerifyOptions } from 'jose';
+
 import { PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS, type ProviderJwks } from './provider-jwks';
 
 export type AudienceClaims = { readonly aud?: unknown; readonly azp?: unknown };
@@ -59,10 +61,37 @@ export async function verifyIdTokenSignature(
   alg: string,
   what: string,
 ): Promise<void> {
+  await verifyProviderJwt(
+    jwks,
+    idToken,
+    { algorithms: [alg] },
+    'id_token_invalid',
+    `${what} signature`,
+  );
+}
+
+/**
+ * Verifies a JWT the provider sent over the back channel (an ID token, a signed UserInfo response)
+ * against its JWKS, with the tolerance openid-client applies to the provider's times: the keys
+ * that cannot be obtained are `provider_unreachable`, a JWT that does not verify is `refused`.
+ *
+ * @param refusal the detail's prefix for a JWT that does not verify.
+ * @throws {AuthError} `refused`, or `provider_unreachable` when the JWKS cannot be read.
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation (rule 6)
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#UserInfoResponse (signed)
+ */
+export async function verifyProviderJwt(
+  jwks: ProviderJwks,
+  jwt: string,
+  options: Omit<JWTVerifyOptions, 'clockTolerance'>,
+  refused: 'id_token_invalid' | 'userinfo_invalid',
+  refusal: string,
+): Promise<void> {
   try {
+    // A provider signing with its own now, a second ahead of this machine, must not be refused.
     await jwks.verify(
-      idToken,
-      { algorithms: [alg], clockTolerance: PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS },
+      jwt,
+      { ...options, clockTolerance: PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS },
       true,
     );
   } catch (err) {
@@ -71,9 +100,6 @@ export async function verifyIdTokenSignature(
           detail: `fetching the provider's JWKS failed: ${describeError(err)}`,
           cause: err,
         })
-      : new AuthError('id_token_invalid', {
-          detail: `${what} signature: ${describeError(err)}`,
-          cause: err,
-        });
+      : new AuthError(refused, { detail: `${refusal}: ${describeError(err)}`, cause: err });
   }
 }

@@ -13,9 +13,8 @@ import { getConfig, isLoopbackUrl } from './config';
 import { findConfigError, getProvider, isNetworkError, type ProviderContext } from './discovery';
 import { checkDpopBinding, getDpopHandle, loadDpopKey, type TokenBindingView } from './dpop-client';
 import { AuthError, type AuthErrorCode } from './errors';
-import { findAudienceProblem, verifyIdTokenSignature } from './id-token';
+import { findAudienceProblem, verifyIdTokenSignature, verifyProviderJwt } from './id-token';
 import { describeError, log } from './log';
-import { PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS } from './provider-jwks';
 import { classifyTokenEndpointRefusal } from './token-endpoint-answer';
 import { revokeRefreshToken } from './token-refresh';
 import type { Transaction } from './transaction';
@@ -284,30 +283,15 @@ async function verifySignedUserInfo(
   const signed = trace.jwtResponses.filter((r) => r.url === stripQuery(endpoint));
   const last = signed.at(-1);
   if (!last) return;
-  try {
-    await provider.jwks.verify(
-      last.jwt,
-      {
-        algorithms: [alg],
-        issuer: provider.metadata.issuer,
-        audience: clientId,
-        // The same tolerance as the ID token's and openid-client's: a provider signing `nbf` with
-        // its own now, a second ahead of this machine, must not fail a sign-in the ID token passed.
-        clockTolerance: PROVIDER_JWT_CLOCK_TOLERANCE_SECONDS,
-      },
-      true,
-    );
-  } catch (err) {
-    throw isNetworkError(err)
-      ? new AuthError('provider_unreachable', {
-          detail: `fetching the provider's JWKS failed: ${describeError(err)}`,
-          cause: err,
-        })
-      : new AuthError('userinfo_invalid', {
-          detail: `signed UserInfo response rejected: ${describeError(err)}`,
-          cause: err,
-        });
-  }
+  // The same tolerance as the ID token's and openid-client's: a provider signing `nbf` with its own
+  // now, a second ahead of this machine, must not fail a sign-in the ID token passed.
+  await verifyProviderJwt(
+    provider.jwks,
+    last.jwt,
+    { algorithms: [alg], issuer: provider.metadata.issuer, audience: clientId },
+    'userinfo_invalid',
+    'signed UserInfo response rejected',
+  );
 }
 
 /** The client assertion that is to redeem a callback's code, begun by {@link prepareCodeRedemption}. */

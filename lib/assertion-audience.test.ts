@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { getProvider } from './discovery';
 import { ConfigError } from './errors';
+import { writeClientKeyFile } from './client-key-test-support';
 
 /**
  * An `OIDC_CLIENT_ASSERTION_AUDIENCE` URL on an origin that is neither the issuer's nor the token
@@ -33,15 +30,7 @@ before(async () => {
     );
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const keyFile = join(mkdtempSync(join(tmpdir(), 'rp-audience-')), 'client.pem');
-  writeFileSync(
-    keyFile,
-    generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
-      type: 'pkcs8',
-      format: 'pem',
-    }),
-    { mode: 0o600 },
-  );
+  const keyFile = writeClientKeyFile('rp-audience-');
   Object.assign(process.env, {
     OIDC_ISSUER: `http://localhost:${(server.address() as { port: number }).port}`,
     APP_URL: 'http://localhost:3995',

@@ -1,8 +1,4 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
 import { MisbehavingProvider } from '../e2e/support/misbehaving-provider';
@@ -10,6 +6,7 @@ import { findFreePort } from '../scripts/processes';
 import { getProvider } from './discovery';
 import { AuthError } from './errors';
 import { processSlot } from './process-slot';
+import { writeClientKeyFile } from './client-key-test-support';
 
 /**
  * A provider on loopback (plain http allowed, OIDC_ISSUER http://localhost…) whose discovery
@@ -23,15 +20,7 @@ let op: MisbehavingProvider;
 
 before(async () => {
   op = await MisbehavingProvider.start({ port: await findFreePort(), issuerPath: '/op' });
-  const keyFile = join(mkdtempSync(join(tmpdir(), 'rp-endpoints-')), 'client.pem');
-  writeFileSync(
-    keyFile,
-    generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
-      type: 'pkcs8',
-      format: 'pem',
-    }),
-    { mode: 0o600 },
-  );
+  const keyFile = writeClientKeyFile('rp-endpoints-');
   Object.assign(process.env, {
     OIDC_ISSUER: op.issuer,
     OIDC_CLIENT_ID: 'client_using_jwt',

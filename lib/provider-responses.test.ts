@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { createPrivateKey, createSign, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, createSign } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -25,6 +25,7 @@ import {
   startSignIn,
   type SignInResult,
 } from './sign-in';
+import { writeClientKeyFile } from './client-key-test-support';
 
 /**
  * What the app takes from a provider that gets things wrong on purpose
@@ -42,15 +43,7 @@ before(async () => {
   // Read once, at discovery: the whole file sees this provider's logout endpoint in clear text.
   op.metadataOverrides = { end_session_endpoint: 'http://op.example.net/op/end_session' };
   const dir = mkdtempSync(join(tmpdir(), 'rp-userinfo-'));
-  const keyFile = join(dir, 'client.pem');
-  writeFileSync(
-    keyFile,
-    generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
-      type: 'pkcs8',
-      format: 'pem',
-    }),
-    { mode: 0o600 },
-  );
+  const keyFile = writeClientKeyFile('rp-', dir);
   Object.assign(process.env, {
     OIDC_ISSUER: op.issuer,
     OIDC_CLIENT_ID: CLIENT_ID,

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,6 +19,7 @@ import { findFreePort } from '../scripts/processes';
 import { AuthError } from './errors';
 import { completeSignIn, startSignIn, type SignInResult } from './sign-in';
 import { refreshUserApiToken, revokeRefreshToken } from './token-refresh';
+import { writeClientKeyFile } from './client-key-test-support';
 
 /**
  * What the app takes from a refresh response and a revocation endpoint that get things wrong
@@ -40,15 +40,7 @@ before(async () => {
     grant_types_supported: ['authorization_code', 'refresh_token'],
   };
   const dir = mkdtempSync(join(tmpdir(), 'rp-refresh-'));
-  const keyFile = join(dir, 'client.pem');
-  writeFileSync(
-    keyFile,
-    generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
-      type: 'pkcs8',
-      format: 'pem',
-    }),
-    { mode: 0o600 },
-  );
+  const keyFile = writeClientKeyFile('rp-', dir);
   Object.assign(process.env, {
     OIDC_ISSUER: op.issuer,
     OIDC_CLIENT_ID: CLIENT_ID,

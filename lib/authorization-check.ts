@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
 
+import { readUpTo } from './bounded-body';
 import { oneLine } from './errors';
 
 /**
@@ -62,18 +63,9 @@ function rememberCookies(jar: Map<string, string>, response: Response): void {
  * check until its deadline with all of it in memory.
  */
 async function readPage(response: Response): Promise<string> {
-  const reader = response.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  while (total < MAX_PAGE_BYTES) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    total += value.byteLength;
-  }
-  await reader.cancel().catch(() => undefined);
-  return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, MAX_PAGE_BYTES));
+  if (!response.body) return '';
+  const { bytes } = await readUpTo(response.body, MAX_PAGE_BYTES);
+  return new TextDecoder().decode(bytes.subarray(0, MAX_PAGE_BYTES));
 }
 
 /**

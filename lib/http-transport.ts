@@ -2,6 +2,8 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { brotliDecompressSync, gunzipSync, inflateSync, zstdDecompressSync } from 'node:zlib';
 
+import { readUpTo } from './bounded-body';
+
 /**
  * The transport under the app's back-channel requests (./back-channel.ts): a `fetch` for the
  * exchanges openid-client and jose make (a method, headers, a form or no body, no redirect
@@ -201,21 +203,13 @@ async function readWholeBounded(response: Response): Promise<Response> {
   if (response.body === null) return response;
   // A copy of the body is read to its end, up to the bound; the response goes back as fetch gave
   // it (a status or reason phrase no new Response could carry included), its body then buffered.
-  const reader = (response.clone().body as ReadableStream<Uint8Array>).getReader();
-  let length = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return response;
-    length += value.byteLength;
-    if (length > MAX_RESPONSE_BYTES) {
-      // Both copies at once: a copy's cancel settles only when the other's is cancelled too.
-      await Promise.all([reader.cancel(), response.body.cancel()]).catch(() => undefined);
-      const cause = Object.assign(new Error(`response body beyond ${MAX_RESPONSE_BYTES} bytes`), {
-        code: 'ERR_RESPONSE_TOO_LARGE',
-      });
-      throw new TypeError('fetch failed', { cause });
-    }
-  }
+  const copy = response.clone().body as ReadableStream<Uint8Array>;
+  if ((await readUpTo(copy, MAX_RESPONSE_BYTES)).whole) return response;
+  await response.body.cancel().catch(() => undefined);
+  const cause = Object.assign(new Error(`response body beyond ${MAX_RESPONSE_BYTES} bytes`), {
+    code: 'ERR_RESPONSE_TOO_LARGE',
+  });
+  throw new TypeError('fetch failed', { cause });
 }
 
 function sendOnce(target: URL, init: TransportInit, retried: boolean): Promise<Response> {

@@ -7,6 +7,7 @@ import { driveSignIn } from '../provider/drive-sign-in';
 import { startInProcessProvider, type InProcessProvider } from '../e2e/support/in-process-provider';
 import { getConfig } from './config';
 import { sealDpopJwk } from './dpop-client';
+import { startPreparedSignIn } from './prepared-sign-in';
 import { completeSignIn, startSignIn } from './sign-in';
 import { refreshUserApiToken } from './token-refresh';
 
@@ -49,5 +50,17 @@ describe('DPoP with Ed25519 session keys', () => {
       dpop_key: await sealDpopJwk(result.dpop.key, getConfig().sessionPasswords.seal),
     });
     assert.equal(refreshed.token_type.toLowerCase(), 'dpop');
+  });
+
+  it('makes no sign-in start ahead: each start has a DPoP key of its own', async () => {
+    const first = await startPreparedSignIn('/profile');
+    const second = await startPreparedSignIn('/profile');
+    assert.equal(second.sealed, undefined);
+    assert.ok(second.transaction.dpop_key);
+    assert.ok(second.url.searchParams.get('dpop_jkt'));
+    assert.notEqual(
+      second.url.searchParams.get('dpop_jkt'),
+      first.url.searchParams.get('dpop_jkt'),
+    );
   });
 });

@@ -377,13 +377,15 @@ async function readDpopKey(id: string): Promise<DpopKey> {
  * Path `/`, not `/auth/callback`: the `__Host-` prefix (https) requires it, and that prefix is what
  * keeps a sibling subdomain from planting a transaction of its own (a login CSRF); `/auth/login`
  * also has to see the pending ones to bound them.
+ *
+ * `sealedAhead`: `tx` already sealed, when it was made ahead (lib/prepared-sign-in.ts).
  */
-export async function storeTransaction(tx: Transaction): Promise<void> {
+export async function storeTransaction(tx: Transaction, sealedAhead?: string): Promise<void> {
   const store = await cookies();
   const { seal, open } = getConfig().sessionPasswords;
   const prefix = cookiePrefix();
   const name = transactionCookieName(tx.state, prefix);
-  const sealed = await sealTransaction(tx, seal);
+  const sealed = sealedAhead ?? (await sealTransaction(tx, seal));
   const pending = store
     .getAll()
     .filter((c) => c.name !== name && c.value !== '' && isTransactionCookieName(c.name, prefix))

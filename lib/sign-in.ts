@@ -40,20 +40,28 @@ export async function startSignIn(
 ): Promise<{ url: URL; transaction: Transaction }> {
   const settings = getConfig();
   const provider = await getProvider();
-  const code_verifier = client.randomPKCECodeVerifier();
+  const { transaction, parameters } = await createTransaction(returnTo);
+  const { url, dpopKey, par } = await buildAuthorizationRequest(provider, settings, parameters);
+  return { url, transaction: { ...transaction, dpop_key: dpopKey, par } };
+}
+
+/**
+ * A new transaction (a fresh `state`, `nonce` and PKCE verifier, created now) and the
+ * authorization request's parameters for it, before any DPoP key or PAR (see {@link startSignIn}).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.1 (code_verifier)
+ */
+export async function createTransaction(
+  returnTo: string,
+): Promise<{ transaction: Transaction; parameters: Record<string, string> }> {
   const transaction: Transaction = {
     state: client.randomState(),
     nonce: client.randomNonce(),
-    code_verifier,
+    code_verifier: client.randomPKCECodeVerifier(),
     returnTo,
     created_at: Math.floor(Date.now() / 1000),
   };
-  const { url, dpopKey, par } = await buildAuthorizationRequest(
-    provider,
-    settings,
-    await buildAuthorizationParameters(transaction),
-  );
-  return { url, transaction: { ...transaction, dpop_key: dpopKey, par } };
+  return { transaction, parameters: await buildAuthorizationParameters(transaction) };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { NextRequest } from 'next/server';
 
 import { getConfig } from '@/lib/config';
-import { startSignIn } from '@/lib/sign-in';
+import { startPreparedSignIn } from '@/lib/prepared-sign-in';
 import { sanitizeReturnTo } from '@/lib/return-to';
 import { storeTransaction } from '@/lib/session';
 import { failSignIn, redirectSeeOther } from '@/lib/sign-in-failure';
@@ -12,7 +12,8 @@ export const dynamic = 'force-dynamic';
 
 /**
  * `GET /auth/login?returnTo=/path` — starts the authorization-code flow with PKCE, state and nonce,
- * kept in a sealed transaction cookie, and sends the browser to the provider.
+ * kept in a sealed transaction cookie, and sends the browser to the provider. The transaction is
+ * made ahead, between requests (lib/prepared-sign-in.ts).
  */
 async function startLogin(request: NextRequest) {
   try {
@@ -20,8 +21,8 @@ async function startLogin(request: NextRequest) {
       request.nextUrl.searchParams.get('returnTo'),
       getConfig().appUrl,
     );
-    const { url, transaction } = await startSignIn(returnTo);
-    await storeTransaction(transaction);
+    const { url, transaction, sealed } = await startPreparedSignIn(returnTo);
+    await storeTransaction(transaction, sealed);
     return redirectSeeOther(url);
   } catch (err) {
     return failSignIn(err, 'login');

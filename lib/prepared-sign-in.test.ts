@@ -6,7 +6,10 @@ import * as client from 'openid-client';
 import { driveSignIn } from '../provider/drive-sign-in';
 import { startInProcessProvider, type InProcessProvider } from '../e2e/support/in-process-provider';
 import { getConfig } from './config';
+import type { ProviderContext } from './discovery';
 import { PREPARED_TRANSACTION_MAX_AGE_MS, startPreparedSignIn } from './prepared-sign-in';
+import { processSlot } from './process-slot';
+import type { SealCache } from './seal-cache';
 import { completeSignIn } from './sign-in';
 import { unsealTransaction } from './transaction';
 
@@ -89,5 +92,48 @@ describe('a sign-in start made ahead', () => {
     );
     assert.equal(late.sealed, undefined);
     assert.ok(Math.abs(late.transaction.created_at - Date.now() / 1000) <= 1);
+  });
+
+  it('is not used once the provider requires PAR: that start pushes its request as before', async () => {
+    await startPreparedSignIn('/profile');
+    const providerSlot = processSlot<Promise<ProviderContext>>('provider');
+    const discovered = providerSlot.get();
+    assert.ok(discovered, 'discovered');
+    const context = await discovered;
+    // As a new discovery would find it: the provider now requires pushed requests (RFC 9126 §5);
+    // OIDC_PAR is left at auto and DPoP off, so only the metadata decides.
+    providerSlot.set(
+      Promise.resolve({
+        ...context,
+        metadata: { ...context.metadata, require_pushed_authorization_requests: true },
+      }),
+    );
+    try {
+      const pushed = await startPreparedSignIn('/profile');
+      assert.equal(pushed.sealed, undefined);
+      assert.deepEqual([...pushed.url.searchParams.keys()].sort(), ['client_id', 'request_uri']);
+      assert.ok(pushed.transaction.par, 'the pushed request is kept with the transaction');
+      assert.equal(pushed.transaction.par.parameters.state, pushed.transaction.state);
+      assert.equal(pushed.transaction.par.parameters.nonce, pushed.transaction.nonce);
+      assert.equal(
+        pushed.transaction.par.parameters.code_challenge,
+        await client.calculatePKCECodeChallenge(pushed.transaction.code_verifier),
+      );
+    } finally {
+      providerSlot.set(discovered);
+    }
+  });
+
+  it('when making one ahead fails, the start that would have taken it makes its own', async (t) => {
+    const seals = processSlot<SealCache>('seal-cache:transaction').get();
+    assert.ok(seals, 'the transaction seal cache');
+    t.mock.method(seals, 'seal', () => Promise.reject(new Error('sealing failed')));
+    // The first makes the next one ahead, for /machine, and that seal fails.
+    await startPreparedSignIn('/machine');
+    const own = await startPreparedSignIn('/machine');
+    assert.equal(own.sealed, undefined);
+    assert.equal(own.transaction.returnTo, '/machine');
+    assert.equal(own.url.searchParams.get('state'), own.transaction.state);
+    assert.equal(own.url.searchParams.get('nonce'), own.transaction.nonce);
   });
 });

@@ -60,6 +60,10 @@ export async function startPreparedSignIn(
 ): Promise<{ url: URL; transaction: Transaction; sealed: string | undefined }> {
   const settings = getConfig();
   const provider = await getProvider();
+  // MUST: never a prepared transaction with PAR or DPoP. The pushed request (RFC 9126 §2) and the
+  // DPoP key the code is bound to (RFC 9449 §10) are made with their sign-in and kept in its
+  // cookie; a prepared cookie carries neither. Decided on this request's provider metadata, so a
+  // provider that starts requiring PAR is followed at once.
   if (settings.protocol.dpop.enabled || usesPar(settings.protocol.par, provider.metadata)) {
     slots.current = undefined;
     return { ...(await startSignIn(returnTo)), sealed: undefined };
@@ -90,16 +94,10 @@ function takePreparedTransaction(
 
 /**
  * Makes the next transaction for `returnTo` once this turn of the event loop is over (the answer
- * to this request is on its way), unless one for it is already there or being made.
+ * to this request is on its way). Called right after {@link takePreparedTransaction}, which
+ * leaves no slot for `returnTo`: what is there, made for another `returnTo`, is dropped.
  */
 function schedulePreparation(returnTo: string): void {
-  const slot = slots.current;
-  if (
-    slot !== undefined &&
-    slot.returnTo === returnTo &&
-    Date.now() - slot.preparedAt <= PREPARED_TRANSACTION_MAX_AGE_MS
-  )
-    return;
   const made = new Promise<PreparedTransaction | undefined>((resolve) => {
     setImmediate(() => {
       prepareTransaction(returnTo).then(resolve, (err: unknown) => {
@@ -109,12 +107,13 @@ function schedulePreparation(returnTo: string): void {
       });
     });
   });
-  // Held from now: another request in this turn does not schedule a second one.
+  // Held from now: the next request for `returnTo`, even later in this turn, takes this one and
+  // waits for it to be made.
   slots.current = { returnTo, preparedAt: Date.now(), made };
 }
 
 /** A transaction for `returnTo`, its parameters and its sealed cookie. */
-export async function prepareTransaction(returnTo: string): Promise<PreparedTransaction> {
+async function prepareTransaction(returnTo: string): Promise<PreparedTransaction> {
   const { transaction, parameters } = await createTransaction(returnTo);
   const sealed = await sealTransaction(transaction, getConfig().sessionPasswords.seal);
   return { transaction, parameters, sealed };

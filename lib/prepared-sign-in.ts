@@ -25,11 +25,12 @@ export type PreparedTransaction = {
 };
 
 /**
- * A prepared transaction older than this is not used: its `created_at`, and its cookie's expiry
- * (counted by iron-session from the seal), would be early by more than this. It is 5 % of the
- * transaction's 10 minutes.
+ * A prepared transaction older than this is not used. Its `created_at` is when the flow inspector
+ * says the sign-in started (lib/flow-capture.ts), and its cookie's expiry (counted by iron-session
+ * from the seal, readable in the cookie) tells the browser that gets it when the start before it
+ * ran: a second off at most, as a prepared client assertion (./client-assertion.ts).
  */
-export const PREPARED_TRANSACTION_MAX_AGE_MS = 30_000;
+export const PREPARED_TRANSACTION_MAX_AGE_MS = 1000;
 
 type Slot = {
   readonly returnTo: string;

@@ -46,7 +46,8 @@ import {
  *
  * Options: --file <private JWKS> (default OIDC_CLIENT_KEY_FILE, else keys/dev-client.private.jwks.json),
  * --alg RS256|PS256|ES256|EdDSA|Ed25519 (default RS256), --cert (a self-signed certificate,
- * for providers that register certificates), --days <n> (certificate validity, default 365),
+ * for providers that register certificates), --days <n> (certificate validity: default 365, and for
+ * `rotate` that of the signing key's certificate),
  * --kid <kid> (promote that key). `show` also reads OIDC_CLIENT_KEY_PASSPHRASE and
  * OIDC_CLIENT_CERT_FILE (or --cert-file) for PEM and PKCS#12 files.
  *
@@ -240,7 +241,7 @@ const SWITCHES = ['--cert', '--force'];
 const KEY_TOOL_USAGE = [
   'npm run keys                                         # the development key: generate if missing, show',
   'npm run keys -- generate [--alg RS256|PS256|ES256|EdDSA|Ed25519] [--cert] [--days 365] [--force]',
-  'npm run keys -- rotate   [--alg …] [--cert]          # add the next key: published now, not signing',
+  'npm run keys -- rotate   [--alg …] [--cert] [--days n] # add the next key: published now, not signing',
   'npm run keys -- promote  [--force] [--kid <kid>]     # the next key signs; the old one stays published',
   'npm run keys -- retire   [--force]                   # remove the old key(s) once nothing they signed is valid',
   'npm run keys -- show     [--cert-file <file>]        # kids, algorithms, thumbprints, JWKS, certificate',
@@ -274,6 +275,23 @@ function algFrom(flags: Flags, fallback: ClientAuthAlg): ClientAuthAlg {
   if (!isClientAuthAlg(alg))
     throw new Error(`--alg ${alg} is not supported (use ${CLIENT_AUTH_ALGS.join(', ')})`);
   return alg;
+}
+
+/**
+ * How many days the certificate of `key` is valid for, when it has one: a key rotated in gets a
+ * certificate as long-lived as the one it will replace (a short-lived profile stays short), unless
+ * `--days` says otherwise.
+ */
+function certificateDays(
+  key: { readonly x5c?: readonly string[] } | undefined,
+): number | undefined {
+  const der = key?.x5c?.[0];
+  if (der === undefined) return undefined;
+  const certificate = new X509Certificate(Buffer.from(der, 'base64'));
+  const days = Math.round(
+    (Date.parse(certificate.validTo) - Date.parse(certificate.validFrom)) / 86_400_000,
+  );
+  return Math.min(Math.max(days, 1), 3650);
 }
 
 function daysFrom(flags: Flags): number | undefined {
@@ -383,7 +401,7 @@ export async function runKeyTool(args: readonly string[]): Promise<void> {
       const fallbackAlg = signing && isClientAuthAlg(signing.alg) ? signing.alg : 'RS256';
       const next = await generatePrivateJwk(algFrom(flags, fallbackAlg), {
         certificate: flags.switches.has('--cert') || Boolean(signing?.x5c),
-        days: daysFrom(flags),
+        days: daysFrom(flags) ?? certificateDays(signing),
       });
       const set = await commit(rotateIn(current, next), file);
       console.log(`Rotated in key ${next.kid} (${next.alg}): published now, not signing yet.\n`);

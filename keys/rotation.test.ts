@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -345,5 +346,26 @@ describe('npm run keys', () => {
       (await loadClientKeySet(file)).published.map((k) => k.kid),
       [b],
     );
+  });
+
+  it('rotates in a certificate valid as long as the signing one, unless --days says otherwise', async () => {
+    const file = join(dir, 'short-lived.private.jwks.json');
+    await run('generate', '--cert', '--days', '30', '--file', file);
+    const validDays = (index: number): number => {
+      const { keys } = JSON.parse(readFileSync(file, 'utf8')) as {
+        keys: Array<{ x5c?: string[] }>;
+      };
+      const der = keys[index]?.x5c?.[0];
+      assert.ok(der, `key ${index} has a certificate`);
+      const cert = new X509Certificate(Buffer.from(der, 'base64'));
+      return Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 86_400_000);
+    };
+    assert.equal(validDays(0), 30);
+    await run('rotate', '--file', file);
+    assert.equal(validDays(1), 30, 'the same validity as the certificate it will replace');
+    await run('promote', '--force', '--file', file);
+    await run('retire', '--force', '--file', file);
+    await run('rotate', '--days', '90', '--file', file);
+    assert.equal(validDays(1), 90);
   });
 });

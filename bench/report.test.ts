@@ -134,6 +134,40 @@ describe('checkTargets', () => {
     ]);
   });
 
+  it('says beside each target against the peer what the floor itself reaches there', () => {
+    const app = subject('app', { login: 16, cpu: 12, rate: 150, me: 3 });
+    const values = new Map(checkTargets(result(app)).map((t) => [t.name, t.value]));
+    // floor: login 10, CPU 6, 400 logins/s; peer: 20, 20, 100.
+    assert.equal(
+      values.get('login round trip p50 ≤ 0.7× peer'),
+      '0.80× (16.0 vs 20.0); the floor: 0.50×',
+    );
+    assert.equal(
+      values.get('RP CPU per login (sequential) ≤ 0.5× peer'),
+      '0.60× (12.0 vs 20.0); the floor: 0.30×',
+    );
+    assert.equal(
+      values.get('logins/s at 32 ≥ 2× peer'),
+      '1.50× (150.0 vs 100.0); the floor: 4.00×',
+    );
+    assert.equal(values.get('RSS peak ≤ peer'), '1.00× (200.0 vs 200.0)');
+  });
+
+  it('sets app+redis beside the floor with Redis there, when it was measured', () => {
+    const appRedis = subject('app+redis', { login: 16, cpu: 12, rate: 150, me: 3 });
+    const floorRedis = subject('floor+redis', { login: 15, cpu: 7, rate: 300, me: 1.2 });
+    const run = { ...result(appRedis), subjects: [floor, floorRedis, peer, appRedis] };
+    const values = new Map(
+      checkTargets(run)
+        .filter((t) => t.subject === 'app+redis')
+        .map((t) => [t.name, t.value]),
+    );
+    assert.equal(
+      values.get('login round trip p50 ≤ 0.7× peer'),
+      '0.80× (16.0 vs 20.0); the floor: 0.50×, the floor with Redis: 0.75×',
+    );
+  });
+
   it('refuses extra back-channel requests and failures under load', () => {
     const app = subject('app', { login: 14, cpu: 9, rate: 250, me: 1.5 });
     const noisy: SubjectFigures = {

@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it, mock } from 'node:test';
 
 import { decodeJwt } from 'jose';
 
 import { backChannelFetch } from './back-channel';
 import { createClientAuthentication } from './client-assertion';
+import { writeClientKeyFile } from './client-key-test-support';
 import {
   CLOCK_SKEW_THRESHOLD_SECONDS,
   configureClockSkew,
@@ -237,17 +234,7 @@ describe('truncation, round trip and the threshold', () => {
 describe('the assertion’s validity window', () => {
   let keys: ClientKeySet;
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rp-skew-window-'));
-    const file = join(dir, 'key.pem');
-    writeFileSync(
-      file,
-      generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
-        type: 'pkcs8',
-        format: 'pem',
-      }),
-      { mode: 0o600 },
-    );
-    keys = await loadClientKeySet(file);
+    keys = await loadClientKeySet(writeClientKeyFile('rp-skew-window-'));
   });
 
   it('stays `lifetime` long and current on the provider’s clock, whatever the responses said', async () => {

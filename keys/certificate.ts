@@ -25,6 +25,11 @@ export type CertificateOptions = {
   /** Validity in days from now. */
   readonly days?: number;
   readonly notBefore?: Date;
+  /**
+   * Makes it a TLS server's certificate for this DNS name (subjectAltName, extendedKeyUsage
+   * serverAuth): the e2e suites' TLS proxy (e2e/support/tls-proxy.ts).
+   */
+  readonly serverName?: string;
 };
 
 /** The WebCrypto signature algorithm a key signs its own certificate with. */
@@ -80,6 +85,12 @@ export async function createSelfSignedCertificate(
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       await x509.SubjectKeyIdentifierExtension.create((keys as CryptoKeyPair).publicKey),
+      ...(options.serverName === undefined
+        ? []
+        : [
+            new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: options.serverName }]),
+            new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+          ]),
     ],
   });
   return new X509Certificate(Buffer.from(certificate.rawData));

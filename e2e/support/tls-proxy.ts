@@ -1,12 +1,9 @@
-// @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
-import 'reflect-metadata';
-
-import { generateKeyPairSync, randomBytes, webcrypto } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer, type Server } from 'node:https';
 
-import * as x509 from '@peculiar/x509';
+import { createSelfSignedCertificate } from '../../keys/certificate';
 
 /**
  * A stand-in for the reverse proxy or tunnel an integrator puts in front of the app (cloudflared,
@@ -24,8 +21,6 @@ export type TlsProxy = {
   stop(): Promise<void>;
 };
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-
 /** Request headers a proxy does not pass on (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set([
   'connection',
@@ -37,47 +32,6 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-async function selfSignedServerCertificate(
-  hostName: string,
-): Promise<{ key: string; cert: string }> {
-  const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const keys = {
-    privateKey: await webcrypto.subtle.importKey(
-      'pkcs8',
-      pair.privateKey.export({ type: 'pkcs8', format: 'der' }),
-      algorithm,
-      false,
-      ['sign'],
-    ),
-    publicKey: await webcrypto.subtle.importKey(
-      'spki',
-      pair.publicKey.export({ type: 'spki', format: 'der' }),
-      algorithm,
-      true,
-      ['verify'],
-    ),
-  };
-  const notBefore = new Date(Date.now() - 60_000);
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: `01${randomBytes(15).toString('hex')}`,
-    name: `CN=${hostName}`,
-    notBefore,
-    notAfter: new Date(notBefore.getTime() + 86_400_000),
-    signingAlgorithm: algorithm,
-    keys: keys as CryptoKeyPair,
-    extensions: [
-      new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: hostName }]),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    ],
-  });
-  return {
-    key: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    cert: certificate.toString('pem'),
-  };
-}
-
 /** Starts the proxy on a loopback `port`, for `hostName`, in front of http://localhost:targetPort. */
 export async function startTlsProxy(options: {
   readonly hostName: string;
@@ -86,7 +40,15 @@ export async function startTlsProxy(options: {
   /** Where the certificate is written (PEM). */
   readonly certFile: string;
 }): Promise<TlsProxy> {
-  const { key, cert } = await selfSignedServerCertificate(options.hostName);
+  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const key = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const cert = (
+    await createSelfSignedCertificate(pair.privateKey, {
+      commonName: options.hostName,
+      serverName: options.hostName,
+      days: 1,
+    })
+  ).toString();
   writeFileSync(options.certFile, cert);
   const server: Server = createServer({ key, cert }, (incoming, outgoing) => {
     const headers = Object.fromEntries(

@@ -63,15 +63,21 @@ before(async () => {
 
 after(() => op.stop());
 
+/** A sign-in started and taken through the provider's login and consent, up to the callback. */
+async function authorize() {
+  const { url, transaction } = await startSignIn('/profile');
+  const callback = await driveSignIn(url, {
+    login: 'alice',
+    password: 'alice-password',
+    redirectUri,
+  });
+  return { url, transaction, callback };
+}
+
 describe('a provider that demands a DPoP nonce', () => {
   it('binds the code with dpop_jkt; the nonce challenge costs one retry with a new assertion', async () => {
-    const { url, transaction } = await startSignIn('/profile');
+    const { url, transaction, callback } = await authorize();
     assert.ok(url.searchParams.get('dpop_jkt'), 'RFC 9449 §10: dpop_jkt when PAR is off');
-    const callback = await driveSignIn(url, {
-      login: 'alice',
-      password: 'alice-password',
-      redirectUri,
-    });
     received.length = 0;
     const result = await completeSignIn(callback.searchParams, transaction);
     assert.equal(result.claims.sub, 'alice');
@@ -111,12 +117,7 @@ describe('a provider that demands a DPoP nonce', () => {
   });
 
   it('an assertion signed ahead goes with the first token request only; the retry signs anew', async () => {
-    const { url, transaction } = await startSignIn('/profile');
-    const callback = await driveSignIn(url, {
-      login: 'alice',
-      password: 'alice-password',
-      redirectUri,
-    });
+    const { transaction, callback } = await authorize();
     received.length = 0;
     const redemption = prepareCodeRedemption();
     const early = (await (await redemption.prepared)?.made)?.body.get('client_assertion');
@@ -134,12 +135,7 @@ describe('a provider that demands a DPoP nonce', () => {
   });
 
   it('a retry that replayed the first assertion would be refused: why the retry signs a new one', async () => {
-    const { url, transaction } = await startSignIn('/profile');
-    const callback = await driveSignIn(url, {
-      login: 'alice',
-      password: 'alice-password',
-      redirectUri,
-    });
+    const { transaction, callback } = await authorize();
     const { metadata } = await getProvider();
     const settings = getConfig();
     const sign = createClientAuthentication(settings.assertion, {

@@ -24,6 +24,11 @@ function problemOf(run: () => unknown): string {
   assert.fail('no error');
 }
 
+/** The app's address when APP_URL reaches the app through a proxy or tunnel to `listenPort`. */
+function behindProxy(appUrl: string, listenPort: number): AppAddress {
+  return { appUrl, listenPort, localUrl: `http://localhost:${listenPort}`, proxied: true };
+}
+
 describe('appAddressFromEnv: where npm run test:provider starts the app', () => {
   it('a loopback http APP_URL: the app listens on its port, as before', () => {
     assert.deepEqual(appAddressFromEnv({ APP_URL: 'http://localhost:3000/' }), {
@@ -127,12 +132,7 @@ describe('probeAppUrl: APP_URL reaches the port this run starts the app on', () 
   it('passes through a proxy that forwards to the port, and leaves the port free', async () => {
     const listenPort = await findFreePort();
     const tunnel = await forwarder(listenPort);
-    const address: AppAddress = {
-      appUrl: `http://localhost:${tunnel.port}`,
-      listenPort,
-      localUrl: `http://localhost:${listenPort}`,
-      proxied: true,
-    };
+    const address = behindProxy(`http://localhost:${tunnel.port}`, listenPort);
     try {
       await probeAppUrl(address, nodeGet, 5000);
       // The app can take the port now.
@@ -154,16 +154,7 @@ describe('probeAppUrl: APP_URL reaches the port this run starts the app on', () 
     try {
       const started = Date.now();
       await assert.rejects(
-        probeAppUrl(
-          {
-            appUrl: `http://localhost:${tunnel.port}`,
-            listenPort,
-            localUrl: `http://localhost:${listenPort}`,
-            proxied: true,
-          },
-          nodeGet,
-          1500,
-        ),
+        probeAppUrl(behindProxy(`http://localhost:${tunnel.port}`, listenPort), nodeGet, 1500),
         (err: unknown) =>
           err instanceof AppAddressError &&
           err.code === 'app_url_elsewhere' &&
@@ -180,16 +171,7 @@ describe('probeAppUrl: APP_URL reaches the port this run starts the app on', () 
   it('fails when nothing answers at APP_URL (the tunnel is down)', async () => {
     const [listenPort, deadPort] = [await findFreePort(), await findFreePort()];
     await assert.rejects(
-      probeAppUrl(
-        {
-          appUrl: `http://localhost:${deadPort}`,
-          listenPort,
-          localUrl: `http://localhost:${listenPort}`,
-          proxied: true,
-        },
-        nodeGet,
-        1000,
-      ),
+      probeAppUrl(behindProxy(`http://localhost:${deadPort}`, listenPort), nodeGet, 1000),
       (err: unknown) => err instanceof AppAddressError && err.code === 'app_url_elsewhere',
     );
   });
@@ -200,16 +182,7 @@ describe('probeAppUrl: APP_URL reaches the port this run starts the app on', () 
     await new Promise<void>((done) => taken.listen(listenPort, 'localhost', done));
     try {
       await assert.rejects(
-        probeAppUrl(
-          {
-            appUrl: 'https://rp.example.com',
-            listenPort,
-            localUrl: `http://localhost:${listenPort}`,
-            proxied: true,
-          },
-          nodeGet,
-          1000,
-        ),
+        probeAppUrl(behindProxy('https://rp.example.com', listenPort), nodeGet, 1000),
         (err: unknown) => err instanceof AppAddressError && err.code === 'app_port_in_use',
       );
     } finally {
